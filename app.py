@@ -1,0 +1,16 @@
+"""ECG Lab: ``streamlit run app.py``. The pages are in ``pages/``; all the science is in ``ecgcore``."""
+
+import streamlit as st
+
+st.set_page_config(page_title="ECG Lab", page_icon=":material/monitor_heart:", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/explorer.py", title="Explorer", icon=":material/monitor_heart:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/results.py", title="Results", icon=":material/leaderboard:"),
+    st.Page("pages/record.py", title="Record & saliency", icon=":material/troubleshoot:"),
+    st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
+]
+
+st.navigation(PAGES).run()

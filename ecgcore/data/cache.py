@@ -1,0 +1,363 @@
+"""One cached tensor store per dataset and preprocessing: a memory-mapped ``[N, leads, samples]`` array.
+
+Training must never re-read thousands of small files per epoch. The first :func:`load_cached` of
+a dataset with given :class:`Preprocessing` reads every record once (in parallel for large
+datasets), applies :func:`preprocess_record` and writes, under ``config.cache_dir()``:
+
+* ``signals.npy``  float32 ``[N, L, S]``, the final model input, opened later with ``mmap_mode="r"``;
+* ``index.csv``    the dataset index rows, aligned with ``signals`` (for people and other tools);
+* ``meta.json``    preprocessing, fitted statistics, the fingerprint, skipped records, build time.
+
+The fingerprint hashes the parameters and the path, size and mtime of every source file
+(signal files and label tables); a mismatch rebuilds. A build writes into a temporary folder
+and renames it into place only when complete, so a killed build leaves nothing that looks like
+a cache (its temporary folder is removed by the next build).
+
+Preprocessing, in order: lead selection (III, aVR, aVL, aVF derived from I and II when missing),
+polyphase resampling to ``fs``, zero-phase Butterworth band-pass 0.5-40 Hz (order 2 each way
+through :func:`scipy.signal.sosfiltfilt`; 0.5 Hz removes baseline wander, 40 Hz mains and muscle
+noise; the upper edge is lowered to 0.45 ``fs`` at low rates), the first ``duration`` seconds,
+then normalisation: ``zscore`` (per record and lead), ``minmax`` (per record and lead to [0, 1],
+as the published 1D-CNN did), ``train_standardize`` (per lead, mean and SD of the training split
+only, stored in ``stats``) or ``none`` (millivolts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.signal import butter, sosfiltfilt
+
+from ecgcore import config
+from ecgcore.data.base import ECGDataset
+from ecgcore.io import ECGFormatError, Record
+from ecgcore.progress import ProgressFn, report
+from ecgcore.vocab import LEADS_8, parse_leads
+
+NORMALIZATIONS: tuple[str, ...] = ("zscore", "minmax", "train_standardize", "none")
+BANDPASS_HZ: tuple[float, float] = (0.5, 40.0)
+CACHE_VERSION = 1
+_EPS = 1e-6
+#: Datasets at least this large are built by worker processes (both cores).
+PARALLEL_MIN_RECORDS = 400
+_CHUNK = 64
+
+
+class CacheWarning(UserWarning):
+    """Records that could not be read into the cache (skipped and listed in meta.json)."""
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How records become model input; part of every cache key and every trained model's metadata."""
+
+    leads: tuple[str, ...] = LEADS_8
+    fs: float = 500.0
+    duration: float = 10.0
+    bandpass: bool = True
+    normalize: str = "zscore"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "leads", parse_leads(self.leads))
+        object.__setattr__(self, "fs", float(self.fs))
+        object.__setattr__(self, "duration", float(self.duration))
+        if self.normalize not in NORMALIZATIONS:
+            raise ValueError(f"unknown normalisation {self.normalize!r}; expected one of {', '.join(NORMALIZATIONS)}")
+        if self.fs <= 0 or self.duration <= 0 or not self.leads:
+            raise ValueError(f"bad preprocessing: fs={self.fs}, duration={self.duration}, leads={self.leads}")
+
+    @property
+    def n_samples(self) -> int:
+        return int(round(self.fs * self.duration))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["leads"] = list(self.leads)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Preprocessing":
+        return cls(**{k: (tuple(v) if k == "leads" else v) for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+@lru_cache(maxsize=16)
+def _bandpass_sos(fs: float) -> np.ndarray:
+    high = min(BANDPASS_HZ[1], 0.45 * fs)
+    return butter(2, [BANDPASS_HZ[0], high], btype="bandpass", fs=fs, output="sos")
+
+
+def shape_record(record: Record, prep: Preprocessing) -> np.ndarray:
+    """Leads, rate, band-pass and length of :func:`preprocess_record`, before normalisation."""
+    if record.duration + 1e-9 < prep.duration:
+        raise ECGFormatError(f"{record.path or record.record_id}: record is {record.duration:.2f} s long, "
+                             f"shorter than the {prep.duration:g} s the preprocessing needs")
+    rec = record.select(prep.leads).resample(prep.fs)
+    x = rec.signal.astype(np.float64)
+    if prep.bandpass:
+        x = sosfiltfilt(_bandpass_sos(prep.fs), x, axis=1)
+    return np.ascontiguousarray(x[:, : prep.n_samples], dtype=np.float32)
+
+
+def normalize(x: np.ndarray, prep: Preprocessing, stats: dict | None = None) -> np.ndarray:
+    """Normalise ``[..., L, S]`` as ``prep.normalize`` says (``stats`` for ``train_standardize``)."""
+    if prep.normalize == "none":
+        return x.astype(np.float32)
+    if prep.normalize == "zscore":
+        return ((x - x.mean(axis=-1, keepdims=True)) / (x.std(axis=-1, keepdims=True) + _EPS)).astype(np.float32)
+    if prep.normalize == "minmax":
+        low, high = x.min(axis=-1, keepdims=True), x.max(axis=-1, keepdims=True)
+        return ((x - low) / (high - low + _EPS)).astype(np.float32)
+    if not stats or "mean" not in stats or "std" not in stats:
+        raise ValueError("train_standardize needs the per-lead mean and std fitted on the training split (stats)")
+    mean = np.asarray(stats["mean"], dtype=np.float32)[:, None]
+    std = np.asarray(stats["std"], dtype=np.float32)[:, None]
+    return ((x - mean) / (std + _EPS)).astype(np.float32)
+
+
+def preprocess_record(record: Record, prep: Preprocessing, stats: dict | None = None) -> np.ndarray:
+    """The exact transformation the cache applies: float32 ``[len(prep.leads), prep.n_samples]``.
+
+    Used to build the cache and to predict on a new record, so both see the same input.
+    """
+    return normalize(shape_record(record, prep), prep, stats)
+
+
+@dataclass
+class CachedDataset:
+    """A dataset's preprocessed signals, memory-mapped, with the aligned index rows."""
+
+    signals: np.ndarray
+    index: pd.DataFrame
+    prep: Preprocessing
+    stats: dict = field(default_factory=dict)
+    path: Path | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def rows(self, split: str) -> np.ndarray:
+        """Row numbers of ``"train"``, ``"val"`` or ``"test"``."""
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"unknown split {split!r}; expected train, val or test")
+        return np.flatnonzero(self.index["split"].to_numpy() == split)
+
+
+def cache_key(dataset: ECGDataset, prep: Preprocessing) -> str:
+    """The cache folder's name: source kind, root, rate and preprocessing."""
+    text = json.dumps({"kind": dataset.kind, "root": str(dataset.root), "fs": dataset.fs, "prep": prep.to_dict(),
+                       "version": CACHE_VERSION}, sort_keys=True)
+    return f"{dataset.kind}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
+def fingerprint(dataset: ECGDataset, prep: Preprocessing) -> str:
+    """Hash of the parameters, the records (ids, paths, splits) and every source file's path, size and mtime."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"prep": prep.to_dict(), "fs": dataset.fs, "version": CACHE_VERSION}, sort_keys=True).encode())
+    idx = dataset.index[["record_id", "path", "split"]].astype(str)
+    h.update(pd.util.hash_pandas_object(idx, index=False).to_numpy().tobytes())
+    files = list(dataset.table_files())
+    for path in dataset.index["path"]:
+        files.extend(dataset.signal_files(path))
+    for f in files:
+        st = os.stat(f)
+        h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def load_cached(dataset: ECGDataset, prep: Preprocessing, progress: ProgressFn | None = None,
+                n_jobs: int | None = None) -> CachedDataset:
+    """The dataset's preprocessed signals: mapped from the cache, built first if absent or stale.
+
+    Parameters
+    ----------
+    n_jobs
+        Worker processes for a build (default: up to 2, and 1 below ``PARALLEL_MIN_RECORDS`` records).
+    """
+    final = config.cache_dir() / cache_key(dataset, prep)
+    fp = fingerprint(dataset, prep)
+    cached = _open(final, dataset, fp)
+    if cached is not None:
+        return cached
+    _build(dataset, prep, final, fp, progress, n_jobs)
+    cached = _open(final, dataset, fp)
+    if cached is None:  # another process replaced it with a different build meanwhile
+        raise RuntimeError(f"cache {final} was replaced while it was being built; try again")
+    return cached
+
+
+def _open(folder: Path, dataset: ECGDataset, fp: str) -> CachedDataset | None:
+    """The cache in ``folder`` if it is complete and its fingerprint matches, else None."""
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file():
+        return None
+    meta = json.loads(meta_path.read_text())
+    if meta.get("fingerprint") != fp or not meta.get("complete"):
+        return None
+    signals = np.load(folder / "signals.npy", mmap_mode="r")
+    by_id = pd.Series(np.arange(len(dataset.index)), index=dataset.index["record_id"].astype(str))
+    index = dataset.index.iloc[by_id.loc[meta["record_ids"]].to_numpy()].reset_index(drop=True)
+    if signals.shape[0] != len(index):
+        return None
+    return CachedDataset(signals=signals, index=index, prep=Preprocessing.from_dict(meta["prep"]),
+                         stats=meta.get("stats", {}), path=folder, meta=meta)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_abandoned(final: Path) -> None:
+    """Delete temporary (``.tmp-PID-*``) and set-aside (``.old-PID-*``) folders whose process is gone."""
+    for leftover in final.parent.glob(f".{final.name}.*-*"):
+        kind, _, rest = leftover.name[len(final.name) + 2:].partition("-")
+        if kind in ("tmp", "old") and rest.split("-")[0].isdigit() and not _pid_alive(int(rest.split("-")[0])):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+# --- building ------------------------------------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(dataset: ECGDataset, prep: Preprocessing, array_path: str) -> None:
+    _WORKER.update(dataset=dataset, prep=prep, array=np.load(array_path, mmap_mode="r+"))
+
+
+def _fill(rows: range) -> list[tuple[int, str]]:
+    """Read, shape (and, unless train_standardize, normalise) ``rows`` into the array; return failures."""
+    dataset: ECGDataset = _WORKER["dataset"]
+    prep: Preprocessing = _WORKER["prep"]
+    array = _WORKER["array"]
+    failures = []
+    for row in rows:
+        record_id = str(dataset.index["record_id"].iat[row])
+        try:
+            x = shape_record(dataset.read(record_id), prep)
+            array[row] = x if prep.normalize == "train_standardize" else normalize(x, prep)
+        except (ECGFormatError, ValueError) as exc:
+            failures.append((row, str(exc)))
+    array.flush()
+    return failures
+
+
+def _build(dataset: ECGDataset, prep: Preprocessing, final: Path, fp: str, progress: ProgressFn | None,
+           n_jobs: int | None) -> None:
+    _remove_abandoned(final)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-{os.getpid()}-", dir=final.parent))
+    try:
+        start = time.perf_counter()
+        n = len(dataset.index)
+        array_path = tmp / "signals.npy"
+        array = np.lib.format.open_memmap(array_path, mode="w+", dtype=np.float32,
+                                          shape=(n, len(prep.leads), prep.n_samples))
+        del array
+        chunks = [range(i, min(i + _CHUNK, n)) for i in range(0, n, _CHUNK)]
+        jobs = n_jobs if n_jobs is not None else (min(2, os.cpu_count() or 1) if n >= PARALLEL_MIN_RECORDS else 1)
+        failures: list[tuple[int, str]] = []
+        done = 0
+        report(progress, 0, n, "building cache")
+        if jobs > 1:
+            with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_init_worker,
+                                     initargs=(dataset, prep, str(array_path))) as pool:
+                for chunk, fails in zip(chunks, pool.map(_fill, chunks)):
+                    failures += fails
+                    done += len(chunk)
+                    report(progress, done, n, "building cache")
+        else:
+            _init_worker(dataset, prep, str(array_path))
+            try:
+                for chunk in chunks:
+                    failures += _fill(chunk)
+                    done += len(chunk)
+                    report(progress, done, n, "building cache")
+            finally:
+                _WORKER.clear()
+        keep = np.setdiff1d(np.arange(n), [row for row, _ in failures])
+        if not len(keep):
+            raise ECGFormatError(f"{dataset.root}: none of the {n} records could be read; first error: {failures[0][1]}")
+        signals = np.load(array_path, mmap_mode="r+")
+        if len(keep) < n:
+            compact = np.lib.format.open_memmap(tmp / "compact.npy", mode="w+", dtype=np.float32,
+                                                shape=(len(keep), *signals.shape[1:]))
+            for i in range(0, len(keep), _CHUNK):
+                compact[i:i + _CHUNK] = signals[keep[i:i + _CHUNK]]
+            compact.flush()
+            del signals, compact
+            os.replace(tmp / "compact.npy", array_path)
+            signals = np.load(array_path, mmap_mode="r+")
+            warnings.warn(f"cache of {dataset.root}: {len(failures)} of {n} records could not be read and are left out "
+                          f"(e.g. {failures[0][1]})", CacheWarning, stacklevel=3)
+        index = dataset.index.iloc[keep].reset_index(drop=True)
+        stats: dict[str, Any] = {}
+        if prep.normalize == "train_standardize":
+            stats = _fit_standardizer(signals, index, prep)
+            for i in range(0, len(signals), _CHUNK):
+                signals[i:i + _CHUNK] = normalize(np.asarray(signals[i:i + _CHUNK]), prep, stats)
+        signals.flush()
+        del signals
+        index.to_csv(tmp / "index.csv", index=False)
+        meta = {
+            "complete": True, "version": CACHE_VERSION, "fingerprint": fp, "prep": prep.to_dict(), "stats": stats,
+            "source": {"kind": dataset.kind, "root": str(dataset.root), "fs": dataset.fs},
+            "record_ids": index["record_id"].astype(str).tolist(),
+            "skipped": [{"record_id": str(dataset.index["record_id"].iat[r]), "error": e} for r, e in failures],
+            "shape": [len(index), len(prep.leads), prep.n_samples], "build_seconds": round(time.perf_counter() - start, 3),
+            "workers": jobs, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        config.atomic_write_json(tmp / "meta.json", meta)  # written last: its presence marks a complete build
+        _install(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fit_standardizer(signals: np.ndarray, index: pd.DataFrame, prep: Preprocessing) -> dict[str, Any]:
+    """Per-lead mean and SD over the training split's rows only (never validation or test)."""
+    train = np.flatnonzero(index["split"].to_numpy() == "train")
+    if not len(train):
+        raise ValueError("train_standardize needs training records (folds 1-8); this dataset has none")
+    total = np.zeros(len(prep.leads))
+    total_sq = np.zeros(len(prep.leads))
+    for i in range(0, len(train), _CHUNK):
+        x = np.asarray(signals[train[i:i + _CHUNK]], dtype=np.float64)
+        total += x.sum(axis=(0, 2))
+        total_sq += (x ** 2).sum(axis=(0, 2))
+    count = len(train) * prep.n_samples
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean ** 2, 0.0))
+    return {"mean": mean.tolist(), "std": std.tolist(), "fit_on": "train", "n_records": int(len(train))}
+
+
+def _install(tmp: Path, final: Path) -> None:
+    """Move a finished build into place; a stale cache there is moved aside first and then removed."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}-{time.time_ns()}")
+        os.replace(final, old)
+    try:
+        os.replace(tmp, final)
+    except OSError:  # another process installed its build between our two renames: keep theirs
+        pass
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

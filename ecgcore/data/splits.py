@@ -1,0 +1,56 @@
+"""PTB-XL-A / PTB-XL-B: two patient-disjoint halves with balanced superclasses, for transfer experiments.
+
+Patients are assigned greedily, within each strat_fold (so each half keeps the official
+train/validation/test folds), in a seeded random order: each patient goes to the half where the
+classes its records carry are, relatively, less represented so far. All records of a patient go to
+the same half.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ecgcore.vocab import SUPERCLASSES
+
+
+def ptbxl_halves(index: pd.DataFrame, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Record ids of the halves A and B of a PTB-XL index (deterministic for ``seed``).
+
+    Parameters
+    ----------
+    index
+        A dataset index with ``record_id``, ``patient_id``, ``fold`` and the superclass columns.
+
+    Returns
+    -------
+    (ids_a, ids_b)
+        Record ids (str) in index order; no patient appears in both.
+    """
+    classes = [c for c in SUPERCLASSES if c in index.columns]
+    if not classes:
+        raise ValueError("ptbxl_halves needs the superclass columns (NORM, MI, STTC, CD, HYP) of a PTB-XL index")
+    rng = np.random.default_rng(seed)
+    # one row per patient: its records' class counts and record count; its first fold
+    per_patient = index.groupby("patient_id", sort=True).agg(
+        fold=("fold", "first"), n=("record_id", "size"), **{c: (c, "sum") for c in classes})
+    weights = per_patient[classes].to_numpy(float)
+    weights = np.column_stack([weights, per_patient["n"].to_numpy(float)])  # balance the sizes too
+    totals = np.maximum(weights.sum(axis=0), 1.0)
+    load = np.zeros((2, weights.shape[1]))
+    half_of: dict[str, int] = {}
+    patients = per_patient.index.to_numpy()
+    for fold in sorted(per_patient["fold"].unique()):
+        members = np.flatnonzero(per_patient["fold"].to_numpy() == fold)
+        members = members[rng.permutation(len(members))]
+        # rare-class patients first, so the greedy choice can still balance them
+        rarity = (weights[members, :-1] / totals[:-1]).max(axis=1)
+        members = members[np.argsort(-rarity, kind="stable")]
+        for m in members:
+            cost = [(((load[h] + weights[m]) / totals) * (weights[m] > 0)).sum() for h in (0, 1)]
+            h = int(rng.integers(2)) if cost[0] == cost[1] else int(np.argmin(cost))
+            load[h] += weights[m]
+            half_of[patients[m]] = h
+    halves = index["patient_id"].map(half_of).to_numpy()
+    ids = index["record_id"].astype(str).to_numpy()
+    return ids[halves == 0], ids[halves == 1]

@@ -1,0 +1,414 @@
+"""The reproduction experiments as data: which runs, on which data, with which settings.
+
+An :class:`Experiment` turns a :class:`Preset` and the user's :class:`DataSources` into a list of
+:class:`RunSpec` (a named :class:`~ecgcore.train.config.TrainConfig` plus the labels of its table
+row). Transfer runs name the specs whose finished runs they start from; the runner fills in the
+run ids once those exist, so a reused source gives the same transfer configuration (and key).
+
+Experiments
+-----------
+``table1``
+    Interval regression (HR, QRS, PR, QT), RNN / LSTM / CNN / ViT / InceptionTime ("1D-CNN"),
+    on DeepFake ECGs (generated when no folder is given), train and validation MAE.
+``table2``
+    Single-label (softmax) 5-superclass classification on PTB-XL, the same five models, train and
+    validation accuracy and macro AUC.
+``transfer``
+    InceptionTime classifier on PTB-XL-B trained from scratch versus started from regression
+    backbones: approach 1 ("combined", all four interval backbones) and approach 2 ("qrs", the QRS
+    backbone), each with linear probe, gradual unfreezing and discriminative fine-tuning, in two
+    settings: regression on PTB-XL-A (within PTB-XL) and regression on DeepFake (synthetic to real).
+``fractions``
+    Fine-tuned (DeepFake regression -> PTB-XL-B, approach 1, discriminative learning rates) versus
+    from scratch on 10, 25, 50 and 100 % of the PTB-XL-B training split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Callable, Mapping
+
+from ecgcore.config import generated_dir
+from ecgcore.experiments.published import PUBLISHED_TRAINING
+from ecgcore.train.config import TrainConfig
+from ecgcore.vocab import LEADS_8, TARGET_KEYS
+
+#: The five architectures the seed study compared, in its table order.
+MODELS: tuple[str, ...] = ("rnn", "lstm", "cnn", "vit", "inception1d")
+#: The architecture the seed study transferred (its best model).
+TRANSFER_MODEL = "inception1d"
+APPROACHES: tuple[str, ...] = ("combined", "qrs")
+STRATEGIES: tuple[str, ...] = ("linear_probe", "gradual_unfreeze", "discriminative")
+FRACTIONS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0)
+#: Transfer settings: where the regression backbones are trained.
+SETTINGS: dict[str, str] = {
+    "ptbxl": "regression on PTB-XL-A, classification on PTB-XL-B",
+    "deepfake": "regression on DeepFake, classification on PTB-XL-B",
+}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """How big and how long: the same experiment at a different scale.
+
+    Attributes
+    ----------
+    per_target:
+        One regression model per interval, as the seed study trained them; otherwise one model
+        predicting all four (plus a QRS-only model where approach 2 needs one).
+    deepfake_n:
+        How many DeepFake ECGs to generate when the user gives no DeepFake folder.
+    max_records:
+        Cap on the records a run uses (``TrainConfig.max_records``); None uses all.
+    """
+
+    name: str
+    description: str
+    fs: float
+    epochs: int
+    batch_size: int
+    lr: float
+    deepfake_n: int
+    max_records: int | None
+    per_target: bool
+    leads: tuple[str, ...] = LEADS_8
+    optimizer: str = "adamw"
+    schedule: str = "onecycle"
+    patience: int | None = None
+    normalize: str = "zscore"
+    amp: bool = True
+    model_kwargs: Mapping[str, Mapping] = field(default_factory=dict)
+    strategies: tuple[str, ...] = STRATEGIES
+    fractions: tuple[float, ...] = FRACTIONS
+    seed: int = 0
+
+    def settings(self) -> dict:
+        """The settings that decide the numbers, for the output's header and files."""
+        return {
+            "preset": self.name,
+            "fs_hz": self.fs,
+            "leads": ",".join(self.leads),
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "optimizer": self.optimizer,
+            "schedule": self.schedule,
+            "patience": self.patience,
+            "normalize": self.normalize,
+            "max_records": self.max_records,
+            "deepfake_generated": self.deepfake_n,
+            "regression_models": "one per interval" if self.per_target else "one 4-interval model",
+            "model_kwargs": {k: dict(v) for k, v in self.model_kwargs.items()},
+            "transfer_strategies": list(self.strategies),
+            "train_fractions": list(self.fractions),
+            "seed": self.seed,
+        }
+
+    def describe(self) -> str:
+        """A one-paragraph statement of the settings, printed above every table."""
+        s = self.settings()
+        cap = f"at most {s['max_records']} records per run" if s["max_records"] else "full datasets"
+        kwargs = "; ".join(f"{m}: {v}" for m, v in s["model_kwargs"].items() if v) or "default sizes"
+        return (
+            f"preset '{self.name}': {self.description} {s['fs_hz']:g} Hz, {len(self.leads)} leads "
+            f"({s['leads']}), {s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']:g} "
+            f"({s['optimizer']}, {s['schedule']} schedule), {cap}, {s['regression_models']}, "
+            f"DeepFake set generated with {s['deepfake_generated']} records when none is given; "
+            f"model sizes: {kwargs}; seed {s['seed']}."
+        )
+
+
+PRESETS: dict[str, Preset] = {
+    "quick": Preset(
+        name="quick",
+        description="a small CPU-sized version, for checking the pipeline and the trends, not the published values:",
+        fs=100.0,
+        epochs=4,
+        batch_size=32,
+        lr=3e-3,
+        deepfake_n=500,
+        max_records=2000,
+        per_target=False,
+    ),
+    "paper": Preset(
+        name="paper",
+        description="the seed study's settings (needs a GPU and the full datasets):",
+        fs=500.0,
+        epochs=int(PUBLISHED_TRAINING["max_epochs"]),
+        batch_size=int(PUBLISHED_TRAINING["batch_size"]),
+        lr=float(PUBLISHED_TRAINING["lr"]),
+        optimizer=str(PUBLISHED_TRAINING["optimizer"]),
+        schedule=str(PUBLISHED_TRAINING["schedule"]),
+        patience=int(PUBLISHED_TRAINING["patience"]),
+        normalize="minmax",
+        deepfake_n=20000,
+        max_records=None,
+        per_target=True,
+        seed=int(PUBLISHED_TRAINING["seed"]),
+    ),
+    "tiny": Preset(
+        name="tiny",
+        description="a smoke test of the pipeline with toy-sized models (its numbers mean nothing):",
+        fs=100.0,
+        epochs=1,
+        batch_size=16,
+        lr=3e-3,
+        deepfake_n=40,
+        max_records=None,
+        per_target=False,
+        amp=False,
+        model_kwargs={
+            "rnn": {"hidden": 8, "n_layers": 1, "stem_widths": (8, 8), "head_hidden": 16},
+            "lstm": {"hidden": 8, "n_layers": 1, "stem_widths": (8, 8), "head_hidden": 16},
+            "cnn": {"widths": (8, 8), "head_hidden": 16},
+            "vit": {"patch_size": 25, "dim": 16, "depth": 1, "n_heads": 2, "mlp_dim": 32, "head_hidden": 16},
+            "inception1d": {"depth": 3, "n_filters": 4, "bottleneck": 4, "kernel_sizes": (9, 5, 3), "head_hidden": 16},
+        },
+        strategies=("linear_probe",),
+        fractions=(0.5, 1.0),
+    ),
+}
+
+
+def get_preset(preset: str | Preset) -> Preset:
+    """Return ``preset`` itself or the named preset."""
+    if isinstance(preset, Preset):
+        return preset
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
+    return PRESETS[preset]
+
+
+@dataclass(frozen=True)
+class DataSources:
+    """The user's datasets. ``deepfake`` None means: generate a DeepFake set of the preset's size."""
+
+    ptbxl: Path | None = None
+    ptbxl_plus: Path | None = None
+    deepfake: Path | None = None
+
+    def deepfake_dir(self, preset: Preset) -> Path:
+        """The DeepFake folder the regression runs read (the generated one when none is given)."""
+        if self.deepfake is not None:
+            return Path(self.deepfake)
+        return generated_dir() / f"deepfake-{preset.deepfake_n}-seed{preset.seed}"
+
+    def deepfake_spec(self, preset: Preset) -> str:
+        return f"deepfake:{self.deepfake_dir(preset)}"
+
+    def ptbxl_spec(self) -> str:
+        if self.ptbxl is None:
+            raise ValueError("this experiment needs the full PTB-XL (--data ptbxl:DIR)")
+        return f"ptbxl:{self.ptbxl}"
+
+    def measured_dir(self, preset: Preset) -> Path | None:
+        """Where our measured PTB-XL-A intervals go when no PTB-XL+ is given (None when it is)."""
+        if self.ptbxl is None or self.ptbxl_plus is not None:
+            return None
+        digest = hashlib.sha256(str(Path(self.ptbxl).resolve()).encode()).hexdigest()[:10]
+        return generated_dir() / f"ptbxl-measured-{digest}-{preset.fs:g}hz-seed{preset.seed}"
+
+    def ptbxl_regression_spec(self, preset: Preset) -> str:
+        """PTB-XL as a regression source: interval labels from PTB-XL+ when given, else our measurement."""
+        return f"{self.ptbxl_spec()};plus={self.ptbxl_plus or self.measured_dir(preset)}"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of an experiment.
+
+    ``config.transfer["sources"]`` holds the *names* of other specs (``sources``) until
+    :func:`resolve` replaces them with the run ids of their finished runs.
+    """
+
+    name: str
+    config: TrainConfig
+    row: Mapping[str, object] = field(default_factory=dict)
+    sources: tuple[str, ...] = ()
+    in_table: bool = True
+
+
+def resolve(spec: RunSpec, run_ids: Mapping[str, str]) -> TrainConfig:
+    """The spec's configuration with its source names replaced by run ids.
+
+    Raises
+    ------
+    KeyError
+        If a source has no finished run yet.
+    """
+    if not spec.sources:
+        return spec.config
+    transfer = dict(spec.config.transfer or {})
+    transfer["sources"] = [run_ids[name] for name in spec.sources]
+    return dataclasses.replace(spec.config, transfer=transfer)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A reproducible table: its runs come from ``build(preset, sources)``."""
+
+    name: str
+    title: str
+    task: str  #: "regression" | "classification": what the table's metrics are
+    needs_ptbxl: bool
+    description: str
+    build: Callable[[Preset, DataSources], list[RunSpec]]
+
+
+def _config(preset: Preset, *, task: str, data: str, model: str, **overrides) -> TrainConfig:
+    """A TrainConfig with the preset's shared settings."""
+    kwargs = dict(
+        task=task,
+        data=data,
+        model=model,
+        model_kwargs=dict(preset.model_kwargs.get(model, {})),
+        leads=tuple(preset.leads),
+        fs=preset.fs,
+        normalize=preset.normalize,
+        epochs=preset.epochs,
+        batch_size=preset.batch_size,
+        lr=preset.lr,
+        optimizer=preset.optimizer,
+        schedule=preset.schedule,
+        patience=preset.patience,
+        amp=preset.amp,
+        max_records=preset.max_records,
+        seed=preset.seed,
+        split_seed=preset.seed,
+    )
+    if task == "classification":
+        kwargs["label_mode"] = "single"
+    kwargs.update(overrides)
+    return TrainConfig(**kwargs)
+
+
+def _regression_specs(preset: Preset, data: str, prefix: str, model: str, subset: str | None,
+                      in_table: bool, need_qrs: bool = False) -> tuple[list[RunSpec], list[str], str | None]:
+    """Regression runs of ``model`` on ``data``.
+
+    Returns the specs, the names of the specs that together cover all four targets (approach 1's
+    sources) and the name of the QRS-only spec (approach 2's source; None when not asked for).
+    """
+    if preset.per_target:
+        groups = [(t,) for t in TARGET_KEYS]
+    else:
+        groups = [TARGET_KEYS] + ([("qrs",)] if need_qrs else [])
+    specs = []
+    for targets in groups:
+        name = f"{prefix}/{model}/{'+'.join(targets)}"
+        config = _config(preset, task="regression", data=data, model=model, targets=targets, subset=subset)
+        specs.append(RunSpec(name, config, {"model": model, "targets": ",".join(targets)}, in_table=in_table))
+    combined = [s.name for s in specs] if preset.per_target else [specs[0].name]
+    qrs = next((s.name for s in specs if tuple(s.config.targets) == ("qrs",)), None)
+    return specs, combined, qrs
+
+
+def _table1(preset: Preset, sources: DataSources) -> list[RunSpec]:
+    specs: list[RunSpec] = []
+    for model in MODELS:
+        specs += _regression_specs(preset, sources.deepfake_spec(preset), "table1", model, None, True)[0]
+    return specs
+
+
+def _table2(preset: Preset, sources: DataSources) -> list[RunSpec]:
+    data = sources.ptbxl_spec()
+    return [
+        RunSpec(f"table2/{model}", _config(preset, task="classification", data=data, model=model), {"model": model})
+        for model in MODELS
+    ]
+
+
+def _source_specs(preset: Preset, sources: DataSources, setting: str) -> tuple[list[RunSpec], dict[str, list[str]]]:
+    """The regression runs of one transfer setting and, per approach, the names of its sources."""
+    if setting == "ptbxl":
+        data, subset = sources.ptbxl_regression_spec(preset), "A"
+    else:
+        data, subset = sources.deepfake_spec(preset), None
+    specs, combined, qrs = _regression_specs(preset, data, f"source-{setting}", TRANSFER_MODEL, subset,
+                                             in_table=False, need_qrs=True)
+    return specs, {"combined": combined, "qrs": [qrs]}
+
+
+def _scratch(preset: Preset, sources: DataSources, fraction: float = 1.0) -> RunSpec:
+    config = _config(preset, task="classification", data=sources.ptbxl_spec(), model=TRANSFER_MODEL,
+                     subset="B", train_fraction=fraction)
+    row = {"setting": "scratch", "approach": "-", "strategy": "-", "fraction": fraction}
+    return RunSpec(f"scratch/{fraction:g}", config, row)
+
+
+def _transferred(preset: Preset, sources: DataSources, setting: str, approach: str, strategy: str,
+                 source_names: list[str], fraction: float = 1.0) -> RunSpec:
+    transfer = {"sources": list(source_names), "approach": approach, "strategy": strategy}
+    config = _config(preset, task="classification", data=sources.ptbxl_spec(), model=TRANSFER_MODEL,
+                     subset="B", train_fraction=fraction, transfer=transfer)
+    row = {"setting": setting, "approach": approach, "strategy": strategy, "fraction": fraction}
+    return RunSpec(f"transfer/{setting}/{approach}/{strategy}/{fraction:g}", config, row, tuple(source_names))
+
+
+def _transfer(preset: Preset, sources: DataSources) -> list[RunSpec]:
+    specs = [_scratch(preset, sources)]
+    for setting in SETTINGS:
+        source_specs, by_approach = _source_specs(preset, sources, setting)
+        specs += source_specs
+        for approach in APPROACHES:
+            for strategy in preset.strategies:
+                specs.append(_transferred(preset, sources, setting, approach, strategy, by_approach[approach]))
+    return specs
+
+
+def _fractions(preset: Preset, sources: DataSources) -> list[RunSpec]:
+    source_specs, by_approach = _source_specs(preset, sources, "deepfake")
+    specs = [s for s in source_specs if s.name in by_approach["combined"]]
+    for fraction in preset.fractions:
+        specs.append(_scratch(preset, sources, fraction))
+        specs.append(_transferred(preset, sources, "deepfake", "combined", "discriminative",
+                                  by_approach["combined"], fraction))
+    return specs
+
+
+EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType({
+    "table1": Experiment(
+        "table1", "Table 1: interval regression, model comparison (MAE)", "regression", False,
+        "RNN / LSTM / CNN / ViT / 1D-CNN (InceptionTime) x HR / QRS / PR / QT on DeepFake ECGs, whose "
+        "ground truth is our own interval measurement; train and validation MAE.",
+        _table1,
+    ),
+    "table2": Experiment(
+        "table2", "Table 2: superclass classification, model comparison", "classification", True,
+        "The same five models, single-label (softmax) NORM / MI / STTC / CD / HYP on PTB-XL "
+        "(records with exactly one superclass; strat_fold 1-8 train, 9 validation); accuracy and macro AUC.",
+        _table2,
+    ),
+    "transfer": Experiment(
+        "transfer", "Transfer from interval regression to superclass classification", "classification", True,
+        "InceptionTime on PTB-XL-B from scratch versus from regression backbones: approach 1 (combined "
+        "HR/PR/QRS/QT backbones) and approach 2 (QRS backbone), each by linear probe, gradual unfreezing "
+        "and discriminative fine-tuning; backbones trained on PTB-XL-A (interval labels from PTB-XL+ when "
+        "given, else our measurement) or on DeepFake.",
+        _transfer,
+    ),
+    "fractions": Experiment(
+        "fractions", "Fine-tuned versus from scratch by training-set size", "classification", True,
+        "InceptionTime on 10 / 25 / 50 / 100 % of the PTB-XL-B training split: from scratch versus "
+        "fine-tuned (discriminative learning rates) from the combined DeepFake regression backbones.",
+        _fractions,
+    ),
+})
+
+
+def get_experiment(name: str) -> Experiment:
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; expected one of {', '.join(EXPERIMENTS)}")
+    return EXPERIMENTS[name]
+
+
+def list_experiments() -> list[dict]:
+    """Name, title, description and data needs of every experiment (for the Results page)."""
+    return [
+        {"name": e.name, "title": e.title, "task": e.task, "needs_ptbxl": e.needs_ptbxl, "description": e.description}
+        for e in EXPERIMENTS.values()
+    ]

@@ -1,0 +1,346 @@
+"""Read one ECG record from any supported file into one record type.
+
+Supported sources
+-----------------
+* WFDB: ``.hea`` + ``.dat`` (any format wfdb reads), read with :func:`wfdb.rdrecord`.
+* WFDB, PhysioNet/CinC Challenge form: ``.hea`` + ``.mat`` (a MATLAB file holding the digital
+  samples as a ``val`` matrix ``[leads, samples]``; gains and baselines come from the header).
+  Read with :func:`scipy.io.loadmat`, which handles MATLAB v4 and v5 files alike.
+* DeepFake ECG ``.asc``: 5000 rows x 8 whitespace-separated integer columns in microvolts,
+  leads I, II, V1-V6, 500 Hz (the layout ``deepfakeecg.generate`` writes).
+* CSV: one named column per lead (``I``, ``aVR``, ``V1`` ... in any usual spelling), values in
+  millivolts; the caller gives the sampling rate.
+
+Every problem with a file raises :class:`ECGFormatError` (a ``ValueError``) whose message starts
+with the file and says what is wrong, so the command line and the pages can show it as it is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+import scipy.io
+import wfdb
+from scipy.signal import resample_poly
+from wfdb.io._signal import BYTES_PER_SAMPLE
+
+from ecgcore.vocab import LEADS_8, LIMB_DERIVED, canonical_lead
+
+#: The DeepFake ``.asc`` layout (fixed: the files carry no header).
+ASC_LEADS: tuple[str, ...] = LEADS_8
+ASC_FS: float = 500.0
+ASC_SAMPLES: int = 5000
+#: Suffixes :func:`read_record` recognises, and the ones tried when a path has none.
+SUFFIXES: tuple[str, ...] = (".hea", ".dat", ".mat", ".asc", ".csv")
+_PROBE_ORDER: tuple[str, ...] = (".hea", ".asc", ".csv")
+#: Factor that converts a WFDB physical unit to millivolts.
+_TO_MV: dict[str, float] = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3, "nu": 1.0, "": 1.0}
+
+
+class ECGFormatError(ValueError):
+    """A record that cannot be read as asked; the message names the file and the problem."""
+
+
+class RecordNotFoundError(ECGFormatError, FileNotFoundError):
+    """No record exists at the given path (under any supported extension)."""
+
+
+def _error(path: Path | str | None, problem: str) -> ECGFormatError:
+    return ECGFormatError(f"{path}: {problem}" if path is not None else problem)
+
+
+@dataclass
+class Record:
+    """One ECG: float32 millivolts ``[leads, samples]`` with its rate, lead names and metadata."""
+
+    signal: np.ndarray
+    fs: float
+    leads: tuple[str, ...]
+    record_id: str
+    path: Path | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.signal = np.asarray(self.signal, dtype=np.float32)
+        self.leads = tuple(self.leads)
+        self.fs = float(self.fs)
+        if self.signal.ndim != 2 or self.signal.shape[0] != len(self.leads):
+            raise _error(self.path, f"signal of shape {self.signal.shape} does not match {len(self.leads)} leads {self.leads}")
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.signal.shape[1] / self.fs
+
+    def select(self, leads: Iterable[str], derive: bool = True) -> "Record":
+        """Return the given leads, in the given order.
+
+        With ``derive`` (default), III, aVR, aVL and aVF that the record lacks are computed from
+        I and II (Einthoven and Goldberger); their names are listed in ``metadata["derived"]``.
+
+        Raises
+        ------
+        ECGFormatError
+            If a lead is neither present nor derivable; the message names it and the leads present.
+        """
+        wanted = [canonical_lead(lead) for lead in leads]
+        have = {name: i for i, name in enumerate(self.leads)}
+        rows, derived = [], []
+        for lead in wanted:
+            if lead in have:
+                rows.append(self.signal[have[lead]])
+            elif derive and lead in LIMB_DERIVED and "I" in have and "II" in have:
+                rows.append(_derive_limb(lead, self.signal[have["I"]], self.signal[have["II"]]))
+                derived.append(lead)
+            else:
+                hint = " (III, aVR, aVL, aVF can be derived only when I and II are present)" if lead in LIMB_DERIVED and derive else ""
+                raise _error(self.path or self.record_id, f"missing lead {lead}; the record has {', '.join(self.leads)}{hint}")
+        metadata = dict(self.metadata)
+        if derived:
+            metadata["derived"] = sorted(set(metadata.get("derived", [])) | set(derived))
+        return replace(self, signal=np.stack(rows) if rows else np.zeros((0, self.signal.shape[1]), np.float32),
+                       leads=tuple(wanted), metadata=metadata)
+
+    def resample(self, fs: float) -> "Record":
+        """Return the record at ``fs`` Hz, resampled with a polyphase filter (:func:`scipy.signal.resample_poly`)."""
+        if float(fs) == self.fs:
+            return self
+        ratio = Fraction(float(fs)).limit_denominator(10_000) / Fraction(self.fs).limit_denominator(10_000)
+        signal = resample_poly(self.signal, ratio.numerator, ratio.denominator, axis=1)
+        return replace(self, signal=signal.astype(np.float32), fs=float(fs))
+
+
+def _derive_limb(lead: str, lead_i: np.ndarray, lead_ii: np.ndarray) -> np.ndarray:
+    """III, aVR, aVL or aVF from leads I and II."""
+    formulas = {
+        "III": lambda: lead_ii - lead_i,
+        "aVR": lambda: -(lead_i + lead_ii) / 2,
+        "aVL": lambda: lead_i - lead_ii / 2,
+        "aVF": lambda: lead_ii - lead_i / 2,
+    }
+    return formulas[lead]().astype(np.float32)
+
+
+def read_record(
+    path: str | Path,
+    *,
+    fs: float | None = None,
+    leads: Iterable[str] | None = None,
+    target_fs: float | None = None,
+    min_duration: float | None = None,
+) -> Record:
+    """Read a record from a WFDB, Challenge ``.mat``, DeepFake ``.asc`` or CSV file.
+
+    Parameters
+    ----------
+    path
+        The file, or the record's path without extension (``records500/06000/06000_hr``).
+    fs
+        Sampling rate in Hz; required for CSV, and checked against the file's own rate otherwise.
+    leads
+        Leads to return, in this order (missing limb leads are derived from I and II).
+    target_fs
+        Resample to this rate (polyphase).
+    min_duration
+        Refuse records shorter than this many seconds.
+
+    Raises
+    ------
+    RecordNotFoundError
+        No file at ``path`` under any supported extension.
+    ECGFormatError
+        Anything wrong with the file: unknown format, truncated or inconsistent data, non-finite
+        samples, a missing lead, a record that is too short, an empty CSV.
+    """
+    source, kind = _resolve(Path(path))
+    readers = {"wfdb": _read_wfdb, "asc": _read_asc, "csv": _read_csv}
+    record = readers[kind](source, fs)
+    if fs is not None and kind != "csv" and not math.isclose(float(fs), record.fs):
+        raise _error(source, f"the file is sampled at {record.fs:g} Hz, not the {float(fs):g} Hz given")
+    _check_finite(record)
+    if min_duration is not None and record.duration + 1e-9 < min_duration:
+        raise _error(source, f"record is {record.duration:.2f} s long, shorter than the {min_duration:g} s asked for")
+    if leads is not None:
+        record = record.select(leads)
+    if target_fs is not None:
+        record = record.resample(target_fs)
+    return record
+
+
+def _resolve(path: Path) -> tuple[Path, str]:
+    """The file to read (a header for WFDB) and its kind."""
+    suffix = path.suffix.lower()
+    if path.is_file():
+        if suffix in (".dat", ".mat", ".hea"):
+            header = path.with_suffix(".hea")
+            if not header.is_file():
+                raise _error(path, f"no WFDB header {header.name} next to the signal file")
+            return header, "wfdb"
+        if suffix in (".asc", ".csv"):
+            return path, suffix[1:]
+        raise _error(path, f"unknown ECG format {suffix or '(no extension)'!r}; expected one of {', '.join(SUFFIXES)}")
+    for ext in _PROBE_ORDER:
+        candidate = path.with_name(path.name + ext)
+        if candidate.is_file():
+            return _resolve(candidate)
+    raise RecordNotFoundError(f"{path}: no such record (tried the path itself and {', '.join(_PROBE_ORDER)})")
+
+
+def _canonical_channels(path: Path, names: list[str]) -> tuple[list[int], tuple[str, ...], list[str]]:
+    """Indices and canonical names of the ECG leads among ``names``; other channels are dropped."""
+    keep, leads, dropped = [], [], []
+    for i, name in enumerate(names):
+        try:
+            leads.append(canonical_lead(name))
+            keep.append(i)
+        except ValueError:
+            dropped.append(str(name))
+    if not keep:
+        raise _error(path, f"no standard ECG lead among the channels {', '.join(map(str, names)) or '(none)'}")
+    duplicates = [lead for lead, n in Counter(leads).items() if n > 1]
+    if duplicates:
+        raise _error(path, f"lead(s) {', '.join(duplicates)} appear more than once")
+    return keep, tuple(leads), dropped
+
+
+def _read_wfdb(header: Path, fs: float | None) -> Record:
+    base = header.with_name(header.name[: -len(".hea")])
+    try:
+        hdr = wfdb.rdheader(str(base))
+    except Exception as exc:  # wfdb raises many types for malformed headers
+        raise _error(header, f"unreadable WFDB header ({type(exc).__name__}: {exc})") from exc
+    if not hdr.n_sig or not hdr.file_name:
+        raise _error(header, "the header describes no signals")
+    if not hdr.sig_len:
+        raise _error(header, "the header gives no signal length (number of samples)")
+    files = list(dict.fromkeys(hdr.file_name))
+    if all(name.lower().endswith(".mat") for name in files):
+        if len(files) != 1:
+            raise _error(header, f"expected one .mat file, the header names {', '.join(files)}")
+        digital = _read_mat_samples(header, base.parent / files[0], hdr)
+        gain = np.asarray(hdr.adc_gain, dtype=np.float64)
+        baseline = np.asarray(hdr.baseline, dtype=np.float64)
+        if np.any(gain == 0):
+            raise _error(header, "an ADC gain of 0 in the header")
+        signal = (digital - baseline[:, None]) / gain[:, None]
+    else:
+        for name in files:
+            _check_signal_file_size(header, base.parent / name, hdr)
+        try:
+            rec = wfdb.rdrecord(str(base), physical=True)
+        except Exception as exc:
+            raise _error(header, f"wfdb could not read the signals ({type(exc).__name__}: {exc})") from exc
+        signal = rec.p_signal.T
+    scale = []
+    for unit in hdr.units or ["mV"] * hdr.n_sig:
+        key = (unit or "").strip().lower()
+        if key not in _TO_MV:
+            raise _error(header, f"unsupported signal unit {unit!r}; expected mV, uV or V")
+        scale.append(_TO_MV[key])
+    signal = signal * np.asarray(scale)[:, None]
+    keep, leads, dropped = _canonical_channels(header, list(hdr.sig_name))
+    metadata = {
+        "format": "wfdb-mat" if files[0].lower().endswith(".mat") else "wfdb",
+        "comments": list(hdr.comments or []),
+        "units": "mV",
+    }
+    if dropped:
+        metadata["dropped_channels"] = dropped
+    if hdr.base_date or hdr.base_time:
+        metadata["base_datetime"] = f"{hdr.base_date or ''} {hdr.base_time or ''}".strip()
+    return Record(signal=signal[keep], fs=float(hdr.fs), leads=leads, record_id=base.name, path=header, metadata=metadata)
+
+
+def _check_signal_file_size(header: Path, signal_file: Path, hdr: wfdb.Record) -> None:
+    """Compare a signal file's size with what the header promises: truncated, or a different length."""
+    if not signal_file.is_file():
+        raise _error(header, f"the signal file {signal_file.name} named by the header is missing")
+    channels = [i for i, name in enumerate(hdr.file_name) if name == signal_file.name]
+    fmt = hdr.fmt[channels[0]]
+    per_sample = BYTES_PER_SAMPLE.get(str(fmt))
+    if not per_sample:  # compressed (FLAC) formats: the size says nothing
+        return
+    offset = (hdr.byte_offset[channels[0]] if hdr.byte_offset else None) or 0
+    frame = sum((hdr.samps_per_frame[i] if hdr.samps_per_frame else 1) for i in channels)
+    expected = offset + math.ceil(hdr.sig_len * frame * per_sample)
+    actual = signal_file.stat().st_size
+    if actual < expected:
+        raise _error(signal_file, f"truncated signal file: {actual} bytes, but the header's {hdr.sig_len} samples x "
+                                  f"{len(channels)} channels in format {fmt} need {expected}")
+    if actual > expected + per_sample * frame:  # some writers pad the last frame
+        held = (actual - offset) / (frame * per_sample)
+        raise _error(signal_file, f"the header says {hdr.sig_len} samples per channel but the signal file holds {held:g}")
+
+
+def _read_mat_samples(header: Path, mat_file: Path, hdr: wfdb.Record) -> np.ndarray:
+    """The digital ``val`` matrix ``[leads, samples]`` of a Challenge ``.mat`` file, checked against the header."""
+    if not mat_file.is_file():
+        raise _error(header, f"the signal file {mat_file.name} named by the header is missing")
+    try:
+        contents = scipy.io.loadmat(str(mat_file))
+    except Exception as exc:
+        raise _error(mat_file, f"truncated or unreadable MATLAB file ({type(exc).__name__}: {exc})") from exc
+    if "val" not in contents:
+        keys = [k for k in contents if not k.startswith("__")]
+        raise _error(mat_file, f"no 'val' matrix (found {', '.join(keys) or 'nothing'})")
+    val = np.asarray(contents["val"], dtype=np.float64)
+    if val.ndim != 2 or val.shape[0] != hdr.n_sig:
+        raise _error(mat_file, f"'val' has shape {val.shape}, the header describes {hdr.n_sig} signals")
+    if val.shape[1] != hdr.sig_len:
+        raise _error(mat_file, f"the header says {hdr.sig_len} samples per channel but the signal file holds {val.shape[1]}")
+    return val
+
+
+def _read_asc(path: Path, fs: float | None) -> Record:
+    try:
+        data = np.loadtxt(path, dtype=np.float64, ndmin=2)
+    except ValueError as exc:
+        raise _error(path, f"not a DeepFake .asc file: expected whitespace-separated integers ({exc})") from exc
+    if data.size == 0:
+        raise _error(path, "empty .asc file")
+    if data.shape[1] != len(ASC_LEADS):
+        raise _error(path, f"expected {len(ASC_LEADS)} columns ({', '.join(ASC_LEADS)}), found {data.shape[1]}")
+    if data.shape[0] != ASC_SAMPLES:
+        raise _error(path, f"expected {ASC_SAMPLES} rows (10 s at {ASC_FS:g} Hz), found {data.shape[0]}: truncated or not a DeepFake file")
+    return Record(signal=data.T / 1000.0, fs=ASC_FS, leads=ASC_LEADS, record_id=path.stem, path=path,
+                  metadata={"format": "deepfake-asc", "units": "mV (file in uV)"})
+
+
+def _read_csv(path: Path, fs: float | None) -> Record:
+    if fs is None:
+        raise _error(path, "a CSV file carries no sampling rate; give fs (Hz)")
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError as exc:
+        raise _error(path, "empty CSV file") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise _error(path, f"unreadable CSV ({exc})") from exc
+    keep, leads, dropped = _canonical_channels(path, [str(c) for c in frame.columns])
+    if frame.empty:
+        raise _error(path, "empty CSV: a header but no samples")
+    columns = frame.iloc[:, keep]
+    numeric = columns.apply(pd.to_numeric, errors="coerce")
+    bad = numeric.isna() & columns.notna()
+    if bad.to_numpy().any():
+        row, col = np.argwhere(bad.to_numpy())[0]
+        raise _error(path, f"non-numeric value {columns.iat[row, col]!r} in column {columns.columns[col]}, data row {row + 1}")
+    metadata: dict[str, Any] = {"format": "csv", "units": "mV"}
+    if dropped:
+        metadata["dropped_columns"] = dropped
+    return Record(signal=numeric.to_numpy(np.float64).T, fs=float(fs), leads=leads, record_id=path.stem, path=path,
+                  metadata=metadata)
+
+
+def _check_finite(record: Record) -> None:
+    finite = np.isfinite(record.signal)
+    if not finite.all():
+        counts = (~finite).sum(axis=1)
+        where = ", ".join(f"{lead} ({n})" for lead, n in zip(record.leads, counts) if n)
+        raise _error(record.path, f"non-finite samples (NaN, inf or empty cells) in lead(s) {where}")

@@ -1,0 +1,109 @@
+"""Models by name: :func:`register`, :func:`create_model`, :func:`list_models`, :func:`model_stats`."""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+from ecgcore.models.base import ECGModel
+
+Builder = Callable[..., ECGModel]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the dashboard and ``--help`` show about a model."""
+
+    name: str
+    description: str
+    reference: str
+
+
+_REGISTRY: dict[str, tuple[ModelInfo, Builder]] = {}
+
+
+def _cpu_attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    """FLOPs of the CPU fused attention kernel, which ``FlopCounterMode`` has no formula for."""
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+_EXTRA_FLOP_FORMULAS = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_attention_flops}
+#: Names :func:`create_model` builds but :func:`list_models` leaves out (built by other code, e.g. transfer).
+_UNLISTED: set[str] = set()
+
+
+def register(name: str, description: str, reference: str, listed: bool = True) -> Callable[[Builder], Builder]:
+    """Decorator adding ``builder(n_leads, n_outputs, **kwargs) -> ECGModel`` to the registry as ``name``.
+
+    ``listed=False`` hides it from :func:`list_models` (a model one does not pick from a menu).
+    """
+
+    def add(builder: Builder) -> Builder:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is registered twice")
+        _REGISTRY[name] = (ModelInfo(name, description, reference), builder)
+        if not listed:
+            _UNLISTED.add(name)
+        return builder
+
+    return add
+
+
+def list_models() -> list[ModelInfo]:
+    """The models one can train from scratch, sorted by name."""
+    return sorted((info for info, _ in _REGISTRY.values() if info.name not in _UNLISTED), key=lambda i: i.name)
+
+
+def create_model(name: str, n_leads: int, n_outputs: int, **kwargs) -> ECGModel:
+    """Build the model ``name`` for ``n_leads`` input leads and ``n_outputs`` outputs.
+
+    The returned model's ``config`` holds every argument, defaults included, so that
+    ``create_model(**model.config)`` rebuilds the same architecture even if a default changes later.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, a non-positive size, or a keyword the model does not take.
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; expected one of {sorted(_REGISTRY)}")
+    if int(n_leads) < 1 or int(n_outputs) < 1:
+        raise ValueError(f"model {name!r}: n_leads={n_leads} and n_outputs={n_outputs} must be positive")
+    builder = _REGISTRY[name][1]
+    try:
+        bound = inspect.signature(builder).bind(int(n_leads), int(n_outputs), **kwargs)
+    except TypeError as err:
+        raise ValueError(f"model {name!r} does not take these arguments {sorted(kwargs)}: {err}") from None
+    bound.apply_defaults()
+    model = builder(*bound.args, **bound.kwargs)
+    model.config = {"name": name, **bound.arguments}
+    return model
+
+
+def model_stats(model: torch.nn.Module, n_leads: int, n_samples: int) -> dict[str, int]:
+    """Parameter count and multiply-accumulates for one sample of ``n_leads x n_samples``.
+
+    MACs are ``torch.utils.flop_counter.FlopCounterMode``'s FLOPs / 2 over one forward pass in eval
+    mode: convolutions, linear layers, recurrent cells and attention matmuls (elementwise operations,
+    normalisation and pooling are not counted). oneDNN is switched off during the count because its fused
+    LSTM kernel is invisible to the counter, and the CPU fused attention kernel gets the counter's own
+    attention formula; the model's train/eval mode is restored afterwards.
+    """
+    params = sum(p.numel() for p in model.parameters())
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # oneDNN's TF32 notice on CPU-only builds
+            with torch.no_grad(), torch.backends.mkldnn.flags(enabled=False), \
+                    FlopCounterMode(display=False, custom_mapping=_EXTRA_FLOP_FORMULAS) as counter:
+                model(torch.zeros(1, n_leads, n_samples, device=device))
+    finally:
+        model.train(was_training)
+    return {"params": int(params), "macs": int(counter.get_total_flops() // 2)}

@@ -1,0 +1,229 @@
+"""Self-describing checkpoints that are never unpickled, and the predictor built from them.
+
+A checkpoint is one ``.safetensors`` file: the model's state dict plus, in the file's metadata
+header, a JSON description (model name and arguments, leads, sampling rate, preprocessing and its
+statistics, targets or classes, target mean/SD, metrics, git commit). Both are written in one
+atomic rename, so weights and description can never disagree; a ``.json`` copy of the description
+sits beside it for people. The resumable training state (optimiser, scheduler, RNG) is a
+``torch.save`` of tensors and plain values, loaded with ``weights_only=True``: loading any of these
+files never runs pickled code.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from ecgcore.config import PROJECT_DIR, atomic_write_bytes, atomic_write_json
+
+FORMAT = "ecglab-checkpoint/1"
+_META_KEY = "ecglab"
+
+
+@functools.lru_cache(maxsize=1)
+def git_commit() -> str | None:
+    """The project's current git commit, or ``None`` outside a checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None
+
+
+def jsonable(obj: Any) -> Any:
+    """Numpy arrays / scalars and tuples -> lists and Python numbers, recursively."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _weights_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path if path.suffix == ".safetensors" else path.with_name(path.name.removesuffix(".json") + ".safetensors")
+
+
+def cpu_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A true copy of the model's weights on the CPU (not references that later optimiser steps change)."""
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module | dict[str, torch.Tensor], meta: dict) -> Path:
+    """Write weights + description to ``path`` (``.safetensors`` added if missing) and a ``.json`` copy.
+
+    Parameters
+    ----------
+    path
+        Target file or stem, e.g. ``run_dir / "best"``.
+    model
+        The model (its ``config`` is recorded as ``meta["model"]`` when not given) or a state dict.
+    meta
+        JSON-able description; numpy values are converted.
+
+    Returns
+    -------
+    Path
+        The ``.safetensors`` file.
+    """
+    weights = _weights_path(path)
+    if isinstance(model, torch.nn.Module):
+        meta = {"model": getattr(model, "config", None), **meta}
+        state = cpu_state_dict(model)
+    else:
+        state = {k: v.detach().to("cpu").contiguous() for k, v in model.items()}
+    meta = jsonable({"format": FORMAT, "git_commit": git_commit(), "torch": torch.__version__, **meta})
+    atomic_write_bytes(weights, st_save(state, metadata={_META_KEY: json.dumps(meta)}))
+    atomic_write_json(weights.with_suffix(".json"), meta)
+    return weights
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """The state dict and description of a checkpoint file, read without unpickling anything.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If it is not a safetensors file written by :func:`save_checkpoint` (e.g. a pickle).
+    """
+    weights = _weights_path(path)
+    if not weights.exists():
+        raise FileNotFoundError(f"{weights}: no checkpoint file")
+    data = weights.read_bytes()
+    try:
+        state = st_load(data)
+        header_len = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8:8 + header_len])
+    except Exception as exc:  # safetensors raises its own error type for anything that is not safetensors
+        raise ValueError(f"{weights}: not a safetensors checkpoint ({exc}); refusing to load it any other way") from exc
+    meta_json = header.get("__metadata__", {}).get(_META_KEY)
+    if meta_json is None:
+        raise ValueError(f"{weights}: safetensors file without an ECG Lab description (metadata key {_META_KEY!r})")
+    return state, json.loads(meta_json)
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Rebuild the model a checkpoint describes and load its weights; returns ``(model in eval mode, meta)``."""
+    from ecgcore.models import create_model
+
+    state, meta = read_checkpoint(path)
+    model = create_model(**meta["model"])
+    model.load_state_dict(state)
+    return model.to(device).eval(), meta
+
+
+def save_training_state(path: str | Path, state: dict) -> None:
+    """Write resumable training state (tensors, numbers, strings, nested dicts/lists) atomically."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_training_state(path: str | Path) -> dict:
+    """Read :func:`save_training_state` output with ``weights_only=True`` (arbitrary objects are refused)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no training state to resume from")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises pickle.UnpicklingError for anything beyond tensors and plain data
+        raise ValueError(f"{path}: refused to load (only tensors and plain data are allowed): {exc}") from exc
+
+
+@dataclass
+class Predictor:
+    """A trained model with the exact preprocessing of its training data.
+
+    Attributes
+    ----------
+    model
+        The network, in eval mode.
+    meta
+        The checkpoint description (task, targets or classes, preprocessing, metrics ...).
+    """
+
+    model: torch.nn.Module
+    meta: dict
+
+    def __post_init__(self) -> None:
+        from ecgcore.data import Preprocessing
+
+        self.prep = Preprocessing.from_dict(self.meta["preprocessing"])
+        self.device = next(self.model.parameters()).device
+
+    def prepare(self, record) -> torch.Tensor:
+        """The model input ``[1, L, S]`` for a :class:`ecgcore.io.Record` (the training preprocessing)."""
+        from ecgcore.data import preprocess_record
+
+        x = preprocess_record(record, self.prep, self.meta.get("stats"))
+        return torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32, device=self.device)[None]
+
+    @torch.no_grad()
+    def predict(self, record) -> dict:
+        """Interval predictions (original units) or class probabilities for one record.
+
+        Returns
+        -------
+        dict
+            ``{"record_id", "task", "intervals": {key: value}, "units": {...}}`` for regression;
+            ``{"record_id", "task", "probabilities": {class: p}, "predicted": [classes]}`` for
+            classification (``predicted`` is the arg-max, or every class with p >= 0.5 in multi-label mode).
+        """
+        from ecgcore.vocab import TARGETS_BY_KEY
+
+        out = self.model(self.prepare(record)).float().cpu().numpy()[0]
+        result: dict[str, Any] = {"record_id": record.record_id, "task": self.meta["task"]}
+        if self.meta["task"] == "regression":
+            values = out * np.asarray(self.meta["target_sd"]) + np.asarray(self.meta["target_mean"])
+            result["intervals"] = {k: float(v) for k, v in zip(self.meta["targets"], values)}
+            result["units"] = {k: TARGETS_BY_KEY[k].unit for k in self.meta["targets"]}
+            return result
+        classes = self.meta["classes"]
+        if self.meta["label_mode"] == "multi":
+            probs = 1.0 / (1.0 + np.exp(-out))
+            predicted = [c for c, p in zip(classes, probs) if p >= 0.5]
+        else:
+            probs = np.exp(out - out.max())
+            probs /= probs.sum()
+            predicted = [classes[int(probs.argmax())]]
+        result["probabilities"] = {c: float(p) for c, p in zip(classes, probs)}
+        result["predicted"] = predicted
+        return result
+
+
+def load_predictor(run_id_or_dir: str | Path, runs_dir: str | Path | None = None, which: str = "best",
+                   device: str = "cpu") -> Predictor:
+    """A :class:`Predictor` from a run id (looked up in the run store) or a run directory.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the run has no ``which`` checkpoint (it has not finished an epoch).
+    """
+    run_dir = Path(run_id_or_dir)
+    if not run_dir.is_dir():
+        from ecgcore.runs.store import RunStore
+
+        store = RunStore(runs_dir)
+        store.get_run(str(run_id_or_dir))  # KeyError naming the store if the run does not exist
+        run_dir = store.run_dir(str(run_id_or_dir))
+    model, meta = load_checkpoint(run_dir / f"{which}.safetensors", device=device)
+    return Predictor(model, meta)

@@ -1,0 +1,136 @@
+"""The one description of a training run: :class:`TrainConfig`.
+
+A config is plain data (JSON-able through :meth:`TrainConfig.to_dict`), so the command line, the
+run store, the worker process and the dashboard all pass the same thing around, and
+:meth:`TrainConfig.key` identifies runs that would train the same model on the same data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from ecgcore.vocab import LEADS_8, TARGET_KEYS, parse_leads, parse_targets
+
+TASKS = ("regression", "classification")
+LABEL_MODES = ("single", "multi")
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("onecycle", "exponential", "plateau", "none")
+LOSSES = ("l1", "mse")
+NORMALIZATIONS = ("zscore", "minmax", "train_standardize", "none")
+SUBSETS = (None, "A", "B")
+#: Fields that change how fast or where a run trains, not what it learns; left out of :meth:`TrainConfig.key`.
+_NOT_IN_KEY = ("device", "compile")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run.
+
+    Attributes
+    ----------
+    task
+        ``"regression"`` (interval targets) or ``"classification"`` (PTB-XL superclasses).
+    targets
+        Regression targets, a subset of :data:`ecgcore.vocab.TARGET_KEYS`.
+    label_mode
+        Classification: ``"single"`` (softmax over records with exactly one superclass) or
+        ``"multi"`` (sigmoid + BCE over records with at least one superclass).
+    data
+        Source spec for :func:`ecgcore.data.open_source` (``"ptbxl:DIR"``, ``"deepfake:DIR"`` ...).
+    subset, split_seed
+        ``"A"`` / ``"B"``: keep one PTB-XL half (:func:`ecgcore.data.ptbxl_halves` with ``split_seed``).
+    train_fraction, max_records
+        Seeded subsampling of the training rows / of all records (quick presets, learning curves).
+    lr_gamma
+        Per-epoch decay factor of the ``"exponential"`` schedule.
+    monitor
+        Validation metric for early stopping and the best checkpoint: ``"auto"`` (validation loss),
+        ``"val_loss"``, ``"mae"`` (mean MAE over targets) or ``"auc"`` (macro AUC).
+    transfer
+        ``{"sources": [run_id, ...], "approach": ..., "strategy": ...}`` handled by
+        :func:`ecgcore.train.transfer.prepare`.
+    """
+
+    task: str = "regression"
+    targets: tuple[str, ...] = TARGET_KEYS
+    label_mode: str = "single"
+    data: str = ""
+    subset: str | None = None
+    split_seed: int = 0
+    train_fraction: float = 1.0
+    max_records: int | None = None
+    model: str = "inception1d"
+    model_kwargs: dict = field(default_factory=dict)
+    leads: tuple[str, ...] = LEADS_8
+    fs: float = 500.0
+    duration: float = 10.0
+    normalize: str = "zscore"
+    bandpass: bool = True
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    optimizer: str = "adamw"
+    weight_decay: float = 1e-2
+    schedule: str = "onecycle"
+    lr_gamma: float = 0.95
+    loss: str = "l1"
+    grad_clip: float | None = 1.0
+    amp: bool = True
+    compile: bool = False
+    patience: int | None = None
+    monitor: str = "auto"
+    augment: bool = False
+    seed: int = 0
+    device: str = "auto"
+    transfer: dict | None = None
+
+    def __post_init__(self) -> None:
+        self.targets = parse_targets(self.targets)
+        self.leads = parse_leads(self.leads)
+        self.fs = float(self.fs)
+        self.duration = float(self.duration)
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first field whose value is not allowed."""
+        choices = {
+            "task": TASKS, "label_mode": LABEL_MODES, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
+            "loss": LOSSES, "normalize": NORMALIZATIONS, "subset": SUBSETS,
+            "monitor": ("auto", "val_loss", "mae", "auc"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r}; expected one of {allowed}")
+        if self.monitor == "mae" and self.task != "regression" or self.monitor == "auc" and self.task != "classification":
+            raise ValueError(f"TrainConfig.monitor={self.monitor!r} does not apply to task {self.task!r}")
+        if not 0.0 < self.train_fraction <= 1.0:
+            raise ValueError(f"TrainConfig.train_fraction={self.train_fraction}; expected 0 < fraction <= 1")
+        for name in ("epochs", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"TrainConfig.{name}={getattr(self, name)}; expected a positive integer")
+        if self.max_records is not None and self.max_records < 3:
+            raise ValueError(f"TrainConfig.max_records={self.max_records}; expected at least 3 (train, val, test)")
+        if self.lr <= 0 or self.fs <= 0 or self.duration <= 0:
+            raise ValueError("TrainConfig.lr, fs and duration must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (tuples become lists)."""
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        """Build a config from :meth:`to_dict` output; unknown keys are an error, missing keys take defaults."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields {unknown}; expected some of {sorted(known)}")
+        return cls(**d)
+
+    def key(self) -> str:
+        """A stable hash of the fields that decide what the run learns (not device or compile)."""
+        relevant = {k: v for k, v in self.to_dict().items() if k not in _NOT_IN_KEY}
+        blob = json.dumps(relevant, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -1,0 +1,88 @@
+"""Data-parallel training through PyTorch's own engine (DDP), started by ``torchrun``.
+
+``torchrun --nproc_per_node=N -m ecgcore train ...`` sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
+``MASTER_ADDR`` and ``MASTER_PORT``; :func:`setup` joins the process group (NCCL on CUDA, gloo on
+CPU). Every rank sees the same seeded permutation of the training rows and takes its own shard
+(:func:`shard`, the ``DistributedSampler`` scheme), with ``batch_size / world_size`` rows per step,
+so the global batch and the averaged gradient match a single-process run. Only rank 0 writes the
+run store and the checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process stands in the job."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup(device_type: str) -> DistInfo:
+    """Join the process group described by the ``torchrun`` environment (no-op for a single process)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    info = DistInfo(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    if not dist.is_initialized():
+        backend = "nccl" if device_type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend, rank=info.rank, world_size=world)
+    return info
+
+
+def cleanup(info: DistInfo) -> None:
+    """Leave the process group."""
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def shard(indices: np.ndarray, info: DistInfo) -> np.ndarray:
+    """This rank's share of ``indices`` (padded by wrapping around so all ranks get equal counts)."""
+    if not info.enabled:
+        return indices
+    per_rank = -(-len(indices) // info.world_size)
+    padded = np.resize(indices, per_rank * info.world_size)
+    return padded[info.rank::info.world_size]
+
+
+def broadcast(obj: Any, info: DistInfo) -> Any:
+    """Rank 0's ``obj`` on every rank (run ids, stop decisions)."""
+    if not info.enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def mean_across(value: float, info: DistInfo, device: torch.device) -> float:
+    """The mean of a per-rank scalar (e.g. the training loss) over all ranks."""
+    if not info.enabled:
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return float(t.item()) / info.world_size
+
+
+def per_rank_batch(batch_size: int, info: DistInfo) -> int:
+    """Rows per rank per step so that the global batch equals ``batch_size``."""
+    if batch_size % info.world_size:
+        raise ValueError(f"batch size {batch_size} is not divisible by the {info.world_size} processes")
+    return batch_size // info.world_size

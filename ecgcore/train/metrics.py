@@ -1,0 +1,168 @@
+"""Evaluation metrics, always next to the trivial baseline on the same split.
+
+Regression metrics are computed in the targets' original units (bpm, ms); classification metrics
+come from scikit-learn. :func:`evaluate` returns ``{"model": ..., "baseline": ...}`` where the
+baseline predicts the training mean (regression) or the training class prior (classification), so
+a model that learned nothing is obvious at a glance.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    mean_absolute_error,
+    multilabel_confusion_matrix,
+    roc_auc_score,
+)
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray, targets: Sequence[str]) -> dict:
+    """MAE, RMSE, Pearson r and Bland-Altman bias / 95% limits of agreement per target.
+
+    Parameters
+    ----------
+    y_true, y_pred
+        ``[N, len(targets)]`` in original units.
+    targets
+        Target keys, one per column.
+
+    Returns
+    -------
+    dict
+        ``{"per_target": {key: {mae, rmse, r, bias, loa_low, loa_high, n}}, "mae": mean MAE,
+        "rmse": mean RMSE}``. ``r`` is ``None`` when either side is constant.
+    """
+    y_true = np.asarray(y_true, dtype=np.float64).reshape(len(y_true), -1)
+    y_pred = np.asarray(y_pred, dtype=np.float64).reshape(len(y_pred), -1)
+    per_target = {}
+    for j, key in enumerate(targets):
+        t, p = y_true[:, j], y_pred[:, j]
+        diff = p - t
+        sd = diff.std(ddof=1) if len(diff) > 1 else 0.0
+        r = np.corrcoef(t, p)[0, 1] if len(t) > 1 and t.std() > 0 and p.std() > 0 else np.nan
+        per_target[key] = {
+            "mae": float(mean_absolute_error(t, p)),
+            "rmse": float(np.sqrt(np.mean(diff**2))),
+            "r": _finite(r),
+            "bias": float(diff.mean()),
+            "loa_low": float(diff.mean() - 1.96 * sd),
+            "loa_high": float(diff.mean() + 1.96 * sd),
+            "n": int(len(t)),
+        }
+    return {
+        "per_target": per_target,
+        "mae": float(np.mean([m["mae"] for m in per_target.values()])),
+        "rmse": float(np.mean([m["rmse"] for m in per_target.values()])),
+    }
+
+
+def classification_metrics(y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str], multi_label: bool) -> dict:
+    """Macro and per-class AUC, accuracy, macro F1, confusion matrix and per-class TP/FN/FP/TN.
+
+    Parameters
+    ----------
+    y_true
+        Single-label: class indices ``[N]``; multi-label: 0/1 matrix ``[N, C]``.
+    probs
+        ``[N, C]`` probabilities (softmax rows or independent sigmoids).
+    classes
+        Class names, one per column.
+    multi_label
+        Multi-label predictions are ``probs >= 0.5`` per class (accuracy = exact match); single-label
+        predictions are the arg-max.
+
+    Returns
+    -------
+    dict
+        ``auc`` (macro over the classes whose AUC is defined, ``None`` if none), ``auc_per_class``
+        (``None`` for a class absent or always present in ``y_true``), ``accuracy``, ``f1_macro``,
+        ``confusion`` (single-label: ``[C, C]`` rows = truth; multi-label: per class ``[[TN, FP], [FN, TP]]``)
+        and ``per_class`` counts.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    n_classes = len(classes)
+    onehot = np.asarray(y_true, dtype=np.int64)
+    if not multi_label:
+        onehot = np.eye(n_classes, dtype=np.int64)[onehot]
+    auc_per_class: dict[str, float | None] = {}
+    for j, name in enumerate(classes):
+        col = onehot[:, j]
+        auc_per_class[name] = float(roc_auc_score(col, probs[:, j])) if 0 < col.sum() < len(col) else None
+    defined = [v for v in auc_per_class.values() if v is not None]
+    if multi_label:
+        pred = (probs >= 0.5).astype(np.int64)
+        cms = multilabel_confusion_matrix(onehot, pred, labels=list(range(n_classes)))
+        confusion = cms.tolist()
+        accuracy = accuracy_score(onehot, pred)
+        f1 = f1_score(onehot, pred, average="macro", zero_division=0)
+        counts = {name: cms[j] for j, name in enumerate(classes)}
+        per_class = {name: {"tp": int(c[1, 1]), "fn": int(c[1, 0]), "fp": int(c[0, 1]), "tn": int(c[0, 0])}
+                     for name, c in counts.items()}
+    else:
+        true_idx = np.asarray(y_true, dtype=np.int64)
+        pred_idx = probs.argmax(axis=1)
+        cm = confusion_matrix(true_idx, pred_idx, labels=list(range(n_classes)))
+        confusion = cm.tolist()
+        accuracy = accuracy_score(true_idx, pred_idx)
+        f1 = f1_score(true_idx, pred_idx, labels=list(range(n_classes)), average="macro", zero_division=0)
+        total = cm.sum()
+        per_class = {}
+        for j, name in enumerate(classes):
+            tp = cm[j, j]
+            fn = cm[j].sum() - tp
+            fp = cm[:, j].sum() - tp
+            per_class[name] = {"tp": int(tp), "fn": int(fn), "fp": int(fp), "tn": int(total - tp - fn - fp)}
+    return {
+        "auc": float(np.mean(defined)) if defined else None,
+        "auc_per_class": auc_per_class,
+        "accuracy": float(accuracy),
+        "f1_macro": float(f1),
+        "confusion": confusion,
+        "per_class": per_class,
+        "n": int(len(probs)),
+    }
+
+
+def baseline_predictions(task: str, y_train: np.ndarray, n: int, n_classes: int, multi_label: bool) -> np.ndarray:
+    """The trivial predictor: the training mean (regression) or training class prior (classification), ``n`` times."""
+    y_train = np.asarray(y_train)
+    if task == "regression":
+        return np.repeat(y_train.mean(axis=0, keepdims=True), n, axis=0)
+    if multi_label:
+        prior = y_train.mean(axis=0)
+    else:
+        prior = np.bincount(y_train.astype(np.int64), minlength=n_classes) / max(len(y_train), 1)
+    return np.repeat(prior[None, :], n, axis=0)
+
+
+def evaluate(task: str, y_true: np.ndarray, y_pred: np.ndarray, y_train: np.ndarray, *,
+             names: Sequence[str], multi_label: bool = False) -> dict:
+    """Metrics of the model and of the trivial baseline on the same rows.
+
+    Parameters
+    ----------
+    task
+        ``"regression"`` or ``"classification"``.
+    y_true, y_pred
+        Truth and model output (regression: original units; classification: probabilities).
+    y_train
+        Training-split truth, from which the baseline is derived.
+    names
+        Target keys or class names.
+    """
+    base = baseline_predictions(task, y_train, len(y_true), len(names), multi_label)
+    if task == "regression":
+        return {"model": regression_metrics(y_true, y_pred, names), "baseline": regression_metrics(y_true, base, names)}
+    return {
+        "model": classification_metrics(y_true, y_pred, names, multi_label),
+        "baseline": classification_metrics(y_true, base, names, multi_label),
+    }

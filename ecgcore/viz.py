@@ -1,0 +1,337 @@
+"""Plotly figure builders for the dashboard and reports: pure functions, data in, figure out.
+
+The ECG is drawn on standard ECG paper: 25 mm/s and 10 mm/mV, a 1 mm minor and a 5 mm major grid.
+In plot units one minor square is 0.04 s by 0.1 mV; the y axis is locked to the x axis at
+10 mm/mV / 25 mm/s = 0.4 so the squares stay square at any figure width. Every lead of a figure
+is one path (``NaN`` separates the pieces), which keeps a 12-lead 500 Hz record fast to draw.
+Nothing here imports streamlit.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ecgcore.vocab import SUPERCLASSES, TARGETS_BY_KEY
+
+#: Paper speed and gain of the standard ECG printout.
+MM_PER_S = 25.0
+MM_PER_MV = 10.0
+#: The standard 3x4 layout: one column per 2.5 s, leads read down each column.
+LAYOUT_3X4: tuple[tuple[str, ...], ...] = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
+#: Vertical distance between the baselines of two rows (mV): 30 mm of paper.
+ROW_PITCH_MV = 3.0
+#: Fiducial name -> (legend label, marker symbol, colour) for the measured points.
+FIDUCIAL_STYLE: dict[str, tuple[str, str, str]] = {
+    "p_on": ("P onset", "triangle-right", "#2ca02c"),
+    "qrs_on": ("QRS onset", "line-ns-open", "#1f77b4"),
+    "qrs_off": ("QRS offset", "line-ns-open", "#9467bd"),
+    "t_off": ("T offset", "triangle-left", "#d62728"),
+}
+#: Plot width the figure height is computed for (the page stretches it; the aspect stays locked).
+PLOT_WIDTH_PX = 1100
+_MINOR = "rgba(240, 128, 128, 0.25)"
+_MAJOR = "rgba(220, 60, 60, 0.55)"
+_PAPER = "#fff8f6"
+
+
+def _paper_axes(fig: go.Figure, x_range: tuple[float, float], y_range: tuple[float, float]) -> None:
+    """Turn the axes into ECG paper: 0.04 s / 0.1 mV minor and 0.2 s / 0.5 mV major grid, square boxes."""
+    major = np.round(np.arange(0.0, x_range[1] + 1e-9, 0.2), 6)  # a label on whole seconds only
+    fig.update_xaxes(range=list(x_range), dtick=0.2, showgrid=True, gridcolor=_MAJOR, gridwidth=1,
+                     minor=dict(dtick=0.04, showgrid=True, gridcolor=_MINOR, gridwidth=0.5),
+                     zeroline=False, ticks="", title_text="time (s) — 25 mm/s", constrain="domain",
+                     tickvals=major, ticktext=[f"{t:g}" if abs(t - round(t)) < 1e-6 else "" for t in major])
+    fig.update_yaxes(range=list(y_range), dtick=0.5, showgrid=True, gridcolor=_MAJOR, gridwidth=1,
+                     minor=dict(dtick=0.1, showgrid=True, gridcolor=_MINOR, gridwidth=0.5),
+                     zeroline=False, showticklabels=False, scaleanchor="x", scaleratio=MM_PER_MV / MM_PER_S,
+                     constrain="domain")
+    fig.update_layout(plot_bgcolor=_PAPER, paper_bgcolor="white", margin=dict(l=10, r=10, t=40, b=40),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"),
+                      height=int(90 + PLOT_WIDTH_PX * (MM_PER_MV / MM_PER_S) * (y_range[1] - y_range[0]) / (x_range[1] - x_range[0])))
+
+
+def _segments(
+    signal: np.ndarray, fs: float, leads: Sequence[str], rows: Sequence[Sequence[tuple[str, float, float]]]
+) -> tuple[list[tuple[str, int, int, float, float]], float]:
+    """Where each drawn piece goes: ``(lead, first sample, stop sample, x of its start, baseline)``."""
+    index = {name: i for i, name in enumerate(leads)}
+    pieces = []
+    for r, row in enumerate(rows):
+        baseline = -r * ROW_PITCH_MV
+        for lead, t0, t1 in row:
+            if lead in index:
+                pieces.append((lead, int(round(t0 * fs)), min(int(round(t1 * fs)), signal.shape[1]), t0, baseline))
+    return pieces, -(len(rows) - 1) * ROW_PITCH_MV
+
+
+def paper_rows(leads: Sequence[str], duration: float, layout: str = "3x4", rhythm_lead: str = "II",
+               shown: Sequence[str] | None = None) -> list[list[tuple[str, float, float]]]:
+    """The rows of a printout: each a list of ``(lead, start s, stop s)``.
+
+    ``"3x4"``: the usual 12-lead layout (four 2.5 s columns) plus a full-length rhythm strip of
+    ``rhythm_lead``; ``"rows"``: one lead per row over the whole record. ``shown`` limits the leads.
+    """
+    visible = [lead for lead in leads if shown is None or lead in shown]
+    if layout == "rows":
+        return [[(lead, 0.0, duration)] for lead in visible]
+    if layout != "3x4":
+        raise ValueError(f"unknown ECG layout {layout!r}; expected '3x4' or 'rows'")
+    width = min(duration, 10.0) / 4
+    rows = [[(lead, c * width, (c + 1) * width) for c, lead in enumerate(names) if lead in visible]
+            for names in LAYOUT_3X4]
+    rows = [row for row in rows if row]
+    if rhythm_lead in visible:
+        rows.append([(rhythm_lead, 0.0, duration)])
+    return rows
+
+
+def ecg_paper(
+    signal: np.ndarray,
+    fs: float,
+    leads: Sequence[str],
+    *,
+    layout: str = "3x4",
+    rhythm_lead: str = "II",
+    shown: Sequence[str] | None = None,
+    fiducials: Mapping[str, np.ndarray] | None = None,
+    title: str = "",
+) -> go.Figure:
+    """A record on standard ECG paper.
+
+    Parameters
+    ----------
+    signal
+        ``[leads, samples]`` in millivolts.
+    fs
+        Sampling rate (Hz).
+    leads
+        Lead names, one per row of ``signal``.
+    layout
+        ``"3x4"`` (plus a rhythm strip of ``rhythm_lead``) or ``"rows"`` (one lead per row).
+    shown
+        Leads to draw (default all).
+    fiducials
+        Measured points per beat as sample indices (``p_on``, ``qrs_on``, ``qrs_off``, ``t_off``;
+        negative or NaN = missing), marked on every drawn lead at those times.
+    title
+        Figure title.
+    """
+    signal = np.asarray(signal, dtype=np.float64)
+    duration = signal.shape[1] / fs
+    rows = paper_rows(leads, duration, layout, rhythm_lead, shown)
+    if not rows:
+        raise ValueError("no lead to draw: select at least one lead")
+    pieces, y_bottom = _segments(signal, fs, leads, rows)
+    index = {name: i for i, name in enumerate(leads)}
+    xs, ys = [], []
+    fig = go.Figure()
+    for lead, s0, s1, x0, baseline in pieces:
+        seg = signal[index[lead], s0:s1]
+        xs.append(x0 + np.arange(len(seg)) / fs)
+        ys.append(seg + baseline)
+        xs.append([np.nan])
+        ys.append([np.nan])
+        fig.add_annotation(x=x0 + 0.05, y=baseline + 1.1, text=f"<b>{lead}</b>", showarrow=False,
+                           xanchor="left", font=dict(size=12, color="#333"))
+    fig.add_trace(go.Scatter(x=np.concatenate(xs), y=np.concatenate(ys), mode="lines", name="ECG",
+                             line=dict(color="black", width=1), hoverinfo="skip", showlegend=False))
+    for name, samples in (fiducials or {}).items():
+        if name not in FIDUCIAL_STYLE:
+            continue
+        label, symbol, colour = FIDUCIAL_STYLE[name]
+        samples = np.asarray(samples, dtype=np.float64).ravel()
+        samples = samples[np.isfinite(samples) & (samples >= 0)].astype(int)
+        fx, fy = [], []
+        for lead, s0, s1, x0, baseline in pieces:
+            inside = samples[(samples >= s0) & (samples < s1)]
+            fx.extend(x0 + (inside - s0) / fs)
+            fy.extend(signal[index[lead], inside] + baseline)
+        fig.add_trace(go.Scatter(x=fx, y=fy, mode="markers", name=label,
+                                 marker=dict(symbol=symbol, size=9, color=colour, line=dict(width=2, color=colour))))
+    for _, _, _, x0, baseline in pieces:  # the printout's short marks where a column starts
+        if x0 > 0:
+            fig.add_shape(type="line", x0=x0, x1=x0, y0=baseline - 0.5, y1=baseline + 0.5,
+                          line=dict(color="black", width=1.5))
+    x_range = (0.0, max(x0 + (s1 - s0) / fs for _, s0, s1, x0, _ in pieces))
+    _paper_axes(fig, x_range, (y_bottom - 1.5, 1.5))
+    fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)))
+    return fig
+
+
+def saliency_paper(
+    signal: np.ndarray, fs: float, leads: Sequence[str], attribution: np.ndarray, *, title: str = ""
+) -> go.Figure:
+    """One lead per row on ECG paper with the attribution as a heatmap behind each lead.
+
+    Parameters
+    ----------
+    signal, attribution
+        ``[leads, samples]``; the attribution's magnitude is shown, scaled to the largest value
+        over all leads (so leads compare with each other).
+    """
+    signal = np.asarray(signal, dtype=np.float64)
+    attribution = np.abs(np.asarray(attribution, dtype=np.float64))
+    if attribution.shape != signal.shape:
+        raise ValueError(f"attribution of shape {attribution.shape} does not match the signal {signal.shape}")
+    peak = attribution.max()
+    scaled = attribution / peak if peak > 0 else attribution
+    step = max(1, int(round(fs * 0.02)))  # 20 ms cells: enough detail, small figure
+    n = scaled.shape[1] // step * step
+    cells = scaled[:, :n].reshape(len(leads), -1, step).mean(axis=2)
+    t_cells = (np.arange(cells.shape[1]) + 0.5) * step / fs
+    fig = ecg_paper(signal, fs, leads, layout="rows", title=title)
+    baselines = -np.arange(len(leads)) * ROW_PITCH_MV
+    fig.add_trace(go.Heatmap(z=cells[::-1], x=t_cells, y=baselines[::-1], colorscale="YlOrRd", zmin=0, zmax=1,
+                             opacity=0.55, showscale=True, colorbar=dict(title="|attr|", len=0.5),
+                             hovertemplate="t=%{x:.2f} s<br>attribution %{z:.2f}<extra></extra>"))
+    fig.data = (fig.data[-1],) + fig.data[:-1]  # heatmap under the trace
+    return fig
+
+
+def lead_importance(importance: Mapping[str, float], title: str = "Importance per lead") -> go.Figure:
+    """Bar chart of per-lead importance (shares summing to one)."""
+    fig = go.Figure(go.Bar(x=list(importance), y=list(importance.values()), marker_color="#c0392b"))
+    fig.update_layout(title=title, yaxis_title="share of attribution", height=300, margin=dict(t=40, b=40))
+    return fig
+
+
+# --- dataset overview ------------------------------------------------------------------------
+def class_distribution(index: pd.DataFrame) -> go.Figure:
+    """Records per superclass (a record may have several) and single-label counts."""
+    multi = [int(index[c].sum()) for c in SUPERCLASSES]
+    single = [int((index["superclass"] == c).sum()) for c in SUPERCLASSES]
+    fig = go.Figure([go.Bar(name="has the class", x=list(SUPERCLASSES), y=multi),
+                     go.Bar(name="only this class", x=list(SUPERCLASSES), y=single)])
+    fig.update_layout(title="Diagnostic superclasses", barmode="group", yaxis_title="records", height=320)
+    return fig
+
+
+def fold_distribution(index: pd.DataFrame) -> go.Figure:
+    """Records per fold, coloured by the split the fold belongs to."""
+    counts = index.groupby(["fold", "split"]).size().reset_index(name="records")
+    fig = go.Figure([go.Bar(name=split, x=part["fold"], y=part["records"])
+                     for split, part in counts.groupby("split", sort=False)])
+    fig.update_layout(title="Folds (1-8 train, 9 validation, 10 test)", xaxis=dict(dtick=1, title="fold"),
+                      yaxis_title="records", barmode="stack", height=320)
+    return fig
+
+
+def interval_histograms(index: pd.DataFrame, keys: Sequence[str] = ("hr", "pr", "qrs", "qt")) -> go.Figure:
+    """One histogram per interval column of the index (NaNs left out; the count is in the title)."""
+    fig = make_subplots(rows=1, cols=len(keys), subplot_titles=[
+        f"{TARGETS_BY_KEY[k].name} ({TARGETS_BY_KEY[k].unit}), n={int(index[k].notna().sum())}" for k in keys])
+    for j, key in enumerate(keys, start=1):
+        fig.add_trace(go.Histogram(x=index[key].dropna(), nbinsx=30, marker_color="#2c7fb8", showlegend=False),
+                      row=1, col=j)
+    fig.update_layout(height=300, margin=dict(t=50, b=30))
+    return fig
+
+
+# --- runs ------------------------------------------------------------------------------------
+def learning_curves(epochs: Mapping[str, pd.DataFrame], metric: str | None = None) -> go.Figure:
+    """Training and validation loss per epoch (left) and a validation metric (right), one colour per run.
+
+    Parameters
+    ----------
+    epochs
+        Run label -> :meth:`ecgcore.runs.store.RunStore.epochs` frame.
+    metric
+        Column of the epochs frames to plot on the right (e.g. ``"mae"``, ``"auc"``); none: loss only.
+    """
+    cols = 2 if metric else 1
+    fig = make_subplots(rows=1, cols=cols, subplot_titles=["loss"] + ([f"validation {metric}"] if metric else []))
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+    for i, (label, frame) in enumerate(epochs.items()):
+        colour = palette[i % len(palette)]
+        x = frame["epoch"] + 1
+        fig.add_trace(go.Scatter(x=x, y=frame["train_loss"], name=f"{label} train", mode="lines+markers",
+                                 line=dict(color=colour, dash="dot")), row=1, col=1)
+        fig.add_trace(go.Scatter(x=x, y=frame["val_loss"], name=f"{label} val", mode="lines+markers",
+                                 line=dict(color=colour)), row=1, col=1)
+        if metric and metric in frame:
+            fig.add_trace(go.Scatter(x=x, y=frame[metric], name=f"{label} {metric}", mode="lines+markers",
+                                     line=dict(color=colour), showlegend=False), row=1, col=2)
+    fig.update_xaxes(title_text="epoch", dtick=1)
+    fig.update_layout(height=340, margin=dict(t=50, b=40), legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def roc_curves(y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str]) -> go.Figure:
+    """One-vs-rest ROC curve per class (classes absent or always present in ``y_true`` are skipped).
+
+    Parameters
+    ----------
+    y_true
+        Class indices ``[N]`` or a 0/1 matrix ``[N, C]``.
+    probs
+        ``[N, C]`` probabilities.
+    """
+    from sklearn.metrics import auc, roc_curve
+
+    y_true = np.asarray(y_true)
+    onehot = np.eye(len(classes), dtype=int)[y_true.astype(int)] if y_true.ndim == 1 else y_true.astype(int)
+    fig = go.Figure()
+    for j, name in enumerate(classes):
+        if 0 < onehot[:, j].sum() < len(onehot):
+            fpr, tpr, _ = roc_curve(onehot[:, j], probs[:, j])
+            fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"{name} (AUC {auc(fpr, tpr):.3f})"))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", color="grey"), name="chance"))
+    fig.update_layout(title="ROC per class", xaxis_title="false positive rate", yaxis_title="true positive rate",
+                      height=380, xaxis=dict(range=[0, 1]), yaxis=dict(range=[0, 1.02]))
+    return fig
+
+
+def confusion_matrix(matrix: Sequence[Sequence[int]], classes: Sequence[str], title: str = "Confusion matrix") -> go.Figure:
+    """Heatmap of a ``[C, C]`` confusion matrix (rows = truth, columns = prediction) with counts."""
+    z = np.asarray(matrix)
+    fig = go.Figure(go.Heatmap(z=z, x=list(classes), y=list(classes), colorscale="Blues", text=z,
+                               texttemplate="%{text}", showscale=False))
+    fig.update_layout(title=title, xaxis_title="predicted", yaxis=dict(title="true", autorange="reversed"),
+                      height=380)
+    return fig
+
+
+def predicted_vs_measured(measured: np.ndarray, predicted: np.ndarray, key: str) -> go.Figure:
+    """Scatter of predicted against reference values of one interval, with the identity line."""
+    target = TARGETS_BY_KEY[key]
+    lo = float(np.nanmin([np.nanmin(measured), np.nanmin(predicted)]))
+    hi = float(np.nanmax([np.nanmax(measured), np.nanmax(predicted)]))
+    fig = go.Figure([go.Scatter(x=measured, y=predicted, mode="markers", name="records", marker=dict(size=6, opacity=0.7)),
+                     go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="identity",
+                                line=dict(dash="dash", color="grey"))])
+    fig.update_layout(title=f"{target.name}: predicted vs reference", xaxis_title=f"reference ({target.unit})",
+                      yaxis_title=f"predicted ({target.unit})", height=360, showlegend=False)
+    return fig
+
+
+def bland_altman(measured: np.ndarray, predicted: np.ndarray, key: str) -> go.Figure:
+    """Bland-Altman plot: difference (predicted - reference) against the mean, bias and 95% limits."""
+    target = TARGETS_BY_KEY[key]
+    measured, predicted = np.asarray(measured, float), np.asarray(predicted, float)
+    diff = predicted - measured
+    mean = (predicted + measured) / 2
+    bias = float(np.mean(diff))
+    sd = float(np.std(diff, ddof=1)) if len(diff) > 1 else 0.0
+    fig = go.Figure(go.Scatter(x=mean, y=diff, mode="markers", marker=dict(size=6, opacity=0.7), showlegend=False))
+    for value, label, dash in ((bias, f"bias {bias:.1f}", "solid"), (bias + 1.96 * sd, f"+1.96 SD {bias + 1.96 * sd:.1f}", "dash"),
+                               (bias - 1.96 * sd, f"-1.96 SD {bias - 1.96 * sd:.1f}", "dash")):
+        fig.add_hline(y=value, line=dict(dash=dash, color="#c0392b"), annotation_text=label,
+                      annotation_position="right")
+    fig.update_layout(title=f"{target.name}: Bland-Altman", xaxis_title=f"mean of both ({target.unit})",
+                      yaxis_title=f"predicted - reference ({target.unit})", height=360)
+    return fig
+
+
+def probabilities(probs: Mapping[str, float], title: str = "Class probabilities") -> go.Figure:
+    """Horizontal bar chart of class probabilities."""
+    names = list(probs)
+    fig = go.Figure(go.Bar(x=[probs[n] for n in names], y=names, orientation="h", marker_color="#2c7fb8",
+                           text=[f"{probs[n]:.2f}" for n in names], textposition="auto"))
+    fig.update_layout(title=title, xaxis=dict(range=[0, 1], title="probability"), height=80 + 40 * len(names),
+                      yaxis=dict(autorange="reversed"), margin=dict(t=40, b=40))
+    return fig

@@ -1,0 +1,139 @@
+"""What several pages share: the data sources the user has, cached datasets and records, uploads.
+
+Pages hold no science: they call ``ecgcore`` and draw with :mod:`ecgcore.viz`. This module keeps
+the caching (``st.cache_resource`` for datasets, ``st.cache_data`` for records and measurements)
+and the one way of turning an upload into a :class:`ecgcore.io.Record` in one place.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from ecgcore import config
+from ecgcore.data import open_source
+from ecgcore.data.base import ECGDataset
+from ecgcore.data.deepfake import DEMO_NAME
+from ecgcore.io import ECGFormatError, Record, read_record
+
+#: Upload suffixes a record can come as (WFDB header + data, Challenge .mat, DeepFake .asc, CSV).
+UPLOAD_TYPES = ["hea", "dat", "mat", "asc", "csv"]
+BUNDLED = "PTB-XL sample (bundled, 10 real records)"
+
+
+def demo_dir() -> Path:
+    """Where the generated DeepFake demo set lives (it may not exist yet)."""
+    return config.generated_dir() / DEMO_NAME
+
+
+def demo_ready() -> bool:
+    """Whether the DeepFake demo set has been built."""
+    return (demo_dir() / "generation.json").is_file()
+
+
+def sources() -> dict[str, str]:
+    """Label -> ``open_source`` spec of every source the user has: bundled, demo, and the configured folders."""
+    settings = config.load_settings()
+    out = {BUNDLED: "ptbxl:bundled"}
+    if settings.get("ptbxl_dir"):
+        plus = f";plus_dir={settings['ptbxl_plus_dir']}" if settings.get("ptbxl_plus_dir") else ""
+        out[f"PTB-XL ({settings['ptbxl_dir']})"] = f"ptbxl:{settings['ptbxl_dir']}{plus}"
+    if demo_ready():
+        out["DeepFake demo set (generated)"] = f"deepfake:{demo_dir()}"
+    if settings.get("deepfake_dir"):
+        out[f"DeepFake ({settings['deepfake_dir']})"] = f"deepfake:{settings['deepfake_dir']}"
+    return out
+
+
+@st.cache_resource(show_spinner="Opening the dataset ...")
+def dataset(spec: str) -> tuple[ECGDataset, list[str]]:
+    """The dataset of ``spec`` and the warnings opening it gave (missing files ...), opened once per process."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = open_source(spec)
+    return ds, [str(w.message) for w in caught]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def record(spec: str, record_id: str) -> Record:
+    """One record of a dataset, read once."""
+    return dataset(spec)[0].read(record_id)
+
+
+@st.cache_data(show_spinner="Measuring intervals ...", max_entries=64)
+def measurement(_record: Record, key: str) -> dict[str, Any]:
+    """:func:`ecgcore.measure.measure_record` of a record as a dict (``key`` names the record for the cache)."""
+    from ecgcore.measure import measure_record
+
+    m = measure_record(_record)
+    return {"summary": m.to_dict(), "beat_fiducials": {k: list(v) for k, v in m.beat_fiducials.items()}}
+
+
+def upload_to_record(files: list, fs: float | None) -> Record:
+    """Write uploaded files to a temporary folder and read them as one record.
+
+    The record is the ``.hea`` (with its ``.dat`` / ``.mat``), else the ``.asc``, else the ``.csv``
+    among the files; CSV needs ``fs``.
+
+    Raises
+    ------
+    ECGFormatError
+        If the files do not form one readable record (the message names the file and the problem).
+    """
+    with tempfile.TemporaryDirectory(prefix="ecglab-upload-") as tmp:
+        paths = []
+        for f in files:
+            path = Path(tmp) / Path(f.name).name
+            path.write_bytes(f.getvalue())
+            paths.append(path)
+        for suffix in (".hea", ".asc", ".csv"):
+            main = [p for p in paths if p.suffix.lower() == suffix]
+            if main:
+                rec = read_record(main[0], fs=fs if suffix == ".csv" else None)
+                rec.path = Path(main[0].name)
+                rec.metadata["uploaded"] = [p.name for p in paths]
+                return rec
+    raise ECGFormatError(f"{', '.join(f.name for f in files)}: no record among the uploaded files; "
+                         "expected a WFDB .hea (with its .dat or .mat), a DeepFake .asc or a CSV")
+
+
+def upload_widget(key: str) -> Record | None:
+    """File uploader + sampling-rate box for CSV; the record, or ``None`` (errors are shown, never raised)."""
+    files = st.file_uploader("Upload a record: WFDB .hea + .dat/.mat, DeepFake .asc, or CSV (one column per lead, mV)",
+                             type=UPLOAD_TYPES, accept_multiple_files=True, key=f"{key}_files")
+    if not files:
+        return None
+    fs = None
+    if any(f.name.lower().endswith(".csv") for f in files):
+        fs = st.number_input("Sampling rate of the CSV (Hz)", min_value=1.0, value=500.0, key=f"{key}_fs")
+    try:
+        return upload_to_record(files, fs)
+    except (ECGFormatError, ValueError, OSError) as exc:
+        st.error(f"Could not read the upload: {exc}")
+        return None
+
+
+def html_download(fig: go.Figure, name: str, key: str) -> None:
+    """A button that downloads ``fig`` as a self-contained interactive HTML file (built only when clicked)."""
+    st.download_button("Download figure (HTML)", data=lambda: fig.to_html(include_plotlyjs=True), file_name=f"{name}.html",
+                       mime="text/html", key=key, on_click="ignore", icon=":material/download:")
+
+
+def csv_download(frame, name: str, key: str, label: str = "Download CSV") -> None:
+    """A button that downloads a table as CSV."""
+    st.download_button(label, data=frame.to_csv(index=False).encode("utf-8"), file_name=f"{name}.csv",
+                       mime="text/csv", key=key, on_click="ignore", icon=":material/download:")
+
+
+def guarded(what: str, fn: Callable[[], Any]) -> Any:
+    """Run ``fn``; a data or format problem is shown as an error naming ``what`` instead of a traceback."""
+    try:
+        return fn()
+    except (ValueError, FileNotFoundError, KeyError, OSError) as exc:
+        st.error(f"{what}: {exc}")
+        return None

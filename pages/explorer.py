@@ -1,0 +1,168 @@
+"""Explorer: pick a source, filter and page through its records, see one on ECG paper with its intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from ecgcore import viz
+from ecgcore.io import ECGFormatError, Record
+from ecgcore.vocab import LEADS_12, SUPERCLASSES, TARGETS_BY_KEY
+from pages.common import csv_download, dataset, guarded, html_download, measurement, record, sources, upload_widget
+
+UPLOAD = "Upload a record"
+PAGE_SIZE = 20
+SEX = {0: "male", 1: "female"}  # PTB-XL's coding of the sex column
+LAYOUTS = {"3x4 + rhythm strip (II)": "3x4", "one lead per row": "rows"}
+
+
+def filter_index(index: pd.DataFrame) -> pd.DataFrame:
+    """Filter widgets for the columns the index has; returns the matching rows."""
+    keep = np.ones(len(index), dtype=bool)
+    cols = st.columns(4)
+    if "superclass" in index:
+        chosen = cols[0].multiselect("Superclass", SUPERCLASSES, key="f_superclass",
+                                     help="Records that have any of these superclasses")
+        if chosen:
+            keep &= index[list(chosen)].sum(axis=1).to_numpy() > 0
+    folds = cols[1].multiselect("Fold", sorted(index["fold"].unique().tolist()), key="f_fold",
+                                help="PTB-XL strat_fold (1-8 train, 9 validation, 10 test)")
+    if folds:
+        keep &= index["fold"].isin(folds).to_numpy()
+    if "sex" in index:
+        sexes = cols[2].multiselect("Sex", list(SEX.values()), key="f_sex")
+        if sexes:
+            keep &= index["sex"].map(SEX).isin(sexes).to_numpy()
+    if "age" in index and index["age"].notna().any():
+        lo, hi = int(index["age"].min()), int(index["age"].max())
+        if lo < hi:
+            age = cols[3].slider("Age", lo, hi, (lo, hi), key="f_age")
+            if age != (lo, hi):
+                keep &= index["age"].between(*age).to_numpy()
+    interval_cols = st.columns(4)
+    for col, key in zip(interval_cols, ("hr", "pr", "qrs", "qt")):
+        values = index[key].dropna()
+        if len(values) and values.min() < values.max():
+            lo, hi = float(np.floor(values.min())), float(np.ceil(values.max()))
+            target = TARGETS_BY_KEY[key]
+            chosen = col.slider(f"{target.name} ({target.unit})", lo, hi, (lo, hi), key=f"f_{key}")
+            if chosen != (lo, hi):
+                keep &= index[key].between(*chosen).to_numpy()
+    return index[keep]
+
+
+def show_measurement(rec: Record, key: str) -> dict | None:
+    """The measured intervals beside the ECG; returns the beat fiducials (or ``None`` if not measurable)."""
+    try:
+        result = measurement(rec, key)
+    except (ValueError, ECGFormatError) as exc:
+        st.warning(f"Intervals could not be measured: {exc}")
+        return None
+    m = result["summary"]
+    for field, label, unit in (("hr", "HR", "bpm"), ("pr", "PR", "ms"), ("qrs", "QRS", "ms"), ("qt", "QT", "ms"),
+                               ("qtc_bazett", "QTc (Bazett)", "ms"), ("qtc_fridericia", "QTc (Fridericia)", "ms")):
+        value = m.get(field)
+        st.metric(label, f"{value:.0f} {unit}" if value is not None else "—",
+                  help=m.get("missing", {}).get(field))
+    st.caption(f"{m.get('n_beats', 0)} beats" + (f"; flags: {', '.join(m['flags'])}" if m.get("flags") else ""))
+    return result["beat_fiducials"]
+
+
+def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
+    """A record on ECG paper with layout and lead controls, its measurements, metadata and downloads."""
+    if set(LEADS_12) - set(rec.leads) and {"I", "II"} <= set(rec.leads):
+        rec = rec.select([lead for lead in LEADS_12 if lead in rec.leads or lead in ("III", "aVR", "aVL", "aVF")])
+        st.caption(f"Leads {', '.join(rec.metadata.get('derived', []))} derived from I and II.")
+    c1, c2, c3 = st.columns([2, 4, 1])
+    layout = LAYOUTS[c1.radio("Layout", list(LAYOUTS), key="layout", horizontal=True)]
+    shown = c2.pills("Leads", rec.leads, selection_mode="multi", default=list(rec.leads), key=f"leads_{len(rec.leads)}")
+    marks = c3.toggle("Fiducials", value=True, key="fiducials", help="Measured P onset, QRS on/offset, T offset per beat")
+    plot_col, numbers = st.columns([5, 1])
+    with numbers:
+        fiducials = show_measurement(rec, key)
+    if not shown:
+        plot_col.info("Select at least one lead to draw.")
+        return
+    fig = viz.ecg_paper(rec.signal, rec.fs, rec.leads, layout=layout, shown=shown,
+                        fiducials=fiducials if marks else None,
+                        title=f"{rec.record_id} — {rec.fs:g} Hz, {rec.duration:.1f} s, 25 mm/s, 10 mm/mV")
+    plot_col.plotly_chart(fig, key="ecg_paper", width="stretch")
+    d1, d2 = st.columns(2)
+    with d1:
+        html_download(fig, f"ecg-{rec.record_id}", key="dl_ecg_html")
+    with d2:
+        signal = pd.DataFrame(rec.signal.T, columns=list(rec.leads))
+        signal.insert(0, "time_s", np.arange(len(signal)) / rec.fs)
+        csv_download(signal, f"ecg-{rec.record_id}", key="dl_ecg_csv", label="Download signal (CSV, mV)")
+    with st.expander("Metadata and labels", expanded=row is not None):
+        if row is not None:
+            labels = [c for c in SUPERCLASSES if c in row and row[c] == 1]
+            st.write(f"**Superclasses:** {', '.join(labels) or 'none'}"
+                     + (f" · **SCP codes:** {row['scp_codes']}" if "scp_codes" in row else "")
+                     + (f" · **Report:** {row['report']}" if "report" in row else ""))
+        st.json({k: v for k, v in rec.metadata.items()}, expanded=False)
+
+
+def overview(index: pd.DataFrame) -> None:
+    """Dataset overview charts."""
+    if "superclass" in index:
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(viz.class_distribution(index), key="ov_classes")
+        c2.plotly_chart(viz.fold_distribution(index), key="ov_folds")
+    else:
+        st.plotly_chart(viz.fold_distribution(index), key="ov_folds")
+    keys = [k for k in ("hr", "pr", "qrs", "qt") if index[k].notna().any()]
+    if keys:
+        st.plotly_chart(viz.interval_histograms(index, keys), key="ov_intervals")
+    else:
+        st.caption("This source has no interval labels (set a PTB-XL+ folder in Settings for PTB-XL's 12SL intervals).")
+
+
+st.title("Explorer")
+available = sources()
+choice = st.selectbox("Source", [*available, UPLOAD], key="explorer_source")
+if choice == UPLOAD:
+    uploaded = upload_widget("explorer")
+    if uploaded is not None:
+        show_record(uploaded, f"upload:{uploaded.path}:{uploaded.signal.shape}")
+    st.stop()
+
+spec = available[choice]
+opened = guarded(f"Opening {choice}", lambda: dataset(spec))
+if opened is None:
+    st.stop()
+ds, notes = opened
+for note in notes:
+    st.caption(note)
+records_tab, overview_tab = st.tabs(["Records", "Overview"])
+with records_tab:
+    with st.expander("Filters", expanded=False):
+        filtered = filter_index(ds.index)
+    if filtered.empty:
+        st.info("No record matches the filters.")
+    else:
+        n_pages = (len(filtered) - 1) // PAGE_SIZE + 1
+        p1, p2 = st.columns([1, 5])
+        page = p1.number_input("Page", 1, n_pages, 1, key="explorer_page")
+        p2.caption(f"{len(filtered)} of {len(ds.index)} records, page {page} of {n_pages}")
+        view = filtered.iloc[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+        shown_cols = [c for c in ("record_id", "patient_id", "fold", "split", "superclass", "age", "sex", "hr", "pr",
+                                  "qrs", "qt", "report") if c in view]
+        table = st.dataframe(view[shown_cols], hide_index=True, width="stretch", on_select="rerun",
+                             selection_mode="single-row", key="explorer_table", height=260,
+                             column_config={"record_id": st.column_config.TextColumn("record"),
+                                            "hr": st.column_config.NumberColumn("HR (bpm)", format="%.0f"),
+                                            "pr": st.column_config.NumberColumn("PR (ms)", format="%.0f"),
+                                            "qrs": st.column_config.NumberColumn("QRS (ms)", format="%.0f"),
+                                            "qt": st.column_config.NumberColumn("QT (ms)", format="%.0f")})
+        csv_download(filtered, "records", key="dl_records", label="Download the filtered list (CSV)")
+        picked = table.selection.rows
+        row = view.iloc[picked[0] if picked else 0]
+        st.session_state["explorer_record"] = (spec, str(row["record_id"]))
+        rec = guarded(f"Reading record {row['record_id']}", lambda: record(spec, str(row["record_id"])))
+        if rec is not None:
+            st.subheader(f"Record {row['record_id']}")
+            show_record(rec, f"{spec}:{row['record_id']}", row)
+with overview_tab:
+    overview(ds.index)

@@ -1,0 +1,116 @@
+"""``python -m ecgcore reproduce`` end to end on small fixtures, with the tiny preset (toy models, 1 epoch)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from ecgcore.__main__ import main
+from ecgcore.experiments.published import TABLE1_MAE, TABLE2
+from ecgcore.runs.store import RunStore
+from tests.factories import make_deepfake_dir, make_ptbxl_dir
+
+
+def _n_runs(runs_dir) -> int:
+    return len(RunStore(runs_dir).list_runs()) if (runs_dir / "runs.sqlite").exists() else 0
+
+
+@pytest.mark.parametrize("experiment", ["table2", "transfer", "fractions"])
+def test_classification_without_ptbxl_says_what_it_needs_and_runs_nothing(experiment, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    code = main(["reproduce", experiment, "--preset", "quick", "--runs-dir", str(runs)])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "https://physionet.org/content/ptb-xl/1.0.3/" in err and "--data ptbxl:DIR" in err
+    assert "Nothing was run" in err
+    assert _n_runs(runs) == 0 and not (tmp_path / "out").exists()
+
+
+def test_the_bundled_sample_is_refused(tmp_path, capsys, ptbxl_sample):
+    code = main(["reproduce", "table2", "--data", "ptbxl:bundled", "--runs-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code != 0 and "bundled 11-record PTB-XL sample" in err
+    assert _n_runs(tmp_path / "runs") == 0
+
+
+def test_a_copy_of_the_bundled_sample_is_refused_too(tmp_path, capsys, ptbxl_sample):
+    import shutil
+
+    copy = shutil.copytree(ptbxl_sample, tmp_path / "ptbxl")
+    assert main(["reproduce", "table2", "--data", f"ptbxl:{copy}", "--runs-dir", str(tmp_path / "runs")]) != 0
+    assert "bundled" in capsys.readouterr().err
+
+
+def test_table1_on_a_deepfake_folder_prints_and_writes_the_table_and_reuses_runs(tmp_path, capsys):
+    data = make_deepfake_dir(tmp_path / "deepfake", 40, seed=3)
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    args = ["reproduce", "table1", "--preset", "tiny", "--data", f"deepfake:{data}",
+            "--runs-dir", str(runs), "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "| Model | Metric | Ours train | Ours val | Baseline train | Baseline val | Published train |" in printed
+    assert "1D-CNN" in printed and "preset 'tiny'" in printed
+    table = pd.read_csv(out / "table1.csv")
+    assert len(table) == 5 * 4 and set(table["target"]) == {"hr", "pr", "qrs", "qt"}
+    for column in ("ours_train", "ours_val", "baseline_train", "baseline_val"):
+        assert table[column].notna().all() and (table[column] > 0).all(), column
+    row = table[(table["model"] == "vit") & (table["target"] == "pr")].iloc[0]
+    assert row["published_val"] == TABLE1_MAE["vit"]["pr"]["val"]
+    assert row["published_train"] == TABLE1_MAE["vit"]["pr"]["train"]
+    saved = json.loads((out / "table1.json").read_text())
+    assert saved["settings"]["preset"] == "tiny" and len(saved["rows"]) == 20 and saved["citation"]["url"]
+    n_runs = _n_runs(runs)
+    assert n_runs == 5
+    assert main(args) == 0  # everything is reused: no new run, the same numbers
+    assert _n_runs(runs) == n_runs
+    again = pd.read_csv(out / "table1.csv")
+    pd.testing.assert_frame_equal(table, again)
+
+
+@pytest.fixture(scope="module")
+def ptbxl_fixture(tmp_path_factory):
+    """A PTB-XL-format folder with every superclass single-labelled in train and validation."""
+    return make_ptbxl_dir(tmp_path_factory.mktemp("ptbxl") / "ptbxl", 80, seed=0)
+
+
+def test_classification_experiments_end_to_end_on_a_ptbxl_fixture(ptbxl_fixture, tmp_path, capsys):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    base = ["--preset", "tiny", "--data", f"ptbxl:{ptbxl_fixture}", "--runs-dir", str(runs)]
+    deepfake = make_deepfake_dir(tmp_path / "deepfake", 40, seed=4)
+
+    assert main(["reproduce", "table2", *base, "--out", str(out)]) == 0
+    table2 = pd.read_csv(out / "table2.csv")
+    assert len(table2) == 5 * 2 and set(table2["metric"]) == {"accuracy", "auc"}
+    assert table2[["ours_train", "ours_val", "baseline_val"]].notna().all().all()
+    auc = table2[table2["metric"] == "auc"]
+    assert (auc["baseline_val"] == 0.5).all()  # a constant prior ranks nothing
+    cnn_acc = table2[(table2["model"] == "cnn") & (table2["metric"] == "accuracy")].iloc[0]
+    assert cnn_acc["published_val"] == TABLE2["cnn"]["val"]["accuracy"]
+    n_table2 = _n_runs(runs)
+    assert n_table2 == 5
+
+    assert main(["reproduce", "transfer", *base, "--data", f"deepfake:{deepfake}", "--out", str(out)]) == 0
+    transfer = pd.read_csv(out / "transfer.csv")
+    settings = transfer.drop_duplicates(["setting", "approach", "strategy"])
+    assert sorted(settings["setting"]) == ["deepfake", "deepfake", "ptbxl", "ptbxl", "scratch"]
+    assert transfer[["ours_val", "baseline_val"]].notna().all().all()
+    assert transfer["published_val"].isna().all()  # the study's Tables 1-2 have no transfer numbers
+    # 1 scratch + 2 settings x (4-target + QRS-only regression) + 2 settings x 2 approaches x 1 strategy
+    assert _n_runs(runs) == n_table2 + 1 + 4 + 4
+    printed = capsys.readouterr().out
+    assert "measured by ecgcore.measure" in printed  # no PTB-XL+ given: says where the labels came from
+
+    n_before = _n_runs(runs)
+    assert main(["reproduce", "fractions", *base, "--data", f"deepfake:{deepfake}", "--out", str(out)]) == 0
+    fractions = pd.read_csv(out / "fractions.csv")
+    assert sorted(set(fractions["fraction"])) == [0.5, 1.0]
+    # reused: the DeepFake backbone and the 100 % scratch run; new: both 50 % runs and the 100 % fine-tuned
+    # one (the tiny preset's transfer experiment used the linear probe, fractions fine-tunes discriminatively)
+    assert _n_runs(runs) == n_before + 3
+
+    assert main(["reproduce", "table2", *base, "--out", str(out)]) == 0  # second time: nothing new
+    assert _n_runs(runs) == n_before + 3
+    assert math.isclose(pd.read_csv(out / "table2.csv")["ours_val"].sum(), table2["ours_val"].sum())
