@@ -5,12 +5,12 @@ import streamlit as st
 st.set_page_config(page_title="ECG Lab", page_icon=":material/monitor_heart:", layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/explorer.py", title="Explorer", icon=":material/monitor_heart:"),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/results.py", title="Results", icon=":material/leaderboard:"),
-    st.Page("pages/record.py", title="Record & saliency", icon=":material/troubleshoot:"),
-    st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/explorer.py", title="Explorer", icon=":material/monitor_heart:"),
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("app_pages/results.py", title="Results", icon=":material/leaderboard:"),
+    st.Page("app_pages/record.py", title="Record & saliency", icon=":material/troubleshoot:"),
+    st.Page("app_pages/settings.py", title="Settings", icon=":material/settings:"),
 ]
 
 st.navigation(PAGES).run()

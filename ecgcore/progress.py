@@ -21,8 +21,9 @@ def report(progress: Optional[ProgressFn], done: int, total: int, message: str =
         progress(done, total, message)
 
 
-def cli_progress(label: str = "", stream=sys.stderr, min_interval: float = 0.2) -> ProgressFn:
-    """A text progress bar with rate and ETA, redrawn at most every ``min_interval`` seconds."""
+def cli_progress(label: str = "", stream=None, min_interval: float = 0.2) -> ProgressFn:
+    """A text progress bar with rate and ETA on ``stream`` (default: ``sys.stderr`` at call time),
+    redrawn at most every ``min_interval`` seconds."""
     start = time.monotonic()
     last = [0.0]
 
@@ -35,9 +36,10 @@ def cli_progress(label: str = "", stream=sys.stderr, min_interval: float = 0.2) 
         frac = done / total if total else 1.0
         eta = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
         bar = "#" * int(30 * frac)
-        stream.write(f"\r{label} [{bar:<30}] {done}/{total} {elapsed:6.1f}s eta {eta:6.1f}s {message[:40]:<40}")
+        out = stream or sys.stderr
+        out.write(f"\r{label} [{bar:<30}] {done}/{total} {elapsed:6.1f}s eta {eta:6.1f}s {message[:40]:<40}")
         if done >= total:
-            stream.write("\n")
-        stream.flush()
+            out.write("\n")
+        out.flush()
 
     return draw

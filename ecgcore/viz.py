@@ -33,7 +33,7 @@ FIDUCIAL_STYLE: dict[str, tuple[str, str, str]] = {
     "t_off": ("T offset", "triangle-left", "#d62728"),
 }
 #: Plot width the figure height is computed for (the page stretches it; the aspect stays locked).
-PLOT_WIDTH_PX = 1100
+PLOT_WIDTH_PX = 850
 _MINOR = "rgba(240, 128, 128, 0.25)"
 _MAJOR = "rgba(220, 60, 60, 0.55)"
 _PAPER = "#fff8f6"
@@ -152,7 +152,7 @@ def ecg_paper(
             fx.extend(x0 + (inside - s0) / fs)
             fy.extend(signal[index[lead], inside] + baseline)
         fig.add_trace(go.Scatter(x=fx, y=fy, mode="markers", name=label,
-                                 marker=dict(symbol=symbol, size=9, color=colour, line=dict(width=2, color=colour))))
+                                 marker=dict(symbol=symbol, size=6, color=colour, line=dict(width=1.5, color=colour))))
     for _, _, _, x0, baseline in pieces:  # the printout's short marks where a column starts
         if x0 > 0:
             fig.add_shape(type="line", x0=x0, x1=x0, y0=baseline - 0.5, y1=baseline + 0.5,
@@ -171,15 +171,16 @@ def saliency_paper(
     Parameters
     ----------
     signal, attribution
-        ``[leads, samples]``; the attribution's magnitude is shown, scaled to the largest value
-        over all leads (so leads compare with each other).
+        ``[leads, samples]``; the attribution's magnitude is shown on one scale for all leads (so
+        leads compare with each other), saturating at its 99th percentile so that a few extreme
+        samples do not wash out the rest.
     """
     signal = np.asarray(signal, dtype=np.float64)
     attribution = np.abs(np.asarray(attribution, dtype=np.float64))
     if attribution.shape != signal.shape:
         raise ValueError(f"attribution of shape {attribution.shape} does not match the signal {signal.shape}")
-    peak = attribution.max()
-    scaled = attribution / peak if peak > 0 else attribution
+    peak = np.percentile(attribution, 99) or attribution.max()  # sparse maps: the 99th percentile may be 0
+    scaled = np.clip(attribution / peak, 0, 1) if peak > 0 else attribution
     step = max(1, int(round(fs * 0.02)))  # 20 ms cells: enough detail, small figure
     n = scaled.shape[1] // step * step
     cells = scaled[:, :n].reshape(len(leads), -1, step).mean(axis=2)

@@ -17,12 +17,13 @@ import pandas as pd
 import wfdb
 
 from ecgcore.config import BUNDLED_PTBXL
+from ecgcore.data.deepfake import GROUND_TRUTH
 from ecgcore.data.synthetic import synthetic_ecg
 from ecgcore.vocab import LEADS_8, LEADS_12, SUPERCLASSES
 
-#: Name of the ground-truth CSV the DeepFake builder writes (the published set uses
+#: Name of the ground-truth CSV the DeepFake builder writes: the generator's (the published set uses
 #: ``filtered_all_normals_121977_ground_truth.csv``; the reader accepts any ``*ground_truth*.csv``).
-DEEPFAKE_CSV = "deepfake_ground_truth.csv"
+DEEPFAKE_CSV = GROUND_TRUTH
 #: The true intervals of a :func:`make_ptbxl_dir` folder (not a PTB-XL file; readers ignore it).
 PTBXL_TRUTH_CSV = "synthetic_intervals.csv"
 

@@ -238,7 +238,10 @@ def test_bad_asc(tmp_path):
     (tmp_path / "cols.asc").write_text("\n".join(["1 2 3"] * 5000))
     with pytest.raises(ECGFormatError, match="expected 8 columns"):
         read_record(tmp_path / "cols.asc")
-    (tmp_path / "text.asc").write_text("a b c\n")
+    (tmp_path / "empty.asc").write_text("")
+    with pytest.raises(ECGFormatError, match=r"empty\.asc: empty \.asc file"):
+        read_record(tmp_path / "empty.asc")
+    (tmp_path / "text.asc").write_text("1 2 a\n")
     with pytest.raises(ECGFormatError, match=r"text\.asc: not a DeepFake \.asc file"):
         read_record(tmp_path / "text.asc")
 

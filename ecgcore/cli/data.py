@@ -55,6 +55,6 @@ def _run(args: argparse.Namespace) -> int:
     from ecgcore.data.deepfake import generate_deepfake
 
     out = generate_deepfake(args.out, args.n, seed=args.seed, batch_size=args.batch_size, device=args.device,
-                            progress=cli_progress("deepfake"))
+                            progress=cli_progress("deepfake", stream=sys.stderr))
     print(json.dumps(open_source(f"deepfake:{out}").describe(), indent=2))
     return 0

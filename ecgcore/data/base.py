@@ -9,6 +9,7 @@ training reads them through the cache (:mod:`ecgcore.data.cache`), never file by
 
 from __future__ import annotations
 
+import os
 import warnings
 import zlib
 from pathlib import Path
@@ -72,6 +73,8 @@ class ECGDataset:
     """
 
     kind: str = ""
+    #: Suffixes that, appended to an index ``path``, name the record's files (a WFDB header and its data).
+    signal_suffixes: tuple[str, ...] = (".hea", ".dat", ".mat")
 
     def __init__(self, root: Path, fs: float, leads: tuple[str, ...], index: pd.DataFrame, missing: list[str]):
         self.root = Path(root)
@@ -82,6 +85,7 @@ class ECGDataset:
             raise DatasetError(f"{self.kind} index lacks columns {absent}")
         self.index = index.reset_index(drop=True)
         self.missing = list(missing)
+        self._position = {rid: i for i, rid in enumerate(self.index["record_id"].astype(str))}
 
     @property
     def spec(self) -> str:
@@ -96,10 +100,10 @@ class ECGDataset:
 
     def row(self, record_id: str) -> pd.Series:
         """The index row of ``record_id``."""
-        hits = self.index.index[self.index["record_id"] == str(record_id)]
-        if len(hits) == 0:
+        position = self._position.get(str(record_id))
+        if position is None:
             raise KeyError(f"{self.kind} {self.root}: no record {record_id!r}")
-        return self.index.loc[hits[0]]
+        return self.index.iloc[position]
 
     def record_path(self, record_id: str) -> Path:
         """The record's file path (without extension for WFDB records)."""
@@ -109,12 +113,14 @@ class ECGDataset:
         """The label/metadata tables the index was built from (part of a cache's fingerprint)."""
         return []
 
-    def signal_files(self, path: str) -> list[Path]:
-        """The files holding one record (``path`` as in the index): the file itself, or a WFDB header and its data."""
-        base = self.root / path
-        if base.is_file():
-            return [base]
-        return [p for p in (base.with_name(base.name + ext) for ext in (".hea", ".dat", ".mat")) if p.is_file()]
+    def signal_files(self, path: str) -> list[str]:
+        """Where one record's files may be (``path`` as in the index, plus each of ``signal_suffixes``).
+
+        Not all of them need exist; callers skip the absent ones. Plain strings: this runs for every
+        record each time a cache is opened, where pathlib would dominate the time.
+        """
+        base = os.path.join(self.root, path)
+        return [base + suffix for suffix in self.signal_suffixes]
 
     def read(self, record_id: str) -> Record:
         """Read one record at its native rate; its index row is added to ``metadata["index"]``."""

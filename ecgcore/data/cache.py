@@ -28,13 +28,15 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
+import threading
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any
 
@@ -170,12 +172,16 @@ def fingerprint(dataset: ECGDataset, prep: Preprocessing) -> str:
     h.update(json.dumps({"prep": prep.to_dict(), "fs": dataset.fs, "version": CACHE_VERSION}, sort_keys=True).encode())
     idx = dataset.index[["record_id", "path", "split"]].astype(str)
     h.update(pd.util.hash_pandas_object(idx, index=False).to_numpy().tobytes())
-    files = list(dataset.table_files())
+    files = [str(f) for f in dataset.table_files()]
     for path in dataset.index["path"]:
         files.extend(dataset.signal_files(path))
     for f in files:
-        st = os.stat(f)
-        h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        try:
+            st = os.stat(f)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 
@@ -244,6 +250,14 @@ def _init_worker(dataset: ECGDataset, prep: Preprocessing, array_path: str) -> N
     _WORKER.update(dataset=dataset, prep=prep, array=np.load(array_path, mmap_mode="r+"))
 
 
+def _mp_context():
+    """``fork`` from a single-threaded process (fast, and scripts need no ``__main__`` guard); ``spawn`` from a
+    threaded one such as the Streamlit server, where forking could copy a lock held by another thread."""
+    if threading.active_count() == 1 and "fork" in get_all_start_methods():
+        return get_context("fork")
+    return get_context("spawn")
+
+
 def _fill(rows: range) -> list[tuple[int, str]]:
     """Read, shape (and, unless train_standardize, normalise) ``rows`` into the array; return failures."""
     dataset: ECGDataset = _WORKER["dataset"]
@@ -278,7 +292,7 @@ def _build(dataset: ECGDataset, prep: Preprocessing, final: Path, fp: str, progr
         done = 0
         report(progress, 0, n, "building cache")
         if jobs > 1:
-            with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_init_worker,
+            with ProcessPoolExecutor(jobs, mp_context=_mp_context(), initializer=_init_worker,
                                      initargs=(dataset, prep, str(array_path))) as pool:
                 for chunk, fails in zip(chunks, pool.map(_fill, chunks)):
                     failures += fails

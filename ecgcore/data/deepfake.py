@@ -67,6 +67,7 @@ class DeepFake(ECGDataset):
     """A DeepFake ECG folder (see the module docstring for the layout)."""
 
     kind = "deepfake"
+    signal_suffixes = ("",)  # the index path is the .asc file itself
 
     def __init__(self, root: str | Path):
         root = require_dir("DeepFake ECG", root)
@@ -176,6 +177,8 @@ def generate_deepfake(out_dir: str | Path, n: int, seed: int = 0, batch_size: in
             rows.append(table)
             report(progress, first + b, n, f"generated {first + b} ECGs on {device}")
         truth = pd.concat(rows, ignore_index=True).reindex(columns=[*REQUIRED_COLUMNS, *MEASURED_COLUMNS])
+        for col in ("avgrrinterval", "hr", "qtc_bazett", "qtc_fridericia"):
+            truth[col] = pd.to_numeric(truth[col], errors="coerce").round(2)
         if not measured:
             truth = truth[list(REQUIRED_COLUMNS)]
         truth.to_csv(tmp / GROUND_TRUTH, index=False)
@@ -203,4 +206,9 @@ def ensure_demo_set(n: int = 300, progress: ProgressFn | None = None) -> Path:
         return target
     if target.exists():  # a smaller demo set from before: replace it
         shutil.rmtree(target)
-    return generate_deepfake(target, n, seed=0, progress=progress)
+    try:
+        return generate_deepfake(target, n, seed=0, progress=progress)
+    except (ValueError, OSError):
+        if info.is_file():  # another session finished the same demo set first
+            return target
+        raise

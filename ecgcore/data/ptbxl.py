@@ -62,6 +62,7 @@ class PTBXL(ECGDataset):
     """
 
     kind = "ptbxl"
+    signal_suffixes = (".hea", ".dat")
 
     def __init__(self, root: str | Path, fs: float | str | None = None, plus_dir: str | Path | None = None,
                  plus_outliers: bool | str = False):

@@ -1,8 +1,9 @@
 """PTB-XL-A / PTB-XL-B: two patient-disjoint halves with balanced superclasses, for transfer experiments.
 
-Patients are assigned greedily, within each strat_fold (so each half keeps the official
-train/validation/test folds), in a seeded random order: each patient goes to the half where the
-classes its records carry are, relatively, less represented so far. All records of a patient go to
+Patients are assigned greedily, split by split (strat_fold 1-8 / 9 / 10, so each half keeps the
+official train/validation/test folds), in a seeded random order, rare-class patients first: each
+patient goes to the half where the classes its records carry (and the record count) are,
+relatively, less represented so far, both overall and within its split. All records of a patient go to
 the same half.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ecgcore.data.base import split_of
 from ecgcore.vocab import SUPERCLASSES
 
 
@@ -36,20 +38,26 @@ def ptbxl_halves(index: pd.DataFrame, seed: int = 0) -> tuple[np.ndarray, np.nda
         fold=("fold", "first"), n=("record_id", "size"), **{c: (c, "sum") for c in classes})
     weights = per_patient[classes].to_numpy(float)
     weights = np.column_stack([weights, per_patient["n"].to_numpy(float)])  # balance the sizes too
-    totals = np.maximum(weights.sum(axis=0), 1.0)
-    load = np.zeros((2, weights.shape[1]))
+    # balance over the whole set and within each split (train / val / test), so both halves keep every split
+    group = split_of(per_patient["fold"])
+    total_all = np.maximum(weights.sum(axis=0), 1.0)
+    load_all = np.zeros((2, weights.shape[1]))
     half_of: dict[str, int] = {}
     patients = per_patient.index.to_numpy()
-    for fold in sorted(per_patient["fold"].unique()):
-        members = np.flatnonzero(per_patient["fold"].to_numpy() == fold)
+    for split in ("train", "val", "test"):
+        members = np.flatnonzero(group == split)
         members = members[rng.permutation(len(members))]
+        total = np.maximum(weights[members].sum(axis=0), 1.0)
+        load = np.zeros((2, weights.shape[1]))
         # rare-class patients first, so the greedy choice can still balance them
-        rarity = (weights[members, :-1] / totals[:-1]).max(axis=1)
+        rarity = (weights[members, :-1] / total_all[:-1]).max(axis=1)
         members = members[np.argsort(-rarity, kind="stable")]
         for m in members:
-            cost = [(((load[h] + weights[m]) / totals) * (weights[m] > 0)).sum() for h in (0, 1)]
-            h = int(rng.integers(2)) if cost[0] == cost[1] else int(np.argmin(cost))
+            present = weights[m] > 0
+            cost = [((load_all[h] + weights[m]) / total_all + (load[h] + weights[m]) / total)[present].sum() for h in (0, 1)]
+            h = int(rng.integers(2)) if np.isclose(cost[0], cost[1]) else int(np.argmin(cost))
             load[h] += weights[m]
+            load_all[h] += weights[m]
             half_of[patients[m]] = h
     halves = index["patient_id"].map(half_of).to_numpy()
     ids = index["record_id"].astype(str).to_numpy()

@@ -54,13 +54,15 @@ class TimeShift:
 
 @dataclass
 class LeadDropout:
-    """Zero each lead with probability ``p`` (a record never loses all its leads)."""
+    """Zero each lead with probability ``p``; a record that would lose them all keeps one at random."""
 
     p: float = 0.1
 
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         keep = torch.rand(x.shape[0], x.shape[1], generator=gen, device=x.device) >= self.p   # [B, L]
-        keep[~keep.any(dim=1)] = True
+        lost = ~keep.any(dim=1)   # records that would lose every lead keep one, chosen at random
+        rescue = torch.randint(0, x.shape[1], (x.shape[0],), generator=gen, device=x.device)
+        keep[lost, rescue[lost]] = True
         return x * keep[:, :, None].to(x.dtype)
 
 

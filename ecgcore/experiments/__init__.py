@@ -1,1 +1,46 @@
-"""experiments"""
+"""The reproduction experiments: definitions as data, the published numbers, a runner and tables.
+
+What the dashboard's Results page calls::
+
+    from ecgcore import experiments as ex
+    ex.list_experiments()                                  # name, title, description, needs_ptbxl
+    sources = ex.data_sources(["ptbxl:/data/ptbxl"])       # or DataSources(...); settings fill the gaps
+    ex.check_data("table2", sources)                       # raises DataRequired with what / where to get it
+    ex.prepare_data("table1", "quick", sources, progress)  # generate DeepFake / measure PTB-XL-A labels
+    ex.plan_frame(ex.plan("table1", "quick", sources))     # which runs are done, running, missing, waiting
+    ex.launch_missing("table1", "quick", sources)          # worker processes for what can start now
+    ex.build_table("table1", "quick", sources)             # ours / baseline / published, long form
+"""
+
+from ecgcore.experiments.definitions import (
+    EXPERIMENTS,
+    PRESETS,
+    DataSources,
+    Experiment,
+    Preset,
+    RunSpec,
+    get_experiment,
+    get_preset,
+    list_experiments,
+)
+from ecgcore.experiments.published import SEED_STUDY
+from ecgcore.experiments.runner import (
+    DataRequired,
+    PlannedRun,
+    Reproduction,
+    build_table,
+    check_data,
+    data_sources,
+    launch_missing,
+    plan,
+    plan_frame,
+    prepare_data,
+    reproduce,
+)
+from ecgcore.experiments.tables import to_markdown
+
+__all__ = [
+    "EXPERIMENTS", "PRESETS", "SEED_STUDY", "DataRequired", "DataSources", "Experiment", "PlannedRun", "Preset",
+    "Reproduction", "RunSpec", "build_table", "check_data", "data_sources", "get_experiment", "get_preset",
+    "launch_missing", "list_experiments", "plan", "plan_frame", "prepare_data", "reproduce", "to_markdown",
+]

@@ -99,9 +99,10 @@ TABLE2: dict[str, dict[str, dict[str, float | None]]] = {
     "inception1d": {"train": {"accuracy": 0.795, "auc": 0.905}, "val": {"accuracy": 0.776, "auc": 0.902}},
 }
 
-#: What the seed study's code used (batch 31, Adam at 0.01 with exponential decay 0.99 per epoch,
-#: up to 1000 epochs with early stopping after 50 epochs without improvement, seed 42), read from
-#: its training scripts (code/22_Inception1D_regression.py, 22_Inception1D_regression_to_classification.py).
+#: What the seed study's code used (batch 31, Adam at 0.01 without weight decay, exponential decay
+#: 0.99 per epoch, up to 1000 epochs, early stopping after 50 epochs without improvement of the
+#: validation loss (regression) or AUC (classification), seed 42), read from its training scripts
+#: (code/22_Inception1D_regression.py, 22_Inception1D_regression_to_classification.py in the same repository).
 #: Its splits were random 70/10/20 record splits; ours are PTB-XL's strat_fold (see definitions.py).
 PUBLISHED_TRAINING: dict[str, float | int | str] = {
     "batch_size": 31,

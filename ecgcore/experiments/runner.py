@@ -40,7 +40,7 @@ from ecgcore.train.config import TrainConfig
 from ecgcore.vocab import SUPERCLASSES
 
 PTBXL_URL = "https://physionet.org/content/ptb-xl/1.0.3/"
-PTBXL_PLUS_URL = "https://physionet.org/content/ptb-xl-plus/1.0.1/"
+PTBXL_PLUS_URL = "https://physionet.org/content/ptb-xl-plus/"
 #: Table order of the targets (the seed study's: HR, QRS, PR, QT).
 TARGET_ORDER: tuple[str, ...] = ("hr", "qrs", "pr", "qt")
 
@@ -53,7 +53,9 @@ class DataRequired(ValueError):
 def data_sources(specs: Sequence[str] = (), plus: str | Path | None = None) -> DataSources:
     """Parse ``--data`` specs (``ptbxl:DIR``, ``deepfake:DIR``) and ``--plus DIR`` into :class:`DataSources`.
 
-    Where a source is not given, the user's saved settings (``ECGLAB_PTBXL`` ...) fill it in.
+    Where no PTB-XL / PTB-XL+ is given, the user's saved settings (``ECGLAB_PTBXL`` ...) fill it in.
+    A DeepFake folder is only used when given here: without one, table1 generates a set of the
+    preset's size (a saved full DeepFake download would make ``--preset quick`` anything but quick).
     """
     found: dict[str, Path] = {}
     for spec in specs:
@@ -64,15 +66,14 @@ def data_sources(specs: Sequence[str] = (), plus: str | Path | None = None) -> D
     settings = load_settings()
     ptbxl = found.get("ptbxl") or (Path(settings["ptbxl_dir"]) if settings.get("ptbxl_dir") else None)
     plus = plus or settings.get("ptbxl_plus_dir")
-    deepfake = found.get("deepfake") or (Path(settings["deepfake_dir"]) if settings.get("deepfake_dir") else None)
-    return DataSources(ptbxl=ptbxl, ptbxl_plus=Path(plus) if plus else None, deepfake=deepfake)
+    return DataSources(ptbxl=ptbxl, ptbxl_plus=Path(plus) if plus else None, deepfake=found.get("deepfake"))
 
 
 def _needs_message(experiment: Experiment, problem: str) -> str:
     return (
         f"{experiment.name} needs the full PTB-XL: {problem}\n"
-        f"  Get PTB-XL 1.0.3 from PhysioNet: {PTBXL_URL} (about 3 GB unzipped; the records100/ "
-        f"folder is enough for --preset quick, records500/ is needed for --preset paper).\n"
+        f"  Get PTB-XL 1.0.3 from PhysioNet: {PTBXL_URL} (its records100/ folder is enough for "
+        f"--preset quick; --preset paper needs records500/).\n"
         f"  Unzip it and pass the folder that holds ptbxl_database.csv: --data ptbxl:DIR\n"
         f"  Optional, for interval labels on PTB-XL (transfer within PTB-XL): PTB-XL+ from "
         f"{PTBXL_PLUS_URL}, passed as --plus DIR (without it the intervals are measured by ecgcore.measure).\n"
@@ -133,7 +134,7 @@ def prepare_data(experiment: Experiment | str, preset: Preset | str, sources: Da
     if sources.deepfake is None and sources.deepfake_spec(preset) in datas:
         _ensure_deepfake(sources.deepfake_dir(preset), preset, progress)
     measured = sources.measured_dir(preset)
-    if measured is not None and any(f"plus={measured}" in d for d in datas):
+    if measured is not None and any(f"plus_dir={measured}" in d for d in datas):
         _ensure_measured_labels(sources, preset, measured, progress)
 
 
@@ -154,7 +155,7 @@ def _ensure_deepfake(root: Path, preset: Preset, progress: ProgressFn | None) ->
 def _ensure_measured_labels(sources: DataSources, preset: Preset, out: Path, progress: ProgressFn | None) -> None:
     """Measure HR/PR/QRS/QT of the PTB-XL-A records with ecgcore.measure and store them in PTB-XL+ layout.
 
-    The folder is read through the data layer's PTB-XL+ reader (``ptbxl:DIR;plus=OUT``). Its
+    The folder is read through the data layer's PTB-XL+ reader (``ptbxl:DIR;plus_dir=OUT``). Its
     README says the values are our measurement, not the 12SL values PTB-XL+ publishes.
     """
     table = out / "features" / "12sl_features.csv"
@@ -338,16 +339,18 @@ def table_notes(experiment: Experiment, preset: Preset, sources: DataSources) ->
         "Baseline: the trivial predictor evaluated on the same rows (regression: the training mean; "
         "classification: the training class prior). A model near its baseline learned little.",
         f"Published: {SEED_STUDY.text()}. {SEED_STUDY.note}",
-        "Splits: PTB-XL strat_fold 1-8 train / 9 validation / 10 test (never used here); DeepFake records are "
+        "Splits: PTB-XL strat_fold 1-8 train / 9 validation / 10 test (not reported here); DeepFake records are "
         "assigned to 10 folds by a hash of their id. The seed study used random 70/10/20 record splits.",
     ]
-    if experiment.name == "table1":
+    if experiment.name in ("table1", "transfer", "fractions"):
         notes.append(
-            "DeepFake ground truth: generated sets are labelled by our own interval measurement (ecgcore.measure); "
-            "the study used the published DeepFake set's ground truth. The intervals differ in source, so the "
-            "MAEs are comparable in scale, not one to one.")
+            f"DeepFake ground truth: {sources.deepfake}'s ground-truth CSV." if sources.deepfake else
+            f"DeepFake ground truth: the {preset.deepfake_n} generated ECGs are labelled by our own interval "
+            "measurement (ecgcore.measure), the published DeepFake set by its own; the MAEs are comparable in "
+            "scale, not one to one.")
     if experiment.name in ("transfer", "fractions"):
         notes.append("The seed study's Tables 1-2 hold no numbers for this experiment: the published columns are empty.")
+    if experiment.name == "transfer":
         notes.append("PTB-XL interval labels (within-PTB-XL backbones): " + (
             f"PTB-XL+ ({sources.ptbxl_plus})." if sources.ptbxl_plus else
             "measured by ecgcore.measure on PTB-XL-A (no PTB-XL+ given)."))

@@ -19,14 +19,19 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
+from scipy.signal import find_peaks
 
 #: Derivative-of-Gaussian scales (standard deviation, ms) for the QRS, T and P waves.
-SIGMA_MS = {"qrs": 4.0, "t": 16.0, "p": 10.0}
+SIGMA_MS = {"qrs": 4.0, "t": 10.0, "p": 10.0}
 #: Boundary thresholds: fraction of the wave's maximal slope below which the wave has ended.
-XI = {"qrs_on": 0.05, "qrs_off": 0.1, "t_off": 0.25, "p_on": 0.3, "p_off": 0.3}
+XI = {"qrs_on": 0.02, "qrs_off": 0.04, "t_off": 0.1, "p_on": 0.3, "p_off": 0.3}
 #: A QRS boundary needs the slope below its threshold for this long (ms): notches inside the QRS
 #: (a q or s trough, where one lead's slope passes through zero) are not boundaries.
 QUIET_MS = 8.0
+#: A slope counts as activity only above this many standard errors of the median beat's slope.
+NOISE_FACTOR = 3.0
+#: Farthest a QRS boundary may lie from the lead's first / last steep slope (ms).
+QRS_REACH_MS = 50.0
 #: Half-width of the window around the aligned QRS that holds the QRS's slopes (ms).
 QRS_CORE_MS = 100.0
 #: A lead takes part in QRS delineation when its maximal QRS slope is at least this fraction of
@@ -127,12 +132,12 @@ def build_template(x: np.ndarray, peaks: np.ndarray, fs: float, rr: float) -> Te
 
 
 def _quiet_before(active: np.ndarray, start: int, run: int) -> int | None:
-    """Last index before ``start`` that ends a run of ``run`` inactive samples (searching backward)."""
+    """First active index after the last run of ``run`` inactive samples before ``start`` (the wave's onset)."""
     quiet = ~active[:start]
     if quiet.size < run:
         return None
     full = np.flatnonzero(np.convolve(quiet, np.ones(run, dtype=int), "valid") == run)
-    return int(full[-1] + run - 1) if full.size else None
+    return int(full[-1] + run) if full.size else None
 
 
 def _quiet_after(active: np.ndarray, start: int, run: int) -> int | None:
@@ -144,25 +149,45 @@ def _quiet_after(active: np.ndarray, start: int, run: int) -> int | None:
     return int(start + 1 + full[0]) if full.size else None
 
 
-def delineate_qrs(median: np.ndarray, pre: int, fs: float) -> tuple[float | None, float | None, list[int]]:
-    """Global QRS onset and offset (samples in the median beat) and the leads that took part."""
+def slope_noise(beats: np.ndarray, median: np.ndarray, sigma: float) -> np.ndarray:
+    """Per-lead standard error of the median beat's slope (derivative of Gaussian, scale ``sigma`` samples).
+
+    Estimated from the beat-to-beat residuals: the median over time of the RMS slope of (beat - median)
+    across beats, divided by sqrt(n beats); the median keeps QRS jitter out of it.
+    """
+    n = beats.shape[1]
+    resid = gaussian_filter1d(beats - median[:, None, :], sigma, axis=2, order=1)
+    return np.sqrt(np.median(np.mean(resid**2, axis=1), axis=1) / max(n - 1, 1))
+
+
+def delineate_qrs(median: np.ndarray, beats: np.ndarray, pre: int, fs: float) -> tuple[float | None, float | None]:
+    """Global QRS onset and offset (samples in the median beat; None where fewer than ``k`` leads gave one).
+
+    In each lead the QRS starts (ends) where its slope rises above (falls below) a fraction of its
+    steepest QRS slope, but never below :data:`NOISE_FACTOR` standard errors of the slope, so a
+    noisy lead does not start its QRS early.
+    """
     k = support_count(median.shape[0])
-    w = np.abs(gaussian_filter1d(median, SIGMA_MS["qrs"] * fs / 1000, axis=1, order=1))
+    sigma = SIGMA_MS["qrs"] * fs / 1000
+    w = np.abs(gaussian_filter1d(median, sigma, axis=1, order=1))
+    noise = slope_noise(beats, median, sigma)
     core = ms(QRS_CORE_MS, fs)
     lo, hi = max(0, pre - core), min(median.shape[1], pre + core)
     peak = w[:, lo:hi].max(axis=1)
     run = max(1, ms(QUIET_MS, fs))
-    onsets, offsets, leads = [], [], []
+    reach = ms(QRS_REACH_MS, fs)
+    onsets, offsets = [], []
     for lead in np.flatnonzero(peak >= QRS_LEAD_FRACTION * peak.max()) if peak.max() > 0 else []:
-        rel = w[lead] / peak[lead]
-        significant = lo + np.flatnonzero(rel[lo:hi] >= 0.3)
-        on = _quiet_before(rel >= XI["qrs_on"], int(significant[0]), run)
-        off = _quiet_after(rel >= XI["qrs_off"], int(significant[-1]), run)
-        if on is not None and off is not None:
+        floor = NOISE_FACTOR * noise[lead]
+        significant = lo + np.flatnonzero(w[lead, lo:hi] >= 0.3 * peak[lead])
+        first, last = int(significant[0]), int(significant[-1])
+        on = _quiet_before(w[lead] >= max(XI["qrs_on"] * peak[lead], floor), first, run)
+        off = _quiet_after(w[lead] >= max(XI["qrs_off"] * peak[lead], floor), last, run)
+        # A lead whose baseline is not reached close to its QRS (a fused P wave, noise) gives no boundary.
+        if on is not None and off is not None and first - on <= reach and off - last <= reach:
             onsets.append(on)
             offsets.append(off)
-            leads.append(int(lead))
-    return kth(onsets, k, latest=False), kth(offsets, k, latest=True), leads
+    return kth(onsets, k, latest=False), kth(offsets, k, latest=True)
 
 
 def _first_below(values: np.ndarray, start: int, stop: int, limit: float, step: int) -> int | None:
@@ -172,14 +197,17 @@ def _first_below(values: np.ndarray, start: int, stop: int, limit: float, step: 
     return int(idx[hit[0]]) if hit.size else None
 
 
-def delineate_t(median: np.ndarray, fs: float, start: int, stop: int) -> tuple[float | None, dict]:
-    """Global T offset in the median beat (baseline-corrected) searching T peaks in ``[start, stop)``."""
+def delineate_t(median: np.ndarray, fs: float, start: int, stop: int, limit: int) -> float | None:
+    """Global T offset in the median beat (baseline-corrected) searching T peaks in ``[start, stop)``.
+
+    A lead whose T wave would end after ``limit`` (the latest physiological T end) gives no end.
+    """
     k = support_count(median.shape[0])
     sigma = SIGMA_MS["t"] * fs / 1000
     smooth = gaussian_filter1d(median, sigma, axis=1)
     slope = gaussian_filter1d(median, sigma, axis=1, order=1)
     if stop - start < ms(60, fs):
-        return None, {"reason": "no room for a T wave before the next beat"}
+        return None
     tp = start + np.argmax(np.abs(smooth[:, start:stop]), axis=1)
     amp = smooth[np.arange(median.shape[0]), tp]
     big = np.abs(amp) >= max(T_MIN_MV, WAVE_LEAD_FRACTION * np.abs(amp).max())
@@ -193,10 +221,10 @@ def delineate_t(median: np.ndarray, fs: float, start: int, stop: int) -> tuple[f
         steepest = tp[lead] + int(np.argmax(desc[tp[lead]:hi]))
         if desc[steepest] <= 0:
             continue
-        end = _first_below(desc, steepest, median.shape[1], XI["t_off"] * desc[steepest], 1)
-        if end is not None:
+        end = _first_below(desc, steepest, min(median.shape[1], steepest + reach), XI["t_off"] * desc[steepest], 1)
+        if end is not None and end <= limit:
             ends.append(end)
-    return kth(ends, k, latest=True), {"leads": len(ends)}
+    return kth(ends, k, latest=True)
 
 
 def delineate_p(median: np.ndarray, beats: np.ndarray, fs: float, start: int, stop: int) -> tuple[float | None, float | None, str]:
@@ -212,14 +240,22 @@ def delineate_p(median: np.ndarray, beats: np.ndarray, fs: float, start: int, st
     sigma = SIGMA_MS["p"] * fs / 1000
     smooth = gaussian_filter1d(median, sigma, axis=1)
     slope = gaussian_filter1d(median, sigma, axis=1, order=1)
-    seg = smooth[:, start:stop]
-    pp = start + np.argmax(np.abs(seg), axis=1)
+    # One P wave for all leads: the highest interior peak of the multi-lead energy in the window;
+    # each lead's P peak is its largest deflection within 40 ms of it.
+    energy = np.sum(smooth[:, start:stop] ** 2, axis=0)
+    peaks, _ = find_peaks(energy)
+    if peaks.size == 0:
+        return None, None, "no P wave found (no deflection between the previous T wave and the QRS)"
+    joint = start + int(peaks[np.argmax(energy[peaks])])
+    near = ms(40, fs)
+    lo_p, hi_p = max(start, joint - near), min(stop, joint + near + 1)
+    pp = lo_p + np.argmax(np.abs(smooth[:, lo_p:hi_p]), axis=1)
     amp = smooth[np.arange(median.shape[0]), pp]
     n_beats = beats.shape[1]
     resid = beats[:, :, start:stop] - median[:, None, start:stop]
     se = np.sqrt(np.mean(resid**2, axis=(1, 2)) / max(n_beats - 1, 1))
     ok = (np.abs(amp) >= P_MIN_MV) & (np.abs(amp) >= WAVE_LEAD_FRACTION * np.abs(amp).max()) & (np.abs(amp) >= P_MIN_SNR * se)
-    ok &= (pp > start) & (pp < stop - 1)
+    ok &= (pp > lo_p) & (pp < hi_p - 1)
     reach = ms(80, fs)
     onsets, offsets = [], []
     for lead in np.flatnonzero(ok):
@@ -230,9 +266,10 @@ def delineate_p(median: np.ndarray, beats: np.ndarray, fs: float, start: int, st
         down = p + int(np.argmax(-rise[p:min(p + reach, median.shape[1])]))
         if rise[up] <= 0 or -rise[down] <= 0:
             continue
-        on = _first_below(rise, up, -1, XI["p_on"] * rise[up], -1)
-        off = _first_below(-rise, down, median.shape[1], XI["p_off"] * -rise[down], 1)
-        if on is not None and off is not None:
+        on = _first_below(rise, up, max(-1, up - reach), XI["p_on"] * rise[up], -1)
+        off = _first_below(-rise, down, min(median.shape[1], down + reach), XI["p_off"] * -rise[down], 1)
+        # A P wave lies inside its search window and ends before the QRS.
+        if on is not None and off is not None and on >= start - reach // 2 and off <= stop + ms(20, fs):
             onsets.append(on)
             offsets.append(off)
     if len(onsets) < k:

@@ -103,10 +103,9 @@ class ConcatPool1d(nn.Module):
         return torch.cat([x.amax(dim=-1), x.mean(dim=-1)], dim=1)
 
 
-def conv1d(n_in: int, n_out: int, kernel_size: int, stride: int = 1, bias: bool = False,
-           groups: int = 1) -> nn.Conv1d:
-    """A 1D convolution with 'same' padding (output length ``ceil(length / stride)`` for odd kernels)."""
-    return nn.Conv1d(n_in, n_out, kernel_size, stride=stride, padding=(kernel_size - 1) // 2, bias=bias,
+def conv1d(n_in: int, n_out: int, kernel_size: int, stride: int = 1, groups: int = 1) -> nn.Conv1d:
+    """A bias-free 1D convolution (a BatchNorm follows) with 'same' padding (``ceil(length / stride)`` out)."""
+    return nn.Conv1d(n_in, n_out, kernel_size, stride=stride, padding=(kernel_size - 1) // 2, bias=False,
                      groups=groups)
 
 
@@ -114,8 +113,3 @@ def conv_bn_relu(n_in: int, n_out: int, kernel_size: int, stride: int = 1) -> nn
     """Convolution -> BatchNorm -> ReLU, the basic unit of the convolutional stems."""
     return nn.Sequential(conv1d(n_in, n_out, kernel_size, stride), nn.BatchNorm1d(n_out), nn.ReLU())
 
-
-def last_of_type(modules: nn.Module, kind: type[nn.Module]) -> nn.Module | None:
-    """The last submodule of ``modules`` (in registration order) that is an instance of ``kind``."""
-    found = [m for m in modules.modules() if isinstance(m, kind)]
-    return found[-1] if found else None

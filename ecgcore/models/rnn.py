@@ -58,6 +58,7 @@ class RecurrentBackbone(Backbone):
 def _recurrent(cell: str, n_leads: int, n_outputs: int, hidden: int, n_layers: int, stem_widths: Sequence[int],
                stem_kernels: Sequence[int], stem_strides: Sequence[int], dropout: float,
                head_hidden: int | None, head_dropout: Sequence[float]) -> ECGModel:
+    """Build ``rnn`` or ``lstm`` (``cell``), checking the stem description first."""
     if not len(stem_widths) == len(stem_kernels) == len(stem_strides) >= 1:
         raise ValueError(f"{cell}: stem_widths, stem_kernels and stem_strides need the same (non-zero) length, "
                          f"got {list(stem_widths)}, {list(stem_kernels)}, {list(stem_strides)}")

@@ -63,6 +63,12 @@ def shard(indices: np.ndarray, info: DistInfo) -> np.ndarray:
     return padded[info.rank::info.world_size]
 
 
+def barrier(info: DistInfo) -> None:
+    """Wait for every rank (e.g. until rank 0 has built the data cache)."""
+    if info.enabled:
+        dist.barrier()
+
+
 def broadcast(obj: Any, info: DistInfo) -> Any:
     """Rank 0's ``obj`` on every rank (run ids, stop decisions)."""
     if not info.enabled:

@@ -429,6 +429,33 @@ def headline(summary_metrics: dict, baseline: dict, config: TrainConfig) -> dict
         f"baseline_test_{key}": baseline["test"][key]}
 
 
+def train_step(net: nn.Module, model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module,
+               optimizer: torch.optim.Optimizer, *, amp_dtype: torch.dtype | None = None,
+               scaler: torch.amp.GradScaler | None = None, grad_clip: float | None = None) -> torch.Tensor:
+    """One optimisation step (autocast forward, fp32 loss, scaled backward, clipping); returns the detached loss.
+
+    ``net`` is what runs the forward pass (the model, or its DDP / compiled wrapper); ``model`` owns
+    the parameters that are clipped.
+    """
+    with _autocast(x.device, amp_dtype):
+        out = net(x)
+    loss = loss_fn(out.float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+    else:
+        loss.backward()
+    if grad_clip:
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    return loss.detach()
+
+
 # --- the loop ----------------------------------------------------------------------------------
 @contextmanager
 def _sigterm_flag() -> Iterator[threading.Event]:
@@ -526,7 +553,11 @@ def _exists(store: RunStore, run_id: str) -> bool:
 def _train(config: TrainConfig, store: RunStore, run_id: str, run_dir: Path, resume: bool,
            progress: ProgressFn | None, device: torch.device, info: ddp.DistInfo, stop: threading.Event) -> dict:
     started = time.monotonic()
-    data = prepare_data(config, progress=None if not info.is_main else progress)
+    if not info.is_main:
+        ddp.barrier(info)  # rank 0 builds the cache first; the others then map it
+    data = prepare_data(config, progress=progress if info.is_main else None)
+    if info.is_main:
+        ddp.barrier(info)
     if info.is_main:
         atomic_write_json(run_dir / "records.json", {
             "data": data.spec, "kind": data.kind, "dropped": data.dropped,
@@ -549,7 +580,6 @@ def _train(config: TrainConfig, store: RunStore, run_id: str, run_dir: Path, res
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if config.compile:
         net = torch.compile(net)
-    augment = _augmenter(config)
 
     best = BestTracker(mode)
     start_epoch, since_best = 0, 0
@@ -567,36 +597,22 @@ def _train(config: TrainConfig, store: RunStore, run_id: str, run_dir: Path, res
     epoch = start_epoch - 1
     for epoch in range(start_epoch, config.epochs):
         epoch_start = time.monotonic()
-        torch.manual_seed(config.seed * 100_003 + epoch)  # dropout / augmentation: reproducible per epoch, so resumable
+        torch.manual_seed(config.seed * 100_003 + epoch)  # dropout: reproducible per epoch, so resumable
         net.train()
         if strategy is not None:
             strategy.on_epoch_start(epoch, model)
         loss_sum = torch.zeros((), device=device)
+        augment = _augmenter(config, epoch, info.rank)
         batches = epoch_batches(data.rows["train"], batch, config.seed, epoch, info)
         for x, y in source.iterate(batches):
             if stop.is_set():
                 raise Cancelled()
             if augment is not None:
                 x = augment(x)
-            with _autocast(device, amp_dtype):
-                out = net(x)
-            loss = loss_fn(out.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-            else:
-                loss.backward()
-            if config.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
+            loss_sum += train_step(net, model, x, y, loss_fn, optimizer, amp_dtype=amp_dtype, scaler=scaler,
+                                   grad_clip=config.grad_clip)
             if isinstance(schedule, torch.optim.lr_scheduler.OneCycleLR):
                 schedule.step()
-            loss_sum += loss.detach()
             step += 1
             steps_timed += 1
             now = time.monotonic()
@@ -656,13 +672,13 @@ def _train(config: TrainConfig, store: RunStore, run_id: str, run_dir: Path, res
     return summary
 
 
-def _augmenter(config: TrainConfig):
-    """The data layer's default augmentation pipeline, or ``None``."""
+def _augmenter(config: TrainConfig, epoch: int, rank: int):
+    """The data layer's default augmentations, seeded by (seed, epoch, rank) so a resumed run repeats them; or ``None``."""
     if not config.augment:
         return None
     from ecgcore.data.transforms import Augment
 
-    return Augment()
+    return Augment(seed=int(np.random.SeedSequence([config.seed, epoch, rank]).generate_state(1)[0]))
 
 
 def _save_last(run_dir: Path, model: nn.Module, meta: dict, optimizer, schedule, scaler, best: BestTracker,

@@ -72,6 +72,10 @@ def test_generate_is_batched_seeded_and_in_the_published_layout(tmp_path):
     assert info["seed"] == 11 and info["n"] == 3
     if "not measured" in info["intervals"]:
         assert truth[["avgrrinterval", "pr", "qrs", "qt"]].isna().all().all()   # left empty, never invented
+    else:  # measured by ecgcore.measure on the written signals
+        assert info["intervals"] == "ecgcore.measure.measure_many"
+        np.testing.assert_allclose(truth["avgrrinterval"], 60000 / truth["hr"], rtol=1e-3)
+        assert truth["qt"].between(250, 600).all() and truth["qrs"].between(40, 200).all()
     ds = open_source(f"deepfake:{a}")
     assert len(ds) == 3 and ds.read("2").signal.shape == (8, 5000)
     other = generate_deepfake(tmp_path / "c", 1, seed=12)

@@ -99,7 +99,7 @@ def test_transfer_wires_sources_to_approaches(preset):
         setting = spec.row["setting"]
         for c in sources:
             if setting == "ptbxl":  # within PTB-XL: regression on the other half, labels measured (no PTB-XL+)
-                assert c.subset == "A" and c.data.startswith("ptbxl:/data/ptbxl;plus=")
+                assert c.subset == "A" and c.data.startswith("ptbxl:/data/ptbxl;plus_dir=")
                 assert "ptbxl-measured" in c.data
             else:
                 assert c.data == "deepfake:/data/deepfake"
@@ -109,7 +109,7 @@ def test_transfer_uses_ptbxl_plus_labels_when_given():
     sources = DataSources(ptbxl=Path("/data/ptbxl"), ptbxl_plus=Path("/data/plus"))
     specs = get_experiment("transfer").build(PRESETS["quick"], sources)
     regression = {s.config.data for s in specs if s.config.task == "regression" and s.config.subset == "A"}
-    assert regression == {"ptbxl:/data/ptbxl;plus=/data/plus"}
+    assert regression == {"ptbxl:/data/ptbxl;plus_dir=/data/plus"}
 
 
 def test_fractions_pair_scratch_and_fine_tuned_runs_per_fraction():

@@ -114,3 +114,21 @@ def test_classification_experiments_end_to_end_on_a_ptbxl_fixture(ptbxl_fixture,
     assert main(["reproduce", "table2", *base, "--out", str(out)]) == 0  # second time: nothing new
     assert _n_runs(runs) == n_before + 3
     assert math.isclose(pd.read_csv(out / "table2.csv")["ours_val"].sum(), table2["ours_val"].sum())
+
+
+def test_plan_and_launch_missing_start_only_what_can_start(tmp_path, monkeypatch):
+    from ecgcore.experiments import DataSources, launch_missing, plan, plan_frame
+    from ecgcore.runs import worker
+
+    sources = DataSources(ptbxl=tmp_path / "ptbxl", deepfake=tmp_path / "deepfake")
+    planned = plan_frame(plan("transfer", "quick", sources, tmp_path / "runs"))
+    waiting = planned[planned["status"] == "waiting"]
+    assert set(planned["status"]) == {"missing", "waiting"}
+    assert waiting["name"].str.startswith("transfer/").all() and len(waiting) == 12
+
+    launched = []
+    monkeypatch.setattr(worker, "launch", lambda config, runs_dir=None: launched.append(config) or f"id{len(launched)}")
+    monkeypatch.setattr("ecgcore.experiments.runner.check_data", lambda experiment, sources: None)
+    ids = launch_missing("transfer", "quick", sources, tmp_path / "runs", limit=2)
+    assert ids == ["id1", "id2"] and not any(c.transfer for c in launched)
+    assert launch_missing("transfer", "quick", sources, tmp_path / "runs") == ["id3", "id4", "id5", "id6", "id7"]

@@ -6,6 +6,7 @@ The fixtures are imported by ``tests/train/conftest.py`` and ``tests/runs/confte
 from __future__ import annotations
 
 import pytest
+import torch
 
 from ecgcore.train.config import TrainConfig
 
@@ -18,6 +19,16 @@ def tiny_config(data: str, task: str = "regression", **overrides) -> TrainConfig
     values = dict(task=task, data=data, fs=100.0, epochs=6, batch_size=16, lr=3e-3, **TINY_MODEL)
     values.update(overrides)
     return TrainConfig(**values)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Train on one thread: the test machine's few cores are shared, and two spinning threads per
+    process make tiny models several times slower there."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

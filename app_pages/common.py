@@ -7,6 +7,7 @@ and the one way of turning an upload into a :class:`ecgcore.io.Record` in one pl
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import warnings
 from pathlib import Path
@@ -72,6 +73,22 @@ def measurement(_record: Record, key: str) -> dict[str, Any]:
 
     m = measure_record(_record)
     return {"summary": m.to_dict(), "beat_fiducials": {k: list(v) for k, v in m.beat_fiducials.items()}}
+
+
+def upload_key(rec: Record) -> str:
+    """A cache key for an uploaded record: its file name and a hash of its samples."""
+    return f"upload:{rec.path}:{hashlib.sha1(rec.signal.tobytes()).hexdigest()[:16]}"
+
+
+def measured(rec: Record, key: str) -> dict[str, Any] | None:
+    """:func:`measurement`, with a problem shown on the page instead of raised (``None`` then)."""
+    try:
+        return measurement(rec, key)
+    except ImportError:  # the interval measurement package is not part of this installation
+        st.info("Interval measurement (ecgcore.measure) is not available.")
+    except ValueError as exc:
+        st.warning(f"Intervals could not be measured: {exc}")
+    return None
 
 
 def upload_to_record(files: list, fs: float | None) -> Record:

@@ -7,9 +7,11 @@ import pandas as pd
 import streamlit as st
 
 from ecgcore import viz
-from ecgcore.io import ECGFormatError, Record
+from ecgcore.io import Record
 from ecgcore.vocab import LEADS_12, SUPERCLASSES, TARGETS_BY_KEY
-from pages.common import csv_download, dataset, guarded, html_download, measurement, record, sources, upload_widget
+from app_pages.common import (
+    csv_download, dataset, guarded, html_download, measured, record, sources, upload_key, upload_widget,
+)
 
 UPLOAD = "Upload a record"
 PAGE_SIZE = 20
@@ -54,10 +56,8 @@ def filter_index(index: pd.DataFrame) -> pd.DataFrame:
 
 def show_measurement(rec: Record, key: str) -> dict | None:
     """The measured intervals beside the ECG; returns the beat fiducials (or ``None`` if not measurable)."""
-    try:
-        result = measurement(rec, key)
-    except (ValueError, ECGFormatError) as exc:
-        st.warning(f"Intervals could not be measured: {exc}")
+    result = measured(rec, key)
+    if result is None:
         return None
     m = result["summary"]
     for field, label, unit in (("hr", "HR", "bpm"), ("pr", "PR", "ms"), ("qrs", "QRS", "ms"), ("qt", "QT", "ms"),
@@ -104,6 +104,29 @@ def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
         st.json({k: v for k, v in rec.metadata.items()}, expanded=False)
 
 
+def browse(filtered: pd.DataFrame, total: int) -> pd.Series:
+    """One page of the filtered records as a table; returns the selected row (the page's first by default)."""
+    n_pages = (len(filtered) - 1) // PAGE_SIZE + 1
+    p1, p2 = st.columns([1, 5])
+    page = p1.number_input("Page", 1, n_pages, 1, key="explorer_page")
+    p2.caption(f"{len(filtered)} of {total} records, page {page} of {n_pages}")
+    view = filtered.iloc[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    shown = view[[c for c in ("record_id", "patient_id", "fold", "split", "superclass", "age", "sex", "hr", "pr",
+                              "qrs", "qt", "report") if c in view]].copy()
+    if "sex" in shown:
+        shown["sex"] = shown["sex"].map(SEX)
+    table = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+                         key="explorer_table", height=260,
+                         column_config={"record_id": st.column_config.TextColumn("record"),
+                                        "hr": st.column_config.NumberColumn("HR (bpm)", format="%.0f"),
+                                        "pr": st.column_config.NumberColumn("PR (ms)", format="%.0f"),
+                                        "qrs": st.column_config.NumberColumn("QRS (ms)", format="%.0f"),
+                                        "qt": st.column_config.NumberColumn("QT (ms)", format="%.0f")})
+    csv_download(filtered, "records", key="dl_records", label="Download the filtered list (CSV)")
+    picked = table.selection.rows
+    return view.iloc[picked[0] if picked else 0]
+
+
 def overview(index: pd.DataFrame) -> None:
     """Dataset overview charts."""
     if "superclass" in index:
@@ -125,7 +148,7 @@ choice = st.selectbox("Source", [*available, UPLOAD], key="explorer_source")
 if choice == UPLOAD:
     uploaded = upload_widget("explorer")
     if uploaded is not None:
-        show_record(uploaded, f"upload:{uploaded.path}:{uploaded.signal.shape}")
+        show_record(uploaded, upload_key(uploaded))
     st.stop()
 
 spec = available[choice]
@@ -142,23 +165,7 @@ with records_tab:
     if filtered.empty:
         st.info("No record matches the filters.")
     else:
-        n_pages = (len(filtered) - 1) // PAGE_SIZE + 1
-        p1, p2 = st.columns([1, 5])
-        page = p1.number_input("Page", 1, n_pages, 1, key="explorer_page")
-        p2.caption(f"{len(filtered)} of {len(ds.index)} records, page {page} of {n_pages}")
-        view = filtered.iloc[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-        shown_cols = [c for c in ("record_id", "patient_id", "fold", "split", "superclass", "age", "sex", "hr", "pr",
-                                  "qrs", "qt", "report") if c in view]
-        table = st.dataframe(view[shown_cols], hide_index=True, width="stretch", on_select="rerun",
-                             selection_mode="single-row", key="explorer_table", height=260,
-                             column_config={"record_id": st.column_config.TextColumn("record"),
-                                            "hr": st.column_config.NumberColumn("HR (bpm)", format="%.0f"),
-                                            "pr": st.column_config.NumberColumn("PR (ms)", format="%.0f"),
-                                            "qrs": st.column_config.NumberColumn("QRS (ms)", format="%.0f"),
-                                            "qt": st.column_config.NumberColumn("QT (ms)", format="%.0f")})
-        csv_download(filtered, "records", key="dl_records", label="Download the filtered list (CSV)")
-        picked = table.selection.rows
-        row = view.iloc[picked[0] if picked else 0]
+        row = browse(filtered, len(ds.index))
         st.session_state["explorer_record"] = (spec, str(row["record_id"]))
         rec = guarded(f"Reading record {row['record_id']}", lambda: record(spec, str(row["record_id"])))
         if rec is not None:

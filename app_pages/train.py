@@ -1,0 +1,169 @@
+"""Train: a form over TrainConfig, a launch into the worker process, and a live view polling the run store.
+
+The run trains in its own process (:func:`ecgcore.runs.worker.launch`), so closing the tab does not
+stop it; the live part only reads the store, so the page stays responsive while a run trains.
+"""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from ecgcore import viz
+from ecgcore.models import list_models
+from ecgcore.runs import worker
+from ecgcore.runs.store import ACTIVE, RunStore
+from ecgcore.train.config import LABEL_MODES, NORMALIZATIONS, OPTIMIZERS, SCHEDULES, TrainConfig
+from ecgcore.vocab import LEADS_8, LEADS_12, TARGET_KEYS, TARGETS_BY_KEY
+from app_pages.common import sources
+
+TASKS = {"Regression (intervals)": "regression", "Classification (PTB-XL superclasses)": "classification",
+         "Transfer (regression backbone -> classification)": "transfer"}
+APPROACHES = {"combined": "Approach 1: all source backbones combined", "qrs": "Approach 2: the QRS backbone only"}
+STRATEGIES = {"linear_probe": "Linear probe (backbone frozen)", "gradual_unfreeze": "Gradual unfreezing",
+              "discriminative": "Fine-tuning with discriminative learning rates"}
+POLL_S = 2.0
+
+
+def config_form(store: RunStore) -> TrainConfig | None:
+    """The training form; returns the config when submitted and valid (errors are shown on the page)."""
+    models = {m.name: m for m in list_models()}
+    srcs = sources()
+    task_label = st.radio("Task", list(TASKS), horizontal=True, key="t_task")
+    task = TASKS[task_label]
+    with st.form("train_form"):
+        c1, c2, c3 = st.columns(3)
+        data_label = c1.selectbox("Data", list(srcs), key="t_data",
+                                  help="Build the DeepFake demo set on Home, or set your folders in Settings")
+        subset = c1.selectbox("PTB-XL half", ["all", "A", "B"], key="t_subset",
+                              help="Patient-disjoint halves: regression on A, classification on B (transfer study)")
+        model = c2.selectbox("Model", list(models), index=list(models).index("inception1d") if "inception1d" in models else 0,
+                             key="t_model", format_func=lambda n: n, help="See the descriptions below the form")
+        if task == "regression":
+            targets = c3.multiselect("Targets", TARGET_KEYS, default=list(TARGET_KEYS), key="t_targets",
+                                     format_func=lambda k: f"{TARGETS_BY_KEY[k].name} ({TARGETS_BY_KEY[k].unit})")
+            loss = c3.selectbox("Loss", ["l1", "mse"], key="t_loss")
+            label_mode = "single"
+        else:
+            targets, loss = list(TARGET_KEYS), "l1"
+            label_mode = c3.selectbox("Labels", LABEL_MODES, key="t_label_mode",
+                                      help="single: softmax over single-superclass records; multi: sigmoid per class")
+        transfer = None
+        if task == "transfer":
+            done = store.list_runs()
+            done = done[(done["status"] == "done") & (done["task"] == "regression")] if len(done) else done
+            t1, t2, t3 = st.columns(3)
+            source_runs = t1.multiselect("Source regression runs", done["id"].tolist() if len(done) else [],
+                                         key="t_sources", help="Finished regression runs whose backbones are reused")
+            approach = t2.selectbox("Approach", list(APPROACHES), format_func=APPROACHES.get, key="t_approach")
+            strategy = t3.selectbox("Strategy", list(STRATEGIES), format_func=STRATEGIES.get, key="t_strategy")
+            transfer = {"sources": source_runs, "approach": approach, "strategy": strategy}
+        d1, d2, d3, d4 = st.columns(4)
+        fs = d1.selectbox("Sampling rate (Hz)", [100.0, 250.0, 500.0], index=2, key="t_fs")
+        leads = d2.radio("Leads", ["8 (I, II, V1-V6)", "12"], key="t_leads")
+        max_records = d3.number_input("Max records (0 = all)", 0, 10_000_000, 0, key="t_max_records")
+        fraction = d4.slider("Training fraction", 0.05, 1.0, 1.0, 0.05, key="t_fraction")
+        e1, e2, e3, e4 = st.columns(4)
+        epochs = e1.number_input("Epochs", 1, 1000, 20, key="t_epochs")
+        batch_size = e2.number_input("Batch size", 2, 4096, 64, key="t_batch")
+        lr = e3.number_input("Learning rate", 1e-6, 1.0, 1e-3, format="%.5f", key="t_lr")
+        schedule = e4.selectbox("Schedule", SCHEDULES, key="t_schedule")
+        f1, f2, f3, f4 = st.columns(4)
+        optimizer = f1.selectbox("Optimizer", OPTIMIZERS, index=list(OPTIMIZERS).index("adamw"), key="t_opt")
+        normalize = f2.selectbox("Normalization", NORMALIZATIONS, key="t_norm")
+        patience = f3.number_input("Early-stopping patience (0 = off)", 0, 1000, 0, key="t_patience")
+        seed = f4.number_input("Seed", 0, 2**31 - 1, 0, key="t_seed")
+        g1, g2, g3, g4 = st.columns(4)
+        amp = g1.toggle("Mixed precision (AMP)", value=True, key="t_amp", help="bf16/fp16 on GPUs; on CPUs only with native bf16")
+        augment = g2.toggle("Augmentation", value=False, key="t_augment")
+        bandpass = g3.toggle("Band-pass filter", value=True, key="t_bandpass")
+        device = g4.selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="t_device")
+        submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
+    with st.expander("Model descriptions"):
+        for info in models.values():
+            st.markdown(f"**{info.name}** — {info.description}  \n*{info.reference}*")
+    if not submitted:
+        return None
+    if not srcs:
+        st.error("No data source: build the DeepFake demo set on Home or set a folder in Settings.")
+        return None
+    try:
+        return TrainConfig(
+            task="classification" if task == "transfer" else task, targets=tuple(targets), label_mode=label_mode,
+            data=srcs[data_label], subset=None if subset == "all" else subset, train_fraction=float(fraction),
+            max_records=int(max_records) or None, model=model, leads=LEADS_8 if leads.startswith("8") else LEADS_12,
+            fs=float(fs), normalize=normalize, bandpass=bandpass, epochs=int(epochs), batch_size=int(batch_size),
+            lr=float(lr), optimizer=optimizer, schedule=schedule, loss=loss, amp=amp, patience=int(patience) or None,
+            augment=augment, seed=int(seed), device=device, transfer=transfer,
+        )
+    except ValueError as exc:
+        st.error(f"Invalid settings: {exc}")
+        return None
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds:
+        return "—"
+    return time.strftime("%H:%M:%S", time.gmtime(max(seconds, 0))) if seconds >= 60 else f"{seconds:.0f} s"
+
+
+@st.fragment(run_every=POLL_S)
+def live(store_dir: str) -> None:
+    """Status, progress, curves and controls of the selected run; re-run every ``POLL_S`` seconds."""
+    store = RunStore(store_dir)
+    worker.refresh_dead(store_dir)
+    runs = store.list_runs()
+    if not len(runs):
+        st.info("No runs yet: fill in the form and press Start training.")
+        return
+    ids = runs["id"].tolist()
+    active = runs[runs["status"].isin(ACTIVE)]["id"].tolist()
+    if st.session_state.get("t_live_run") not in ids:  # reopened page: show the running run, else the newest
+        st.session_state["t_live_run"] = active[0] if active else ids[0]
+    run_id = st.selectbox("Run", ids, key="t_live_run", help="Newest first; a running run is shown when you come back")
+    run = store.get_run(run_id)
+    status, total = run["status"], run["total_steps"] or 0
+    step = run["step"] or 0
+    frac = 1.0 if status == "done" else (step / total if total else 0.0)
+    epochs = run["config"]["epochs"]
+    epoch = (run["epoch"] + 1) if run["epoch"] is not None else 0
+    st.progress(min(frac, 1.0), text=f"**{status}** · epoch {epoch}/{epochs} · step {step}/{total or '?'} · "
+                                      f"ETA {format_eta(run['eta_s']) if status in ACTIVE else '—'} · "
+                                      f"device {run['device'] or '—'} · {run['message'] or ''}")
+    if status == "failed":
+        st.error(f"The run failed: {run['error']}")
+    c1, c2, _ = st.columns([1, 1, 4])
+    if c1.button("Cancel", disabled=status not in ACTIVE, key="t_cancel", icon=":material/stop:"):
+        st.toast(f"{run_id}: {worker.cancel(run_id, store_dir)}")
+    if c2.button("Resume", disabled=status not in ("interrupted", "cancelled", "failed"), key="t_resume",
+                 icon=":material/replay:"):
+        try:
+            worker.resume(run_id, store_dir)
+        except ValueError as exc:
+            st.error(str(exc))
+    frame = store.epochs(run_id)
+    if len(frame):
+        metric = "mae" if run["task"] == "regression" else "auc"
+        st.plotly_chart(viz.learning_curves({run_id: frame}, metric if metric in frame else None), key="t_curves")
+    else:
+        st.caption("Curves appear after the first epoch.")
+    if status == "done":
+        headline = run["summary"].get("headline", {})
+        st.success("Done. " + ", ".join(f"{k} {v:.3f}" for k, v in headline.items() if isinstance(v, (int, float)))
+                   + " — compare it on the Results page.")
+    log = store.run_dir(run_id) / worker.LOG_NAME
+    if log.exists():
+        with st.expander("Log (last lines)"):
+            st.code("\n".join(log.read_text(errors="replace").splitlines()[-20:]) or "(empty)")
+
+
+st.title("Train")
+store = RunStore()
+config = config_form(store)
+if config is not None:
+    run_id = worker.launch(config)
+    st.session_state["t_live_run"] = run_id
+    st.success(f"Started run {run_id}: it trains in its own process (closing this tab does not stop it).")
+st.subheader("Live")
+live(str(store.root))

@@ -1,0 +1,294 @@
+"""Benchmark: how fast the trainer trains and predicts, against a plain reference loop, on this machine.
+
+Measured in one run (:func:`run_bench`):
+
+* training samples/s of ``inception1d`` at 500 Hz and 100 Hz, fp32 and mixed precision, through
+  the trainer's own data path (cache -> :class:`~ecgcore.train.trainer.BatchSource`) and step
+  (:func:`~ecgcore.train.trainer.train_step`), with the share of each step spent fetching the batch;
+* a reference loop written the way the published code trained: a ``Dataset`` that reads and
+  normalises one ``.asc`` file on every access, a ``DataLoader`` (batch 32), fp32, 500 Hz;
+* the model's FLOPs per sample (forward = 2 x MACs from :func:`ecgcore.models.model_stats`; a
+  training step counted as 3 x forward), the achieved FLOP/s and its ratio to the FLOP/s of a large
+  fp32 matrix product measured in the same run;
+* prediction latency per record (preprocessing + forward, batch 1) through
+  :class:`~ecgcore.train.checkpoint.Predictor`.
+
+The data are DeepFake ECGs from :func:`ecgcore.data.generate_deepfake`, generated once into the
+data home and reused. Every number is a measured time; on a shared machine the load average at
+start and end is recorded next to them.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ecgcore import config as ecg_config
+from ecgcore.progress import ProgressFn, report
+
+MODEL = "inception1d"
+REFERENCE_BATCH = 32
+
+
+@dataclass
+class BenchSettings:
+    """Sizes and time budgets; :meth:`quick` is a short version for a busy machine."""
+
+    n_records: int = 64
+    batch_size: int = 32
+    reference_batch_size: int = REFERENCE_BATCH
+    budget_s: float = 20.0
+    matmul_n: int = 2048
+    predict_records: int = 10
+    device: str = "auto"
+
+    @classmethod
+    def quick(cls, device: str = "auto") -> "BenchSettings":
+        return cls(n_records=32, batch_size=8, reference_batch_size=8, budget_s=4.0, matmul_n=1024,
+                   predict_records=4, device=device)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def bench_data(n: int, progress: ProgressFn | None = None) -> Path:
+    """A DeepFake folder of ``n`` generated records under the data home (generated on first use)."""
+    from ecgcore.data import generate_deepfake
+
+    folder = ecg_config.generated_dir() / f"bench-deepfake-{n}"
+    if not folder.exists():
+        generate_deepfake(folder, n, seed=0, device="cpu", progress=progress)
+    return folder
+
+
+def matmul_flops(n: int, device: torch.device, repeats: int = 5) -> float:
+    """FLOP/s of an ``n x n`` fp32 matrix product (best of ``repeats``): the machine's practical peak."""
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        a @ b
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
+
+
+def _timed_steps(step, fetch, budget_s: float, device: torch.device) -> dict[str, float]:
+    """Run ``step(fetch())`` once to warm up, then until ``budget_s`` has passed (at least one step)."""
+    step(fetch())
+    load = compute = 0.0
+    samples = steps = 0
+    start = time.perf_counter()
+    while steps == 0 or time.perf_counter() - start < budget_s:
+        _sync(device)
+        t0 = time.perf_counter()
+        batch = fetch()
+        _sync(device)
+        t1 = time.perf_counter()
+        step(batch)
+        _sync(device)
+        t2 = time.perf_counter()
+        load += t1 - t0
+        compute += t2 - t1
+        samples += len(batch[0])
+        steps += 1
+    total = load + compute
+    return {"samples_per_s": samples / total, "step_ms": 1000 * total / steps, "load_share": load / total,
+            "steps": steps, "samples": samples}
+
+
+def measure_trainer(data_dir: Path, fs: float, amp: bool, settings: BenchSettings, device: torch.device) -> dict:
+    """Training throughput of the trainer's own data path and step."""
+    from ecgcore.models import create_model
+    from ecgcore.train.config import TrainConfig
+    from ecgcore.train.trainer import BatchSource, prepare_data, resolve_precision, precision_name, train_step
+
+    config = TrainConfig(task="regression", data=f"deepfake:{data_dir}", model=MODEL, fs=fs,
+                         batch_size=settings.batch_size, amp=amp)
+    data = prepare_data(config)
+    rows = np.concatenate(list(data.rows.values()))
+    torch.manual_seed(0)
+    model = create_model(MODEL, len(config.leads), len(data.names)).to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    amp_dtype, use_scaler = resolve_precision(device, amp, force=True)
+    scaler = torch.amp.GradScaler(device.type) if use_scaler else None
+    source = BatchSource(data.signals, data.y, rows, device)
+    rng = np.random.default_rng(0)
+    loss_fn = nn.L1Loss()
+
+    def fetch():
+        return source.batch(rng.choice(rows, settings.batch_size, replace=len(rows) < settings.batch_size))
+
+    def step(batch):
+        train_step(model, model, *batch, loss_fn, optimizer, amp_dtype=amp_dtype, scaler=scaler,
+                   grad_clip=config.grad_clip)
+
+    result = _timed_steps(step, fetch, settings.budget_s, device)
+    result.update(fs=fs, precision=precision_name(amp_dtype), batch_size=settings.batch_size, data_mode=source.mode)
+    return result
+
+
+class FileDataset(torch.utils.data.Dataset):
+    """The reference input pipeline: every access reads and z-scores one ``.asc`` file (no cache)."""
+
+    def __init__(self, files: list[Path], targets: np.ndarray):
+        self.files, self.targets = files, targets.astype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x = np.loadtxt(self.files[i], dtype=np.float32).T / 1000.0  # 5000 x 8 microvolts -> [8, 5000] mV
+        x = (x - x.mean(axis=1, keepdims=True)) / (x.std(axis=1, keepdims=True) + 1e-6)
+        return torch.from_numpy(x), torch.from_numpy(self.targets[i])
+
+
+def measure_reference(data_dir: Path, settings: BenchSettings, device: torch.device) -> dict:
+    """Training throughput of the plain loop (file Dataset, DataLoader, fp32, 500 Hz)."""
+    from ecgcore.data import open_source
+    from ecgcore.models import create_model
+
+    dataset = open_source(f"deepfake:{data_dir}")
+    index = dataset.index.dropna(subset=["hr", "pr", "qrs", "qt"])
+    files = [dataset.root / p for p in index["path"]]
+    targets = index[["hr", "pr", "qrs", "qt"]].to_numpy()
+    targets = (targets - targets.mean(axis=0)) / targets.std(axis=0)
+    loader = torch.utils.data.DataLoader(FileDataset(files, targets), batch_size=settings.reference_batch_size,
+                                         shuffle=True, drop_last=True)
+    torch.manual_seed(0)
+    model = create_model(MODEL, 8, 4).to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.L1Loss()
+    batches = iter(())
+
+    def fetch():
+        nonlocal batches
+        try:
+            x, y = next(batches)
+        except StopIteration:
+            batches = iter(loader)
+            x, y = next(batches)
+        return x.to(device), y.to(device)
+
+    def step(batch):
+        x, y = batch
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+
+    result = _timed_steps(step, fetch, settings.budget_s, device)
+    result.update(fs=500.0, precision="fp32", batch_size=settings.reference_batch_size, data_mode="file per access")
+    return result
+
+
+def measure_prediction(data_dir: Path, fs: float, settings: BenchSettings) -> dict:
+    """Milliseconds per record for :meth:`Predictor.predict` (preprocessing + forward, batch 1, CPU).
+
+    The network is untrained (latency does not depend on the weights); reading the file is timed
+    separately.
+    """
+    from ecgcore.data import Preprocessing, open_source
+    from ecgcore.models import create_model
+    from ecgcore.train.checkpoint import Predictor
+
+    dataset = open_source(f"deepfake:{data_dir}")
+    prep = Preprocessing(fs=fs)
+    model = create_model(MODEL, len(prep.leads), 4).eval()
+    meta = {"task": "regression", "targets": ["hr", "pr", "qrs", "qt"], "target_mean": [0.0] * 4,
+            "target_sd": [1.0] * 4, "preprocessing": prep.to_dict(), "stats": {}, "label_mode": "single"}
+    predictor = Predictor(model, meta)
+    ids = dataset.index["record_id"].iloc[: settings.predict_records + 1].tolist()
+    read_ms, predict_ms = [], []
+    for i, record_id in enumerate(ids):
+        t0 = time.perf_counter()
+        record = dataset.read(record_id)
+        t1 = time.perf_counter()
+        predictor.predict(record)
+        t2 = time.perf_counter()
+        if i:  # the first call is warm-up
+            read_ms.append(1000 * (t1 - t0))
+            predict_ms.append(1000 * (t2 - t1))
+    return {"fs": fs, "predict_ms_median": float(np.median(predict_ms)), "predict_ms_max": float(np.max(predict_ms)),
+            "read_ms_median": float(np.median(read_ms)), "records": len(predict_ms)}
+
+
+def run_bench(settings: BenchSettings | None = None, progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Run every measurement; returns a JSON-able dict (see the module docstring)."""
+    from ecgcore.models import create_model, model_stats
+    from ecgcore.train.trainer import cpu_has_bf16, resolve_device
+
+    settings = settings or BenchSettings()
+    device = resolve_device(settings.device)
+    load_start = os.getloadavg()
+    started = time.perf_counter()
+    total = 8
+    report(progress, 0, total, "data")
+    data_dir = bench_data(settings.n_records)
+    report(progress, 1, total, "matmul")
+    peak = matmul_flops(settings.matmul_n, device)
+    training = []
+    for i, (fs, amp) in enumerate([(500.0, False), (500.0, True), (100.0, False), (100.0, True)]):
+        report(progress, 2 + i, total, f"trainer {fs:g} Hz {'mixed' if amp else 'fp32'}")
+        training.append(measure_trainer(data_dir, fs, amp, settings, device))
+    report(progress, 6, total, "reference loop")
+    reference = measure_reference(data_dir, settings, device)
+    report(progress, 7, total, "prediction")
+    prediction = [measure_prediction(data_dir, fs, settings) for fs in (500.0, 100.0)]
+    report(progress, total, total, "done")
+
+    for row in training + [reference]:
+        macs = model_stats(create_model(MODEL, 8, 4), 8, int(row["fs"] * 10))["macs"]
+        row["forward_flops_per_sample"] = 2 * macs
+        row["achieved_flops"] = 3 * 2 * macs * row["samples_per_s"]
+        row["share_of_matmul_peak"] = row["achieved_flops"] / peak
+    best_500 = max((r for r in training if r["fs"] == 500.0), key=lambda r: r["samples_per_s"])
+    return {
+        "settings": asdict(settings),
+        "device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+        "cpu_native_bf16": cpu_has_bf16(), "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
+        "matmul_flops": peak, "training": training, "reference": reference, "prediction": prediction,
+        "speedup_vs_reference_500hz": best_500["samples_per_s"] / reference["samples_per_s"],
+        "speedup_100hz_vs_reference_500hz": max(r["samples_per_s"] for r in training if r["fs"] == 100.0)
+        / reference["samples_per_s"],
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def format_table(result: dict) -> str:
+    """The benchmark as a plain-text table."""
+    lines = [f"device {result['device']} ({result['device_name']}), torch {result['torch']}, {result['threads']} threads, "
+             f"load average {result['loadavg_start'][0]:.1f} -> {result['loadavg_end'][0]:.1f}, "
+             f"matmul {result['matmul_flops'] / 1e9:.1f} GFLOP/s",
+             f"{'training':<34}{'samples/s':>10}{'step ms':>10}{'load %':>8}{'GFLOP/s':>9}{'% of mm':>8}"]
+    rows = [(f"trainer {r['fs']:g} Hz {r['precision']} b{r['batch_size']} ({r['data_mode']})", r)
+            for r in result["training"]]
+    ref = result["reference"]
+    rows.append((f"reference {ref['fs']:g} Hz fp32 b{ref['batch_size']} (file Dataset)", ref))
+    for name, r in rows:
+        lines.append(f"{name:<34}{r['samples_per_s']:>10.2f}{r['step_ms']:>10.0f}{100 * r['load_share']:>8.1f}"
+                     f"{r['achieved_flops'] / 1e9:>9.1f}{100 * r['share_of_matmul_peak']:>8.1f}")
+    lines.append(f"speed-up vs reference at 500 Hz: {result['speedup_vs_reference_500hz']:.2f}x; "
+                 f"trainer at 100 Hz vs reference at 500 Hz: {result['speedup_100hz_vs_reference_500hz']:.2f}x")
+    lines.append(f"forward FLOPs/sample: 500 Hz {result['training'][0]['forward_flops_per_sample'] / 1e9:.2f} G, "
+                 f"100 Hz {result['training'][2]['forward_flops_per_sample'] / 1e9:.2f} G")
+    for p in result["prediction"]:
+        lines.append(f"prediction {p['fs']:g} Hz: {p['predict_ms_median']:.1f} ms/record median "
+                     f"(max {p['predict_ms_max']:.1f}; reading the file {p['read_ms_median']:.1f} ms)")
+    return "\n".join(lines)

@@ -1,0 +1,33 @@
+"""``python -m ecgcore bench``: training and prediction speed, printed as a table and saved as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="small sizes and short time budgets (about 2-4 minutes on a busy CPU)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    parser.add_argument("--budget", type=float, help="seconds per training measurement (after one warm-up step)")
+    parser.add_argument("--batch-size", type=int, help="batch size of the trainer measurements")
+    parser.add_argument("--out", type=Path, help="JSON output (default: $ECGLAB_HOME/bench/bench-TIME.json)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from ecgcore.bench import BenchSettings, format_table, run_bench
+    from ecgcore.config import atomic_write_json, subdir
+    from ecgcore.progress import cli_progress
+
+    settings = BenchSettings.quick(args.device) if args.quick else BenchSettings(device=args.device)
+    if args.budget is not None:
+        settings.budget_s = args.budget
+    if args.batch_size is not None:
+        settings.batch_size = args.batch_size
+    result = run_bench(settings, progress=cli_progress("bench"))
+    out = args.out or subdir("bench") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    atomic_write_json(out, result)
+    print(format_table(result))
+    print(f"written to {out}")
+    return 0

@@ -1,0 +1,304 @@
+"""Attributions ``[leads, samples]`` for any model of the zoo, and what they say per lead and per wave.
+
+All methods come from captum. Every attribution explains one *raw* model output (a class logit or a
+standardised regression output), chosen by index, so that Integrated Gradients' completeness
+property (the attributions sum to ``score - baseline score``) can be checked on the result.
+
+Baselines (the "absence of signal" a method compares against) are explicit and travel with the
+result: ``zeros`` (the mean of a z-scored lead: a flat line), ``lead_mean`` (each lead's own mean)
+and ``lowpass`` (a low-pass-filtered copy of the record, which keeps slow baseline drift but
+removes the P, QRS and T waves).
+
+Waves of a beat, from the interval measurement's per-beat fiducials (sample indices):
+
+* P: ``p_on .. p_off`` when ``p_off`` is known, else ``p_on .. qrs_on``;
+* QRS: ``qrs_on .. qrs_off``;
+* ST segment: ``qrs_off .. t_on`` when ``t_on`` is known, else the first :data:`ST_SHARE` of
+  ``qrs_off .. t_off`` (the measurement does not locate T onsets);
+* T wave: the rest up to ``t_off``.
+
+Samples outside every wave count as ``other``, so the five shares sum to one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+import torch
+from scipy.signal import butter, sosfiltfilt
+from torch import nn
+
+METHODS: tuple[str, ...] = ("ig", "saliency", "gradientshap", "occlusion", "gradcam")
+BASELINES: tuple[str, ...] = ("zeros", "lead_mean", "lowpass")
+WAVES: tuple[str, ...] = ("P", "QRS", "ST", "T")
+#: Cut-off (Hz) of the ``lowpass`` baseline: below the P, QRS and T waves' content.
+LOWPASS_HZ = 1.0
+#: Share of ``qrs_off .. t_off`` counted as ST segment when the T onset is unknown.
+ST_SHARE = 0.4
+#: Occlusion window per lead, seconds.
+OCCLUSION_WINDOW_S = 0.2
+
+
+@dataclass
+class Attribution:
+    """One attribution map and what it explains.
+
+    Attributes
+    ----------
+    values
+        ``[leads, samples]`` float32 attribution per input sample.
+    method, baseline
+        The method and the baseline name (``None`` for methods that use none: saliency, Grad-CAM).
+    target
+        Index of the explained model output.
+    score, baseline_score
+        That output for the input and for the baseline (``None`` without a baseline).
+    delta
+        Captum's convergence delta (IG, GradientSHAP): ``sum(values) - (score - baseline_score)``.
+    lead_resolved
+        ``False`` for Grad-CAM, whose map has no lead axis (the same time course is given to every lead).
+    """
+
+    values: np.ndarray
+    method: str
+    baseline: str | None
+    target: int
+    score: float
+    baseline_score: float | None = None
+    delta: float | None = None
+    lead_resolved: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-able summary (without the map itself)."""
+        return {"method": self.method, "baseline": self.baseline, "target": self.target, "score": self.score,
+                "baseline_score": self.baseline_score, "delta": self.delta, "lead_resolved": self.lead_resolved,
+                "sum": float(self.values.sum()), **self.extra}
+
+
+def as_input(x: np.ndarray | torch.Tensor, model: nn.Module) -> torch.Tensor:
+    """``[L, S]`` or ``[1, L, S]`` array -> float32 tensor ``[1, L, S]`` on the model's device."""
+    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x, dtype=torch.float32)
+    if t.ndim == 2:
+        t = t[None]
+    if t.ndim != 3 or t.shape[0] != 1:
+        raise ValueError(f"expected one record as [leads, samples] or [1, leads, samples], got shape {tuple(t.shape)}")
+    return t.to(next(model.parameters()).device)
+
+
+def make_baseline(x: torch.Tensor, kind: str, fs: float) -> torch.Tensor:
+    """The baseline ``kind`` for input ``x`` ``[1, L, S]`` (see the module docstring)."""
+    if kind == "zeros":
+        return torch.zeros_like(x)
+    if kind == "lead_mean":
+        return x.mean(dim=-1, keepdim=True).expand_as(x).contiguous()
+    if kind == "lowpass":
+        sos = butter(2, LOWPASS_HZ, btype="lowpass", fs=fs, output="sos")
+        smooth = sosfiltfilt(sos, x.detach().cpu().numpy().astype(np.float64), axis=-1)
+        return torch.as_tensor(smooth.astype(np.float32), device=x.device)
+    raise ValueError(f"unknown baseline {kind!r}; expected one of {', '.join(BASELINES)}")
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode (no dropout, frozen batch statistics) with cuDNN off so RNNs can back-propagate; restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.backends.cudnn.flags(enabled=False):
+            yield model
+    finally:
+        model.train(was_training)
+
+
+@torch.no_grad()
+def output(model: nn.Module, x: torch.Tensor, target: int, batch_size: int = 32) -> np.ndarray:
+    """Model output ``target`` for every input of the batch ``x`` ``[B, L, S]`` (in chunks)."""
+    with eval_mode(model):
+        return torch.cat([model(x[i:i + batch_size])[:, target].float().cpu()
+                          for i in range(0, len(x), batch_size)]).numpy()
+
+
+def attribute(
+    model: nn.Module,
+    x: np.ndarray | torch.Tensor,
+    target: int,
+    method: str = "ig",
+    baseline: str = "zeros",
+    *,
+    fs: float = 500.0,
+    n_steps: int = 50,
+    internal_batch_size: int | None = None,
+    n_samples: int = 20,
+    occlusion_window_s: float = OCCLUSION_WINDOW_S,
+    seed: int = 0,
+) -> Attribution:
+    """Attribute model output ``target`` to the input samples of one record.
+
+    Parameters
+    ----------
+    model
+        An :class:`ecgcore.models.ECGModel` (any module ``[B, L, S] -> [B, outputs]`` works; Grad-CAM
+        needs ``model.last_conv()``). It is put in eval mode for the call.
+    x
+        The model input, ``[L, S]`` or ``[1, L, S]`` (already preprocessed).
+    target
+        Output index: class index or regression output index.
+    method
+        ``ig`` (Integrated Gradients, Gauss-Legendre, ``n_steps``), ``saliency`` (|gradient|),
+        ``gradientshap`` (``n_samples`` noisy points between baseline and input), ``occlusion``
+        (windows of ``occlusion_window_s`` per lead, replaced by the baseline), ``gradcam`` (Grad-CAM
+        on the last convolution, ReLU, linearly upsampled to the input length).
+    baseline
+        One of :data:`BASELINES`; ignored (and reported as ``None``) by saliency and Grad-CAM.
+    fs
+        Sampling rate of ``x`` (for the low-pass baseline and the occlusion window).
+    internal_batch_size
+        Interpolation steps per forward/backward pass for IG (default: all steps in one batch).
+
+    Raises
+    ------
+    ValueError
+        For an unknown method or baseline, a target out of range, or Grad-CAM on a model without convolutions.
+    """
+    from captum.attr import (
+        GradientShap,
+        IntegratedGradients,
+        LayerAttribution,
+        LayerGradCam,
+        Occlusion,
+        Saliency,
+    )
+
+    if method not in METHODS:
+        raise ValueError(f"unknown attribution method {method!r}; expected one of {', '.join(METHODS)}")
+    inp = as_input(x, model)
+    with eval_mode(model):
+        with torch.no_grad():
+            out = model(inp)
+        if not 0 <= int(target) < out.shape[1]:
+            raise ValueError(f"target {target} is out of range: the model has {out.shape[1]} outputs")
+        target = int(target)
+        score = float(out[0, target])
+        uses_baseline = method in ("ig", "gradientshap", "occlusion")
+        base = make_baseline(inp, baseline, fs) if uses_baseline else None
+        delta = None
+        lead_resolved = True
+        if method == "ig":
+            attr, d = IntegratedGradients(model).attribute(
+                inp, baselines=base, target=target, n_steps=n_steps,
+                internal_batch_size=internal_batch_size or n_steps, return_convergence_delta=True)
+            delta = float(d.sum())
+        elif method == "saliency":
+            attr = Saliency(model).attribute(inp.clone().requires_grad_(True), target=target, abs=True)
+        elif method == "gradientshap":
+            torch.manual_seed(seed)
+            attr, d = GradientShap(model).attribute(
+                inp, baselines=base, n_samples=n_samples, stdevs=0.1 * float(inp.std()), target=target,
+                return_convergence_delta=True)
+            delta = float(d.mean())
+        elif method == "occlusion":
+            window = max(1, int(round(occlusion_window_s * fs)))
+            attr = Occlusion(model).attribute(
+                inp, sliding_window_shapes=(1, window), strides=(1, window), baselines=base, target=target,
+                perturbations_per_eval=16)
+        else:
+            layer = model.last_conv() if hasattr(model, "last_conv") else None
+            if layer is None:
+                raise ValueError(f"Grad-CAM needs a convolution; model {type(model).__name__} has none (last_conv() is None)")
+            cam = LayerGradCam(model, layer).attribute(inp, target=target, relu_attributions=True)
+            cam = LayerAttribution.interpolate(cam.mean(dim=1, keepdim=True), inp.shape[-1], interpolate_mode="linear")
+            attr = cam.expand_as(inp)
+            lead_resolved = False
+        baseline_score = float(output(model, base, target)[0]) if base is not None else None
+    return Attribution(
+        values=attr.detach().float().cpu().numpy()[0].astype(np.float32),
+        method=method, baseline=baseline if uses_baseline else None, target=target, score=score,
+        baseline_score=baseline_score, delta=delta, lead_resolved=lead_resolved,
+    )
+
+
+# --- summaries ---------------------------------------------------------------------------------
+def lead_importance(values: np.ndarray, leads: Sequence[str]) -> dict[str, float]:
+    """Share of the absolute attribution per lead (sums to one; uniform for an all-zero map)."""
+    values = np.asarray(values)
+    if values.ndim != 2 or values.shape[0] != len(leads):
+        raise ValueError(f"attribution shape {values.shape} does not match {len(leads)} leads {list(leads)}")
+    mass = np.abs(values).sum(axis=1).astype(np.float64)
+    total = mass.sum()
+    share = mass / total if total > 0 else np.full(len(leads), 1.0 / len(leads))
+    return {lead: float(s) for lead, s in zip(leads, share)}
+
+
+def _fiducial(beat_fiducials: Mapping[str, np.ndarray], key: str, n_beats: int) -> np.ndarray:
+    """Per-beat sample indices of ``key`` as float (NaN where missing: absent key, NaN or negative)."""
+    if key not in beat_fiducials:
+        return np.full(n_beats, np.nan)
+    v = np.asarray(beat_fiducials[key], dtype=np.float64).reshape(-1)
+    if len(v) != n_beats:
+        raise ValueError(f"beat fiducials disagree on the number of beats: {key!r} has {len(v)}, expected {n_beats}")
+    return np.where(v >= 0, v, np.nan)
+
+
+def wave_masks(n_samples: int, beat_fiducials: Mapping[str, np.ndarray], scale: float = 1.0) -> dict[str, np.ndarray]:
+    """Boolean masks ``[n_samples]`` of the P, QRS, ST and T samples of every beat (module docstring).
+
+    ``scale`` converts fiducial sample indices to the attribution's sampling (``fs_input / fs_record``).
+    A wave with a missing bound in a beat is left out for that beat.
+    """
+    if "qrs_on" not in beat_fiducials or "qrs_off" not in beat_fiducials:
+        raise ValueError(f"beat fiducials need qrs_on and qrs_off; got {sorted(beat_fiducials)}")
+    n_beats = len(np.asarray(beat_fiducials["qrs_on"]).reshape(-1))
+    f = {k: _fiducial(beat_fiducials, k, n_beats) * scale
+         for k in ("p_on", "p_off", "qrs_on", "qrs_off", "t_on", "t_off")}
+    p_end = np.where(np.isfinite(f["p_off"]), f["p_off"], f["qrs_on"])
+    st_end = np.where(np.isfinite(f["t_on"]), f["t_on"], f["qrs_off"] + ST_SHARE * (f["t_off"] - f["qrs_off"]))
+    bounds = {"P": (f["p_on"], p_end), "QRS": (f["qrs_on"], f["qrs_off"]),
+              "ST": (f["qrs_off"], st_end), "T": (st_end, f["t_off"])}
+    masks = {}
+    for wave, (start, stop) in bounds.items():
+        mask = np.zeros(n_samples, dtype=bool)
+        for a, b in zip(start, stop):
+            if np.isfinite(a) and np.isfinite(b) and b > a:
+                mask[max(int(round(a)), 0):min(int(round(b)), n_samples)] = True
+        masks[wave] = mask
+    # a sample belongs to one wave only, earlier waves first (QRS wins over a P that overlaps it)
+    taken = np.zeros(n_samples, dtype=bool)
+    for wave in ("QRS", "P", "ST", "T"):
+        masks[wave] &= ~taken
+        taken |= masks[wave]
+    return {wave: masks[wave] for wave in WAVES}
+
+
+def wave_importance(values: np.ndarray, beat_fiducials: Mapping[str, np.ndarray], scale: float = 1.0) -> dict[str, float]:
+    """Share of the absolute attribution (all leads) inside P, QRS, ST, T of every beat, and ``other``.
+
+    The shares sum to one. Compare a share with :func:`wave_coverage` (the share of *time* the wave
+    takes): a wave matters when its attribution share clearly exceeds its time share.
+    """
+    per_sample = np.abs(np.asarray(values, dtype=np.float64)).sum(axis=0)
+    masks = wave_masks(per_sample.shape[0], beat_fiducials, scale)
+    total = per_sample.sum()
+    if total <= 0:
+        return {**{w: 0.0 for w in WAVES}, "other": 1.0}
+    shares = {w: float(per_sample[m].sum() / total) for w, m in masks.items()}
+    shares["other"] = float(max(0.0, 1.0 - sum(shares.values())))
+    return shares
+
+
+def wave_coverage(n_samples: int, beat_fiducials: Mapping[str, np.ndarray], scale: float = 1.0) -> dict[str, float]:
+    """Share of the samples that each wave covers (the chance level for :func:`wave_importance`)."""
+    masks = wave_masks(n_samples, beat_fiducials, scale)
+    shares = {w: float(m.mean()) for w, m in masks.items()}
+    shares["other"] = float(max(0.0, 1.0 - sum(shares.values())))
+    return shares
+
+
+def top_items(shares: Mapping[str, float], k: int = 3, exclude: Sequence[str] = ("other",)) -> list[tuple[str, float]]:
+    """The ``k`` largest shares, largest first (``other`` left out)."""
+    items = [(name, v) for name, v in shares.items() if name not in exclude]
+    return sorted(items, key=lambda item: -item[1])[:k]

@@ -1,0 +1,315 @@
+"""Explain one record with one run, and the per-record report (PDF / PNG).
+
+:func:`explain_record` is the one pipeline behind ``python -m ecgcore explain``, ``report`` and the
+dashboard: preprocess the record exactly as the run was trained, attribute the chosen output,
+summarise per lead and per wave (wave fiducials from :func:`ecgcore.measure.measure_record` on the
+record, rescaled to the model's sampling rate), and optionally measure faithfulness.
+
+:func:`render_report` draws the report with matplotlib's object API (no pyplot, so it is safe in
+the dashboard's threads): the ECG on standard paper (25 mm/s, 10 mm/mV, 1 mm and 5 mm grid) with
+the absolute attribution as a heatmap behind every lead, the prediction (calibrated probabilities,
+or predicted against measured intervals), the top leads and waves, the model card and the statement
+that this is a research tool, not a diagnosis.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+
+from ecgcore.config import atomic_write_bytes
+from ecgcore.explain.attributions import (
+    Attribution,
+    attribute,
+    lead_importance,
+    top_items,
+    wave_coverage,
+    wave_importance,
+)
+from ecgcore.explain.calibration import calibrated_prediction, load_calibration, run_directory
+from ecgcore.explain.faithfulness import deletion_test, randomisation_test
+
+DISCLAIMER = ("RESEARCH TOOL - NOT A DIAGNOSIS. Produced by a research model; it has not been validated for "
+              "clinical use and must not guide the care of any patient.")
+MM_PER_S = 25.0
+MM_PER_MV = 10.0
+ROW_MV = 3.0  # vertical space per lead
+_MM = 1 / 25.4
+
+
+def resolve_target(meta: dict, target: str | int | None, outputs: np.ndarray) -> tuple[int, str]:
+    """Output index and name from a class name / target key / index; default: predicted class or first target.
+
+    Raises
+    ------
+    ValueError
+        If the name or index is not one of the run's outputs.
+    """
+    names = list(meta["classes"] if meta["task"] == "classification" else meta["targets"])
+    if target is None:
+        index = int(np.argmax(outputs)) if meta["task"] == "classification" else 0
+    elif str(target).lstrip("-").isdigit():
+        index = int(target)
+    else:
+        lowered = {n.lower(): i for i, n in enumerate(names)}
+        if str(target).lower() not in lowered:
+            raise ValueError(f"unknown target {target!r}; this {meta['task']} run predicts {', '.join(names)}")
+        index = lowered[str(target).lower()]
+    if not 0 <= index < len(names):
+        raise ValueError(f"target index {index} out of range; this run has {len(names)} outputs ({', '.join(names)})")
+    return index, names[index]
+
+
+def _measure(record) -> tuple[Any, str | None]:
+    """The interval measurement of the record, or ``(None, reason)`` when it cannot be measured."""
+    from ecgcore.measure import measure_record
+
+    try:
+        return measure_record(record), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def explain_record(predictor, record, *, method: str = "ig", baseline: str = "zeros", target: str | int | None = None,
+                   n_steps: int = 50, internal_batch_size: int | None = None, evaluate: bool = False,
+                   randomisation: str = "full", deletion_steps: int = 20, random_repeats: int = 5,
+                   seed: int = 0, runs_dir: str | Path | None = None) -> tuple[dict, Attribution]:
+    """Attribution and summaries for one record with a trained run (see the module docstring).
+
+    Parameters
+    ----------
+    predictor
+        :func:`ecgcore.train.checkpoint.load_predictor` output.
+    record
+        :class:`ecgcore.io.Record` (any rate and lead set the preprocessing can turn into model input).
+    target
+        Class name, regression target key or output index; default: the predicted class / first target.
+    evaluate
+        Also run the deletion test and the ``randomisation`` (``"full"`` / ``"cascading"``) sanity check.
+
+    Returns
+    -------
+    tuple
+        ``(summary dict, Attribution)``; the dict is JSON-able.
+    """
+    meta, prep = predictor.meta, predictor.prep
+    x = predictor.prepare(record)
+    with torch.no_grad():
+        outputs = predictor.model(x).float().cpu().numpy()[0]
+    index, name = resolve_target(meta, target, outputs)
+    started = time.perf_counter()
+    attr = attribute(predictor.model, x, index, method, baseline, fs=prep.fs, n_steps=n_steps,
+                     internal_batch_size=internal_batch_size, seed=seed)
+    elapsed = time.perf_counter() - started
+    leads = lead_importance(attr.values, prep.leads)
+    summary: dict[str, Any] = {
+        **attr.to_dict(), "record_id": record.record_id, "run_id": meta.get("run_id"), "task": meta["task"],
+        "target": name, "target_index": index, "attribution_time_s": round(elapsed, 4),
+        "lead_importance": leads, "top_leads": top_items(leads),
+    }
+    measurement, reason = _measure(record)
+    if measurement is not None and measurement.beat_fiducials:
+        scale = prep.fs / record.fs
+        try:
+            waves = wave_importance(attr.values, measurement.beat_fiducials, scale)
+            summary["wave_importance"] = waves
+            summary["wave_coverage"] = wave_coverage(attr.values.shape[1], measurement.beat_fiducials, scale)
+            summary["top_waves"] = top_items(waves)
+        except ValueError as exc:
+            reason = str(exc)
+    if "wave_importance" not in summary:
+        summary["wave_importance"] = None
+        summary["wave_note"] = f"no per-wave summary: {reason or 'no beats measured'}"
+    run_dir = run_directory(meta["run_id"], runs_dir) if meta.get("run_id") else None
+    calibration = load_calibration(run_dir) if run_dir is not None else None
+    summary["prediction"] = calibrated_prediction(predictor, record, calibration)
+    if measurement is not None:
+        summary["measured"] = {k: getattr(measurement, k) for k in ("hr", "pr", "qrs", "qt")}
+    if evaluate:
+        summary["faithfulness"] = {
+            "deletion": deletion_test(predictor.model, x, attr, baseline=baseline, fs=prep.fs, n_steps=deletion_steps,
+                                      n_repeats=random_repeats, seed=seed),
+            "randomisation": randomisation_test(predictor.model, x, attr, mode=randomisation, fs=prep.fs, seed=seed,
+                                                n_steps=n_steps, internal_batch_size=internal_batch_size),
+        }
+    return summary, attr
+
+
+# --- drawing -----------------------------------------------------------------------------------
+def draw_ecg(ax, signal_mv: np.ndarray, fs: float, leads, attribution: np.ndarray | None = None) -> None:
+    """One row per lead on ECG paper, the absolute attribution (shared scale) as a heatmap behind each trace."""
+    from scipy.ndimage import uniform_filter1d
+
+    n_leads, n = signal_mv.shape
+    duration = n / fs
+    t = np.arange(n) / fs
+    top = n_leads * ROW_MV
+    ax.set_xlim(0, duration)
+    ax.set_ylim(0, top)
+    ax.set_facecolor("#fff7f7")
+    for step, colour, width in ((0.04, "#f6cccc", 0.3), (0.2, "#e89a9a", 0.7)):  # 1 mm and 5 mm lines
+        xs = np.arange(0, duration + 1e-9, step)
+        ys = np.arange(0, top + 1e-9, step * MM_PER_S / MM_PER_MV)
+        lines = [[(xv, 0), (xv, top)] for xv in xs] + [[(0, yv), (duration, yv)] for yv in ys]
+        ax.add_collection(LineCollection(lines, colors=colour, linewidths=width, zorder=0))
+    heat = None
+    if attribution is not None:
+        heat = uniform_filter1d(np.abs(attribution), size=max(1, int(0.02 * fs)), axis=1)
+        vmax = float(np.percentile(heat, 99.5)) or 1.0
+    for i, lead in enumerate(leads):
+        centre = top - (i + 0.5) * ROW_MV
+        if heat is not None:
+            ax.imshow(heat[i][None, :], extent=(0, duration, centre - ROW_MV / 2, centre + ROW_MV / 2), aspect="auto",
+                      cmap="Blues", vmin=0, vmax=vmax, alpha=0.75, zorder=1, interpolation="bilinear")
+        trace = signal_mv[i] - np.median(signal_mv[i])
+        ax.plot(t, np.clip(trace, -ROW_MV / 2, ROW_MV / 2) + centre, color="black", lw=0.6, zorder=2)
+        ax.text(0.05, centre + 0.9, lead, fontsize=9, fontweight="bold", zorder=3)
+    ax.set_xticks(np.arange(0, duration + 1e-9, 1.0))
+    ax.set_yticks([])
+    ax.set_xlabel("time (s)  -  25 mm/s, 10 mm/mV")
+
+
+def attribution_figure(signal_mv: np.ndarray, fs: float, leads, attribution: np.ndarray, title: str) -> Figure:
+    """The ECG with its heatmap only, at true paper scale (``explain --png``)."""
+    width, height = signal_mv.shape[1] / fs * MM_PER_S, len(leads) * ROW_MV * MM_PER_MV
+    fig = Figure(figsize=((width + 20) * _MM, (height + 25) * _MM))
+    ax = fig.add_axes((10 / (width + 20), 15 / (height + 25), width / (width + 20), height / (height + 25)))
+    draw_ecg(ax, signal_mv, fs, leads, attribution)
+    ax.set_title(title, fontsize=9, loc="left")
+    return fig
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    return "-" if value is None or (isinstance(value, float) and not np.isfinite(value)) else f"{value:.{digits}f}"
+
+
+def _prediction_lines(summary: dict) -> list[str]:
+    pred = summary["prediction"]
+    if pred["task"] == "regression":
+        measured = summary.get("measured") or {}
+        lines = [f"{'':5}{'predicted':>11}{'measured':>10}{'difference':>12}"]
+        for key, value in pred["intervals"].items():
+            m = measured.get(key)
+            diff = value - m if m is not None else None
+            lines.append(f"{key.upper():5}{_fmt(value):>11}{_fmt(m):>10}{_fmt(diff):>12}  {pred['units'][key]}")
+        lines.append("measured = ECG Lab's own interval measurement on this record")
+        return lines
+    calibrated = pred.get("calibrated_probabilities")
+    lines = [f"{'class':6}{'probability':>12}" + (f"{'calibrated':>12}" if calibrated else "")]
+    for cls, p in pred["probabilities"].items():
+        lines.append(f"{cls:6}{p:12.3f}" + (f"{calibrated[cls]:12.3f}" if calibrated else ""))
+    lines.append(f"predicted: {', '.join(pred['predicted']) or 'none'}" +
+                 (f"   (temperature {pred['calibration']['temperature']:.2f})" if calibrated
+                  else "   (uncalibrated: run `calibrate` on this run)"))
+    return lines
+
+
+def _explanation_lines(summary: dict) -> list[str]:
+    lines = [f"method {summary['method']}, baseline {summary['baseline'] or 'none'}, explains output "
+             f"'{summary['target']}' (score {summary['score']:.3f})"]
+    lines.append("top leads: " + ", ".join(f"{lead} {share:.0%}" for lead, share in summary["top_leads"]))
+    if summary.get("wave_importance"):
+        cover = summary["wave_coverage"]
+        lines.append("top waves: " + ", ".join(f"{w} {s:.0%} (of time {cover[w]:.0%})" for w, s in summary["top_waves"]))
+    else:
+        lines.append(summary.get("wave_note", "no per-wave summary"))
+    faith = summary.get("faithfulness")
+    if faith:
+        d, r = faith["deletion"], faith["randomisation"]
+        lines.append(f"deletion area {_fmt(d['normalised_auc'], 3)} vs random {_fmt(d['random_normalised_auc'], 3)} "
+                     f"(lower = more faithful); randomised-model rank corr. {_fmt(r['spearman'], 2)} (must be low)")
+    if not summary.get("lead_resolved", True):
+        lines.append("Grad-CAM has no lead axis: the same time course is shown on every lead")
+    return lines
+
+
+def model_card(meta: dict, run_dir: Path | None) -> list[str]:
+    """Data, metrics, date and commit of the run."""
+    config = meta.get("config", {})
+    summary = {}
+    if run_dir is not None and (run_dir / "summary.json").exists():
+        summary = json.loads((run_dir / "summary.json").read_text())
+    lines = [f"run {meta.get('run_id')}  model {config.get('model')}  trained {meta.get('created')}  "
+             f"commit {str(meta.get('git_commit') or 'unknown')[:10]}",
+             f"data {config.get('data')}  leads {','.join(meta.get('leads', []))}  {meta.get('fs'):g} Hz"]
+    if summary:
+        n = summary.get("n", {})
+        lines.append(f"records train/val/test {n.get('train')}/{n.get('val')}/{n.get('test')}  "
+                     f"epochs {summary.get('epochs_run')}")
+        key = "mae" if meta["task"] == "regression" else "auc"
+        test, base = summary["metrics"]["test"].get(key), summary["baseline"]["test"].get(key)
+        label = "mean absolute error" if key == "mae" else "macro AUC"
+        lines.append(f"test {label} {_fmt(test, 3)}  (trivial baseline {_fmt(base, 3)})")
+    else:
+        lines.append(f"validation metrics at the saved epoch: {json.dumps(meta.get('metrics', {}))[:120]}")
+    return lines
+
+
+def render_report(summary: dict, attr: Attribution, signal_mv: np.ndarray, fs: float, leads, meta: dict,
+                  run_dir: Path | None = None) -> Figure:
+    """The one-page report (see the module docstring) as a matplotlib figure at true paper scale."""
+    width = signal_mv.shape[1] / fs * MM_PER_S
+    ecg_h = len(leads) * ROW_MV * MM_PER_MV
+    text_h, margin = 95.0, 15.0
+    fig_w, fig_h = width + 2 * margin, ecg_h + text_h + 2 * margin
+    fig = Figure(figsize=(fig_w * _MM, fig_h * _MM))
+    ax = fig.add_axes((margin / fig_w, (margin + text_h) / fig_h, width / fig_w, ecg_h / fig_h))
+    draw_ecg(ax, signal_mv, fs, leads, attr.values)
+    fig.text(margin / fig_w, 1 - 4 / fig_h, f"ECG Lab - record {summary['record_id']}", fontsize=13,
+             fontweight="bold", va="top")
+    fig.text(margin / fig_w, 1 - 10.5 / fig_h, DISCLAIMER, fontsize=8, color="#b00020", fontweight="bold", va="top")
+    blocks = [("Prediction", _prediction_lines(summary)), ("What drove it", _explanation_lines(summary)),
+              ("Model card", model_card(meta, run_dir))]
+    y = (margin + text_h - 12) / fig_h
+    for title, lines in blocks:
+        fig.text(margin / fig_w, y, title, fontsize=10, fontweight="bold", va="top")
+        y -= 5 / fig_h
+        fig.text(margin / fig_w, y, "\n".join(lines), fontsize=8, family="monospace", va="top")
+        y -= (len(lines) * 3.6 + 5) / fig_h
+    fig.text(0.5, 4 / fig_h, DISCLAIMER, fontsize=8, color="#b00020", ha="center", va="bottom")
+    return fig
+
+
+def figure_bytes(fig: Figure, fmt: str, dpi: int = 150) -> bytes:
+    """``fig`` as PDF or PNG bytes (for a download button)."""
+    if fmt not in ("pdf", "png"):
+        raise ValueError(f"the report is written as pdf or png, not {fmt!r}")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=dpi)
+    return buffer.getvalue()
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> Path:
+    """Write ``fig`` as PDF or PNG (by the suffix), atomically."""
+    path = Path(path)
+    try:
+        data = figure_bytes(fig, path.suffix.lower().lstrip("."), dpi)
+    except ValueError:
+        raise ValueError(f"{path}: the report is written as .pdf or .png, not {path.suffix or 'no suffix'}") from None
+    atomic_write_bytes(path, data)
+    return path
+
+
+def write_report(run_id_or_dir: str | Path, record, out: str | Path | list, *, runs_dir: str | Path | None = None,
+                 method: str = "ig", baseline: str = "zeros", target: str | int | None = None,
+                 evaluate: bool = False, **kwargs) -> tuple[list[Path], dict]:
+    """Explain ``record`` with the run and write the report to every path in ``out`` (``.pdf`` / ``.png``)."""
+    from ecgcore.data.cache import shape_record
+    from ecgcore.train.checkpoint import load_predictor
+
+    predictor = load_predictor(run_id_or_dir, runs_dir=runs_dir)
+    summary, attr = explain_record(predictor, record, method=method, baseline=baseline, target=target,
+                                   evaluate=evaluate, runs_dir=runs_dir, **kwargs)
+    signal_mv = shape_record(record, predictor.prep)
+    fig = render_report(summary, attr, signal_mv, predictor.prep.fs, predictor.prep.leads, predictor.meta,
+                        run_directory(run_id_or_dir, runs_dir))
+    paths = [save_figure(fig, p) for p in (out if isinstance(out, list) else [out])]
+    return paths, summary

@@ -1,0 +1,281 @@
+"""Heart rate, PR, QRS, QT and QTc of one record, and of many records on all cores.
+
+Pipeline: zero-phase band-pass -> multi-lead QRS detection -> beats aligned by template matching
+-> median beat per lead -> global fiducials across leads -> intervals. A value that cannot be
+measured is ``None`` with its reason in ``Measurement.missing``; nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.interpolate import interp1d
+
+from ecgcore.measure import delineate as dl
+from ecgcore.measure.rpeaks import bandpass, detect_r_peaks
+from ecgcore.progress import ProgressFn, report
+
+if TYPE_CHECKING:
+    from ecgcore.io import Record
+
+#: Records sampled below this rate are upsampled to it before delineation (4 ms resolution).
+MIN_FS = 250.0
+#: Fewer beats than this in the median beat: intervals are not measured.
+MIN_BEATS = 3
+#: RR coefficient of variation above which the rhythm is flagged irregular.
+IRREGULAR_CV = 0.15
+#: Longest QTc (Bazett, s) reported; a T wave "ending" later is taken for a U or P wave or noise.
+QTC_MAX = 0.6
+#: Fiducial names on the representative beat and per beat.
+FIDUCIALS = ("p_on", "p_off", "qrs_on", "r", "qrs_off", "t_off")
+INTERVALS = ("hr", "pr", "qrs", "qt", "qtc_bazett", "qtc_fridericia")
+#: measure_many runs serially below this many records (a process pool costs more than it saves).
+POOL_MIN_RECORDS = 200
+
+
+@dataclass
+class Measurement:
+    """Intervals of one record, where they were measured, and why any is missing.
+
+    Attributes
+    ----------
+    hr, pr, qrs, qt, qtc_bazett, qtc_fridericia
+        bpm and ms; None when not measurable (the reason is in ``missing``).
+    n_beats
+        Beats in the representative (median) beat.
+    r_peaks
+        R peak of every detected beat (samples of the record as given): the beat's template-aligned
+        position plus the representative beat's largest spatial magnitude in the QRS.
+    fiducials
+        Global fiducials on the representative beat, in samples from its start.
+    beat_fiducials
+        The same fiducials for every detected beat, as samples of the record (float, NaN where
+        missing or the beat was ectopic / cut by the record's ends).
+    flags
+        Quality flags: ``no_qrs``, ``too_few_beats``, ``irregular_rhythm``, ``ectopic_beats_excluded``,
+        ``no_p_wave``, ``no_t_wave``, ``upsampled``.
+    """
+
+    hr: float | None = None
+    pr: float | None = None
+    qrs: float | None = None
+    qt: float | None = None
+    qtc_bazett: float | None = None
+    qtc_fridericia: float | None = None
+    missing: dict[str, str] = field(default_factory=dict)
+    n_beats: int = 0
+    r_peaks: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    fiducials: dict[str, int] = field(default_factory=dict)
+    beat_fiducials: dict[str, np.ndarray] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    fs: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dictionary (intervals rounded to 0.1, fiducials as lists with None for NaN)."""
+        out: dict[str, Any] = {k: (None if getattr(self, k) is None else round(float(getattr(self, k)), 1)) for k in INTERVALS}
+        out.update(
+            n_beats=int(self.n_beats),
+            missing=dict(self.missing),
+            flags=list(self.flags),
+            fs=self.fs,
+            r_peaks=[int(v) for v in self.r_peaks],
+            fiducials={k: int(v) for k, v in self.fiducials.items()},
+            beat_fiducials={k: [None if not np.isfinite(x) else int(x) for x in v] for k, v in self.beat_fiducials.items()},
+        )
+        return out
+
+
+def _miss(m: Measurement, keys: Iterable[str], reason: str) -> None:
+    for key in keys:
+        if getattr(m, key) is None and key not in m.missing:
+            m.missing[key] = reason
+
+
+def _isoelectric(median: np.ndarray, qrs_on: int, fs: float) -> np.ndarray:
+    """Isoelectric level per lead ``[leads, 1]``: the mean of the PR segment just before the QRS onset."""
+    a, b = max(0, qrs_on - dl.ms(20, fs)), max(1, qrs_on - dl.ms(4, fs))
+    return median[:, a:b].mean(axis=1, keepdims=True)
+
+
+def measure(signal: np.ndarray, fs: float, leads: Sequence[str]) -> Measurement:
+    """Measure HR, PR, QRS, QT and QTc of one record.
+
+    Parameters
+    ----------
+    signal
+        ``[leads, samples]`` in millivolts, any sampling rate, any subset of the 12 leads.
+    fs
+        Sampling rate (Hz).
+    leads
+        Lead names, one per row of ``signal`` (used in messages only: any channel names work,
+        e.g. the QT Database's ``MLII``).
+
+    Raises
+    ------
+    ValueError
+        If the shape does not match the leads, ``fs`` is not positive, the record is shorter than
+        2 s or contains NaN / infinite samples.
+    """
+    signal = np.asarray(signal, dtype=np.float64)
+    leads = [str(lead) for lead in leads]
+    if signal.ndim != 2 or signal.shape[0] != len(leads) or len(leads) == 0:
+        raise ValueError(f"signal of shape {signal.shape} does not match {len(leads)} lead(s) {leads}; expected [leads, samples]")
+    if not fs > 0:
+        raise ValueError(f"sampling rate must be positive, got {fs}")
+    if signal.shape[1] < 2 * fs:
+        raise ValueError(f"record of {signal.shape[1] / fs:.2f} s is too short; need at least 2 s")
+    bad = ~np.isfinite(signal).all(axis=1)
+    if bad.any():
+        raise ValueError(f"lead(s) {[leads[i] for i in np.flatnonzero(bad)]} contain NaN or infinite samples")
+    m = Measurement(fs=float(fs))
+    scale = 1.0
+    work_fs = float(fs)
+    if fs < MIN_FS:
+        # Linear interpolation: unlike a polyphase (sinc-like) filter it adds no ringing before and
+        # after the QRS, which the boundary thresholds would take for activity.
+        work_fs = MIN_FS
+        scale = fs / work_fs
+        t_new = np.arange(int((signal.shape[1] - 1) / scale) + 1) * scale
+        signal = interp1d(np.arange(signal.shape[1]), signal, axis=1, assume_sorted=True)(t_new)
+        m.flags.append("upsampled")
+    x = bandpass(signal, work_fs)
+    peaks = detect_r_peaks(x, work_fs)
+    if peaks.size < 2:
+        m.flags.append("no_qrs")
+        _miss(m, INTERVALS, "fewer than 2 QRS complexes detected (flat line or no ECG signal)")
+        m.r_peaks = np.round(peaks * scale).astype(np.int64)
+        return m
+    rr = np.diff(peaks) / work_fs
+    mean_rr = float(rr.mean())
+    if rr.size >= 2 and rr.std() / mean_rr > IRREGULAR_CV:
+        m.flags.append("irregular_rhythm")
+    tpl = dl.build_template(x, peaks, work_fs, float(np.median(rr)))
+    m.r_peaks = np.round(tpl.peaks * scale).astype(np.int64)
+    rr = np.diff(tpl.peaks) / work_fs
+    mean_rr = float(rr.mean())
+    m.hr = 60.0 / mean_rr
+    m.n_beats = int(tpl.used.sum())
+    if m.n_beats < tpl.correlation.size:
+        m.flags.append("ectopic_beats_excluded")
+    if m.n_beats < MIN_BEATS:
+        m.flags.append("too_few_beats")
+        _miss(m, INTERVALS, f"only {m.n_beats} complete beat(s) of the same shape; need {MIN_BEATS}")
+        return m
+
+    pre = tpl.pre
+    median = tpl.median
+    qrs_on, qrs_off = dl.delineate_qrs(median, tpl.beats, pre, work_fs)
+    fid: dict[str, float | None] = {"r": float(pre), "qrs_on": qrs_on, "qrs_off": qrs_off}
+    if qrs_on is None or qrs_off is None:
+        _miss(m, ("pr", "qrs", "qt", "qtc_bazett", "qtc_fridericia"), "QRS boundaries not found in enough leads")
+    else:
+        level = _isoelectric(median, int(qrs_on), work_fs)
+        flat = median - level
+        beats = tpl.beats - level[:, None, :]
+        # T waves end before a QTc (Bazett) of about 0.55 s and before the next beat.
+        t_stop = pre + dl.ms(1000 * min(0.7, 0.45 * np.sqrt(mean_rr) + 0.1, mean_rr - 0.1), work_fs)
+        # Latest T end: QTc (Bazett) of QTC_MAX, and 60 ms before the next QRS.
+        t_limit = int(qrs_on) + dl.ms(1000 * min(QTC_MAX * np.sqrt(mean_rr), mean_rr - 0.06), work_fs)
+        t_off = dl.delineate_t(flat, work_fs, int(qrs_off) + dl.ms(40, work_fs), min(t_stop, median.shape[1]), t_limit)
+        fid["t_off"] = t_off
+        # The P wave is searched after the previous beat's T wave (which ends one RR earlier).
+        p_start = max(0, int(qrs_on) - dl.ms(1000 * min(0.3, 0.6 * mean_rr), work_fs))
+        if t_off is not None:
+            p_start = max(p_start, int(t_off) - int(round(mean_rr * work_fs)))
+        p_on, p_off, p_reason = dl.delineate_p(flat, beats, work_fs, p_start, int(qrs_on) - dl.ms(20, work_fs))
+        fid["p_on"], fid["p_off"] = p_on, p_off
+        m.qrs = (qrs_off - qrs_on) * 1000 / work_fs
+        if t_off is None:
+            m.flags.append("no_t_wave")
+            _miss(m, ("qt", "qtc_bazett", "qtc_fridericia"), "no T wave end found in enough leads")
+        else:
+            m.qt = (t_off - qrs_on) * 1000 / work_fs
+            m.qtc_bazett = m.qt / np.sqrt(mean_rr)
+            m.qtc_fridericia = m.qt / np.cbrt(mean_rr)
+        if p_on is None:
+            m.flags.append("no_p_wave")
+            _miss(m, ("pr",), p_reason)
+        else:
+            m.pr = (qrs_on - p_on) * 1000 / work_fs
+    # R peak: the largest spatial magnitude (RMS over leads, from the isoelectric level) in the QRS.
+    a, b = (int(qrs_on), int(qrs_off) + 1) if qrs_on is not None and qrs_off is not None else (pre - dl.ms(50, work_fs), pre + dl.ms(50, work_fs))
+    level = _isoelectric(median, a, work_fs)
+    r_shift = a + int(np.argmax(np.sum((median[:, a:b] - level) ** 2, axis=0))) - pre
+    fid["r"] = float(pre + r_shift)
+    m.r_peaks = np.round((tpl.peaks + r_shift) * scale).astype(np.int64)
+    found = {k: v for k, v in fid.items() if v is not None}
+    m.fiducials = {k: int(round(v * scale)) for k, v in found.items()}
+    offsets = {k: v - pre for k, v in found.items()}
+    per_beat = np.where(tpl.used, tpl.peaks, np.nan).astype(np.float64)
+    m.beat_fiducials = {k: np.round((per_beat + offsets[k]) * scale) if k in offsets else np.full(per_beat.shape, np.nan)
+                        for k in FIDUCIALS}
+    return m
+
+
+def measure_record(record: "Record") -> Measurement:
+    """Measure an :class:`ecgcore.io.Record`."""
+    try:
+        return measure(record.signal, record.fs, record.leads)
+    except ValueError as exc:
+        raise ValueError(f"{record.path or record.record_id}: {exc}") from exc
+
+
+def _row(m: Measurement) -> dict[str, Any]:
+    row: dict[str, Any] = {k: (np.nan if getattr(m, k) is None else float(getattr(m, k))) for k in INTERVALS}
+    row["n_beats"] = m.n_beats
+    row["flags"] = ";".join(m.flags)
+    return row
+
+
+def _measure_chunk(args: tuple[list[np.ndarray], float, tuple[str, ...]]) -> list[dict[str, Any]]:
+    signals, fs, leads = args
+    return [_row(measure(s, fs, leads)) for s in signals]
+
+
+def measure_many(
+    signals: np.ndarray | Iterable[np.ndarray],
+    fs: float,
+    leads: Sequence[str],
+    n_jobs: int = 2,
+    progress: ProgressFn | None = None,
+) -> pd.DataFrame:
+    """Measure many records of the same rate and leads, on ``n_jobs`` processes.
+
+    Parameters
+    ----------
+    signals
+        ``[N, leads, samples]`` array or an iterable of ``[leads, samples]`` arrays (mV).
+    n_jobs
+        Worker processes; below :data:`POOL_MIN_RECORDS` records the work runs in this process.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per record, in order: hr, pr, qrs, qt, qtc_bazett, qtc_fridericia (NaN when not
+        measurable), n_beats and flags (``;``-separated).
+    """
+    items = list(signals)
+    total = len(items)
+    leads = tuple(leads)
+    chunk = 50
+    chunks = [(items[i:i + chunk], float(fs), leads) for i in range(0, total, chunk)]
+    rows: list[dict[str, Any]] = []
+    done = 0
+    n_jobs = max(1, min(int(n_jobs), os.cpu_count() or 1))
+    if n_jobs == 1 or total < POOL_MIN_RECORDS:
+        for part in chunks:
+            rows.extend(_measure_chunk(part))
+            done += len(part[0])
+            report(progress, done, total, f"measured {done} records")
+    else:
+        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+            for part, result in zip(chunks, pool.map(_measure_chunk, chunks)):
+                rows.extend(result)
+                done += len(part[0])
+                report(progress, done, total, f"measured {done} records")
+    return pd.DataFrame(rows, columns=[*INTERVALS, "n_beats", "flags"])

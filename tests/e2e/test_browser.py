@@ -1,0 +1,170 @@
+"""The user's journey in a real browser (Debian's chromium through Playwright), against `streamlit run app.py`.
+
+Home -> Explorer (a real PTB-XL record drawn with its 12 leads) -> build the DeepFake demo set ->
+train a tiny regression model and watch it reach done -> see it in the Results table -> its saliency
+heatmap. Each step is timed and screenshotted under test-output/ (look at them: the README's
+screenshot comes from here); the timings go to test-output/e2e-timings.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+PROJECT = Path(__file__).resolve().parents[2]
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
+VIEWPORT = {"width": 1400, "height": 2000}
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`streamlit run app.py` on a free localhost port with its own empty data directory."""
+    home = tmp_path_factory.mktemp("e2e_home")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("ECGLAB_PTBXL", "ECGLAB_PTBXL_PLUS", "ECGLAB_DEEPFAKE")}
+    env["ECGLAB_HOME"] = str(home)
+    log = open(home / "streamlit.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.headless", "true"], cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://localhost:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"streamlit did not start: {(home / 'streamlit.log').read_text()[-2000:]}")
+        time.sleep(0.3)
+    yield {"url": url, "home": home}
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        tab = browser.new_page(viewport=VIEWPORT)
+        tab.set_default_timeout(60_000)
+        yield tab
+        browser.close()
+
+
+class Steps:
+    """Times each step and saves a screenshot after it."""
+
+    def __init__(self, page, out: Path):
+        self.page, self.out, self.timings = page, out, {}
+
+    def done(self, name: str, started: float) -> None:
+        self.timings[name] = round(time.monotonic() - started, 1)
+        self.page.screenshot(path=str(self.out / f"e2e-{len(self.timings)}-{name}.png"))
+
+
+def idle(page) -> None:
+    """Wait until the app has finished its current script run."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=120_000)
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the selectbox labelled ``label``."""
+    page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first.click()
+    page.get_by_role("option", name=option).first.click()
+
+
+def fill(page, label: str, value: str) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(value)
+    box.press("Tab")
+
+
+def test_a_new_user_browses_builds_trains_compares_and_explains(server, page, test_output):
+    steps = Steps(page, test_output)
+    url = server["url"]
+
+    t = time.monotonic()
+    page.goto(url)
+    page.get_by_role("heading", name="ECG Lab").wait_for()
+    page.locator('[role="gridcell"]', has_text="ptbxl:bundled").wait_for(state="attached")  # the data table
+    idle(page)
+    steps.done("home", t)
+
+    t = time.monotonic()
+    page.goto(f"{url}/explorer")
+    page.get_by_role("heading", name="Record 6000").wait_for()
+    page.locator(".js-plotly-plot .annotation-text").first.wait_for()
+    idle(page)
+    labels = {a.text_content() for a in page.locator(".js-plotly-plot .annotation-text").all()}
+    assert {"I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"} <= labels
+    heart_rate = page.locator('[data-testid="stMetricValue"]').first.text_content()
+    assert heart_rate.endswith("bpm") and 30 < float(heart_rate.split()[0]) < 200  # measured, beside the ECG
+    steps.done("explorer", t)
+
+    t = time.monotonic()
+    page.goto(url)
+    page.get_by_role("button", name="Build the demo set").click()
+    page.get_by_text("Built: 300 generated ECGs").wait_for(timeout=240_000)
+    steps.done("demo_set", t)
+
+    t = time.monotonic()
+    page.goto(f"{url}/train")
+    page.get_by_role("button", name="Start training").wait_for()
+    idle(page)
+    choose(page, "Data", "DeepFake demo set (generated)")
+    choose(page, "Model", "cnn")
+    choose(page, "Sampling rate (Hz)", "100.0")
+    fill(page, "Epochs", "2")
+    fill(page, "Batch size", "16")
+    fill(page, "Max records (0 = all)", "80")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("Started run").wait_for()
+    page.get_by_text("Done.").wait_for(timeout=240_000)
+    page.wait_for_timeout(1000)
+    steps.done("train", t)
+    run_id = page.get_by_text("Started run").text_content().split("Started run ")[1].split(":")[0]
+
+    t = time.monotonic()
+    page.goto(f"{url}/results")
+    page.get_by_role("heading", name="Results").wait_for()
+    idle(page)
+    cell = page.locator('[data-testid="stDataFrame"] [role="gridcell"]', has_text=run_id)
+    cell.first.wait_for(state="attached")  # the grid is a canvas; its accessible cells hold the text
+    assert page.locator('[data-testid="stDataFrame"] [role="gridcell"]', has_text="done").count() >= 1
+    steps.done("results", t)
+
+    t = time.monotonic()
+    page.goto(f"{url}/record")
+    page.get_by_role("heading", name="Saliency per lead").wait_for()
+    page.locator(".js-plotly-plot .heatmaplayer image").first.wait_for(timeout=120_000)
+    idle(page)
+    steps.done("saliency", t)
+
+    (test_output / "e2e-timings.json").write_text(json.dumps(steps.timings, indent=2))

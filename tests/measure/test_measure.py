@@ -1,0 +1,131 @@
+"""Interval measurement on synthetic ECGs whose fiducials are known by construction."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ecgcore.__main__ import main as cli_main
+from ecgcore.data import synthetic
+from ecgcore.data.synthetic import synthetic_ecg
+from ecgcore.measure import Measurement, measure, measure_many
+from ecgcore.measure import core
+from ecgcore.measure.annotations import CSE_TOLERANCE_MS
+from ecgcore.vocab import LEADS_8
+
+#: HR (bpm), PR, QRS, QT (ms): physiological combinations from bradycardia to tachycardia.
+CASES = [(40, 200, 100, 460), (70, 160, 90, 400), (110, 140, 80, 320), (150, 120, 80, 260)]
+
+
+def _beat_errors(ecg, m: Measurement) -> dict[str, np.ndarray]:
+    """Per-beat (measured - true) in ms for every fiducial, beats matched on the R peak."""
+    true_r = ecg.fiducials["r_peak"]
+    out = {}
+    for key in CSE_TOLERANCE_MS:
+        errs = []
+        for i, r in enumerate(m.r_peaks):
+            j = int(np.argmin(np.abs(true_r - r)))
+            if abs(true_r[j] - r) < 0.1 * ecg.fs and np.isfinite(m.beat_fiducials[key][i]):
+                errs.append((m.beat_fiducials[key][i] - ecg.fiducials[key][j]) * 1000 / ecg.fs)
+        out[key] = np.asarray(errs)
+    return out
+
+
+@pytest.mark.parametrize("polarity", [1.0, -1.0])
+def test_fiducials_within_cse_tolerance_across_heart_rates(polarity):
+    """Noise (20 uV) and 0.3 mV baseline wander, HR 40-150, both polarities: CSE-level errors."""
+    errors: dict[str, list[np.ndarray]] = {k: [] for k in CSE_TOLERANCE_MS}
+    for hr, pr, qrs, qt in CASES:
+        ecg = synthetic_ecg(hr, pr, qrs, qt, leads=LEADS_8, noise_mv=0.02, wander_mv=0.3, polarity=polarity, seed=hr)
+        m = measure(ecg.signal, ecg.fs, ecg.leads)
+        assert m.hr == pytest.approx(hr, abs=1.5)
+        assert m.missing == {}, m.missing
+        assert m.pr == pytest.approx(pr, abs=12) and m.qrs == pytest.approx(qrs, abs=20) and m.qt == pytest.approx(qt, abs=20)
+        assert m.n_beats >= 0.8 * len(ecg.fiducials["r_peak"]) - 2
+        for key, errs in _beat_errors(ecg, m).items():
+            assert errs.size >= m.n_beats - 1, key
+            errors[key].append(errs)
+    for key, tol in CSE_TOLERANCE_MS.items():
+        errs = np.concatenate(errors[key])
+        assert errs.std() <= tol, f"{key}: SD {errs.std():.1f} ms > {tol}"
+        assert abs(errs.mean()) <= tol, f"{key}: bias {errs.mean():.1f} ms > {tol}"
+
+
+def test_low_sampling_rate_and_twelve_leads():
+    """PTB-XL's 100 Hz (upsampled before delineation; boundaries good to about 3 samples) and all 12 leads."""
+    ecg = synthetic_ecg(75, 170, 95, 390, fs=100.0, noise_mv=0.01, wander_mv=0.2, seed=3)
+    m = measure(ecg.signal, ecg.fs, ecg.leads)
+    assert "upsampled" in m.flags
+    assert m.hr == pytest.approx(75, abs=1.5)
+    assert m.pr == pytest.approx(170, abs=20) and m.qrs == pytest.approx(95, abs=30) and m.qt == pytest.approx(390, abs=30)
+    # Fiducials come back in samples of the 100 Hz record.
+    r = ecg.fiducials["r_peak"]
+    assert np.all(np.abs(m.r_peaks[:, None] - r[None, :]).min(axis=1) <= 2)
+    assert m.qtc_bazett == pytest.approx(m.qt / np.sqrt(60 / m.hr), rel=1e-6)
+    assert m.qtc_fridericia == pytest.approx(m.qt / np.cbrt(60 / m.hr), rel=1e-6)
+
+
+def test_flat_line_is_missing_with_reason():
+    m = measure(np.zeros((8, 5000), np.float32), 500.0, LEADS_8)
+    assert m.hr is None and m.qt is None
+    assert "no_qrs" in m.flags
+    assert set(m.missing) == set(core.INTERVALS) and "flat" in m.missing["hr"]
+    json.dumps(m.to_dict())
+
+
+def test_atrial_fibrillation_like_has_no_pr(monkeypatch):
+    """No P waves, irregular RR and fibrillatory baseline: PR missing with a reason, QRS/QT still measured."""
+    for lead, amp in list(synthetic._AMPLITUDES.items()):
+        monkeypatch.setitem(synthetic._AMPLITUDES, lead, (0.0, *amp[1:]))
+    ecg = synthetic_ecg(90, 160, 90, 360, leads=LEADS_8, rr_jitter=0.2, noise_mv=0.01, seed=5)
+    rng = np.random.default_rng(0)
+    t = np.arange(ecg.signal.shape[1]) / ecg.fs
+    f_waves = sum(0.03 * np.sin(2 * np.pi * rng.uniform(5, 8) * t + rng.uniform(0, 6.3)) for _ in range(3))
+    m = measure(ecg.signal + f_waves[None, :] * rng.uniform(0.5, 1.5, (8, 1)), ecg.fs, ecg.leads)
+    assert m.pr is None and "P wave" in m.missing["pr"]
+    assert "no_p_wave" in m.flags and "irregular_rhythm" in m.flags
+    assert m.qrs == pytest.approx(90, abs=20) and m.qt == pytest.approx(360, abs=30)
+    assert np.isnan(m.beat_fiducials["p_on"]).all()
+
+
+def test_bad_input_raises_clear_errors():
+    sig = synthetic_ecg(70, leads=LEADS_8).signal
+    with pytest.raises(ValueError, match="does not match"):
+        measure(sig, 500.0, LEADS_8[:3])
+    with pytest.raises(ValueError, match="too short"):
+        measure(sig[:, :500], 500.0, LEADS_8)
+    bad = sig.copy()
+    bad[2, 100] = np.nan
+    with pytest.raises(ValueError, match="V1"):
+        measure(bad, 500.0, LEADS_8)
+
+
+@pytest.mark.parametrize("pool", [False, True])
+def test_measure_many_matches_measure(monkeypatch, pool):
+    if pool:
+        monkeypatch.setattr(core, "POOL_MIN_RECORDS", 0)
+    ecgs = [synthetic_ecg(hr, leads=LEADS_8, noise_mv=0.01, seed=i) for i, hr in enumerate((60, 80, 100))]
+    signals = np.stack([e.signal for e in ecgs])
+    calls = []
+    table = measure_many(signals, 500.0, LEADS_8, n_jobs=2, progress=lambda d, t, msg: calls.append((d, t)))
+    assert list(table.columns[:4]) == ["hr", "pr", "qrs", "qt"] and len(table) == 3
+    assert calls[-1] == (3, 3)
+    for row, ecg in zip(table.itertuples(), ecgs):
+        single = measure(ecg.signal, 500.0, LEADS_8)
+        assert row.hr == pytest.approx(single.hr) and row.qt == pytest.approx(single.qt)
+
+
+def test_cli_prints_one_json_per_record(tmp_path, capsys):
+    ecg = synthetic_ecg(72, leads=LEADS_8, noise_mv=0.01, seed=1)
+    path = tmp_path / "rec.csv"
+    header = ",".join(ecg.leads)
+    np.savetxt(path, ecg.signal.T, delimiter=",", header=header, comments="")
+    assert cli_main(["measure", str(path), str(path), "--fs", "500"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    out = json.loads(lines[0])
+    assert out["hr"] == pytest.approx(72, abs=1.5) and out["qt"] == pytest.approx(400, abs=20)
+    assert len(out["beat_fiducials"]["qrs_on"]) == len(out["r_peaks"])
+    assert cli_main(["measure", str(tmp_path / "missing.hea")]) == 2

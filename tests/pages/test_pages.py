@@ -1,0 +1,161 @@
+"""Every dashboard page in Streamlit's AppTest: loads on a fresh data directory, main widgets there, bad input
+shown as an error, a started run lands in the run store."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app_pages.common import upload_to_record
+from ecgcore.config import load_settings
+from ecgcore.io import ECGFormatError
+from ecgcore.runs import worker
+from ecgcore.runs.store import RunStore
+from tests.factories import make_deepfake_dir
+
+TIMEOUT = 90
+APP = Path(__file__).resolve().parents[2] / "app.py"
+
+
+def app(page: str | None = None) -> AppTest:
+    """The app, switched to ``app_pages/<page>.py`` if given, after one run."""
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    if page:
+        at.switch_page(f"app_pages/{page}.py")
+        at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def labels(elements) -> list[str]:
+    return [e.label for e in elements]
+
+
+def test_home_describes_data_and_offers_the_demo_build():
+    at = app()
+    assert at.title[0].value == "ECG Lab"
+    assert "Build the demo set" in labels(at.button)
+    table = at.dataframe[0].value
+    assert table["spec"].tolist() == ["ptbxl:bundled"] and table["records"].tolist() == [10]
+
+
+def test_settings_rejects_a_bad_folder_and_saves_a_good_one(tmp_path, ptbxl_sample):
+    at = app("settings")
+    at.text_input(key="setting_ptbxl_dir").input(str(tmp_path / "nowhere"))
+    at.text_input(key="setting_deepfake_dir").input(str(tmp_path))  # exists, but no ground-truth CSV
+    at.button[0].click().run()
+    errors = " ".join(e.value for e in at.error)
+    assert "nowhere" in errors and "is not a directory" in errors
+    assert "no ground-truth CSV" in errors
+    assert load_settings() == {}
+    at.text_input(key="setting_ptbxl_dir").input(str(ptbxl_sample))
+    at.text_input(key="setting_deepfake_dir").input("")
+    at.button[0].click().run()
+    assert not at.error and not at.exception
+    assert load_settings() == {"ptbxl_dir": str(ptbxl_sample)}
+
+
+def test_explorer_draws_a_ptbxl_record_with_its_intervals():
+    at = app("explorer")
+    assert at.selectbox(key="explorer_source").value.startswith("PTB-XL sample")
+    assert "Record 6000" in [h.value for h in at.subheader]
+    figures = at.get("plotly_chart")
+    assert len(figures) >= 1
+    spec = figures[0].proto.spec
+    assert '"scaleratio":0.4' in spec.replace(" ", "")  # 10 mm/mV against 25 mm/s
+    assert {"HR", "PR", "QRS", "QT"} <= set(labels(at.metric))
+    hr = next(m for m in at.metric if m.label == "HR").value
+    assert hr.endswith("bpm") and 30 < float(hr.split()[0]) < 200
+    at.radio(key="layout").set_value("one lead per row").run()
+    assert not at.exception
+
+
+def test_explorer_filters_to_nothing_without_error():
+    at = app("explorer")
+    at.multiselect(key="f_superclass").set_value(["HYP"]).run()
+    assert not at.exception
+    assert any("No record matches" in i.value for i in at.info)
+
+
+class Upload:
+    """What st.file_uploader returns, as far as the pages use it."""
+
+    def __init__(self, name: str, data: bytes):
+        self.name, self._data = name, data
+
+    def getvalue(self) -> bytes:
+        return self._data
+
+
+def test_upload_of_a_bad_file_is_a_format_error_and_a_good_csv_reads():
+    with pytest.raises(ECGFormatError, match="broken.hea"):
+        upload_to_record([Upload("broken.hea", b"this is not a header\n")], None)
+    signal = np.sin(np.linspace(0, 20, 1000))[:, None] * [1.0, 0.5]
+    buffer = io.StringIO()
+    pd.DataFrame(signal, columns=["I", "II"]).to_csv(buffer, index=False)
+    rec = upload_to_record([Upload("ecg.csv", buffer.getvalue().encode())], fs=100.0)
+    assert rec.leads == ("I", "II") and rec.signal.shape == (2, 1000) and rec.fs == 100.0
+
+
+def test_train_form_starts_a_run_in_the_store(tmp_path, monkeypatch):
+    folder = make_deepfake_dir(tmp_path / "deepfake", 24, seed=3)
+    monkeypatch.setenv("ECGLAB_DEEPFAKE", str(folder))
+    at = app("train")
+    assert any("No runs yet" in i.value for i in at.info)
+    at.selectbox(key="t_data").select(f"DeepFake ({folder})")
+    at.selectbox(key="t_model").select("cnn")
+    at.selectbox(key="t_fs").select(100.0)
+    at.number_input(key="t_epochs").set_value(1)
+    at.number_input(key="t_batch").set_value(8)
+    at.number_input(key="t_max_records").set_value(20)
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not at.exception and not at.error
+    runs = RunStore().list_runs()
+    try:
+        assert len(runs) == 1
+        config = RunStore().get_run(runs["id"][0])["config"]
+        assert (config["data"], config["model"], config["fs"], config["epochs"], config["max_records"]) == \
+            (f"deepfake:{folder}", "cnn", 100.0, 1, 20)
+        assert at.selectbox(key="t_live_run").value == runs["id"][0]
+    finally:
+        worker.cancel(runs["id"][0])  # the test checks the launch, not the training: free the CPU
+
+
+def test_results_and_record_pages_without_runs():
+    at = app("results")
+    assert any("No runs yet" in i.value for i in at.info)
+    at.selectbox(key="r_exp").select("table2").run()
+    assert any("needs the full PTB-XL" in i.value for i in at.info)  # says what it needs, runs nothing
+    at = app("record")
+    assert any("No finished run yet" in i.value for i in at.info)
+
+
+def test_results_and_record_pages_show_a_finished_run(tmp_path):
+    import torch
+
+    from ecgcore.train.config import TrainConfig
+    from ecgcore.train.trainer import train
+
+    folder = make_deepfake_dir(tmp_path / "deepfake", 30, seed=4)
+    torch.set_num_threads(1)
+    summary = train(TrainConfig(data=f"deepfake:{folder}", model="cnn", fs=100.0, epochs=2, batch_size=8,
+                                model_kwargs={"widths": [8, 8, 16], "head_hidden": 16}))
+    at = app("results")
+    table = at.dataframe[0].value
+    assert table["id"].tolist() == [summary["id"]] and table["status"].tolist() == ["done"]
+    at.toggle(key="r_predict").set_value(True).run()
+    assert not at.exception and not at.error
+    titles = " ".join(f.proto.spec for f in at.get("plotly_chart"))
+    assert "Bland-Altman" in titles and "predicted vs reference" in titles
+    at = app("record")
+    assert at.selectbox(key="s_run").value == summary["id"]
+    assert not at.error
+    spec = " ".join(f.proto.spec for f in at.get("plotly_chart"))
+    assert '"type":"heatmap"' in spec.replace(" ", "")
+    assert "Importance per lead" in spec

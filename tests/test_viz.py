@@ -1,0 +1,77 @@
+"""The figure builders: ECG paper geometry, where leads and fiducials land, and the agreement plots."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ecgcore import viz
+from ecgcore.vocab import LEADS_12
+
+FS = 100.0
+
+
+def constant_leads(n_samples: int = 1000) -> np.ndarray:
+    """Each lead a flat line at its own level (lead i at 0.01 * i mV), so a point tells which lead it came from."""
+    return np.repeat((np.arange(12) * 0.01)[:, None], n_samples, axis=1)
+
+
+def test_paper_is_25_mm_per_s_and_10_mm_per_mv_with_1_and_5_mm_grid():
+    fig = viz.ecg_paper(constant_leads(), FS, LEADS_12)
+    x, y = fig.layout.xaxis, fig.layout.yaxis
+    assert (x.minor.dtick, x.dtick) == (0.04, 0.2)  # 1 mm and 5 mm at 25 mm/s
+    assert (y.minor.dtick, y.dtick) == (0.1, 0.5)   # 1 mm and 5 mm at 10 mm/mV
+    assert y.scaleanchor == "x" and y.scaleratio == pytest.approx(10 / 25)
+
+
+def test_3x4_layout_puts_each_lead_in_its_column_and_adds_a_lead_ii_rhythm_strip():
+    signal = constant_leads()
+    fig = viz.ecg_paper(signal, FS, LEADS_12)
+    labels = [a.text.replace("<b>", "").replace("</b>", "") for a in fig.layout.annotations]
+    assert labels == ["I", "aVR", "V1", "V4", "II", "aVL", "V2", "V5", "III", "aVF", "V3", "V6", "II"]
+    trace = fig.data[0]
+    x, y = np.asarray(trace.x, float), np.asarray(trace.y, float)
+    # first row (baseline 0): V4 drawn from 7.5 s to 10 s at its own level
+    v4 = (x >= 7.5) & (x < 10) & (np.abs(y) < 1)
+    assert np.allclose(y[v4], signal[LEADS_12.index("V4"), 0])
+    # rhythm strip: lead II over the whole 10 s, four rows down
+    strip = np.abs(y + 3 * viz.ROW_PITCH_MV) < 1
+    assert np.allclose(y[strip] + 3 * viz.ROW_PITCH_MV, signal[1, 0])
+    assert x[strip].min() == 0 and x[strip].max() == pytest.approx(9.99)
+
+
+def test_fiducials_are_marked_on_every_drawn_lead_at_their_time():
+    rng = np.random.default_rng(0)
+    signal = rng.normal(size=(12, 1000))
+    fig = viz.ecg_paper(signal, FS, LEADS_12, layout="rows", shown=["I", "V2"],
+                        fiducials={"qrs_on": np.array([120, np.nan, -1, 640])})
+    marks = next(t for t in fig.data if t.name == "QRS onset")
+    assert np.allclose(marks.x, [1.2, 6.4, 1.2, 6.4])
+    expected = [signal[0, 120], signal[0, 640], signal[7, 120] - viz.ROW_PITCH_MV, signal[7, 640] - viz.ROW_PITCH_MV]
+    assert np.allclose(marks.y, expected)
+
+
+def test_no_lead_to_draw_and_mismatched_attribution_are_clear_errors():
+    with pytest.raises(ValueError, match="select at least one lead"):
+        viz.ecg_paper(constant_leads(), FS, LEADS_12, shown=[])
+    with pytest.raises(ValueError, match="does not match the signal"):
+        viz.saliency_paper(constant_leads(), FS, LEADS_12, np.ones((8, 1000)))
+
+
+def test_saliency_heatmap_has_one_row_per_lead_under_the_trace():
+    attribution = np.zeros((12, 1000))
+    attribution[3, 500:520] = 5.0
+    fig = viz.saliency_paper(constant_leads(), FS, LEADS_12, attribution)
+    heat = fig.data[0]
+    assert heat.type == "heatmap" and np.asarray(heat.z).shape == (12, 500)  # 20 ms cells
+    z = np.asarray(heat.z)[::-1]  # drawn bottom row first
+    assert np.allclose(z[3, 250:260], 1.0) and np.count_nonzero(z) == 10
+
+
+def test_bland_altman_shows_bias_and_limits_of_agreement():
+    measured = np.array([100.0, 110, 120, 130])
+    predicted = measured + np.array([2.0, 4, 6, 8])
+    fig = viz.bland_altman(measured, predicted, "qrs")
+    lines = sorted(shape.y0 for shape in fig.layout.shapes)
+    sd = np.std([2, 4, 6, 8], ddof=1)
+    assert lines == pytest.approx([5 - 1.96 * sd, 5, 5 + 1.96 * sd])

@@ -1,0 +1,244 @@
+"""Transfer learning: strategies by named layer groups, both approaches end to end, the leakage check."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from ecgcore.models import create_model
+from ecgcore.runs.store import RunStore
+from ecgcore.train.checkpoint import load_checkpoint, read_checkpoint
+from ecgcore.train.trainer import train
+from ecgcore.train.transfer import LeakageError, Strategy, assert_no_leakage, prepare
+from ecgcore.vocab import TARGET_KEYS
+from tests.factories import PTBXL_TRUTH_CSV, make_ptbxl_plus_dir
+from tests.train.helpers import tiny_config
+
+
+def group_keys(model) -> dict[str, list[str]]:
+    """State-dict keys (parameters and buffers) of each named layer group."""
+    names = {id(m): n for n, m in model.named_modules()}
+    keys = list(model.state_dict())
+    return {group: [k for m in modules for k in keys if k.startswith(names[id(m)] + ".")]
+            for group, modules in model.layer_groups()}
+
+
+def snapshot(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def changed(before: dict, after: dict, key: str) -> bool:
+    return not torch.equal(before[key], after[key])
+
+
+def param_keys(model) -> set[str]:
+    return {n for n, _ in model.named_parameters()}
+
+
+# --- strategies on a model, without the trainer -------------------------------------------------
+def small_model():
+    torch.manual_seed(0)
+    return create_model("cnn", n_leads=8, n_outputs=5, widths=[8, 16, 16], head_hidden=16)
+
+
+def run_epoch(model, strategy: Strategy | None, optimizer, epoch: int, steps: int = 3) -> None:
+    """What the trainer does per epoch: train mode, the strategy's freeze, a few AdamW steps."""
+    model.train()
+    if strategy is not None:
+        strategy.on_epoch_start(epoch, model)
+    gen = torch.Generator().manual_seed(epoch)
+    for _ in range(steps):
+        x = torch.randn(4, 8, 300, generator=gen) * 2 + 1
+        loss = torch.nn.functional.cross_entropy(model(x), torch.tensor([0, 1, 2, 3]))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+
+def test_without_a_strategy_everything_moves_so_the_freeze_checks_can_fail():
+    model = small_model()
+    before = snapshot(model)
+    run_epoch(model, None, torch.optim.AdamW(model.parameters(), lr=1e-2), epoch=0)
+    after = snapshot(model)
+    for key in group_keys(model)["block1"]:
+        assert changed(before, after, key), key  # weights and BatchNorm running statistics
+
+
+def test_linear_probe_trains_only_the_head_and_keeps_batchnorm_statistics():
+    model = small_model()
+    strategy = Strategy("linear_probe")
+    groups = strategy.param_groups(model, 1e-2)
+    assert [g["name"] for g in groups] == ["head"]
+    optimizer = torch.optim.AdamW(groups, weight_decay=0.5)
+    before = snapshot(model)
+    for epoch in range(2):
+        run_epoch(model, strategy, optimizer, epoch)
+    after = snapshot(model)
+    keys = group_keys(model)
+    for group in ("block1", "block2", "block3"):
+        for key in keys[group]:
+            assert not changed(before, after, key), f"frozen {key} changed"
+    for key in keys["head"]:
+        assert changed(before, after, key), f"head {key} did not train"
+    assert not model.backbone.blocks[0][0][1].training  # frozen BatchNorm kept in eval mode
+    assert model.head.training
+
+
+def test_gradual_unfreeze_opens_one_more_group_from_the_top_each_epoch():
+    model = small_model()
+    strategy = Strategy("gradual_unfreeze")
+    names = [n for n, _ in model.layer_groups()]
+    assert names == ["block1", "block2", "block3", "head"]
+    groups = strategy.param_groups(model, 1e-2)
+    assert [g["name"] for g in groups] == names
+    assert {g["lr"] for g in groups} == {1e-2}
+    optimizer = torch.optim.AdamW(groups, weight_decay=0.1)
+    keys = group_keys(model)
+    trained: set[str] = set()
+    for epoch in range(4):
+        before = snapshot(model)
+        run_epoch(model, strategy, optimizer, epoch)
+        after = snapshot(model)
+        open_now = set(names[len(names) - 1 - epoch:])
+        assert set(strategy.trainable_groups(model, epoch)) == open_now
+        for group in names:
+            for key in keys[group]:
+                moved = changed(before, after, key)
+                # AdamW keeps moving an already-unfrozen group; a still-frozen one must not move at all
+                assert moved == (group in open_now), f"epoch {epoch}: {key} moved={moved}"
+        trained |= open_now
+    assert trained == set(names)
+
+
+def test_discriminative_learning_rates_fall_by_the_factor_going_down():
+    model = small_model()
+    strategy = Strategy("discriminative", lr_factor=2.6)
+    groups = strategy.param_groups(model, 1e-2)
+    assert [g["name"] for g in groups] == ["block1", "block2", "block3", "head"]
+    assert [g["lr"] for g in groups] == pytest.approx([1e-2 / 2.6**3, 1e-2 / 2.6**2, 1e-2 / 2.6, 1e-2])
+    grouped = [id(p) for g in groups for p in g["params"]]
+    assert sorted(grouped) == sorted(id(p) for p in model.parameters())  # every parameter exactly once
+    before = snapshot(model)
+    run_epoch(model, strategy, torch.optim.AdamW(groups), epoch=0)
+    after = snapshot(model)
+    assert all(changed(before, after, k) for k in param_keys(model))
+
+
+def test_strategy_and_leakage_errors_are_specific():
+    with pytest.raises(ValueError, match="strategy 'freeze_all'"):
+        Strategy("freeze_all")
+    source = {"data": "ptbxl:/x", "kind": "ptbxl", "run_id": "run-A", "train": ["1", "2"], "val": ["3"], "test": []}
+    target = {"data": "ptbxl:/x", "kind": "ptbxl", "train": ["5"], "val": ["6"], "test": ["3", "7"]}
+    with pytest.raises(LeakageError, match=r"1 ptbxl record\(s\) of source run run-A \(val split\) are in the "
+                                           r"target test split of ptbxl:/x: '3'"):
+        assert_no_leakage(source, target)
+    assert_no_leakage(source, {**target, "kind": "deepfake"})  # a DeepFake patid is not a PTB-XL ecg_id
+    assert_no_leakage([source], {**target, "test": ["7"]})
+
+
+# --- end to end through the trainer -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def shared_home(tmp_path_factory) -> str:
+    """One data home for this module's runs, so the tiny datasets are cached once, not per test."""
+    return str(tmp_path_factory.mktemp("transfer_home"))
+
+
+@pytest.fixture
+def home(shared_home, monkeypatch) -> str:
+    monkeypatch.setenv("ECGLAB_HOME", shared_home)
+    return shared_home
+
+
+@pytest.fixture(scope="module")
+def source_runs(deepfake_spec, tmp_path_factory, shared_home) -> tuple[str, dict[str, str]]:
+    """Four single-target regression runs (HR, PR, QRS, QT) on synthetic DeepFake-layout data."""
+    runs_dir = str(tmp_path_factory.mktemp("transfer_runs"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ECGLAB_HOME", shared_home)
+        torch.set_num_threads(1)
+        ids = {t: train(tiny_config(deepfake_spec, targets=(t,), epochs=1), runs_dir=runs_dir)["id"]
+               for t in TARGET_KEYS}
+        ids["all"] = train(tiny_config(deepfake_spec, targets=TARGET_KEYS, epochs=1), runs_dir=runs_dir)["id"]
+    return runs_dir, ids
+
+
+@pytest.mark.parametrize("approach", ["combined", "qrs"])
+@pytest.mark.parametrize("strategy", ["linear_probe", "gradual_unfreeze", "discriminative"])
+def test_transfer_end_to_end(approach, strategy, source_runs, ptbxl_spec, home):
+    runs_dir, ids = source_runs
+    store = RunStore(runs_dir)
+    sources = [ids[t] for t in TARGET_KEYS] if approach == "combined" else [ids["hr"], ids["qrs"]]
+    epochs = 3
+    config = tiny_config(ptbxl_spec, task="classification", epochs=epochs,
+                         transfer={"sources": sources, "approach": approach, "strategy": strategy})
+    torch.manual_seed(config.seed)  # as the trainer does before building the model
+    initial, strat = prepare(config, len(config.leads), 5, store)
+    start = snapshot(initial)
+    used = sources if approach == "combined" else [ids["qrs"]]
+    backbones = initial.backbone.members if approach == "combined" else [initial.backbone]
+    assert len(backbones) == len(used)
+    for backbone, run_id in zip(backbones, used):  # the pretrained weights were loaded, BN statistics too
+        weights = read_checkpoint(store.run_dir(run_id) / "best.safetensors")[0]
+        for key, value in backbone.state_dict().items():
+            assert torch.equal(value, weights[f"backbone.{key}"]), key
+
+    summary = train(config, runs_dir=runs_dir)
+    assert summary["status"] == "done" and summary["epochs_run"] == epochs
+    final, meta = read_checkpoint(store.run_dir(summary["id"]) / "last.safetensors")
+    assert set(final) == set(start)
+    assert meta["model"]["name"] == ("concat" if approach == "combined" else "cnn")
+    rebuilt, _ = load_checkpoint(store.run_dir(summary["id"]) / "last.safetensors")  # self-describing
+    assert all(torch.equal(v, final[k]) for k, v in rebuilt.state_dict().items())
+    trained = {g for e in range(epochs) for g in strat.trainable_groups(initial, e)}
+    expected = {"linear_probe": {"head"}, "discriminative": {n for n, _ in initial.layer_groups()},
+                "gradual_unfreeze": {"head", "block3", "block2"}}[strategy]
+    assert trained == expected
+    params = param_keys(initial)
+    for group, keys in group_keys(initial).items():
+        for key in keys:
+            if group in trained:
+                assert key not in params or changed(start, final, key), f"{group}: {key} did not train"
+            else:
+                assert not changed(start, final, key), f"frozen {group}: {key} changed"  # BN buffers included
+
+
+def test_sources_must_fit_the_approach_and_the_target_inputs(source_runs, ptbxl_spec, home):
+    runs_dir, ids = source_runs
+    store = RunStore(runs_dir)
+
+    def config(sources, approach="combined", **kw):
+        transfer = {"sources": sources, "approach": approach, "strategy": "linear_probe"}
+        return tiny_config(ptbxl_spec, task="classification", transfer=transfer, **kw)
+
+    torch.manual_seed(0)
+    model, _ = prepare(config([ids["all"]]), 8, 5, store)  # one 4-target run: its architecture, a new head
+    assert model.config["name"] == "cnn" and model.config["n_outputs"] == 5
+    weights = read_checkpoint(store.run_dir(ids["all"]) / "best.safetensors")[0]
+    assert all(torch.equal(v, weights[f"backbone.{k}"]) for k, v in model.backbone.state_dict().items())
+    with pytest.raises(ValueError, match=r"covering .* missing \['pr', 'qt'\]"):
+        prepare(config([ids["hr"], ids["qrs"]]), 8, 5, store)
+    with pytest.raises(ValueError, match="approach 'qrs' needs a source run that predicts qrs"):
+        prepare(config([ids["hr"]], approach="qrs"), 8, 5, store)
+    with pytest.raises(ValueError, match="fs: source 100.0 vs target 50.0"):
+        prepare(config([ids["qrs"]], approach="qrs", fs=50.0), 8, 5, store)
+    with pytest.raises(ValueError, match="'no-such-run' is not a run"):
+        prepare(config(["no-such-run"]), 8, 5, store)
+
+
+def test_leakage_assertion_fires_when_pretraining_and_evaluation_share_ptbxl_records(ptbxl_spec, tmp_path, home):
+    root = ptbxl_spec.split(":", 1)[1]
+    truth = pd.read_csv(f"{root}/{PTBXL_TRUTH_CSV}")
+    plus = make_ptbxl_plus_dir(tmp_path / "plus", truth["ecg_id"], intervals=truth)
+    runs_dir = tmp_path / "runs"
+    source = train(tiny_config(f"{ptbxl_spec};plus_dir={plus}", targets=("qrs",), subset="A", epochs=1),
+                   runs_dir=runs_dir)
+    transfer = {"sources": [source["id"]], "approach": "qrs", "strategy": "linear_probe"}
+    on_a = tiny_config(ptbxl_spec, task="classification", subset="A", epochs=1, transfer=transfer)
+    with pytest.raises(LeakageError, match=r"ptbxl record\(s\) of source run .* \(train split\) are in the target"):
+        train(on_a, runs_dir=runs_dir)
+    failed = [r for r in RunStore(runs_dir).list_runs().itertuples() if r.status == "failed"]
+    assert len(failed) == 1
+    on_b = tiny_config(ptbxl_spec, task="classification", subset="B", epochs=1, transfer=transfer)
+    model, _ = prepare(on_b, len(on_b.leads), 5, RunStore(runs_dir))  # the other half: no overlap
+    assert model.config["n_outputs"] == 5
