@@ -89,12 +89,14 @@ def compare(store: RunStore, chosen: pd.DataFrame) -> None:
     configs = {i: store.get_run(i)["config"] for i in chosen["id"]}
     keys = sorted({k for c in configs.values() for k in c})
     differing = [k for k in keys if len({str(c.get(k)) for c in configs.values()}) > 1] or ["model", "data"]
-    table = pd.DataFrame({i: {**{k: str(configs[i].get(k)) for k in differing},
-                              **{k: v for k, v in chosen.set_index("id").loc[i].items()
-                                 if k.startswith(("val_", "test_", "baseline_")) and pd.notna(v)}}
-                          for i in chosen["id"]})
-    st.dataframe(table, width="stretch")
-    csv_download(table.reset_index(names="field"), "comparison", key="dl_compare")
+    settings = pd.DataFrame({i: {k: str(configs[i].get(k)) for k in differing} for i in chosen["id"]})
+    headline = chosen.set_index("id")[[c for c in chosen if c.startswith(("val_", "test_", "baseline_"))]]
+    metrics = headline.T.astype(float).round(4)
+    st.write("**Settings that differ**")
+    st.dataframe(settings, width="stretch")
+    st.write("**Headline metrics** (baseline = the trivial predictor on the same records)")
+    st.dataframe(metrics, width="stretch")
+    csv_download(pd.concat([settings, metrics.astype(str)]).reset_index(names="field"), "comparison", key="dl_compare")
     frames = {i: store.epochs(i) for i in chosen["id"]}
     frames = {i: f for i, f in frames.items() if len(f)}
     if frames:
@@ -143,6 +145,29 @@ def evaluation_plots(store: RunStore) -> None:
     csv_download(table, f"predictions-{run_id}-{split}", key="dl_predictions", label="Download predictions (CSV)")
 
 
+@st.fragment(run_every=10)
+def keep_launching(name: str, preset: str, parallel: int, store_dir: str) -> None:
+    """While this page is open: start the experiment's next runs whenever fewer than ``parallel`` are active.
+
+    Runs already started keep training in their own processes if the page is closed; pressing
+    Reproduce again later starts what is still missing (finished runs are reused, never retrained).
+    """
+    sources = runner.data_sources()
+    planned = runner.plan(name, preset, sources, store_dir)
+    count = {s: sum(p.status == s for p in planned) for s in ("done", "queued", "running", "missing", "waiting")}
+    active = count["queued"] + count["running"]
+    if count["missing"] and active < parallel:
+        try:
+            started = runner.launch_missing(name, preset, sources, store_dir, limit=parallel - active)
+        except (ValueError, OSError) as exc:
+            st.error(f"Could not start the runs: {exc}")
+            return
+        st.toast(f"Started {', '.join(started)}")
+    st.progress(count["done"] / len(planned), text=f"{count['done']}/{len(planned)} runs done · {active} training · "
+                f"{count['missing']} to start · {count['waiting']} waiting for their source runs "
+                "(follow them on the Train page)")
+
+
 def reproduction(store: RunStore) -> None:
     """The reproduction tables: plan, table with baseline and published numbers, and a reproduce button."""
     experiments = {e["name"]: e for e in list_experiments()}
@@ -162,18 +187,22 @@ def reproduction(store: RunStore) -> None:
     plan = runner.plan_frame(planned)
     counts = plan["status"].value_counts().to_dict()
     st.write("Runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    job = (name, preset, int(parallel))
     if st.button("Reproduce: start what is missing", type="primary", key="r_reproduce", icon=":material/play_arrow:",
-                 disabled=not counts.get("missing")):
+                 disabled=not (counts.get("missing") or counts.get("waiting"))):
         bar = st.progress(0.0, text="preparing the data ...")
         try:
             runner.prepare_data(name, preset, sources, progress=lambda d, t, m="": bar.progress(
                 min(d / t, 1.0) if t else 0.0, text=f"{m} ({d}/{t})"))
-            started = runner.launch_missing(name, preset, sources, store.root, limit=int(parallel))
         except (ValueError, OSError) as exc:
-            st.error(f"Could not start the runs: {exc}")
+            st.error(f"Could not prepare the data: {exc}")
         else:
-            st.success(f"Started {len(started)} run(s): {', '.join(started)}. Follow them on the Train page; "
-                       "press again for the next ones (runs that need finished source runs start after those).")
+            st.session_state["r_job"] = job
+    if st.session_state.get("r_job") == job:
+        if st.button("Stop starting runs", key="r_stop", icon=":material/pause:"):
+            del st.session_state["r_job"]
+            st.rerun()
+        keep_launching(name, preset, int(parallel), str(store.root))
     with st.expander("Runs of this table"):
         st.dataframe(plan, hide_index=True, width="stretch")
     table = guarded("Building the table", lambda: runner.build_table(name, preset, sources, store.root, planned))

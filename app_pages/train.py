@@ -150,7 +150,7 @@ def live(store_dir: str) -> None:
         st.caption("Curves appear after the first epoch.")
     if status == "done":
         headline = run["summary"].get("headline", {})
-        st.success("Done. " + ", ".join(f"{k} {v:.3f}" for k, v in headline.items() if isinstance(v, (int, float)))
+        st.success(f"Run {run_id} is done: " + ", ".join(f"{k} {v:.3f}" for k, v in headline.items() if isinstance(v, (int, float)))
                    + " — compare it on the Results page.")
     log = store.run_dir(run_id) / worker.LOG_NAME
     if log.exists():

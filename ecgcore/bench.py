@@ -10,6 +10,8 @@ Measured in one run (:func:`run_bench`):
 * the model's FLOPs per sample (forward = 2 x MACs from :func:`ecgcore.models.model_stats`; a
   training step counted as 3 x forward), the achieved FLOP/s and its ratio to the FLOP/s of a large
   fp32 matrix product measured in the same run;
+* the input pipeline alone (samples per second of batch fetching, the ceiling a faster device
+  would hit);
 * prediction latency per record (preprocessing + forward, batch 1) through
   :class:`~ecgcore.train.checkpoint.Predictor`.
 
@@ -49,6 +51,7 @@ class BenchSettings:
     matmul_n: int = 2048
     predict_records: int = 10
     device: str = "auto"
+    threads: int | None = None
 
     @classmethod
     def quick(cls, device: str = "auto") -> "BenchSettings":
@@ -109,7 +112,7 @@ def _timed_steps(step, fetch, budget_s: float, device: torch.device) -> dict[str
         steps += 1
     total = load + compute
     return {"samples_per_s": samples / total, "step_ms": 1000 * total / steps, "load_share": load / total,
-            "steps": steps, "samples": samples}
+            "input_samples_per_s": samples / load if load > 0 else float("inf"), "steps": steps, "samples": samples}
 
 
 def measure_trainer(data_dir: Path, fs: float, amp: bool, settings: BenchSettings, device: torch.device) -> dict:
@@ -234,6 +237,8 @@ def run_bench(settings: BenchSettings | None = None, progress: ProgressFn | None
     from ecgcore.train.trainer import cpu_has_bf16, resolve_device
 
     settings = settings or BenchSettings()
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
     device = resolve_device(settings.device)
     load_start = os.getloadavg()
     started = time.perf_counter()
@@ -276,14 +281,14 @@ def format_table(result: dict) -> str:
     lines = [f"device {result['device']} ({result['device_name']}), torch {result['torch']}, {result['threads']} threads, "
              f"load average {result['loadavg_start'][0]:.1f} -> {result['loadavg_end'][0]:.1f}, "
              f"matmul {result['matmul_flops'] / 1e9:.1f} GFLOP/s",
-             f"{'training':<34}{'samples/s':>10}{'step ms':>10}{'load %':>8}{'GFLOP/s':>9}{'% of mm':>8}"]
+             f"{'training':<44}{'samples/s':>10}{'step ms':>10}{'load %':>8}{'input/s':>10}{'GFLOP/s':>9}{'% of mm':>8}"]
     rows = [(f"trainer {r['fs']:g} Hz {r['precision']} b{r['batch_size']} ({r['data_mode']})", r)
             for r in result["training"]]
     ref = result["reference"]
     rows.append((f"reference {ref['fs']:g} Hz fp32 b{ref['batch_size']} (file Dataset)", ref))
     for name, r in rows:
-        lines.append(f"{name:<34}{r['samples_per_s']:>10.2f}{r['step_ms']:>10.0f}{100 * r['load_share']:>8.1f}"
-                     f"{r['achieved_flops'] / 1e9:>9.1f}{100 * r['share_of_matmul_peak']:>8.1f}")
+        lines.append(f"{name:<44}{r['samples_per_s']:>10.2f}{r['step_ms']:>10.0f}{100 * r['load_share']:>8.1f}"
+                     f"{r['input_samples_per_s']:>10.0f}{r['achieved_flops'] / 1e9:>9.1f}{100 * r['share_of_matmul_peak']:>8.1f}")
     lines.append(f"speed-up vs reference at 500 Hz: {result['speedup_vs_reference_500hz']:.2f}x; "
                  f"trainer at 100 Hz vs reference at 500 Hz: {result['speedup_100hz_vs_reference_500hz']:.2f}x")
     lines.append(f"forward FLOPs/sample: 500 Hz {result['training'][0]['forward_flops_per_sample'] / 1e9:.2f} G, "

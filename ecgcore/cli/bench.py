@@ -12,6 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     parser.add_argument("--budget", type=float, help="seconds per training measurement (after one warm-up step)")
     parser.add_argument("--batch-size", type=int, help="batch size of the trainer measurements")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
     parser.add_argument("--out", type=Path, help="JSON output (default: $ECGLAB_HOME/bench/bench-TIME.json)")
 
 
@@ -23,6 +24,8 @@ def main(args: argparse.Namespace) -> int:
     settings = BenchSettings.quick(args.device) if args.quick else BenchSettings(device=args.device)
     if args.budget is not None:
         settings.budget_s = args.budget
+    if args.threads is not None:
+        settings.threads = args.threads
     if args.batch_size is not None:
         settings.batch_size = args.batch_size
     result = run_bench(settings, progress=cli_progress("bench"))

@@ -273,6 +273,7 @@ class Experiment:
     needs_ptbxl: bool
     description: str
     build: Callable[[Preset, DataSources], list[RunSpec]]
+    row_fields: tuple[str, ...] = ("model",)  #: the labels that name a table row
 
 
 def _config(preset: Preset, *, task: str, data: str, model: str, **overrides) -> TrainConfig:
@@ -408,13 +409,13 @@ EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType({
         "HR/PR/QRS/QT backbones) and approach 2 (QRS backbone), each by linear probe, gradual unfreezing "
         "and discriminative fine-tuning; backbones trained on PTB-XL-A (interval labels from PTB-XL+ when "
         "given, else our measurement) or on DeepFake.",
-        _transfer,
+        _transfer, ("setting", "approach", "strategy"),
     ),
     "fractions": Experiment(
         "fractions", "Fine-tuned versus from scratch by training-set size", "classification", True,
         "InceptionTime on 10 / 25 / 50 / 100 % of the PTB-XL-B training split: from scratch versus "
         "fine-tuned (discriminative learning rates) from the combined DeepFake regression backbones.",
-        _fractions,
+        _fractions, ("fraction", "setting", "approach", "strategy"),
     ),
 })
 

@@ -27,7 +27,6 @@ from ecgcore.experiments.definitions import (
 )
 from ecgcore.experiments.published import SEED_STUDY
 from ecgcore.experiments.tables import (
-    ROW_FIELDS,
     VALUE_COLUMNS,
     published_values,
     run_values,
@@ -319,18 +318,18 @@ def build_table(experiment: Experiment | str, preset: Preset | str, sources: Dat
         splits = run_splits(store, p.run_id) if p.status == "done" else {}
         targets = [t for t in TARGET_ORDER if t in p.spec.config.targets]
         for values in run_values(splits, experiment.task, targets):
-            row = {f: p.spec.row.get(f) for f in ROW_FIELDS}
+            row = {f: p.spec.row.get(f) for f in experiment.row_fields}
             row.update(values)
             row.update(published_values(experiment.name, p.spec.row, values["target"], values["metric"]))
             row.update({"status": p.status, "run_id": p.run_id})
             rows.append(row)
-    table = pd.DataFrame(rows, columns=[*ROW_FIELDS, "target", "metric", *VALUE_COLUMNS, "status", "run_id"])
+    target = ["target"] if experiment.task == "regression" else []
+    table = pd.DataFrame(rows, columns=[*experiment.row_fields, *target, "metric", *VALUE_COLUMNS, "status", "run_id"])
     if experiment.name == "table1":  # one row per model and target, in the study's order
         table["_t"] = table["target"].map(TARGET_ORDER.index)
         table["_m"] = table["model"].map({m: i for i, m in enumerate(dict.fromkeys(table["model"]))})
         table = table.sort_values(["_m", "_t"], kind="stable").drop(columns=["_t", "_m"]).reset_index(drop=True)
-    label_fields = [f for f in (*ROW_FIELDS, "target") if not table[f].notna().any()]
-    return table.drop(columns=label_fields)
+    return table
 
 
 def table_notes(experiment: Experiment, preset: Preset, sources: DataSources) -> list[str]:

@@ -98,7 +98,7 @@ def _metric_label(target: object, metric: str) -> str:
 
 def to_markdown(table: pd.DataFrame) -> str:
     """A markdown table: row labels, metric, then ours / baseline / published for train and val."""
-    fields = [f for f in ROW_FIELDS if f in table.columns and table[f].notna().any()]
+    fields = [f for f in ROW_FIELDS if f in table.columns]
     header = [f.capitalize() for f in fields] + [
         "Metric", "Ours train", "Ours val", "Baseline train", "Baseline val", "Published train", "Published val"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

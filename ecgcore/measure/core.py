@@ -150,15 +150,13 @@ def measure(signal: np.ndarray, fs: float, leads: Sequence[str]) -> Measurement:
         _miss(m, INTERVALS, "fewer than 2 QRS complexes detected (flat line or no ECG signal)")
         m.r_peaks = np.round(peaks * scale).astype(np.int64)
         return m
-    rr = np.diff(peaks) / work_fs
-    mean_rr = float(rr.mean())
-    if rr.size >= 2 and rr.std() / mean_rr > IRREGULAR_CV:
-        m.flags.append("irregular_rhythm")
-    tpl = dl.build_template(x, peaks, work_fs, float(np.median(rr)))
+    tpl = dl.build_template(x, peaks, work_fs, float(np.median(np.diff(peaks))) / work_fs)
     m.r_peaks = np.round(tpl.peaks * scale).astype(np.int64)
     rr = np.diff(tpl.peaks) / work_fs
     mean_rr = float(rr.mean())
     m.hr = 60.0 / mean_rr
+    if rr.size >= 2 and rr.std() / mean_rr > IRREGULAR_CV:
+        m.flags.append("irregular_rhythm")
     m.n_beats = int(tpl.used.sum())
     if m.n_beats < tpl.correlation.size:
         m.flags.append("ectopic_beats_excluded")
@@ -166,55 +164,62 @@ def measure(signal: np.ndarray, fs: float, leads: Sequence[str]) -> Measurement:
         m.flags.append("too_few_beats")
         _miss(m, INTERVALS, f"only {m.n_beats} complete beat(s) of the same shape; need {MIN_BEATS}")
         return m
-
+    fid = _delineate(m, tpl, work_fs, mean_rr)
+    # R peak: the largest spatial magnitude (sum of squares over leads, from the isoelectric level) in the QRS.
     pre = tpl.pre
-    median = tpl.median
-    qrs_on, qrs_off = dl.delineate_qrs(median, tpl.beats, pre, work_fs)
-    fid: dict[str, float | None] = {"r": float(pre), "qrs_on": qrs_on, "qrs_off": qrs_off}
-    if qrs_on is None or qrs_off is None:
-        _miss(m, ("pr", "qrs", "qt", "qtc_bazett", "qtc_fridericia"), "QRS boundaries not found in enough leads")
+    if fid.get("qrs_on") is not None and fid.get("qrs_off") is not None:
+        a, b = int(fid["qrs_on"]), int(fid["qrs_off"]) + 1
     else:
-        level = _isoelectric(median, int(qrs_on), work_fs)
-        flat = median - level
-        beats = tpl.beats - level[:, None, :]
-        # T waves end before a QTc (Bazett) of about 0.55 s and before the next beat.
-        t_stop = pre + dl.ms(1000 * min(0.7, 0.45 * np.sqrt(mean_rr) + 0.1, mean_rr - 0.1), work_fs)
-        # Latest T end: QTc (Bazett) of QTC_MAX, and 60 ms before the next QRS.
-        t_limit = int(qrs_on) + dl.ms(1000 * min(QTC_MAX * np.sqrt(mean_rr), mean_rr - 0.06), work_fs)
-        t_off = dl.delineate_t(flat, work_fs, int(qrs_off) + dl.ms(40, work_fs), min(t_stop, median.shape[1]), t_limit)
-        fid["t_off"] = t_off
-        # The P wave is searched after the previous beat's T wave (which ends one RR earlier).
-        p_start = max(0, int(qrs_on) - dl.ms(1000 * min(0.3, 0.6 * mean_rr), work_fs))
-        if t_off is not None:
-            p_start = max(p_start, int(t_off) - int(round(mean_rr * work_fs)))
-        p_on, p_off, p_reason = dl.delineate_p(flat, beats, work_fs, p_start, int(qrs_on) - dl.ms(20, work_fs))
-        fid["p_on"], fid["p_off"] = p_on, p_off
-        m.qrs = (qrs_off - qrs_on) * 1000 / work_fs
-        if t_off is None:
-            m.flags.append("no_t_wave")
-            _miss(m, ("qt", "qtc_bazett", "qtc_fridericia"), "no T wave end found in enough leads")
-        else:
-            m.qt = (t_off - qrs_on) * 1000 / work_fs
-            m.qtc_bazett = m.qt / np.sqrt(mean_rr)
-            m.qtc_fridericia = m.qt / np.cbrt(mean_rr)
-        if p_on is None:
-            m.flags.append("no_p_wave")
-            _miss(m, ("pr",), p_reason)
-        else:
-            m.pr = (qrs_on - p_on) * 1000 / work_fs
-    # R peak: the largest spatial magnitude (RMS over leads, from the isoelectric level) in the QRS.
-    a, b = (int(qrs_on), int(qrs_off) + 1) if qrs_on is not None and qrs_off is not None else (pre - dl.ms(50, work_fs), pre + dl.ms(50, work_fs))
-    level = _isoelectric(median, a, work_fs)
-    r_shift = a + int(np.argmax(np.sum((median[:, a:b] - level) ** 2, axis=0))) - pre
+        a, b = pre - dl.ms(50, work_fs), pre + dl.ms(50, work_fs)
+    level = _isoelectric(tpl.median, a, work_fs)
+    r_shift = a + int(np.argmax(np.sum((tpl.median[:, a:b] - level) ** 2, axis=0))) - pre
     fid["r"] = float(pre + r_shift)
     m.r_peaks = np.round((tpl.peaks + r_shift) * scale).astype(np.int64)
     found = {k: v for k, v in fid.items() if v is not None}
     m.fiducials = {k: int(round(v * scale)) for k, v in found.items()}
-    offsets = {k: v - pre for k, v in found.items()}
+    # Per beat: the representative beat's fiducials placed at each beat's template-aligned position.
     per_beat = np.where(tpl.used, tpl.peaks, np.nan).astype(np.float64)
-    m.beat_fiducials = {k: np.round((per_beat + offsets[k]) * scale) if k in offsets else np.full(per_beat.shape, np.nan)
+    m.beat_fiducials = {k: np.round((per_beat + found[k] - pre) * scale) if k in found else np.full(per_beat.shape, np.nan)
                         for k in FIDUCIALS}
     return m
+
+
+def _delineate(m: Measurement, tpl: dl.Template, fs: float, mean_rr: float) -> dict[str, float | None]:
+    """Global fiducials of the representative beat (samples in it); fills the intervals of ``m``."""
+    pre, median = tpl.pre, tpl.median
+    qrs_on, qrs_off = dl.delineate_qrs(median, tpl.beats, pre, fs)
+    fid: dict[str, float | None] = {"qrs_on": qrs_on, "qrs_off": qrs_off}
+    if qrs_on is None or qrs_off is None:
+        _miss(m, ("pr", "qrs", "qt", "qtc_bazett", "qtc_fridericia"), "QRS boundaries not found in enough leads")
+        return fid
+    m.qrs = (qrs_off - qrs_on) * 1000 / fs
+    level = _isoelectric(median, int(qrs_on), fs)
+    flat = median - level
+    # T peaks are searched up to a generous Bazett-like bound (and before the next beat); the T
+    # wave must end before a QTc (Bazett) of QTC_MAX and 60 ms before the next QRS.
+    t_stop = pre + dl.ms(1000 * min(0.7, 0.45 * np.sqrt(mean_rr) + 0.1, mean_rr - 0.1), fs)
+    t_limit = int(qrs_on) + dl.ms(1000 * min(QTC_MAX * np.sqrt(mean_rr), mean_rr - 0.06), fs)
+    t_off = dl.delineate_t(flat, fs, int(qrs_off) + dl.ms(40, fs), min(t_stop, median.shape[1]), t_limit)
+    fid["t_off"] = t_off
+    if t_off is None:
+        m.flags.append("no_t_wave")
+        _miss(m, ("qt", "qtc_bazett", "qtc_fridericia"), "no T wave end found in enough leads")
+    else:
+        m.qt = (t_off - qrs_on) * 1000 / fs
+        m.qtc_bazett = m.qt / np.sqrt(mean_rr)
+        m.qtc_fridericia = m.qt / np.cbrt(mean_rr)
+    # The P wave is searched after the previous beat's T wave (which ends one RR earlier).
+    p_start = max(0, int(qrs_on) - dl.ms(1000 * min(0.3, 0.6 * mean_rr), fs))
+    if t_off is not None:
+        p_start = max(p_start, int(t_off) - int(round(mean_rr * fs)))
+    p_on, p_off, reason = dl.delineate_p(flat, tpl.beats - level[:, None, :], fs, p_start, int(qrs_on) - dl.ms(20, fs))
+    fid["p_on"], fid["p_off"] = p_on, p_off
+    if p_on is None:
+        m.flags.append("no_p_wave")
+        _miss(m, ("pr",), reason)
+    else:
+        m.pr = (qrs_on - p_on) * 1000 / fs
+    return fid
 
 
 def measure_record(record: "Record") -> Measurement:
@@ -225,16 +230,22 @@ def measure_record(record: "Record") -> Measurement:
         raise ValueError(f"{record.path or record.record_id}: {exc}") from exc
 
 
-def _row(m: Measurement) -> dict[str, Any]:
+def _row(signal: np.ndarray, fs: float, leads: tuple[str, ...]) -> dict[str, Any]:
+    """One table row; a record that cannot be measured at all keeps its row, with the reason in ``error``."""
+    try:
+        m = measure(signal, fs, leads)
+    except ValueError as exc:
+        m, error = Measurement(flags=["invalid_input"]), str(exc)
+    else:
+        error = ""
     row: dict[str, Any] = {k: (np.nan if getattr(m, k) is None else float(getattr(m, k))) for k in INTERVALS}
-    row["n_beats"] = m.n_beats
-    row["flags"] = ";".join(m.flags)
+    row.update(n_beats=m.n_beats, flags=";".join(m.flags), error=error)
     return row
 
 
 def _measure_chunk(args: tuple[list[np.ndarray], float, tuple[str, ...]]) -> list[dict[str, Any]]:
     signals, fs, leads = args
-    return [_row(measure(s, fs, leads)) for s in signals]
+    return [_row(s, fs, leads) for s in signals]
 
 
 def measure_many(
@@ -257,7 +268,8 @@ def measure_many(
     -------
     pandas.DataFrame
         One row per record, in order: hr, pr, qrs, qt, qtc_bazett, qtc_fridericia (NaN when not
-        measurable), n_beats and flags (``;``-separated).
+        measurable), n_beats, flags (``;``-separated) and error (why a record could not be measured
+        at all, e.g. NaN samples; empty otherwise), so one bad record does not stop a batch.
     """
     items = list(signals)
     total = len(items)
@@ -278,4 +290,4 @@ def measure_many(
                 rows.extend(result)
                 done += len(part[0])
                 report(progress, done, total, f"measured {done} records")
-    return pd.DataFrame(rows, columns=[*INTERVALS, "n_beats", "flags"])
+    return pd.DataFrame(rows, columns=[*INTERVALS, "n_beats", "flags", "error"])

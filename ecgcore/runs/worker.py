@@ -22,6 +22,7 @@ from ecgcore.runs.store import ACTIVE, RunStore, pid_alive, process_start_time
 from ecgcore.train.config import TrainConfig
 
 LOG_NAME = "train.log"
+CANCELLING = "cancel requested"
 
 
 def _start(store: RunStore, run_id: str, resume: bool) -> None:
@@ -60,6 +61,7 @@ def cancel(run_id: str, runs_dir: Path | str | None = None) -> str:
     if run["status"] not in ACTIVE:
         return run["status"]
     if pid_alive(run["pid"], run["pid_start"]):
+        store.update(run_id, message=CANCELLING)  # if it dies before handling the signal, refresh_dead knows why
         try:
             os.killpg(run["pid"], signal.SIGTERM)
         except (ProcessLookupError, PermissionError):
@@ -86,8 +88,11 @@ def refresh_dead(runs_dir: Path | str | None = None) -> list[str]:
         if run["pid"]:
             _reap(run["pid"])
         if not pid_alive(run["pid"], run["pid_start"]):
-            store.update(run["id"], status="interrupted",
-                         message="the training process ended without finishing; resume continues from the last epoch")
+            if store.get_run(run["id"])["message"] == CANCELLING:
+                store.update(run["id"], status="cancelled", message="cancelled before training started")
+            else:
+                store.update(run["id"], status="interrupted",
+                             message="the training process ended without finishing; resume continues from the last epoch")
             dead.append(run["id"])
     return dead
 

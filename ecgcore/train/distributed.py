@@ -78,6 +78,13 @@ def broadcast(obj: Any, info: DistInfo) -> Any:
     return box[0]
 
 
+def sync_buffers(model: torch.nn.Module, info: DistInfo) -> None:
+    """Copy rank 0's buffers (batch-norm running statistics) to every rank, so evaluations agree."""
+    if info.enabled:
+        for buffer in model.buffers():
+            dist.broadcast(buffer, src=0)
+
+
 def mean_across(value: float, info: DistInfo, device: torch.device) -> float:
     """The mean of a per-rank scalar (e.g. the training loss) over all ranks."""
     if not info.enabled:

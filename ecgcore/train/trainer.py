@@ -505,7 +505,7 @@ def train(config: TrainConfig, *, runs_dir: Path | None = None, run_id: str | No
     -------
     dict
         ``id``, ``status`` (``done`` or ``cancelled``), ``metrics`` and ``baseline`` per split
-        (``val``, ``test``), ``headline``, counts, device, precision and timings.
+        (``train``, ``val``, ``test``), ``headline``, counts, device, precision and timings.
     """
     device_hint = resolve_device(config.device)
     info = ddp.setup(device_hint.type)
@@ -513,18 +513,26 @@ def train(config: TrainConfig, *, runs_dir: Path | None = None, run_id: str | No
     if device.type == "cuda":
         torch.cuda.set_device(device)
     store = RunStore(runs_dir)
-    if info.is_main:
-        if run_id is None or not _exists(store, run_id):
-            if resume:
-                raise ValueError(f"cannot resume run {run_id!r}: it is not in {store.path}")
-            run_id = store.create_run(config, run_id=run_id)
-        store.update(run_id, status="running", pid=os.getpid(), pid_start=process_start_time(os.getpid()),
-                     error=None, message="loading data")
-    run_id = ddp.broadcast(run_id, info)
+    with _sigterm_flag() as stop:  # installed before the run is marked running, so a cancel is never lost
+        if info.is_main:
+            if run_id is None or not _exists(store, run_id):
+                if resume:
+                    raise ValueError(f"cannot resume run {run_id!r}: it is not in {store.path}")
+                run_id = store.create_run(config, run_id=run_id)
+            store.update(run_id, status="running", pid=os.getpid(), pid_start=process_start_time(os.getpid()),
+                         error=None, message="loading data")
+        run_id = ddp.broadcast(run_id, info)
+        return _run_recorded(config, store, run_id, resume, progress, device, info, stop)
+
+
+def _run_recorded(config: TrainConfig, store: RunStore, run_id: str, resume: bool, progress: ProgressFn | None,
+                  device: torch.device, info: ddp.DistInfo, stop: threading.Event) -> dict:
+    """:func:`_train`, with its outcome (done, cancelled, failed) written to the store."""
     run_dir = store.run_dir(run_id)
     try:
-        with _sigterm_flag() as stop:
-            summary = _train(config, store, run_id, run_dir, resume, progress, device, info, stop)
+        if stop.is_set():
+            raise Cancelled()
+        summary = _train(config, store, run_id, run_dir, resume, progress, device, info, stop)
     except Cancelled:
         if info.is_main:
             store.update(run_id, status="cancelled", message="cancelled; the last epoch's checkpoint is kept")
@@ -558,6 +566,8 @@ def _train(config: TrainConfig, store: RunStore, run_id: str, run_dir: Path, res
     data = prepare_data(config, progress=progress if info.is_main else None)
     if info.is_main:
         ddp.barrier(info)
+    if stop.is_set():
+        raise Cancelled()
     if info.is_main:
         atomic_write_json(run_dir / "records.json", {
             "data": data.spec, "kind": data.kind, "dropped": data.dropped,
@@ -622,9 +632,11 @@ def _train(config: TrainConfig, store: RunStore, run_id: str, run_dir: Path, res
                 last_store = now
                 store.update(run_id, epoch=epoch, step=step, eta_s=eta)
         train_loss = ddp.mean_across(float(loss_sum.item()) / max(len(batches), 1), info, device)
+        ddp.sync_buffers(model, info)
         val = evaluate_split(model, source, config, data, "val", batch, amp_dtype, loss_fn)
         metrics = epoch_metrics(val, config)
-        value = val["loss"] if monitor == "val_loss" else metrics[monitor]
+        # rank 0 decides: every rank must step the schedule and stop early identically
+        value = ddp.broadcast(val["loss"] if monitor == "val_loss" else metrics[monitor], info)
         if isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
             schedule.step(value)
         elif isinstance(schedule, torch.optim.lr_scheduler.ExponentialLR):
@@ -639,9 +651,10 @@ def _train(config: TrainConfig, store: RunStore, run_id: str, run_dir: Path, res
             store.add_epoch(run_id, epoch, step, train_loss=train_loss, val_loss=val["loss"],
                             lr=optimizer.param_groups[-1]["lr"], time_s=time.monotonic() - epoch_start,
                             metrics=metrics)
+            best_file = run_dir / "best.safetensors"
             store.update(run_id, epoch=epoch, step=step, eta_s=(time.monotonic() - step_time_start) / max(steps_timed, 1)
                          * (total_steps - step), last_checkpoint=str(run_dir / "last.safetensors"),
-                         best_checkpoint=str(run_dir / "best.safetensors"))
+                         best_checkpoint=str(best_file) if best_file.exists() else None)
         if config.patience is not None and since_best >= config.patience:
             break
     train_time = time.monotonic() - step_time_start
@@ -649,7 +662,8 @@ def _train(config: TrainConfig, store: RunStore, run_id: str, run_dir: Path, res
     if best.state is None:  # resumed after the last epoch, or no finite metric: take the saved best
         best.state = read_checkpoint(run_dir / "best.safetensors")[0]
     model.load_state_dict(best.state)
-    results = {s: evaluate_split(model, source, config, data, s, batch, amp_dtype, loss_fn) for s in ("val", "test")}
+    results = {s: evaluate_split(model, source, config, data, s, batch, amp_dtype, loss_fn)
+               for s in ("train", "val", "test")}
     metrics = {s: {"model": r["model"], "loss": r["loss"]} for s, r in results.items()}
     baseline = {s: r["baseline"] for s, r in results.items()}
     summary = {

@@ -146,10 +146,13 @@ def test_a_new_user_browses_builds_trains_compares_and_explains(server, page, te
     fill(page, "Max records (0 = all)", "80")
     page.get_by_role("button", name="Start training").click()
     page.get_by_text("Started run").wait_for()
-    page.get_by_text("Done.").wait_for(timeout=240_000)
+    run_id = page.get_by_text("Started run").text_content().split("Started run ")[1].split(":")[0]
+    page.goto(url)  # leave: a new session, as after closing the tab; the run goes on in its own process
+    page.get_by_role("heading", name="ECG Lab").wait_for()
+    page.goto(f"{url}/train")  # come back: the live view shows the run that is training
+    page.get_by_text(f"Run {run_id} is done").wait_for(timeout=240_000)
     page.wait_for_timeout(1000)
     steps.done("train", t)
-    run_id = page.get_by_text("Started run").text_content().split("Started run ")[1].split(":")[0]
 
     t = time.monotonic()
     page.goto(f"{url}/results")

@@ -115,6 +115,17 @@ def test_measure_many_matches_measure(monkeypatch, pool):
     for row, ecg in zip(table.itertuples(), ecgs):
         single = measure(ecg.signal, 500.0, LEADS_8)
         assert row.hr == pytest.approx(single.hr) and row.qt == pytest.approx(single.qt)
+        assert row.error == ""
+
+
+def test_measure_many_keeps_going_past_a_bad_record():
+    good = synthetic_ecg(70, leads=LEADS_8, noise_mv=0.01, seed=0).signal
+    bad = good.copy()
+    bad[1, :10] = np.nan
+    table = measure_many([good, bad, np.zeros_like(good)], 500.0, LEADS_8, n_jobs=1)
+    assert table.loc[0, "hr"] == pytest.approx(70, abs=1.5) and table.loc[0, "error"] == ""
+    assert np.isnan(table.loc[1, "hr"]) and "II" in table.loc[1, "error"] and table.loc[1, "flags"] == "invalid_input"
+    assert np.isnan(table.loc[2, "hr"]) and "no_qrs" in table.loc[2, "flags"]
 
 
 def test_cli_prints_one_json_per_record(tmp_path, capsys):

@@ -159,3 +159,30 @@ def test_results_and_record_pages_show_a_finished_run(tmp_path):
     spec = " ".join(f.proto.spec for f in at.get("plotly_chart"))
     assert '"type":"heatmap"' in spec.replace(" ", "")
     assert "Importance per lead" in spec
+
+
+def test_reproduce_button_prepares_the_data_and_starts_the_missing_runs():
+    at = app("results")
+    at.selectbox(key="r_exp").select("table1")
+    at.selectbox(key="r_preset").select("tiny").run()
+    assert at.markdown and "Published val" in " ".join(m.value for m in at.markdown)  # published beside ours
+    next(b for b in at.button if b.label.startswith("Reproduce")).click().run()
+    assert not at.exception and not at.error
+    runs = RunStore().list_runs()
+    try:
+        assert len(runs) == 1  # one run at once, as asked; the others start as it finishes
+        assert runs["status"].iloc[0] in ("queued", "running", "done")
+        assert runs["data"].iloc[0].startswith("deepfake:")
+    finally:
+        for run_id in runs["id"]:
+            worker.cancel(run_id)
+
+
+def test_explorer_shows_an_8_lead_deepfake_record_with_derived_limb_leads(tmp_path, monkeypatch):
+    folder = make_deepfake_dir(tmp_path / "deepfake", 3, seed=5)
+    monkeypatch.setenv("ECGLAB_DEEPFAKE", str(folder))
+    at = app("explorer")
+    at.selectbox(key="explorer_source").select(f"DeepFake ({folder})").run()
+    assert not at.exception and not at.error
+    assert any("III, aVF, aVL, aVR derived from I and II" in c.value for c in at.caption)
+    assert {"HR", "QRS"} <= set(labels(at.metric))

@@ -42,6 +42,7 @@ def test_worker_runs_in_its_own_session_and_can_be_cancelled_killed_and_resumed(
     assert worker.resume(run_id, runs_dir=tmp_path) == run_id
     _wait_epochs(store, run_id, n)  # it continues from the checkpoint, adding epochs
     pid = store.get_run(run_id)["pid"]
+    assert store.epochs(run_id)["epoch"].tolist() == list(range(len(store.epochs(run_id))))
     os.killpg(pid, signal.SIGKILL)  # as if the machine's OOM killer struck
     deadline = time.monotonic() + 30
     while worker.refresh_dead(runs_dir=tmp_path) != [run_id]:
@@ -61,3 +62,16 @@ def test_resume_refuses_an_active_run_or_one_without_a_checkpoint(tmp_path):
     with pytest.raises(ValueError, match="no checkpoint"):
         worker.resume(run_id, runs_dir=tmp_path)
     assert worker.cancel(run_id, runs_dir=tmp_path) == "failed"  # nothing to cancel
+
+
+def test_a_run_cancelled_while_it_starts_ends_cancelled(deepfake_spec, tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    store = RunStore(tmp_path)
+    run_id = worker.launch(tiny_config(deepfake_spec), runs_dir=tmp_path)
+    assert worker.cancel(run_id, runs_dir=tmp_path) == "cancelling"  # still importing torch, most likely
+    deadline = time.monotonic() + 60
+    while store.get_run(run_id)["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, _log(store, run_id)
+        worker.refresh_dead(runs_dir=tmp_path)
+        time.sleep(0.1)
+    assert store.get_run(run_id)["status"] == "cancelled", _log(store, run_id)

@@ -1,0 +1,36 @@
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from ecgcore.bench import FileDataset, _timed_steps
+from ecgcore.io import read_record
+
+
+def test_timed_steps_split_loading_from_compute():
+    calls = []
+
+    def fetch():
+        time.sleep(0.01)
+        return (torch.zeros(4, 1),)
+
+    def step(batch):
+        calls.append(len(batch[0]))
+        time.sleep(0.03)
+
+    result = _timed_steps(step, fetch, budget_s=0.2, device=torch.device("cpu"))
+    assert result["steps"] >= 2 and len(calls) == result["steps"] + 1  # plus the warm-up step
+    assert result["load_share"] == pytest.approx(0.25, abs=0.1)
+    assert result["samples_per_s"] == pytest.approx(4 / 0.04, rel=0.3)
+
+
+def test_reference_dataset_reads_what_the_data_layer_reads(tmp_path):
+    signal = np.random.default_rng(0).integers(-2000, 2000, size=(5000, 8))
+    path = tmp_path / "0.asc"
+    np.savetxt(path, signal, fmt="%i")
+    x, y = FileDataset([path], np.array([[1.0, 2.0]]))[0]
+    mv = read_record(path).signal
+    expected = (mv - mv.mean(axis=1, keepdims=True)) / (mv.std(axis=1, keepdims=True) + 1e-6)
+    assert x.shape == (8, 5000) and np.allclose(x.numpy(), expected, atol=1e-4)
+    assert y.tolist() == [1.0, 2.0]
