@@ -1,4 +1,9 @@
-"""ECG Lab: ``streamlit run app.py``. The pages are in ``pages/``; all the science is in ``ecgcore``."""
+"""ECG Lab: ``streamlit run app.py``. The pages are in ``app_pages/``; all the science is in ``ecgcore``.
+
+The folder is not called ``pages/``: Streamlit treats a ``pages/`` folder next to the entry script as
+its older multipage layout, and a browser opening a page URL first on a fresh server would get the
+page without this navigation (no sidebar, no page config).
+"""
 
 import streamlit as st
 

@@ -21,10 +21,11 @@ from ecgcore.data import open_source
 from ecgcore.data.base import ECGDataset
 from ecgcore.data.deepfake import DEMO_NAME
 from ecgcore.io import ECGFormatError, Record, read_record
+from ecgcore.measure import measure_record
 
 #: Upload suffixes a record can come as (WFDB header + data, Challenge .mat, DeepFake .asc, CSV).
 UPLOAD_TYPES = ["hea", "dat", "mat", "asc", "csv"]
-BUNDLED = "PTB-XL sample (bundled, 10 real records)"
+BUNDLED = "PTB-XL sample (bundled, real records)"
 
 
 def demo_dir() -> Path:
@@ -69,8 +70,6 @@ def record(spec: str, record_id: str) -> Record:
 @st.cache_data(show_spinner="Measuring intervals ...", max_entries=64)
 def measurement(_record: Record, key: str) -> dict[str, Any]:
     """:func:`ecgcore.measure.measure_record` of a record as a dict (``key`` names the record for the cache)."""
-    from ecgcore.measure import measure_record
-
     m = measure_record(_record)
     return {"summary": m.to_dict(), "beat_fiducials": {k: list(v) for k, v in m.beat_fiducials.items()}}
 
@@ -84,8 +83,6 @@ def measured(rec: Record, key: str) -> dict[str, Any] | None:
     """:func:`measurement`, with a problem shown on the page instead of raised (``None`` then)."""
     try:
         return measurement(rec, key)
-    except ImportError:  # the interval measurement package is not part of this installation
-        st.info("Interval measurement (ecgcore.measure) is not available.")
     except ValueError as exc:
         st.warning(f"Intervals could not be measured: {exc}")
     return None
@@ -111,7 +108,10 @@ def upload_to_record(files: list, fs: float | None) -> Record:
         for suffix in (".hea", ".asc", ".csv"):
             main = [p for p in paths if p.suffix.lower() == suffix]
             if main:
-                rec = read_record(main[0], fs=fs if suffix == ".csv" else None)
+                try:
+                    rec = read_record(main[0], fs=fs if suffix == ".csv" else None)
+                except ECGFormatError as exc:  # name the uploaded file, not the temporary folder it was put in
+                    raise ECGFormatError(str(exc).replace(f"{tmp}/", "")) from exc
                 rec.path = Path(main[0].name)
                 rec.metadata["uploaded"] = [p.name for p in paths]
                 return rec
@@ -137,8 +137,9 @@ def upload_widget(key: str) -> Record | None:
 
 def html_download(fig: go.Figure, name: str, key: str) -> None:
     """A button that downloads ``fig`` as a self-contained interactive HTML file (built only when clicked)."""
-    st.download_button("Download figure (HTML)", data=lambda: fig.to_html(include_plotlyjs=True), file_name=f"{name}.html",
-                       mime="text/html", key=key, on_click="ignore", icon=":material/download:")
+    st.download_button("Download figure (HTML)", data=lambda: fig.to_html(include_plotlyjs=True),
+                       file_name=f"{name}.html", mime="text/html", key=key, on_click="ignore",
+                       icon=":material/download:")
 
 
 def csv_download(frame, name: str, key: str, label: str = "Download CSV") -> None:

@@ -74,10 +74,11 @@ def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
     if set(LEADS_12) - set(rec.leads) and {"I", "II"} <= set(rec.leads):
         rec = rec.select([lead for lead in LEADS_12 if lead in rec.leads or lead in ("III", "aVR", "aVL", "aVF")])
         st.caption(f"Leads {', '.join(rec.metadata.get('derived', []))} derived from I and II.")
-    c1, c2, c3 = st.columns([2, 4, 1])
+    c1, c2, c3 = st.columns([2, 5, 1])
     layout = LAYOUTS[c1.radio("Layout", list(LAYOUTS), key="layout", horizontal=True)]
     shown = c2.pills("Leads", rec.leads, selection_mode="multi", default=list(rec.leads), key=f"leads_{len(rec.leads)}")
-    marks = c3.toggle("Fiducials", value=True, key="fiducials", help="Measured P onset, QRS on/offset, T offset per beat")
+    marks = c3.toggle("Fiducials", value=True, key="fiducials",
+                      help="Measured P onset, QRS on/offset, T offset per beat")
     plot_col, numbers = st.columns([5, 1])
     with numbers:
         fiducials = show_measurement(rec, key)

@@ -70,7 +70,9 @@ else:
 st.subheader("Where to go")
 st.page_link("app_pages/explorer.py", label="Explorer: browse records on ECG paper", icon=":material/monitor_heart:")
 st.page_link("app_pages/train.py", label="Train: start a run", icon=":material/model_training:")
-st.page_link("app_pages/results.py", label="Results: compare runs and reproduce the tables", icon=":material/leaderboard:")
-st.page_link("app_pages/record.py", label="Record & saliency: predict and explain one record", icon=":material/troubleshoot:")
+st.page_link("app_pages/results.py", label="Results: compare runs and reproduce the tables",
+             icon=":material/leaderboard:")
+st.page_link("app_pages/record.py", label="Record & saliency: predict and explain one record",
+             icon=":material/troubleshoot:")
 st.page_link("app_pages/settings.py", label="Settings: where your datasets are", icon=":material/settings:")
 st.caption(f"Data directory: `{config.data_home()}` (set `ECGLAB_HOME` to move it).")

@@ -6,14 +6,14 @@ import pandas as pd
 import streamlit as st
 
 from ecgcore import viz
-from ecgcore.explain.attributions import Attribution, attribute, lead_importance, wave_coverage, wave_importance
-from ecgcore.explain.faithfulness import deletion_test, randomisation_test
+from ecgcore.data.cache import shape_record
+from ecgcore.explain import Attribution, explain_record, figure_bytes, render_report
 from ecgcore.io import Record
 from ecgcore.runs.store import RunStore
 from ecgcore.train.checkpoint import Predictor, load_predictor
 from ecgcore.vocab import TARGETS_BY_KEY
 from app_pages.common import (
-    csv_download, dataset, guarded, html_download, measured, record, sources, upload_key, upload_widget,
+    csv_download, dataset, guarded, html_download, record, sources, upload_key, upload_widget,
 )
 
 METHODS = {"ig": "Integrated Gradients", "saliency": "Saliency (|gradient|)", "gradientshap": "GradientSHAP",
@@ -27,23 +27,12 @@ def predictor(store_dir: str, run_id: str) -> Predictor:
     return load_predictor(run_id, runs_dir=store_dir)
 
 
-@st.cache_data(show_spinner="Computing the attributions ...", max_entries=16)
-def cached_attribution(store_dir: str, run_id: str, _rec: Record, rec_key: str, method: str, baseline: str,
-                       target: int) -> Attribution:
-    """:func:`ecgcore.explain.attributions.attribute` of one output for the record's model input."""
-    pred = predictor(store_dir, run_id)
-    return attribute(pred.model, pred.prepare(_rec), target, method, baseline, fs=pred.prep.fs)
-
-
-@st.cache_data(show_spinner="Measuring faithfulness (deletion and model randomisation) ...", max_entries=8)
-def cached_faithfulness(store_dir: str, run_id: str, _rec: Record, rec_key: str, _attr: Attribution,
-                        attr_key: tuple) -> dict:
-    """Deletion test against random deletion, and the model-randomisation rank correlation."""
-    pred = predictor(store_dir, run_id)
-    x = pred.prepare(_rec)
-    baseline = _attr.baseline or "zeros"
-    return {"deletion": deletion_test(pred.model, x, _attr, baseline=baseline, fs=pred.prep.fs),
-            "randomisation": randomisation_test(pred.model, x, _attr, fs=pred.prep.fs)}
+@st.cache_data(show_spinner="Explaining the prediction ...", max_entries=16)
+def explained(store_dir: str, run_id: str, _rec: Record, rec_key: str, method: str, baseline: str,
+              target: int | None, evaluate: bool) -> tuple[dict, Attribution]:
+    """:func:`ecgcore.explain.report.explain_record`: prediction, attribution, lead / wave shares (and faithfulness)."""
+    return explain_record(predictor(store_dir, run_id), _rec, method=method, baseline=baseline, target=target,
+                          evaluate=evaluate, run_dir=RunStore(store_dir).run_dir(run_id))
 
 
 def pick_record() -> tuple[Record | None, str, pd.Series | None]:
@@ -67,20 +56,26 @@ def pick_record() -> tuple[Record | None, str, pd.Series | None]:
     return rec, f"{available[label]}:{record_id}", opened[0].row(record_id)
 
 
-def show_prediction(pred: Predictor, rec: Record, rec_key: str, row: pd.Series | None) -> None:
-    """Class probabilities, or predicted intervals beside the measured ones and the dataset's labels."""
-    result = pred.predict(rec)
+def show_prediction(summary: dict, row: pd.Series | None) -> None:
+    """Class probabilities (raw, and calibrated when the run is), or predicted against measured intervals."""
+    result = summary["prediction"]
     if result["task"] == "classification":
-        st.plotly_chart(viz.probabilities(result["probabilities"]), key="s_probs")
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(viz.probabilities(result["probabilities"]), key="s_probs")
+        if "calibrated_probabilities" in result:
+            c2.plotly_chart(viz.probabilities(result["calibrated_probabilities"],
+                                              title=f"Calibrated ({result['calibration']['method']})"), key="s_cal")
+        else:
+            c2.caption("Not calibrated: calibrate the run on the Results page (Plots) for calibrated probabilities.")
         truth = [c for c in result["probabilities"] if row is not None and c in row and row[c] == 1]
         st.write(f"**Predicted:** {', '.join(result['predicted'])}"
                  + (f" · **Labels in the dataset:** {', '.join(truth) or 'none'}" if row is not None else ""))
         return
-    summary = (measured(rec, rec_key) or {"summary": {}})["summary"]
+    measured_values = summary.get("measured") or {}
     table = pd.DataFrame([{
         "interval": f"{TARGETS_BY_KEY[k].name} ({TARGETS_BY_KEY[k].unit})",
         "predicted": v,
-        "measured (ecgcore.measure)": summary.get(k),
+        "measured (ecgcore.measure)": measured_values.get(k),
         "dataset label": row[k] if row is not None and k in row and pd.notna(row[k]) else None,
     } for k, v in result["intervals"].items()])
     table["predicted - measured"] = table["predicted"] - pd.to_numeric(table["measured (ecgcore.measure)"])
@@ -106,60 +101,73 @@ if pred is None:
 outputs = pred.meta.get("targets") or pred.meta.get("classes")
 st.caption(f"Model {pred.meta['config']['model']} · {pred.meta['task']} · leads {', '.join(pred.prep.leads)} · "
            f"{pred.prep.fs:g} Hz · {pred.prep.duration:g} s")
-try:
-    model_rec = rec.select(pred.prep.leads).resample(pred.prep.fs)
-except ValueError as exc:  # a lead the model needs is missing from the record
-    st.error(f"This record does not fit run {run_id}: {exc}")
-    st.stop()
-guarded("Predicting", lambda: show_prediction(pred, rec, rec_key, row))
-
+st.subheader("Prediction")
+prediction_box = st.container()
 st.subheader("Saliency per lead")
 c1, c2, c3 = st.columns(3)
-method = c1.selectbox("Method", list(METHODS), format_func=METHODS.get, key="s_method")
+method = c1.selectbox("Attribution method", list(METHODS), format_func=METHODS.get, key="s_method")
 baseline = c2.selectbox("Baseline", list(BASELINES), format_func=BASELINES.get, key="s_baseline",
                         disabled=method in ("saliency", "gradcam"), help="What an absent signal is replaced by")
-output = c3.selectbox("Explain the output", range(len(outputs)), format_func=lambda i: outputs[i], key="s_output")
-attr = guarded("Computing the attributions",
-               lambda: cached_attribution(str(store.root), run_id, rec, rec_key, method, baseline, int(output)))
-if attr is not None:
-    values = attr.values
-    n = min(values.shape[1], model_rec.signal.shape[1])
-    fig = viz.saliency_paper(model_rec.signal[:, :n], model_rec.fs, model_rec.leads, values[:, :n],
-                             title=f"{rec.record_id}: {METHODS[method]}"
-                                   + (f" (baseline {BASELINES[attr.baseline]})" if attr.baseline else "")
-                                   + f" for {outputs[output]}, run {run_id}")
-    st.plotly_chart(fig, key="s_heatmap", width="stretch")
-    if not attr.lead_resolved:
-        st.caption("Grad-CAM has no lead axis: every lead shows the same time course.")
-    i1, i2 = st.columns(2)
-    i1.plotly_chart(viz.lead_importance(lead_importance(values, model_rec.leads)), key="s_importance")
-    fiducials = (measured(model_rec, f"{rec_key}@{model_rec.fs:g}") or {}).get("beat_fiducials")
-    if fiducials:
-        waves = guarded("Attribution per wave", lambda: wave_importance(values[:, :n], fiducials))
-        if waves:
-            i2.plotly_chart(viz.lead_importance(waves, title="Share of attribution per wave"), key="s_waves")
-            i2.caption("Time share of each wave (chance level): " + ", ".join(
-                f"{w} {v:.2f}" for w, v in wave_coverage(n, fiducials).items()))
-    st.caption(f"Output {outputs[output]}: score {attr.score:.3f}"
-               + (f", baseline score {attr.baseline_score:.3f}" if attr.baseline_score is not None else "")
-               + (f", completeness gap {attr.delta:.3g}" if attr.delta is not None else ""))
-    if st.toggle("Measure faithfulness (deletion curve, model randomisation)", key="s_faithful"):
-        result = guarded("Faithfulness", lambda: cached_faithfulness(str(store.root), run_id, rec, rec_key, attr,
-                                                                     (method, attr.baseline, int(output))))
-        if result:
-            d, r = result["deletion"], result["randomisation"]
-            f1, f2, f3 = st.columns(3)
-            f1.metric("Deletion area (attribution order)", f"{d['auc']:.3f}")
-            f2.metric("Deletion area (random order)", f"{d['random_auc']:.3f} ± {d['random_auc_sd']:.3f}")
-            f3.metric("Rank correlation with a randomised model",
-                      f"{r['spearman']:.2f}" if r["spearman"] is not None else "—")
-            st.caption(("The attribution beats random deletion." if d["beats_random"] else
-                        "The attribution does NOT beat random deletion: do not trust this map.")
-                       + " A high rank correlation with the randomised model means the map reflects the input, "
-                         "not what the model learned.")
-    d1, d2 = st.columns(2)
-    with d1:
-        html_download(fig, f"saliency-{rec.record_id}-{run_id}", key="dl_saliency")
-    with d2:
-        csv_download(pd.DataFrame(values[:, :n].T, columns=list(model_rec.leads)),
-                     f"attribution-{rec.record_id}-{run_id}", key="dl_attr", label="Download attributions (CSV)")
+output = c3.selectbox("Explain the output", [None, *range(len(outputs))], key="s_output",
+                      format_func=lambda i: "the predicted class / first target" if i is None else outputs[i])
+evaluate = st.toggle("Measure faithfulness (deletion curve against random deletion, model randomisation)",
+                     key="s_faithful")
+done_explaining = guarded("Explaining", lambda: explained(str(store.root), run_id, rec, rec_key, method, baseline,
+                                                        output, evaluate))
+if done_explaining is None:
+    st.stop()
+summary, attr = done_explaining
+with prediction_box:
+    show_prediction(summary, row)
+signal = guarded("Preparing the record", lambda: shape_record(rec, pred.prep))
+if signal is None:
+    st.stop()
+fig = viz.saliency_paper(signal, pred.prep.fs, pred.prep.leads, attr.values,
+                         title=f"{rec.record_id}: {METHODS[method]}"
+                               + (f" (baseline {BASELINES[attr.baseline]})" if attr.baseline else "")
+                               + f" for {summary['target']}, run {run_id}")
+st.plotly_chart(fig, key="s_heatmap", width="stretch")
+st.caption("The band-passed signal the model saw, in mV."
+           + (" Grad-CAM has no lead axis: every lead shows the same time course." if not attr.lead_resolved else ""))
+i1, i2 = st.columns(2)
+i1.plotly_chart(viz.lead_importance(summary["lead_importance"]), key="s_importance")
+if summary.get("wave_importance"):
+    i2.plotly_chart(viz.lead_importance(summary["wave_importance"], title="Share of attribution per wave"),
+                    key="s_waves")
+    i2.caption("Time share of each wave (the chance level): "
+               + ", ".join(f"{w} {v:.2f}" for w, v in summary["wave_coverage"].items()))
+else:
+    i2.info(summary.get("wave_note", "No per-wave summary."))
+st.caption(f"Output {summary['target']}: score {attr.score:.3f}"
+           + (f", baseline score {attr.baseline_score:.3f}" if attr.baseline_score is not None else "")
+           + (f", completeness gap {attr.delta:.3g}" if attr.delta is not None else "")
+           + f"; computed in {summary['attribution_time_s']:.2f} s.")
+if evaluate:
+    d, r = summary["faithfulness"]["deletion"], summary["faithfulness"]["randomisation"]
+    f1, f2, f3 = st.columns(3)
+    f1.metric("Deletion area (attribution order)", f"{d['auc']:.3f}")
+    f2.metric("Deletion area (random order)", f"{d['random_auc']:.3f} ± {d['random_auc_sd']:.3f}")
+    f3.metric("Rank correlation with a randomised model",
+              f"{r['spearman']:.2f}" if r["spearman"] is not None else "—")
+    st.caption(("The attribution beats random deletion." if d["beats_random"] else
+                "The attribution does NOT beat random deletion: do not trust this map.")
+               + " A high rank correlation with the randomised model would mean the map shows the input, "
+                 "not what the model learned.")
+run_dir = store.run_dir(run_id)
+
+
+def report_file(fmt: str) -> bytes:
+    """The per-record report (ECG with saliency, prediction, top leads and waves, model card) as PDF or PNG."""
+    return figure_bytes(render_report(summary, attr, signal, pred.prep.fs, pred.prep.leads, pred.meta, run_dir), fmt)
+
+
+d1, d2, d3, d4 = st.columns(4)
+for column, fmt, mime in ((d1, "pdf", "application/pdf"), (d2, "png", "image/png")):
+    column.download_button(f"Report ({fmt.upper()})", data=lambda fmt=fmt: report_file(fmt), mime=mime,
+                           file_name=f"report-{rec.record_id}-{run_id}.{fmt}", on_click="ignore", key=f"dl_{fmt}",
+                           icon=":material/download:")
+with d3:
+    html_download(fig, f"saliency-{rec.record_id}-{run_id}", key="dl_saliency")
+with d4:
+    csv_download(pd.DataFrame(attr.values.T, columns=list(pred.prep.leads)),
+                 f"attribution-{rec.record_id}-{run_id}", key="dl_attr", label="Attributions (CSV)")

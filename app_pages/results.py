@@ -74,7 +74,8 @@ def runs_table(store: RunStore) -> pd.DataFrame:
     shown = runs[keep].reset_index(drop=True)
     first = ["id", "status", "task", "model", "val_mae", "test_mae", "baseline_test_mae", "val_auc", "test_auc",
              "baseline_test_auc", "epoch", "device", "data", "created", "message", "error"]
-    order = [c for c in first if c in shown] + [c for c in shown if c not in first and RUN_COLUMNS.get(c, 0) is not None]
+    hidden = {c for c, v in RUN_COLUMNS.items() if v is None}
+    order = [c for c in first if c in shown] + [c for c in shown if c not in first and c not in hidden]
     event = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
                          column_config=RUN_COLUMNS, column_order=order, key="r_runs")
     csv_download(shown, "runs", key="dl_runs")
@@ -100,7 +101,8 @@ def compare(store: RunStore, chosen: pd.DataFrame) -> None:
     frames = {i: store.epochs(i) for i in chosen["id"]}
     frames = {i: f for i, f in frames.items() if len(f)}
     if frames:
-        metric = "mae" if set(chosen["task"]) == {"regression"} else "auc" if set(chosen["task"]) == {"classification"} else None
+        tasks = set(chosen["task"])
+        metric = "mae" if tasks == {"regression"} else "auc" if tasks == {"classification"} else None
         fig = viz.learning_curves(frames, metric)
         st.plotly_chart(fig, key="r_curves")
         html_download(fig, "learning-curves", key="dl_curves")
@@ -118,11 +120,12 @@ def evaluation_plots(store: RunStore) -> None:
     split = c2.radio("Split", ["val", "test"], horizontal=True, key="r_plot_split")
     summary = store.get_run(run_id)["summary"]
     task = summary.get("task")
-    if task == "classification" and summary.get("metrics", {}).get(split, {}).get("confusion") is not None \
-            and np.asarray(summary["metrics"][split]["confusion"]).ndim == 2:
-        fig = viz.confusion_matrix(summary["metrics"][split]["confusion"], summary["names"],
-                                   title=f"Confusion matrix ({split})")
+    confusion = summary.get("metrics", {}).get(split, {}).get("confusion")
+    if task == "classification" and confusion is not None and np.ndim(confusion) == 2:  # single-label: C x C
+        fig = viz.confusion_matrix(confusion, summary["names"], title=f"Confusion matrix ({split})")
         st.plotly_chart(fig, key="r_confusion")
+    if task == "classification":
+        calibration(store, run_id)
     if not st.toggle("Predict on the evaluation records for ROC / scatter / Bland-Altman plots", key="r_predict"):
         return
     result = guarded(f"Predicting with run {run_id}", lambda: evaluation_predictions(str(store.root), run_id, split))
@@ -168,12 +171,45 @@ def keep_launching(name: str, preset: str, parallel: int, store_dir: str) -> Non
                 "(follow them on the Train page)")
 
 
+def calibration(store: RunStore, run_id: str) -> None:
+    """Temperature (or Platt) scaling fitted on the validation split; ECE and reliability before and after."""
+    from ecgcore.explain.calibration import calibrate_run, load_calibration
+
+    st.subheader("Calibration")
+    c1, c2 = st.columns([1, 3])
+    method = c1.radio("Method", ["temperature", "platt"], key="r_cal_method", horizontal=True,
+                      help="Fitted on the validation split and stored with the run; predictions then use it")
+    if c2.button("Calibrate this run", key="r_calibrate", icon=":material/tune:"):
+        guarded("Calibrating", lambda: calibrate_run(run_id, method, runs_dir=store.root))
+    calib = guarded("Reading the calibration", lambda: load_calibration(run_id, runs_dir=store.root))
+    if calib is None:
+        st.caption("Not calibrated yet.")
+        return
+    split = "test" if "test" in calib.metrics else "val"
+    before, after = calib.metrics[split]["before"], calib.metrics[split]["after"]
+    st.caption(f"{calib.method} scaling" + (f", T = {calib.temperature:.3f}" if calib.method == "temperature" else "")
+               + f"; ECE on the {split} split (held out from the fit): mean over classes "
+               f"{before['ece_mean']:.3f} before, {after['ece_mean']:.3f} after.")
+    table = pd.DataFrame({"ECE before": {c: r["ece"] for c, r in before["per_class"].items()},
+                          "ECE after": {c: r["ece"] for c, r in after["per_class"].items()}})
+    a, b = st.columns([1, 2])
+    a.dataframe(table.round(4), width="stretch")
+    if "top_label" in before:
+        fig = viz.reliability_diagram(before["top_label"], after["top_label"], title=f"Top-label reliability ({split})")
+    else:
+        name = a.selectbox("Class", list(before["per_class"]), key="r_cal_class")
+        fig = viz.reliability_diagram(before["per_class"][name], after["per_class"][name],
+                                      title=f"Reliability of {name} ({split})")
+    b.plotly_chart(fig, key="r_reliability")
+
+
 def reproduction(store: RunStore) -> None:
     """The reproduction tables: plan, table with baseline and published numbers, and a reproduce button."""
     experiments = {e["name"]: e for e in list_experiments()}
     c1, c2, c3 = st.columns([2, 1, 1])
     name = c1.selectbox("Table", list(experiments), format_func=lambda n: experiments[n]["title"], key="r_exp")
-    preset = c2.selectbox("Preset", list(PRESETS), key="r_preset", help="quick: CPU-sized; paper: the published settings")
+    preset = c2.selectbox("Preset", list(PRESETS), key="r_preset",
+                          help="quick: CPU-sized; paper: the published settings; tiny: a smoke test")
     parallel = c3.number_input("Runs at once", 1, 16, 1, key="r_parallel",
                                help="How many training processes the button starts (CPU: keep it at 1-2)")
     st.caption(experiments[name]["description"] + "  \n" + PRESETS[preset].describe())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 import streamlit as st
+import torch
 
 from ecgcore import viz
 from ecgcore.models import list_models
@@ -16,7 +17,7 @@ from ecgcore.runs import worker
 from ecgcore.runs.store import ACTIVE, RunStore
 from ecgcore.train.config import LABEL_MODES, NORMALIZATIONS, OPTIMIZERS, SCHEDULES, TrainConfig
 from ecgcore.vocab import LEADS_8, LEADS_12, TARGET_KEYS, TARGETS_BY_KEY
-from app_pages.common import sources
+from app_pages.common import dataset, guarded, sources
 
 TASKS = {"Regression (intervals)": "regression", "Classification (PTB-XL superclasses)": "classification",
          "Transfer (regression backbone -> classification)": "transfer"}
@@ -24,6 +25,11 @@ APPROACHES = {"combined": "Approach 1: all source backbones combined", "qrs": "A
 STRATEGIES = {"linear_probe": "Linear probe (backbone frozen)", "gradual_unfreeze": "Gradual unfreezing",
               "discriminative": "Fine-tuning with discriminative learning rates"}
 POLL_S = 2.0
+#: Form defaults sized for the machine: the published model and rate on a GPU, a small quick model on a CPU
+#: (cnn at 100 Hz for 5 epochs trains on the 300-record demo set in about a minute on 2 CPU cores).
+GPU = torch.cuda.is_available()
+DEFAULTS = (dict(model="inception1d", fs=500.0, epochs=20, batch=64) if GPU
+            else dict(model="cnn", fs=100.0, epochs=5, batch=32))
 
 
 def config_form(store: RunStore) -> TrainConfig | None:
@@ -31,15 +37,22 @@ def config_form(store: RunStore) -> TrainConfig | None:
     models = {m.name: m for m in list_models()}
     srcs = sources()
     task_label = st.radio("Task", list(TASKS), horizontal=True, key="t_task")
+    st.caption(f"Defaults are sized for this machine ({'GPU' if GPU else 'no GPU found'}): {DEFAULTS['model']} at "
+               f"{DEFAULTS['fs']:g} Hz for {DEFAULTS['epochs']} epochs. Regression needs interval labels: "
+               "the DeepFake demo set (build it on Home) or PTB-XL with a PTB-XL+ folder.")
     task = TASKS[task_label]
     with st.form("train_form"):
         c1, c2, c3 = st.columns(3)
-        data_label = c1.selectbox("Data", list(srcs), key="t_data",
+        labels = list(srcs)
+        preferred = [i for i, label in enumerate(labels) if srcs[label].startswith(
+            "deepfake:" if task == "regression" else "ptbxl:") and srcs[label] != "ptbxl:bundled"]
+        data_label = c1.selectbox("Data", labels, index=preferred[0] if preferred else 0, key="t_data",
                                   help="Build the DeepFake demo set on Home, or set your folders in Settings")
         subset = c1.selectbox("PTB-XL half", ["all", "A", "B"], key="t_subset",
                               help="Patient-disjoint halves: regression on A, classification on B (transfer study)")
-        model = c2.selectbox("Model", list(models), index=list(models).index("inception1d") if "inception1d" in models else 0,
-                             key="t_model", format_func=lambda n: n, help="See the descriptions below the form")
+        names = list(models)
+        model = c2.selectbox("Model", names, index=names.index(DEFAULTS["model"]) if DEFAULTS["model"] in names else 0,
+                             key="t_model", help="See the descriptions below the form")
         if task == "regression":
             targets = c3.multiselect("Targets", TARGET_KEYS, default=list(TARGET_KEYS), key="t_targets",
                                      format_func=lambda k: f"{TARGETS_BY_KEY[k].name} ({TARGETS_BY_KEY[k].unit})")
@@ -60,13 +73,14 @@ def config_form(store: RunStore) -> TrainConfig | None:
             strategy = t3.selectbox("Strategy", list(STRATEGIES), format_func=STRATEGIES.get, key="t_strategy")
             transfer = {"sources": source_runs, "approach": approach, "strategy": strategy}
         d1, d2, d3, d4 = st.columns(4)
-        fs = d1.selectbox("Sampling rate (Hz)", [100.0, 250.0, 500.0], index=2, key="t_fs")
+        rates = [100.0, 250.0, 500.0]
+        fs = d1.selectbox("Sampling rate (Hz)", rates, index=rates.index(DEFAULTS["fs"]), key="t_fs")
         leads = d2.radio("Leads", ["8 (I, II, V1-V6)", "12"], key="t_leads")
         max_records = d3.number_input("Max records (0 = all)", 0, 10_000_000, 0, key="t_max_records")
         fraction = d4.slider("Training fraction", 0.05, 1.0, 1.0, 0.05, key="t_fraction")
         e1, e2, e3, e4 = st.columns(4)
-        epochs = e1.number_input("Epochs", 1, 1000, 20, key="t_epochs")
-        batch_size = e2.number_input("Batch size", 2, 4096, 64, key="t_batch")
+        epochs = e1.number_input("Epochs", 1, 1000, DEFAULTS["epochs"], key="t_epochs")
+        batch_size = e2.number_input("Batch size", 2, 4096, DEFAULTS["batch"], key="t_batch")
         lr = e3.number_input("Learning rate", 1e-6, 1.0, 1e-3, format="%.5f", key="t_lr")
         schedule = e4.selectbox("Schedule", SCHEDULES, key="t_schedule")
         f1, f2, f3, f4 = st.columns(4)
@@ -75,7 +89,8 @@ def config_form(store: RunStore) -> TrainConfig | None:
         patience = f3.number_input("Early-stopping patience (0 = off)", 0, 1000, 0, key="t_patience")
         seed = f4.number_input("Seed", 0, 2**31 - 1, 0, key="t_seed")
         g1, g2, g3, g4 = st.columns(4)
-        amp = g1.toggle("Mixed precision (AMP)", value=True, key="t_amp", help="bf16/fp16 on GPUs; on CPUs only with native bf16")
+        amp = g1.toggle("Mixed precision (AMP)", value=True, key="t_amp",
+                        help="bf16/fp16 on GPUs; on CPUs only with native bf16")
         augment = g2.toggle("Augmentation", value=False, key="t_augment")
         bandpass = g3.toggle("Band-pass filter", value=True, key="t_bandpass")
         device = g4.selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="t_device")
@@ -87,6 +102,16 @@ def config_form(store: RunStore) -> TrainConfig | None:
         return None
     if not srcs:
         st.error("No data source: build the DeepFake demo set on Home or set a folder in Settings.")
+        return None
+    if transfer is not None and not transfer["sources"]:
+        st.error("Transfer needs at least one finished regression run as its source.")
+        return None
+    if subset != "all" and not srcs[data_label].startswith("ptbxl:"):
+        st.error("The PTB-XL halves A and B exist only for PTB-XL data; choose 'all' for this source.")
+        return None
+    labels_problem = missing_labels(srcs[data_label], task, targets)
+    if labels_problem:
+        st.error(labels_problem)
         return None
     try:
         return TrainConfig(
@@ -100,6 +125,22 @@ def config_form(store: RunStore) -> TrainConfig | None:
     except ValueError as exc:
         st.error(f"Invalid settings: {exc}")
         return None
+
+
+def missing_labels(spec: str, task: str, targets: list[str]) -> str | None:
+    """Why ``spec`` cannot train ``task`` (no interval labels / no superclass labels), or ``None``."""
+    opened = guarded(f"Opening {spec}", lambda: dataset(spec))
+    if opened is None:
+        return f"{spec} could not be opened (see above)."
+    index = opened[0].index
+    if task == "regression":
+        empty = [k for k in targets if k not in index or not index[k].notna().any()]
+        if empty:
+            return (f"{spec} has no interval labels for {', '.join(empty)}: use the DeepFake demo set (Home) or "
+                    "PTB-XL with a PTB-XL+ folder (Settings).")
+    elif "superclass" not in index:
+        return f"{spec} has no superclass labels: classification and transfer train on PTB-XL."
+    return None
 
 
 def format_eta(seconds: float | None) -> str:
@@ -150,8 +191,8 @@ def live(store_dir: str) -> None:
         st.caption("Curves appear after the first epoch.")
     if status == "done":
         headline = run["summary"].get("headline", {})
-        st.success(f"Run {run_id} is done: " + ", ".join(f"{k} {v:.3f}" for k, v in headline.items() if isinstance(v, (int, float)))
-                   + " — compare it on the Results page.")
+        numbers = ", ".join(f"{k} {v:.3f}" for k, v in headline.items() if isinstance(v, (int, float)))
+        st.success(f"Run {run_id} is done: {numbers} — compare it on the Results page.")
     log = store.run_dir(run_id) / worker.LOG_NAME
     if log.exists():
         with st.expander("Log (last lines)"):

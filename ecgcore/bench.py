@@ -27,7 +27,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -42,12 +42,17 @@ REFERENCE_BATCH = 32
 
 @dataclass
 class BenchSettings:
-    """Sizes and time budgets; :meth:`quick` is a short version for a busy machine."""
+    """Sizes and repetitions; :meth:`quick` is a short version for a busy machine.
+
+    Training is timed in ``rounds``: each round runs ``steps`` timed steps of every configuration
+    in turn, so changes in a shared machine's load affect all of them alike.
+    """
 
     n_records: int = 64
     batch_size: int = 32
     reference_batch_size: int = REFERENCE_BATCH
-    budget_s: float = 20.0
+    rounds: int = 3
+    steps: int = 2
     matmul_n: int = 2048
     predict_records: int = 10
     device: str = "auto"
@@ -55,8 +60,55 @@ class BenchSettings:
 
     @classmethod
     def quick(cls, device: str = "auto") -> "BenchSettings":
-        return cls(n_records=32, batch_size=8, reference_batch_size=8, budget_s=4.0, matmul_n=1024,
+        return cls(n_records=32, batch_size=8, reference_batch_size=8, rounds=2, steps=1, matmul_n=1024,
                    predict_records=4, device=device)
+
+
+@dataclass
+class Runner:
+    """One training configuration to time: ``step(fetch())`` is one optimisation step."""
+
+    fetch: Callable[[], tuple]
+    step: Callable[[tuple], None]
+    info: dict
+    load: float = 0.0
+    compute: float = 0.0
+    samples: int = 0
+    steps: int = 0
+
+    def run(self, n: int, device: torch.device) -> None:
+        """Time ``n`` steps, fetching (loading) and computing separately."""
+        for _ in range(n):
+            _sync(device)
+            t0 = time.perf_counter()
+            batch = self.fetch()
+            _sync(device)
+            t1 = time.perf_counter()
+            self.step(batch)
+            _sync(device)
+            t2 = time.perf_counter()
+            self.load += t1 - t0
+            self.compute += t2 - t1
+            self.samples += len(batch[0])
+            self.steps += 1
+
+    def result(self) -> dict:
+        """Throughput, step time, loading share and input-pipeline throughput over the timed steps."""
+        total = self.load + self.compute
+        return {**self.info, "samples_per_s": self.samples / total, "step_ms": 1000 * total / self.steps,
+                "load_share": self.load / total,
+                "input_samples_per_s": self.samples / self.load if self.load > 0 else float("inf"),
+                "steps": self.steps, "samples": self.samples}
+
+
+def time_rounds(runners: list[Runner], rounds: int, steps: int, device: torch.device) -> list[dict]:
+    """Warm every runner up with one step, then run ``rounds`` x ``steps`` timed steps of each in turn."""
+    for runner in runners:
+        runner.step(runner.fetch())
+    for _ in range(rounds):
+        for runner in runners:
+            runner.run(steps, device)
+    return [runner.result() for runner in runners]
 
 
 def _sync(device: torch.device) -> None:
@@ -91,32 +143,8 @@ def matmul_flops(n: int, device: torch.device, repeats: int = 5) -> float:
     return 2 * n**3 / best
 
 
-def _timed_steps(step, fetch, budget_s: float, device: torch.device) -> dict[str, float]:
-    """Run ``step(fetch())`` once to warm up, then until ``budget_s`` has passed (at least one step)."""
-    step(fetch())
-    load = compute = 0.0
-    samples = steps = 0
-    start = time.perf_counter()
-    while steps == 0 or time.perf_counter() - start < budget_s:
-        _sync(device)
-        t0 = time.perf_counter()
-        batch = fetch()
-        _sync(device)
-        t1 = time.perf_counter()
-        step(batch)
-        _sync(device)
-        t2 = time.perf_counter()
-        load += t1 - t0
-        compute += t2 - t1
-        samples += len(batch[0])
-        steps += 1
-    total = load + compute
-    return {"samples_per_s": samples / total, "step_ms": 1000 * total / steps, "load_share": load / total,
-            "input_samples_per_s": samples / load if load > 0 else float("inf"), "steps": steps, "samples": samples}
-
-
-def measure_trainer(data_dir: Path, fs: float, amp: bool, settings: BenchSettings, device: torch.device) -> dict:
-    """Training throughput of the trainer's own data path and step."""
+def trainer_runner(data_dir: Path, fs: float, amp: bool, settings: BenchSettings, device: torch.device) -> Runner:
+    """The trainer's own data path and step for ``inception1d`` at ``fs``."""
     from ecgcore.models import create_model
     from ecgcore.train.config import TrainConfig
     from ecgcore.train.trainer import BatchSource, prepare_data, resolve_precision, precision_name, train_step
@@ -141,9 +169,8 @@ def measure_trainer(data_dir: Path, fs: float, amp: bool, settings: BenchSetting
         train_step(model, model, *batch, loss_fn, optimizer, amp_dtype=amp_dtype, scaler=scaler,
                    grad_clip=config.grad_clip)
 
-    result = _timed_steps(step, fetch, settings.budget_s, device)
-    result.update(fs=fs, precision=precision_name(amp_dtype), batch_size=settings.batch_size, data_mode=source.mode)
-    return result
+    return Runner(fetch, step, dict(fs=fs, precision=precision_name(amp_dtype), batch_size=settings.batch_size,
+                                    data_mode=source.mode))
 
 
 class FileDataset(torch.utils.data.Dataset):
@@ -161,8 +188,8 @@ class FileDataset(torch.utils.data.Dataset):
         return torch.from_numpy(x), torch.from_numpy(self.targets[i])
 
 
-def measure_reference(data_dir: Path, settings: BenchSettings, device: torch.device) -> dict:
-    """Training throughput of the plain loop (file Dataset, DataLoader, fp32, 500 Hz)."""
+def reference_runner(data_dir: Path, settings: BenchSettings, device: torch.device) -> Runner:
+    """The plain loop: file-reading Dataset, DataLoader, fp32, 500 Hz."""
     from ecgcore.data import open_source
     from ecgcore.models import create_model
 
@@ -195,9 +222,8 @@ def measure_reference(data_dir: Path, settings: BenchSettings, device: torch.dev
         loss.backward()
         optimizer.step()
 
-    result = _timed_steps(step, fetch, settings.budget_s, device)
-    result.update(fs=500.0, precision="fp32", batch_size=settings.reference_batch_size, data_mode="file per access")
-    return result
+    return Runner(fetch, step, dict(fs=500.0, precision="fp32", batch_size=settings.reference_batch_size,
+                                    data_mode="file per access"))
 
 
 def measure_prediction(data_dir: Path, fs: float, settings: BenchSettings) -> dict:
@@ -242,20 +268,17 @@ def run_bench(settings: BenchSettings | None = None, progress: ProgressFn | None
     device = resolve_device(settings.device)
     load_start = os.getloadavg()
     started = time.perf_counter()
-    total = 8
-    report(progress, 0, total, "data")
+    report(progress, 0, 3, "data")
     data_dir = bench_data(settings.n_records)
-    report(progress, 1, total, "matmul")
     peak = matmul_flops(settings.matmul_n, device)
-    training = []
-    for i, (fs, amp) in enumerate([(500.0, False), (500.0, True), (100.0, False), (100.0, True)]):
-        report(progress, 2 + i, total, f"trainer {fs:g} Hz {'mixed' if amp else 'fp32'}")
-        training.append(measure_trainer(data_dir, fs, amp, settings, device))
-    report(progress, 6, total, "reference loop")
-    reference = measure_reference(data_dir, settings, device)
-    report(progress, 7, total, "prediction")
+    report(progress, 1, 3, "training (all configurations in turn)")
+    runners = [trainer_runner(data_dir, fs, amp, settings, device)
+               for fs, amp in [(500.0, False), (500.0, True), (100.0, False), (100.0, True)]]
+    runners.append(reference_runner(data_dir, settings, device))
+    *training, reference = time_rounds(runners, settings.rounds, settings.steps, device)
+    report(progress, 2, 3, "prediction")
     prediction = [measure_prediction(data_dir, fs, settings) for fs in (500.0, 100.0)]
-    report(progress, total, total, "done")
+    report(progress, 3, 3, "done")
 
     for row in training + [reference]:
         macs = model_stats(create_model(MODEL, 8, 4), 8, int(row["fs"] * 10))["macs"]

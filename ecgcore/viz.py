@@ -22,7 +22,9 @@ from ecgcore.vocab import SUPERCLASSES, TARGETS_BY_KEY
 MM_PER_S = 25.0
 MM_PER_MV = 10.0
 #: The standard 3x4 layout: one column per 2.5 s, leads read down each column.
-LAYOUT_3X4: tuple[tuple[str, ...], ...] = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
+LAYOUT_3X4: tuple[tuple[str, ...], ...] = (
+    ("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"),
+)
 #: Vertical distance between the baselines of two rows (mV): 30 mm of paper.
 ROW_PITCH_MV = 3.0
 #: Fiducial name -> (legend label, marker symbol, colour) for the measured points.
@@ -52,7 +54,8 @@ def _paper_axes(fig: go.Figure, x_range: tuple[float, float], y_range: tuple[flo
                      constrain="domain")
     fig.update_layout(plot_bgcolor=_PAPER, paper_bgcolor="white", margin=dict(l=10, r=10, t=40, b=40),
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"),
-                      height=int(90 + PLOT_WIDTH_PX * (MM_PER_MV / MM_PER_S) * (y_range[1] - y_range[0]) / (x_range[1] - x_range[0])))
+                      height=int(90 + PLOT_WIDTH_PX * (MM_PER_MV / MM_PER_S) * (y_range[1] - y_range[0])
+                                 / (x_range[1] - x_range[0])))
 
 
 def _segments(
@@ -287,7 +290,8 @@ def roc_curves(y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str]) ->
     return fig
 
 
-def confusion_matrix(matrix: Sequence[Sequence[int]], classes: Sequence[str], title: str = "Confusion matrix") -> go.Figure:
+def confusion_matrix(matrix: Sequence[Sequence[int]], classes: Sequence[str],
+                     title: str = "Confusion matrix") -> go.Figure:
     """Heatmap of a ``[C, C]`` confusion matrix (rows = truth, columns = prediction) with counts."""
     z = np.asarray(matrix)
     fig = go.Figure(go.Heatmap(z=z, x=list(classes), y=list(classes), colorscale="Blues", text=z,
@@ -302,7 +306,8 @@ def predicted_vs_measured(measured: np.ndarray, predicted: np.ndarray, key: str)
     target = TARGETS_BY_KEY[key]
     lo = float(np.nanmin([np.nanmin(measured), np.nanmin(predicted)]))
     hi = float(np.nanmax([np.nanmax(measured), np.nanmax(predicted)]))
-    fig = go.Figure([go.Scatter(x=measured, y=predicted, mode="markers", name="records", marker=dict(size=6, opacity=0.7)),
+    fig = go.Figure([go.Scatter(x=measured, y=predicted, mode="markers", name="records",
+                                marker=dict(size=6, opacity=0.7)),
                      go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="identity",
                                 line=dict(dash="dash", color="grey"))])
     fig.update_layout(title=f"{target.name}: predicted vs reference", xaxis_title=f"reference ({target.unit})",
@@ -319,8 +324,9 @@ def bland_altman(measured: np.ndarray, predicted: np.ndarray, key: str) -> go.Fi
     bias = float(np.mean(diff))
     sd = float(np.std(diff, ddof=1)) if len(diff) > 1 else 0.0
     fig = go.Figure(go.Scatter(x=mean, y=diff, mode="markers", marker=dict(size=6, opacity=0.7), showlegend=False))
-    for value, label, dash in ((bias, f"bias {bias:.1f}", "solid"), (bias + 1.96 * sd, f"+1.96 SD {bias + 1.96 * sd:.1f}", "dash"),
-                               (bias - 1.96 * sd, f"-1.96 SD {bias - 1.96 * sd:.1f}", "dash")):
+    lines = ((bias, f"bias {bias:.1f}", "solid"), (bias + 1.96 * sd, f"+1.96 SD {bias + 1.96 * sd:.1f}", "dash"),
+             (bias - 1.96 * sd, f"-1.96 SD {bias - 1.96 * sd:.1f}", "dash"))
+    for value, label, dash in lines:
         fig.add_hline(y=value, line=dict(dash=dash, color="#c0392b"), annotation_text=label,
                       annotation_position="right")
     fig.update_layout(title=f"{target.name}: Bland-Altman", xaxis_title=f"mean of both ({target.unit})",
@@ -335,4 +341,23 @@ def probabilities(probs: Mapping[str, float], title: str = "Class probabilities"
                            text=[f"{probs[n]:.2f}" for n in names], textposition="auto"))
     fig.update_layout(title=title, xaxis=dict(range=[0, 1], title="probability"), height=80 + 40 * len(names),
                       yaxis=dict(autorange="reversed"), margin=dict(t=40, b=40))
+    return fig
+
+
+def reliability_diagram(before: Mapping, after: Mapping | None = None, title: str = "Reliability") -> go.Figure:
+    """Observed frequency against mean predicted probability per bin, before (and after) calibration.
+
+    Parameters
+    ----------
+    before, after
+        :func:`ecgcore.explain.calibration.reliability` results (``confidence``, ``frequency``, ``ece``).
+    """
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", color="grey"),
+                               name="perfectly calibrated"))
+    for label, data, colour in (("before", before, "#c0392b"), ("after", after, "#2c7fb8")):
+        if data is not None:
+            fig.add_trace(go.Scatter(x=data["confidence"], y=data["frequency"], mode="lines+markers",
+                                     name=f"{label} (ECE {data['ece']:.3f})", line=dict(color=colour)))
+    fig.update_layout(title=title, xaxis=dict(title="mean predicted probability", range=[0, 1]),
+                      yaxis=dict(title="observed frequency", range=[0, 1]), height=360)
     return fig

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from ecgcore.bench import FileDataset, _timed_steps
+from ecgcore.bench import FileDataset, Runner, time_rounds
 from ecgcore.io import read_record
 
 
-def test_timed_steps_split_loading_from_compute():
+def test_rounds_time_loading_and_compute_separately_after_a_warm_up():
     calls = []
 
     def fetch():
@@ -19,10 +19,13 @@ def test_timed_steps_split_loading_from_compute():
         calls.append(len(batch[0]))
         time.sleep(0.03)
 
-    result = _timed_steps(step, fetch, budget_s=0.2, device=torch.device("cpu"))
-    assert result["steps"] >= 2 and len(calls) == result["steps"] + 1  # plus the warm-up step
-    assert result["load_share"] == pytest.approx(0.25, abs=0.1)
-    assert result["samples_per_s"] == pytest.approx(4 / 0.04, rel=0.3)
+    runners = [Runner(fetch, step, {"name": "a"}), Runner(fetch, step, {"name": "b"})]
+    results = time_rounds(runners, rounds=2, steps=2, device=torch.device("cpu"))
+    assert len(calls) == 2 * (1 + 2 * 2)  # one warm-up step each, then 2 rounds of 2 steps each
+    for result in results:
+        assert result["steps"] == 4 and result["samples"] == 16
+        assert result["load_share"] == pytest.approx(0.25, abs=0.1)
+        assert result["samples_per_s"] == pytest.approx(4 / 0.04, rel=0.3)
 
 
 def test_reference_dataset_reads_what_the_data_layer_reads(tmp_path):

@@ -38,26 +38,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ecgcore.data.cache import shape_record
-    from ecgcore.explain.calibration import calibrate_run
+    from ecgcore.explain.calibration import calibrate_run, run_directory
     from ecgcore.explain.report import attribution_figure, explain_record, save_figure
     from ecgcore.io import read_record
     from ecgcore.train.checkpoint import jsonable, load_predictor
 
     if not args.records and not args.calibrate:
         raise ValueError("give at least one RECORD to explain (or --calibrate)")
+    run_dir = run_directory(args.run, args.runs_dir)
     if args.calibrate:
-        calib = calibrate_run(args.run, method=args.calibrate, runs_dir=args.runs_dir)
+        calib = calibrate_run(run_dir, method=args.calibrate)
         ece = {split: {k: round(m[k]["ece_mean"], 4) for k in ("before", "after")} for split, m in calib.metrics.items()}
         print(json.dumps({"run_id": str(args.run), "calibration": args.calibrate,
                           "temperature": calib.temperature, "mean_class_ece": ece}))
     if not args.records:
         return 0
-    predictor = load_predictor(args.run, runs_dir=args.runs_dir)
+    predictor = load_predictor(run_dir)
     for path in args.records:
         record = read_record(path, fs=args.fs)
         summary, attr = explain_record(predictor, record, method=args.method, baseline=args.baseline,
                                        target=args.target, n_steps=args.steps, internal_batch_size=args.batch,
-                                       evaluate=args.eval, randomisation=args.randomisation, runs_dir=args.runs_dir)
+                                       evaluate=args.eval, randomisation=args.randomisation, run_dir=run_dir)
         if args.png is not None:
             png = args.png if len(args.records) == 1 else args.png.with_name(f"{args.png.stem}_{record.record_id}.png")
             title = f"{record.record_id}: {args.method} attribution of '{summary['target']}' (baseline {summary['baseline']})"

@@ -24,21 +24,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("records", nargs="+", metavar="RECORD", help="record files (WFDB .hea, .mat, .asc, .csv) or paths without extension")
     parser.add_argument("--eval-annotations", metavar="ANNOTATOR", default=None,
                         help="validate against manual annotations: 'ludb' (one file per lead) or a QTDB annotator extension such as q1c")
+    parser.add_argument("--reference-support", type=int, default=1, metavar="K",
+                        help="with --eval-annotations: reference = K-th earliest onset / K-th latest offset over the "
+                             "annotated leads (default 1: earliest / latest)")
     parser.add_argument("--fs", type=float, default=None, help="sampling rate for CSV records (Hz)")
     parser.add_argument("--brief", action="store_true", help="print only the intervals, beats and flags (no fiducial lists)")
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.reference_support < 1:
+        raise ValueError(f"--reference-support must be at least 1, got {args.reference_support}")
     if args.eval_annotations:
         progress = cli_progress("evaluating") if len(args.records) > 1 else None
         frames = []
         for i, path in enumerate(args.records):
-            frames.append(evaluate_record(path, args.eval_annotations))
+            frames.append(evaluate_record(path, args.eval_annotations, args.reference_support))
             report(progress, i + 1, len(args.records), str(path))
         summary = summarize(pd.concat(frames, ignore_index=True))
         beats = summary.pop("beats")
         for name, row in summary.items():
-            print(json.dumps({"fiducial": name, **row, "records": len(args.records), "annotated_beats": beats["annotated"]}))
+            print(json.dumps({"fiducial": name, **row, "records": len(args.records), "annotated_beats": beats["annotated"],
+                              "reference_support": args.reference_support}))
         return 0
     for path in args.records:
         record = read_record(path, fs=args.fs)

@@ -37,6 +37,8 @@ from ecgcore.experiments.published import PUBLISHED_TRAINING
 from ecgcore.train.config import TrainConfig
 from ecgcore.vocab import LEADS_8, TARGET_KEYS
 
+#: The published DeepFake set (121,977 ECGs) the seed study trained on (its code/datasets/deepfake_ecg/download.sh).
+DEEPFAKE_URL = "https://osf.io/6hved/"
 #: The five architectures the seed study compared, in its table order.
 MODELS: tuple[str, ...] = ("rnn", "lstm", "cnn", "vit", "inception1d")
 #: The architecture the seed study transferred (its best model).
@@ -120,13 +122,15 @@ class Preset:
         """A one-paragraph statement of the settings, printed above every table."""
         s = self.settings()
         cap = f"at most {s['max_records']} records per run" if s["max_records"] else "full datasets"
-        kwargs = "; ".join(f"{m}: {v}" for m, v in s["model_kwargs"].items() if v) or "default sizes"
+        stop = f" (early stopping after {self.patience} epochs without improvement)" if self.patience else ""
+        kwargs = "; ".join(f"{m}: {v}" for m, v in s["model_kwargs"].items() if v) or "the registry's defaults"
         return (
             f"preset '{self.name}': {self.description} {s['fs_hz']:g} Hz, {len(self.leads)} leads "
-            f"({s['leads']}), {s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']:g} "
-            f"({s['optimizer']}, {s['schedule']} schedule), {cap}, {s['regression_models']}, "
-            f"DeepFake set generated with {s['deepfake_generated']} records when none is given; "
-            f"model sizes: {kwargs}; seed {s['seed']}."
+            f"({s['leads']}), {'up to ' if self.patience else ''}{s['epochs']} epochs{stop}, batch "
+            f"{s['batch_size']}, lr {s['lr']:g} ({s['optimizer']}, {s['schedule']} schedule), {cap}, regression "
+            f"models: {s['regression_models']}; without --data deepfake:DIR a DeepFake set of "
+            f"{s['deepfake_generated']} records is generated (the study used the published set, "
+            f"{DEEPFAKE_URL}); model sizes: {kwargs}; seed {s['seed']}."
         )
 
 

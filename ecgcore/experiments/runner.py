@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ from ecgcore.experiments.definitions import (
 from ecgcore.experiments.published import SEED_STUDY
 from ecgcore.experiments.tables import (
     VALUE_COLUMNS,
+    gaps_vs_scratch,
     published_values,
     run_values,
     summary_splits,
@@ -101,8 +102,14 @@ def check_data(experiment: Experiment | str, sources: DataSources) -> None:
         raise DataRequired(_needs_message(experiment, "no PTB-XL folder was given."))
     root = Path(sources.ptbxl)
     database = root / "ptbxl_database.csv"
+    if not root.is_dir():
+        raise DataRequired(_needs_message(experiment, f"{root} is not a directory."))
     if not database.is_file():
         raise DataRequired(_needs_message(experiment, f"{root} has no ptbxl_database.csv (not a PTB-XL folder)."))
+    plus_table = Path(sources.ptbxl_plus or ".") / "features" / "12sl_features.csv"
+    if sources.ptbxl_plus and not plus_table.is_file():
+        raise DataRequired(f"--plus {sources.ptbxl_plus}: no {plus_table} (expected the PTB-XL+ folder from "
+                           f"{PTBXL_PLUS_URL}). Nothing was run.")
     ids = set(pd.read_csv(database, usecols=["ecg_id"])["ecg_id"].astype(str))
     if root.resolve() == BUNDLED_PTBXL.resolve() or ids <= _bundled_ids():
         raise DataRequired(_needs_message(
@@ -169,7 +176,8 @@ def _ensure_measured_labels(sources: DataSources, preset: Preset, out: Path, pro
     halves = ptbxl_halves(dataset.index, seed=preset.seed)
     cached = load_cached(dataset, Preprocessing(leads=preset.leads, fs=preset.fs, normalize="none"), progress=progress)
     rows = np.flatnonzero(cached.index["record_id"].astype(str).isin(set(halves[0])).to_numpy())
-    measured = measure_many(np.asarray(cached.signals[rows]), preset.fs, preset.leads, progress=progress)
+    signals = (cached.signals[r] for r in rows)  # memmap rows, read one at a time (all of A may not fit in RAM)
+    measured = measure_many(signals, preset.fs, preset.leads, progress=progress)
     hr = measured["hr"].to_numpy(float)
     features = pd.DataFrame({
         "ecg_id": cached.index["record_id"].to_numpy()[rows].astype(int),
@@ -192,7 +200,9 @@ class PlannedRun:
     """One run of an experiment and where it stands.
 
     ``status``: ``done`` (a finished run with the same key exists), ``queued`` / ``running`` (one
-    is under way), ``missing`` (can start now) or ``waiting`` (its source runs are not done yet).
+    is under way), ``resumable`` (one was cancelled or interrupted after at least one epoch:
+    ``run_id`` continues from its last checkpoint), ``missing`` (can start now) or ``waiting`` (its
+    source runs are not done yet).
     """
 
     spec: RunSpec
@@ -201,12 +211,22 @@ class PlannedRun:
     config: TrainConfig | None = None
 
 
-def _active_by_key(store: RunStore) -> dict[str, tuple[str, str]]:
-    active = {}
-    for run in store.active_runs():
-        info = store.get_run(run["id"])
-        active[info["config_key"]] = (run["id"], run["status"])
-    return active
+#: Statuses of a run that stopped early and can continue from its last epoch's checkpoint.
+RESUMABLE = ("cancelled", "interrupted")
+
+
+def _runs_by_key(store: RunStore) -> dict[str, list[tuple[str, str, bool]]]:
+    """``config key -> [(run id, status, has a last checkpoint)]``, newest first."""
+    from ecgcore.runs.worker import refresh_dead
+
+    refresh_dead(store.root)  # a run whose process died is "interrupted", not "running"
+    runs = store.list_runs()
+    by_key: dict[str, list[tuple[str, str, bool]]] = {}
+    if len(runs):
+        for run in runs.to_dict(orient="records"):
+            by_key.setdefault(run["config_key"], []).append(
+                (run["id"], run["status"], bool(run.get("last_checkpoint"))))
+    return by_key
 
 
 def plan(experiment: Experiment | str, preset: Preset | str, sources: DataSources,
@@ -214,7 +234,7 @@ def plan(experiment: Experiment | str, preset: Preset | str, sources: DataSource
     """Where each run of the experiment stands in the store (see :class:`PlannedRun`)."""
     experiment = get_experiment(experiment) if isinstance(experiment, str) else experiment
     store = RunStore(runs_dir)
-    active = _active_by_key(store)
+    by_key = _runs_by_key(store)
     done_ids: dict[str, str] = {}
     planned = []
     for spec in experiment.build(get_preset(preset), sources):
@@ -222,15 +242,16 @@ def plan(experiment: Experiment | str, preset: Preset | str, sources: DataSource
             planned.append(PlannedRun(spec, "waiting"))
             continue
         config = resolve(spec, done_ids)
-        run_id = store.find_done(config)
-        if run_id:
+        runs = by_key.get(config.key(), [])
+        status, run_id = "missing", None
+        for wanted in ("done", *ACTIVE, *RESUMABLE):
+            hit = next((r for r in runs if r[1] == wanted and (wanted not in RESUMABLE or r[2])), None)
+            if hit:
+                status, run_id = ("resumable" if wanted in RESUMABLE else wanted), hit[0]
+                break
+        if status == "done":
             done_ids[spec.name] = run_id
-            planned.append(PlannedRun(spec, "done", run_id, config))
-        elif config.key() in active:
-            run_id, status = active[config.key()]
-            planned.append(PlannedRun(spec, status, run_id, config))
-        else:
-            planned.append(PlannedRun(spec, "missing", None, config))
+        planned.append(PlannedRun(spec, status, run_id, config))
     return planned
 
 
@@ -244,16 +265,17 @@ def plan_frame(planned: Sequence[PlannedRun]) -> pd.DataFrame:
 
 def launch_missing(experiment: Experiment | str, preset: Preset | str, sources: DataSources,
                    runs_dir: Path | None = None, limit: int | None = None) -> list[str]:
-    """Start worker processes for the runs that can start now; returns their run ids.
+    """Start worker processes for the runs that can start now (resuming stopped ones); returns their ids.
 
     Runs waiting for their source runs are left for a later call (the page calls again once the
     sources are done). Call :func:`prepare_data` first (it generates data and may take minutes).
     """
-    from ecgcore.runs.worker import launch
+    from ecgcore.runs import worker
 
     check_data(experiment, sources)
-    missing = [p for p in plan(experiment, preset, sources, runs_dir) if p.status == "missing"]
-    return [launch(p.config, runs_dir=runs_dir) for p in missing[:limit]]
+    ready = [p for p in plan(experiment, preset, sources, runs_dir) if p.status in ("missing", "resumable")]
+    return [worker.resume(p.run_id, runs_dir=runs_dir) if p.status == "resumable" else
+            worker.launch(p.config, runs_dir=runs_dir) for p in ready[:limit]]
 
 
 # --- tables ----------------------------------------------------------------------------------------
@@ -338,6 +360,8 @@ def table_notes(experiment: Experiment, preset: Preset, sources: DataSources) ->
         "Baseline: the trivial predictor evaluated on the same rows (regression: the training mean; "
         "classification: the training class prior). A model near its baseline learned little.",
         f"Published: {SEED_STUDY.text()}. {SEED_STUDY.note}",
+        "Train columns: ours are the best checkpoint evaluated on the training rows (eval mode); the study's "
+        "scripts computed theirs inside the training loop (dropout on, weights changing during the epoch).",
         "Splits: PTB-XL strat_fold 1-8 train / 9 validation / 10 test (not reported here); DeepFake records are "
         "assigned to 10 folds by a hash of their id. The seed study used random 70/10/20 record splits.",
     ]
@@ -345,10 +369,11 @@ def table_notes(experiment: Experiment, preset: Preset, sources: DataSources) ->
         notes.append(
             f"DeepFake ground truth: {sources.deepfake}'s ground-truth CSV." if sources.deepfake else
             f"DeepFake ground truth: the {preset.deepfake_n} generated ECGs are labelled by our own interval "
-            "measurement (ecgcore.measure), the published DeepFake set by its own; the MAEs are comparable in "
-            "scale, not one to one.")
+            "measurement (ecgcore.measure); the published DeepFake set comes with its own ground-truth file. "
+            "The MAEs are comparable in scale, not one to one.")
     if experiment.name in ("transfer", "fractions"):
-        notes.append("The seed study's Tables 1-2 hold no numbers for this experiment: the published columns are empty.")
+        notes.append("The seed study's Tables 1-2 hold no numbers for this experiment: "
+                     "the published columns are empty.")
     if experiment.name == "transfer":
         notes.append("PTB-XL interval labels (within-PTB-XL backbones): " + (
             f"PTB-XL+ ({sources.ptbxl_plus})." if sources.ptbxl_plus else
@@ -434,12 +459,19 @@ def reproduce(experiment: Experiment | str, preset: Preset | str, sources: DataS
             say(f"[{i + 1}/{total}] {p.spec.name}: {failed[p.spec.name]}")
             continue
         config = resolve(p.spec, done_ids)
-        say(f"[{i + 1}/{total}] {p.spec.name}: training {config.model} ({config.task}) on {config.data}")
+        resume = p.status == "resumable" and p.config is not None and p.config.key() == config.key()
+        say(f"[{i + 1}/{total}] {p.spec.name}: " + (f"resuming run {p.run_id}" if resume else "training") +
+            f" {config.model} ({config.task}) on {config.data}")
         try:
-            summary = train(config, runs_dir=runs_dir, progress=run_progress(p.spec.name) if run_progress else None)
+            summary = train(config, runs_dir=runs_dir, run_id=p.run_id if resume else None, resume=resume,
+                            progress=run_progress(p.spec.name) if run_progress else None)
         except Exception as exc:  # one failed run must not lose the others' results
             failed[p.spec.name] = f"{type(exc).__name__}: {exc}"
             say(f"[{i + 1}/{total}] {p.spec.name}: FAILED ({failed[p.spec.name]})")
+            continue
+        if summary.get("status") != "done":
+            failed[p.spec.name] = f"run {summary['id']} ended {summary.get('status')!r}; run again to resume it"
+            say(f"[{i + 1}/{total}] {p.spec.name}: {failed[p.spec.name]}")
             continue
         done_ids[p.spec.name] = summary["id"]
         result_trained.append(summary["id"])
@@ -447,6 +479,7 @@ def reproduce(experiment: Experiment | str, preset: Preset | str, sources: DataS
     planned = plan(experiment, preset, sources, runs_dir)
     table = build_table(experiment, preset, sources, runs_dir, planned)
     head = header(experiment, preset, sources, planned)
+    head["notes"] += [f"Transfer minus scratch: {gap}" for gap in gaps_vs_scratch(table)]
     paths = write_outputs(Path(out_dir) if out_dir else default_out_dir(experiment.name, preset),
                           experiment.name, table, head)
     markdown = paths["md"].read_text()

@@ -25,8 +25,8 @@ CLASSIFICATION_METRICS: tuple[str, ...] = ("accuracy", "auc")
 VALUE_COLUMNS: tuple[str, ...] = tuple(
     f"{who}_{split}" for who in ("ours", "baseline", "published") for split in SPLITS
 )
-#: Row label columns, in display order, that an experiment's rows may carry.
-ROW_FIELDS: tuple[str, ...] = ("model", "setting", "approach", "strategy", "fraction")
+#: Columns of a table that are not row labels.
+_NOT_LABELS: tuple[str, ...] = ("target", "metric", *VALUE_COLUMNS, "status", "run_id")
 
 
 def summary_splits(summary: Mapping) -> dict[str, tuple[dict, dict]]:
@@ -98,7 +98,7 @@ def _metric_label(target: object, metric: str) -> str:
 
 def to_markdown(table: pd.DataFrame) -> str:
     """A markdown table: row labels, metric, then ours / baseline / published for train and val."""
-    fields = [f for f in ROW_FIELDS if f in table.columns]
+    fields = [c for c in table.columns if c not in _NOT_LABELS]
     header = [f.capitalize() for f in fields] + [
         "Metric", "Ours train", "Ours val", "Baseline train", "Baseline val", "Published train", "Published val"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -107,6 +107,26 @@ def to_markdown(table: pd.DataFrame) -> str:
         cells += [_fmt(r[c]) for c in VALUE_COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def gaps_vs_scratch(table: pd.DataFrame, metric: str = "auc") -> list[str]:
+    """Validation ``metric`` of each transferred row minus the from-scratch row of the same fraction.
+
+    Only pairs where both runs are finished are listed; the numbers come from ``table`` itself.
+    """
+    if "setting" not in table.columns:
+        return []
+    rows = table[table["metric"] == metric]
+    fraction = rows["fraction"] if "fraction" in rows.columns else pd.Series(1.0, index=rows.index)
+    scratch = {f: v for f, v, s in zip(fraction, rows["ours_val"], rows["setting"]) if s == "scratch"}
+    out = []
+    for (_, r), f in zip(rows.iterrows(), fraction):
+        base = scratch.get(f, math.nan)
+        if r["setting"] != "scratch" and not (math.isnan(r["ours_val"]) or math.isnan(base)):
+            where = f"{float(f) * 100:g}% of the training split, " if "fraction" in rows.columns else ""
+            out.append(f"{where}{r['setting']} / {r['approach']} / {r['strategy']}: validation {metric} "
+                       f"{r['ours_val']:.3f} vs {base:.3f} from scratch ({r['ours_val'] - base:+.3f})")
+    return out
 
 
 def write_outputs(out_dir: Path, name: str, table: pd.DataFrame, header: Mapping) -> dict[str, Path]:

@@ -23,7 +23,7 @@ Samples outside every wave count as ``other``, so the five shares sum to one.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -105,11 +105,16 @@ def make_baseline(x: torch.Tensor, kind: str, fs: float) -> torch.Tensor:
 
 @contextmanager
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode (no dropout, frozen batch statistics) with cuDNN off so RNNs can back-propagate; restored after."""
+    """Eval mode (no dropout, frozen batch statistics), restored after.
+
+    cuDNN's recurrent kernels cannot back-propagate in eval mode, so for models with an RNN / LSTM
+    cuDNN is switched off inside the block (CPU runs are unaffected).
+    """
     was_training = model.training
     model.eval()
+    has_rnn = any(isinstance(m, nn.RNNBase) for m in model.modules())
     try:
-        with torch.backends.cudnn.flags(enabled=False):
+        with torch.backends.cudnn.flags(enabled=False) if has_rnn else nullcontext():
             yield model
     finally:
         model.train(was_training)
@@ -150,7 +155,8 @@ def attribute(
         Output index: class index or regression output index.
     method
         ``ig`` (Integrated Gradients, Gauss-Legendre, ``n_steps``), ``saliency`` (|gradient|),
-        ``gradientshap`` (``n_samples`` noisy points between baseline and input), ``occlusion``
+        ``gradientshap`` (``n_samples`` random points between the baseline and the input plus Gaussian
+        noise of 0.1 x the input's SD), ``occlusion``
         (windows of ``occlusion_window_s`` per lead, replaced by the baseline), ``gradcam`` (Grad-CAM
         on the last convolution, ReLU, linearly upsampled to the input length).
     baseline
@@ -176,6 +182,8 @@ def attribute(
 
     if method not in METHODS:
         raise ValueError(f"unknown attribution method {method!r}; expected one of {', '.join(METHODS)}")
+    if baseline not in BASELINES:
+        raise ValueError(f"unknown baseline {baseline!r}; expected one of {', '.join(BASELINES)}")
     inp = as_input(x, model)
     with eval_mode(model):
         with torch.no_grad():
@@ -211,7 +219,7 @@ def attribute(
             if layer is None:
                 raise ValueError(f"Grad-CAM needs a convolution; model {type(model).__name__} has none (last_conv() is None)")
             cam = LayerGradCam(model, layer).attribute(inp, target=target, relu_attributions=True)
-            cam = LayerAttribution.interpolate(cam.mean(dim=1, keepdim=True), inp.shape[-1], interpolate_mode="linear")
+            cam = LayerAttribution.interpolate(cam, inp.shape[-1], interpolate_mode="linear")  # [1, 1, S]
             attr = cam.expand_as(inp)
             lead_resolved = False
         baseline_score = float(output(model, base, target)[0]) if base is not None else None

@@ -29,6 +29,8 @@ from ecgcore.progress import ProgressFn, report
 
 CALIBRATION_FILE = "calibration.json"
 CALIBRATION_METHODS = ("temperature", "platt")
+#: Smallest and largest temperature :func:`fit_temperature` returns.
+TEMPERATURE_RANGE = (0.05, 100.0)
 
 
 def _event_matrix(labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -133,7 +135,11 @@ class Calibration:
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray, multi_label: bool = False, max_iter: int = 200) -> float:
-    """The temperature minimising the NLL of ``logits / T`` on ``labels`` (L-BFGS over ``log T``)."""
+    """The temperature minimising the NLL of ``logits / T`` on ``labels`` (L-BFGS over ``log T``).
+
+    Clipped to :data:`TEMPERATURE_RANGE`: a model no better than chance on a small validation split
+    drives the optimum towards infinity (uniform probabilities), which the upper bound stands for.
+    """
     z = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
     y = torch.as_tensor(np.asarray(labels))
     log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
@@ -150,7 +156,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, multi_label: bool = 
         return loss
 
     optimizer.step(closure)
-    return float(log_t.exp().item())
+    return float(np.clip(log_t.exp().item(), *TEMPERATURE_RANGE))
 
 
 def fit_platt(logits: np.ndarray, labels: np.ndarray) -> list[list[float]]:
@@ -190,7 +196,7 @@ def run_logits(run_id_or_dir: str | Path, split: str, runs_dir: str | Path | Non
     from ecgcore.train.config import TrainConfig
     from ecgcore.train.trainer import BatchSource, predict_rows, prepare_data
 
-    predictor = load_predictor(run_id_or_dir, runs_dir=runs_dir)
+    predictor = load_predictor(run_directory(run_id_or_dir, runs_dir))
     meta = predictor.meta
     if meta["task"] != "classification":
         raise ValueError(f"run {meta.get('run_id', run_id_or_dir)} is a {meta['task']} run; calibration needs classification")
@@ -223,14 +229,23 @@ def calibrate_run(run_id_or_dir: str | Path, method: str = "temperature", runs_d
 
 
 def run_directory(run_id_or_dir: str | Path, runs_dir: str | Path | None = None) -> Path:
-    """The directory of a run given by id (looked up in the run store) or by its directory."""
+    """The directory of a run given by id (looked up in the run store) or by its directory.
+
+    Raises
+    ------
+    ValueError
+        If there is no such run in the store.
+    """
     path = Path(run_id_or_dir)
     if path.is_dir():
         return path
     from ecgcore.runs.store import RunStore
 
     store = RunStore(runs_dir)
-    store.get_run(str(run_id_or_dir))
+    try:
+        store.get_run(str(run_id_or_dir))
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from None
     return store.run_dir(str(run_id_or_dir))
 
 

@@ -81,7 +81,7 @@ def _measure(record) -> tuple[Any, str | None]:
 def explain_record(predictor, record, *, method: str = "ig", baseline: str = "zeros", target: str | int | None = None,
                    n_steps: int = 50, internal_batch_size: int | None = None, evaluate: bool = False,
                    randomisation: str = "full", deletion_steps: int = 20, random_repeats: int = 5,
-                   seed: int = 0, runs_dir: str | Path | None = None) -> tuple[dict, Attribution]:
+                   seed: int = 0, run_dir: Path | None = None) -> tuple[dict, Attribution]:
     """Attribution and summaries for one record with a trained run (see the module docstring).
 
     Parameters
@@ -94,6 +94,8 @@ def explain_record(predictor, record, *, method: str = "ig", baseline: str = "ze
         Class name, regression target key or output index; default: the predicted class / first target.
     evaluate
         Also run the deletion test and the ``randomisation`` (``"full"`` / ``"cascading"``) sanity check.
+    run_dir
+        The run's directory: its ``calibration.json``, if any, calibrates the probabilities.
 
     Returns
     -------
@@ -128,7 +130,6 @@ def explain_record(predictor, record, *, method: str = "ig", baseline: str = "ze
     if "wave_importance" not in summary:
         summary["wave_importance"] = None
         summary["wave_note"] = f"no per-wave summary: {reason or 'no beats measured'}"
-    run_dir = run_directory(meta["run_id"], runs_dir) if meta.get("run_id") else None
     calibration = load_calibration(run_dir) if run_dir is not None else None
     summary["prediction"] = calibrated_prediction(predictor, record, calibration)
     if measurement is not None:
@@ -225,14 +226,17 @@ def _explanation_lines(summary: dict) -> list[str]:
     if faith:
         d, r = faith["deletion"], faith["randomisation"]
         lines.append(f"deletion area {_fmt(d['normalised_auc'], 3)} vs random {_fmt(d['random_normalised_auc'], 3)} "
-                     f"(lower = more faithful); randomised-model rank corr. {_fmt(r['spearman'], 2)} (must be low)")
+                     f"(lower = more faithful; gain {d['gain']:+.3f}, "
+                     f"{'beats' if d['beats_random'] else 'does NOT beat'} random)")
+        lines.append(f"rank correlation with a randomised model {_fmt(r['spearman'], 2)} (must be low; "
+                     f"with the input's own magnitude {_fmt(r['input_spearman'], 2)})")
     if not summary.get("lead_resolved", True):
         lines.append("Grad-CAM has no lead axis: the same time course is shown on every lead")
     return lines
 
 
 def model_card(meta: dict, run_dir: Path | None) -> list[str]:
-    """Data, metrics, date and commit of the run."""
+    """Data, metrics, date and commit of the run (and its calibration, when it has one)."""
     config = meta.get("config", {})
     summary = {}
     if run_dir is not None and (run_dir / "summary.json").exists():
@@ -250,6 +254,12 @@ def model_card(meta: dict, run_dir: Path | None) -> list[str]:
         lines.append(f"test {label} {_fmt(test, 3)}  (trivial baseline {_fmt(base, 3)})")
     else:
         lines.append(f"validation metrics at the saved epoch: {json.dumps(meta.get('metrics', {}))[:120]}")
+    calibration = load_calibration(run_dir) if run_dir is not None else None
+    if calibration is not None and "test" in calibration.metrics:
+        test = calibration.metrics["test"]
+        fitted = f"T = {calibration.temperature:.2f}" if calibration.method == "temperature" else "per class"
+        lines.append(f"calibration: {calibration.method} scaling ({fitted}) fitted on the validation split; test mean "
+                     f"per-class ECE {test['before']['ece_mean']:.3f} -> {test['after']['ece_mean']:.3f}")
     return lines
 
 
@@ -305,11 +315,11 @@ def write_report(run_id_or_dir: str | Path, record, out: str | Path | list, *, r
     from ecgcore.data.cache import shape_record
     from ecgcore.train.checkpoint import load_predictor
 
-    predictor = load_predictor(run_id_or_dir, runs_dir=runs_dir)
+    run_dir = run_directory(run_id_or_dir, runs_dir)
+    predictor = load_predictor(run_dir)
     summary, attr = explain_record(predictor, record, method=method, baseline=baseline, target=target,
-                                   evaluate=evaluate, runs_dir=runs_dir, **kwargs)
+                                   evaluate=evaluate, run_dir=run_dir, **kwargs)
     signal_mv = shape_record(record, predictor.prep)
-    fig = render_report(summary, attr, signal_mv, predictor.prep.fs, predictor.prep.leads, predictor.meta,
-                        run_directory(run_id_or_dir, runs_dir))
+    fig = render_report(summary, attr, signal_mv, predictor.prep.fs, predictor.prep.leads, predictor.meta, run_dir)
     paths = [save_figure(fig, p) for p in (out if isinstance(out, list) else [out])]
     return paths, summary

@@ -32,7 +32,8 @@ MARTINEZ_2004: dict[str, tuple[float, float]] = {"p_on": (2.0, 14.8), "qrs_on": 
 P_SYMBOL, T_SYMBOLS = "p", ("t", "T")
 #: Symbols that are neither waves nor beats (rhythm, noise, comment, U wave ...).
 NON_BEAT = set("()pTt~+|\"=!xu^[]'@s")
-#: Annotations of one wave across leads belong to one beat when their peaks are this close (s).
+#: QRS annotations of different leads belong to one beat when their complexes overlap or, where
+#: a complex has no marked onset / offset, their peaks are this close (s).
 CLUSTER_S = 0.1
 #: Long records are measured in segments of this length (s), like a standard 10 s ECG.
 SEGMENT_S = 10.0
@@ -100,25 +101,37 @@ def read_annotations(record: str | Path, annotator: str) -> dict[str, list[Wave]
     return out
 
 
-def reference_beats(waves: dict[str, list[Wave]], fs: float) -> pd.DataFrame:
+def reference_beats(waves: dict[str, list[Wave]], fs: float, support: int = 1) -> pd.DataFrame:
     """One row per annotated beat: QRS position and the global fiducials implied across streams.
 
-    QRS annotations of all streams within :data:`CLUSTER_S` form one beat; a P wave belongs to the
+    QRS annotations of all streams whose complexes overlap (onset to offset, widened to
+    :data:`CLUSTER_S` around the peak where a bound is not marked) form one beat: in a bundle
+    branch block the leads' QRS peaks can lie more than 100 ms apart. A P wave belongs to the
     next beat, a T wave to the previous one. Columns: ``qrs`` (median QRS peak), ``p_on``,
     ``p_off``, ``qrs_on``, ``qrs_off``, ``t_off`` (samples, NaN where nobody marked it).
+
+    ``support`` = 1 (default) takes the earliest onset / latest offset marked in any stream;
+    ``support`` = k takes the k-th earliest / k-th latest (the extreme one where fewer streams marked
+    the wave), the "supported by k leads" rule of the delineator itself, so that one lead's mark on
+    a flat or noisy wave does not set the reference.
     """
     qrs = sorted((w for stream in waves.values() for w in stream if w.kind == "qrs"), key=lambda w: w.peak)
+    half = CLUSTER_S * fs / 2
     clusters: list[list[Wave]] = []
+    end = -np.inf
     for w in qrs:
-        if clusters and w.peak - clusters[-1][0].peak <= CLUSTER_S * fs:
+        start = w.onset if w.onset is not None else w.peak - half
+        if clusters and start <= end:
             clusters[-1].append(w)
         else:
             clusters.append([w])
+            end = -np.inf
+        end = max(end, w.offset if w.offset is not None else w.peak + half)
     centres = np.array([np.median([w.peak for w in c]) for c in clusters])
 
     def pick(values: list[int | None], latest: bool) -> float:
-        vals = [v for v in values if v is not None]
-        return float(max(vals) if latest else min(vals)) if vals else np.nan
+        vals = sorted((v for v in values if v is not None), reverse=latest)
+        return float(vals[min(support, len(vals)) - 1]) if vals else np.nan
 
     rows = []
     others = [w for stream in waves.values() for w in stream if w.kind != "qrs"]
@@ -167,14 +180,14 @@ def _our_beats(signal: np.ndarray, fs: float, leads: Sequence[str], first: int, 
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["qrs", *CSE_TOLERANCE_MS])
 
 
-def evaluate_record(record: str | Path, annotator: str) -> pd.DataFrame:
+def evaluate_record(record: str | Path, annotator: str, support: int = 1) -> pd.DataFrame:
     """Differences (ours - annotation, ms) per annotated beat and fiducial for one record.
 
     The signal is read with :func:`wfdb.rdrecord` with every channel as named in the header (the QT
     Database's ``MLII`` is not one of the 12 standard leads, yet its annotators used it).
     Columns: ``record``, ``qrs`` (annotated QRS sample), ``matched`` (bool) and, per fiducial,
     ``ref_<f>`` and ``ours_<f>`` (samples), ``in_span_<f>`` (ours lies inside the annotated span)
-    and ``<f>`` (difference in ms, NaN if either is missing).
+    and ``<f>`` (difference in ms, NaN if either is missing). ``support``: see :func:`reference_beats`.
     """
     base = Path(record)
     base = base.with_suffix("") if base.suffix in (".hea", ".dat") else base
@@ -185,7 +198,7 @@ def evaluate_record(record: str | Path, annotator: str) -> pd.DataFrame:
         raise ValueError(f"{base}: unreadable WFDB record ({type(exc).__name__}: {exc})") from exc
     fs = float(rec.fs)
     signal = np.nan_to_num(rec.p_signal.T)
-    ref = reference_beats(waves, fs)
+    ref = reference_beats(waves, fs, support)
     if ref.empty:
         raise ValueError(f"{base}: the {annotator} annotations hold no QRS complex")
     ours = _our_beats(signal, fs, rec.sig_name, int(ref["qrs"].min()), int(ref["qrs"].max()))

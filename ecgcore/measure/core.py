@@ -1,8 +1,9 @@
 """Heart rate, PR, QRS, QT and QTc of one record, and of many records on all cores.
 
-Pipeline: zero-phase band-pass -> multi-lead QRS detection -> beats aligned by template matching
--> median beat per lead -> global fiducials across leads -> intervals. A value that cannot be
-measured is ``None`` with its reason in ``Measurement.missing``; nothing is guessed.
+Pipeline: pacemaker spikes removed -> zero-phase band-pass -> multi-lead QRS detection -> beats
+aligned by template matching -> median beat per lead -> global fiducials across leads -> intervals.
+A value that cannot be measured is ``None`` with its reason in ``Measurement.missing``; nothing
+is guessed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pandas as pd
 from scipy.interpolate import interp1d
 
 from ecgcore.measure import delineate as dl
-from ecgcore.measure.rpeaks import bandpass, detect_r_peaks
+from ecgcore.measure.rpeaks import bandpass, detect_r_peaks, remove_pacer_spikes
 from ecgcore.progress import ProgressFn, report
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ class Measurement:
         missing or the beat was ectopic / cut by the record's ends).
     flags
         Quality flags: ``no_qrs``, ``too_few_beats``, ``irregular_rhythm``, ``ectopic_beats_excluded``,
-        ``no_p_wave``, ``no_t_wave``, ``upsampled``.
+        ``no_p_wave``, ``no_t_wave``, ``upsampled``, ``pacer_spikes_removed``.
     """
 
     hr: float | None = None
@@ -135,7 +136,12 @@ def measure(signal: np.ndarray, fs: float, leads: Sequence[str]) -> Measurement:
     m = Measurement(fs=float(fs))
     scale = 1.0
     work_fs = float(fs)
-    if fs < MIN_FS:
+    if fs >= MIN_FS:
+        # Below MIN_FS a 0.5-2 ms pacemaker spike is already smeared by the recording's own filter.
+        signal, n_spikes = remove_pacer_spikes(signal, fs)
+        if n_spikes:
+            m.flags.append("pacer_spikes_removed")
+    else:
         # Linear interpolation: unlike a polyphase (sinc-like) filter it adds no ringing before and
         # after the QRS, which the boundary thresholds would take for activity.
         work_fs = MIN_FS

@@ -9,8 +9,9 @@ offset), so one noisy lead cannot move them.
 Wave boundaries come from derivative-of-Gaussian (continuous wavelet) transforms at a scale suited
 to each wave, with thresholds relative to the wave's own steepest slope, as in the wavelet
 delineator of Martinez et al. (2004, IEEE TBME 51:570): a boundary is where the slope has fallen
-below a fraction of the wave's maximal slope. Everything is expressed in milliseconds, so any
-sampling rate works.
+below a fraction of the wave's maximal slope. The T wave's end, whose slow tail makes any slope
+threshold drift late, is found by the trapezium-area method of Zhang et al. (2006). Everything is
+expressed in milliseconds, so any sampling rate works.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ SIGMA_MS = {"qrs": 4.0, "t": 10.0, "p": 10.0}
 #: Boundary thresholds: fraction of the wave's maximal slope below which the wave has ended.
 #: Martinez et al. use 0.05 / 0.125 for the QRS on their wavelet scales; these values were tuned
 #: on LUDB records 1-60 (a coarse grid, checked against the synthetic ECGs' known fiducials).
-XI = {"qrs_on": 0.02, "qrs_off": 0.04, "t_off": 0.1, "p_on": 0.2, "p_off": 0.3}
+XI = {"qrs_on": 0.02, "qrs_off": 0.04, "p_on": 0.2, "p_off": 0.3}
+#: The T wave ends within this long after its steepest descent (ms): the trapezium method's
+#: reference point (T waves descend to the baseline in 40-120 ms).
+T_REACH_MS = 150.0
 #: A QRS boundary needs the slope below its threshold for this long (ms): notches inside the QRS
 #: (a q or s trough, where one lead's slope passes through zero) are not boundaries.
 QUIET_MS = 8.0
@@ -167,7 +171,11 @@ def delineate_qrs(median: np.ndarray, beats: np.ndarray, pre: int, fs: float) ->
 
     In each lead the QRS starts (ends) where its slope rises above (falls below) a fraction of its
     steepest QRS slope, but never below :data:`NOISE_FACTOR` standard errors of the slope, so a
-    noisy lead does not start its QRS early.
+    noisy lead does not start its QRS early. The global boundary is the ``k``-th earliest onset
+    (latest offset) over the *clean* leads, those whose threshold is set by their own QRS rather
+    than by their noise: a noise-limited lead's boundary moves with its noise and with low-level
+    fragmentation (12SL likewise weights leads by their signal quality). Only where fewer than
+    ``k`` leads are clean do all leads vote.
     """
     k = support_count(median.shape[0])
     sigma = SIGMA_MS["qrs"] * fs / 1000
@@ -178,7 +186,8 @@ def delineate_qrs(median: np.ndarray, beats: np.ndarray, pre: int, fs: float) ->
     peak = w[:, lo:hi].max(axis=1)
     run = max(1, ms(QUIET_MS, fs))
     reach = ms(QRS_REACH_MS, fs)
-    onsets, offsets = [], []
+    onsets: dict[str, list[int]] = {"all": [], "clean": []}
+    offsets: dict[str, list[int]] = {"all": [], "clean": []}
     for lead in np.flatnonzero(peak >= QRS_LEAD_FRACTION * peak.max()) if peak.max() > 0 else []:
         floor = NOISE_FACTOR * noise[lead]
         significant = lo + np.flatnonzero(w[lead, lo:hi] >= 0.3 * peak[lead])
@@ -187,9 +196,15 @@ def delineate_qrs(median: np.ndarray, beats: np.ndarray, pre: int, fs: float) ->
         off = _quiet_after(w[lead] >= max(XI["qrs_off"] * peak[lead], floor), last, run)
         # A lead whose baseline is not reached close to its QRS (a fused P wave, noise) gives no boundary.
         if on is not None and off is not None and first - on <= reach and off - last <= reach:
-            onsets.append(on)
-            offsets.append(off)
-    return kth(onsets, k, latest=False), kth(offsets, k, latest=True)
+            onsets["all"].append(on)
+            offsets["all"].append(off)
+            if XI["qrs_on"] * peak[lead] >= floor:
+                onsets["clean"].append(on)
+            if XI["qrs_off"] * peak[lead] >= floor:
+                offsets["clean"].append(off)
+    on_set = onsets["clean"] if len(onsets["clean"]) >= k else onsets["all"]
+    off_set = offsets["clean"] if len(offsets["clean"]) >= k else offsets["all"]
+    return kth(on_set, k, latest=False), kth(off_set, k, latest=True)
 
 
 def _first_below(values: np.ndarray, start: int, stop: int, limit: float, step: int) -> int | None:
@@ -199,10 +214,26 @@ def _first_below(values: np.ndarray, start: int, stop: int, limit: float, step: 
     return int(idx[hit[0]]) if hit.size else None
 
 
+def trapezium_end(wave: np.ndarray, steepest: int, reference: int) -> int:
+    """End of a wave by the trapezium-area method of Zhang et al. (2006, IEEE TBME 53:2544).
+
+    ``wave`` is signed so the wave is positive; ``steepest`` is its steepest point on the side of
+    the end and ``reference`` a point beyond the end. The end is the point ``t`` between them that
+    maximises the area of the trapezium ``(wave[steepest] - wave[t]) * (2 reference - t - steepest)``:
+    the knee where the descent meets the baseline. Unlike a slope threshold it does not drift late
+    on a slow tail, and unlike the tangent method it uses the shape of the whole descent.
+    """
+    t = np.arange(steepest, reference + 1)
+    area = (wave[steepest] - wave[t]) * (2 * reference - t - steepest)
+    return int(t[np.argmax(area)])
+
+
 def delineate_t(median: np.ndarray, fs: float, start: int, stop: int, limit: int) -> float | None:
     """Global T offset in the median beat (baseline-corrected) searching T peaks in ``[start, stop)``.
 
-    A lead whose T wave would end after ``limit`` (the latest physiological T end) gives no end.
+    Each lead with a large enough T wave gives its end by :func:`trapezium_end` between the
+    steepest descent after its T peak and :data:`T_REACH_MS` after that point; a lead whose T wave
+    would end after ``limit`` (the latest physiological T end) gives no end.
     """
     k = support_count(median.shape[0])
     sigma = SIGMA_MS["t"] * fs / 1000
@@ -214,17 +245,19 @@ def delineate_t(median: np.ndarray, fs: float, start: int, stop: int, limit: int
     amp = smooth[np.arange(median.shape[0]), tp]
     big = np.abs(amp) >= max(T_MIN_MV, WAVE_LEAD_FRACTION * np.abs(amp).max())
     ends = []
-    reach = ms(150, fs)
+    reach = ms(T_REACH_MS, fs)
+    n = median.shape[1]
     for lead in np.flatnonzero(big):
         if tp[lead] >= stop - 1:
             continue
-        desc = -np.sign(amp[lead]) * slope[lead]
-        hi = min(stop + reach, median.shape[1], tp[lead] + reach)
+        sign = np.sign(amp[lead])
+        desc = -sign * slope[lead]
+        hi = min(stop + reach, n, tp[lead] + reach)
         steepest = tp[lead] + int(np.argmax(desc[tp[lead]:hi]))
         if desc[steepest] <= 0:
             continue
-        end = _first_below(desc, steepest, min(median.shape[1], steepest + reach), XI["t_off"] * desc[steepest], 1)
-        if end is not None and end <= limit:
+        end = trapezium_end(sign * smooth[lead], steepest, min(n - 1, steepest + reach))
+        if end <= limit:
             ends.append(end)
     return kth(ends, k, latest=True)
 

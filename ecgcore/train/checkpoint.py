@@ -176,7 +176,7 @@ class Predictor:
         x = preprocess_record(record, self.prep, self.meta.get("stats"))
         return torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32, device=self.device)[None]
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict(self, record) -> dict:
         """Interval predictions (original units) or class probabilities for one record.
 

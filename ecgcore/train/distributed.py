@@ -6,6 +6,10 @@ CPU). Every rank sees the same seeded permutation of the training rows and takes
 (:func:`shard`, the ``DistributedSampler`` scheme), with ``batch_size / world_size`` rows per step,
 so the global batch and the averaged gradient match a single-process run. Only rank 0 writes the
 run store and the checkpoints.
+
+Batch normalisation stays per process (each rank normalises its own half batch, the usual DDP
+behaviour; ``SyncBatchNorm`` needs GPUs), so models with batch norm match a single-process run
+closely but not exactly; before each evaluation rank 0's running statistics are copied to all ranks.
 """
 
 from __future__ import annotations

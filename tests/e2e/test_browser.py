@@ -17,6 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -171,3 +172,28 @@ def test_a_new_user_browses_builds_trains_compares_and_explains(server, page, te
     steps.done("saliency", t)
 
     (test_output / "e2e-timings.json").write_text(json.dumps(steps.timings, indent=2))
+
+
+def test_an_upload_is_validated_in_the_browser(server, page, tmp_path, test_output):
+    bad = tmp_path / "broken.hea"
+    bad.write_text("this is not a WFDB header\n")
+    good = tmp_path / "two_leads.csv"
+    t = np.arange(0, 10, 1 / 250)
+    lead_ii = 1.2 * np.exp(-((t % 0.8 - 0.4) ** 2) / 0.0004)  # a spike train at 75 bpm, 250 Hz
+    good.write_text("I,II\n" + "\n".join(f"{0.5 * v:.4f},{v:.4f}" for v in lead_ii))
+
+    page.goto(f"{server['url']}/explorer")
+    choose(page, "Source", "Upload a record")
+    uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    uploader.set_input_files(str(bad))
+    page.get_by_text("Could not read the upload: broken.hea:").wait_for()
+    assert page.get_by_text("Traceback").count() == 0
+    page.screenshot(path=str(test_output / "e2e-upload-error.png"))
+
+    page.locator('[data-testid="stFileUploaderDeleteBtn"] button').first.click()
+    uploader.set_input_files(str(good))
+    fill(page, "Sampling rate of the CSV (Hz)", "250")
+    page.locator(".js-plotly-plot .annotation-text").first.wait_for()
+    idle(page)
+    labels = {a.text_content() for a in page.locator(".js-plotly-plot .annotation-text").all()}
+    assert {"I", "II", "III", "aVR", "aVL", "aVF"} <= labels  # the limb leads derived from I and II

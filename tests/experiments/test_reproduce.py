@@ -60,6 +60,14 @@ def test_table1_on_a_deepfake_folder_prints_and_writes_the_table_and_reuses_runs
     row = table[(table["model"] == "vit") & (table["target"] == "pr")].iloc[0]
     assert row["published_val"] == TABLE1_MAE["vit"]["pr"]["val"]
     assert row["published_train"] == TABLE1_MAE["vit"]["pr"]["train"]
+    # the train columns are the run's own training rows: the trivial baseline there is the mean absolute
+    # deviation of the training labels from their mean
+    from ecgcore.data import open_source
+
+    records = json.loads((runs / row["run_id"] / "records.json").read_text())
+    index = open_source(f"deepfake:{data}").index.set_index("record_id")
+    pr_train = index.loc[records["train"], "pr"]
+    assert math.isclose(row["baseline_train"], (pr_train - pr_train.mean()).abs().mean(), rel_tol=1e-6)
     saved = json.loads((out / "table1.json").read_text())
     assert saved["settings"]["preset"] == "tiny" and len(saved["rows"]) == 20 and saved["citation"]["url"]
     n_runs = _n_runs(runs)
@@ -126,9 +134,25 @@ def test_plan_and_launch_missing_start_only_what_can_start(tmp_path, monkeypatch
     assert set(planned["status"]) == {"missing", "waiting"}
     assert waiting["name"].str.startswith("transfer/").all() and len(waiting) == 12
 
-    launched = []
+    # a stopped run with the same configuration and a checkpoint is resumed, not started again
+    first = plan("transfer", "quick", sources, tmp_path / "runs")[0]
+    store = RunStore(tmp_path / "runs")
+    stopped = store.create_run(first.config)
+    store.update(stopped, status="interrupted", last_checkpoint="last.safetensors")
+    again = plan("transfer", "quick", sources, tmp_path / "runs")[0]
+    assert (again.status, again.run_id) == ("resumable", stopped)
+
+    launched, resumed = [], []
     monkeypatch.setattr(worker, "launch", lambda config, runs_dir=None: launched.append(config) or f"id{len(launched)}")
+    monkeypatch.setattr(worker, "resume", lambda run_id, runs_dir=None: resumed.append(run_id) or run_id)
     monkeypatch.setattr("ecgcore.experiments.runner.check_data", lambda experiment, sources: None)
     ids = launch_missing("transfer", "quick", sources, tmp_path / "runs", limit=2)
-    assert ids == ["id1", "id2"] and not any(c.transfer for c in launched)
-    assert launch_missing("transfer", "quick", sources, tmp_path / "runs") == ["id3", "id4", "id5", "id6", "id7"]
+    assert ids == [stopped, "id1"] and resumed == [stopped] and not any(c.transfer for c in launched)
+    assert launch_missing("transfer", "quick", sources, tmp_path / "runs") == [stopped, "id2", "id3", "id4", "id5"]
+
+
+def test_a_ptbxl_plus_folder_without_its_features_table_is_refused(ptbxl_fixture, tmp_path, capsys):
+    args = ["reproduce", "transfer", "--preset", "tiny", "--data", f"ptbxl:{ptbxl_fixture}",
+            "--plus", str(tmp_path), "--runs-dir", str(tmp_path / "runs")]
+    assert main(args) != 0
+    assert "12sl_features.csv" in capsys.readouterr().err and _n_runs(tmp_path / "runs") == 0

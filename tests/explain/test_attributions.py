@@ -75,6 +75,8 @@ def test_bad_requests_are_clear_errors(record_input):
     model = tiny_model()
     with pytest.raises(ValueError, match="unknown attribution method"):
         attribute(model, record_input, target=0, method="lime")
+    with pytest.raises(ValueError, match="unknown baseline"):
+        attribute(model, record_input, target=0, method="saliency", baseline="noise")
     with pytest.raises(ValueError, match="out of range"):
         attribute(model, record_input, target=3, method="saliency")
     with pytest.raises(ValueError, match="shape"):

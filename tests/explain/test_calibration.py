@@ -10,6 +10,7 @@ import pytest
 from ecgcore.data import open_source
 from ecgcore.explain.calibration import (
     CALIBRATION_FILE,
+    TEMPERATURE_RANGE,
     calibrate_run,
     calibrated_prediction,
     calibration_report,
@@ -86,3 +87,11 @@ def test_calibration_is_stored_with_the_run_and_applied_to_predictions(classific
     probs = result["calibrated_probabilities"]
     assert list(probs) == loaded.classes and sum(probs.values()) == pytest.approx(1.0)
     assert max(probs, key=probs.get) == result["predicted"][0]  # same decision as uncalibrated
+
+
+def test_a_chance_level_model_gets_the_largest_temperature_not_infinity():
+    logits = np.tile([2.0, 1.0, 0.0, -1.0], (8, 1))  # the same output whatever the class
+    labels = np.arange(8) % 4
+    calib = fit_calibration(logits, labels, CLASSES)
+    assert calib.temperature == pytest.approx(TEMPERATURE_RANGE[1])
+    assert calib.probabilities(logits) == pytest.approx(np.full((8, 4), 0.25), abs=0.02)

@@ -38,7 +38,7 @@ def test_report_command_writes_a_pdf_and_a_png(regression_run, test_output, caps
 def test_report_shows_prediction_measurement_and_disclaimer(regression_run):
     predictor = load_predictor(regression_run["run_id"], runs_dir=regression_run["runs_dir"])
     record = read_record(_test_records(regression_run, 1)[0])
-    summary, attr = explain_record(predictor, record, target="qt", n_steps=16, runs_dir=regression_run["runs_dir"])
+    summary, attr = explain_record(predictor, record, target="qt", n_steps=16)
     assert summary["target"] == "qt" and summary["target_index"] == 3
     assert set(summary["measured"]) == {"hr", "pr", "qrs", "qt"} and summary["measured"]["qt"] is not None
     fig = render_report(summary, attr, shape_record(record, predictor.prep), predictor.prep.fs,
@@ -74,6 +74,8 @@ def test_explain_command_errors_are_specific(regression_run, tmp_path, capsys):
     assert "unknown target 'MI'" in capsys.readouterr().err
     assert cli([*base, str(tmp_path / "missing.asc")]) == 2
     assert "missing" in capsys.readouterr().err
+    assert cli(["explain", "--run", "no-such-run", "--runs-dir", str(regression_run["runs_dir"]), record]) == 2
+    assert "no run 'no-such-run'" in capsys.readouterr().err
 
 
 def test_calibrated_probabilities_reach_the_report(classification_run, tmp_path, monkeypatch, capsys):
@@ -89,7 +91,11 @@ def test_calibrated_probabilities_reach_the_report(classification_run, tmp_path,
     assert cli(["report", "--run", run_id, "--runs-dir", str(runs_dir), str(record), "--out", str(pdf)]) == 0
     assert pdf.read_bytes().startswith(b"%PDF")
     predictor = load_predictor(run_id, runs_dir=runs_dir)
-    summary, _ = explain_record(predictor, read_record(record), method="saliency", runs_dir=runs_dir)
+    summary, attr = explain_record(predictor, read_record(record), method="saliency", run_dir=runs_dir / run_id)
+    fig = render_report(summary, attr, shape_record(read_record(record), predictor.prep), predictor.prep.fs,
+                        predictor.prep.leads, predictor.meta, runs_dir / run_id)
+    text = "\n".join(t.get_text() for t in fig.texts)
+    assert f"T = {fitted['temperature']:.2f}" in text and "calibrated" in text
     probs = summary["prediction"]["calibrated_probabilities"]
     assert summary["target"] == summary["prediction"]["predicted"][0]
     assert sum(probs.values()) == pytest.approx(1.0) and not np.isclose(summary["prediction"]["calibration"]["temperature"], 1.0)

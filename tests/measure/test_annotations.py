@@ -127,3 +127,22 @@ def test_cli_eval_prints_json_per_fiducial(capsys):
     rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     assert [r["fiducial"] for r in rows] == list(an.CSE_TOLERANCE_MS)
     assert all({"matched", "mean_ms", "sd_ms", "tolerance_sd_ms", "pass"} <= set(r) for r in rows)
+
+
+def test_wide_qrs_with_distant_peaks_is_one_beat():
+    """Bundle branch block: two leads mark the same wide QRS with peaks 120 ms apart (overlapping
+    onset-offset spans); they form one beat, not two, and the next beat stays separate."""
+    lead_a = an.parse_waves([100, 130, 250, 600, 630, 750], ["(", "N", ")", "(", "N", ")"])
+    lead_b = an.parse_waves([105, 190, 255, 605, 690, 755], ["(", "N", ")", "(", "N", ")"])
+    ref = an.reference_beats({"v1": lead_a, "v6": lead_b}, 500.0)
+    assert len(ref) == 2
+    assert ref["qrs_on"].tolist() == [100, 600] and ref["qrs_off"].tolist() == [255, 755]
+
+
+def test_reference_support_ignores_one_leads_outlying_mark():
+    """support=2: the 2nd-latest T end over leads, so one lead's late mark does not set the reference."""
+    symbols = ["(", "N", ")", "(", "t", ")"]
+    streams = {lead: an.parse_waves([100, 130, 150, 300, 350, 400 + extra], symbols) for lead, extra in (("i", 0), ("ii", 4), ("v1", 80))}
+    assert an.reference_beats(streams, 500.0)["t_off"].tolist() == [480]
+    assert an.reference_beats(streams, 500.0, support=2)["t_off"].tolist() == [404]
+    assert an.reference_beats({"q1c": streams["v1"]}, 500.0, support=2)["t_off"].tolist() == [480]

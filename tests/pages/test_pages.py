@@ -94,8 +94,10 @@ class Upload:
 
 
 def test_upload_of_a_bad_file_is_a_format_error_and_a_good_csv_reads():
-    with pytest.raises(ECGFormatError, match="broken.hea"):
+    with pytest.raises(ECGFormatError, match="^broken.hea: "):  # the file as the user named it
         upload_to_record([Upload("broken.hea", b"this is not a header\n")], None)
+    with pytest.raises(ECGFormatError, match="no record among the uploaded files"):
+        upload_to_record([Upload("a.dat", b"\x00" * 64)], None)
     signal = np.sin(np.linspace(0, 20, 1000))[:, None] * [1.0, 0.5]
     buffer = io.StringIO()
     pd.DataFrame(signal, columns=["I", "II"]).to_csv(buffer, index=False)
@@ -125,6 +127,14 @@ def test_train_form_starts_a_run_in_the_store(tmp_path, monkeypatch):
         assert at.selectbox(key="t_live_run").value == runs["id"][0]
     finally:
         worker.cancel(runs["id"][0])  # the test checks the launch, not the training: free the CPU
+
+
+def test_train_refuses_regression_on_data_without_interval_labels():
+    at = app("train")
+    at.selectbox(key="t_data").select("PTB-XL sample (bundled, real records)")
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert any("no interval labels for hr, pr, qrs, qt" in e.value for e in at.error)
+    assert len(RunStore().list_runs()) == 0  # nothing was launched
 
 
 def test_results_and_record_pages_without_runs():
@@ -159,6 +169,12 @@ def test_results_and_record_pages_show_a_finished_run(tmp_path):
     spec = " ".join(f.proto.spec for f in at.get("plotly_chart"))
     assert '"type":"heatmap"' in spec.replace(" ", "")
     assert "Importance per lead" in spec
+    assert {"Report (PDF)", "Report (PNG)"} <= {b.label for b in at.get("download_button")}
+    at.toggle(key="s_faithful").set_value(True).run()
+    assert not at.exception and not at.error
+    deletion = {m.label: m.value for m in at.metric}
+    assert np.isfinite(float(deletion["Deletion area (attribution order)"]))  # a number, not "—"
+    assert "Rank correlation with a randomised model" in deletion
 
 
 def test_reproduce_button_prepares_the_data_and_starts_the_missing_runs():
@@ -186,3 +202,29 @@ def test_explorer_shows_an_8_lead_deepfake_record_with_derived_limb_leads(tmp_pa
     assert not at.exception and not at.error
     assert any("III, aVF, aVL, aVR derived from I and II" in c.value for c in at.caption)
     assert {"HR", "QRS"} <= set(labels(at.metric))
+
+
+def test_a_classification_run_gets_confusion_roc_calibration_and_probabilities(tmp_path):
+    import torch
+
+    from ecgcore.train.config import TrainConfig
+    from ecgcore.train.trainer import train
+    from tests.factories import make_ptbxl_dir
+
+    folder = make_ptbxl_dir(tmp_path / "ptbxl", 60, seed=6)
+    torch.set_num_threads(1)
+    summary = train(TrainConfig(task="classification", data=f"ptbxl:{folder}", model="cnn", fs=100.0, epochs=2,
+                                batch_size=16, model_kwargs={"widths": [8, 8, 16], "head_hidden": 16}))
+    at = app("results")
+    assert at.selectbox(key="r_plot_run").value == summary["id"]
+    next(b for b in at.button if b.label == "Calibrate this run").click().run()
+    assert not at.exception and not at.error
+    assert any("before" in c.value and "after" in c.value for c in at.caption)
+    at.toggle(key="r_predict").set_value(True).run()
+    assert not at.exception and not at.error
+    spec = " ".join(f.proto.spec for f in at.get("plotly_chart"))
+    assert "Confusion matrix" in spec and "ROC per class" in spec and "reliability" in spec
+    at = app("record")
+    spec = " ".join(f.proto.spec for f in at.get("plotly_chart"))
+    assert "Class probabilities" in spec and "Calibrated (temperature)" in spec
+    assert any(m.value.startswith("**Predicted:**") for m in at.markdown)

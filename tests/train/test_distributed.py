@@ -26,7 +26,7 @@ def test_shards_cover_every_row_once_per_step():
 
 
 def test_two_gloo_processes_match_one(deepfake_spec, tmp_path):
-    config = tiny_config(deepfake_spec, epochs=2, **_NO_BN_MODEL)
+    config = tiny_config(deepfake_spec, epochs=1, **_NO_BN_MODEL)
     single = train(config, runs_dir=tmp_path / "single")  # also builds the cache both ranks then map
     if single["n"]["train"] % 2:
         pytest.fail("the comparison needs an even number of training records (no padded rows)")

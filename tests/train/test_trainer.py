@@ -10,7 +10,8 @@ import torch
 from ecgcore.data import Preprocessing, load_cached, open_source
 from ecgcore.runs.store import RunStore
 from ecgcore.train.checkpoint import load_predictor, read_checkpoint
-from ecgcore.train.trainer import train
+from ecgcore.train import trainer
+from ecgcore.train.trainer import BatchSource, train
 from tests.train.helpers import tiny_config
 
 
@@ -37,7 +38,7 @@ def test_regression_beats_the_training_mean_and_predicts_like_training(deepfake_
     record_id = records["test"][0]
     row = int(np.flatnonzero(cached.index["record_id"].astype(str) == record_id)[0])
     record = dataset.read(record_id)
-    assert torch.allclose(predictor.prepare(record)[0], torch.from_numpy(np.asarray(cached.signals[row])), atol=1e-5)
+    assert torch.allclose(predictor.prepare(record)[0], torch.from_numpy(np.array(cached.signals[row])), atol=1e-5)
     result = predictor.predict(record)
     assert set(result["intervals"]) == {"hr", "pr", "qrs", "qt"} and result["units"]["hr"] == "bpm"
     assert 20 < result["intervals"]["hr"] < 200
@@ -63,7 +64,7 @@ def test_multi_label_uses_every_labelled_record(ptbxl_spec, tmp_path):
 
 
 def test_same_seed_same_metrics_on_cpu(deepfake_spec, tmp_path):
-    runs = [train(tiny_config(deepfake_spec, epochs=2, seed=s), runs_dir=tmp_path) for s in (0, 0, 1)]
+    runs = [train(tiny_config(deepfake_spec, epochs=1, seed=s), runs_dir=tmp_path) for s in (0, 0, 1)]
     assert runs[0]["metrics"] == runs[1]["metrics"]
     assert runs[0]["metrics"] != runs[2]["metrics"]
 
@@ -122,3 +123,30 @@ def test_nan_targets_are_dropped_and_counted_and_records_can_be_capped(deepfake_
     assert sum(only_pr["n"].values()) == 60  # the NaN QT does not matter when QT is not a target
     capped = train(tiny_config(deepfake_spec, epochs=1, max_records=40, train_fraction=0.5), runs_dir=tmp_path / "runs")
     assert summary["n"]["train"] > 2 * capped["n"]["train"] - 2 and sum(capped["n"].values()) < 40
+
+
+@pytest.mark.parametrize("schedule, optimizer, loss", [("exponential", "adam", "mse"), ("plateau", "adamw", "l1")])
+def test_other_schedules_optimisers_and_losses(deepfake_spec, tmp_path, schedule, optimizer, loss):
+    config = tiny_config(deepfake_spec, epochs=3, schedule=schedule, optimizer=optimizer, loss=loss, lr_gamma=0.5,
+                         targets="qrs")
+    summary = train(config, runs_dir=tmp_path)
+    lrs = RunStore(tmp_path).epochs(summary["id"])["lr"].tolist()
+    if schedule == "exponential":
+        assert lrs == pytest.approx([config.lr * 0.5 ** (e + 1) for e in range(3)])
+    else:
+        assert all(lr <= config.lr for lr in lrs)
+    assert summary["status"] == "done" and summary["names"] == ["qrs"]
+
+
+def test_batches_from_the_memmap_equal_batches_from_memory(monkeypatch):
+    signals = np.random.default_rng(0).normal(size=(30, 2, 50)).astype(np.float32)
+    y = np.arange(30, dtype=np.float32)[:, None]
+    rows = np.array([3, 7, 11, 12, 20, 29])
+    in_ram = BatchSource(signals, y, rows, torch.device("cpu"))
+    monkeypatch.setattr(trainer, "HOST_DATA_SHARE", 0.0)
+    mapped = BatchSource(signals, y, rows, torch.device("cpu"))
+    assert (in_ram.mode, mapped.mode) == ("host", "memmap")
+    batches = [np.array([29, 3, 12]), np.array([7, 20]), np.array([11])]
+    for (xa, ya), (xb, yb), wanted in zip(in_ram.iterate(batches), mapped.iterate(batches), batches):
+        assert torch.equal(xa, torch.from_numpy(signals[wanted])) and torch.equal(xa, xb)
+        assert torch.equal(ya, yb) and ya[:, 0].tolist() == wanted.tolist()
