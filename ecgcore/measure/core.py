@@ -32,6 +32,9 @@ MIN_BEATS = 3
 IRREGULAR_CV = 0.15
 #: Longest QTc (Bazett, s) reported; a T wave "ending" later is taken for a U or P wave or noise.
 QTC_MAX = 0.6
+#: Spikes needed to flag a record as paced (a pacemaker fires beat after beat; a lone spike, e.g.
+#: a recorder's start-up transient, is removed all the same but is no sign of pacing).
+MIN_PACER_SPIKES = 2
 #: Fiducial names on the representative beat and per beat.
 FIDUCIALS = ("p_on", "p_off", "qrs_on", "r", "qrs_off", "t_off")
 INTERVALS = ("hr", "pr", "qrs", "qt", "qtc_bazett", "qtc_fridericia")
@@ -139,7 +142,7 @@ def measure(signal: np.ndarray, fs: float, leads: Sequence[str]) -> Measurement:
     if fs >= MIN_FS:
         # Below MIN_FS a 0.5-2 ms pacemaker spike is already smeared by the recording's own filter.
         signal, n_spikes = remove_pacer_spikes(signal, fs)
-        if n_spikes:
+        if n_spikes >= MIN_PACER_SPIKES:
             m.flags.append("pacer_spikes_removed")
     else:
         # Linear interpolation: unlike a polyphase (sinc-like) filter it adds no ringing before and

@@ -34,10 +34,14 @@ def _start(store: RunStore, run_id: str, resume: bool) -> None:
         command.append("--resume")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_DIR), env.get("PYTHONPATH", "")) if p)
-    store.update(run_id, status="queued", message="starting", error=None)
-    with open(run_dir / LOG_NAME, "ab") as log:
-        proc = subprocess.Popen(command, cwd=PROJECT_DIR, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+    store.update(run_id, status="queued", message="starting", error=None, pid=None, pid_start=None)
+    try:
+        with open(run_dir / LOG_NAME, "ab") as log:
+            proc = subprocess.Popen(command, cwd=PROJECT_DIR, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+    except OSError as exc:
+        store.update(run_id, status="failed", error=f"could not start the training process: {exc}", message="failed")
+        raise
     store.update(run_id, pid=proc.pid, pid_start=process_start_time(proc.pid))
 
 
@@ -62,9 +66,9 @@ def cancel(run_id: str, runs_dir: Path | str | None = None) -> str:
         return run["status"]
     if pid_alive(run["pid"], run["pid_start"]):
         store.update(run_id, message=CANCELLING)  # if it dies before handling the signal, refresh_dead knows why
-        try:
+        if os.getsid(run["pid"]) == run["pid"]:  # a worker: its own session, so signal its whole group
             os.killpg(run["pid"], signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
+        else:  # started from a terminal (python -m ecgcore train): that process only
             os.kill(run["pid"], signal.SIGTERM)
         _reap(run["pid"])
         return "cancelling"
@@ -85,6 +89,8 @@ def refresh_dead(runs_dir: Path | str | None = None) -> list[str]:
     store = RunStore(runs_dir)
     dead = []
     for run in store.active_runs():
+        if run["pid"] is None and run["status"] == "queued":
+            continue  # being launched: its pid is recorded right after the process starts
         if run["pid"]:
             _reap(run["pid"])
         if not pid_alive(run["pid"], run["pid_start"]):

@@ -587,7 +587,10 @@ def _train(config: TrainConfig, store: RunStore, run_id: str, run_dir: Path, res
     source = BatchSource(data.signals, data.y, np.concatenate(list(data.rows.values())), device)
     net: nn.Module = model
     if info.enabled:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        if strategy is not None:  # DDP must know every parameter; the strategy freezes groups again each epoch
+            model.requires_grad_(True)
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                                  find_unused_parameters=strategy is not None)
     if config.compile:
         net = torch.compile(net)
 

@@ -107,6 +107,11 @@ def fill(page, label: str, value: str) -> None:
     box.press("Tab")
 
 
+def lead_labels(page) -> list[str]:
+    """The lead names written on the ECG figure (read in one go: the figure may redraw meanwhile)."""
+    return page.locator(".js-plotly-plot .annotation-text").evaluate_all("els => els.map(e => e.textContent)")
+
+
 def test_a_new_user_browses_builds_trains_compares_and_explains(server, page, test_output):
     steps = Steps(page, test_output)
     url = server["url"]
@@ -123,7 +128,7 @@ def test_a_new_user_browses_builds_trains_compares_and_explains(server, page, te
     page.get_by_role("heading", name="Record 6000").wait_for()
     page.locator(".js-plotly-plot .annotation-text").first.wait_for()
     idle(page)
-    labels = {a.text_content() for a in page.locator(".js-plotly-plot .annotation-text").all()}
+    labels = set(lead_labels(page))
     assert {"I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"} <= labels
     heart_rate = page.locator('[data-testid="stMetricValue"]').first.text_content()
     assert heart_rate.endswith("bpm") and 30 < float(heart_rate.split()[0]) < 200  # measured, beside the ECG
@@ -190,10 +195,11 @@ def test_an_upload_is_validated_in_the_browser(server, page, tmp_path, test_outp
     assert page.get_by_text("Traceback").count() == 0
     page.screenshot(path=str(test_output / "e2e-upload-error.png"))
 
-    page.locator('[data-testid="stFileUploaderDeleteBtn"] button').first.click()
+    page.goto(f"{server['url']}/explorer")  # a fresh session, then a good CSV
+    choose(page, "Source", "Upload a record")
     uploader.set_input_files(str(good))
     fill(page, "Sampling rate of the CSV (Hz)", "250")
-    page.locator(".js-plotly-plot .annotation-text").first.wait_for()
+    page.get_by_text("250 Hz, 10.0 s").wait_for()  # the figure title once redrawn at the rate given
     idle(page)
-    labels = {a.text_content() for a in page.locator(".js-plotly-plot .annotation-text").all()}
+    labels = set(lead_labels(page))
     assert {"I", "II", "III", "aVR", "aVL", "aVF"} <= labels  # the limb leads derived from I and II

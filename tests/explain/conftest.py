@@ -1,18 +1,8 @@
-"""Fixtures of the explanation tests: one torch thread (the shared machine's cores spin-wait badly
-with two) and small models and records."""
+"""Fixtures of the explanation tests: small models trained once per session by the real trainer."""
 
 from __future__ import annotations
 
 import pytest
-import torch
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
@@ -29,12 +19,7 @@ def regression_run(tmp_path_factory) -> dict:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ECGLAB_HOME", str(home))
         data = make_deepfake_dir(home / "deepfake", 60, seed=4)
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            summary = train(tiny_config(f"deepfake:{data}", epochs=8), runs_dir=home / "runs")
-        finally:
-            torch.set_num_threads(before)
+        summary = train(tiny_config(f"deepfake:{data}", epochs=8), runs_dir=home / "runs")
     return {"runs_dir": home / "runs", "run_id": summary["id"], "data": data, "summary": summary}
 
 
@@ -49,10 +34,5 @@ def classification_run(tmp_path_factory) -> dict:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ECGLAB_HOME", str(home))
         data = make_ptbxl_dir(home / "ptbxl", 80, seed=2)
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            summary = train(tiny_config(f"ptbxl:{data}", task="classification", epochs=4), runs_dir=home / "runs")
-        finally:
-            torch.set_num_threads(before)
+        summary = train(tiny_config(f"ptbxl:{data}", task="classification", epochs=4), runs_dir=home / "runs")
     return {"runs_dir": home / "runs", "run_id": summary["id"], "data": data, "home": home, "summary": summary}

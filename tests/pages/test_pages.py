@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_pages.common import upload_to_record
+from pages.views.common import upload_to_record
 from ecgcore.config import load_settings
 from ecgcore.io import ECGFormatError
 from ecgcore.runs import worker
@@ -23,11 +23,11 @@ APP = Path(__file__).resolve().parents[2] / "app.py"
 
 
 def app(page: str | None = None) -> AppTest:
-    """The app, switched to ``app_pages/<page>.py`` if given, after one run."""
+    """The app, switched to ``pages/views/<page>.py`` if given, after one run."""
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     at.run()
     if page:
-        at.switch_page(f"app_pages/{page}.py")
+        at.switch_page(f"pages/views/{page}.py")
         at.run()
     assert not at.exception, [e.message for e in at.exception]
     return at

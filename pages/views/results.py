@@ -12,7 +12,7 @@ from ecgcore.experiments.definitions import PRESETS, get_experiment, list_experi
 from ecgcore.experiments.tables import to_markdown
 from ecgcore.runs import worker
 from ecgcore.runs.store import ACTIVE, RunStore
-from app_pages.common import csv_download, guarded, html_download
+from pages.views.common import csv_download, guarded, html_download
 
 RUN_COLUMNS = {
     "id": st.column_config.TextColumn("run", width="medium"),

@@ -12,7 +12,7 @@ from ecgcore.io import Record
 from ecgcore.runs.store import RunStore
 from ecgcore.train.checkpoint import Predictor, load_predictor
 from ecgcore.vocab import TARGETS_BY_KEY
-from app_pages.common import (
+from pages.views.common import (
     csv_download, dataset, guarded, html_download, record, sources, upload_key, upload_widget,
 )
 

@@ -7,7 +7,7 @@ import streamlit as st
 from ecgcore import config
 from ecgcore.data import ensure_demo_set
 from ecgcore.runs.store import RunStore
-from app_pages.common import BUNDLED, dataset, demo_ready, sources
+from pages.views.common import BUNDLED, dataset, demo_ready, sources
 
 #: Size of the DeepFake demo set: enough to train a small regression model, built in under a minute.
 DEMO_N = 300
@@ -68,11 +68,11 @@ else:
     st.write("No training runs yet.")
 
 st.subheader("Where to go")
-st.page_link("app_pages/explorer.py", label="Explorer: browse records on ECG paper", icon=":material/monitor_heart:")
-st.page_link("app_pages/train.py", label="Train: start a run", icon=":material/model_training:")
-st.page_link("app_pages/results.py", label="Results: compare runs and reproduce the tables",
+st.page_link("pages/views/explorer.py", label="Explorer: browse records on ECG paper", icon=":material/monitor_heart:")
+st.page_link("pages/views/train.py", label="Train: start a run", icon=":material/model_training:")
+st.page_link("pages/views/results.py", label="Results: compare runs and reproduce the tables",
              icon=":material/leaderboard:")
-st.page_link("app_pages/record.py", label="Record & saliency: predict and explain one record",
+st.page_link("pages/views/record.py", label="Record & saliency: predict and explain one record",
              icon=":material/troubleshoot:")
-st.page_link("app_pages/settings.py", label="Settings: where your datasets are", icon=":material/settings:")
+st.page_link("pages/views/settings.py", label="Settings: where your datasets are", icon=":material/settings:")
 st.caption(f"Data directory: `{config.data_home()}` (set `ECGLAB_HOME` to move it).")

@@ -9,7 +9,7 @@ import streamlit as st
 from ecgcore import viz
 from ecgcore.io import Record
 from ecgcore.vocab import LEADS_12, SUPERCLASSES, TARGETS_BY_KEY
-from app_pages.common import (
+from pages.views.common import (
     csv_download, dataset, guarded, html_download, measured, record, sources, upload_key, upload_widget,
 )
 

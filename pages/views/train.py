@@ -17,7 +17,7 @@ from ecgcore.runs import worker
 from ecgcore.runs.store import ACTIVE, RunStore
 from ecgcore.train.config import LABEL_MODES, NORMALIZATIONS, OPTIMIZERS, SCHEDULES, TrainConfig
 from ecgcore.vocab import LEADS_8, LEADS_12, TARGET_KEYS, TARGETS_BY_KEY
-from app_pages.common import dataset, guarded, sources
+from pages.views.common import dataset, guarded, sources
 
 TASKS = {"Regression (intervals)": "regression", "Classification (PTB-XL superclasses)": "classification",
          "Transfer (regression backbone -> classification)": "transfer"}
