@@ -8,6 +8,7 @@ A run already in the store with the same :meth:`TrainConfig.key` and status ``do
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -229,6 +230,27 @@ def _runs_by_key(store: RunStore) -> dict[str, list[tuple[str, str, bool]]]:
     return by_key
 
 
+def _trained_on_current_data(store: RunStore, run_id: str, config: TrainConfig,
+                             current: dict[tuple, str]) -> bool:
+    """Whether a finished run trained on the data as it is now (the same cache fingerprint).
+
+    Regenerated or relabelled data (new measured intervals, say) keeps the same configuration key,
+    so without this check a stale run would be reused and its numbers shown as current.
+    """
+    from ecgcore.data import open_source
+    from ecgcore.data.cache import fingerprint
+
+    records = store.run_dir(run_id) / "records.json"
+    recorded = json.loads(records.read_text()).get("fingerprint") if records.exists() else None
+    prep = config.preprocessing()
+    if (config.data, prep) not in current:
+        try:
+            current[(config.data, prep)] = fingerprint(open_source(config.data), prep)
+        except (ValueError, FileNotFoundError):  # the data moved or broke: nothing can be verified
+            current[(config.data, prep)] = None
+    return recorded == current[(config.data, prep)]
+
+
 def plan(experiment: Experiment | str, preset: Preset | str, sources: DataSources,
          runs_dir: Path | None = None) -> list[PlannedRun]:
     """Where each run of the experiment stands in the store (see :class:`PlannedRun`)."""
@@ -236,13 +258,15 @@ def plan(experiment: Experiment | str, preset: Preset | str, sources: DataSource
     store = RunStore(runs_dir)
     by_key = _runs_by_key(store)
     done_ids: dict[str, str] = {}
+    current: dict[tuple, str] = {}
     planned = []
     for spec in experiment.build(get_preset(preset), sources):
         if any(name not in done_ids for name in spec.sources):
             planned.append(PlannedRun(spec, "waiting"))
             continue
         config = resolve(spec, done_ids)
-        runs = by_key.get(config.key(), [])
+        runs = [r for r in by_key.get(config.key(), [])
+                if r[1] != "done" or _trained_on_current_data(store, r[0], config, current)]
         status, run_id = "missing", None
         for wanted in ("done", *ACTIVE, *RESUMABLE):
             hit = next((r for r in runs if r[1] == wanted and (wanted not in RESUMABLE or r[2])), None)

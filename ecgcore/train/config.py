@@ -129,6 +129,13 @@ class TrainConfig:
             raise ValueError(f"unknown TrainConfig fields {unknown}; expected some of {sorted(known)}")
         return cls(**d)
 
+    def preprocessing(self):
+        """The :class:`ecgcore.data.Preprocessing` this run's inputs go through."""
+        from ecgcore.data import Preprocessing
+
+        return Preprocessing(leads=self.leads, fs=self.fs, duration=self.duration,
+                             bandpass=self.bandpass, normalize=self.normalize)
+
     def key(self) -> str:
         """A stable hash of the fields that decide what the run learns (not device or compile)."""
         relevant = {k: v for k, v in self.to_dict().items() if k not in _NOT_IN_KEY}

@@ -128,6 +128,7 @@ class PreparedData:
     stats: dict
     kind: str
     spec: str
+    fingerprint: str = ""
     info: dict = field(default_factory=dict)
 
 
@@ -139,14 +140,12 @@ def prepare_data(config: TrainConfig, progress: ProgressFn | None = None) -> Pre
     ValueError
         If the source lacks what the task needs, or a split ends up empty after the filters.
     """
-    from ecgcore.data import Preprocessing, load_cached, open_source, ptbxl_halves
+    from ecgcore.data import load_cached, open_source, ptbxl_halves
 
     if not config.data:
         raise ValueError("TrainConfig.data is empty; give a source such as deepfake:DIR or ptbxl:DIR")
     dataset = open_source(config.data)
-    prep = Preprocessing(leads=config.leads, fs=config.fs, duration=config.duration,
-                         bandpass=config.bandpass, normalize=config.normalize)
-    cached = load_cached(dataset, prep, progress=progress)
+    cached = load_cached(dataset, config.preprocessing(), progress=progress)
     index = cached.index.reset_index(drop=True)
     keep = np.ones(len(index), dtype=bool)
     dropped: dict[str, Any] = {}
@@ -208,6 +207,7 @@ def prepare_data(config: TrainConfig, progress: ProgressFn | None = None) -> Pre
         signals=cached.signals, rows=rows, y=y, y_eval=y_eval, names=names,
         record_ids=index["record_id"].astype(str).to_numpy(), target_mean=target_mean, target_sd=target_sd,
         dropped=dropped, prep=cached.prep, stats=dict(cached.stats or {}), kind=dataset.kind, spec=config.data,
+        fingerprint=str(cached.meta.get("fingerprint", "")),
     )
 
 
@@ -570,7 +570,7 @@ def _train(config: TrainConfig, store: RunStore, run_id: str, run_dir: Path, res
         raise Cancelled()
     if info.is_main:
         atomic_write_json(run_dir / "records.json", {
-            "data": data.spec, "kind": data.kind, "dropped": data.dropped,
+            "data": data.spec, "kind": data.kind, "dropped": data.dropped, "fingerprint": data.fingerprint,
             **{s: data.record_ids[r].tolist() for s, r in data.rows.items()}})
     torch.manual_seed(config.seed)
     n_leads, n_outputs = len(config.leads), len(data.names)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from ecgcore.__main__ import main
+from ecgcore.experiments import data_sources, plan
 from ecgcore.experiments.published import TABLE1_MAE, TABLE2
 from ecgcore.runs.store import RunStore
 from tests.factories import make_deepfake_dir, make_ptbxl_dir
@@ -76,6 +77,20 @@ def test_table1_on_a_deepfake_folder_prints_and_writes_the_table_and_reuses_runs
     assert _n_runs(runs) == n_runs
     again = pd.read_csv(out / "table1.csv")
     pd.testing.assert_frame_equal(table, again)
+
+
+def test_runs_on_relabelled_data_are_not_reused(tmp_path):
+    """Relabelled data keeps every configuration key; the finished runs must still count as missing."""
+    data = make_deepfake_dir(tmp_path / "deepfake", 40, seed=3)
+    sources = data_sources([f"deepfake:{data}"], None)
+    runs = tmp_path / "runs"
+    assert main(["reproduce", "table1", "--preset", "tiny", "--data", f"deepfake:{data}", "--runs-dir", str(runs)]) == 0
+    assert {p.status for p in plan("table1", "tiny", sources, runs)} == {"done"}
+    truth = data / "deepfake_ground_truth.csv"
+    labels = pd.read_csv(truth)
+    labels["qrs"] = labels["qrs"] + 10.0  # e.g. intervals re-measured by a newer algorithm
+    labels.to_csv(truth, index=False)
+    assert {p.status for p in plan("table1", "tiny", sources, runs)} == {"missing"}
 
 
 @pytest.fixture(scope="module")
