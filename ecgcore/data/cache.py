@@ -47,6 +47,7 @@ from scipy.signal import butter, sosfiltfilt
 from ecgcore import config
 from ecgcore.data.base import ECGDataset
 from ecgcore.io import ECGFormatError, Record
+from ecgcore.processes import pid_alive
 from ecgcore.progress import ProgressFn, report
 from ecgcore.vocab import LEADS_8, parse_leads
 
@@ -223,21 +224,11 @@ def _open(folder: Path, dataset: ECGDataset, fp: str) -> CachedDataset | None:
                          stats=meta.get("stats", {}), path=folder, meta=meta)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_abandoned(final: Path) -> None:
     """Delete temporary (``.tmp-PID-*``) and set-aside (``.old-PID-*``) folders whose process is gone."""
     for leftover in final.parent.glob(f".{final.name}.*-*"):
         kind, _, rest = leftover.name[len(final.name) + 2:].partition("-")
-        if kind in ("tmp", "old") and rest.split("-")[0].isdigit() and not _pid_alive(int(rest.split("-")[0])):
+        if kind in ("tmp", "old") and rest.split("-")[0].isdigit() and not pid_alive(int(rest.split("-")[0])):
             shutil.rmtree(leftover, ignore_errors=True)
 
 

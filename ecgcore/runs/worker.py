@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 from ecgcore.config import PROJECT_DIR, atomic_write_json
-from ecgcore.runs.store import ACTIVE, RunStore, pid_alive, process_start_time
+from ecgcore.processes import pid_alive, process_start_time
+from ecgcore.runs.store import ACTIVE, RunStore
 from ecgcore.train.config import TrainConfig
 
 LOG_NAME = "train.log"

@@ -30,7 +30,8 @@ from torch import nn
 
 from ecgcore.config import atomic_write_json
 from ecgcore.progress import ProgressFn, report
-from ecgcore.runs.store import RunStore, process_start_time
+from ecgcore.processes import process_start_time
+from ecgcore.runs.store import RunStore
 from ecgcore.train import distributed as ddp
 from ecgcore.train.checkpoint import (
     cpu_state_dict,

@@ -5,7 +5,8 @@ import time
 import pytest
 
 from ecgcore.runs import worker
-from ecgcore.runs.store import RunStore, pid_alive, wait_for
+from ecgcore.processes import pid_alive
+from ecgcore.runs.store import RunStore, wait_for
 from tests.train.helpers import tiny_config
 
 
