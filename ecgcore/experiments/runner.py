@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ecgcore.config import BUNDLED_PTBXL, atomic_write_json, atomic_write_text, data_home, load_settings
+from ecgcore.config import BUNDLED_PTBXL, atomic_write_text, data_home, load_settings
 from ecgcore.experiments.definitions import (
     DataSources,
     Experiment,
@@ -303,54 +303,6 @@ def launch_missing(experiment: Experiment | str, preset: Preset | str, sources: 
 
 
 # --- tables ----------------------------------------------------------------------------------------
-TRAIN_EVAL = "train_eval.json"
-
-
-def train_split_metrics(store: RunStore, run_id: str) -> tuple[dict, dict]:
-    """The run's best model and the trivial baseline evaluated on its training rows.
-
-    The trainer's summary evaluates ``val`` and ``test``; the tables also report ``train``. This
-    evaluates it once with the trainer's own functions (same rows, same preprocessing, eval mode)
-    and keeps it in the run directory as ``train_eval.json``.
-
-    Raises
-    ------
-    ValueError
-        If the training rows rebuilt now differ from those the run recorded in ``records.json``.
-    """
-    import json
-
-    from ecgcore.train.checkpoint import load_checkpoint
-    from ecgcore.train.trainer import BatchSource, evaluate_split, loss_function, prepare_data, resolve_device
-
-    run_dir = store.run_dir(run_id)
-    cached = run_dir / TRAIN_EVAL
-    if cached.is_file():
-        saved = json.loads(cached.read_text())
-        return saved["model"], saved["baseline"]
-    config = store.config(run_id)
-    data = prepare_data(config)
-    recorded = json.loads((run_dir / "records.json").read_text())["train"]
-    if list(data.record_ids[data.rows["train"]]) != list(recorded):
-        raise ValueError(f"run {run_id}: the training rows rebuilt from {config.data} differ from its records.json; "
-                         "the data changed since the run, so its train metrics cannot be recomputed")
-    device = resolve_device(config.device)
-    model, _meta = load_checkpoint(run_dir / "best", device=device)
-    rows = data.rows["train"]
-    source = BatchSource(data.signals, data.y, rows, device)
-    result = evaluate_split(model, source, config, data, "train", config.batch_size, None, loss_function(config))
-    atomic_write_json(cached, {"model": result["model"], "baseline": result["baseline"], "loss": result["loss"]})
-    return result["model"], result["baseline"]
-
-
-def run_splits(store: RunStore, run_id: str) -> dict[str, tuple[dict, dict]]:
-    """``{split: (model, baseline)}`` of a finished run, with ``train`` added when the summary lacks it."""
-    splits = summary_splits(store.get_run(run_id)["summary"])
-    if "train" not in splits:
-        splits["train"] = train_split_metrics(store, run_id)
-    return splits
-
-
 def build_table(experiment: Experiment | str, preset: Preset | str, sources: DataSources,
                 runs_dir: Path | None = None, planned: Sequence[PlannedRun] | None = None) -> pd.DataFrame:
     """The experiment's long-form table from the store: one row per (table row, target, metric)."""
@@ -361,7 +313,7 @@ def build_table(experiment: Experiment | str, preset: Preset | str, sources: Dat
     for p in planned:
         if not p.spec.in_table:
             continue
-        splits = run_splits(store, p.run_id) if p.status == "done" else {}
+        splits = summary_splits(store.get_run(p.run_id)["summary"]) if p.status == "done" else {}
         targets = [t for t in TARGET_ORDER if t in p.spec.config.targets]
         for values in run_values(splits, experiment.task, targets):
             row = {f: p.spec.row.get(f) for f in experiment.row_fields}

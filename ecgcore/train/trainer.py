@@ -13,6 +13,7 @@ run store (:class:`ecgcore.runs.store.RunStore`) so the dashboard can poll it.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -36,6 +37,7 @@ from ecgcore.train import distributed as ddp
 from ecgcore.train.checkpoint import (
     cpu_state_dict,
     jsonable,
+    load_checkpoint,
     load_training_state,
     read_checkpoint,
     save_checkpoint,
@@ -733,3 +735,27 @@ def _restore(run_dir: Path, model: nn.Module, optimizer, schedule, scaler, mode:
     if best.epoch is not None:
         best.state = read_checkpoint(run_dir / "best.safetensors")[0]
     return meta["epoch"] + 1, state["since_best"], best
+
+
+def predict_split(store: RunStore, run_id: str, split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Truth and predictions of a finished run's best model on its ``val`` or ``test`` rows.
+
+    Uses the trainer's own data preparation and prediction (same rows, preprocessing and label
+    scaling as the metrics in the run summary), so plots of them show what the metrics measured.
+
+    Raises
+    ------
+    ValueError
+        If the rows rebuilt now differ from those the run recorded: the data changed since the run.
+    """
+    config = store.config(run_id)
+    data = prepare_data(config)
+    recorded = json.loads((store.run_dir(run_id) / "records.json").read_text())[split]
+    rows = data.rows[split]
+    if list(data.record_ids[rows]) != list(recorded):
+        raise ValueError(f"run {run_id}: its {split} records differ from the data now in {config.data}; "
+                         "the data changed since the run")
+    model, _ = load_checkpoint(store.run_dir(run_id) / "best", device="cpu")
+    source = BatchSource(data.signals, data.y, rows, next(model.parameters()).device)
+    out = predict_rows(model, source, rows, config.batch_size, None)
+    return data.y_eval[rows], outputs_to_predictions(out, config, data), list(data.names)

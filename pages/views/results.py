@@ -30,28 +30,10 @@ RUN_COLUMNS = {
 
 @st.cache_data(show_spinner="Predicting on the run's evaluation records ...", max_entries=16)
 def evaluation_predictions(store_dir: str, run_id: str, split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Truth and predictions of a finished run's best model on its ``val`` or ``test`` rows.
+    """Truth and predictions of a finished run's best model on its ``val`` or ``test`` rows (cached)."""
+    from ecgcore.train.trainer import predict_split
 
-    Uses the trainer's own data preparation and prediction (same rows, preprocessing and label
-    scaling as the metrics in the run summary), so the plots show what the metrics measured.
-    """
-    import json
-
-    from ecgcore.train.checkpoint import load_checkpoint
-    from ecgcore.train.trainer import BatchSource, outputs_to_predictions, predict_rows, prepare_data
-
-    store = RunStore(store_dir)
-    config = store.config(run_id)
-    data = prepare_data(config)
-    recorded = json.loads((store.run_dir(run_id) / "records.json").read_text())[split]
-    rows = data.rows[split]
-    if list(data.record_ids[rows]) != list(recorded):
-        raise ValueError(f"run {run_id}: its {split} records differ from the data now in {config.data}; "
-                         "the data changed since the run")
-    model, _ = load_checkpoint(store.run_dir(run_id) / "best", device="cpu")
-    source = BatchSource(data.signals, data.y, rows, next(model.parameters()).device)
-    out = predict_rows(model, source, rows, config.batch_size, None)
-    return data.y_eval[rows], outputs_to_predictions(out, config, data), list(data.names)
+    return predict_split(RunStore(store_dir), run_id, split)
 
 
 def runs_table(store: RunStore) -> pd.DataFrame:
