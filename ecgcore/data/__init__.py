@@ -8,9 +8,9 @@ its preprocessed signals as one memory-mapped array. Torch is imported only by
 from ecgcore.data.base import DatasetError, ECGDataset, open_source
 from ecgcore.data.cache import CachedDataset, Preprocessing, load_cached, preprocess_record
 from ecgcore.data.deepfake import ensure_demo_set, generate_deepfake
-from ecgcore.data.splits import ptbxl_halves
+from ecgcore.data.splits import in_half, ptbxl_halves
 
 __all__ = [
     "CachedDataset", "DatasetError", "ECGDataset", "Preprocessing", "ensure_demo_set", "generate_deepfake",
-    "load_cached", "open_source", "preprocess_record", "ptbxl_halves",
+    "in_half", "load_cached", "open_source", "preprocess_record", "ptbxl_halves",
 ]

@@ -62,3 +62,13 @@ def ptbxl_halves(index: pd.DataFrame, seed: int = 0) -> tuple[np.ndarray, np.nda
     halves = index["patient_id"].map(half_of).to_numpy()
     ids = index["record_id"].astype(str).to_numpy()
     return ids[halves == 0], ids[halves == 1]
+
+
+def in_half(index: pd.DataFrame, half: str | None, seed: int = 0) -> np.ndarray:
+    """Boolean mask of the rows in PTB-XL half ``"A"`` or ``"B"`` (:func:`ptbxl_halves`); all rows for ``None``."""
+    if not half:
+        return np.ones(len(index), dtype=bool)
+    if half not in ("A", "B"):
+        raise ValueError(f"unknown PTB-XL half {half!r}; expected 'A' or 'B'")
+    half_a, half_b = ptbxl_halves(index, seed=seed)
+    return index["record_id"].isin(half_a if half == "A" else half_b).to_numpy(copy=True)

@@ -143,18 +143,16 @@ def prepare_data(config: TrainConfig, progress: ProgressFn | None = None) -> Pre
     ValueError
         If the source lacks what the task needs, or a split ends up empty after the filters.
     """
-    from ecgcore.data import load_cached, open_source, ptbxl_halves
+    from ecgcore.data import in_half, load_cached, open_source
 
     if not config.data:
         raise ValueError("TrainConfig.data is empty; give a source such as deepfake:DIR or ptbxl:DIR")
     dataset = open_source(config.data)
     cached = load_cached(dataset, config.preprocessing(), progress=progress)
     index = cached.index.reset_index(drop=True)
-    keep = np.ones(len(index), dtype=bool)
+    keep = in_half(index, config.subset, seed=config.split_seed)
     dropped: dict[str, Any] = {}
     if config.subset:
-        half_a, half_b = ptbxl_halves(index, seed=config.split_seed)
-        keep &= index["record_id"].isin(half_a if config.subset == "A" else half_b).to_numpy()
         dropped["other_half"] = int((~keep).sum())
 
     target_mean = target_sd = None

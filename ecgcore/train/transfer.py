@@ -163,13 +163,10 @@ def target_records(config: TrainConfig) -> dict:
     This is a superset of the records the trainer keeps (it may drop unlabelled rows or subsample), which
     makes the leakage check conservative.
     """
-    from ecgcore.data import open_source, ptbxl_halves
+    from ecgcore.data import in_half, open_source
 
     dataset = open_source(config.data)
-    index = dataset.index
-    if config.subset:
-        half_a, half_b = ptbxl_halves(index, seed=config.split_seed)
-        index = index[index["record_id"].isin(half_a if config.subset == "A" else half_b)]
+    index = dataset.index[in_half(dataset.index, config.subset, seed=config.split_seed)]
     split = index["split"].to_numpy()
     ids = index["record_id"].astype(str).to_numpy()
     return {"data": config.data, "kind": dataset.kind, **{s: ids[split == s].tolist() for s in SPLITS}}
