@@ -1,4 +1,7 @@
-"""``python -m ecgcore predict --run ID RECORD ...``: intervals or class probabilities, one JSON line per record."""
+"""``python -m ecgcore predict --run ID RECORD ...``: intervals or class probabilities, one JSON line per record.
+
+A classification run calibrated with ``explain --calibrate`` also gets ``calibrated_probabilities``.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from ecgcore.explain.calibration import calibrated_prediction, load_calibration
     from ecgcore.io import read_record
     from ecgcore.train.checkpoint import load_predictor
 
@@ -24,10 +28,11 @@ def main(args: argparse.Namespace) -> int:
         predictor = load_predictor(args.run, runs_dir=args.runs_dir, which=args.checkpoint)
     except KeyError as exc:
         raise ValueError(exc.args[0]) from None
+    calibration = load_calibration(args.run, args.runs_dir)
     for path in args.records:
         record = read_record(path, fs=args.fs)
         start = time.perf_counter()
-        result = predictor.predict(record)
+        result = calibrated_prediction(predictor, record, calibration)
         result["path"] = str(path)
         result["ms"] = round(1000 * (time.perf_counter() - start), 2)
         print(json.dumps(result))

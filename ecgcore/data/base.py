@@ -191,7 +191,7 @@ def open_source(spec: str, **kw: Any) -> ECGDataset:
     """Open a dataset from a spec string.
 
     ``"ptbxl:DIR"`` (``DIR`` may be ``bundled``), ``"deepfake:DIR"`` or ``"wfdb:DIR"``. Options may
-    follow after ``;`` as ``key=value`` (e.g. ``ptbxl:/data/ptbxl;fs=100;plus=/data/ptbxl-plus``);
+    follow after ``;`` as ``key=value`` (e.g. ``ptbxl:/data/ptbxl;fs=100;plus_dir=/data/ptbxl-plus``);
     keyword arguments override them. They are passed to the source's constructor.
     """
     from ecgcore.data.deepfake import DeepFake

@@ -90,6 +90,11 @@ def test_calibrated_probabilities_reach_the_report(classification_run, tmp_path,
     pdf = tmp_path / "cls.pdf"
     assert cli(["report", "--run", run_id, "--runs-dir", str(runs_dir), str(record), "--out", str(pdf)]) == 0
     assert pdf.read_bytes().startswith(b"%PDF")
+    capsys.readouterr()
+    assert cli(["predict", "--run", run_id, "--runs-dir", str(runs_dir), str(record)]) == 0
+    predicted = json.loads(capsys.readouterr().out)
+    assert predicted["calibration"]["temperature"] == pytest.approx(fitted["temperature"])
+    assert sum(predicted["calibrated_probabilities"].values()) == pytest.approx(1.0)
     predictor = load_predictor(run_id, runs_dir=runs_dir)
     summary, attr = explain_record(predictor, read_record(record), method="saliency", run_dir=runs_dir / run_id)
     fig = render_report(summary, attr, shape_record(read_record(record), predictor.prep), predictor.prep.fs,
