@@ -24,15 +24,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("records", nargs="+", metavar="RECORD", help="record files (WFDB .hea, .mat, .asc, .csv) or paths without extension")
     parser.add_argument("--eval-annotations", metavar="ANNOTATOR", default=None,
                         help="validate against manual annotations: 'ludb' (one file per lead) or a QTDB annotator extension such as q1c")
-    parser.add_argument("--reference-support", type=int, default=1, metavar="K",
+    parser.add_argument("--reference-support", type=int, default=None, metavar="K",
                         help="with --eval-annotations: reference = K-th earliest onset / K-th latest offset over the "
-                             "annotated leads (default 1: earliest / latest)")
+                             "annotated leads (default: the delineator's own rule, 2 for LUDB's 12 leads, 1 for QTDB; "
+                             "1 = the single earliest / latest mark)")
     parser.add_argument("--fs", type=float, default=None, help="sampling rate for CSV records (Hz)")
     parser.add_argument("--brief", action="store_true", help="print only the intervals, beats and flags (no fiducial lists)")
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.reference_support < 1:
+    if args.reference_support is not None and args.reference_support < 1:
         raise ValueError(f"--reference-support must be at least 1, got {args.reference_support}")
     if args.eval_annotations:
         progress = cli_progress("evaluating") if len(args.records) > 1 else None
@@ -44,7 +45,7 @@ def main(args: argparse.Namespace) -> int:
         beats = summary.pop("beats")
         for name, row in summary.items():
             print(json.dumps({"fiducial": name, **row, "records": len(args.records), "annotated_beats": beats["annotated"],
-                              "reference_support": args.reference_support}))
+                              "reference_support": args.reference_support or "auto"}))
         return 0
     for path in args.records:
         record = read_record(path, fs=args.fs)

@@ -33,7 +33,7 @@ _OPTIONS: dict[str, tuple[str, type, str]] = {
     "--epochs": ("epochs", int, "epochs"),
     "--batch-size": ("batch_size", int, "global batch size"),
     "--lr": ("lr", float, "learning rate (peak rate for onecycle)"),
-    "--optimizer": ("optimizer", str, "adam | adamw"),
+    "--optimizer": ("optimizer", str, "adam | adamw | sgd (momentum 0.9)"),
     "--weight-decay": ("weight_decay", float, "weight decay"),
     "--schedule": ("schedule", str, "onecycle | exponential | plateau | none"),
     "--lr-gamma": ("lr_gamma", float, "per-epoch factor of the exponential schedule"),

@@ -5,7 +5,13 @@ Both layouts are WFDB annotation files read with :func:`wfdb.rdann`: a wave is i
 (offset). The QT Database has one file per record (extension = the annotator, e.g. ``q1c``) whose
 marks hold for both leads; LUDB (annotator ``ludb``) has one file per lead, its extension the lead
 name (``i``, ``ii``, ... ``v6``). For several leads the reference of a beat is what the
-annotations imply across leads: the earliest onset and the latest offset.
+annotations imply across leads, by the rule the delineator itself follows for global fiducials
+(:func:`ecgcore.measure.delineate.support_count`): the earliest onset / latest offset that at least
+``k`` leads support, ``k`` = 2 for 8-12 annotated leads, 1 for the QT Database's single stream. On
+LUDB's 12 independently annotated leads the single earliest / latest mark is one lead's outlier
+often enough to dominate the spread: in lead II of LUDB record 29 the experts end a flat T wave
+130 ms after the latest of the other 11 leads (485 against 330-353 ms after the R peak, medians
+over the beats). ``support=1`` gives that extreme reference all the same.
 
 Per-beat fiducials: each beat's fiducials are the representative beat's fiducials placed at that
 beat's own (template-aligned) QRS position, i.e. the median-beat offsets applied per beat; a long
@@ -23,6 +29,7 @@ import pandas as pd
 import wfdb
 
 from ecgcore.measure.core import measure
+from ecgcore.measure.delineate import support_count
 
 #: CSE working party tolerances (ms): the largest acceptable SD of (algorithm - experts).
 CSE_TOLERANCE_MS: dict[str, float] = {"p_on": 10.2, "p_off": 12.7, "qrs_on": 6.5, "qrs_off": 11.6, "t_off": 30.6}
@@ -101,7 +108,7 @@ def read_annotations(record: str | Path, annotator: str) -> dict[str, list[Wave]
     return out
 
 
-def reference_beats(waves: dict[str, list[Wave]], fs: float, support: int = 1) -> pd.DataFrame:
+def reference_beats(waves: dict[str, list[Wave]], fs: float, support: int | None = None) -> pd.DataFrame:
     """One row per annotated beat: QRS position and the global fiducials implied across streams.
 
     QRS annotations of all streams whose complexes overlap (onset to offset, widened to
@@ -110,11 +117,13 @@ def reference_beats(waves: dict[str, list[Wave]], fs: float, support: int = 1) -
     next beat, a T wave to the previous one. Columns: ``qrs`` (median QRS peak), ``p_on``,
     ``p_off``, ``qrs_on``, ``qrs_off``, ``t_off`` (samples, NaN where nobody marked it).
 
-    ``support`` = 1 (default) takes the earliest onset / latest offset marked in any stream;
-    ``support`` = k takes the k-th earliest / k-th latest (the extreme one where fewer streams marked
-    the wave), the "supported by k leads" rule of the delineator itself, so that one lead's mark on
-    a flat or noisy wave does not set the reference.
+    ``support`` = k takes the k-th earliest onset / k-th latest offset (the extreme one where fewer
+    streams marked the wave), so that one lead's mark on a flat or noisy wave does not set the
+    reference; 1 takes the earliest / latest mark of any stream. The default (None) is the
+    delineator's own rule, :func:`~ecgcore.measure.delineate.support_count` of the number of streams.
     """
+    if support is None:
+        support = support_count(len(waves))
     qrs = sorted((w for stream in waves.values() for w in stream if w.kind == "qrs"), key=lambda w: w.peak)
     half = CLUSTER_S * fs / 2
     clusters: list[list[Wave]] = []
@@ -180,7 +189,7 @@ def _our_beats(signal: np.ndarray, fs: float, leads: Sequence[str], first: int, 
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["qrs", *CSE_TOLERANCE_MS])
 
 
-def evaluate_record(record: str | Path, annotator: str, support: int = 1) -> pd.DataFrame:
+def evaluate_record(record: str | Path, annotator: str, support: int | None = None) -> pd.DataFrame:
     """Differences (ours - annotation, ms) per annotated beat and fiducial for one record.
 
     The signal is read with :func:`wfdb.rdrecord` with every channel as named in the header (the QT

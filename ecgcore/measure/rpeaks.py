@@ -24,6 +24,10 @@ REFRACTORY_S = 0.2
 INTEGRATION_S = 0.08
 #: Detection threshold as a fraction of the typical QRS envelope height.
 THRESHOLD = 0.3
+#: Two detections closer than this (s) are one QRS and a T wave, P wave or pacing artefact unless
+#: they are of similar size: the smaller one goes when it is below half the larger (Pan & Tompkins'
+#: T-wave discrimination, 1985, applied both ways). Tachycardias keep all their beats, which are alike.
+CLOSE_PAIR_S = 0.36
 #: A gap longer than this many median RR intervals is searched again with half the threshold.
 SEARCHBACK_RR = 1.6
 #: Pacemaker spike: a sample whose curvature (|second difference|), divided by the lead's 99th
@@ -41,24 +45,28 @@ def _band_sos(fs: float) -> np.ndarray:
     return butter(2, [BAND_HZ[0], high], btype="bandpass", fs=fs, output="sos")
 
 
-def remove_pacer_spikes(signal: np.ndarray, fs: float) -> tuple[np.ndarray, int]:
-    """Replace pacemaker spikes by linear interpolation; returns the cleaned signal and the spike count.
+def remove_pacer_spikes(signal: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """Replace pacemaker spikes by linear interpolation; returns the cleaned signal and the spikes.
+
+    The spikes are returned as the last replaced sample of each one (the end of the stimulus and
+    its ringing): the heart's response cannot begin before it.
 
     A spike is narrower than the band-pass can follow: filtered, it would smear into slopes that
     start the QRS early (ECG programs such as 12SL likewise detect pacemaker spikes before measuring).
     """
     signal = np.asarray(signal, dtype=np.float64)
+    none = np.zeros(0, dtype=np.int64)
     if signal.shape[-1] < 3:
-        return signal, 0
+        return signal, none
     curv = np.abs(np.diff(signal, 2, axis=-1))
     level = np.percentile(curv, 99, axis=-1)
     live = level > 0
     if not live.any():
-        return signal, 0
+        return signal, none
     score = np.median(curv[live] / level[live, None], axis=0)
     hits = np.flatnonzero(score > PACER_CURVATURE) + 1
     if hits.size == 0:
-        return signal, 0
+        return signal, none
     half = max(1, int(round(PACER_HALF_WIDTH_MS * fs / 1000)))
     mask = np.zeros(signal.shape[-1], dtype=bool)
     for hit in hits:
@@ -67,8 +75,8 @@ def remove_pacer_spikes(signal: np.ndarray, fs: float) -> tuple[np.ndarray, int]
     out = signal.copy()
     for lead in range(signal.shape[0]):
         out[lead, bad] = np.interp(bad, good, signal[lead, good])
-    n_spikes = int(np.count_nonzero(np.diff(np.concatenate([[0], mask.astype(np.int8)])) == 1))
-    return out, n_spikes
+    ends = np.flatnonzero(np.diff(np.concatenate([mask.astype(np.int8), [0]])) == -1)
+    return out, ends.astype(np.int64)
 
 
 def bandpass(signal: np.ndarray, fs: float) -> np.ndarray:
@@ -95,6 +103,21 @@ def qrs_envelope(filtered: np.ndarray, fs: float) -> np.ndarray:
     return uniform_filter1d(energy, width, mode="nearest")
 
 
+def _drop_small_neighbours(peaks: np.ndarray, heights: np.ndarray, close: int) -> np.ndarray:
+    """Remove, smallest first, every peak closer than ``close`` samples to a neighbour twice its height."""
+    peaks, heights = peaks.copy(), heights.copy()
+    while peaks.size > 1:
+        near = np.diff(peaks) < close
+        smaller = np.where(heights[:-1] < heights[1:], np.arange(peaks.size - 1), np.arange(1, peaks.size))
+        ratio = np.minimum(heights[:-1], heights[1:]) / np.maximum(heights[:-1], heights[1:])
+        candidates = np.flatnonzero(near & (ratio < 0.5))
+        if candidates.size == 0:
+            break
+        drop = smaller[candidates[np.argmin(heights[smaller[candidates]])]]
+        peaks, heights = np.delete(peaks, drop), np.delete(heights, drop)
+    return peaks
+
+
 def detect_r_peaks(filtered: np.ndarray, fs: float) -> np.ndarray:
     """Sample indices of the QRS complexes of a band-passed record ``[leads, samples]``.
 
@@ -114,7 +137,7 @@ def detect_r_peaks(filtered: np.ndarray, fs: float) -> np.ndarray:
     # the candidates: between two beats there are at most a T wave, a P wave and a few noise bumps).
     reference = np.percentile(heights, 90)
     keep = heights >= THRESHOLD * reference
-    peaks = cand[keep]
+    peaks = _drop_small_neighbours(cand[keep], heights[keep], int(round(CLOSE_PAIR_S * fs)))
     if peaks.size >= 3:
         rr = np.diff(peaks)
         median_rr = np.median(rr)

@@ -78,6 +78,27 @@ def new_run_id(model: str) -> str:
     return f"{stamp}-{model}-{secrets.token_hex(3)}"
 
 
+#: How long a connection waits for another process's lock (s).
+LOCK_TIMEOUT_S = 30.0
+
+
+def _enable_wal(con: sqlite3.Connection) -> None:
+    """Switch to WAL (a property of the file, kept once set), retrying while another process switches.
+
+    Two processes opening a new store at once (the ranks of a DDP run) can make SQLite answer
+    "database is locked" to the switch at once, without waiting on its busy timeout.
+    """
+    deadline = time.monotonic() + LOCK_TIMEOUT_S
+    while True:
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class RunStore:
     """Runs and epochs in ``runs_dir/runs.sqlite``.
 
@@ -97,9 +118,9 @@ class RunStore:
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         """A connection in WAL mode that commits on success; waits up to 30 s for a writer's lock."""
-        with closing(sqlite3.connect(self.path, timeout=30.0)) as con:
+        with closing(sqlite3.connect(self.path, timeout=LOCK_TIMEOUT_S)) as con:
             con.row_factory = sqlite3.Row
-            con.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(con)
             con.execute("PRAGMA synchronous=NORMAL")
             with con:
                 yield con

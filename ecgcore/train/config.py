@@ -16,7 +16,7 @@ from ecgcore.vocab import LEADS_8, TARGET_KEYS, parse_leads, parse_targets
 
 TASKS = ("regression", "classification")
 LABEL_MODES = ("single", "multi")
-OPTIMIZERS = ("adam", "adamw")
+OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("onecycle", "exponential", "plateau", "none")
 LOSSES = ("l1", "mse")
 NORMALIZATIONS = ("zscore", "minmax", "train_standardize", "none")

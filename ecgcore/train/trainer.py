@@ -321,8 +321,15 @@ def loss_function(config: TrainConfig) -> nn.Module:
     return nn.CrossEntropyLoss() if config.label_mode == "single" else nn.BCEWithLogitsLoss()
 
 
+#: SGD's momentum: the usual 0.9.
+SGD_MOMENTUM = 0.9
+
+
 def build_optimizer(config: TrainConfig, model: nn.Module, strategy) -> torch.optim.Optimizer:
+    """Adam, AdamW or SGD with momentum over the strategy's parameter groups (all parameters without one)."""
     groups = strategy.param_groups(model, config.lr) if strategy is not None else [{"params": list(model.parameters())}]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=config.lr, momentum=SGD_MOMENTUM, weight_decay=config.weight_decay)
     cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     return cls(groups, lr=config.lr, weight_decay=config.weight_decay)
 

@@ -68,8 +68,9 @@ def test_qtdb_layout_two_leads_some_beats(tmp_path):
         assert abs(summary[key]["mean_ms"]) <= 2 * tol, (key, summary[key])
 
 
-def test_ludb_layout_reference_is_earliest_onset_latest_offset(tmp_path):
-    """One file per lead; the reference of a beat is the earliest onset / latest offset over leads."""
+def test_ludb_layout_reference_is_supported_by_two_leads(tmp_path):
+    """One file per lead; the reference of a beat is the onset / offset supported by 2 of the 8 leads
+    (the delineator's rule): the 2nd-earliest onset, or with support=1 the earliest."""
     leads = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
     ecg = synthetic_ecg(75, leads=leads, noise_mv=0.01, seed=4)
     wfdb.wrsamp("7", fs=500, units=["mV"] * 8, sig_name=[lead.lower() for lead in leads], p_signal=ecg.signal.T.astype(np.float64),
@@ -88,7 +89,8 @@ def test_ludb_layout_reference_is_earliest_onset_latest_offset(tmp_path):
     assert len(ref) == len(beats)
     qrs_on = np.array([[s for s, sym, nxt in zip(samples, symbols, symbols[1:]) if sym == "(" and nxt == "N"]
                        for samples, symbols in written.values()])
-    np.testing.assert_array_equal(ref["qrs_on"].to_numpy(), qrs_on.min(axis=0))
+    np.testing.assert_array_equal(ref["qrs_on"].to_numpy(), np.sort(qrs_on, axis=0)[1])
+    np.testing.assert_array_equal(an.reference_beats(waves, 500.0, support=1)["qrs_on"].to_numpy(), qrs_on.min(axis=0))
 
     diffs = an.evaluate_record(tmp_path / "7", "ludb")
     summary = an.summarize(diffs)

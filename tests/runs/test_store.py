@@ -73,3 +73,25 @@ def test_runs_list_show_and_find_done(tmp_path):
         store.update(first, colour="red")
     with pytest.raises(KeyError, match="no run"):
         store.get_run("nope")
+
+
+def _open_store_at_barrier(root: str, barrier) -> str:
+    barrier.wait()
+    try:
+        RunStore(root)
+    except Exception as exc:  # reported to the parent, which fails the test with it
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
+def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path):
+    """The ranks of a DDP run open the same new store together; switching it to WAL at the same moment
+    made SQLite answer "database is locked" without waiting (seen in the 2-process DDP test)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    with ctx.Manager() as manager, ctx.Pool(4) as pool:
+        for i in range(15):
+            barrier = manager.Barrier(4)
+            errors = pool.starmap(_open_store_at_barrier, [(str(tmp_path / f"runs{i}"), barrier)] * 4)
+            assert errors == [""] * 4, errors
