@@ -205,7 +205,7 @@ def measure(signal: np.ndarray, fs: float, leads: Sequence[str]) -> Measurement:
 def paced_stimulus(spikes: np.ndarray, tpl: dl.Template, fs: float) -> int | None:
     """End of the ventricular pacing stimulus in the representative beat, if most of its beats are paced.
 
-    A beat is paced when a removed spike ends less than :data:`PACED_LEAD_MS` before its QRS
+    A beat is paced when a removed spike ends at most :data:`PACED_LEAD_MS` before its QRS
     fiducial (the latest such spike: with atrial and ventricular pacing, the ventricular one).
     Returns the median position over the paced beats (samples in the representative beat), or
     None when fewer than half the beats in it are paced.
