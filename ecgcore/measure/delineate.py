@@ -31,6 +31,10 @@ XI = {"qrs_on": 0.02, "qrs_off": 0.04, "p_on": 0.2, "p_off": 0.3}
 #: The T wave ends within this long after its steepest descent (ms): the trapezium method's
 #: reference point (T waves descend to the baseline in 40-120 ms).
 T_REACH_MS = 150.0
+#: A lead's QRS starts before its first slope above QRS_FIRST_SLOPE of its steepest, and ends after
+#: its last slope above QRS_LAST_SLOPE: a slow S-wave return (0.2-0.3 of the steepest slope, seen
+#: in LUDB record 51 at 250 Hz) is still QRS, and its rounded trough is no offset.
+QRS_FIRST_SLOPE, QRS_LAST_SLOPE = 0.3, 0.2
 #: A QRS boundary needs the slope below its threshold for this long (ms): notches inside the QRS
 #: (a q or s trough, where one lead's slope passes through zero) are not boundaries.
 QUIET_MS = 8.0
@@ -190,8 +194,8 @@ def delineate_qrs(median: np.ndarray, beats: np.ndarray, pre: int, fs: float) ->
     offsets: dict[str, list[int]] = {"all": [], "clean": []}
     for lead in np.flatnonzero(peak >= QRS_LEAD_FRACTION * peak.max()) if peak.max() > 0 else []:
         floor = NOISE_FACTOR * noise[lead]
-        significant = lo + np.flatnonzero(w[lead, lo:hi] >= 0.3 * peak[lead])
-        first, last = int(significant[0]), int(significant[-1])
+        first = lo + int(np.argmax(w[lead, lo:hi] >= QRS_FIRST_SLOPE * peak[lead]))
+        last = hi - 1 - int(np.argmax(w[lead, lo:hi][::-1] >= QRS_LAST_SLOPE * peak[lead]))
         on = _quiet_before(w[lead] >= max(XI["qrs_on"] * peak[lead], floor), first, run)
         off = _quiet_after(w[lead] >= max(XI["qrs_off"] * peak[lead], floor), last, run)
         # A lead whose baseline is not reached close to its QRS (a fused P wave, noise) gives no boundary.

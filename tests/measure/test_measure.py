@@ -187,3 +187,27 @@ def test_paced_stimulus_needs_most_beats_paced():
     atrial_and_ventricular = np.array([900, 960, 1900, 1962, 2900, 2960, 3900, 3958])
     assert core.paced_stimulus(atrial_and_ventricular, tpl, 500.0) == pre - 40
     assert core.paced_stimulus(np.array([1960]), tpl, 500.0) is None
+
+
+@pytest.mark.parametrize("fs", [250.0, 500.0])
+def test_slow_s_wave_return_is_still_qrs(monkeypatch, fs):
+    """Two leads, as in the QT Database: a deep S wave that returns slowly (at 0.2-0.3 of the
+    steepest QRS slope, like LUDB record 51's). Its rounded trough is no QRS offset: the QRS ends
+    where the S wave does (160 ms); taking the trough gave a QRS of 68 ms and a QT of 176 ms at 250 Hz."""
+    rng = np.random.default_rng(0)
+    signal, true_off = np.zeros((2, int(10 * fs))), []
+    for r in np.arange(0.5, 9.5, 1.0):
+        synthetic._lobe(signal, r - 0.16, r - 0.06, np.array([0.10, 0.08]), fs)                # P
+        synthetic._lobe(signal, r, r + 0.03, np.array([0.4, 0.6]), fs)                         # R
+        synthetic._lobe(signal, r + 0.03, r + 0.16, np.array([-0.6, -0.3]), fs, rise=0.12)     # S
+        synthetic._lobe(signal, r + 0.24, r + 0.40, np.array([0.12, 0.05]), fs, rise=0.6)      # T
+        true_off.append((r + 0.16) * fs)
+    signal += rng.normal(0, 0.01, signal.shape)
+    m = measure(signal, fs, ["MLII", "V5"])
+    assert m.qrs == pytest.approx(160, abs=15) and m.qt == pytest.approx(400, abs=30)
+    offsets = m.beat_fiducials["qrs_off"][np.isfinite(m.beat_fiducials["qrs_off"])]
+    errors = (offsets[:, None] - np.asarray(true_off)[None, :]) * 1000 / fs
+    assert np.abs(errors[np.arange(len(offsets)), np.argmin(np.abs(errors), axis=1)]).max() <= CSE_TOLERANCE_MS["qrs_off"]
+    monkeypatch.setattr(core.dl, "QRS_LAST_SLOPE", 0.3)
+    trough = measure(signal, fs, ["MLII", "V5"]).qrs     # ends at the S trough, or finds no offset
+    assert trough is None or trough < 100

@@ -1,4 +1,5 @@
-"""Multi-lead QRS detection: a small wave close before a QRS is not a beat; a tachycardia keeps its beats."""
+"""Multi-lead QRS detection: a small wave close before a QRS or a baseline step is not a beat; a
+tachycardia and a narrow QRS keep their beats."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 
 from ecgcore.data.synthetic import synthetic_ecg
-from ecgcore.measure import measure
+from ecgcore.measure import measure, rpeaks
 from ecgcore.vocab import LEADS_8
 
 
@@ -27,3 +28,26 @@ def test_tachycardia_keeps_every_beat():
     ecg = synthetic_ecg(180, 110, 70, 230, p_duration=70, leads=LEADS_8, noise_mv=0.01, seed=3)
     m = measure(ecg.signal, ecg.fs, ecg.leads)
     assert m.hr == pytest.approx(180, abs=1.5) and len(m.r_peaks) == len(ecg.fiducials["r_peak"])
+
+
+@pytest.mark.parametrize("fs", [500.0, 1000.0])
+def test_baseline_step_is_not_a_beat(monkeypatch, fs):
+    """An electrode pop: the baseline of every lead jumps by 1 mV mid-way between two beats and
+    stays there (LUDB record 15 has one). Its slopes are narrower than any QRS's, so it is no beat
+    and HR stays 60 bpm; counted as one, it would add a beat and raise HR. (At 250 Hz the pacemaker
+    spike removal interpolates the step into a ramp as wide as a 40 ms QRS's slopes: it stays a beat.)"""
+    ecg = synthetic_ecg(60, 160, 90, 400, fs=fs, leads=LEADS_8, noise_mv=0.01, seed=4)
+    signal = ecg.signal.copy()
+    r = ecg.fiducials["r_peak"]
+    signal[:, (r[4] + r[5]) // 2:] += 1.0 * np.where(np.arange(len(ecg.leads)) % 3, 1.0, -1.0)[:, None]
+    m = measure(signal, ecg.fs, ecg.leads)
+    assert m.hr == pytest.approx(60, abs=1) and len(m.r_peaks) == len(r)
+    monkeypatch.setattr(rpeaks, "MIN_SLOPE_WIDTH_MS", 0.0)
+    assert len(measure(signal, ecg.fs, ecg.leads).r_peaks) == len(r) + 1
+
+
+def test_narrow_qrs_is_still_a_beat():
+    """A 40 ms QRS (an infant's) has the narrowest slopes a QRS has; at 150 bpm every beat is kept."""
+    ecg = synthetic_ecg(150, 100, 40, 250, p_duration=60, leads=LEADS_8, noise_mv=0.01, seed=5)
+    m = measure(ecg.signal, ecg.fs, ecg.leads)
+    assert m.hr == pytest.approx(150, abs=1.5) and len(m.r_peaks) == len(ecg.fiducials["r_peak"])
