@@ -106,10 +106,10 @@ def slope_energy(filtered: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean(d * d, axis=0))
 
 
-def qrs_envelope(filtered: np.ndarray, fs: float) -> np.ndarray:
+def qrs_envelope(energy: np.ndarray, fs: float) -> np.ndarray:
     """Multi-lead QRS envelope: the :func:`slope_energy` integrated over about one QRS width."""
     width = max(1, int(round(INTEGRATION_S * fs)))
-    return uniform_filter1d(slope_energy(filtered), width, mode="nearest")
+    return uniform_filter1d(energy, width, mode="nearest")
 
 
 def slope_width_ms(energy: np.ndarray, points: np.ndarray, fs: float) -> np.ndarray:
@@ -139,11 +139,11 @@ def detect_r_peaks(filtered: np.ndarray, fs: float) -> np.ndarray:
     """Sample indices of the QRS complexes of a band-passed record ``[leads, samples]``.
 
     The returned point is the maximum of the multi-lead slope envelope (the QRS's centre of slope
-    energy); :func:`ecgcore.measure.delineate.align_beats` refines it by template matching.
+    energy); :func:`ecgcore.measure.delineate.build_template` refines it by template matching.
     Returns an empty array for a flat record.
     """
     energy = slope_energy(filtered)
-    env = uniform_filter1d(energy, max(1, int(round(INTEGRATION_S * fs))), mode="nearest")
+    env = qrs_envelope(energy, fs)
     if not np.any(env > 0):
         return np.zeros(0, dtype=np.int64)
     distance = max(1, int(round(REFRACTORY_S * fs)))
