@@ -22,6 +22,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
+from ecgcore.measure.rpeaks import CLOSE_PAIR_S
+
 #: Derivative-of-Gaussian scales (standard deviation, ms) for the QRS, T and P waves.
 SIGMA_MS = {"qrs": 4.0, "t": 10.0, "p": 10.0}
 #: Boundary thresholds: fraction of the wave's maximal slope below which the wave has ended.
@@ -133,6 +135,15 @@ def build_template(x: np.ndarray, peaks: np.ndarray, fs: float, rr: float) -> Te
     corr = num / den
     good = corr >= MIN_BEAT_CORRELATION
     if good.sum() >= max(2, 0.5 * good.size) and not good.all():
+        # A detection unlike the QRS that a typical QRS follows within CLOSE_PAIR_S is no beat: the
+        # ventricles would still be refractory after a real (ectopic) QRS. It is a P wave, an atrial
+        # pacing stimulus or an artefact (LUDB record 45); it goes, and the beats are aligned again.
+        typical = np.zeros(peaks.size, dtype=bool)
+        typical[np.flatnonzero(inside)[good]] = True
+        unlike = inside & ~typical
+        artefact = unlike[:-1] & typical[1:] & (np.diff(peaks) < ms(1000 * CLOSE_PAIR_S, fs))
+        if artefact.any():
+            return build_template(x, np.delete(peaks, np.flatnonzero(artefact)), fs, rr)
         beats = beats[:, good]
         median = np.median(beats, axis=1)
         used = np.flatnonzero(inside)

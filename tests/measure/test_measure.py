@@ -160,10 +160,12 @@ def test_pacemaker_spikes_do_not_start_the_qrs_early():
     assert m.qrs == pytest.approx(clean.qrs, abs=6)
 
 
-def test_paced_qrs_starts_after_the_stimulus_not_at_its_residue():
+@pytest.mark.parametrize("tail_mv", [0.3, 1.0])
+def test_paced_qrs_starts_after_the_stimulus_not_at_its_residue(tail_mv):
     """Ventricular pacing as LUDB's paced records show it: the QRS begins right at the stimulus, whose
-    after-potential (a 0.3 mV tail decaying over 8 ms) survives spike removal. The onset is placed
-    at the stimulus's end, not at the tail's smear before it (12.7 ms early without this rule)."""
+    after-potential (a tail decaying over 8 ms) survives spike removal. The onset is placed at the
+    stimulus's end, not at the tail's smear before it: without this rule 12.7 ms early with a 0.3 mV
+    tail; a 1 mV tail smears 22 ms back, past a 20 ms limit (19 ms early with it)."""
     ecg = synthetic_ecg(70, 160, 140, 440, leads=LEADS_8, noise_mv=0.01, wander_mv=0.1, seed=7)
     paced, onsets = ecg.signal.copy(), ecg.fiducials["qrs_on"]
     polarity = np.where(np.arange(len(ecg.leads)) % 2, 1.0, -1.0)[:, None]
@@ -171,7 +173,7 @@ def test_paced_qrs_starts_after_the_stimulus_not_at_its_residue():
     for spike in onsets - 1:
         paced[:, spike] += 3.0 * polarity[:, 0]
         tail = (t > spike) & (t < spike + int(0.06 * ecg.fs))
-        paced[:, tail] -= 0.3 * polarity * np.exp(-(t[tail] - spike) / (0.008 * ecg.fs))
+        paced[:, tail] -= tail_mv * polarity * np.exp(-(t[tail] - spike) / (0.008 * ecg.fs))
     m = measure(paced, ecg.fs, ecg.leads)
     assert "pacer_spikes_removed" in m.flags
     errs = _beat_errors(ecg, m)["qrs_on"]
