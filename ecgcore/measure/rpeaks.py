@@ -58,6 +58,7 @@ def remove_pacer_spikes(signal: np.ndarray, fs: float) -> tuple[np.ndarray, np.n
 
     A spike is narrower than the band-pass can follow: filtered, it would smear into slopes that
     start the QRS early (ECG programs such as 12SL likewise detect pacemaker spikes before measuring).
+    A sharp edge that does not return to its baseline is a step, not a spike, and is left alone.
     """
     signal = np.asarray(signal, dtype=np.float64)
     none = np.zeros(0, dtype=np.int64)
@@ -73,15 +74,32 @@ def remove_pacer_spikes(signal: np.ndarray, fs: float) -> tuple[np.ndarray, np.n
     if hits.size == 0:
         return signal, none
     half = max(1, int(round(PACER_HALF_WIDTH_MS * fs / 1000)))
-    mask = np.zeros(signal.shape[-1], dtype=bool)
+    n = signal.shape[-1]
+    mask = np.zeros(n, dtype=bool)
     for hit in hits:
         mask[max(0, hit - half):hit + half + 1] = True
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    spikes = [(start, stop) for start, stop in zip(edges[::2], edges[1::2]) if _returns_to_baseline(signal, start, stop)]
+    if not spikes:
+        return signal, none
+    mask[:] = False
+    for start, stop in spikes:
+        mask[start:stop] = True
     bad, good = np.flatnonzero(mask), np.flatnonzero(~mask)
     out = signal.copy()
     for lead in range(signal.shape[0]):
         out[lead, bad] = np.interp(bad, good, signal[lead, good])
-    ends = np.flatnonzero(np.diff(np.concatenate([mask.astype(np.int8), [0]])) == -1)
-    return out, ends.astype(np.int64)
+    return out, np.array([stop - 1 for _, stop in spikes], dtype=np.int64)
+
+
+def _returns_to_baseline(signal: np.ndarray, start: int, stop: int) -> bool:
+    """Whether ``signal[:, start:stop]`` is a spike: it strays from the line joining its two sides
+    by more than those sides differ (summed over leads). A baseline step (an electrode pop) is as
+    sharp but stays at its new level; bridged by interpolation it would become a QRS-wide ramp."""
+    n = signal.shape[-1]
+    before, after = signal[:, max(0, start - 1)], signal[:, min(n - 1, stop)]
+    line = before[:, None] + (after - before)[:, None] * np.linspace(0, 1, stop - start + 2)[None, 1:-1]
+    return bool(np.abs(signal[:, start:stop] - line).max(axis=1).sum() > np.abs(after - before).sum())
 
 
 def bandpass(signal: np.ndarray, fs: float) -> np.ndarray:
