@@ -34,6 +34,13 @@ FIDUCIAL_STYLE: dict[str, tuple[str, str, str]] = {
     "qrs_off": ("QRS offset", "line-ns-open", "#9467bd"),
     "t_off": ("T offset", "triangle-left", "#d62728"),
 }
+#: The global boundaries drawn through every representative beat: name -> (legend label, colour).
+BOUNDARY_STYLE: dict[str, tuple[str, str]] = {
+    "p_on": ("P onset", FIDUCIAL_STYLE["p_on"][2]), "p_off": ("P offset", "#98df8a"),
+    **{k: (FIDUCIAL_STYLE[k][0], FIDUCIAL_STYLE[k][2]) for k in ("qrs_on", "qrs_off", "t_off")},
+}
+#: Paper between two representative beats (s).
+BEAT_GAP_S = 0.1
 #: Plot width the figure height is computed for (the page stretches it; the aspect stays locked).
 PLOT_WIDTH_PX = 850
 _MINOR = "rgba(240, 128, 128, 0.25)"
@@ -162,6 +169,71 @@ def ecg_paper(
                           line=dict(color="black", width=1.5))
     x_range = (0.0, max(x0 + (s1 - s0) / fs for _, s0, s1, x0, _ in pieces))
     _paper_axes(fig, x_range, (y_bottom - 1.5, 1.5))
+    fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)))
+    return fig
+
+
+def representative_beats(
+    median: np.ndarray,
+    fs: float,
+    leads: Sequence[str],
+    fiducials: Mapping[str, float],
+    *,
+    title: str = "",
+) -> go.Figure:
+    """Every lead's representative (median) beat on ECG paper, the global boundaries drawn through all.
+
+    This is the view the intervals come from: one onset / offset for all leads, set where enough
+    leads agree, so a lead whose wave seems to start later or end earlier is expected.
+
+    Parameters
+    ----------
+    median
+        ``[leads, samples]`` in millivolts, one beat per lead.
+    fs
+        Its sampling rate (Hz).
+    leads
+        Lead names, one per row of ``median``. Standard leads sit where the 3x4 printout puts them;
+        a record with any other lead (e.g. the QT Database's ``MLII``) is drawn in rows of four.
+    fiducials
+        Seconds from the beat's start: ``p_on``, ``p_off``, ``qrs_on``, ``qrs_off``, ``t_off``
+        (others, and missing or NaN ones, are not drawn).
+    title
+        Figure title.
+    """
+    median = np.asarray(median, dtype=np.float64)
+    if median.ndim != 2 or median.shape[0] != len(leads) or median.shape[1] == 0:
+        raise ValueError(f"representative beats of shape {median.shape} do not match {len(leads)} lead(s)")
+    width = median.shape[1] / fs
+    standard = {lead: (r, c) for r, row in enumerate(LAYOUT_3X4) for c, lead in enumerate(row)}
+    if set(leads) <= set(standard):
+        place = {lead: standard[lead] for lead in leads}
+    else:
+        place = {lead: (i // 4, i % 4) for i, lead in enumerate(leads)}
+    rows_used = sorted({r for r, _ in place.values()})
+    panels = {lead: (c * (width + BEAT_GAP_S), -rows_used.index(r) * ROW_PITCH_MV) for lead, (r, c) in place.items()}
+    t = np.arange(median.shape[1]) / fs
+    xs, ys = [], []
+    fig = go.Figure()
+    for i, lead in enumerate(leads):
+        x0, baseline = panels[lead]
+        xs += [x0 + t, [np.nan]]
+        ys += [median[i] + baseline, [np.nan]]
+        fig.add_annotation(x=x0 + 0.02, y=baseline + 1.1, text=f"<b>{lead}</b>", showarrow=False,
+                           xanchor="left", font=dict(size=12, color="#333"))
+    fig.add_trace(go.Scatter(x=np.concatenate(xs), y=np.concatenate(ys), mode="lines", name="median beat",
+                             line=dict(color="black", width=1.2), hoverinfo="skip", showlegend=False))
+    for name, (label, colour) in BOUNDARY_STYLE.items():
+        at = fiducials.get(name)
+        if at is None or not np.isfinite(at):
+            continue
+        lx = [v for x0, _ in panels.values() for v in (x0 + at, x0 + at, np.nan)]
+        ly = [v for _, baseline in panels.values() for v in (baseline - 1.0, baseline + 1.0, np.nan)]
+        fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", name=label, hoverinfo="name",
+                                 line=dict(color=colour, width=1.5, dash="dot")))
+    n_cols = max(c for _, c in place.values()) + 1
+    _paper_axes(fig, (0.0, n_cols * (width + BEAT_GAP_S) - BEAT_GAP_S), (-(len(rows_used) - 1) * ROW_PITCH_MV - 1.5, 1.5))
+    fig.update_xaxes(showticklabels=False, title_text="one representative beat per lead — 25 mm/s, 10 mm/mV")
     fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)))
     return fig
 

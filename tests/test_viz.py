@@ -75,3 +75,31 @@ def test_bland_altman_shows_bias_and_limits_of_agreement():
     lines = sorted(shape.y0 for shape in fig.layout.shapes)
     sd = np.std([2, 4, 6, 8], ddof=1)
     assert lines == pytest.approx([5 - 1.96 * sd, 5, 5 + 1.96 * sd])
+
+
+def test_representative_beats_sit_in_their_3x4_panels_with_the_boundaries_through_all():
+    fs, n = 500.0, 400                                            # 0.8 s beats
+    median = constant_leads(n)
+    fig = viz.representative_beats(median, fs, LEADS_12, {"qrs_on": 0.3, "t_off": 0.7, "p_on": float("nan"), "r": 0.35})
+    labels = [a.text.replace("<b>", "").replace("</b>", "") for a in fig.layout.annotations]
+    assert labels == list(LEADS_12)
+    x, y = np.asarray(fig.data[0].x, float), np.asarray(fig.data[0].y, float)
+    pitch = 0.8 + viz.BEAT_GAP_S
+    # V5: second row, fourth column, at its own level
+    v5 = (x >= 3 * pitch) & (np.abs(y + viz.ROW_PITCH_MV) < 1)
+    assert np.allclose(y[v5] + viz.ROW_PITCH_MV, median[LEADS_12.index("V5"), 0]) and v5.sum() == n
+    names = [t.name for t in fig.data[1:]]
+    assert names == ["QRS onset", "T offset"]                     # P onset missing, R is no boundary
+    qrs_x = np.asarray(fig.data[1].x, float)
+    assert sorted(set(np.round(qrs_x[np.isfinite(qrs_x)], 6))) == pytest.approx([c * pitch + 0.3 for c in range(4)])
+    assert np.isfinite(qrs_x).sum() == 2 * 12                     # one line per panel
+
+
+def test_representative_beats_of_non_standard_leads_fill_rows_of_four():
+    fig = viz.representative_beats(np.zeros((2, 100)), 250.0, ["MLII", "V5"], {"qrs_on": 0.1})
+    x, y = np.asarray(fig.data[0].x, float), np.asarray(fig.data[0].y, float)
+    pitch = 0.4 + viz.BEAT_GAP_S
+    assert np.allclose(y[np.isfinite(y)], 0.0)                    # MLII is no 3x4 lead: both in one row
+    assert x[np.isfinite(x)].max() == pytest.approx(pitch + 99 / 250)
+    with pytest.raises(ValueError, match="do not match 3 lead"):
+        viz.representative_beats(np.zeros((2, 100)), 250.0, ["I", "II", "V1"], {})

@@ -1,7 +1,9 @@
 """``python -m ecgcore measure``: intervals of records, or validation against wave annotations.
 
 ``measure RECORD ...`` prints one JSON object per record (HR, PR, QRS, QT, QTc, beats, fiducials,
-flags, and the reason for every missing value). ``measure --eval-annotations ANNOTATOR RECORD ...``
+flags, and the reason for every missing value); with ``--figures DIR`` it also writes
+``DIR/<record>.html``, the ECG with every beat's fiducials and the representative beats the intervals
+were measured on, readable offline. ``measure --eval-annotations ANNOTATOR RECORD ...``
 prints one JSON object per fiducial: matched beats, mean and SD of (ours - annotation) in ms, the
 CSE tolerance and pass/fail (``ludb`` = one annotation file per lead; anything else, e.g. ``q1c``,
 is the extension of a QT Database annotation file).
@@ -10,14 +12,19 @@ is the extension of a QT Database annotation file).
 from __future__ import annotations
 
 import argparse
+import html
 import json
+from pathlib import Path
 
 import pandas as pd
+from plotly.offline import get_plotlyjs
 
-from ecgcore.io import read_record
-from ecgcore.measure import measure_record
+from ecgcore import viz
+from ecgcore.io import Record, read_record
+from ecgcore.measure import Measurement, measure_record
 from ecgcore.measure.annotations import evaluate_record, summarize
 from ecgcore.progress import cli_progress, report
+from ecgcore.vocab import LEADS_12
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +37,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "1 = the single earliest / latest mark)")
     parser.add_argument("--fs", type=float, default=None, help="sampling rate for CSV records (Hz)")
     parser.add_argument("--brief", action="store_true", help="print only the intervals, beats and flags (no fiducial lists)")
+    parser.add_argument("--figures", metavar="DIR", type=Path, default=None,
+                        help="also write DIR/<record>.html: the ECG with every beat's fiducials and the representative "
+                             "beats (plotly.js is written once beside them, so the pages open offline)")
+
+
+def write_figures(record: Record, m: Measurement, folder: Path, name: str) -> Path:
+    """Write ``folder/<name>.html``: ``record`` on ECG paper with its beat fiducials, then its representative beats."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "plotly.min.js"
+    if not script.exists():
+        script.write_text(get_plotlyjs(), encoding="utf-8")
+    intervals = ", ".join(f"{label} {getattr(m, key):.0f}" for key, label in (("hr", "HR"), ("pr", "PR"), ("qrs", "QRS"), ("qt", "QT"))
+                          if getattr(m, key) is not None)
+    layout = "3x4" if set(record.leads) <= set(LEADS_12) else "rows"
+    figures = [viz.ecg_paper(record.signal, record.fs, record.leads, layout=layout, fiducials=m.beat_fiducials,
+                             title=f"{name}: {intervals or 'no interval measured'}")]
+    if m.median_beat.size:
+        figures.append(viz.representative_beats(m.median_beat, m.median_fs, record.leads, m.representative_fiducials_s(),
+                                                title="Representative beats and the global boundaries"))
+    body = "\n".join(fig.to_html(full_html=False, include_plotlyjs=False) for fig in figures)
+    path = folder / f"{name}.html"
+    path.write_text(f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(name)}</title>'
+                    f'<script src="plotly.min.js"></script></head><body>{body}</body></html>', encoding="utf-8")
+    return path
 
 
 def main(args: argparse.Namespace) -> int:
@@ -47,10 +78,18 @@ def main(args: argparse.Namespace) -> int:
             print(json.dumps({"fiducial": name, **row, "records": len(args.records), "annotated_beats": beats["annotated"],
                               "reference_support": args.reference_support or "auto"}))
         return 0
+    names: set[str] = set()
     for path in args.records:
         record = read_record(path, fs=args.fs)
-        out = measure_record(record).to_dict()
+        m = measure_record(record)
+        out = m.to_dict()
         if args.brief:
             out = {k: v for k, v in out.items() if k not in ("r_peaks", "beat_fiducials")}
+        if args.figures is not None:
+            stem = name = Path(path).stem
+            while name in names:  # two records of the same name (from different folders)
+                name = f"{stem}-{len(names)}"
+            names.add(name)
+            out["figure"] = str(write_figures(record, m, args.figures, name))
         print(json.dumps({"record": str(path), "leads": list(record.leads), **out}))
     return 0

@@ -70,6 +70,10 @@ class Measurement:
     beat_fiducials
         The same fiducials for every detected beat, as samples of the record (float, NaN where
         missing or the beat was ectopic / cut by the record's ends).
+    median_beat, median_fs
+        The representative beat itself, ``[leads, samples]`` in mV (band-passed as delineated) at
+        ``median_fs`` Hz (the record's rate, or :data:`MIN_FS` where it was upsampled); empty when
+        too few beats were found.
     flags
         Quality flags: ``no_qrs``, ``too_few_beats``, ``irregular_rhythm``, ``ectopic_beats_excluded``,
         ``no_p_wave``, ``no_t_wave``, ``upsampled``, ``pacer_spikes_removed``.
@@ -88,9 +92,15 @@ class Measurement:
     beat_fiducials: dict[str, np.ndarray] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
     fs: float = 0.0
+    median_beat: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    median_fs: float = 0.0
+
+    def representative_fiducials_s(self) -> dict[str, float]:
+        """The representative beat's fiducials in seconds from its start (the time axis of ``median_beat``)."""
+        return {k: v / self.fs for k, v in self.fiducials.items()}
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able dictionary (intervals rounded to 0.1, fiducials as lists with None for NaN)."""
+        """JSON-able dictionary (intervals rounded to 0.1, fiducials as lists with None for NaN; no median beat)."""
         out: dict[str, Any] = {k: (None if getattr(self, k) is None else round(float(getattr(self, k)), 1)) for k in INTERVALS}
         out.update(
             n_beats=int(self.n_beats),
@@ -184,6 +194,7 @@ def measure(signal: np.ndarray, fs: float, leads: Sequence[str]) -> Measurement:
         m.flags.append("too_few_beats")
         _miss(m, INTERVALS, f"only {m.n_beats} complete beat(s) of the same shape; need {MIN_BEATS}")
         return m
+    m.median_beat, m.median_fs = tpl.median, work_fs
     fid = _delineate(m, tpl, work_fs, mean_rr, paced_stimulus(spikes, tpl, work_fs))
     # R peak: the largest spatial magnitude (sum of squares over leads, from the isoelectric level) in the QRS.
     pre = tpl.pre

@@ -71,7 +71,9 @@ def record(spec: str, record_id: str) -> Record:
 def measurement(_record: Record, key: str) -> dict[str, Any]:
     """:func:`ecgcore.measure.measure_record` of a record as a dict (``key`` names the record for the cache)."""
     m = measure_record(_record)
-    return {"summary": m.to_dict(), "beat_fiducials": {k: list(v) for k, v in m.beat_fiducials.items()}}
+    return {"summary": m.to_dict(), "beat_fiducials": {k: list(v) for k, v in m.beat_fiducials.items()},
+            "median_beat": m.median_beat, "median_fs": m.median_fs,
+            "representative_fiducials_s": m.representative_fiducials_s()}
 
 
 def upload_key(rec: Record) -> str:

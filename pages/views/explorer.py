@@ -55,7 +55,7 @@ def filter_index(index: pd.DataFrame) -> pd.DataFrame:
 
 
 def show_measurement(rec: Record, key: str) -> dict | None:
-    """The measured intervals beside the ECG; returns the beat fiducials (or ``None`` if not measurable)."""
+    """The measured intervals beside the ECG; returns the measurement (or ``None`` if not measurable)."""
     result = measured(rec, key)
     if result is None:
         return None
@@ -66,7 +66,22 @@ def show_measurement(rec: Record, key: str) -> dict | None:
         st.metric(label, f"{value:.0f} {unit}" if value is not None else "—",
                   help=m.get("missing", {}).get(field))
     st.caption(f"{m.get('n_beats', 0)} beats" + (f"; flags: {', '.join(m['flags'])}" if m.get("flags") else ""))
-    return result["beat_fiducials"]
+    return result
+
+
+def show_representative_beats(rec: Record, result: dict) -> None:
+    """Every lead's median beat with the global boundaries the intervals were measured between."""
+    if result["median_beat"].size == 0:
+        return
+    m = result["summary"]
+    intervals = " · ".join(f"{label} {m[k]:.0f} ms" for k, label in (("pr", "PR"), ("qrs", "QRS"), ("qt", "QT"))
+                           if m.get(k) is not None)
+    with st.expander("Representative beats: where the intervals were measured"):
+        st.caption("The median of the aligned beats in each lead (band-passed, as measured). One onset and "
+                   "offset holds for all leads: the earliest / latest that enough leads agree on.")
+        fig = viz.representative_beats(result["median_beat"], result["median_fs"], rec.leads,
+                                       result["representative_fiducials_s"], title=intervals)
+        st.plotly_chart(fig, key="representative_beats", width="stretch")
 
 
 def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
@@ -81,7 +96,8 @@ def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
                       help="Measured P onset, QRS on/offset, T offset per beat")
     plot_col, numbers = st.columns([5, 1])
     with numbers:
-        fiducials = show_measurement(rec, key)
+        result = show_measurement(rec, key)
+    fiducials = None if result is None else result["beat_fiducials"]
     if not shown:
         plot_col.info("Select at least one lead to draw.")
         return
@@ -96,6 +112,8 @@ def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
         signal = pd.DataFrame(rec.signal.T, columns=list(rec.leads))
         signal.insert(0, "time_s", np.arange(len(signal)) / rec.fs)
         csv_download(signal, f"ecg-{rec.record_id}", key="dl_ecg_csv", label="Download signal (CSV, mV)")
+    if result is not None:
+        show_representative_beats(rec, result)
     with st.expander("Metadata and labels", expanded=row is not None):
         if row is not None:
             labels = [c for c in SUPERCLASSES if c in row and row[c] == 1]

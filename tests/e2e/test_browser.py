@@ -132,6 +132,10 @@ def test_a_new_user_browses_builds_trains_compares_and_explains(server, page, te
     assert {"I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"} <= labels
     heart_rate = page.locator('[data-testid="stMetricValue"]').first.text_content()
     assert heart_rate.endswith("bpm") and 30 < float(heart_rate.split()[0]) < 200  # measured, beside the ECG
+    page.get_by_text("Representative beats: where the intervals were measured").click()
+    beats = page.locator(".js-plotly-plot").nth(1)
+    beats.locator(".annotation-text", has_text="V6").wait_for()  # the median beats drawn, V6 the last panel
+    assert beats.locator(".legendtext", has_text="QRS onset").count() == 1
     steps.done("explorer", t)
 
     t = time.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,6 +141,38 @@ def test_cli_prints_one_json_per_record(tmp_path, capsys):
     assert out["hr"] == pytest.approx(72, abs=1.5) and out["qt"] == pytest.approx(400, abs=20)
     assert len(out["beat_fiducials"]["qrs_on"]) == len(out["r_peaks"])
     assert cli_main(["measure", str(tmp_path / "missing.hea")]) == 2
+
+
+def test_cli_writes_offline_figures_per_record(tmp_path, capsys):
+    """``--figures DIR``: one HTML page per record (two records of one name get two pages), with
+    plotly.js beside them so they open without a network."""
+    ecg = synthetic_ecg(72, leads=LEADS_8, noise_mv=0.01, seed=1)
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        np.savetxt(tmp_path / folder / "rec.csv", ecg.signal.T, delimiter=",", header=",".join(ecg.leads), comments="")
+    out = tmp_path / "figures"
+    assert cli_main(["measure", str(tmp_path / "a" / "rec.csv"), str(tmp_path / "b" / "rec.csv"), "--fs", "500",
+                     "--brief", "--figures", str(out)]) == 0
+    pages = [json.loads(line)["figure"] for line in capsys.readouterr().out.strip().splitlines()]
+    assert len(set(pages)) == 2 and all(Path(p).parent == out for p in pages)
+    text = Path(pages[0]).read_text()
+    assert '<script src="plotly.min.js">' in text and "Representative beats" in text and "HR 72" in text
+    assert (out / "plotly.min.js").stat().st_size > 1_000_000
+
+
+@pytest.mark.parametrize("fs", [100.0, 500.0])
+def test_representative_beat_and_its_fiducials_share_one_time_axis(fs):
+    """The median beat comes back with its rate (upsampled to 250 Hz from 100 Hz) and its fiducials in
+    seconds on that beat: the QRS they bound is the measured QRS, and the R peak is the beat's largest
+    deflection."""
+    ecg = synthetic_ecg(70, 160, 100, 400, fs=fs, leads=LEADS_8, noise_mv=0.01, seed=2)
+    m = measure(ecg.signal, ecg.fs, ecg.leads)
+    assert m.median_fs == max(fs, core.MIN_FS) and m.median_beat.shape[0] == len(ecg.leads)
+    at = m.representative_fiducials_s()
+    assert (at["qrs_off"] - at["qrs_on"]) * 1000 == pytest.approx(m.qrs, abs=1000 / fs)
+    r = int(round(at["r"] * m.median_fs))
+    assert abs(np.argmax(np.sum(m.median_beat**2, axis=0)) - r) <= m.median_fs / fs
+    assert 0 < at["p_on"] < at["qrs_on"] < at["t_off"] < m.median_beat.shape[1] / m.median_fs
 
 
 def test_pacemaker_spikes_do_not_start_the_qrs_early():

@@ -72,6 +72,8 @@ def test_explorer_draws_a_ptbxl_record_with_its_intervals():
     assert {"HR", "PR", "QRS", "QT"} <= set(labels(at.metric))
     hr = next(m for m in at.metric if m.label == "HR").value
     assert hr.endswith("bpm") and 30 < float(hr.split()[0]) < 200
+    beats = next(e for e in at.expander if e.label.startswith("Representative beats"))
+    assert len(beats.get("plotly_chart")) == 1
     at.radio(key="layout").set_value("one lead per row").run()
     assert not at.exception
 
