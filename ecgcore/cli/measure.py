@@ -6,7 +6,7 @@ flags, and the reason for every missing value); with ``--figures DIR`` it also w
 were measured on, readable offline. ``measure --eval-annotations ANNOTATOR RECORD ...``
 prints one JSON object per fiducial: matched beats, mean and SD of (ours - annotation) in ms, the
 CSE tolerance and pass/fail (``ludb`` = one annotation file per lead; anything else, e.g. ``q1c``,
-is the extension of a QT Database annotation file).
+is the extension of a QT Database annotation file); ``--per-record`` first prints each record's own.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --eval-annotations: reference = K-th earliest onset / K-th latest offset over the "
                              "annotated leads (default: the delineator's own rule, 2 for LUDB's 12 leads, 1 for QTDB; "
                              "1 = the single earliest / latest mark)")
+    parser.add_argument("--per-record", action="store_true",
+                        help="with --eval-annotations: first one JSON line per record (its mean and SD of ours - "
+                             "annotation per fiducial), to find the records furthest off")
     parser.add_argument("--fs", type=float, default=None, help="sampling rate for CSV records (Hz)")
     parser.add_argument("--brief", action="store_true", help="print only the intervals, beats and flags (no fiducial lists)")
     parser.add_argument("--figures", metavar="DIR", type=Path, default=None,
@@ -72,6 +75,11 @@ def main(args: argparse.Namespace) -> int:
         for i, path in enumerate(args.records):
             frames.append(evaluate_record(path, args.eval_annotations, args.reference_support))
             report(progress, i + 1, len(args.records), str(path))
+            if args.per_record:
+                one = summarize(frames[-1])
+                print(json.dumps({"record": str(path), "annotated_beats": one.pop("beats")["annotated"],
+                                  **{name: {k: row[k] for k in ("matched", "mean_ms", "sd_ms", "annotation_only", "ours_only")}
+                                     for name, row in one.items()}}))
         summary = summarize(pd.concat(frames, ignore_index=True))
         beats = summary.pop("beats")
         for name, row in summary.items():

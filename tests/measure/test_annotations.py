@@ -131,6 +131,17 @@ def test_cli_eval_prints_json_per_fiducial(capsys):
     assert all({"matched", "mean_ms", "sd_ms", "tolerance_sd_ms", "pass"} <= set(r) for r in rows)
 
 
+def test_cli_eval_per_record_lines_come_first_and_add_up(capsys):
+    """``--per-record``: one line per record before the summary; their matched counts sum to its."""
+    records = [str(LUDB / str(i)) for i in (1, 2)]
+    assert cli_main(["measure", "--eval-annotations", "ludb", "--per-record", *records]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [r.get("record") for r in rows[:2]] == records and all("fiducial" in r for r in rows[2:])
+    qrs_on = next(r for r in rows[2:] if r["fiducial"] == "qrs_on")
+    assert rows[0]["qrs_on"]["matched"] + rows[1]["qrs_on"]["matched"] == qrs_on["matched"] > 0
+    assert {"mean_ms", "sd_ms", "ours_only", "annotation_only"} <= set(rows[0]["t_off"])
+
+
 def test_wide_qrs_with_distant_peaks_is_one_beat():
     """Bundle branch block: two leads mark the same wide QRS with peaks 120 ms apart (overlapping
     onset-offset spans); they form one beat, not two, and the next beat stays separate."""
