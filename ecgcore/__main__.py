@@ -1,54 +1,8 @@
-"""Command line: ``python -m ecgcore <command> ...``.
+"""``python -m ecgcore``: the same as the ``ecglab`` console script."""
 
-Each command lives in its own module under :mod:`ecgcore.cli`, which defines
-``add_arguments(parser)`` and ``main(args) -> int``. Modules are imported only when their command
-runs, so ``python -m ecgcore measure`` never pays for importing torch.
-"""
-
-from __future__ import annotations
-
-import argparse
-import importlib
 import sys
 
-#: command -> (module under ecgcore.cli, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "data": ("data", "summarise datasets and generate DeepFake ECGs"),
-    "measure": ("measure", "measure HR, PR, QRS, QT of records; evaluate against annotations"),
-    "train": ("train", "train a model and record the run"),
-    "runs": ("runs", "list, show, cancel and resume runs"),
-    "predict": ("predict", "predict intervals or classes for records with a finished run"),
-    "explain": ("explain", "attributions per lead and wave, with faithfulness checks"),
-    "report": ("report", "write a per-record PDF/PNG report"),
-    "reproduce": ("reproduce", "reproduce the published result tables"),
-    "bench": ("bench", "measure training and prediction speed"),
-}
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ecgcore", description="ECG Lab, headless.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (_, help_text) in COMMANDS.items():
-        sub.add_parser(name, help=help_text, add_help=False)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in COMMANDS:
-        build_parser().print_help()
-        return 0 if not argv or argv[0] in {"-h", "--help"} else 2
-    name, rest = argv[0], argv[1:]
-    module = importlib.import_module(f"ecgcore.cli.{COMMANDS[name][0]}")
-    parser = argparse.ArgumentParser(prog=f"python -m ecgcore {name}", description=COMMANDS[name][1])
-    module.add_arguments(parser)
-    args = parser.parse_args(rest)
-    try:
-        return int(module.main(args) or 0)
-    except (ValueError, FileNotFoundError) as exc:  # bad input: a clear message, not a traceback
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
+from ecgcore.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

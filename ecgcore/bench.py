@@ -25,15 +25,16 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ecgcore import config as ecg_config
+from ecgcore import paths as ecg_paths
 from ecgcore.progress import ProgressFn, report
 
 MODEL = "inception1d"
@@ -59,9 +60,17 @@ class BenchSettings:
     threads: int | None = None
 
     @classmethod
-    def quick(cls, device: str = "auto") -> "BenchSettings":
-        return cls(n_records=32, batch_size=8, reference_batch_size=8, rounds=2, steps=1, matmul_n=1024,
-                   predict_records=4, device=device)
+    def quick(cls, device: str = "auto") -> BenchSettings:
+        return cls(
+            n_records=32,
+            batch_size=8,
+            reference_batch_size=8,
+            rounds=2,
+            steps=1,
+            matmul_n=1024,
+            predict_records=4,
+            device=device,
+        )
 
 
 @dataclass
@@ -95,10 +104,15 @@ class Runner:
     def result(self) -> dict:
         """Throughput, step time, loading share and input-pipeline throughput over the timed steps."""
         total = self.load + self.compute
-        return {**self.info, "samples_per_s": self.samples / total, "step_ms": 1000 * total / self.steps,
-                "load_share": self.load / total,
-                "input_samples_per_s": self.samples / self.load if self.load > 0 else float("inf"),
-                "steps": self.steps, "samples": self.samples}
+        return {
+            **self.info,
+            "samples_per_s": self.samples / total,
+            "step_ms": 1000 * total / self.steps,
+            "load_share": self.load / total,
+            "input_samples_per_s": self.samples / self.load if self.load > 0 else float("inf"),
+            "steps": self.steps,
+            "samples": self.samples,
+        }
 
 
 def time_rounds(runners: list[Runner], rounds: int, steps: int, device: torch.device) -> list[dict]:
@@ -122,7 +136,7 @@ def bench_data(n: int, progress: ProgressFn | None = None) -> Path:
     """A DeepFake folder of ``n`` generated records under the data home (generated on first use)."""
     from ecgcore.data import generate_deepfake
 
-    folder = ecg_config.generated_dir() / f"bench-deepfake-{n}"
+    folder = ecg_paths.generated_dir() / f"bench-deepfake-{n}"
     if not folder.exists():
         generate_deepfake(folder, n, seed=0, device="cpu", progress=progress)
     return folder
@@ -143,14 +157,22 @@ def matmul_flops(n: int, device: torch.device, repeats: int = 5) -> float:
     return 2 * n**3 / best
 
 
-def trainer_runner(data_dir: Path, fs: float, amp: bool, settings: BenchSettings, device: torch.device) -> Runner:
+def trainer_runner(
+    data_dir: Path, fs: float, amp: bool, settings: BenchSettings, device: torch.device
+) -> Runner:
     """The trainer's own data path and step for ``inception1d`` at ``fs``."""
     from ecgcore.models import create_model
     from ecgcore.train.config import TrainConfig
-    from ecgcore.train.trainer import BatchSource, prepare_data, resolve_precision, precision_name, train_step
+    from ecgcore.train.trainer import BatchSource, precision_name, prepare_data, resolve_precision, train_step
 
-    config = TrainConfig(task="regression", data=f"deepfake:{data_dir}", model=MODEL, fs=fs,
-                         batch_size=settings.batch_size, amp=amp)
+    config = TrainConfig(
+        task="regression",
+        data=f"deepfake:{data_dir}",
+        model=MODEL,
+        fs=fs,
+        batch_size=settings.batch_size,
+        amp=amp,
+    )
     data = prepare_data(config)
     rows = np.concatenate(list(data.rows.values()))
     torch.manual_seed(0)
@@ -166,11 +188,24 @@ def trainer_runner(data_dir: Path, fs: float, amp: bool, settings: BenchSettings
         return source.batch(rng.choice(rows, settings.batch_size, replace=len(rows) < settings.batch_size))
 
     def step(batch):
-        train_step(model, model, *batch, loss_fn, optimizer, amp_dtype=amp_dtype, scaler=scaler,
-                   grad_clip=config.grad_clip)
+        train_step(
+            model,
+            model,
+            *batch,
+            loss_fn,
+            optimizer,
+            amp_dtype=amp_dtype,
+            scaler=scaler,
+            grad_clip=config.grad_clip,
+        )
 
-    return Runner(fetch, step, dict(fs=fs, precision=precision_name(amp_dtype), batch_size=settings.batch_size,
-                                    data_mode=source.mode))
+    return Runner(
+        fetch,
+        step,
+        dict(
+            fs=fs, precision=precision_name(amp_dtype), batch_size=settings.batch_size, data_mode=source.mode
+        ),
+    )
 
 
 class FileDataset(torch.utils.data.Dataset):
@@ -198,8 +233,9 @@ def reference_runner(data_dir: Path, settings: BenchSettings, device: torch.devi
     files = [dataset.root / p for p in index["path"]]
     targets = index[["hr", "pr", "qrs", "qt"]].to_numpy()
     targets = (targets - targets.mean(axis=0)) / targets.std(axis=0)
-    loader = torch.utils.data.DataLoader(FileDataset(files, targets), batch_size=settings.reference_batch_size,
-                                         shuffle=True, drop_last=True)
+    loader = torch.utils.data.DataLoader(
+        FileDataset(files, targets), batch_size=settings.reference_batch_size, shuffle=True, drop_last=True
+    )
     torch.manual_seed(0)
     model = create_model(MODEL, 8, 4).to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -222,8 +258,13 @@ def reference_runner(data_dir: Path, settings: BenchSettings, device: torch.devi
         loss.backward()
         optimizer.step()
 
-    return Runner(fetch, step, dict(fs=500.0, precision="fp32", batch_size=settings.reference_batch_size,
-                                    data_mode="file per access"))
+    return Runner(
+        fetch,
+        step,
+        dict(
+            fs=500.0, precision="fp32", batch_size=settings.reference_batch_size, data_mode="file per access"
+        ),
+    )
 
 
 def measure_prediction(data_dir: Path, fs: float, settings: BenchSettings) -> dict:
@@ -239,8 +280,15 @@ def measure_prediction(data_dir: Path, fs: float, settings: BenchSettings) -> di
     dataset = open_source(f"deepfake:{data_dir}")
     prep = Preprocessing(fs=fs)
     model = create_model(MODEL, len(prep.leads), 4).eval()
-    meta = {"task": "regression", "targets": ["hr", "pr", "qrs", "qt"], "target_mean": [0.0] * 4,
-            "target_sd": [1.0] * 4, "preprocessing": prep.to_dict(), "stats": {}, "label_mode": "single"}
+    meta = {
+        "task": "regression",
+        "targets": ["hr", "pr", "qrs", "qt"],
+        "target_mean": [0.0] * 4,
+        "target_sd": [1.0] * 4,
+        "preprocessing": prep.to_dict(),
+        "stats": {},
+        "label_mode": "single",
+    }
     predictor = Predictor(model, meta)
     ids = dataset.index["record_id"].iloc[: settings.predict_records + 1].tolist()
     read_ms, predict_ms = [], []
@@ -253,8 +301,13 @@ def measure_prediction(data_dir: Path, fs: float, settings: BenchSettings) -> di
         if i:  # the first call is warm-up
             read_ms.append(1000 * (t1 - t0))
             predict_ms.append(1000 * (t2 - t1))
-    return {"fs": fs, "predict_ms_median": float(np.median(predict_ms)), "predict_ms_max": float(np.max(predict_ms)),
-            "read_ms_median": float(np.median(read_ms)), "records": len(predict_ms)}
+    return {
+        "fs": fs,
+        "predict_ms_median": float(np.median(predict_ms)),
+        "predict_ms_max": float(np.max(predict_ms)),
+        "read_ms_median": float(np.median(read_ms)),
+        "records": len(predict_ms),
+    }
 
 
 def run_bench(settings: BenchSettings | None = None, progress: ProgressFn | None = None) -> dict[str, Any]:
@@ -272,8 +325,10 @@ def run_bench(settings: BenchSettings | None = None, progress: ProgressFn | None
     data_dir = bench_data(settings.n_records)
     peak = matmul_flops(settings.matmul_n, device)
     report(progress, 1, 3, "training (all configurations in turn)")
-    runners = [trainer_runner(data_dir, fs, amp, settings, device)
-               for fs, amp in [(500.0, False), (500.0, True), (100.0, False), (100.0, True)]]
+    runners = [
+        trainer_runner(data_dir, fs, amp, settings, device)
+        for fs, amp in [(500.0, False), (500.0, True), (100.0, False), (100.0, True)]
+    ]
     runners.append(reference_runner(data_dir, settings, device))
     *training, reference = time_rounds(runners, settings.rounds, settings.steps, device)
     report(progress, 2, 3, "prediction")
@@ -288,10 +343,20 @@ def run_bench(settings: BenchSettings | None = None, progress: ProgressFn | None
     best_500 = max((r for r in training if r["fs"] == 500.0), key=lambda r: r["samples_per_s"])
     return {
         "settings": asdict(settings),
-        "device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
-        "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-        "cpu_native_bf16": cpu_has_bf16(), "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
-        "matmul_flops": peak, "training": training, "reference": reference, "prediction": prediction,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "cpu_native_bf16": cpu_has_bf16(),
+        "loadavg_start": load_start,
+        "loadavg_end": os.getloadavg(),
+        "matmul_flops": peak,
+        "training": training,
+        "reference": reference,
+        "prediction": prediction,
         "speedup_vs_reference_500hz": best_500["samples_per_s"] / reference["samples_per_s"],
         "speedup_100hz_vs_reference_500hz": max(r["samples_per_s"] for r in training if r["fs"] == 100.0)
         / reference["samples_per_s"],
@@ -301,22 +366,34 @@ def run_bench(settings: BenchSettings | None = None, progress: ProgressFn | None
 
 def format_table(result: dict) -> str:
     """The benchmark as a plain-text table."""
-    lines = [f"device {result['device']} ({result['device_name']}), torch {result['torch']}, {result['threads']} threads, "
-             f"load average {result['loadavg_start'][0]:.1f} -> {result['loadavg_end'][0]:.1f}, "
-             f"matmul {result['matmul_flops'] / 1e9:.1f} GFLOP/s",
-             f"{'training':<44}{'samples/s':>10}{'step ms':>10}{'load %':>8}{'input/s':>10}{'GFLOP/s':>9}{'% of mm':>8}"]
-    rows = [(f"trainer {r['fs']:g} Hz {r['precision']} b{r['batch_size']} ({r['data_mode']})", r)
-            for r in result["training"]]
+    lines = [
+        f"device {result['device']} ({result['device_name']}), torch {result['torch']}, {result['threads']} threads, "
+        f"load average {result['loadavg_start'][0]:.1f} -> {result['loadavg_end'][0]:.1f}, "
+        f"matmul {result['matmul_flops'] / 1e9:.1f} GFLOP/s",
+        f"{'training':<44}{'samples/s':>10}{'step ms':>10}{'load %':>8}{'input/s':>10}{'GFLOP/s':>9}{'% of mm':>8}",
+    ]
+    rows = [
+        (f"trainer {r['fs']:g} Hz {r['precision']} b{r['batch_size']} ({r['data_mode']})", r)
+        for r in result["training"]
+    ]
     ref = result["reference"]
     rows.append((f"reference {ref['fs']:g} Hz fp32 b{ref['batch_size']} (file Dataset)", ref))
     for name, r in rows:
-        lines.append(f"{name:<44}{r['samples_per_s']:>10.2f}{r['step_ms']:>10.0f}{100 * r['load_share']:>8.1f}"
-                     f"{r['input_samples_per_s']:>10.0f}{r['achieved_flops'] / 1e9:>9.1f}{100 * r['share_of_matmul_peak']:>8.1f}")
-    lines.append(f"speed-up vs reference at 500 Hz: {result['speedup_vs_reference_500hz']:.2f}x; "
-                 f"trainer at 100 Hz vs reference at 500 Hz: {result['speedup_100hz_vs_reference_500hz']:.2f}x")
-    lines.append(f"forward FLOPs/sample: 500 Hz {result['training'][0]['forward_flops_per_sample'] / 1e9:.2f} G, "
-                 f"100 Hz {result['training'][2]['forward_flops_per_sample'] / 1e9:.2f} G")
+        lines.append(
+            f"{name:<44}{r['samples_per_s']:>10.2f}{r['step_ms']:>10.0f}{100 * r['load_share']:>8.1f}"
+            f"{r['input_samples_per_s']:>10.0f}{r['achieved_flops'] / 1e9:>9.1f}{100 * r['share_of_matmul_peak']:>8.1f}"
+        )
+    lines.append(
+        f"speed-up vs reference at 500 Hz: {result['speedup_vs_reference_500hz']:.2f}x; "
+        f"trainer at 100 Hz vs reference at 500 Hz: {result['speedup_100hz_vs_reference_500hz']:.2f}x"
+    )
+    lines.append(
+        f"forward FLOPs/sample: 500 Hz {result['training'][0]['forward_flops_per_sample'] / 1e9:.2f} G, "
+        f"100 Hz {result['training'][2]['forward_flops_per_sample'] / 1e9:.2f} G"
+    )
     for p in result["prediction"]:
-        lines.append(f"prediction {p['fs']:g} Hz: {p['predict_ms_median']:.1f} ms/record median "
-                     f"(max {p['predict_ms_max']:.1f}; reading the file {p['read_ms_median']:.1f} ms)")
+        lines.append(
+            f"prediction {p['fs']:g} Hz: {p['predict_ms_median']:.1f} ms/record median "
+            f"(max {p['predict_ms_max']:.1f}; reading the file {p['read_ms_median']:.1f} ms)"
+        )
     return "\n".join(lines)

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -72,14 +73,17 @@ class Record:
         self.leads = tuple(self.leads)
         self.fs = float(self.fs)
         if self.signal.ndim != 2 or self.signal.shape[0] != len(self.leads):
-            raise _error(self.path, f"signal of shape {self.signal.shape} does not match {len(self.leads)} leads {self.leads}")
+            raise _error(
+                self.path,
+                f"signal of shape {self.signal.shape} does not match {len(self.leads)} leads {self.leads}",
+            )
 
     @property
     def duration(self) -> float:
         """Length in seconds."""
         return self.signal.shape[1] / self.fs
 
-    def select(self, leads: Iterable[str], derive: bool = True) -> "Record":
+    def select(self, leads: Iterable[str], derive: bool = True) -> Record:
         """Return the given leads, in the given order.
 
         With ``derive`` (default), III, aVR, aVL and aVF that the record lacks are computed from
@@ -100,15 +104,26 @@ class Record:
                 rows.append(_derive_limb(lead, self.signal[have["I"]], self.signal[have["II"]]))
                 derived.append(lead)
             else:
-                hint = " (III, aVR, aVL, aVF can be derived only when I and II are present)" if lead in LIMB_DERIVED and derive else ""
-                raise _error(self.path or self.record_id, f"missing lead {lead}; the record has {', '.join(self.leads)}{hint}")
+                hint = (
+                    " (III, aVR, aVL, aVF can be derived only when I and II are present)"
+                    if lead in LIMB_DERIVED and derive
+                    else ""
+                )
+                raise _error(
+                    self.path or self.record_id,
+                    f"missing lead {lead}; the record has {', '.join(self.leads)}{hint}",
+                )
         metadata = dict(self.metadata)
         if derived:
             metadata["derived"] = sorted(set(metadata.get("derived", [])) | set(derived))
-        return replace(self, signal=np.stack(rows) if rows else np.zeros((0, self.signal.shape[1]), np.float32),
-                       leads=tuple(wanted), metadata=metadata)
+        return replace(
+            self,
+            signal=np.stack(rows) if rows else np.zeros((0, self.signal.shape[1]), np.float32),
+            leads=tuple(wanted),
+            metadata=metadata,
+        )
 
-    def resample(self, fs: float) -> "Record":
+    def resample(self, fs: float) -> Record:
         """Return the record at ``fs`` Hz, resampled with a polyphase filter (:func:`scipy.signal.resample_poly`)."""
         if float(fs) == self.fs:
             return self
@@ -166,7 +181,9 @@ def read_record(
         raise _error(source, f"the file is sampled at {record.fs:g} Hz, not the {float(fs):g} Hz given")
     _check_finite(record)
     if min_duration is not None and record.duration + 1e-9 < min_duration:
-        raise _error(source, f"record is {record.duration:.2f} s long, shorter than the {min_duration:g} s asked for")
+        raise _error(
+            source, f"record is {record.duration:.2f} s long, shorter than the {min_duration:g} s asked for"
+        )
     if leads is not None:
         record = record.select(leads)
     if target_fs is not None:
@@ -185,7 +202,9 @@ def _resolve(path: Path) -> tuple[Path, str]:
             return header, "wfdb"
         if suffix in (".asc", ".csv"):
             return path, suffix[1:]
-        raise _error(path, f"unknown ECG format {suffix or '(no extension)'!r}; expected one of {', '.join(SUFFIXES)}")
+        raise _error(
+            path, f"unknown ECG format {suffix or '(no extension)'!r}; expected one of {', '.join(SUFFIXES)}"
+        )
     for ext in _PROBE_ORDER:
         candidate = path.with_name(path.name + ext)
         if candidate.is_file():
@@ -203,7 +222,9 @@ def _canonical_channels(path: Path, names: list[str]) -> tuple[list[int], tuple[
         except ValueError:
             dropped.append(str(name))
     if not keep:
-        raise _error(path, f"no standard ECG lead among the channels {', '.join(map(str, names)) or '(none)'}")
+        raise _error(
+            path, f"no standard ECG lead among the channels {', '.join(map(str, names)) or '(none)'}"
+        )
     duplicates = [lead for lead, n in Counter(leads).items() if n > 1]
     if duplicates:
         raise _error(path, f"lead(s) {', '.join(duplicates)} appear more than once")
@@ -255,7 +276,14 @@ def _read_wfdb(header: Path, fs: float | None) -> Record:
         metadata["dropped_channels"] = dropped
     if hdr.base_date or hdr.base_time:
         metadata["base_datetime"] = f"{hdr.base_date or ''} {hdr.base_time or ''}".strip()
-    return Record(signal=signal[keep], fs=float(hdr.fs), leads=leads, record_id=base.name, path=header, metadata=metadata)
+    return Record(
+        signal=signal[keep],
+        fs=float(hdr.fs),
+        leads=leads,
+        record_id=base.name,
+        path=header,
+        metadata=metadata,
+    )
 
 
 def _check_signal_file_size(header: Path, signal_file: Path, hdr: wfdb.Record) -> None:
@@ -272,11 +300,17 @@ def _check_signal_file_size(header: Path, signal_file: Path, hdr: wfdb.Record) -
     expected = offset + math.ceil(hdr.sig_len * frame * per_sample)
     actual = signal_file.stat().st_size
     if actual < expected:
-        raise _error(signal_file, f"truncated signal file: {actual} bytes, but the header's {hdr.sig_len} samples x "
-                                  f"{len(channels)} channels in format {fmt} need {expected}")
+        raise _error(
+            signal_file,
+            f"truncated signal file: {actual} bytes, but the header's {hdr.sig_len} samples x "
+            f"{len(channels)} channels in format {fmt} need {expected}",
+        )
     if actual > expected + per_sample * frame:  # some writers pad the last frame
         held = (actual - offset) / (frame * per_sample)
-        raise _error(signal_file, f"the header says {hdr.sig_len} samples per channel but the signal file holds {held:g}")
+        raise _error(
+            signal_file,
+            f"the header says {hdr.sig_len} samples per channel but the signal file holds {held:g}",
+        )
 
 
 def _read_mat_samples(header: Path, mat_file: Path, hdr: wfdb.Record) -> np.ndarray:
@@ -294,7 +328,10 @@ def _read_mat_samples(header: Path, mat_file: Path, hdr: wfdb.Record) -> np.ndar
     if val.ndim != 2 or val.shape[0] != hdr.n_sig:
         raise _error(mat_file, f"'val' has shape {val.shape}, the header describes {hdr.n_sig} signals")
     if val.shape[1] != hdr.sig_len:
-        raise _error(mat_file, f"the header says {hdr.sig_len} samples per channel but the signal file holds {val.shape[1]}")
+        raise _error(
+            mat_file,
+            f"the header says {hdr.sig_len} samples per channel but the signal file holds {val.shape[1]}",
+        )
     return val
 
 
@@ -304,13 +341,26 @@ def _read_asc(path: Path, fs: float | None) -> Record:
     except pd.errors.EmptyDataError as exc:
         raise _error(path, "empty .asc file") from exc
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise _error(path, f"not a DeepFake .asc file: expected whitespace-separated integers ({exc})") from exc
+        raise _error(
+            path, f"not a DeepFake .asc file: expected whitespace-separated integers ({exc})"
+        ) from exc
     if data.shape[1] != len(ASC_LEADS):
-        raise _error(path, f"expected {len(ASC_LEADS)} columns ({', '.join(ASC_LEADS)}), found {data.shape[1]}")
+        raise _error(
+            path, f"expected {len(ASC_LEADS)} columns ({', '.join(ASC_LEADS)}), found {data.shape[1]}"
+        )
     if data.shape[0] != ASC_SAMPLES:
-        raise _error(path, f"expected {ASC_SAMPLES} rows (10 s at {ASC_FS:g} Hz), found {data.shape[0]}: truncated or not a DeepFake file")
-    return Record(signal=data.T / 1000.0, fs=ASC_FS, leads=ASC_LEADS, record_id=path.stem, path=path,
-                  metadata={"format": "deepfake-asc", "units": "mV (file in uV)"})
+        raise _error(
+            path,
+            f"expected {ASC_SAMPLES} rows (10 s at {ASC_FS:g} Hz), found {data.shape[0]}: truncated or not a DeepFake file",
+        )
+    return Record(
+        signal=data.T / 1000.0,
+        fs=ASC_FS,
+        leads=ASC_LEADS,
+        record_id=path.stem,
+        path=path,
+        metadata={"format": "deepfake-asc", "units": "mV (file in uV)"},
+    )
 
 
 def _read_csv(path: Path, fs: float | None) -> Record:
@@ -330,12 +380,21 @@ def _read_csv(path: Path, fs: float | None) -> Record:
     bad = numeric.isna() & columns.notna()
     if bad.to_numpy().any():
         row, col = np.argwhere(bad.to_numpy())[0]
-        raise _error(path, f"non-numeric value {columns.iat[row, col]!r} in column {columns.columns[col]}, data row {row + 1}")
+        raise _error(
+            path,
+            f"non-numeric value {columns.iat[row, col]!r} in column {columns.columns[col]}, data row {row + 1}",
+        )
     metadata: dict[str, Any] = {"format": "csv", "units": "mV"}
     if dropped:
         metadata["dropped_columns"] = dropped
-    return Record(signal=numeric.to_numpy(np.float64).T, fs=float(fs), leads=leads, record_id=path.stem, path=path,
-                  metadata=metadata)
+    return Record(
+        signal=numeric.to_numpy(np.float64).T,
+        fs=float(fs),
+        leads=leads,
+        record_id=path.stem,
+        path=path,
+        metadata=metadata,
+    )
 
 
 def _check_finite(record: Record) -> None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 ProgressFn = Callable[[int, int, str], None]
 
 
-def report(progress: Optional[ProgressFn], done: int, total: int, message: str = "") -> None:
+def report(progress: ProgressFn | None, done: int, total: int, message: str = "") -> None:
     """Call ``progress`` if one was given."""
     if progress is not None:
         progress(done, total, message)

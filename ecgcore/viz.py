@@ -9,7 +9,7 @@ Nothing here imports streamlit.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,9 @@ MM_PER_S = 25.0
 MM_PER_MV = 10.0
 #: The standard 3x4 layout: one column per 2.5 s, leads read down each column.
 LAYOUT_3X4: tuple[tuple[str, ...], ...] = (
-    ("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"),
+    ("I", "aVR", "V1", "V4"),
+    ("II", "aVL", "V2", "V5"),
+    ("III", "aVF", "V3", "V6"),
 )
 #: Vertical distance between the baselines of two rows (mV): 30 mm of paper.
 ROW_PITCH_MV = 3.0
@@ -36,7 +38,8 @@ FIDUCIAL_STYLE: dict[str, tuple[str, str, str]] = {
 }
 #: The global boundaries drawn through every representative beat: name -> (legend label, colour).
 BOUNDARY_STYLE: dict[str, tuple[str, str]] = {
-    "p_on": ("P onset", FIDUCIAL_STYLE["p_on"][2]), "p_off": ("P offset", "#98df8a"),
+    "p_on": ("P onset", FIDUCIAL_STYLE["p_on"][2]),
+    "p_off": ("P offset", "#98df8a"),
     **{k: (FIDUCIAL_STYLE[k][0], FIDUCIAL_STYLE[k][2]) for k in ("qrs_on", "qrs_off", "t_off")},
 }
 #: Paper between two representative beats (s).
@@ -51,18 +54,43 @@ _PAPER = "#fff8f6"
 def _paper_axes(fig: go.Figure, x_range: tuple[float, float], y_range: tuple[float, float]) -> None:
     """Turn the axes into ECG paper: 0.04 s / 0.1 mV minor and 0.2 s / 0.5 mV major grid, square boxes."""
     major = np.round(np.arange(0.0, x_range[1] + 1e-9, 0.2), 6)  # a label on whole seconds only
-    fig.update_xaxes(range=list(x_range), dtick=0.2, showgrid=True, gridcolor=_MAJOR, gridwidth=1,
-                     minor=dict(dtick=0.04, showgrid=True, gridcolor=_MINOR, gridwidth=0.5),
-                     zeroline=False, ticks="", title_text="time (s) — 25 mm/s", constrain="domain",
-                     tickvals=major, ticktext=[f"{t:g}" if abs(t - round(t)) < 1e-6 else "" for t in major])
-    fig.update_yaxes(range=list(y_range), dtick=0.5, showgrid=True, gridcolor=_MAJOR, gridwidth=1,
-                     minor=dict(dtick=0.1, showgrid=True, gridcolor=_MINOR, gridwidth=0.5),
-                     zeroline=False, showticklabels=False, scaleanchor="x", scaleratio=MM_PER_MV / MM_PER_S,
-                     constrain="domain")
-    fig.update_layout(plot_bgcolor=_PAPER, paper_bgcolor="white", margin=dict(l=10, r=10, t=40, b=40),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"),
-                      height=int(90 + PLOT_WIDTH_PX * (MM_PER_MV / MM_PER_S) * (y_range[1] - y_range[0])
-                                 / (x_range[1] - x_range[0])))
+    fig.update_xaxes(
+        range=list(x_range),
+        dtick=0.2,
+        showgrid=True,
+        gridcolor=_MAJOR,
+        gridwidth=1,
+        minor=dict(dtick=0.04, showgrid=True, gridcolor=_MINOR, gridwidth=0.5),
+        zeroline=False,
+        ticks="",
+        title_text="time (s) — 25 mm/s",
+        constrain="domain",
+        tickvals=major,
+        ticktext=[f"{t:g}" if abs(t - round(t)) < 1e-6 else "" for t in major],
+    )
+    fig.update_yaxes(
+        range=list(y_range),
+        dtick=0.5,
+        showgrid=True,
+        gridcolor=_MAJOR,
+        gridwidth=1,
+        minor=dict(dtick=0.1, showgrid=True, gridcolor=_MINOR, gridwidth=0.5),
+        zeroline=False,
+        showticklabels=False,
+        scaleanchor="x",
+        scaleratio=MM_PER_MV / MM_PER_S,
+        constrain="domain",
+    )
+    fig.update_layout(
+        plot_bgcolor=_PAPER,
+        paper_bgcolor="white",
+        margin=dict(l=10, r=10, t=40, b=40),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"),
+        height=int(
+            90
+            + PLOT_WIDTH_PX * (MM_PER_MV / MM_PER_S) * (y_range[1] - y_range[0]) / (x_range[1] - x_range[0])
+        ),
+    )
 
 
 def _segments(
@@ -75,12 +103,19 @@ def _segments(
         baseline = -r * ROW_PITCH_MV
         for lead, t0, t1 in row:
             if lead in index:
-                pieces.append((lead, int(round(t0 * fs)), min(int(round(t1 * fs)), signal.shape[1]), t0, baseline))
+                pieces.append(
+                    (lead, int(round(t0 * fs)), min(int(round(t1 * fs)), signal.shape[1]), t0, baseline)
+                )
     return pieces, -(len(rows) - 1) * ROW_PITCH_MV
 
 
-def paper_rows(leads: Sequence[str], duration: float, layout: str = "3x4", rhythm_lead: str = "II",
-               shown: Sequence[str] | None = None) -> list[list[tuple[str, float, float]]]:
+def paper_rows(
+    leads: Sequence[str],
+    duration: float,
+    layout: str = "3x4",
+    rhythm_lead: str = "II",
+    shown: Sequence[str] | None = None,
+) -> list[list[tuple[str, float, float]]]:
     """The rows of a printout: each a list of ``(lead, start s, stop s)``.
 
     ``"3x4"``: the usual 12-lead layout (four 2.5 s columns) plus a full-length rhythm strip of
@@ -92,8 +127,10 @@ def paper_rows(leads: Sequence[str], duration: float, layout: str = "3x4", rhyth
     if layout != "3x4":
         raise ValueError(f"unknown ECG layout {layout!r}; expected '3x4' or 'rows'")
     width = min(duration, 10.0) / 4
-    rows = [[(lead, c * width, (c + 1) * width) for c, lead in enumerate(names) if lead in visible]
-            for names in LAYOUT_3X4]
+    rows = [
+        [(lead, c * width, (c + 1) * width) for c, lead in enumerate(names) if lead in visible]
+        for names in LAYOUT_3X4
+    ]
     rows = [row for row in rows if row]
     if rhythm_lead in visible:
         rows.append([(rhythm_lead, 0.0, duration)])
@@ -146,10 +183,25 @@ def ecg_paper(
         ys.append(seg + baseline)
         xs.append([np.nan])
         ys.append([np.nan])
-        fig.add_annotation(x=x0 + 0.05, y=baseline + 1.1, text=f"<b>{lead}</b>", showarrow=False,
-                           xanchor="left", font=dict(size=12, color="#333"))
-    fig.add_trace(go.Scatter(x=np.concatenate(xs), y=np.concatenate(ys), mode="lines", name="ECG",
-                             line=dict(color="black", width=1), hoverinfo="skip", showlegend=False))
+        fig.add_annotation(
+            x=x0 + 0.05,
+            y=baseline + 1.1,
+            text=f"<b>{lead}</b>",
+            showarrow=False,
+            xanchor="left",
+            font=dict(size=12, color="#333"),
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=np.concatenate(xs),
+            y=np.concatenate(ys),
+            mode="lines",
+            name="ECG",
+            line=dict(color="black", width=1),
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    )
     for name, samples in (fiducials or {}).items():
         if name not in FIDUCIAL_STYLE:
             continue
@@ -161,12 +213,25 @@ def ecg_paper(
             inside = samples[(samples >= s0) & (samples < s1)]
             fx.extend(x0 + (inside - s0) / fs)
             fy.extend(signal[index[lead], inside] + baseline)
-        fig.add_trace(go.Scatter(x=fx, y=fy, mode="markers", name=label,
-                                 marker=dict(symbol=symbol, size=6, color=colour, line=dict(width=1.5, color=colour))))
+        fig.add_trace(
+            go.Scatter(
+                x=fx,
+                y=fy,
+                mode="markers",
+                name=label,
+                marker=dict(symbol=symbol, size=6, color=colour, line=dict(width=1.5, color=colour)),
+            )
+        )
     for _, _, _, x0, baseline in pieces:  # the printout's short marks where a column starts
         if x0 > 0:
-            fig.add_shape(type="line", x0=x0, x1=x0, y0=baseline - 0.5, y1=baseline + 0.5,
-                          line=dict(color="black", width=1.5))
+            fig.add_shape(
+                type="line",
+                x0=x0,
+                x1=x0,
+                y0=baseline - 0.5,
+                y1=baseline + 0.5,
+                line=dict(color="black", width=1.5),
+            )
     x_range = (0.0, max(x0 + (s1 - s0) / fs for _, s0, s1, x0, _ in pieces))
     _paper_axes(fig, x_range, (y_bottom - 1.5, 1.5))
     fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)))
@@ -211,7 +276,9 @@ def representative_beats(
     else:
         place = {lead: (i // 4, i % 4) for i, lead in enumerate(leads)}
     rows_used = sorted({r for r, _ in place.values()})
-    panels = {lead: (c * (width + BEAT_GAP_S), -rows_used.index(r) * ROW_PITCH_MV) for lead, (r, c) in place.items()}
+    panels = {
+        lead: (c * (width + BEAT_GAP_S), -rows_used.index(r) * ROW_PITCH_MV) for lead, (r, c) in place.items()
+    }
     t = np.arange(median.shape[1]) / fs
     xs, ys = [], []
     fig = go.Figure()
@@ -219,20 +286,47 @@ def representative_beats(
         x0, baseline = panels[lead]
         xs += [x0 + t, [np.nan]]
         ys += [median[i] + baseline, [np.nan]]
-        fig.add_annotation(x=x0 + 0.02, y=baseline + 1.1, text=f"<b>{lead}</b>", showarrow=False,
-                           xanchor="left", font=dict(size=12, color="#333"))
-    fig.add_trace(go.Scatter(x=np.concatenate(xs), y=np.concatenate(ys), mode="lines", name="median beat",
-                             line=dict(color="black", width=1.2), hoverinfo="skip", showlegend=False))
+        fig.add_annotation(
+            x=x0 + 0.02,
+            y=baseline + 1.1,
+            text=f"<b>{lead}</b>",
+            showarrow=False,
+            xanchor="left",
+            font=dict(size=12, color="#333"),
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=np.concatenate(xs),
+            y=np.concatenate(ys),
+            mode="lines",
+            name="median beat",
+            line=dict(color="black", width=1.2),
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    )
     for name, (label, colour) in BOUNDARY_STYLE.items():
         at = fiducials.get(name)
         if at is None or not np.isfinite(at):
             continue
         lx = [v for x0, _ in panels.values() for v in (x0 + at, x0 + at, np.nan)]
         ly = [v for _, baseline in panels.values() for v in (baseline - 1.0, baseline + 1.0, np.nan)]
-        fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", name=label, hoverinfo="name",
-                                 line=dict(color=colour, width=1.5, dash="dot")))
+        fig.add_trace(
+            go.Scatter(
+                x=lx,
+                y=ly,
+                mode="lines",
+                name=label,
+                hoverinfo="name",
+                line=dict(color=colour, width=1.5, dash="dot"),
+            )
+        )
     n_cols = max(c for _, c in place.values()) + 1
-    _paper_axes(fig, (0.0, n_cols * (width + BEAT_GAP_S) - BEAT_GAP_S), (-(len(rows_used) - 1) * ROW_PITCH_MV - 1.5, 1.5))
+    _paper_axes(
+        fig,
+        (0.0, n_cols * (width + BEAT_GAP_S) - BEAT_GAP_S),
+        (-(len(rows_used) - 1) * ROW_PITCH_MV - 1.5, 1.5),
+    )
     fig.update_xaxes(showticklabels=False, title_text="one representative beat per lead — 25 mm/s, 10 mm/mV")
     fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)))
     return fig
@@ -262,9 +356,20 @@ def saliency_paper(
     t_cells = (np.arange(cells.shape[1]) + 0.5) * step / fs
     fig = ecg_paper(signal, fs, leads, layout="rows", title=title)
     baselines = -np.arange(len(leads)) * ROW_PITCH_MV
-    fig.add_trace(go.Heatmap(z=cells[::-1], x=t_cells, y=baselines[::-1], colorscale="YlOrRd", zmin=0, zmax=1,
-                             opacity=0.55, showscale=True, colorbar=dict(title="|attr|", len=0.5),
-                             hovertemplate="t=%{x:.2f} s<br>attribution %{z:.2f}<extra></extra>"))
+    fig.add_trace(
+        go.Heatmap(
+            z=cells[::-1],
+            x=t_cells,
+            y=baselines[::-1],
+            colorscale="YlOrRd",
+            zmin=0,
+            zmax=1,
+            opacity=0.55,
+            showscale=True,
+            colorbar=dict(title="|attr|", len=0.5),
+            hovertemplate="t=%{x:.2f} s<br>attribution %{z:.2f}<extra></extra>",
+        )
+    )
     fig.data = (fig.data[-1],) + fig.data[:-1]  # heatmap under the trace
     return fig
 
@@ -281,8 +386,12 @@ def class_distribution(index: pd.DataFrame) -> go.Figure:
     """Records per superclass (a record may have several) and single-label counts."""
     multi = [int(index[c].sum()) for c in SUPERCLASSES]
     single = [int((index["superclass"] == c).sum()) for c in SUPERCLASSES]
-    fig = go.Figure([go.Bar(name="has the class", x=list(SUPERCLASSES), y=multi),
-                     go.Bar(name="only this class", x=list(SUPERCLASSES), y=single)])
+    fig = go.Figure(
+        [
+            go.Bar(name="has the class", x=list(SUPERCLASSES), y=multi),
+            go.Bar(name="only this class", x=list(SUPERCLASSES), y=single),
+        ]
+    )
     fig.update_layout(title="Diagnostic superclasses", barmode="group", yaxis_title="records", height=320)
     return fig
 
@@ -290,20 +399,38 @@ def class_distribution(index: pd.DataFrame) -> go.Figure:
 def fold_distribution(index: pd.DataFrame) -> go.Figure:
     """Records per fold, coloured by the split the fold belongs to."""
     counts = index.groupby(["fold", "split"]).size().reset_index(name="records")
-    fig = go.Figure([go.Bar(name=split, x=part["fold"], y=part["records"])
-                     for split, part in counts.groupby("split", sort=False)])
-    fig.update_layout(title="Folds (1-8 train, 9 validation, 10 test)", xaxis=dict(dtick=1, title="fold"),
-                      yaxis_title="records", barmode="stack", height=320)
+    fig = go.Figure(
+        [
+            go.Bar(name=split, x=part["fold"], y=part["records"])
+            for split, part in counts.groupby("split", sort=False)
+        ]
+    )
+    fig.update_layout(
+        title="Folds (1-8 train, 9 validation, 10 test)",
+        xaxis=dict(dtick=1, title="fold"),
+        yaxis_title="records",
+        barmode="stack",
+        height=320,
+    )
     return fig
 
 
 def interval_histograms(index: pd.DataFrame, keys: Sequence[str] = ("hr", "pr", "qrs", "qt")) -> go.Figure:
     """One histogram per interval column of the index (NaNs left out; the count is in the title)."""
-    fig = make_subplots(rows=1, cols=len(keys), subplot_titles=[
-        f"{TARGETS_BY_KEY[k].name} ({TARGETS_BY_KEY[k].unit}), n={int(index[k].notna().sum())}" for k in keys])
+    fig = make_subplots(
+        rows=1,
+        cols=len(keys),
+        subplot_titles=[
+            f"{TARGETS_BY_KEY[k].name} ({TARGETS_BY_KEY[k].unit}), n={int(index[k].notna().sum())}"
+            for k in keys
+        ],
+    )
     for j, key in enumerate(keys, start=1):
-        fig.add_trace(go.Histogram(x=index[key].dropna(), nbinsx=30, marker_color="#2c7fb8", showlegend=False),
-                      row=1, col=j)
+        fig.add_trace(
+            go.Histogram(x=index[key].dropna(), nbinsx=30, marker_color="#2c7fb8", showlegend=False),
+            row=1,
+            col=j,
+        )
     fig.update_layout(height=300, margin=dict(t=50, b=30))
     return fig
 
@@ -320,18 +447,44 @@ def learning_curves(epochs: Mapping[str, pd.DataFrame], metric: str | None = Non
         Column of the epochs frames to plot on the right (e.g. ``"mae"``, ``"auc"``); none: loss only.
     """
     cols = 2 if metric else 1
-    fig = make_subplots(rows=1, cols=cols, subplot_titles=["loss"] + ([f"validation {metric}"] if metric else []))
+    fig = make_subplots(
+        rows=1, cols=cols, subplot_titles=["loss"] + ([f"validation {metric}"] if metric else [])
+    )
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
     for i, (label, frame) in enumerate(epochs.items()):
         colour = palette[i % len(palette)]
         x = frame["epoch"] + 1
-        fig.add_trace(go.Scatter(x=x, y=frame["train_loss"], name=f"{label} train", mode="lines+markers",
-                                 line=dict(color=colour, dash="dot")), row=1, col=1)
-        fig.add_trace(go.Scatter(x=x, y=frame["val_loss"], name=f"{label} val", mode="lines+markers",
-                                 line=dict(color=colour)), row=1, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=frame["train_loss"],
+                name=f"{label} train",
+                mode="lines+markers",
+                line=dict(color=colour, dash="dot"),
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x, y=frame["val_loss"], name=f"{label} val", mode="lines+markers", line=dict(color=colour)
+            ),
+            row=1,
+            col=1,
+        )
         if metric and metric in frame:
-            fig.add_trace(go.Scatter(x=x, y=frame[metric], name=f"{label} {metric}", mode="lines+markers",
-                                     line=dict(color=colour), showlegend=False), row=1, col=2)
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=frame[metric],
+                    name=f"{label} {metric}",
+                    mode="lines+markers",
+                    line=dict(color=colour),
+                    showlegend=False,
+                ),
+                row=1,
+                col=2,
+            )
     fig.update_xaxes(title_text="epoch", dtick=1)
     fig.update_layout(height=340, margin=dict(t=50, b=40), legend=dict(orientation="h", y=-0.25))
     return fig
@@ -356,20 +509,39 @@ def roc_curves(y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str]) ->
         if 0 < onehot[:, j].sum() < len(onehot):
             fpr, tpr, _ = roc_curve(onehot[:, j], probs[:, j])
             fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"{name} (AUC {auc(fpr, tpr):.3f})"))
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", color="grey"), name="chance"))
-    fig.update_layout(title="ROC per class", xaxis_title="false positive rate", yaxis_title="true positive rate",
-                      height=380, xaxis=dict(range=[0, 1]), yaxis=dict(range=[0, 1.02]))
+    fig.add_trace(
+        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", color="grey"), name="chance")
+    )
+    fig.update_layout(
+        title="ROC per class",
+        xaxis_title="false positive rate",
+        yaxis_title="true positive rate",
+        height=380,
+        xaxis=dict(range=[0, 1]),
+        yaxis=dict(range=[0, 1.02]),
+    )
     return fig
 
 
-def confusion_matrix(matrix: Sequence[Sequence[int]], classes: Sequence[str],
-                     title: str = "Confusion matrix") -> go.Figure:
+def confusion_matrix(
+    matrix: Sequence[Sequence[int]], classes: Sequence[str], title: str = "Confusion matrix"
+) -> go.Figure:
     """Heatmap of a ``[C, C]`` confusion matrix (rows = truth, columns = prediction) with counts."""
     z = np.asarray(matrix)
-    fig = go.Figure(go.Heatmap(z=z, x=list(classes), y=list(classes), colorscale="Blues", text=z,
-                               texttemplate="%{text}", showscale=False))
-    fig.update_layout(title=title, xaxis_title="predicted", yaxis=dict(title="true", autorange="reversed"),
-                      height=380)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=list(classes),
+            y=list(classes),
+            colorscale="Blues",
+            text=z,
+            texttemplate="%{text}",
+            showscale=False,
+        )
+    )
+    fig.update_layout(
+        title=title, xaxis_title="predicted", yaxis=dict(title="true", autorange="reversed"), height=380
+    )
     return fig
 
 
@@ -378,12 +550,23 @@ def predicted_vs_measured(measured: np.ndarray, predicted: np.ndarray, key: str)
     target = TARGETS_BY_KEY[key]
     lo = float(np.nanmin([np.nanmin(measured), np.nanmin(predicted)]))
     hi = float(np.nanmax([np.nanmax(measured), np.nanmax(predicted)]))
-    fig = go.Figure([go.Scatter(x=measured, y=predicted, mode="markers", name="records",
-                                marker=dict(size=6, opacity=0.7)),
-                     go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="identity",
-                                line=dict(dash="dash", color="grey"))])
-    fig.update_layout(title=f"{target.name}: predicted vs reference", xaxis_title=f"reference ({target.unit})",
-                      yaxis_title=f"predicted ({target.unit})", height=360, showlegend=False)
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=measured, y=predicted, mode="markers", name="records", marker=dict(size=6, opacity=0.7)
+            ),
+            go.Scatter(
+                x=[lo, hi], y=[lo, hi], mode="lines", name="identity", line=dict(dash="dash", color="grey")
+            ),
+        ]
+    )
+    fig.update_layout(
+        title=f"{target.name}: predicted vs reference",
+        xaxis_title=f"reference ({target.unit})",
+        yaxis_title=f"predicted ({target.unit})",
+        height=360,
+        showlegend=False,
+    )
     return fig
 
 
@@ -395,28 +578,53 @@ def bland_altman(measured: np.ndarray, predicted: np.ndarray, key: str) -> go.Fi
     mean = (predicted + measured) / 2
     bias = float(np.mean(diff))
     sd = float(np.std(diff, ddof=1)) if len(diff) > 1 else 0.0
-    fig = go.Figure(go.Scatter(x=mean, y=diff, mode="markers", marker=dict(size=6, opacity=0.7), showlegend=False))
-    lines = ((bias, f"bias {bias:.1f}", "solid"), (bias + 1.96 * sd, f"+1.96 SD {bias + 1.96 * sd:.1f}", "dash"),
-             (bias - 1.96 * sd, f"-1.96 SD {bias - 1.96 * sd:.1f}", "dash"))
+    fig = go.Figure(
+        go.Scatter(x=mean, y=diff, mode="markers", marker=dict(size=6, opacity=0.7), showlegend=False)
+    )
+    lines = (
+        (bias, f"bias {bias:.1f}", "solid"),
+        (bias + 1.96 * sd, f"+1.96 SD {bias + 1.96 * sd:.1f}", "dash"),
+        (bias - 1.96 * sd, f"-1.96 SD {bias - 1.96 * sd:.1f}", "dash"),
+    )
     for value, label, dash in lines:
-        fig.add_hline(y=value, line=dict(dash=dash, color="#c0392b"), annotation_text=label,
-                      annotation_position="right")
-    fig.update_layout(title=f"{target.name}: Bland-Altman", xaxis_title=f"mean of both ({target.unit})",
-                      yaxis_title=f"predicted - reference ({target.unit})", height=360)
+        fig.add_hline(
+            y=value, line=dict(dash=dash, color="#c0392b"), annotation_text=label, annotation_position="right"
+        )
+    fig.update_layout(
+        title=f"{target.name}: Bland-Altman",
+        xaxis_title=f"mean of both ({target.unit})",
+        yaxis_title=f"predicted - reference ({target.unit})",
+        height=360,
+    )
     return fig
 
 
 def probabilities(probs: Mapping[str, float], title: str = "Class probabilities") -> go.Figure:
     """Horizontal bar chart of class probabilities."""
     names = list(probs)
-    fig = go.Figure(go.Bar(x=[probs[n] for n in names], y=names, orientation="h", marker_color="#2c7fb8",
-                           text=[f"{probs[n]:.2f}" for n in names], textposition="auto"))
-    fig.update_layout(title=title, xaxis=dict(range=[0, 1], title="probability"), height=80 + 40 * len(names),
-                      yaxis=dict(autorange="reversed"), margin=dict(t=40, b=40))
+    fig = go.Figure(
+        go.Bar(
+            x=[probs[n] for n in names],
+            y=names,
+            orientation="h",
+            marker_color="#2c7fb8",
+            text=[f"{probs[n]:.2f}" for n in names],
+            textposition="auto",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        xaxis=dict(range=[0, 1], title="probability"),
+        height=80 + 40 * len(names),
+        yaxis=dict(autorange="reversed"),
+        margin=dict(t=40, b=40),
+    )
     return fig
 
 
-def reliability_diagram(before: Mapping, after: Mapping | None = None, title: str = "Reliability") -> go.Figure:
+def reliability_diagram(
+    before: Mapping, after: Mapping | None = None, title: str = "Reliability"
+) -> go.Figure:
     """Observed frequency against mean predicted probability per bin, before (and after) calibration.
 
     Parameters
@@ -424,12 +632,30 @@ def reliability_diagram(before: Mapping, after: Mapping | None = None, title: st
     before, after
         :func:`ecgcore.explain.calibration.reliability` results (``confidence``, ``frequency``, ``ece``).
     """
-    fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", color="grey"),
-                               name="perfectly calibrated"))
+    fig = go.Figure(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            line=dict(dash="dash", color="grey"),
+            name="perfectly calibrated",
+        )
+    )
     for label, data, colour in (("before", before, "#c0392b"), ("after", after, "#2c7fb8")):
         if data is not None:
-            fig.add_trace(go.Scatter(x=data["confidence"], y=data["frequency"], mode="lines+markers",
-                                     name=f"{label} (ECE {data['ece']:.3f})", line=dict(color=colour)))
-    fig.update_layout(title=title, xaxis=dict(title="mean predicted probability", range=[0, 1]),
-                      yaxis=dict(title="observed frequency", range=[0, 1]), height=360)
+            fig.add_trace(
+                go.Scatter(
+                    x=data["confidence"],
+                    y=data["frequency"],
+                    mode="lines+markers",
+                    name=f"{label} (ECE {data['ece']:.3f})",
+                    line=dict(color=colour),
+                )
+            )
+    fig.update_layout(
+        title=title,
+        xaxis=dict(title="mean predicted probability", range=[0, 1]),
+        yaxis=dict(title="observed frequency", range=[0, 1]),
+        height=360,
+    )
     return fig

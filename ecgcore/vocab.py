@@ -11,7 +11,18 @@ from dataclasses import dataclass
 
 #: The standard 12 leads in their usual order.
 LEADS_12: tuple[str, ...] = (
-    "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6",
+    "I",
+    "II",
+    "III",
+    "aVR",
+    "aVL",
+    "aVF",
+    "V1",
+    "V2",
+    "V3",
+    "V4",
+    "V5",
+    "V6",
 )
 #: The 8 independent leads used by the DeepFake generator and the regression models.
 LEADS_8: tuple[str, ...] = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -72,7 +83,9 @@ def parse_targets(spec: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     keys = {item.strip().lower() for item in items if item.strip()}
     unknown = keys - set(TARGET_KEYS)
     if unknown or not keys:
-        raise ValueError(f"unknown targets {sorted(unknown) or spec!r}; expected a subset of {', '.join(TARGET_KEYS)}")
+        raise ValueError(
+            f"unknown targets {sorted(unknown) or spec!r}; expected a subset of {', '.join(TARGET_KEYS)}"
+        )
     return tuple(k for k in TARGET_KEYS if k in keys)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ecgcore.config import BUNDLED_PTBXL
+from ecgcore.paths import BUNDLED_PTBXL
 
 #: Where tests write artefacts worth looking at (screenshots, reports); ignored by git.
 TEST_OUTPUT = Path(__file__).resolve().parent.parent / "test-output"

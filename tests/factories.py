@@ -9,16 +9,16 @@ as real data.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
 import wfdb
 
-from ecgcore.config import BUNDLED_PTBXL
 from ecgcore.data.deepfake import GROUND_TRUTH
 from ecgcore.data.synthetic import synthetic_ecg
+from ecgcore.paths import BUNDLED_PTBXL
 from ecgcore.vocab import LEADS_8, LEADS_12, SUPERCLASSES
 
 #: Name of the ground-truth CSV the DeepFake builder writes: the generator's (the published set uses
@@ -32,10 +32,10 @@ SCP_FOR_CLASS = {"NORM": "NORM", "MI": "IMI", "STTC": "NDT", "CD": "CLBBB", "HYP
 #: How each superclass changes the synthetic morphology, so a classifier can learn it.
 _MORPHOLOGY = {
     "NORM": dict(amplitude_scale=(0.9, 1.1), t_scale=(0.9, 1.1), qrs=(80, 100)),
-    "MI": dict(amplitude_scale=(0.45, 0.6), t_scale=(-1.0, -0.7), qrs=(95, 110)),   # lost R, inverted T
-    "STTC": dict(amplitude_scale=(0.9, 1.1), t_scale=(-0.1, 0.2), qrs=(80, 100)),   # flat T
-    "CD": dict(amplitude_scale=(0.9, 1.1), t_scale=(0.9, 1.1), qrs=(135, 165)),     # wide QRS
-    "HYP": dict(amplitude_scale=(2.0, 2.6), t_scale=(0.9, 1.1), qrs=(90, 105)),     # large voltages
+    "MI": dict(amplitude_scale=(0.45, 0.6), t_scale=(-1.0, -0.7), qrs=(95, 110)),  # lost R, inverted T
+    "STTC": dict(amplitude_scale=(0.9, 1.1), t_scale=(-0.1, 0.2), qrs=(80, 100)),  # flat T
+    "CD": dict(amplitude_scale=(0.9, 1.1), t_scale=(0.9, 1.1), qrs=(135, 165)),  # wide QRS
+    "HYP": dict(amplitude_scale=(2.0, 2.6), t_scale=(0.9, 1.1), qrs=(90, 105)),  # large voltages
 }
 
 
@@ -45,11 +45,13 @@ def draw_intervals(rng: np.random.Generator, qrs_range: tuple[float, float] = (7
     rr = 60_000 / hr
     qrs = rng.uniform(*qrs_range)
     qt = max(rng.uniform(380, 440) * np.sqrt(rr / 1000), qrs + 120)  # Bazett-like QT for the rate
-    pr = min(rng.uniform(120, 200), rr - qt - 30)                    # next P starts after this T ends
+    pr = min(rng.uniform(120, 200), rr - qt - 30)  # next P starts after this T ends
     return {"hr": hr, "pr": pr, "qrs": qrs, "qt": qt}
 
 
-def make_deepfake_dir(root: str | Path, n: int, seed: int = 0, fs: float = 500.0, asc_subdir: str | None = None) -> Path:
+def make_deepfake_dir(
+    root: str | Path, n: int, seed: int = 0, fs: float = 500.0, asc_subdir: str | None = None
+) -> Path:
     """Write ``n`` synthetic records in the DeepFake ECG layout and return the folder.
 
     ``{patid}.asc`` (5000 x 8 integer microvolts, I, II, V1-V6) and ``deepfake_ground_truth.csv``
@@ -66,13 +68,30 @@ def make_deepfake_dir(root: str | Path, n: int, seed: int = 0, fs: float = 500.0
     rows = []
     for patid in range(n):
         iv = draw_intervals(rng)
-        ecg = synthetic_ecg(iv["hr"], iv["pr"], iv["qrs"], iv["qt"], fs=fs, leads=LEADS_8, noise_mv=0.01,
-                            wander_mv=0.05, rr_jitter=0.02, amplitude_scale=rng.uniform(0.7, 1.3),
-                            seed=int(rng.integers(2**31)))
+        ecg = synthetic_ecg(
+            iv["hr"],
+            iv["pr"],
+            iv["qrs"],
+            iv["qt"],
+            fs=fs,
+            leads=LEADS_8,
+            noise_mv=0.01,
+            wander_mv=0.05,
+            rr_jitter=0.02,
+            amplitude_scale=rng.uniform(0.7, 1.3),
+            seed=int(rng.integers(2**31)),
+        )
         np.savetxt(asc_dir / f"{patid}.asc", np.round(ecg.signal.T * 1000).astype(np.int32), fmt="%i")
         avg_rr = float(np.mean(np.diff(ecg.fiducials["r_peak"])) / fs * 1000)
-        rows.append({"patid": patid, "avgrrinterval": round(avg_rr, 1), "pr": round(iv["pr"], 1),
-                     "qrs": round(iv["qrs"], 1), "qt": round(iv["qt"], 1)})
+        rows.append(
+            {
+                "patid": patid,
+                "avgrrinterval": round(avg_rr, 1),
+                "pr": round(iv["pr"], 1),
+                "qrs": round(iv["qrs"], 1),
+                "qt": round(iv["qt"], 1),
+            }
+        )
     pd.DataFrame(rows).to_csv(root / DEEPFAKE_CSV, index=False)
     return root
 
@@ -120,25 +139,56 @@ def make_ptbxl_dir(root: str | Path, n: int, seed: int = 0, fs: int = 100) -> Pa
         if len(classes) > 1:  # combine: the widest QRS and the largest voltages
             morph = {k: max(rng.uniform(*_MORPHOLOGY[c][k]) for c in classes) for k in morph}
         iv = draw_intervals(rng, qrs_range=(morph["qrs"], morph["qrs"] + 1e-6))
-        ecg = synthetic_ecg(iv["hr"], iv["pr"], iv["qrs"], iv["qt"], fs=fs, leads=LEADS_12, noise_mv=0.02,
-                            wander_mv=0.05, amplitude_scale=morph["amplitude_scale"], t_scale=morph["t_scale"],
-                            seed=int(rng.integers(2**31)))
+        ecg = synthetic_ecg(
+            iv["hr"],
+            iv["pr"],
+            iv["qrs"],
+            iv["qt"],
+            fs=fs,
+            leads=LEADS_12,
+            noise_mv=0.02,
+            wander_mv=0.05,
+            amplitude_scale=morph["amplitude_scale"],
+            t_scale=morph["t_scale"],
+            seed=int(rng.integers(2**31)),
+        )
         folder = f"{(ecg_id // 1000) * 1000:05d}"
         lr, hr = f"records100/{folder}/{ecg_id:05d}_lr", f"records500/{folder}/{ecg_id:05d}_hr"
         target = Path(lr if fs == 100 else hr)
         (root / target.parent).mkdir(parents=True, exist_ok=True)
-        wfdb.wrsamp(target.name, fs=fs, units=["mV"] * 12, sig_name=wfdb_names, p_signal=ecg.signal.T.astype(np.float64),
-                    fmt=["16"] * 12, adc_gain=[1000.0] * 12, baseline=[0] * 12, write_dir=str(root / target.parent))
+        wfdb.wrsamp(
+            target.name,
+            fs=fs,
+            units=["mV"] * 12,
+            sig_name=wfdb_names,
+            p_signal=ecg.signal.T.astype(np.float64),
+            fmt=["16"] * 12,
+            adc_gain=[1000.0] * 12,
+            baseline=[0] * 12,
+            write_dir=str(root / target.parent),
+        )
         codes = {SCP_FOR_CLASS[c]: 100.0 for c in classes}
         codes["SR"] = 0.0
-        rows.append({
-            "ecg_id": ecg_id, "patient_id": float(patient_of[i]), "age": float(rng.integers(18, 90)),
-            "sex": int(rng.integers(0, 2)), "nurse": 1.0, "site": 1.0, "device": "CS-12",
-            "recording_date": f"1990-01-{(i % 28) + 1:02d} 10:00:00", "report": "synthetic",
-            "scp_codes": repr(codes), "validated_by_human": True, "second_opinion": False,
-            "initial_autogenerated_report": False, "strat_fold": fold_of[patient_of[i]],
-            "filename_lr": lr, "filename_hr": hr,
-        })
+        rows.append(
+            {
+                "ecg_id": ecg_id,
+                "patient_id": float(patient_of[i]),
+                "age": float(rng.integers(18, 90)),
+                "sex": int(rng.integers(0, 2)),
+                "nurse": 1.0,
+                "site": 1.0,
+                "device": "CS-12",
+                "recording_date": f"1990-01-{(i % 28) + 1:02d} 10:00:00",
+                "report": "synthetic",
+                "scp_codes": repr(codes),
+                "validated_by_human": True,
+                "second_opinion": False,
+                "initial_autogenerated_report": False,
+                "strat_fold": fold_of[patient_of[i]],
+                "filename_lr": lr,
+                "filename_hr": hr,
+            }
+        )
         truth.append({"ecg_id": ecg_id, **{k: round(v, 1) for k, v in iv.items()}})
     pd.DataFrame(rows).reindex(columns=columns).to_csv(root / "ptbxl_database.csv", index=False)
     pd.DataFrame(truth).to_csv(root / PTBXL_TRUTH_CSV, index=False)
@@ -166,19 +216,23 @@ def make_ptbxl_plus_dir(
     ids = [int(i) for i in ecg_ids]
     if intervals is None:
         drawn = [draw_intervals(rng) for _ in ids]
-        intervals = pd.DataFrame({"ecg_id": ids, **{k: [d[k] for d in drawn] for k in ("hr", "pr", "qrs", "qt")}})
+        intervals = pd.DataFrame(
+            {"ecg_id": ids, **{k: [d[k] for d in drawn] for k in ("hr", "pr", "qrs", "qt")}}
+        )
     iv = intervals.set_index("ecg_id").loc[ids]
-    table = pd.DataFrame({
-        "ecg_id": ids,
-        "PQ_Int_Global": (iv["pr"] - 10).round().to_numpy(),
-        "PR_Int_Global": iv["pr"].round().to_numpy(),
-        "P_Dur_Global": np.full(len(ids), 100.0),
-        "QRS_Dur_Global": iv["qrs"].round().to_numpy(),
-        "QT_Int_Global": iv["qt"].round().to_numpy(),
-        "QT_IntFramingham_Global": (iv["qt"] + 0.154 * (1000 - 60000 / iv["hr"])).round().to_numpy(),
-        "RR_Mean_Global": (60000 / iv["hr"]).round().to_numpy(),
-        "T_Dur_Global": (iv["qt"] - iv["qrs"] - 80).round().to_numpy(),
-    })
+    table = pd.DataFrame(
+        {
+            "ecg_id": ids,
+            "PQ_Int_Global": (iv["pr"] - 10).round().to_numpy(),
+            "PR_Int_Global": iv["pr"].round().to_numpy(),
+            "P_Dur_Global": np.full(len(ids), 100.0),
+            "QRS_Dur_Global": iv["qrs"].round().to_numpy(),
+            "QT_Int_Global": iv["qt"].round().to_numpy(),
+            "QT_IntFramingham_Global": (iv["qt"] + 0.154 * (1000 - 60000 / iv["hr"])).round().to_numpy(),
+            "RR_Mean_Global": (60000 / iv["hr"]).round().to_numpy(),
+            "T_Dur_Global": (iv["qt"] - iv["qrs"] - 80).round().to_numpy(),
+        }
+    )
     table.loc[: n_nan - 1, "PR_Int_Global"] = np.nan
     table.to_csv(root / "features" / "12sl_features.csv", index=False)
     return root

@@ -66,13 +66,17 @@ def test_resample_polyphase_keeps_the_waveform(ptbxl_sample):
     assert record.resample(500) is record
 
 
-def _write_challenge(tmp_path: Path, signal_uv: np.ndarray, name: str = "A0001", mat_format: str = "4") -> Path:
+def _write_challenge(
+    tmp_path: Path, signal_uv: np.ndarray, name: str = "A0001", mat_format: str = "4"
+) -> Path:
     """Write a Challenge-style record: a MATLAB 'val' matrix and a header naming the .mat file."""
     scipy.io.savemat(tmp_path / f"{name}.mat", {"val": signal_uv.astype(np.int16)}, format=mat_format)
     offset = "+24" if mat_format == "4" else ""
     lines = [f"{name} {signal_uv.shape[0]} 500 {signal_uv.shape[1]} 05-Feb-2020 11:39:16"]
-    lines += [f"{name}.mat 16{offset} 1000/mV 16 0 {int(signal_uv[i, 0])} 0 0 {lead.upper()}"
-              for i, lead in enumerate(LEADS_12[: signal_uv.shape[0]])]
+    lines += [
+        f"{name}.mat 16{offset} 1000/mV 16 0 {int(signal_uv[i, 0])} 0 0 {lead.upper()}"
+        for i, lead in enumerate(LEADS_12[: signal_uv.shape[0]])
+    ]
     lines += ["#Age: 74", "#Sex: Male", "#Dx: 59118001"]
     (tmp_path / f"{name}.hea").write_text("\n".join(lines) + "\n")
     return tmp_path / f"{name}.hea"
@@ -112,9 +116,14 @@ def test_reads_deepfake_asc(tmp_path):
 
 def test_reads_real_record_as_asc_and_csv(ptbxl_sample, tmp_path):
     real = read_record(ptbxl_sample / REAL_500, leads=LEADS_8)
-    np.testing.assert_allclose(read_record(_write_asc(tmp_path / "r.asc", real.signal)).signal, real.signal, atol=1e-6)
+    np.testing.assert_allclose(
+        read_record(_write_asc(tmp_path / "r.asc", real.signal)).signal, real.signal, atol=1e-6
+    )
     import pandas as pd
-    pd.DataFrame(real.signal.T, columns=["i", "II", "v1", "V2", "V3", "V4", "V5", "V6"]).to_csv(tmp_path / "r.csv", index=False)
+
+    pd.DataFrame(real.signal.T, columns=["i", "II", "v1", "V2", "V3", "V4", "V5", "V6"]).to_csv(
+        tmp_path / "r.csv", index=False
+    )
     record = read_record(tmp_path / "r.csv", fs=500)
     assert record.leads == LEADS_8
     np.testing.assert_allclose(record.signal, real.signal, atol=1e-6)
@@ -152,7 +161,9 @@ def real_copy(ptbxl_sample, tmp_path) -> Path:
 def test_truncated_dat(real_copy):
     dat = real_copy.with_suffix(".dat")
     dat.write_bytes(dat.read_bytes()[:60_000])
-    with pytest.raises(ECGFormatError, match=r"06000_hr\.dat: truncated signal file: 60000 bytes.*need 120000"):
+    with pytest.raises(
+        ECGFormatError, match=r"06000_hr\.dat: truncated signal file: 60000 bytes.*need 120000"
+    ):
         read_record(real_copy)
 
 
@@ -180,7 +191,9 @@ def test_truncated_mat(tmp_path):
 
 def test_missing_signal_file(real_copy):
     real_copy.with_suffix(".dat").unlink()
-    with pytest.raises(ECGFormatError, match=r"06000_hr\.hea: the signal file 06000_hr\.dat named by the header is missing"):
+    with pytest.raises(
+        ECGFormatError, match=r"06000_hr\.hea: the signal file 06000_hr\.dat named by the header is missing"
+    ):
         read_record(real_copy)
 
 

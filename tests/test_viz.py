@@ -20,7 +20,7 @@ def test_paper_is_25_mm_per_s_and_10_mm_per_mv_with_1_and_5_mm_grid():
     fig = viz.ecg_paper(constant_leads(), FS, LEADS_12)
     x, y = fig.layout.xaxis, fig.layout.yaxis
     assert (x.minor.dtick, x.dtick) == (0.04, 0.2)  # 1 mm and 5 mm at 25 mm/s
-    assert (y.minor.dtick, y.dtick) == (0.1, 0.5)   # 1 mm and 5 mm at 10 mm/mV
+    assert (y.minor.dtick, y.dtick) == (0.1, 0.5)  # 1 mm and 5 mm at 10 mm/mV
     assert y.scaleanchor == "x" and y.scaleratio == pytest.approx(10 / 25)
 
 
@@ -43,11 +43,22 @@ def test_3x4_layout_puts_each_lead_in_its_column_and_adds_a_lead_ii_rhythm_strip
 def test_fiducials_are_marked_on_every_drawn_lead_at_their_time():
     rng = np.random.default_rng(0)
     signal = rng.normal(size=(12, 1000))
-    fig = viz.ecg_paper(signal, FS, LEADS_12, layout="rows", shown=["I", "V2"],
-                        fiducials={"qrs_on": np.array([120, np.nan, -1, 640])})
+    fig = viz.ecg_paper(
+        signal,
+        FS,
+        LEADS_12,
+        layout="rows",
+        shown=["I", "V2"],
+        fiducials={"qrs_on": np.array([120, np.nan, -1, 640])},
+    )
     marks = next(t for t in fig.data if t.name == "QRS onset")
     assert np.allclose(marks.x, [1.2, 6.4, 1.2, 6.4])
-    expected = [signal[0, 120], signal[0, 640], signal[7, 120] - viz.ROW_PITCH_MV, signal[7, 640] - viz.ROW_PITCH_MV]
+    expected = [
+        signal[0, 120],
+        signal[0, 640],
+        signal[7, 120] - viz.ROW_PITCH_MV,
+        signal[7, 640] - viz.ROW_PITCH_MV,
+    ]
     assert np.allclose(marks.y, expected)
 
 
@@ -78,9 +89,11 @@ def test_bland_altman_shows_bias_and_limits_of_agreement():
 
 
 def test_representative_beats_sit_in_their_3x4_panels_with_the_boundaries_through_all():
-    fs, n = 500.0, 400                                            # 0.8 s beats
+    fs, n = 500.0, 400  # 0.8 s beats
     median = constant_leads(n)
-    fig = viz.representative_beats(median, fs, LEADS_12, {"qrs_on": 0.3, "t_off": 0.7, "p_on": float("nan"), "r": 0.35})
+    fig = viz.representative_beats(
+        median, fs, LEADS_12, {"qrs_on": 0.3, "t_off": 0.7, "p_on": float("nan"), "r": 0.35}
+    )
     labels = [a.text.replace("<b>", "").replace("</b>", "") for a in fig.layout.annotations]
     assert labels == list(LEADS_12)
     x, y = np.asarray(fig.data[0].x, float), np.asarray(fig.data[0].y, float)
@@ -89,17 +102,19 @@ def test_representative_beats_sit_in_their_3x4_panels_with_the_boundaries_throug
     v5 = (x >= 3 * pitch) & (np.abs(y + viz.ROW_PITCH_MV) < 1)
     assert np.allclose(y[v5] + viz.ROW_PITCH_MV, median[LEADS_12.index("V5"), 0]) and v5.sum() == n
     names = [t.name for t in fig.data[1:]]
-    assert names == ["QRS onset", "T offset"]                     # P onset missing, R is no boundary
+    assert names == ["QRS onset", "T offset"]  # P onset missing, R is no boundary
     qrs_x = np.asarray(fig.data[1].x, float)
-    assert sorted(set(np.round(qrs_x[np.isfinite(qrs_x)], 6))) == pytest.approx([c * pitch + 0.3 for c in range(4)])
-    assert np.isfinite(qrs_x).sum() == 2 * 12                     # one line per panel
+    assert sorted(set(np.round(qrs_x[np.isfinite(qrs_x)], 6))) == pytest.approx(
+        [c * pitch + 0.3 for c in range(4)]
+    )
+    assert np.isfinite(qrs_x).sum() == 2 * 12  # one line per panel
 
 
 def test_representative_beats_of_non_standard_leads_fill_rows_of_four():
     fig = viz.representative_beats(np.zeros((2, 100)), 250.0, ["MLII", "V5"], {"qrs_on": 0.1})
     x, y = np.asarray(fig.data[0].x, float), np.asarray(fig.data[0].y, float)
     pitch = 0.4 + viz.BEAT_GAP_S
-    assert np.allclose(y[np.isfinite(y)], 0.0)                    # MLII is no 3x4 lead: both in one row
+    assert np.allclose(y[np.isfinite(y)], 0.0)  # MLII is no 3x4 lead: both in one row
     assert x[np.isfinite(x)].max() == pytest.approx(pitch + 99 / 250)
     with pytest.raises(ValueError, match="do not match 3 lead"):
         viz.representative_beats(np.zeros((2, 100)), 250.0, ["I", "II", "V1"], {})

@@ -8,9 +8,15 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="small sizes and short time budgets (about 2-4 minutes on a busy CPU)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes and short time budgets (about 2-4 minutes on a busy CPU)",
+    )
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
-    parser.add_argument("--rounds", type=int, help="rounds of timed training steps (every configuration in turn)")
+    parser.add_argument(
+        "--rounds", type=int, help="rounds of timed training steps (every configuration in turn)"
+    )
     parser.add_argument("--batch-size", type=int, help="batch size of the trainer measurements")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
     parser.add_argument("--out", type=Path, help="JSON output (default: $ECGLAB_HOME/bench/bench-TIME.json)")
@@ -18,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ecgcore.bench import BenchSettings, format_table, run_bench
-    from ecgcore.config import atomic_write_json, subdir
+    from ecgcore.paths import atomic_write_json, subdir
     from ecgcore.progress import cli_progress
 
     settings = BenchSettings.quick(args.device) if args.quick else BenchSettings(device=args.device)

@@ -21,9 +21,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     summary = sub.add_parser("summary", help="print a JSON summary of a dataset folder")
     summary.add_argument("--source", required=True, choices=SOURCE_KINDS, help="what the folder holds")
-    summary.add_argument("--path", required=True, help="the folder (for ptbxl, 'bundled' is the shipped sample)")
-    summary.add_argument("--fs", type=float, default=None, help="ptbxl only: 100 or 500 Hz (default: the one present)")
-    summary.add_argument("--plus-dir", default=None, help="ptbxl only: a PTB-XL+ folder for the interval labels")
+    summary.add_argument(
+        "--path", required=True, help="the folder (for ptbxl, 'bundled' is the shipped sample)"
+    )
+    summary.add_argument(
+        "--fs", type=float, default=None, help="ptbxl only: 100 or 500 Hz (default: the one present)"
+    )
+    summary.add_argument(
+        "--plus-dir", default=None, help="ptbxl only: a PTB-XL+ folder for the interval labels"
+    )
     deepfake = sub.add_parser("deepfake", help="generate DeepFake ECGs with the deepfake-ecg generator")
     deepfake.add_argument("--out", required=True, help="a new (or empty) folder to write into")
     deepfake.add_argument("--n", type=int, required=True, help="number of ECGs")
@@ -54,7 +60,13 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     from ecgcore.data.deepfake import generate_deepfake
 
-    out = generate_deepfake(args.out, args.n, seed=args.seed, batch_size=args.batch_size, device=args.device,
-                            progress=cli_progress("deepfake", stream=sys.stderr))
+    out = generate_deepfake(
+        args.out,
+        args.n,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        device=args.device,
+        progress=cli_progress("deepfake", stream=sys.stderr),
+    )
     print(json.dumps(open_source(f"deepfake:{out}").describe(), indent=2))
     return 0

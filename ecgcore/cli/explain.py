@@ -18,22 +18,46 @@ from ecgcore.explain.attributions import BASELINES, METHODS
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("records", nargs="*", metavar="RECORD", help="record files (WFDB, .mat, .asc, CSV)")
     parser.add_argument("--run", required=True, help="run id (or run directory)")
-    parser.add_argument("--runs-dir", type=Path, default=None, help="run store directory (default: the data home's)")
+    parser.add_argument(
+        "--runs-dir", type=Path, default=None, help="run store directory (default: the data home's)"
+    )
     parser.add_argument("--method", choices=METHODS, default="ig", help="attribution method (default ig)")
-    parser.add_argument("--baseline", choices=BASELINES, default="zeros", help="baseline for ig, gradientshap, "
-                        "occlusion and deletion (default zeros)")
-    parser.add_argument("--target", default=None, help="class name, target key (hr, pr, qrs, qt) or output index; "
-                        "default: the predicted class / the first target")
+    parser.add_argument(
+        "--baseline",
+        choices=BASELINES,
+        default="zeros",
+        help="baseline for ig, gradientshap, occlusion and deletion (default zeros)",
+    )
+    parser.add_argument(
+        "--target",
+        default=None,
+        help="class name, target key (hr, pr, qrs, qt) or output index; "
+        "default: the predicted class / the first target",
+    )
     parser.add_argument("--steps", type=int, default=50, help="Integrated Gradients steps (default 50)")
     parser.add_argument("--batch", type=int, default=None, help="IG steps per forward pass (default: all)")
-    parser.add_argument("--eval", action="store_true", help="also measure faithfulness (deletion, randomisation)")
-    parser.add_argument("--randomisation", choices=("full", "cascading"), default="full",
-                        help="model randomisation for --eval (default full)")
-    parser.add_argument("--png", type=Path, default=None, help="write the ECG with its heatmap to this PNG "
-                        "(with several records: FILE_<record id>.png)")
+    parser.add_argument(
+        "--eval", action="store_true", help="also measure faithfulness (deletion, randomisation)"
+    )
+    parser.add_argument(
+        "--randomisation",
+        choices=("full", "cascading"),
+        default="full",
+        help="model randomisation for --eval (default full)",
+    )
+    parser.add_argument(
+        "--png",
+        type=Path,
+        default=None,
+        help="write the ECG with its heatmap to this PNG (with several records: FILE_<record id>.png)",
+    )
     parser.add_argument("--fs", type=float, default=None, help="sampling rate of CSV records (Hz)")
-    parser.add_argument("--calibrate", choices=("temperature", "platt"), default=None,
-                        help="fit and store calibration for the (classification) run first")
+    parser.add_argument(
+        "--calibrate",
+        choices=("temperature", "platt"),
+        default=None,
+        help="fit and store calibration for the (classification) run first",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -48,22 +72,54 @@ def main(args: argparse.Namespace) -> int:
     run_dir = run_directory(args.run, args.runs_dir)
     if args.calibrate:
         calib = calibrate_run(run_dir, method=args.calibrate)
-        ece = {split: {k: round(m[k]["ece_mean"], 4) for k in ("before", "after")} for split, m in calib.metrics.items()}
-        print(json.dumps({"run_id": str(args.run), "calibration": args.calibrate,
-                          "temperature": calib.temperature, "mean_class_ece": ece}))
+        ece = {
+            split: {k: round(m[k]["ece_mean"], 4) for k in ("before", "after")}
+            for split, m in calib.metrics.items()
+        }
+        print(
+            json.dumps(
+                {
+                    "run_id": str(args.run),
+                    "calibration": args.calibrate,
+                    "temperature": calib.temperature,
+                    "mean_class_ece": ece,
+                }
+            )
+        )
     if not args.records:
         return 0
     predictor = load_predictor(run_dir)
     for path in args.records:
         record = read_record(path, fs=args.fs)
-        summary, attr = explain_record(predictor, record, method=args.method, baseline=args.baseline,
-                                       target=args.target, n_steps=args.steps, internal_batch_size=args.batch,
-                                       evaluate=args.eval, randomisation=args.randomisation, run_dir=run_dir)
+        summary, attr = explain_record(
+            predictor,
+            record,
+            method=args.method,
+            baseline=args.baseline,
+            target=args.target,
+            n_steps=args.steps,
+            internal_batch_size=args.batch,
+            evaluate=args.eval,
+            randomisation=args.randomisation,
+            run_dir=run_dir,
+        )
         if args.png is not None:
-            png = args.png if len(args.records) == 1 else args.png.with_name(f"{args.png.stem}_{record.record_id}.png")
+            png = (
+                args.png
+                if len(args.records) == 1
+                else args.png.with_name(f"{args.png.stem}_{record.record_id}.png")
+            )
             title = f"{record.record_id}: {args.method} attribution of '{summary['target']}' (baseline {summary['baseline']})"
-            save_figure(attribution_figure(shape_record(record, predictor.prep), predictor.prep.fs,
-                                           predictor.prep.leads, attr.values, title), png)
+            save_figure(
+                attribution_figure(
+                    shape_record(record, predictor.prep),
+                    predictor.prep.fs,
+                    predictor.prep.leads,
+                    attr.values,
+                    title,
+                ),
+                png,
+            )
             summary["png"] = str(png)
         print(json.dumps(jsonable(summary)), flush=True)
     return 0

@@ -28,21 +28,45 @@ from ecgcore.vocab import LEADS_12
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("records", nargs="+", metavar="RECORD", help="record files (WFDB .hea, .mat, .asc, .csv) or paths without extension")
-    parser.add_argument("--eval-annotations", metavar="ANNOTATOR", default=None,
-                        help="validate against manual annotations: 'ludb' (one file per lead) or a QTDB annotator extension such as q1c")
-    parser.add_argument("--reference-support", type=int, default=None, metavar="K",
-                        help="with --eval-annotations: reference = K-th earliest onset / K-th latest offset over the "
-                             "annotated leads (default: the delineator's own rule, 2 for LUDB's 12 leads, 1 for QTDB; "
-                             "1 = the single earliest / latest mark)")
-    parser.add_argument("--per-record", action="store_true",
-                        help="with --eval-annotations: first one JSON line per record (its mean and SD of ours - "
-                             "annotation per fiducial), to find the records furthest off")
+    parser.add_argument(
+        "records",
+        nargs="+",
+        metavar="RECORD",
+        help="record files (WFDB .hea, .mat, .asc, .csv) or paths without extension",
+    )
+    parser.add_argument(
+        "--eval-annotations",
+        metavar="ANNOTATOR",
+        default=None,
+        help="validate against manual annotations: 'ludb' (one file per lead) or a QTDB annotator extension such as q1c",
+    )
+    parser.add_argument(
+        "--reference-support",
+        type=int,
+        default=None,
+        metavar="K",
+        help="with --eval-annotations: reference = K-th earliest onset / K-th latest offset over the "
+        "annotated leads (default: the delineator's own rule, 2 for LUDB's 12 leads, 1 for QTDB; "
+        "1 = the single earliest / latest mark)",
+    )
+    parser.add_argument(
+        "--per-record",
+        action="store_true",
+        help="with --eval-annotations: first one JSON line per record (its mean and SD of ours - "
+        "annotation per fiducial), to find the records furthest off",
+    )
     parser.add_argument("--fs", type=float, default=None, help="sampling rate for CSV records (Hz)")
-    parser.add_argument("--brief", action="store_true", help="print only the intervals, beats and flags (no fiducial lists)")
-    parser.add_argument("--figures", metavar="DIR", type=Path, default=None,
-                        help="also write DIR/<record>.html: the ECG with every beat's fiducials and the representative "
-                             "beats (plotly.js is written once beside them, so the pages open offline)")
+    parser.add_argument(
+        "--brief", action="store_true", help="print only the intervals, beats and flags (no fiducial lists)"
+    )
+    parser.add_argument(
+        "--figures",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="also write DIR/<record>.html: the ECG with every beat's fiducials and the representative "
+        "beats (plotly.js is written once beside them, so the pages open offline)",
+    )
 
 
 def write_figures(record: Record, m: Measurement, folder: Path, name: str) -> Path:
@@ -51,18 +75,39 @@ def write_figures(record: Record, m: Measurement, folder: Path, name: str) -> Pa
     script = folder / "plotly.min.js"
     if not script.exists():
         script.write_text(get_plotlyjs(), encoding="utf-8")
-    intervals = ", ".join(f"{label} {getattr(m, key):.0f}" for key, label in (("hr", "HR"), ("pr", "PR"), ("qrs", "QRS"), ("qt", "QT"))
-                          if getattr(m, key) is not None)
+    intervals = ", ".join(
+        f"{label} {getattr(m, key):.0f}"
+        for key, label in (("hr", "HR"), ("pr", "PR"), ("qrs", "QRS"), ("qt", "QT"))
+        if getattr(m, key) is not None
+    )
     layout = "3x4" if set(record.leads) <= set(LEADS_12) else "rows"
-    figures = [viz.ecg_paper(record.signal, record.fs, record.leads, layout=layout, fiducials=m.beat_fiducials,
-                             title=f"{name}: {intervals or 'no interval measured'}")]
+    figures = [
+        viz.ecg_paper(
+            record.signal,
+            record.fs,
+            record.leads,
+            layout=layout,
+            fiducials=m.beat_fiducials,
+            title=f"{name}: {intervals or 'no interval measured'}",
+        )
+    ]
     if m.median_beat.size:
-        figures.append(viz.representative_beats(m.median_beat, m.median_fs, record.leads, m.representative_fiducials_s(),
-                                                title="Representative beats and the global boundaries"))
+        figures.append(
+            viz.representative_beats(
+                m.median_beat,
+                m.median_fs,
+                record.leads,
+                m.representative_fiducials_s(),
+                title="Representative beats and the global boundaries",
+            )
+        )
     body = "\n".join(fig.to_html(full_html=False, include_plotlyjs=False) for fig in figures)
     path = folder / f"{name}.html"
-    path.write_text(f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(name)}</title>'
-                    f'<script src="plotly.min.js"></script></head><body>{body}</body></html>', encoding="utf-8")
+    path.write_text(
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(name)}</title>'
+        f'<script src="plotly.min.js"></script></head><body>{body}</body></html>',
+        encoding="utf-8",
+    )
     return path
 
 
@@ -77,14 +122,35 @@ def main(args: argparse.Namespace) -> int:
             report(progress, i + 1, len(args.records), str(path))
             if args.per_record:
                 one = summarize(frames[-1])
-                print(json.dumps({"record": str(path), "annotated_beats": one.pop("beats")["annotated"],
-                                  **{name: {k: row[k] for k in ("matched", "mean_ms", "sd_ms", "annotation_only", "ours_only")}
-                                     for name, row in one.items()}}))
+                print(
+                    json.dumps(
+                        {
+                            "record": str(path),
+                            "annotated_beats": one.pop("beats")["annotated"],
+                            **{
+                                name: {
+                                    k: row[k]
+                                    for k in ("matched", "mean_ms", "sd_ms", "annotation_only", "ours_only")
+                                }
+                                for name, row in one.items()
+                            },
+                        }
+                    )
+                )
         summary = summarize(pd.concat(frames, ignore_index=True))
         beats = summary.pop("beats")
         for name, row in summary.items():
-            print(json.dumps({"fiducial": name, **row, "records": len(args.records), "annotated_beats": beats["annotated"],
-                              "reference_support": args.reference_support or "auto"}))
+            print(
+                json.dumps(
+                    {
+                        "fiducial": name,
+                        **row,
+                        "records": len(args.records),
+                        "annotated_beats": beats["annotated"],
+                        "reference_support": args.reference_support or "auto",
+                    }
+                )
+            )
         return 0
     names: set[str] = set()
     for path in args.records:

@@ -16,7 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", required=True, help="id of a finished run (or its directory)")
     parser.add_argument("--runs-dir", type=Path, help="run store directory (default: $ECGLAB_HOME/runs)")
     parser.add_argument("--fs", type=float, help="sampling rate of CSV records (Hz)")
-    parser.add_argument("--checkpoint", default="best", choices=["best", "last"], help="which checkpoint to use")
+    parser.add_argument(
+        "--checkpoint", default="best", choices=["best", "last"], help="which checkpoint to use"
+    )
 
 
 def main(args: argparse.Namespace) -> int:

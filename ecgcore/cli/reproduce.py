@@ -19,21 +19,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ecgcore.experiments.definitions import EXPERIMENTS, PRESETS
 
     parser.add_argument("experiment", choices=list(EXPERIMENTS), help="which table to reproduce")
-    parser.add_argument("--preset", choices=list(PRESETS), default="quick",
-                        help="quick: CPU-sized (minutes); paper: the published settings (GPU, full data); "
-                             "tiny: a smoke test whose numbers mean nothing")
-    parser.add_argument("--data", action="append", default=[], metavar="KIND:DIR",
-                        help="ptbxl:DIR (the full PTB-XL, needed by table2, transfer, fractions) and/or "
-                             "deepfake:DIR (a DeepFake folder; table1 generates one when not given); repeatable")
+    parser.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default="quick",
+        help="quick: CPU-sized (minutes); paper: the published settings (GPU, full data); "
+        "tiny: a smoke test whose numbers mean nothing",
+    )
+    parser.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="KIND:DIR",
+        help="ptbxl:DIR (the full PTB-XL, needed by table2, transfer, fractions) and/or "
+        "deepfake:DIR (a DeepFake folder; table1 generates one when not given); repeatable",
+    )
     parser.add_argument("--plus", metavar="DIR", help="PTB-XL+ folder: interval labels for PTB-XL (optional)")
-    parser.add_argument("--runs-dir", type=Path, help="run store directory (default: the data directory's runs/)")
-    parser.add_argument("--out", type=Path, help="where to write the table files (default: <data dir>/results/...)")
-    parser.add_argument("--plan", action="store_true", help="only show which runs exist and which are missing")
+    parser.add_argument(
+        "--runs-dir", type=Path, help="run store directory (default: the data directory's runs/)"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="where to write the table files (default: <data dir>/results/...)"
+    )
+    parser.add_argument(
+        "--plan", action="store_true", help="only show which runs exist and which are missing"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
     from ecgcore.experiments.definitions import get_experiment, get_preset
-    from ecgcore.experiments.runner import DataRequired, check_data, plan, plan_frame, reproduce, data_sources
+    from ecgcore.experiments.runner import DataRequired, check_data, data_sources, plan, plan_frame, reproduce
 
     experiment, preset = get_experiment(args.experiment), get_preset(args.preset)
     sources = data_sources(args.data, args.plus)
@@ -47,14 +62,22 @@ def main(args: argparse.Namespace) -> int:
         return 0
     start = time.monotonic()
     result = reproduce(
-        experiment, preset, sources, runs_dir=args.runs_dir, out_dir=args.out,
-        progress=None, run_progress=lambda name: cli_progress(label=name[:28]),
+        experiment,
+        preset,
+        sources,
+        runs_dir=args.runs_dir,
+        out_dir=args.out,
+        progress=None,
+        run_progress=lambda name: cli_progress(label=name[:28]),
         log=lambda line: print(line, file=sys.stderr, flush=True),
     )
     print(result.markdown)
     elapsed = time.monotonic() - start
-    print(f"trained {len(result.trained)} runs, reused {len(result.reused)}, failed {len(result.failed)} "
-          f"in {elapsed:.0f} s; wrote {', '.join(str(p) for p in result.paths.values())}", file=sys.stderr)
+    print(
+        f"trained {len(result.trained)} runs, reused {len(result.reused)}, failed {len(result.failed)} "
+        f"in {elapsed:.0f} s; wrote {', '.join(str(p) for p in result.paths.values())}",
+        file=sys.stderr,
+    )
     for name, why in result.failed.items():
         print(f"failed: {name}: {why}", file=sys.stderr)
     return 1 if result.failed else 0

@@ -14,7 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["list", "show", "cancel", "resume"])
     parser.add_argument("run_id", nargs="?", help="the run (show, cancel, resume)")
     parser.add_argument("--runs-dir", type=Path, help="run store directory (default: $ECGLAB_HOME/runs)")
-    parser.add_argument("--wait", action="store_true", help="resume: train in this process instead of a background one")
+    parser.add_argument(
+        "--wait", action="store_true", help="resume: train in this process instead of a background one"
+    )
     parser.add_argument("--json", action="store_true", help="list: print JSON records instead of a table")
 
 
@@ -48,8 +50,13 @@ def main(args: argparse.Namespace) -> int:
         from ecgcore.progress import cli_progress
         from ecgcore.train.trainer import train
 
-        summary = train(store.config(args.run_id), runs_dir=args.runs_dir, run_id=args.run_id, resume=True,
-                        progress=cli_progress("resume"))
+        summary = train(
+            store.config(args.run_id),
+            runs_dir=args.runs_dir,
+            run_id=args.run_id,
+            resume=True,
+            progress=cli_progress("resume"),
+        )
         print(json.dumps(summary, indent=2, default=str))
     else:
         worker.resume(args.run_id, args.runs_dir)

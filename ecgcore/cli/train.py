@@ -58,7 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(option, type=kind, default=None, help=text)
     for flag, (_, _, text) in _FLAGS.items():
         parser.add_argument(flag, action="store_true", help=text)
-    parser.add_argument("--config-json", type=Path, help="a TrainConfig as a JSON file (options given override it)")
+    parser.add_argument(
+        "--config-json", type=Path, help="a TrainConfig as a JSON file (options given override it)"
+    )
     parser.add_argument("--runs-dir", type=Path, help="run store directory (default: $ECGLAB_HOME/runs)")
     parser.add_argument("--run-id", help="id of the run (the worker passes the queued run's id)")
     parser.add_argument("--resume", action="store_true", help="continue --run-id from its last checkpoint")

@@ -11,6 +11,15 @@ from ecgcore.data.deepfake import ensure_demo_set, generate_deepfake
 from ecgcore.data.splits import in_half, ptbxl_halves
 
 __all__ = [
-    "CachedDataset", "DatasetError", "ECGDataset", "Preprocessing", "ensure_demo_set", "generate_deepfake",
-    "in_half", "load_cached", "open_source", "preprocess_record", "ptbxl_halves",
+    "CachedDataset",
+    "DatasetError",
+    "ECGDataset",
+    "Preprocessing",
+    "ensure_demo_set",
+    "generate_deepfake",
+    "in_half",
+    "load_cached",
+    "open_source",
+    "preprocess_record",
+    "ptbxl_halves",
 ]

@@ -50,8 +50,12 @@ def warn_missing(kind: str, root: Path, missing: list[str], total: int, what: st
     """Warn once that ``missing`` records (of ``total``) are skipped, naming a few."""
     if missing:
         examples = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
-        warnings.warn(f"{kind} {root}: {len(missing)} of {total} records have no {what} and are skipped "
-                      f"(e.g. {examples})", MissingFilesWarning, stacklevel=3)
+        warnings.warn(
+            f"{kind} {root}: {len(missing)} of {total} records have no {what} and are skipped "
+            f"(e.g. {examples})",
+            MissingFilesWarning,
+            stacklevel=3,
+        )
 
 
 class ECGDataset:
@@ -76,7 +80,9 @@ class ECGDataset:
     #: Suffixes that, appended to an index ``path``, name the record's files (a WFDB header and its data).
     signal_suffixes: tuple[str, ...] = (".hea", ".dat", ".mat")
 
-    def __init__(self, root: Path, fs: float, leads: tuple[str, ...], index: pd.DataFrame, missing: list[str]):
+    def __init__(
+        self, root: Path, fs: float, leads: tuple[str, ...], index: pd.DataFrame, missing: list[str]
+    ):
         self.root = Path(root)
         self.fs = float(fs)
         self.leads = tuple(leads)
@@ -154,7 +160,9 @@ class ECGDataset:
             out["no_superclass"] = int((idx[list(SUPERCLASSES)].sum(axis=1) == 0).sum())
         labelled = {k: idx[k].dropna() for k in TARGET_KEYS}
         if any(len(v) for v in labelled.values()):
-            out["labels"] = {k: {"n": len(v), "mean": _round(v.mean()), "sd": _round(v.std())} for k, v in labelled.items()}
+            out["labels"] = {
+                k: {"n": len(v), "mean": _round(v.mean()), "sd": _round(v.std())} for k, v in labelled.items()
+            }
         return out
 
 
@@ -175,8 +183,10 @@ def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
     """Split ``"kind:DIR;key=value;..."`` into kind, directory and options."""
     kind, sep, rest = str(spec).partition(":")
     if not sep or kind not in SOURCE_KINDS or not rest:
-        raise DatasetError(f"bad data source {spec!r}; expected KIND:DIR with KIND one of {', '.join(SOURCE_KINDS)} "
-                           f"(e.g. ptbxl:bundled, deepfake:/data/deepfake)")
+        raise DatasetError(
+            f"bad data source {spec!r}; expected KIND:DIR with KIND one of {', '.join(SOURCE_KINDS)} "
+            f"(e.g. ptbxl:bundled, deepfake:/data/deepfake)"
+        )
     path, *options = rest.split(";")
     opts = {}
     for option in options:

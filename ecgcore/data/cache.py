@@ -2,7 +2,7 @@
 
 Training must never re-read thousands of small files per epoch. The first :func:`load_cached` of
 a dataset with given :class:`Preprocessing` reads every record once (in parallel for large
-datasets), applies :func:`preprocess_record` and writes, under ``config.cache_dir()``:
+datasets), applies :func:`preprocess_record` and writes, under ``paths.cache_dir()``:
 
 * ``signals.npy``  float32 ``[N, L, S]``, the final model input, opened later with ``mmap_mode="r"``;
 * ``index.csv``    the dataset index rows, aligned with ``signals`` (for people and other tools);
@@ -24,6 +24,7 @@ only, stored in ``stats``) or ``none`` (millivolts).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -44,7 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy.signal import butter, sosfiltfilt
 
-from ecgcore import config
+from ecgcore import paths
 from ecgcore.data.base import ECGDataset
 from ecgcore.io import ECGFormatError, Record
 from ecgcore.processes import pid_alive
@@ -79,7 +80,9 @@ class Preprocessing:
         object.__setattr__(self, "fs", float(self.fs))
         object.__setattr__(self, "duration", float(self.duration))
         if self.normalize not in NORMALIZATIONS:
-            raise ValueError(f"unknown normalisation {self.normalize!r}; expected one of {', '.join(NORMALIZATIONS)}")
+            raise ValueError(
+                f"unknown normalisation {self.normalize!r}; expected one of {', '.join(NORMALIZATIONS)}"
+            )
         if self.fs <= 0 or self.duration <= 0 or not self.leads:
             raise ValueError(f"bad preprocessing: fs={self.fs}, duration={self.duration}, leads={self.leads}")
 
@@ -93,8 +96,10 @@ class Preprocessing:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Preprocessing":
-        return cls(**{k: (tuple(v) if k == "leads" else v) for k, v in d.items() if k in cls.__dataclass_fields__})
+    def from_dict(cls, d: dict[str, Any]) -> Preprocessing:
+        return cls(
+            **{k: (tuple(v) if k == "leads" else v) for k, v in d.items() if k in cls.__dataclass_fields__}
+        )
 
 
 @lru_cache(maxsize=16)
@@ -106,8 +111,10 @@ def _bandpass_sos(fs: float) -> np.ndarray:
 def shape_record(record: Record, prep: Preprocessing) -> np.ndarray:
     """Leads, rate, band-pass and length of :func:`preprocess_record`, before normalisation."""
     if record.duration + 1e-9 < prep.duration:
-        raise ECGFormatError(f"{record.path or record.record_id}: record is {record.duration:.2f} s long, "
-                             f"shorter than the {prep.duration:g} s the preprocessing needs")
+        raise ECGFormatError(
+            f"{record.path or record.record_id}: record is {record.duration:.2f} s long, "
+            f"shorter than the {prep.duration:g} s the preprocessing needs"
+        )
     rec = record.select(prep.leads).resample(prep.fs)
     x = rec.signal.astype(np.float64)
     if prep.bandpass:
@@ -120,12 +127,16 @@ def normalize(x: np.ndarray, prep: Preprocessing, stats: dict | None = None) -> 
     if prep.normalize == "none":
         return x.astype(np.float32)
     if prep.normalize == "zscore":
-        return ((x - x.mean(axis=-1, keepdims=True)) / (x.std(axis=-1, keepdims=True) + _EPS)).astype(np.float32)
+        return ((x - x.mean(axis=-1, keepdims=True)) / (x.std(axis=-1, keepdims=True) + _EPS)).astype(
+            np.float32
+        )
     if prep.normalize == "minmax":
         low, high = x.min(axis=-1, keepdims=True), x.max(axis=-1, keepdims=True)
         return ((x - low) / (high - low + _EPS)).astype(np.float32)
     if not stats or "mean" not in stats or "std" not in stats:
-        raise ValueError("train_standardize needs the per-lead mean and std fitted on the training split (stats)")
+        raise ValueError(
+            "train_standardize needs the per-lead mean and std fitted on the training split (stats)"
+        )
     mean = np.asarray(stats["mean"], dtype=np.float32)[:, None]
     std = np.asarray(stats["std"], dtype=np.float32)[:, None]
     return ((x - mean) / (std + _EPS)).astype(np.float32)
@@ -162,15 +173,27 @@ class CachedDataset:
 
 def cache_key(dataset: ECGDataset, prep: Preprocessing) -> str:
     """The cache folder's name: source kind, root, rate and preprocessing."""
-    text = json.dumps({"kind": dataset.kind, "root": str(dataset.root), "fs": dataset.fs, "prep": prep.to_dict(),
-                       "version": CACHE_VERSION}, sort_keys=True)
+    text = json.dumps(
+        {
+            "kind": dataset.kind,
+            "root": str(dataset.root),
+            "fs": dataset.fs,
+            "prep": prep.to_dict(),
+            "version": CACHE_VERSION,
+        },
+        sort_keys=True,
+    )
     return f"{dataset.kind}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
 def fingerprint(dataset: ECGDataset, prep: Preprocessing) -> str:
     """Hash of the parameters, the records (ids, paths, splits) and every source file's path, size and mtime."""
     h = hashlib.sha256()
-    h.update(json.dumps({"prep": prep.to_dict(), "fs": dataset.fs, "version": CACHE_VERSION}, sort_keys=True).encode())
+    h.update(
+        json.dumps(
+            {"prep": prep.to_dict(), "fs": dataset.fs, "version": CACHE_VERSION}, sort_keys=True
+        ).encode()
+    )
     idx = dataset.index[["record_id", "path", "split"]].astype(str)
     h.update(pd.util.hash_pandas_object(idx, index=False).to_numpy().tobytes())
     files = [str(f) for f in dataset.table_files()]
@@ -186,8 +209,9 @@ def fingerprint(dataset: ECGDataset, prep: Preprocessing) -> str:
     return h.hexdigest()
 
 
-def load_cached(dataset: ECGDataset, prep: Preprocessing, progress: ProgressFn | None = None,
-                n_jobs: int | None = None) -> CachedDataset:
+def load_cached(
+    dataset: ECGDataset, prep: Preprocessing, progress: ProgressFn | None = None, n_jobs: int | None = None
+) -> CachedDataset:
     """The dataset's preprocessed signals: mapped from the cache, built first if absent or stale.
 
     Parameters
@@ -195,7 +219,7 @@ def load_cached(dataset: ECGDataset, prep: Preprocessing, progress: ProgressFn |
     n_jobs
         Worker processes for a build (default: up to 2, and 1 below ``PARALLEL_MIN_RECORDS`` records).
     """
-    final = config.cache_dir() / cache_key(dataset, prep)
+    final = paths.cache_dir() / cache_key(dataset, prep)
     fp = fingerprint(dataset, prep)
     cached = _open(final, dataset, fp)
     if cached is not None:
@@ -220,14 +244,20 @@ def _open(folder: Path, dataset: ECGDataset, fp: str) -> CachedDataset | None:
     index = dataset.index.iloc[by_id.loc[meta["record_ids"]].to_numpy()].reset_index(drop=True)
     if signals.shape[0] != len(index):
         return None
-    return CachedDataset(signals=signals, index=index, prep=Preprocessing.from_dict(meta["prep"]),
-                         stats=meta.get("stats", {}), path=folder, meta=meta)
+    return CachedDataset(
+        signals=signals,
+        index=index,
+        prep=Preprocessing.from_dict(meta["prep"]),
+        stats=meta.get("stats", {}),
+        path=folder,
+        meta=meta,
+    )
 
 
 def _remove_abandoned(final: Path) -> None:
     """Delete temporary (``.tmp-PID-*``) and set-aside (``.old-PID-*``) folders whose process is gone."""
     for leftover in final.parent.glob(f".{final.name}.*-*"):
-        kind, _, rest = leftover.name[len(final.name) + 2:].partition("-")
+        kind, _, rest = leftover.name[len(final.name) + 2 :].partition("-")
         if kind in ("tmp", "old") and rest.split("-")[0].isdigit() and not pid_alive(int(rest.split("-")[0])):
             shutil.rmtree(leftover, ignore_errors=True)
 
@@ -266,25 +296,40 @@ def _fill(rows: range) -> list[tuple[int, str]]:
     return failures
 
 
-def _build(dataset: ECGDataset, prep: Preprocessing, final: Path, fp: str, progress: ProgressFn | None,
-           n_jobs: int | None) -> None:
+def _build(
+    dataset: ECGDataset,
+    prep: Preprocessing,
+    final: Path,
+    fp: str,
+    progress: ProgressFn | None,
+    n_jobs: int | None,
+) -> None:
     _remove_abandoned(final)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-{os.getpid()}-", dir=final.parent))
     try:
         start = time.perf_counter()
         n = len(dataset.index)
         array_path = tmp / "signals.npy"
-        array = np.lib.format.open_memmap(array_path, mode="w+", dtype=np.float32,
-                                          shape=(n, len(prep.leads), prep.n_samples))
+        array = np.lib.format.open_memmap(
+            array_path, mode="w+", dtype=np.float32, shape=(n, len(prep.leads), prep.n_samples)
+        )
         del array
         chunks = [range(i, min(i + _CHUNK, n)) for i in range(0, n, _CHUNK)]
-        jobs = n_jobs if n_jobs is not None else (min(2, os.cpu_count() or 1) if n >= PARALLEL_MIN_RECORDS else 1)
+        jobs = (
+            n_jobs
+            if n_jobs is not None
+            else (min(2, os.cpu_count() or 1) if n >= PARALLEL_MIN_RECORDS else 1)
+        )
         failures: list[tuple[int, str]] = []
         done = 0
         report(progress, 0, n, "building cache")
         if jobs > 1:
-            with ProcessPoolExecutor(jobs, mp_context=_mp_context(), initializer=_init_worker,
-                                     initargs=(dataset, prep, str(array_path))) as pool:
+            with ProcessPoolExecutor(
+                jobs,
+                mp_context=_mp_context(),
+                initializer=_init_worker,
+                initargs=(dataset, prep, str(array_path)),
+            ) as pool:
                 for chunk, fails in zip(chunks, pool.map(_fill, chunks)):
                     failures += fails
                     done += len(chunk)
@@ -300,37 +345,52 @@ def _build(dataset: ECGDataset, prep: Preprocessing, final: Path, fp: str, progr
                 _WORKER.clear()
         keep = np.setdiff1d(np.arange(n), [row for row, _ in failures])
         if not len(keep):
-            raise ECGFormatError(f"{dataset.root}: none of the {n} records could be read; first error: {failures[0][1]}")
+            raise ECGFormatError(
+                f"{dataset.root}: none of the {n} records could be read; first error: {failures[0][1]}"
+            )
         signals = np.load(array_path, mmap_mode="r+")
         if len(keep) < n:
-            compact = np.lib.format.open_memmap(tmp / "compact.npy", mode="w+", dtype=np.float32,
-                                                shape=(len(keep), *signals.shape[1:]))
+            compact = np.lib.format.open_memmap(
+                tmp / "compact.npy", mode="w+", dtype=np.float32, shape=(len(keep), *signals.shape[1:])
+            )
             for i in range(0, len(keep), _CHUNK):
-                compact[i:i + _CHUNK] = signals[keep[i:i + _CHUNK]]
+                compact[i : i + _CHUNK] = signals[keep[i : i + _CHUNK]]
             compact.flush()
             del signals, compact
             os.replace(tmp / "compact.npy", array_path)
             signals = np.load(array_path, mmap_mode="r+")
-            warnings.warn(f"cache of {dataset.root}: {len(failures)} of {n} records could not be read and are left out "
-                          f"(e.g. {failures[0][1]})", CacheWarning, stacklevel=3)
+            warnings.warn(
+                f"cache of {dataset.root}: {len(failures)} of {n} records could not be read and are left out "
+                f"(e.g. {failures[0][1]})",
+                CacheWarning,
+                stacklevel=3,
+            )
         index = dataset.index.iloc[keep].reset_index(drop=True)
         stats: dict[str, Any] = {}
         if prep.normalize == "train_standardize":
             stats = _fit_standardizer(signals, index, prep)
             for i in range(0, len(signals), _CHUNK):
-                signals[i:i + _CHUNK] = normalize(np.asarray(signals[i:i + _CHUNK]), prep, stats)
+                signals[i : i + _CHUNK] = normalize(np.asarray(signals[i : i + _CHUNK]), prep, stats)
         signals.flush()
         del signals
         index.to_csv(tmp / "index.csv", index=False)
         meta = {
-            "complete": True, "version": CACHE_VERSION, "fingerprint": fp, "prep": prep.to_dict(), "stats": stats,
+            "complete": True,
+            "version": CACHE_VERSION,
+            "fingerprint": fp,
+            "prep": prep.to_dict(),
+            "stats": stats,
             "source": {"kind": dataset.kind, "root": str(dataset.root), "fs": dataset.fs},
             "record_ids": index["record_id"].astype(str).tolist(),
-            "skipped": [{"record_id": str(dataset.index["record_id"].iat[r]), "error": e} for r, e in failures],
-            "shape": [len(index), len(prep.leads), prep.n_samples], "build_seconds": round(time.perf_counter() - start, 3),
-            "workers": jobs, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "skipped": [
+                {"record_id": str(dataset.index["record_id"].iat[r]), "error": e} for r, e in failures
+            ],
+            "shape": [len(index), len(prep.leads), prep.n_samples],
+            "build_seconds": round(time.perf_counter() - start, 3),
+            "workers": jobs,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        config.atomic_write_json(tmp / "meta.json", meta)  # written last: its presence marks a complete build
+        paths.atomic_write_json(tmp / "meta.json", meta)  # written last: its presence marks a complete build
         _install(tmp, final)
     finally:
         if tmp.exists():
@@ -345,12 +405,12 @@ def _fit_standardizer(signals: np.ndarray, index: pd.DataFrame, prep: Preprocess
     total = np.zeros(len(prep.leads))
     total_sq = np.zeros(len(prep.leads))
     for i in range(0, len(train), _CHUNK):
-        x = np.asarray(signals[train[i:i + _CHUNK]], dtype=np.float64)
+        x = np.asarray(signals[train[i : i + _CHUNK]], dtype=np.float64)
         total += x.sum(axis=(0, 2))
-        total_sq += (x ** 2).sum(axis=(0, 2))
+        total_sq += (x**2).sum(axis=(0, 2))
     count = len(train) * prep.n_samples
     mean = total / count
-    std = np.sqrt(np.maximum(total_sq / count - mean ** 2, 0.0))
+    std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
     return {"mean": mean.tolist(), "std": std.tolist(), "fit_on": "train", "n_records": int(len(train))}
 
 
@@ -360,9 +420,7 @@ def _install(tmp: Path, final: Path) -> None:
     if final.exists():
         old = final.with_name(f".{final.name}.old-{os.getpid()}-{time.time_ns()}")
         os.replace(final, old)
-    try:
+    with contextlib.suppress(OSError):  # another process installed its build between our renames: keep theirs
         os.replace(tmp, final)
-    except OSError:  # another process installed its build between our two renames: keep theirs
-        pass
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecgcore import config
+from ecgcore import paths
 from ecgcore.data.base import DatasetError, ECGDataset, hash_fold, require_dir, split_of, warn_missing
 from ecgcore.io import ASC_FS, ASC_LEADS, ASC_SAMPLES
 from ecgcore.progress import ProgressFn, report
@@ -47,10 +47,14 @@ def find_ground_truth(root: Path) -> Path:
     """The folder's ground-truth CSV (a CSV with a ``patid`` column; ``*ground_truth*`` preferred)."""
     candidates = [p for p in sorted(root.glob("*.csv")) if "patid" in pd.read_csv(p, nrows=0).columns]
     if not candidates:
-        raise DatasetError(f"{root} is not a DeepFake ECG folder: no ground-truth CSV with a 'patid' column in it")
+        raise DatasetError(
+            f"{root} is not a DeepFake ECG folder: no ground-truth CSV with a 'patid' column in it"
+        )
     preferred = [p for p in candidates if "ground_truth" in p.name.lower()] or candidates
     if len(preferred) > 1:
-        raise DatasetError(f"{root}: several ground-truth CSVs ({', '.join(p.name for p in preferred)}); keep one")
+        raise DatasetError(
+            f"{root}: several ground-truth CSVs ({', '.join(p.name for p in preferred)}); keep one"
+        )
     return preferred[0]
 
 
@@ -75,7 +79,9 @@ class DeepFake(ECGDataset):
         table = pd.read_csv(csv)
         absent = [c for c in REQUIRED_COLUMNS if c not in table.columns]
         if absent:
-            raise DatasetError(f"{csv}: missing columns {', '.join(absent)} (a DeepFake ground truth has {', '.join(REQUIRED_COLUMNS)})")
+            raise DatasetError(
+                f"{csv}: missing columns {', '.join(absent)} (a DeepFake ground truth has {', '.join(REQUIRED_COLUMNS)})"
+            )
         asc = {p.stem: p for p in root.rglob("*.asc")}
         ids = [_record_id(p) for p in table["patid"]]
         if len(set(ids)) != len(ids):
@@ -129,8 +135,14 @@ def _measure(signals_mv: np.ndarray) -> pd.DataFrame | None:
     return measure_many(signals_mv, ASC_FS, ASC_LEADS, n_jobs=min(2, os.cpu_count() or 1))
 
 
-def generate_deepfake(out_dir: str | Path, n: int, seed: int = 0, batch_size: int = 64, device: str = "auto",
-                      progress: ProgressFn | None = None) -> Path:
+def generate_deepfake(
+    out_dir: str | Path,
+    n: int,
+    seed: int = 0,
+    batch_size: int = 64,
+    device: str = "auto",
+    progress: ProgressFn | None = None,
+) -> Path:
     """Generate ``n`` DeepFake ECGs into ``out_dir`` in the published layout and return it.
 
     The generator runs in batches on ``device`` (``"auto"``: CUDA when present). The noise is drawn
@@ -183,12 +195,17 @@ def generate_deepfake(out_dir: str | Path, n: int, seed: int = 0, batch_size: in
             truth = truth[list(REQUIRED_COLUMNS)]
         truth.to_csv(tmp / GROUND_TRUTH, index=False)
         info: dict[str, Any] = {
-            "n": n, "seed": seed, "batch_size": batch_size, "device": device,
+            "n": n,
+            "seed": seed,
+            "batch_size": batch_size,
+            "device": device,
             "generator": f"deepfake-ecg {metadata.version('deepfake-ecg')} (Pulse2Pulse, checkpoints/g_stat.pt)",
-            "intervals": "ecgcore.measure.measure_many" if measured else "not measured (ecgcore.measure unavailable): columns left empty",
+            "intervals": "ecgcore.measure.measure_many"
+            if measured
+            else "not measured (ecgcore.measure unavailable): columns left empty",
             "seconds": round(time.perf_counter() - start, 2),
         }
-        config.atomic_write_json(tmp / "generation.json", info)
+        paths.atomic_write_json(tmp / "generation.json", info)
         if out.exists():
             out.rmdir()  # empty, checked above
         os.replace(tmp, out)
@@ -199,8 +216,8 @@ def generate_deepfake(out_dir: str | Path, n: int, seed: int = 0, batch_size: in
 
 
 def ensure_demo_set(n: int = 300, progress: ProgressFn | None = None) -> Path:
-    """The DeepFake demo set under ``config.generated_dir()``: generated once (seed 0), reused after."""
-    target = config.generated_dir() / DEMO_NAME
+    """The DeepFake demo set under ``paths.generated_dir()``: generated once (seed 0), reused after."""
+    target = paths.generated_dir() / DEMO_NAME
     info = target / "generation.json"
     if info.is_file() and json.loads(info.read_text()).get("n", 0) >= n:
         return target

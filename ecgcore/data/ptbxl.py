@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ecgcore.config import BUNDLED_PTBXL
 from ecgcore.data.base import DatasetError, ECGDataset, require_dir, split_of, warn_missing
 from ecgcore.data.ptbxl_plus import PlusLabels, load_ptbxl_plus
+from ecgcore.paths import BUNDLED_PTBXL
 from ecgcore.vocab import LEADS_12, SUPERCLASSES, TARGET_KEYS
 
 DATABASE = "ptbxl_database.csv"
@@ -37,7 +37,9 @@ def resolve_root(root: str | Path) -> Path:
 def superclass_map(statements: pd.DataFrame) -> dict[str, str]:
     """SCP code -> diagnostic superclass, for the statements marked ``diagnostic == 1``."""
     diagnostic = statements[statements["diagnostic"] == 1]
-    return {str(code): str(cls) for code, cls in diagnostic["diagnostic_class"].items() if cls in SUPERCLASSES}
+    return {
+        str(code): str(cls) for code, cls in diagnostic["diagnostic_class"].items() if cls in SUPERCLASSES
+    }
 
 
 def aggregate_superclasses(codes: dict[str, float], mapping: dict[str, str]) -> set[str]:
@@ -64,8 +66,13 @@ class PTBXL(ECGDataset):
     kind = "ptbxl"
     signal_suffixes = (".hea", ".dat")
 
-    def __init__(self, root: str | Path, fs: float | str | None = None, plus_dir: str | Path | None = None,
-                 plus_outliers: bool | str = False):
+    def __init__(
+        self,
+        root: str | Path,
+        fs: float | str | None = None,
+        plus_dir: str | Path | None = None,
+        plus_outliers: bool | str = False,
+    ):
         root = require_dir("PTB-XL", resolve_root(root))
         for name in (DATABASE, STATEMENTS):
             if not (root / name).is_file():
@@ -78,7 +85,10 @@ class PTBXL(ECGDataset):
         if not {"diagnostic", "diagnostic_class"} <= set(statements.columns):
             raise DatasetError(f"{root / STATEMENTS}: needs the columns diagnostic and diagnostic_class")
 
-        present = {rate: db[col].map(lambda f: _has_signal(root, f)).to_numpy() for rate, col in FILENAME_COLUMN.items()}
+        present = {
+            rate: db[col].map(lambda f: _has_signal(root, f)).to_numpy()
+            for rate, col in FILENAME_COLUMN.items()
+        }
         if fs is None:
             fs = 500.0 if present[500.0].sum() >= present[100.0].sum() else 100.0
         fs = float(fs)
@@ -89,15 +99,19 @@ class PTBXL(ECGDataset):
         mapping = superclass_map(statements)
         codes = [_parse_codes(root, ecg_id, text) for ecg_id, text in zip(db["ecg_id"], db["scp_codes"])]
         classes = [aggregate_superclasses(c, mapping) for c in codes]
-        index = pd.DataFrame({
-            "record_id": db["ecg_id"].astype(int).astype(str),
-            "ecg_id": db["ecg_id"].astype(int),
-            "patient_id": db["patient_id"].map(lambda p: str(int(p)) if pd.notna(p) else ""),
-            "fold": db["strat_fold"].astype(int),
-        })
+        index = pd.DataFrame(
+            {
+                "record_id": db["ecg_id"].astype(int).astype(str),
+                "ecg_id": db["ecg_id"].astype(int),
+                "patient_id": db["patient_id"].map(lambda p: str(int(p)) if pd.notna(p) else ""),
+                "fold": db["strat_fold"].astype(int),
+            }
+        )
         bad_fold = ~index["fold"].between(1, 10)
         if bad_fold.any():
-            raise DatasetError(f"{root / DATABASE}: strat_fold outside 1-10 for ecg_id {index['ecg_id'][bad_fold].tolist()[:5]}")
+            raise DatasetError(
+                f"{root / DATABASE}: strat_fold outside 1-10 for ecg_id {index['ecg_id'][bad_fold].tolist()[:5]}"
+            )
         index["split"] = split_of(index["fold"])
         for key in TARGET_KEYS:
             index[key] = np.nan
@@ -112,7 +126,9 @@ class PTBXL(ECGDataset):
 
         self.plus: PlusLabels | None = None
         if plus_dir:
-            self.plus = load_ptbxl_plus(plus_dir, outlier_filter=str(plus_outliers).lower() in {"1", "true", "yes"})
+            self.plus = load_ptbxl_plus(
+                plus_dir, outlier_filter=str(plus_outliers).lower() in {"1", "true", "yes"}
+            )
             labels = self.plus.labels.reindex(index["ecg_id"].to_numpy())
             for key in TARGET_KEYS:
                 index[key] = labels[key].to_numpy()
@@ -143,8 +159,9 @@ def _parse_codes(root: Path, ecg_id: object, text: object) -> dict[str, float]:
     try:
         codes = ast.literal_eval(str(text))
     except (ValueError, SyntaxError) as exc:
-        raise DatasetError(f"{root / DATABASE}: ecg_id {ecg_id}: scp_codes {text!r} is not a dict literal") from exc
+        raise DatasetError(
+            f"{root / DATABASE}: ecg_id {ecg_id}: scp_codes {text!r} is not a dict literal"
+        ) from exc
     if not isinstance(codes, dict):
         raise DatasetError(f"{root / DATABASE}: ecg_id {ecg_id}: scp_codes {text!r} is not a dict")
     return codes
-

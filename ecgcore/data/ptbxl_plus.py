@@ -31,14 +31,20 @@ COLUMNS: dict[str, str] = {
 class PlusLabels:
     """Interval labels per ``ecg_id`` and what was dropped on the way."""
 
-    labels: pd.DataFrame                       # index ecg_id (int), columns hr, pr, qrs, qt
-    source: Path                               # the 12sl_features.csv read
-    rows: int                                  # rows in the file
-    dropped_nan: int                           # rows with a NaN (or zero RR) in a used column
-    outliers: dict[str, Any] = field(default_factory=dict)   # target -> {"low", "high", "removed"}
+    labels: pd.DataFrame  # index ecg_id (int), columns hr, pr, qrs, qt
+    source: Path  # the 12sl_features.csv read
+    rows: int  # rows in the file
+    dropped_nan: int  # rows with a NaN (or zero RR) in a used column
+    outliers: dict[str, Any] = field(default_factory=dict)  # target -> {"low", "high", "removed"}
 
     def report(self) -> dict[str, Any]:
-        return {"file": str(self.source), "rows": self.rows, "dropped_nan": self.dropped_nan, "kept": len(self.labels), "outliers": self.outliers}
+        return {
+            "file": str(self.source),
+            "rows": self.rows,
+            "dropped_nan": self.dropped_nan,
+            "kept": len(self.labels),
+            "outliers": self.outliers,
+        }
 
 
 def load_ptbxl_plus(plus_dir: str | Path, outlier_filter: bool = False, n_sd: float = 3.0) -> PlusLabels:
@@ -61,16 +67,20 @@ def load_ptbxl_plus(plus_dir: str | Path, outlier_filter: bool = False, n_sd: fl
     if absent:
         raise DatasetError(f"{csv}: missing columns {', '.join(absent)}")
     rr = table[COLUMNS["hr"]].where(table[COLUMNS["hr"]] > 0)
-    labels = pd.DataFrame({
-        "hr": 60_000.0 / rr,
-        "pr": table[COLUMNS["pr"]],
-        "qrs": table[COLUMNS["qrs"]],
-        "qt": table[COLUMNS["qt"]],
-    }).astype(float)
+    labels = pd.DataFrame(
+        {
+            "hr": 60_000.0 / rr,
+            "pr": table[COLUMNS["pr"]],
+            "qrs": table[COLUMNS["qrs"]],
+            "qt": table[COLUMNS["qt"]],
+        }
+    ).astype(float)
     labels.index = table["ecg_id"].astype(int).to_numpy()
     labels.index.name = "ecg_id"
     complete = labels.notna().all(axis=1)
-    result = PlusLabels(labels=labels[complete], source=csv, rows=len(labels), dropped_nan=int((~complete).sum()))
+    result = PlusLabels(
+        labels=labels[complete], source=csv, rows=len(labels), dropped_nan=int((~complete).sum())
+    )
     if outlier_filter:
         result.labels, result.outliers = _filter_outliers(result.labels, n_sd)
     return result

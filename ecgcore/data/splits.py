@@ -31,11 +31,14 @@ def ptbxl_halves(index: pd.DataFrame, seed: int = 0) -> tuple[np.ndarray, np.nda
     """
     classes = [c for c in SUPERCLASSES if c in index.columns]
     if not classes:
-        raise ValueError("ptbxl_halves needs the superclass columns (NORM, MI, STTC, CD, HYP) of a PTB-XL index")
+        raise ValueError(
+            "ptbxl_halves needs the superclass columns (NORM, MI, STTC, CD, HYP) of a PTB-XL index"
+        )
     rng = np.random.default_rng(seed)
     # one row per patient: its records' class counts and record count; its first fold
     per_patient = index.groupby("patient_id", sort=True).agg(
-        fold=("fold", "first"), n=("record_id", "size"), **{c: (c, "sum") for c in classes})
+        fold=("fold", "first"), n=("record_id", "size"), **{c: (c, "sum") for c in classes}
+    )
     weights = per_patient[classes].to_numpy(float)
     weights = np.column_stack([weights, per_patient["n"].to_numpy(float)])  # balance the sizes too
     # balance over the whole set and within each split (train / val / test), so both halves keep every split
@@ -54,7 +57,10 @@ def ptbxl_halves(index: pd.DataFrame, seed: int = 0) -> tuple[np.ndarray, np.nda
         members = members[np.argsort(-rarity, kind="stable")]
         for m in members:
             present = weights[m] > 0
-            cost = [((load_all[h] + weights[m]) / total_all + (load[h] + weights[m]) / total)[present].sum() for h in (0, 1)]
+            cost = [
+                ((load_all[h] + weights[m]) / total_all + (load[h] + weights[m]) / total)[present].sum()
+                for h in (0, 1)
+            ]
             h = int(rng.integers(2)) if np.isclose(cost[0], cost[1]) else int(np.argmin(cost))
             load[h] += weights[m]
             load_all[h] += weights[m]

@@ -18,7 +18,7 @@ from ecgcore.vocab import LEADS_12
 # I and II (Einthoven and Goldberger), so the 12 leads stay physically consistent.
 #               P      Q      R      S      T
 _AMPLITUDES = {
-    "I":  (0.10, -0.05, 0.80, -0.10, 0.25),
+    "I": (0.10, -0.05, 0.80, -0.10, 0.25),
     "II": (0.15, -0.06, 1.20, -0.20, 0.30),
     "V1": (0.08, 0.00, 0.30, -1.00, -0.10),
     "V2": (0.10, 0.00, 0.60, -1.20, 0.50),
@@ -49,7 +49,9 @@ class SyntheticECG:
     intervals: dict[str, float] = field(default_factory=dict)
 
 
-def _lobe(out: np.ndarray, start: float, stop: float, amplitude: np.ndarray, fs: float, rise: float = 0.5) -> None:
+def _lobe(
+    out: np.ndarray, start: float, stop: float, amplitude: np.ndarray, fs: float, rise: float = 0.5
+) -> None:
     """Add an (optionally asymmetric) Hann lobe from ``start`` to ``stop`` seconds to every lead."""
     n = out.shape[1]
     t = np.arange(int(np.floor(start * fs)), int(np.ceil(stop * fs)) + 1)
@@ -58,7 +60,11 @@ def _lobe(out: np.ndarray, start: float, stop: float, amplitude: np.ndarray, fs:
         return
     s = t / fs
     peak = start + rise * (stop - start)
-    phase = np.where(s <= peak, (s - start) / max(peak - start, 1e-9) * 0.5, 0.5 + (s - peak) / max(stop - peak, 1e-9) * 0.5)
+    phase = np.where(
+        s <= peak,
+        (s - start) / max(peak - start, 1e-9) * 0.5,
+        0.5 + (s - peak) / max(stop - peak, 1e-9) * 0.5,
+    )
     shape = np.where((s >= start) & (s <= stop), 0.5 - 0.5 * np.cos(2 * np.pi * np.clip(phase, 0, 1)), 0.0)
     out[:, t] += amplitude[:, None] * shape[None, :]
 
@@ -122,7 +128,9 @@ def synthetic_ecg(
         _lobe(out, r_end, qrs_on + qrs_s, amp[:, 3], fs)
         t_off = qrs_on + qt_s
         _lobe(out, t_off - t_duration, t_off, amp[:, 4], fs, rise=0.6)
-        for key, sec in zip(keys, (p_on, p_on + p_s, qrs_on, (q_end + r_end) / 2, qrs_on + qrs_s, t_off - t_duration, t_off)):
+        for key, sec in zip(
+            keys, (p_on, p_on + p_s, qrs_on, (q_end + r_end) / 2, qrs_on + qrs_s, t_off - t_duration, t_off)
+        ):
             fid[key].append(int(round(sec * fs)))
         qrs_on += rr * (1 + rr_jitter * rng.standard_normal())
 

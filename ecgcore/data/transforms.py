@@ -46,7 +46,7 @@ class TimeShift:
         if limit == 0:
             return x
         shifts = torch.randint(-limit, limit + 1, (b,), generator=gen, device=x.device)
-        source = torch.arange(n, device=x.device)[None, :] - shifts[:, None]          # [B, S]
+        source = torch.arange(n, device=x.device)[None, :] - shifts[:, None]  # [B, S]
         valid = (source >= 0) & (source < n)
         out = x.gather(2, source.clamp(0, n - 1)[:, None, :].expand(b, n_leads, n))
         return out * valid[:, None, :].to(x.dtype)
@@ -59,8 +59,8 @@ class LeadDropout:
     p: float = 0.1
 
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        keep = torch.rand(x.shape[0], x.shape[1], generator=gen, device=x.device) >= self.p   # [B, L]
-        lost = ~keep.any(dim=1)   # records that would lose every lead keep one, chosen at random
+        keep = torch.rand(x.shape[0], x.shape[1], generator=gen, device=x.device) >= self.p  # [B, L]
+        lost = ~keep.any(dim=1)  # records that would lose every lead keep one, chosen at random
         rescue = torch.randint(0, x.shape[1], (x.shape[0],), generator=gen, device=x.device)
         keep[lost, rescue[lost]] = True
         return x * keep[:, :, None].to(x.dtype)

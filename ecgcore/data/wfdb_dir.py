@@ -10,7 +10,15 @@ import numpy as np
 import pandas as pd
 import wfdb
 
-from ecgcore.data.base import DatasetError, ECGDataset, MissingFilesWarning, hash_fold, require_dir, split_of, warn_missing
+from ecgcore.data.base import (
+    DatasetError,
+    ECGDataset,
+    MissingFilesWarning,
+    hash_fold,
+    require_dir,
+    split_of,
+    warn_missing,
+)
 from ecgcore.vocab import LEADS_12, TARGET_KEYS, canonical_lead
 
 
@@ -43,13 +51,25 @@ class WFDBDir(ECGDataset):
             if not files or not leads or not all((header.parent / f).is_file() for f in files):
                 missing.append(record_id)
                 continue
-            rows.append({"record_id": record_id, "patient_id": record_id, "fold": hash_fold(record_id),
-                         "record_fs": float(hdr.fs), "n_samples": int(hdr.sig_len or 0),
-                         "record_leads": ",".join(leads), "path": record_id})
+            rows.append(
+                {
+                    "record_id": record_id,
+                    "patient_id": record_id,
+                    "fold": hash_fold(record_id),
+                    "record_fs": float(hdr.fs),
+                    "n_samples": int(hdr.sig_len or 0),
+                    "record_leads": ",".join(leads),
+                    "path": record_id,
+                }
+            )
         warn_missing("WFDB", root, missing, len(headers))
         if unreadable:
-            warnings.warn(f"WFDB {root}: {len(unreadable)} headers could not be read and are skipped "
-                          f"(e.g. {', '.join(unreadable[:5])})", MissingFilesWarning, stacklevel=2)
+            warnings.warn(
+                f"WFDB {root}: {len(unreadable)} headers could not be read and are skipped "
+                f"(e.g. {', '.join(unreadable[:5])})",
+                MissingFilesWarning,
+                stacklevel=2,
+            )
         if not rows:
             raise DatasetError(f"{root}: none of the {len(headers)} WFDB headers has a readable ECG record")
         index = pd.DataFrame(rows)

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Callable, Mapping
 
-from ecgcore.config import generated_dir
 from ecgcore.experiments.published import PUBLISHED_TRAINING
+from ecgcore.paths import generated_dir
 from ecgcore.train.config import TrainConfig
 from ecgcore.vocab import LEADS_8, TARGET_KEYS
 
@@ -123,7 +123,9 @@ class Preset:
         s = self.settings()
         cap = f"at most {s['max_records']} records per run" if s["max_records"] else "full datasets"
         stop = f" (early stopping after {self.patience} epochs without improvement)" if self.patience else ""
-        kwargs = "; ".join(f"{m}: {v}" for m, v in s["model_kwargs"].items() if v) or "the registry's defaults"
+        kwargs = (
+            "; ".join(f"{m}: {v}" for m, v in s["model_kwargs"].items() if v) or "the registry's defaults"
+        )
         return (
             f"preset '{self.name}': {self.description} {s['fs_hz']:g} Hz, {len(self.leads)} leads "
             f"({s['leads']}), {'up to ' if self.patience else ''}{s['epochs']} epochs{stop}, batch "
@@ -147,8 +149,11 @@ PRESETS: dict[str, Preset] = {
         per_target=False,
         # published widths: InceptionTime 0.47 GMAC per 100 Hz sample (model_stats), ~25 s per step of 32 on
         # 2 busy cores; 16 filters: 0.12 GMAC
-        model_kwargs={"inception1d": {"n_filters": 16, "bottleneck": 16}, "rnn": {"hidden": 64},
-                      "lstm": {"hidden": 64}},
+        model_kwargs={
+            "inception1d": {"n_filters": 16, "bottleneck": 16},
+            "rnn": {"hidden": 64},
+            "lstm": {"hidden": 64},
+        },
     ),
     "paper": Preset(
         name="paper",
@@ -186,7 +191,13 @@ PRESETS: dict[str, Preset] = {
             "lstm": {"hidden": 8, "n_layers": 1, "stem_widths": (8, 8), "head_hidden": 16},
             "cnn": {"widths": (8, 8), "head_hidden": 16},
             "vit": {"patch_size": 25, "dim": 16, "depth": 1, "n_heads": 2, "mlp_dim": 32, "head_hidden": 16},
-            "inception1d": {"depth": 3, "n_filters": 4, "bottleneck": 4, "kernel_sizes": (9, 5, 3), "head_hidden": 16},
+            "inception1d": {
+                "depth": 3,
+                "n_filters": 4,
+                "bottleneck": 4,
+                "kernel_sizes": (9, 5, 3),
+                "head_hidden": 16,
+            },
         },
         strategies=("linear_probe",),
         fractions=(0.5, 1.0),
@@ -310,8 +321,15 @@ def _config(preset: Preset, *, task: str, data: str, model: str, **overrides) ->
     return TrainConfig(**kwargs)
 
 
-def _regression_specs(preset: Preset, data: str, prefix: str, model: str, subset: str | None,
-                      in_table: bool, need_qrs: bool = False) -> tuple[list[RunSpec], list[str], str | None]:
+def _regression_specs(
+    preset: Preset,
+    data: str,
+    prefix: str,
+    model: str,
+    subset: str | None,
+    in_table: bool,
+    need_qrs: bool = False,
+) -> tuple[list[RunSpec], list[str], str | None]:
     """Regression runs of ``model`` on ``data``.
 
     Returns the specs, the names of the specs that together cover all four targets (approach 1's
@@ -341,34 +359,61 @@ def _table1(preset: Preset, sources: DataSources) -> list[RunSpec]:
 def _table2(preset: Preset, sources: DataSources) -> list[RunSpec]:
     data = sources.ptbxl_spec()
     return [
-        RunSpec(f"table2/{model}", _config(preset, task="classification", data=data, model=model), {"model": model})
+        RunSpec(
+            f"table2/{model}",
+            _config(preset, task="classification", data=data, model=model),
+            {"model": model},
+        )
         for model in MODELS
     ]
 
 
-def _source_specs(preset: Preset, sources: DataSources, setting: str) -> tuple[list[RunSpec], dict[str, list[str]]]:
+def _source_specs(
+    preset: Preset, sources: DataSources, setting: str
+) -> tuple[list[RunSpec], dict[str, list[str]]]:
     """The regression runs of one transfer setting and, per approach, the names of its sources."""
     if setting == "ptbxl":
         data, subset = sources.ptbxl_regression_spec(preset), "A"
     else:
         data, subset = sources.deepfake_spec(preset), None
-    specs, combined, qrs = _regression_specs(preset, data, f"source-{setting}", TRANSFER_MODEL, subset,
-                                             in_table=False, need_qrs=True)
+    specs, combined, qrs = _regression_specs(
+        preset, data, f"source-{setting}", TRANSFER_MODEL, subset, in_table=False, need_qrs=True
+    )
     return specs, {"combined": combined, "qrs": [qrs]}
 
 
 def _scratch(preset: Preset, sources: DataSources, fraction: float = 1.0) -> RunSpec:
-    config = _config(preset, task="classification", data=sources.ptbxl_spec(), model=TRANSFER_MODEL,
-                     subset="B", train_fraction=fraction)
+    config = _config(
+        preset,
+        task="classification",
+        data=sources.ptbxl_spec(),
+        model=TRANSFER_MODEL,
+        subset="B",
+        train_fraction=fraction,
+    )
     row = {"setting": "scratch", "approach": "-", "strategy": "-", "fraction": fraction}
     return RunSpec(f"scratch/{fraction:g}", config, row)
 
 
-def _transferred(preset: Preset, sources: DataSources, setting: str, approach: str, strategy: str,
-                 source_names: list[str], fraction: float = 1.0) -> RunSpec:
+def _transferred(
+    preset: Preset,
+    sources: DataSources,
+    setting: str,
+    approach: str,
+    strategy: str,
+    source_names: list[str],
+    fraction: float = 1.0,
+) -> RunSpec:
     transfer = {"sources": list(source_names), "approach": approach, "strategy": strategy}
-    config = _config(preset, task="classification", data=sources.ptbxl_spec(), model=TRANSFER_MODEL,
-                     subset="B", train_fraction=fraction, transfer=transfer)
+    config = _config(
+        preset,
+        task="classification",
+        data=sources.ptbxl_spec(),
+        model=TRANSFER_MODEL,
+        subset="B",
+        train_fraction=fraction,
+        transfer=transfer,
+    )
     row = {"setting": setting, "approach": approach, "strategy": strategy, "fraction": fraction}
     return RunSpec(f"transfer/{setting}/{approach}/{strategy}/{fraction:g}", config, row, tuple(source_names))
 
@@ -380,7 +425,9 @@ def _transfer(preset: Preset, sources: DataSources) -> list[RunSpec]:
         specs += source_specs
         for approach in APPROACHES:
             for strategy in preset.strategies:
-                specs.append(_transferred(preset, sources, setting, approach, strategy, by_approach[approach]))
+                specs.append(
+                    _transferred(preset, sources, setting, approach, strategy, by_approach[approach])
+                )
     return specs
 
 
@@ -389,39 +436,58 @@ def _fractions(preset: Preset, sources: DataSources) -> list[RunSpec]:
     specs = [s for s in source_specs if s.name in by_approach["combined"]]
     for fraction in preset.fractions:
         specs.append(_scratch(preset, sources, fraction))
-        specs.append(_transferred(preset, sources, "deepfake", "combined", "discriminative",
-                                  by_approach["combined"], fraction))
+        specs.append(
+            _transferred(
+                preset, sources, "deepfake", "combined", "discriminative", by_approach["combined"], fraction
+            )
+        )
     return specs
 
 
-EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType({
-    "table1": Experiment(
-        "table1", "Table 1: interval regression, model comparison (MAE)", "regression", False,
-        "RNN / LSTM / CNN / ViT / 1D-CNN (InceptionTime) x HR / QRS / PR / QT on DeepFake ECGs, whose "
-        "ground truth is our own interval measurement; train and validation MAE.",
-        _table1,
-    ),
-    "table2": Experiment(
-        "table2", "Table 2: superclass classification, model comparison", "classification", True,
-        "The same five models, single-label (softmax) NORM / MI / STTC / CD / HYP on PTB-XL "
-        "(records with exactly one superclass; strat_fold 1-8 train, 9 validation); accuracy and macro AUC.",
-        _table2,
-    ),
-    "transfer": Experiment(
-        "transfer", "Transfer from interval regression to superclass classification", "classification", True,
-        "InceptionTime on PTB-XL-B from scratch versus from regression backbones: approach 1 (combined "
-        "HR/PR/QRS/QT backbones) and approach 2 (QRS backbone), each by linear probe, gradual unfreezing "
-        "and discriminative fine-tuning; backbones trained on PTB-XL-A (interval labels from PTB-XL+ when "
-        "given, else our measurement) or on DeepFake.",
-        _transfer, ("setting", "approach", "strategy"),
-    ),
-    "fractions": Experiment(
-        "fractions", "Fine-tuned versus from scratch by training-set size", "classification", True,
-        "InceptionTime on 10 / 25 / 50 / 100 % of the PTB-XL-B training split: from scratch versus "
-        "fine-tuned (discriminative learning rates) from the combined DeepFake regression backbones.",
-        _fractions, ("fraction", "setting", "approach", "strategy"),
-    ),
-})
+EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType(
+    {
+        "table1": Experiment(
+            "table1",
+            "Table 1: interval regression, model comparison (MAE)",
+            "regression",
+            False,
+            "RNN / LSTM / CNN / ViT / 1D-CNN (InceptionTime) x HR / QRS / PR / QT on DeepFake ECGs, whose "
+            "ground truth is our own interval measurement; train and validation MAE.",
+            _table1,
+        ),
+        "table2": Experiment(
+            "table2",
+            "Table 2: superclass classification, model comparison",
+            "classification",
+            True,
+            "The same five models, single-label (softmax) NORM / MI / STTC / CD / HYP on PTB-XL "
+            "(records with exactly one superclass; strat_fold 1-8 train, 9 validation); accuracy and macro AUC.",
+            _table2,
+        ),
+        "transfer": Experiment(
+            "transfer",
+            "Transfer from interval regression to superclass classification",
+            "classification",
+            True,
+            "InceptionTime on PTB-XL-B from scratch versus from regression backbones: approach 1 (combined "
+            "HR/PR/QRS/QT backbones) and approach 2 (QRS backbone), each by linear probe, gradual unfreezing "
+            "and discriminative fine-tuning; backbones trained on PTB-XL-A (interval labels from PTB-XL+ when "
+            "given, else our measurement) or on DeepFake.",
+            _transfer,
+            ("setting", "approach", "strategy"),
+        ),
+        "fractions": Experiment(
+            "fractions",
+            "Fine-tuned versus from scratch by training-set size",
+            "classification",
+            True,
+            "InceptionTime on 10 / 25 / 50 / 100 % of the PTB-XL-B training split: from scratch versus "
+            "fine-tuned (discriminative learning rates) from the combined DeepFake regression backbones.",
+            _fractions,
+            ("fraction", "setting", "approach", "strategy"),
+        ),
+    }
+)
 
 
 def get_experiment(name: str) -> Experiment:
@@ -433,6 +499,12 @@ def get_experiment(name: str) -> Experiment:
 def list_experiments() -> list[dict]:
     """Name, title, description and data needs of every experiment (for the Results page)."""
     return [
-        {"name": e.name, "title": e.title, "task": e.task, "needs_ptbxl": e.needs_ptbxl, "description": e.description}
+        {
+            "name": e.name,
+            "title": e.title,
+            "task": e.task,
+            "needs_ptbxl": e.needs_ptbxl,
+            "description": e.description,
+        }
         for e in EXPERIMENTS.values()
     ]

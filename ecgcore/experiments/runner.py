@@ -9,14 +9,13 @@ A run already in the store with the same :meth:`TrainConfig.key` and status ``do
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ecgcore.config import BUNDLED_PTBXL, atomic_write_text, data_home, load_settings
 from ecgcore.experiments.definitions import (
     DataSources,
     Experiment,
@@ -35,6 +34,7 @@ from ecgcore.experiments.tables import (
     summary_splits,
     write_outputs,
 )
+from ecgcore.paths import BUNDLED_PTBXL, atomic_write_text, data_home, load_settings
 from ecgcore.progress import ProgressFn, report
 from ecgcore.runs.store import ACTIVE, RunStore
 from ecgcore.train.config import TrainConfig
@@ -106,30 +106,50 @@ def check_data(experiment: Experiment | str, sources: DataSources) -> None:
     if not root.is_dir():
         raise DataRequired(_needs_message(experiment, f"{root} is not a directory."))
     if not database.is_file():
-        raise DataRequired(_needs_message(experiment, f"{root} has no ptbxl_database.csv (not a PTB-XL folder)."))
+        raise DataRequired(
+            _needs_message(experiment, f"{root} has no ptbxl_database.csv (not a PTB-XL folder).")
+        )
     plus_table = Path(sources.ptbxl_plus or ".") / "features" / "12sl_features.csv"
     if sources.ptbxl_plus and not plus_table.is_file():
-        raise DataRequired(f"--plus {sources.ptbxl_plus}: no {plus_table} (expected the PTB-XL+ folder from "
-                           f"{PTBXL_PLUS_URL}). Nothing was run.")
+        raise DataRequired(
+            f"--plus {sources.ptbxl_plus}: no {plus_table} (expected the PTB-XL+ folder from "
+            f"{PTBXL_PLUS_URL}). Nothing was run."
+        )
     ids = set(pd.read_csv(database, usecols=["ecg_id"])["ecg_id"].astype(str))
     if root.resolve() == BUNDLED_PTBXL.resolve() or ids <= _bundled_ids():
-        raise DataRequired(_needs_message(
-            experiment, f"{root} is the bundled {len(ids)}-record PTB-XL sample, which is for browsing only: "
-            "too small to train or evaluate a 5-class model."))
+        raise DataRequired(
+            _needs_message(
+                experiment,
+                f"{root} is the bundled {len(ids)}-record PTB-XL sample, which is for browsing only: "
+                "too small to train or evaluate a 5-class model.",
+            )
+        )
     from ecgcore.data import open_source
 
     index = open_source(f"ptbxl:{root}").index
     single = index[index["superclass"] != ""]
-    absent = [f"{c} in {split}" for split in ("train", "val") for c in SUPERCLASSES
-              if not ((single["split"] == split) & (single["superclass"] == c)).any()]
+    absent = [
+        f"{c} in {split}"
+        for split in ("train", "val")
+        for c in SUPERCLASSES
+        if not ((single["split"] == split) & (single["superclass"] == c)).any()
+    ]
     if absent:
-        raise DataRequired(_needs_message(
-            experiment, f"{root} has {len(index)} records but no single-label record of "
-            f"{', '.join(absent)} (strat_fold 1-8 train, 9 validation); it is not the full PTB-XL."))
+        raise DataRequired(
+            _needs_message(
+                experiment,
+                f"{root} has {len(index)} records but no single-label record of "
+                f"{', '.join(absent)} (strat_fold 1-8 train, 9 validation); it is not the full PTB-XL.",
+            )
+        )
 
 
-def prepare_data(experiment: Experiment | str, preset: Preset | str, sources: DataSources,
-                 progress: ProgressFn | None = None) -> None:
+def prepare_data(
+    experiment: Experiment | str,
+    preset: Preset | str,
+    sources: DataSources,
+    progress: ProgressFn | None = None,
+) -> None:
     """Make the data the experiment's runs read: generate the DeepFake set, measure PTB-XL-A intervals.
 
     Idempotent: an existing complete DeepFake folder or measured-label folder is left as it is.
@@ -155,11 +175,15 @@ def _ensure_deepfake(root: Path, preset: Preset, progress: ProgressFn | None) ->
         generate_deepfake(root, preset.deepfake_n, seed=preset.seed, progress=progress)
     index = open_source(f"deepfake:{root}").index
     if not index[list(TARGET_KEYS)].notna().any().all():
-        raise ValueError(f"the generated DeepFake set {root} has no interval labels (it was generated while "
-                         "ecgcore.measure was unavailable); delete that folder and run again")
+        raise ValueError(
+            f"the generated DeepFake set {root} has no interval labels (it was generated while "
+            "ecgcore.measure was unavailable); delete that folder and run again"
+        )
 
 
-def _ensure_measured_labels(sources: DataSources, preset: Preset, out: Path, progress: ProgressFn | None) -> None:
+def _ensure_measured_labels(
+    sources: DataSources, preset: Preset, out: Path, progress: ProgressFn | None
+) -> None:
     """Measure HR/PR/QRS/QT of the PTB-XL-A records with ecgcore.measure and store them in PTB-XL+ layout.
 
     The folder is read through the data layer's PTB-XL+ reader (``ptbxl:DIR;plus_dir=OUT``). Its
@@ -175,23 +199,33 @@ def _ensure_measured_labels(sources: DataSources, preset: Preset, out: Path, pro
 
     dataset = open_source(sources.ptbxl_spec())
     halves = ptbxl_halves(dataset.index, seed=preset.seed)
-    cached = load_cached(dataset, Preprocessing(leads=preset.leads, fs=preset.fs, normalize="none"), progress=progress)
+    cached = load_cached(
+        dataset, Preprocessing(leads=preset.leads, fs=preset.fs, normalize="none"), progress=progress
+    )
     rows = np.flatnonzero(cached.index["record_id"].astype(str).isin(set(halves[0])).to_numpy())
-    signals = (cached.signals[r] for r in rows)  # memmap rows, read one at a time (all of A may not fit in RAM)
+    signals = (
+        cached.signals[r] for r in rows
+    )  # memmap rows, read one at a time (all of A may not fit in RAM)
     measured = measure_many(signals, preset.fs, preset.leads, progress=progress)
     hr = measured["hr"].to_numpy(float)
-    features = pd.DataFrame({
-        "ecg_id": cached.index["record_id"].to_numpy()[rows].astype(int),
-        "RR_Mean_Global": np.where(hr > 0, 60_000.0 / hr, np.nan),
-        "PR_Int_Global": measured["pr"].to_numpy(float),
-        "QRS_Dur_Global": measured["qrs"].to_numpy(float),
-        "QT_Int_Global": measured["qt"].to_numpy(float),
-    })
-    atomic_write_text(out / "README.txt", (
-        "Interval labels of the PTB-XL-A records MEASURED by ecgcore.measure (measure_many) on "
-        f"{sources.ptbxl} at {preset.fs:g} Hz, leads {','.join(preset.leads)}, band-passed, not normalised.\n"
-        "They are stored in the PTB-XL+ file layout only so that the PTB-XL+ reader can attach them;\n"
-        "they are NOT the GE 12SL values that PTB-XL+ publishes.\n"))
+    features = pd.DataFrame(
+        {
+            "ecg_id": cached.index["record_id"].to_numpy()[rows].astype(int),
+            "RR_Mean_Global": np.where(hr > 0, 60_000.0 / hr, np.nan),
+            "PR_Int_Global": measured["pr"].to_numpy(float),
+            "QRS_Dur_Global": measured["qrs"].to_numpy(float),
+            "QT_Int_Global": measured["qt"].to_numpy(float),
+        }
+    )
+    atomic_write_text(
+        out / "README.txt",
+        (
+            "Interval labels of the PTB-XL-A records MEASURED by ecgcore.measure (measure_many) on "
+            f"{sources.ptbxl} at {preset.fs:g} Hz, leads {','.join(preset.leads)}, band-passed, not normalised.\n"
+            "They are stored in the PTB-XL+ file layout only so that the PTB-XL+ reader can attach them;\n"
+            "they are NOT the GE 12SL values that PTB-XL+ publishes.\n"
+        ),
+    )
     atomic_write_text(table, features.to_csv(index=False))
 
 
@@ -226,12 +260,14 @@ def _runs_by_key(store: RunStore) -> dict[str, list[tuple[str, str, bool]]]:
     if len(runs):
         for run in runs.to_dict(orient="records"):
             by_key.setdefault(run["config_key"], []).append(
-                (run["id"], run["status"], bool(run.get("last_checkpoint"))))
+                (run["id"], run["status"], bool(run.get("last_checkpoint")))
+            )
     return by_key
 
 
-def _trained_on_current_data(store: RunStore, run_id: str, config: TrainConfig,
-                             current: dict[tuple, str]) -> bool:
+def _trained_on_current_data(
+    store: RunStore, run_id: str, config: TrainConfig, current: dict[tuple, str]
+) -> bool:
     """Whether a finished run trained on the data as it is now (the same cache fingerprint).
 
     Regenerated or relabelled data (new measured intervals, say) keeps the same configuration key,
@@ -251,8 +287,9 @@ def _trained_on_current_data(store: RunStore, run_id: str, config: TrainConfig,
     return recorded == current[(config.data, prep)]
 
 
-def plan(experiment: Experiment | str, preset: Preset | str, sources: DataSources,
-         runs_dir: Path | None = None) -> list[PlannedRun]:
+def plan(
+    experiment: Experiment | str, preset: Preset | str, sources: DataSources, runs_dir: Path | None = None
+) -> list[PlannedRun]:
     """Where each run of the experiment stands in the store (see :class:`PlannedRun`)."""
     experiment = get_experiment(experiment) if isinstance(experiment, str) else experiment
     store = RunStore(runs_dir)
@@ -265,8 +302,11 @@ def plan(experiment: Experiment | str, preset: Preset | str, sources: DataSource
             planned.append(PlannedRun(spec, "waiting"))
             continue
         config = resolve(spec, done_ids)
-        runs = [r for r in by_key.get(config.key(), [])
-                if r[1] != "done" or _trained_on_current_data(store, r[0], config, current)]
+        runs = [
+            r
+            for r in by_key.get(config.key(), [])
+            if r[1] != "done" or _trained_on_current_data(store, r[0], config, current)
+        ]
         status, run_id = "missing", None
         for wanted in ("done", *ACTIVE, *RESUMABLE):
             hit = next((r for r in runs if r[1] == wanted and (wanted not in RESUMABLE or r[2])), None)
@@ -281,14 +321,29 @@ def plan(experiment: Experiment | str, preset: Preset | str, sources: DataSource
 
 def plan_frame(planned: Sequence[PlannedRun]) -> pd.DataFrame:
     """A plan as a table (name, status, run id, task, model, data) for the page and the CLI."""
-    return pd.DataFrame([{
-        "name": p.spec.name, "status": p.status, "run_id": p.run_id, "task": p.spec.config.task,
-        "model": p.spec.config.model, "data": p.spec.config.data, "in_table": p.spec.in_table,
-    } for p in planned])
+    return pd.DataFrame(
+        [
+            {
+                "name": p.spec.name,
+                "status": p.status,
+                "run_id": p.run_id,
+                "task": p.spec.config.task,
+                "model": p.spec.config.model,
+                "data": p.spec.config.data,
+                "in_table": p.spec.in_table,
+            }
+            for p in planned
+        ]
+    )
 
 
-def launch_missing(experiment: Experiment | str, preset: Preset | str, sources: DataSources,
-                   runs_dir: Path | None = None, limit: int | None = None) -> list[str]:
+def launch_missing(
+    experiment: Experiment | str,
+    preset: Preset | str,
+    sources: DataSources,
+    runs_dir: Path | None = None,
+    limit: int | None = None,
+) -> list[str]:
     """Start worker processes for the runs that can start now (resuming stopped ones); returns their ids.
 
     Runs waiting for their source runs are left for a later call (the page calls again once the
@@ -298,13 +353,22 @@ def launch_missing(experiment: Experiment | str, preset: Preset | str, sources: 
 
     check_data(experiment, sources)
     ready = [p for p in plan(experiment, preset, sources, runs_dir) if p.status in ("missing", "resumable")]
-    return [worker.resume(p.run_id, runs_dir=runs_dir) if p.status == "resumable" else
-            worker.launch(p.config, runs_dir=runs_dir) for p in ready[:limit]]
+    return [
+        worker.resume(p.run_id, runs_dir=runs_dir)
+        if p.status == "resumable"
+        else worker.launch(p.config, runs_dir=runs_dir)
+        for p in ready[:limit]
+    ]
 
 
 # --- tables ----------------------------------------------------------------------------------------
-def build_table(experiment: Experiment | str, preset: Preset | str, sources: DataSources,
-                runs_dir: Path | None = None, planned: Sequence[PlannedRun] | None = None) -> pd.DataFrame:
+def build_table(
+    experiment: Experiment | str,
+    preset: Preset | str,
+    sources: DataSources,
+    runs_dir: Path | None = None,
+    planned: Sequence[PlannedRun] | None = None,
+) -> pd.DataFrame:
     """The experiment's long-form table from the store: one row per (table row, target, metric)."""
     experiment = get_experiment(experiment) if isinstance(experiment, str) else experiment
     planned = planned if planned is not None else plan(experiment, preset, sources, runs_dir)
@@ -322,11 +386,15 @@ def build_table(experiment: Experiment | str, preset: Preset | str, sources: Dat
             row.update({"status": p.status, "run_id": p.run_id})
             rows.append(row)
     target = ["target"] if experiment.task == "regression" else []
-    table = pd.DataFrame(rows, columns=[*experiment.row_fields, *target, "metric", *VALUE_COLUMNS, "status", "run_id"])
+    table = pd.DataFrame(
+        rows, columns=[*experiment.row_fields, *target, "metric", *VALUE_COLUMNS, "status", "run_id"]
+    )
     if experiment.name == "table1":  # one row per model and target, in the study's order
         table["_t"] = table["target"].map(TARGET_ORDER.index)
         table["_m"] = table["model"].map({m: i for i, m in enumerate(dict.fromkeys(table["model"]))})
-        table = table.sort_values(["_m", "_t"], kind="stable").drop(columns=["_t", "_m"]).reset_index(drop=True)
+        table = (
+            table.sort_values(["_m", "_t"], kind="stable").drop(columns=["_t", "_m"]).reset_index(drop=True)
+        )
     return table
 
 
@@ -343,24 +411,37 @@ def table_notes(experiment: Experiment, preset: Preset, sources: DataSources) ->
     ]
     if experiment.name in ("table1", "transfer", "fractions"):
         notes.append(
-            f"DeepFake ground truth: {sources.deepfake}'s ground-truth CSV." if sources.deepfake else
-            f"DeepFake ground truth: the {preset.deepfake_n} generated ECGs are labelled by our own interval "
+            f"DeepFake ground truth: {sources.deepfake}'s ground-truth CSV."
+            if sources.deepfake
+            else f"DeepFake ground truth: the {preset.deepfake_n} generated ECGs are labelled by our own interval "
             "measurement (ecgcore.measure); the published DeepFake set comes with its own ground-truth file. "
-            "The MAEs are comparable in scale, not one to one.")
+            "The MAEs are comparable in scale, not one to one."
+        )
     if experiment.name in ("transfer", "fractions"):
-        notes.append("The seed study's Tables 1-2 hold no numbers for this experiment: "
-                     "the published columns are empty.")
+        notes.append(
+            "The seed study's Tables 1-2 hold no numbers for this experiment: "
+            "the published columns are empty."
+        )
     if experiment.name == "transfer":
-        notes.append("PTB-XL interval labels (within-PTB-XL backbones): " + (
-            f"PTB-XL+ ({sources.ptbxl_plus})." if sources.ptbxl_plus else
-            "measured by ecgcore.measure on PTB-XL-A (no PTB-XL+ given)."))
+        notes.append(
+            "PTB-XL interval labels (within-PTB-XL backbones): "
+            + (
+                f"PTB-XL+ ({sources.ptbxl_plus})."
+                if sources.ptbxl_plus
+                else "measured by ecgcore.measure on PTB-XL-A (no PTB-XL+ given)."
+            )
+        )
     if preset.name != "paper":
-        notes.append(f"Preset '{preset.name}' is scaled down (see the settings above): it checks the pipeline and "
-                     "the direction of the results; do not read its numbers as a reproduction of the published values.")
+        notes.append(
+            f"Preset '{preset.name}' is scaled down (see the settings above): it checks the pipeline and "
+            "the direction of the results; do not read its numbers as a reproduction of the published values."
+        )
     return notes
 
 
-def header(experiment: Experiment, preset: Preset, sources: DataSources, planned: Sequence[PlannedRun]) -> dict:
+def header(
+    experiment: Experiment, preset: Preset, sources: DataSources, planned: Sequence[PlannedRun]
+) -> dict:
     """Title, settings and notes that go above the table and into its JSON."""
     datas = sorted({p.spec.config.data for p in planned})
     return {
@@ -391,11 +472,17 @@ class Reproduction:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def reproduce(experiment: Experiment | str, preset: Preset | str, sources: DataSources, *,
-              runs_dir: Path | None = None, out_dir: Path | None = None,
-              progress: ProgressFn | None = None,
-              run_progress: Callable[[str], ProgressFn | None] | None = None,
-              log: Callable[[str], None] | None = None) -> Reproduction:
+def reproduce(
+    experiment: Experiment | str,
+    preset: Preset | str,
+    sources: DataSources,
+    *,
+    runs_dir: Path | None = None,
+    out_dir: Path | None = None,
+    progress: ProgressFn | None = None,
+    run_progress: Callable[[str], ProgressFn | None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Reproduction:
     """Train the missing runs here, one after another, then build and write the table.
 
     Parameters
@@ -436,17 +523,27 @@ def reproduce(experiment: Experiment | str, preset: Preset | str, sources: DataS
             continue
         config = resolve(p.spec, done_ids)
         resume = p.status == "resumable" and p.config is not None and p.config.key() == config.key()
-        say(f"[{i + 1}/{total}] {p.spec.name}: " + (f"resuming run {p.run_id}" if resume else "training") +
-            f" {config.model} ({config.task}) on {config.data}")
+        say(
+            f"[{i + 1}/{total}] {p.spec.name}: "
+            + (f"resuming run {p.run_id}" if resume else "training")
+            + f" {config.model} ({config.task}) on {config.data}"
+        )
         try:
-            summary = train(config, runs_dir=runs_dir, run_id=p.run_id if resume else None, resume=resume,
-                            progress=run_progress(p.spec.name) if run_progress else None)
+            summary = train(
+                config,
+                runs_dir=runs_dir,
+                run_id=p.run_id if resume else None,
+                resume=resume,
+                progress=run_progress(p.spec.name) if run_progress else None,
+            )
         except Exception as exc:  # one failed run must not lose the others' results
             failed[p.spec.name] = f"{type(exc).__name__}: {exc}"
             say(f"[{i + 1}/{total}] {p.spec.name}: FAILED ({failed[p.spec.name]})")
             continue
         if summary.get("status") != "done":
-            failed[p.spec.name] = f"run {summary['id']} ended {summary.get('status')!r}; run again to resume it"
+            failed[p.spec.name] = (
+                f"run {summary['id']} ended {summary.get('status')!r}; run again to resume it"
+            )
             say(f"[{i + 1}/{total}] {p.spec.name}: {failed[p.spec.name]}")
             continue
         done_ids[p.spec.name] = summary["id"]
@@ -456,7 +553,8 @@ def reproduce(experiment: Experiment | str, preset: Preset | str, sources: DataS
     table = build_table(experiment, preset, sources, runs_dir, planned)
     head = header(experiment, preset, sources, planned)
     head["notes"] += [f"Transfer minus scratch: {gap}" for gap in gaps_vs_scratch(table)]
-    paths = write_outputs(Path(out_dir) if out_dir else default_out_dir(experiment.name, preset),
-                          experiment.name, table, head)
+    paths = write_outputs(
+        Path(out_dir) if out_dir else default_out_dir(experiment.name, preset), experiment.name, table, head
+    )
     markdown = paths["md"].read_text()
     return Reproduction(table, markdown, paths, result_trained, result_reused, failed)

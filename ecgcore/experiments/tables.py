@@ -10,14 +10,19 @@ not publish) is missing (NaN / null / "—"), never filled in.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import pandas as pd
 
-from ecgcore.config import atomic_write_json, atomic_write_text
-from ecgcore.experiments.published import MODEL_LABELS, SEED_STUDY, published_classification, published_regression
+from ecgcore.experiments.published import (
+    MODEL_LABELS,
+    SEED_STUDY,
+    published_classification,
+    published_regression,
+)
+from ecgcore.paths import atomic_write_json, atomic_write_text
 from ecgcore.vocab import TARGETS_BY_KEY
 
 SPLITS: tuple[str, ...] = ("train", "val")
@@ -36,7 +41,11 @@ def summary_splits(summary: Mapping) -> dict[str, tuple[dict, dict]]:
     (the model) and ``summary["baseline"][split]`` (the trivial predictor on the same rows).
     """
     metrics, baseline = summary.get("metrics") or {}, summary.get("baseline") or {}
-    return {split: (metrics[split], baseline.get(split) or {}) for split in metrics if isinstance(metrics[split], dict)}
+    return {
+        split: (metrics[split], baseline.get(split) or {})
+        for split in metrics
+        if isinstance(metrics[split], dict)
+    }
 
 
 def _num(value: object) -> float:
@@ -48,7 +57,9 @@ def run_values(splits: Mapping[str, tuple[dict, dict]], task: str, targets: Iter
 
     ``splits`` maps a split to its (model metrics, baseline metrics), as :func:`summary_splits` gives.
     """
-    keys = [(t, "mae") for t in targets] if task == "regression" else [(None, m) for m in CLASSIFICATION_METRICS]
+    keys = (
+        [(t, "mae") for t in targets] if task == "regression" else [(None, m) for m in CLASSIFICATION_METRICS]
+    )
     out = []
     for target, metric in keys:
         values: dict = {"target": target, "metric": metric}
@@ -100,7 +111,14 @@ def to_markdown(table: pd.DataFrame) -> str:
     """A markdown table: row labels, metric, then ours / baseline / published for train and val."""
     fields = [c for c in table.columns if c not in _NOT_LABELS]
     header = [f.capitalize() for f in fields] + [
-        "Metric", "Ours train", "Ours val", "Baseline train", "Baseline val", "Published train", "Published val"]
+        "Metric",
+        "Ours train",
+        "Ours val",
+        "Baseline train",
+        "Baseline val",
+        "Published train",
+        "Published val",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in table.iterrows():
         cells = [_label(f, r[f]) for f in fields] + [_metric_label(r.get("target"), r["metric"])]
@@ -124,8 +142,10 @@ def gaps_vs_scratch(table: pd.DataFrame, metric: str = "auc") -> list[str]:
         base = scratch.get(f, math.nan)
         if r["setting"] != "scratch" and not (math.isnan(r["ours_val"]) or math.isnan(base)):
             where = f"{float(f) * 100:g}% of the training split, " if "fraction" in rows.columns else ""
-            out.append(f"{where}{r['setting']} / {r['approach']} / {r['strategy']}: validation {metric} "
-                       f"{r['ours_val']:.3f} vs {base:.3f} from scratch ({r['ours_val'] - base:+.3f})")
+            out.append(
+                f"{where}{r['setting']} / {r['approach']} / {r['strategy']}: validation {metric} "
+                f"{r['ours_val']:.3f} vs {base:.3f} from scratch ({r['ours_val'] - base:+.3f})"
+            )
     return out
 
 
@@ -141,11 +161,18 @@ def write_outputs(out_dir: Path, name: str, table: pd.DataFrame, header: Mapping
     atomic_write_text(paths["md"], markdown)
     atomic_write_text(paths["csv"], table.to_csv(index=False))
     records = table.astype(object).where(table.notna(), None).to_dict(orient="records")
-    atomic_write_json(paths["json"], {
-        **header,
-        "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "citation": {"text": SEED_STUDY.text(), "url": SEED_STUDY.url, "source": SEED_STUDY.source,
-                     "note": SEED_STUDY.note},
-        "rows": records,
-    })
+    atomic_write_json(
+        paths["json"],
+        {
+            **header,
+            "written": datetime.now(UTC).isoformat(timespec="seconds"),
+            "citation": {
+                "text": SEED_STUDY.text(),
+                "url": SEED_STUDY.url,
+                "source": SEED_STUDY.source,
+                "note": SEED_STUDY.note,
+            },
+            "rows": records,
+        },
+    )
     return paths

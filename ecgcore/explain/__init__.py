@@ -30,7 +30,12 @@ from ecgcore.explain.calibration import (
     load_calibration,
     reliability,
 )
-from ecgcore.explain.faithfulness import deletion_curve, deletion_test, random_deletion_curve, randomisation_test
+from ecgcore.explain.faithfulness import (
+    deletion_curve,
+    deletion_test,
+    random_deletion_curve,
+    randomisation_test,
+)
 from ecgcore.explain.report import (
     DISCLAIMER,
     attribution_figure,
@@ -42,9 +47,32 @@ from ecgcore.explain.report import (
 )
 
 __all__ = [
-    "BASELINES", "DISCLAIMER", "METHODS", "WAVES", "Attribution", "Calibration", "attribute", "attribution_figure",
-    "calibrate_run", "calibrated_prediction", "calibration_report", "deletion_curve", "deletion_test",
-    "explain_record", "figure_bytes", "fit_calibration", "lead_importance", "load_calibration", "make_baseline",
-    "random_deletion_curve", "randomisation_test", "reliability", "render_report", "save_figure",
-    "wave_coverage", "wave_importance", "wave_masks", "write_report",
+    "BASELINES",
+    "DISCLAIMER",
+    "METHODS",
+    "WAVES",
+    "Attribution",
+    "Calibration",
+    "attribute",
+    "attribution_figure",
+    "calibrate_run",
+    "calibrated_prediction",
+    "calibration_report",
+    "deletion_curve",
+    "deletion_test",
+    "explain_record",
+    "figure_bytes",
+    "fit_calibration",
+    "lead_importance",
+    "load_calibration",
+    "make_baseline",
+    "random_deletion_curve",
+    "randomisation_test",
+    "reliability",
+    "render_report",
+    "save_figure",
+    "wave_coverage",
+    "wave_importance",
+    "wave_masks",
+    "write_report",
 ]

@@ -22,10 +22,9 @@ Samples outside every wave count as ``other``, so the five shares sum to one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -75,9 +74,17 @@ class Attribution:
 
     def to_dict(self) -> dict:
         """JSON-able summary (without the map itself)."""
-        return {"method": self.method, "baseline": self.baseline, "target": self.target, "score": self.score,
-                "baseline_score": self.baseline_score, "delta": self.delta, "lead_resolved": self.lead_resolved,
-                "sum": float(self.values.sum()), **self.extra}
+        return {
+            "method": self.method,
+            "baseline": self.baseline,
+            "target": self.target,
+            "score": self.score,
+            "baseline_score": self.baseline_score,
+            "delta": self.delta,
+            "lead_resolved": self.lead_resolved,
+            "sum": float(self.values.sum()),
+            **self.extra,
+        }
 
 
 def as_input(x: np.ndarray | torch.Tensor, model: nn.Module) -> torch.Tensor:
@@ -86,7 +93,9 @@ def as_input(x: np.ndarray | torch.Tensor, model: nn.Module) -> torch.Tensor:
     if t.ndim == 2:
         t = t[None]
     if t.ndim != 3 or t.shape[0] != 1:
-        raise ValueError(f"expected one record as [leads, samples] or [1, leads, samples], got shape {tuple(t.shape)}")
+        raise ValueError(
+            f"expected one record as [leads, samples] or [1, leads, samples], got shape {tuple(t.shape)}"
+        )
     return t.to(next(model.parameters()).device)
 
 
@@ -124,8 +133,9 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 def output(model: nn.Module, x: torch.Tensor, target: int, batch_size: int = 32) -> np.ndarray:
     """Model output ``target`` for every input of the batch ``x`` ``[B, L, S]`` (in chunks)."""
     with eval_mode(model):
-        return torch.cat([model(x[i:i + batch_size])[:, target].float().cpu()
-                          for i in range(0, len(x), batch_size)]).numpy()
+        return torch.cat(
+            [model(x[i : i + batch_size])[:, target].float().cpu() for i in range(0, len(x), batch_size)]
+        ).numpy()
 
 
 def attribute(
@@ -198,26 +208,43 @@ def attribute(
         lead_resolved = True
         if method == "ig":
             attr, d = IntegratedGradients(model).attribute(
-                inp, baselines=base, target=target, n_steps=n_steps,
-                internal_batch_size=internal_batch_size or n_steps, return_convergence_delta=True)
+                inp,
+                baselines=base,
+                target=target,
+                n_steps=n_steps,
+                internal_batch_size=internal_batch_size or n_steps,
+                return_convergence_delta=True,
+            )
             delta = float(d.sum())
         elif method == "saliency":
             attr = Saliency(model).attribute(inp.clone().requires_grad_(True), target=target, abs=True)
         elif method == "gradientshap":
             torch.manual_seed(seed)
             attr, d = GradientShap(model).attribute(
-                inp, baselines=base, n_samples=n_samples, stdevs=0.1 * float(inp.std()), target=target,
-                return_convergence_delta=True)
+                inp,
+                baselines=base,
+                n_samples=n_samples,
+                stdevs=0.1 * float(inp.std()),
+                target=target,
+                return_convergence_delta=True,
+            )
             delta = float(d.mean())
         elif method == "occlusion":
             window = max(1, int(round(occlusion_window_s * fs)))
             attr = Occlusion(model).attribute(
-                inp, sliding_window_shapes=(1, window), strides=(1, window), baselines=base, target=target,
-                perturbations_per_eval=16)
+                inp,
+                sliding_window_shapes=(1, window),
+                strides=(1, window),
+                baselines=base,
+                target=target,
+                perturbations_per_eval=16,
+            )
         else:
             layer = model.last_conv() if hasattr(model, "last_conv") else None
             if layer is None:
-                raise ValueError(f"Grad-CAM needs a convolution; model {type(model).__name__} has none (last_conv() is None)")
+                raise ValueError(
+                    f"Grad-CAM needs a convolution; model {type(model).__name__} has none (last_conv() is None)"
+                )
             cam = LayerGradCam(model, layer).attribute(inp, target=target, relu_attributions=True)
             cam = LayerAttribution.interpolate(cam, inp.shape[-1], interpolate_mode="linear")  # [1, 1, S]
             attr = cam.expand_as(inp)
@@ -225,8 +252,13 @@ def attribute(
         baseline_score = float(output(model, base, target)[0]) if base is not None else None
     return Attribution(
         values=attr.detach().float().cpu().numpy()[0].astype(np.float32),
-        method=method, baseline=baseline if uses_baseline else None, target=target, score=score,
-        baseline_score=baseline_score, delta=delta, lead_resolved=lead_resolved,
+        method=method,
+        baseline=baseline if uses_baseline else None,
+        target=target,
+        score=score,
+        baseline_score=baseline_score,
+        delta=delta,
+        lead_resolved=lead_resolved,
     )
 
 
@@ -248,11 +280,15 @@ def _fiducial(beat_fiducials: Mapping[str, np.ndarray], key: str, n_beats: int) 
         return np.full(n_beats, np.nan)
     v = np.asarray(beat_fiducials[key], dtype=np.float64).reshape(-1)
     if len(v) != n_beats:
-        raise ValueError(f"beat fiducials disagree on the number of beats: {key!r} has {len(v)}, expected {n_beats}")
+        raise ValueError(
+            f"beat fiducials disagree on the number of beats: {key!r} has {len(v)}, expected {n_beats}"
+        )
     return np.where(v >= 0, v, np.nan)
 
 
-def wave_masks(n_samples: int, beat_fiducials: Mapping[str, np.ndarray], scale: float = 1.0) -> dict[str, np.ndarray]:
+def wave_masks(
+    n_samples: int, beat_fiducials: Mapping[str, np.ndarray], scale: float = 1.0
+) -> dict[str, np.ndarray]:
     """Boolean masks ``[n_samples]`` of the P, QRS, ST and T samples of every beat (module docstring).
 
     ``scale`` converts fiducial sample indices to the attribution's sampling (``fs_input / fs_record``).
@@ -261,18 +297,26 @@ def wave_masks(n_samples: int, beat_fiducials: Mapping[str, np.ndarray], scale: 
     if "qrs_on" not in beat_fiducials or "qrs_off" not in beat_fiducials:
         raise ValueError(f"beat fiducials need qrs_on and qrs_off; got {sorted(beat_fiducials)}")
     n_beats = len(np.asarray(beat_fiducials["qrs_on"]).reshape(-1))
-    f = {k: _fiducial(beat_fiducials, k, n_beats) * scale
-         for k in ("p_on", "p_off", "qrs_on", "qrs_off", "t_on", "t_off")}
+    f = {
+        k: _fiducial(beat_fiducials, k, n_beats) * scale
+        for k in ("p_on", "p_off", "qrs_on", "qrs_off", "t_on", "t_off")
+    }
     p_end = np.where(np.isfinite(f["p_off"]), f["p_off"], f["qrs_on"])
-    st_end = np.where(np.isfinite(f["t_on"]), f["t_on"], f["qrs_off"] + ST_SHARE * (f["t_off"] - f["qrs_off"]))
-    bounds = {"P": (f["p_on"], p_end), "QRS": (f["qrs_on"], f["qrs_off"]),
-              "ST": (f["qrs_off"], st_end), "T": (st_end, f["t_off"])}
+    st_end = np.where(
+        np.isfinite(f["t_on"]), f["t_on"], f["qrs_off"] + ST_SHARE * (f["t_off"] - f["qrs_off"])
+    )
+    bounds = {
+        "P": (f["p_on"], p_end),
+        "QRS": (f["qrs_on"], f["qrs_off"]),
+        "ST": (f["qrs_off"], st_end),
+        "T": (st_end, f["t_off"]),
+    }
     masks = {}
     for wave, (start, stop) in bounds.items():
         mask = np.zeros(n_samples, dtype=bool)
         for a, b in zip(start, stop):
             if np.isfinite(a) and np.isfinite(b) and b > a:
-                mask[max(int(round(a)), 0):min(int(round(b)), n_samples)] = True
+                mask[max(int(round(a)), 0) : min(int(round(b)), n_samples)] = True
         masks[wave] = mask
     # a sample belongs to one wave only, earlier waves first (QRS wins over a P that overlaps it)
     taken = np.zeros(n_samples, dtype=bool)
@@ -282,7 +326,9 @@ def wave_masks(n_samples: int, beat_fiducials: Mapping[str, np.ndarray], scale: 
     return {wave: masks[wave] for wave in WAVES}
 
 
-def wave_importance(values: np.ndarray, beat_fiducials: Mapping[str, np.ndarray], scale: float = 1.0) -> dict[str, float]:
+def wave_importance(
+    values: np.ndarray, beat_fiducials: Mapping[str, np.ndarray], scale: float = 1.0
+) -> dict[str, float]:
     """Share of the absolute attribution (all leads) inside P, QRS, ST, T of every beat, and ``other``.
 
     The shares sum to one. Compare a share with :func:`wave_coverage` (the share of *time* the wave
@@ -298,7 +344,9 @@ def wave_importance(values: np.ndarray, beat_fiducials: Mapping[str, np.ndarray]
     return shares
 
 
-def wave_coverage(n_samples: int, beat_fiducials: Mapping[str, np.ndarray], scale: float = 1.0) -> dict[str, float]:
+def wave_coverage(
+    n_samples: int, beat_fiducials: Mapping[str, np.ndarray], scale: float = 1.0
+) -> dict[str, float]:
     """Share of the samples that each wave covers (the chance level for :func:`wave_importance`)."""
     masks = wave_masks(n_samples, beat_fiducials, scale)
     shares = {w: float(m.mean()) for w, m in masks.items()}
@@ -306,7 +354,9 @@ def wave_coverage(n_samples: int, beat_fiducials: Mapping[str, np.ndarray], scal
     return shares
 
 
-def top_items(shares: Mapping[str, float], k: int = 3, exclude: Sequence[str] = ("other",)) -> list[tuple[str, float]]:
+def top_items(
+    shares: Mapping[str, float], k: int = 3, exclude: Sequence[str] = ("other",)
+) -> list[tuple[str, float]]:
     """The ``k`` largest shares, largest first (``other`` left out)."""
     items = [(name, v) for name, v in shares.items() if name not in exclude]
     return sorted(items, key=lambda item: -item[1])[:k]

@@ -17,14 +17,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
-from ecgcore.config import atomic_write_json
+from ecgcore.paths import atomic_write_json
 from ecgcore.progress import ProgressFn, report
 
 CALIBRATION_FILE = "calibration.json"
@@ -38,7 +38,9 @@ def _event_matrix(labels: np.ndarray, n_classes: int) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.ndim == 1:
         if labels.min(initial=0) < 0 or labels.max(initial=0) >= n_classes:
-            raise ValueError(f"class indices must lie in 0..{n_classes - 1}, got {labels.min()}..{labels.max()}")
+            raise ValueError(
+                f"class indices must lie in 0..{n_classes - 1}, got {labels.min()}..{labels.max()}"
+            )
         return np.eye(n_classes, dtype=np.float64)[labels]
     if labels.shape[1] != n_classes:
         raise ValueError(f"labels have {labels.shape[1]} columns, the probabilities {n_classes}")
@@ -65,17 +67,27 @@ def reliability(probs: np.ndarray, events: np.ndarray, n_bins: int = 10) -> dict
     mean_conf = np.where(seen, conf / np.maximum(count, 1), np.nan)
     mean_freq = np.where(seen, freq / np.maximum(count, 1), np.nan)
     ece = float(np.sum(count[seen] * np.abs(mean_conf[seen] - mean_freq[seen])) / max(len(probs), 1))
-    return {"edges": edges.tolist(), "confidence": mean_conf.tolist(), "frequency": mean_freq.tolist(),
-            "count": count.tolist(), "ece": ece}
+    return {
+        "edges": edges.tolist(),
+        "confidence": mean_conf.tolist(),
+        "frequency": mean_freq.tolist(),
+        "count": count.tolist(),
+        "ece": ece,
+    }
 
 
-def calibration_report(probs: np.ndarray, labels: np.ndarray, classes: Sequence[str], n_bins: int = 10) -> dict:
+def calibration_report(
+    probs: np.ndarray, labels: np.ndarray, classes: Sequence[str], n_bins: int = 10
+) -> dict:
     """Per-class reliability data and ECE, their mean, and for single-label data the top-label ECE."""
     probs = np.asarray(probs, dtype=np.float64)
     events = _event_matrix(labels, probs.shape[1])
     per_class = {c: reliability(probs[:, i], events[:, i], n_bins) for i, c in enumerate(classes)}
-    out = {"per_class": per_class, "ece_mean": float(np.mean([r["ece"] for r in per_class.values()])),
-           "n": int(len(probs))}
+    out = {
+        "per_class": per_class,
+        "ece_mean": float(np.mean([r["ece"] for r in per_class.values()])),
+        "n": int(len(probs)),
+    }
     if np.asarray(labels).ndim == 1:
         top = probs.argmax(axis=1)
         out["top_label"] = reliability(probs.max(axis=1), (top == np.asarray(labels)).astype(float), n_bins)
@@ -125,16 +137,30 @@ class Calibration:
         return probs[0] if single else probs
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "multi_label": self.multi_label, "classes": list(self.classes),
-                "temperature": self.temperature, "platt": self.platt, "metrics": self.metrics}
+        return {
+            "method": self.method,
+            "multi_label": self.multi_label,
+            "classes": list(self.classes),
+            "temperature": self.temperature,
+            "platt": self.platt,
+            "metrics": self.metrics,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Calibration":
-        return cls(method=d["method"], multi_label=bool(d["multi_label"]), classes=list(d["classes"]),
-                   temperature=float(d.get("temperature", 1.0)), platt=d.get("platt", []), metrics=d.get("metrics", {}))
+    def from_dict(cls, d: dict) -> Calibration:
+        return cls(
+            method=d["method"],
+            multi_label=bool(d["multi_label"]),
+            classes=list(d["classes"]),
+            temperature=float(d.get("temperature", 1.0)),
+            platt=d.get("platt", []),
+            metrics=d.get("metrics", {}),
+        )
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray, multi_label: bool = False, max_iter: int = 200) -> float:
+def fit_temperature(
+    logits: np.ndarray, labels: np.ndarray, multi_label: bool = False, max_iter: int = 200
+) -> float:
     """The temperature minimising the NLL of ``logits / T`` on ``labels`` (L-BFGS over ``log T``).
 
     Clipped to :data:`TEMPERATURE_RANGE`: a model no better than chance on a small validation split
@@ -175,18 +201,31 @@ def fit_platt(logits: np.ndarray, labels: np.ndarray) -> list[list[float]]:
     return params
 
 
-def fit_calibration(logits: np.ndarray, labels: np.ndarray, classes: Sequence[str], method: str = "temperature",
-                    multi_label: bool = False) -> Calibration:
+def fit_calibration(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    classes: Sequence[str],
+    method: str = "temperature",
+    multi_label: bool = False,
+) -> Calibration:
     """Fit ``method`` on validation ``logits`` / ``labels`` (class indices, or 0/1 ``[N, C]`` if multi-label)."""
     if method not in CALIBRATION_METHODS:
-        raise ValueError(f"unknown calibration method {method!r}; expected one of {', '.join(CALIBRATION_METHODS)}")
+        raise ValueError(
+            f"unknown calibration method {method!r}; expected one of {', '.join(CALIBRATION_METHODS)}"
+        )
     if method == "temperature":
-        return Calibration(method, multi_label, list(classes), temperature=fit_temperature(logits, labels, multi_label))
+        return Calibration(
+            method, multi_label, list(classes), temperature=fit_temperature(logits, labels, multi_label)
+        )
     return Calibration(method, multi_label, list(classes), platt=fit_platt(logits, labels))
 
 
-def run_logits(run_id_or_dir: str | Path, split: str, runs_dir: str | Path | None = None,
-               progress: ProgressFn | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+def run_logits(
+    run_id_or_dir: str | Path,
+    split: str,
+    runs_dir: str | Path | None = None,
+    progress: ProgressFn | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """Raw outputs and labels of a finished run's ``split`` (``"val"`` / ``"test"``), and the checkpoint meta.
 
     The rows are rebuilt with the trainer's own data preparation from the run's config, so they are
@@ -199,7 +238,9 @@ def run_logits(run_id_or_dir: str | Path, split: str, runs_dir: str | Path | Non
     predictor = load_predictor(run_directory(run_id_or_dir, runs_dir))
     meta = predictor.meta
     if meta["task"] != "classification":
-        raise ValueError(f"run {meta.get('run_id', run_id_or_dir)} is a {meta['task']} run; calibration needs classification")
+        raise ValueError(
+            f"run {meta.get('run_id', run_id_or_dir)} is a {meta['task']} run; calibration needs classification"
+        )
     config = TrainConfig.from_dict(meta["config"])
     data = prepare_data(config, progress=progress)
     rows = data.rows[split]
@@ -209,8 +250,13 @@ def run_logits(run_id_or_dir: str | Path, split: str, runs_dir: str | Path | Non
     return logits, np.asarray(data.y[rows]), meta
 
 
-def calibrate_run(run_id_or_dir: str | Path, method: str = "temperature", runs_dir: str | Path | None = None,
-                  n_bins: int = 10, progress: ProgressFn | None = None) -> Calibration:
+def calibrate_run(
+    run_id_or_dir: str | Path,
+    method: str = "temperature",
+    runs_dir: str | Path | None = None,
+    n_bins: int = 10,
+    progress: ProgressFn | None = None,
+) -> Calibration:
     """Fit calibration on a run's validation split and store it as ``calibration.json`` in the run directory.
 
     The stored metrics give the per-class ECE before and after on the validation split (where it was
@@ -222,8 +268,10 @@ def calibrate_run(run_id_or_dir: str | Path, method: str = "temperature", runs_d
     classes = meta["classes"]
     calib = fit_calibration(val_logits, val_y, classes, method, multi)
     for split, logits, y in (("val", val_logits, val_y), ("test", test_logits, test_y)):
-        calib.metrics[split] = {"before": calibration_report(_probabilities(logits, multi), y, classes, n_bins),
-                                "after": calibration_report(calib.probabilities(logits), y, classes, n_bins)}
+        calib.metrics[split] = {
+            "before": calibration_report(_probabilities(logits, multi), y, classes, n_bins),
+            "after": calibration_report(calib.probabilities(logits), y, classes, n_bins),
+        }
     atomic_write_json(run_directory(run_id_or_dir, runs_dir) / CALIBRATION_FILE, calib.to_dict())
     return calib
 

@@ -45,8 +45,14 @@ class DeletionCurve:
         return float(np.trapezoid((self.scores - end) / (start - end), self.fractions))
 
 
-def _deletion_scores(model: nn.Module, x: torch.Tensor, base: torch.Tensor, order: np.ndarray, target: int,
-                     fractions: np.ndarray) -> np.ndarray:
+def _deletion_scores(
+    model: nn.Module,
+    x: torch.Tensor,
+    base: torch.Tensor,
+    order: np.ndarray,
+    target: int,
+    fractions: np.ndarray,
+) -> np.ndarray:
     """Outputs for ``x`` with the first ``fraction`` of ``order`` (flat sample indices) set to ``base``."""
     flat_x, flat_b = x.reshape(-1), base.reshape(-1)
     order_t = torch.as_tensor(order, device=x.device)
@@ -57,8 +63,15 @@ def _deletion_scores(model: nn.Module, x: torch.Tensor, base: torch.Tensor, orde
     return output(model, batch.reshape(len(fractions), *x.shape[1:]), target)
 
 
-def deletion_curve(model: nn.Module, x: np.ndarray | torch.Tensor, attribution: Attribution, *,
-                   baseline: str = "zeros", fs: float = 500.0, n_steps: int = 20) -> DeletionCurve:
+def deletion_curve(
+    model: nn.Module,
+    x: np.ndarray | torch.Tensor,
+    attribution: Attribution,
+    *,
+    baseline: str = "zeros",
+    fs: float = 500.0,
+    n_steps: int = 20,
+) -> DeletionCurve:
     """Deletion curve of ``attribution`` (its target) on input ``x``, deleting to ``baseline``."""
     inp = as_input(x, model)
     base = make_baseline(inp, baseline, fs)
@@ -69,40 +82,75 @@ def deletion_curve(model: nn.Module, x: np.ndarray | torch.Tensor, attribution: 
     return DeletionCurve(fractions, scores, float(np.trapezoid(scores, fractions)))
 
 
-def random_deletion_curve(model: nn.Module, x: np.ndarray | torch.Tensor, target: int, *, baseline: str = "zeros",
-                          fs: float = 500.0, n_steps: int = 20, n_repeats: int = 5,
-                          seed: int = 0) -> tuple[DeletionCurve, float]:
+def random_deletion_curve(
+    model: nn.Module,
+    x: np.ndarray | torch.Tensor,
+    target: int,
+    *,
+    baseline: str = "zeros",
+    fs: float = 500.0,
+    n_steps: int = 20,
+    n_repeats: int = 5,
+    seed: int = 0,
+) -> tuple[DeletionCurve, float]:
     """The mean deletion curve over ``n_repeats`` seeded random orders, and the SD of their areas."""
     inp = as_input(x, model)
     base = make_baseline(inp, baseline, fs)
     rng = np.random.default_rng(seed)
     fractions = np.linspace(0.0, 1.0, n_steps + 1)
-    curves = np.stack([_deletion_scores(model, inp, base, rng.permutation(inp.numel()), target, fractions)
-                       for _ in range(n_repeats)])
+    curves = np.stack(
+        [
+            _deletion_scores(model, inp, base, rng.permutation(inp.numel()), target, fractions)
+            for _ in range(n_repeats)
+        ]
+    )
     aucs = np.trapezoid(curves, fractions, axis=1)
     mean = curves.mean(axis=0)
     return DeletionCurve(fractions, mean, float(np.trapezoid(mean, fractions))), float(aucs.std())
 
 
-def deletion_test(model: nn.Module, x: np.ndarray | torch.Tensor, attribution: Attribution, *,
-                  baseline: str = "zeros", fs: float = 500.0, n_steps: int = 20, n_repeats: int = 5,
-                  seed: int = 0) -> dict:
+def deletion_test(
+    model: nn.Module,
+    x: np.ndarray | torch.Tensor,
+    attribution: Attribution,
+    *,
+    baseline: str = "zeros",
+    fs: float = 500.0,
+    n_steps: int = 20,
+    n_repeats: int = 5,
+    seed: int = 0,
+) -> dict:
     """Deletion areas of ``attribution`` and of random deletion, raw and normalised (lower = more faithful).
 
     ``gain`` is how much sooner the output reaches the baseline score than under random deletion:
     ``(random area - area) / (score - baseline score)``, sign-corrected; above 0 beats random.
     """
     curve = deletion_curve(model, x, attribution, baseline=baseline, fs=fs, n_steps=n_steps)
-    rand, rand_sd = random_deletion_curve(model, x, attribution.target, baseline=baseline, fs=fs,
-                                          n_steps=n_steps, n_repeats=n_repeats, seed=seed)
+    rand, rand_sd = random_deletion_curve(
+        model,
+        x,
+        attribution.target,
+        baseline=baseline,
+        fs=fs,
+        n_steps=n_steps,
+        n_repeats=n_repeats,
+        seed=seed,
+    )
     start, end = float(curve.scores[0]), float(curve.scores[-1])
     gain = (rand.auc - curve.auc) * np.sign(start - end) / max(abs(start - end), 1e-12)
     return {
-        "baseline": baseline, "n_steps": n_steps, "n_random": n_repeats,
-        "auc": curve.auc, "random_auc": rand.auc, "random_auc_sd": rand_sd,
-        "normalised_auc": curve.normalised_auc(), "random_normalised_auc": rand.normalised_auc(),
-        "gain": gain, "beats_random": bool(gain > 0),
-        "curve": curve.scores.tolist(), "random_curve": rand.scores.tolist(),
+        "baseline": baseline,
+        "n_steps": n_steps,
+        "n_random": n_repeats,
+        "auc": curve.auc,
+        "random_auc": rand.auc,
+        "random_auc_sd": rand_sd,
+        "normalised_auc": curve.normalised_auc(),
+        "random_normalised_auc": rand.normalised_auc(),
+        "gain": gain,
+        "beats_random": bool(gain > 0),
+        "curve": curve.scores.tolist(),
+        "random_curve": rand.scores.tolist(),
     }
 
 
@@ -120,8 +168,16 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> float | None:
     return None if not np.isfinite(rho) else float(rho)
 
 
-def randomisation_test(model: nn.Module, x: np.ndarray | torch.Tensor, attribution: Attribution, *,
-                       mode: str = "full", fs: float = 500.0, seed: int = 0, **attribute_kwargs) -> dict:
+def randomisation_test(
+    model: nn.Module,
+    x: np.ndarray | torch.Tensor,
+    attribution: Attribution,
+    *,
+    mode: str = "full",
+    fs: float = 500.0,
+    seed: int = 0,
+    **attribute_kwargs,
+) -> dict:
     """Rank correlation between ``attribution`` and the same method on a re-initialised copy of ``model``.
 
     Parameters
@@ -137,15 +193,32 @@ def randomisation_test(model: nn.Module, x: np.ndarray | torch.Tensor, attributi
         raise ValueError(f"unknown randomisation mode {mode!r}; expected 'full' or 'cascading'")
     randomised = copy.deepcopy(model)
     groups = randomised.layer_groups() if hasattr(randomised, "layer_groups") else [("all", [randomised])]
-    stages = [(name, modules) for name, modules in reversed(groups)] if mode == "cascading" \
+    stages = (
+        [(name, modules) for name, modules in reversed(groups)]
+        if mode == "cascading"
         else [("all", [randomised])]
+    )
     torch.manual_seed(seed)
     steps = []
     for name, modules in stages:
         reinitialise(modules)
-        new = attribute(randomised, x, attribution.target, attribution.method, attribution.baseline or "zeros",
-                        fs=fs, seed=seed, **attribute_kwargs)
-        steps.append({"randomised_through": name, "spearman": rank_correlation(attribution.values, new.values)})
+        new = attribute(
+            randomised,
+            x,
+            attribution.target,
+            attribution.method,
+            attribution.baseline or "zeros",
+            fs=fs,
+            seed=seed,
+            **attribute_kwargs,
+        )
+        steps.append(
+            {"randomised_through": name, "spearman": rank_correlation(attribution.values, new.values)}
+        )
     inp = as_input(x, model).detach().cpu().numpy()[0]
-    return {"mode": mode, "spearman": steps[-1]["spearman"], "steps": steps,
-            "input_spearman": rank_correlation(attribution.values, inp)}
+    return {
+        "mode": mode,
+        "spearman": steps[-1]["spearman"],
+        "steps": steps,
+        "input_spearman": rank_correlation(attribution.values, inp),
+    }

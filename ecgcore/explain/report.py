@@ -25,7 +25,6 @@ import torch
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-from ecgcore.config import atomic_write_bytes
 from ecgcore.explain.attributions import (
     Attribution,
     attribute,
@@ -36,9 +35,12 @@ from ecgcore.explain.attributions import (
 )
 from ecgcore.explain.calibration import calibrated_prediction, load_calibration, run_directory
 from ecgcore.explain.faithfulness import deletion_test, randomisation_test
+from ecgcore.paths import atomic_write_bytes
 
-DISCLAIMER = ("RESEARCH TOOL - NOT A DIAGNOSIS. Produced by a research model; it has not been validated for "
-              "clinical use and must not guide the care of any patient.")
+DISCLAIMER = (
+    "RESEARCH TOOL - NOT A DIAGNOSIS. Produced by a research model; it has not been validated for "
+    "clinical use and must not guide the care of any patient."
+)
 MM_PER_S = 25.0
 MM_PER_MV = 10.0
 ROW_MV = 3.0  # vertical space per lead
@@ -61,10 +63,14 @@ def resolve_target(meta: dict, target: str | int | None, outputs: np.ndarray) ->
     else:
         lowered = {n.lower(): i for i, n in enumerate(names)}
         if str(target).lower() not in lowered:
-            raise ValueError(f"unknown target {target!r}; this {meta['task']} run predicts {', '.join(names)}")
+            raise ValueError(
+                f"unknown target {target!r}; this {meta['task']} run predicts {', '.join(names)}"
+            )
         index = lowered[str(target).lower()]
     if not 0 <= index < len(names):
-        raise ValueError(f"target index {index} out of range; this run has {len(names)} outputs ({', '.join(names)})")
+        raise ValueError(
+            f"target index {index} out of range; this run has {len(names)} outputs ({', '.join(names)})"
+        )
     return index, names[index]
 
 
@@ -78,10 +84,22 @@ def _measure(record) -> tuple[Any, str | None]:
         return None, str(exc)
 
 
-def explain_record(predictor, record, *, method: str = "ig", baseline: str = "zeros", target: str | int | None = None,
-                   n_steps: int = 50, internal_batch_size: int | None = None, evaluate: bool = False,
-                   randomisation: str = "full", deletion_steps: int = 20, random_repeats: int = 5,
-                   seed: int = 0, run_dir: Path | None = None) -> tuple[dict, Attribution]:
+def explain_record(
+    predictor,
+    record,
+    *,
+    method: str = "ig",
+    baseline: str = "zeros",
+    target: str | int | None = None,
+    n_steps: int = 50,
+    internal_batch_size: int | None = None,
+    evaluate: bool = False,
+    randomisation: str = "full",
+    deletion_steps: int = 20,
+    random_repeats: int = 5,
+    seed: int = 0,
+    run_dir: Path | None = None,
+) -> tuple[dict, Attribution]:
     """Attribution and summaries for one record with a trained run (see the module docstring).
 
     Parameters
@@ -108,14 +126,29 @@ def explain_record(predictor, record, *, method: str = "ig", baseline: str = "ze
         outputs = predictor.model(x).float().cpu().numpy()[0]
     index, name = resolve_target(meta, target, outputs)
     started = time.perf_counter()
-    attr = attribute(predictor.model, x, index, method, baseline, fs=prep.fs, n_steps=n_steps,
-                     internal_batch_size=internal_batch_size, seed=seed)
+    attr = attribute(
+        predictor.model,
+        x,
+        index,
+        method,
+        baseline,
+        fs=prep.fs,
+        n_steps=n_steps,
+        internal_batch_size=internal_batch_size,
+        seed=seed,
+    )
     elapsed = time.perf_counter() - started
     leads = lead_importance(attr.values, prep.leads)
     summary: dict[str, Any] = {
-        **attr.to_dict(), "record_id": record.record_id, "run_id": meta.get("run_id"), "task": meta["task"],
-        "target": name, "target_index": index, "attribution_time_s": round(elapsed, 4),
-        "lead_importance": leads, "top_leads": top_items(leads),
+        **attr.to_dict(),
+        "record_id": record.record_id,
+        "run_id": meta.get("run_id"),
+        "task": meta["task"],
+        "target": name,
+        "target_index": index,
+        "attribution_time_s": round(elapsed, 4),
+        "lead_importance": leads,
+        "top_leads": top_items(leads),
     }
     measurement, reason = _measure(record)
     if measurement is not None and measurement.beat_fiducials:
@@ -136,10 +169,26 @@ def explain_record(predictor, record, *, method: str = "ig", baseline: str = "ze
         summary["measured"] = {k: getattr(measurement, k) for k in ("hr", "pr", "qrs", "qt")}
     if evaluate:
         summary["faithfulness"] = {
-            "deletion": deletion_test(predictor.model, x, attr, baseline=baseline, fs=prep.fs, n_steps=deletion_steps,
-                                      n_repeats=random_repeats, seed=seed),
-            "randomisation": randomisation_test(predictor.model, x, attr, mode=randomisation, fs=prep.fs, seed=seed,
-                                                n_steps=n_steps, internal_batch_size=internal_batch_size),
+            "deletion": deletion_test(
+                predictor.model,
+                x,
+                attr,
+                baseline=baseline,
+                fs=prep.fs,
+                n_steps=deletion_steps,
+                n_repeats=random_repeats,
+                seed=seed,
+            ),
+            "randomisation": randomisation_test(
+                predictor.model,
+                x,
+                attr,
+                mode=randomisation,
+                fs=prep.fs,
+                seed=seed,
+                n_steps=n_steps,
+                internal_batch_size=internal_batch_size,
+            ),
         }
     return summary, attr
 
@@ -168,8 +217,17 @@ def draw_ecg(ax, signal_mv: np.ndarray, fs: float, leads, attribution: np.ndarra
     for i, lead in enumerate(leads):
         centre = top - (i + 0.5) * ROW_MV
         if heat is not None:
-            ax.imshow(heat[i][None, :], extent=(0, duration, centre - ROW_MV / 2, centre + ROW_MV / 2), aspect="auto",
-                      cmap="Blues", vmin=0, vmax=vmax, alpha=0.75, zorder=1, interpolation="bilinear")
+            ax.imshow(
+                heat[i][None, :],
+                extent=(0, duration, centre - ROW_MV / 2, centre + ROW_MV / 2),
+                aspect="auto",
+                cmap="Blues",
+                vmin=0,
+                vmax=vmax,
+                alpha=0.75,
+                zorder=1,
+                interpolation="bilinear",
+            )
         trace = signal_mv[i] - np.median(signal_mv[i])
         ax.plot(t, np.clip(trace, -ROW_MV / 2, ROW_MV / 2) + centre, color="black", lw=0.6, zorder=2)
         ax.text(0.05, centre + 0.9, lead, fontsize=9, fontweight="bold", zorder=3)
@@ -178,7 +236,9 @@ def draw_ecg(ax, signal_mv: np.ndarray, fs: float, leads, attribution: np.ndarra
     ax.set_xlabel("time (s)  -  25 mm/s, 10 mm/mV")
 
 
-def attribution_figure(signal_mv: np.ndarray, fs: float, leads, attribution: np.ndarray, title: str) -> Figure:
+def attribution_figure(
+    signal_mv: np.ndarray, fs: float, leads, attribution: np.ndarray, title: str
+) -> Figure:
     """The ECG with its heatmap only, at true paper scale (``explain --png``)."""
     width, height = signal_mv.shape[1] / fs * MM_PER_S, len(leads) * ROW_MV * MM_PER_MV
     fig = Figure(figsize=((width + 20) * _MM, (height + 25) * _MM))
@@ -189,7 +249,11 @@ def attribution_figure(signal_mv: np.ndarray, fs: float, leads, attribution: np.
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
-    return "-" if value is None or (isinstance(value, float) and not np.isfinite(value)) else f"{value:.{digits}f}"
+    return (
+        "-"
+        if value is None or (isinstance(value, float) and not np.isfinite(value))
+        else f"{value:.{digits}f}"
+    )
 
 
 def _prediction_lines(summary: dict) -> list[str]:
@@ -200,36 +264,52 @@ def _prediction_lines(summary: dict) -> list[str]:
         for key, value in pred["intervals"].items():
             m = measured.get(key)
             diff = value - m if m is not None else None
-            lines.append(f"{key.upper():5}{_fmt(value):>11}{_fmt(m):>10}{_fmt(diff):>12}  {pred['units'][key]}")
+            lines.append(
+                f"{key.upper():5}{_fmt(value):>11}{_fmt(m):>10}{_fmt(diff):>12}  {pred['units'][key]}"
+            )
         lines.append("measured = ECG Lab's own interval measurement on this record")
         return lines
     calibrated = pred.get("calibrated_probabilities")
     lines = [f"{'class':6}{'probability':>12}" + (f"{'calibrated':>12}" if calibrated else "")]
     for cls, p in pred["probabilities"].items():
         lines.append(f"{cls:6}{p:12.3f}" + (f"{calibrated[cls]:12.3f}" if calibrated else ""))
-    lines.append(f"predicted: {', '.join(pred['predicted']) or 'none'}" +
-                 (f"   (temperature {pred['calibration']['temperature']:.2f})" if calibrated
-                  else "   (uncalibrated: run `calibrate` on this run)"))
+    lines.append(
+        f"predicted: {', '.join(pred['predicted']) or 'none'}"
+        + (
+            f"   (temperature {pred['calibration']['temperature']:.2f})"
+            if calibrated
+            else "   (uncalibrated: run `calibrate` on this run)"
+        )
+    )
     return lines
 
 
 def _explanation_lines(summary: dict) -> list[str]:
-    lines = [f"method {summary['method']}, baseline {summary['baseline'] or 'none'}, explains output "
-             f"'{summary['target']}' (score {summary['score']:.3f})"]
+    lines = [
+        f"method {summary['method']}, baseline {summary['baseline'] or 'none'}, explains output "
+        f"'{summary['target']}' (score {summary['score']:.3f})"
+    ]
     lines.append("top leads: " + ", ".join(f"{lead} {share:.0%}" for lead, share in summary["top_leads"]))
     if summary.get("wave_importance"):
         cover = summary["wave_coverage"]
-        lines.append("top waves: " + ", ".join(f"{w} {s:.0%} (of time {cover[w]:.0%})" for w, s in summary["top_waves"]))
+        lines.append(
+            "top waves: "
+            + ", ".join(f"{w} {s:.0%} (of time {cover[w]:.0%})" for w, s in summary["top_waves"])
+        )
     else:
         lines.append(summary.get("wave_note", "no per-wave summary"))
     faith = summary.get("faithfulness")
     if faith:
         d, r = faith["deletion"], faith["randomisation"]
-        lines.append(f"deletion area {_fmt(d['normalised_auc'], 3)} vs random {_fmt(d['random_normalised_auc'], 3)} "
-                     f"(lower = more faithful; gain {d['gain']:+.3f}, "
-                     f"{'beats' if d['beats_random'] else 'does NOT beat'} random)")
-        lines.append(f"rank correlation with a randomised model {_fmt(r['spearman'], 2)} (must be low; "
-                     f"with the input's own magnitude {_fmt(r['input_spearman'], 2)})")
+        lines.append(
+            f"deletion area {_fmt(d['normalised_auc'], 3)} vs random {_fmt(d['random_normalised_auc'], 3)} "
+            f"(lower = more faithful; gain {d['gain']:+.3f}, "
+            f"{'beats' if d['beats_random'] else 'does NOT beat'} random)"
+        )
+        lines.append(
+            f"rank correlation with a randomised model {_fmt(r['spearman'], 2)} (must be low; "
+            f"with the input's own magnitude {_fmt(r['input_spearman'], 2)})"
+        )
     if not summary.get("lead_resolved", True):
         lines.append("Grad-CAM has no lead axis: the same time course is shown on every lead")
     return lines
@@ -241,13 +321,17 @@ def model_card(meta: dict, run_dir: Path | None) -> list[str]:
     summary = {}
     if run_dir is not None and (run_dir / "summary.json").exists():
         summary = json.loads((run_dir / "summary.json").read_text())
-    lines = [f"run {meta.get('run_id')}  model {config.get('model')}  trained {meta.get('created')}  "
-             f"commit {str(meta.get('git_commit') or 'unknown')[:10]}",
-             f"data {config.get('data')}  leads {','.join(meta.get('leads', []))}  {meta.get('fs'):g} Hz"]
+    lines = [
+        f"run {meta.get('run_id')}  model {config.get('model')}  trained {meta.get('created')}  "
+        f"commit {str(meta.get('git_commit') or 'unknown')[:10]}",
+        f"data {config.get('data')}  leads {','.join(meta.get('leads', []))}  {meta.get('fs'):g} Hz",
+    ]
     if summary:
         n = summary.get("n", {})
-        lines.append(f"records train/val/test {n.get('train')}/{n.get('val')}/{n.get('test')}  "
-                     f"epochs {summary.get('epochs_run')}")
+        lines.append(
+            f"records train/val/test {n.get('train')}/{n.get('val')}/{n.get('test')}  "
+            f"epochs {summary.get('epochs_run')}"
+        )
         key = "mae" if meta["task"] == "regression" else "auc"
         test, base = summary["metrics"]["test"].get(key), summary["baseline"]["test"].get(key)
         label = "mean absolute error" if key == "mae" else "macro AUC"
@@ -258,13 +342,22 @@ def model_card(meta: dict, run_dir: Path | None) -> list[str]:
     if calibration is not None and "test" in calibration.metrics:
         test = calibration.metrics["test"]
         fitted = f"T = {calibration.temperature:.2f}" if calibration.method == "temperature" else "per class"
-        lines.append(f"calibration: {calibration.method} scaling ({fitted}) fitted on the validation split; test mean "
-                     f"per-class ECE {test['before']['ece_mean']:.3f} -> {test['after']['ece_mean']:.3f}")
+        lines.append(
+            f"calibration: {calibration.method} scaling ({fitted}) fitted on the validation split; test mean "
+            f"per-class ECE {test['before']['ece_mean']:.3f} -> {test['after']['ece_mean']:.3f}"
+        )
     return lines
 
 
-def render_report(summary: dict, attr: Attribution, signal_mv: np.ndarray, fs: float, leads, meta: dict,
-                  run_dir: Path | None = None) -> Figure:
+def render_report(
+    summary: dict,
+    attr: Attribution,
+    signal_mv: np.ndarray,
+    fs: float,
+    leads,
+    meta: dict,
+    run_dir: Path | None = None,
+) -> Figure:
     """The one-page report (see the module docstring) as a matplotlib figure at true paper scale."""
     width = signal_mv.shape[1] / fs * MM_PER_S
     ecg_h = len(leads) * ROW_MV * MM_PER_MV
@@ -273,11 +366,22 @@ def render_report(summary: dict, attr: Attribution, signal_mv: np.ndarray, fs: f
     fig = Figure(figsize=(fig_w * _MM, fig_h * _MM))
     ax = fig.add_axes((margin / fig_w, (margin + text_h) / fig_h, width / fig_w, ecg_h / fig_h))
     draw_ecg(ax, signal_mv, fs, leads, attr.values)
-    fig.text(margin / fig_w, 1 - 4 / fig_h, f"ECG Lab - record {summary['record_id']}", fontsize=13,
-             fontweight="bold", va="top")
-    fig.text(margin / fig_w, 1 - 10.5 / fig_h, DISCLAIMER, fontsize=8, color="#b00020", fontweight="bold", va="top")
-    blocks = [("Prediction", _prediction_lines(summary)), ("What drove it", _explanation_lines(summary)),
-              ("Model card", model_card(meta, run_dir))]
+    fig.text(
+        margin / fig_w,
+        1 - 4 / fig_h,
+        f"ECG Lab - record {summary['record_id']}",
+        fontsize=13,
+        fontweight="bold",
+        va="top",
+    )
+    fig.text(
+        margin / fig_w, 1 - 10.5 / fig_h, DISCLAIMER, fontsize=8, color="#b00020", fontweight="bold", va="top"
+    )
+    blocks = [
+        ("Prediction", _prediction_lines(summary)),
+        ("What drove it", _explanation_lines(summary)),
+        ("Model card", model_card(meta, run_dir)),
+    ]
     y = (margin + text_h - 12) / fig_h
     for title, lines in blocks:
         fig.text(margin / fig_w, y, title, fontsize=10, fontweight="bold", va="top")
@@ -303,23 +407,44 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> Path:
     try:
         data = figure_bytes(fig, path.suffix.lower().lstrip("."), dpi)
     except ValueError:
-        raise ValueError(f"{path}: the report is written as .pdf or .png, not {path.suffix or 'no suffix'}") from None
+        raise ValueError(
+            f"{path}: the report is written as .pdf or .png, not {path.suffix or 'no suffix'}"
+        ) from None
     atomic_write_bytes(path, data)
     return path
 
 
-def write_report(run_id_or_dir: str | Path, record, out: str | Path | list, *, runs_dir: str | Path | None = None,
-                 method: str = "ig", baseline: str = "zeros", target: str | int | None = None,
-                 evaluate: bool = False, **kwargs) -> tuple[list[Path], dict]:
+def write_report(
+    run_id_or_dir: str | Path,
+    record,
+    out: str | Path | list,
+    *,
+    runs_dir: str | Path | None = None,
+    method: str = "ig",
+    baseline: str = "zeros",
+    target: str | int | None = None,
+    evaluate: bool = False,
+    **kwargs,
+) -> tuple[list[Path], dict]:
     """Explain ``record`` with the run and write the report to every path in ``out`` (``.pdf`` / ``.png``)."""
     from ecgcore.data.cache import shape_record
     from ecgcore.train.checkpoint import load_predictor
 
     run_dir = run_directory(run_id_or_dir, runs_dir)
     predictor = load_predictor(run_dir)
-    summary, attr = explain_record(predictor, record, method=method, baseline=baseline, target=target,
-                                   evaluate=evaluate, run_dir=run_dir, **kwargs)
+    summary, attr = explain_record(
+        predictor,
+        record,
+        method=method,
+        baseline=baseline,
+        target=target,
+        evaluate=evaluate,
+        run_dir=run_dir,
+        **kwargs,
+    )
     signal_mv = shape_record(record, predictor.prep)
-    fig = render_report(summary, attr, signal_mv, predictor.prep.fs, predictor.prep.leads, predictor.meta, run_dir)
+    fig = render_report(
+        summary, attr, signal_mv, predictor.prep.fs, predictor.prep.leads, predictor.meta, run_dir
+    )
     paths = [save_figure(fig, p) for p in (out if isinstance(out, list) else [out])]
     return paths, summary

@@ -20,9 +20,9 @@ record is measured in consecutive 10 s segments so the offsets follow slow chang
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,9 +32,20 @@ from ecgcore.measure.core import measure
 from ecgcore.measure.delineate import support_count
 
 #: CSE working party tolerances (ms): the largest acceptable SD of (algorithm - experts).
-CSE_TOLERANCE_MS: dict[str, float] = {"p_on": 10.2, "p_off": 12.7, "qrs_on": 6.5, "qrs_off": 11.6, "t_off": 30.6}
+CSE_TOLERANCE_MS: dict[str, float] = {
+    "p_on": 10.2,
+    "p_off": 12.7,
+    "qrs_on": 6.5,
+    "qrs_off": 11.6,
+    "t_off": 30.6,
+}
 #: Martinez et al. (2004) wavelet delineator on the QT Database: mean, SD (ms).
-MARTINEZ_2004: dict[str, tuple[float, float]] = {"p_on": (2.0, 14.8), "qrs_on": (4.6, 7.7), "qrs_off": (0.8, 8.7), "t_off": (-1.6, 18.1)}
+MARTINEZ_2004: dict[str, tuple[float, float]] = {
+    "p_on": (2.0, 14.8),
+    "qrs_on": (4.6, 7.7),
+    "qrs_off": (0.8, 8.7),
+    "t_off": (-1.6, 18.1),
+}
 #: Peak symbols of the P and T waves; every other non-bracket symbol is a QRS (beat label).
 P_SYMBOL, T_SYMBOLS = "p", ("t", "T")
 #: Symbols that are neither waves nor beats (rhythm, noise, comment, U wave ...).
@@ -92,7 +103,9 @@ def read_annotations(record: str | Path, annotator: str) -> dict[str, list[Wave]
         files = {lead: base.with_name(f"{base.name}.{lead}") for lead in LUDB_LEADS}
         found = {lead: path for lead, path in files.items() if path.is_file()}
         if not found:
-            raise FileNotFoundError(f"{base}: no LUDB annotation file (looked for {base.name}.i ... {base.name}.v6)")
+            raise FileNotFoundError(
+                f"{base}: no LUDB annotation file (looked for {base.name}.i ... {base.name}.v6)"
+            )
     else:
         path = base.with_name(f"{base.name}.{annotator}")
         if not path.is_file():
@@ -103,7 +116,9 @@ def read_annotations(record: str | Path, annotator: str) -> dict[str, list[Wave]
         try:
             ann = wfdb.rdann(str(base), path.suffix[1:])
         except Exception as exc:  # wfdb raises many types for malformed files
-            raise ValueError(f"{path}: unreadable WFDB annotation file ({type(exc).__name__}: {exc})") from exc
+            raise ValueError(
+                f"{path}: unreadable WFDB annotation file ({type(exc).__name__}: {exc})"
+            ) from exc
         out[name] = parse_waves(ann.sample, ann.symbol)
     return out
 
@@ -145,21 +160,38 @@ def reference_beats(waves: dict[str, list[Wave]], fs: float, support: int | None
     rows = []
     others = [w for stream in waves.values() for w in stream if w.kind != "qrs"]
     for i, cluster in enumerate(clusters):
-        p = [w for w in others if w.kind == "p" and (i == 0 or w.peak > centres[i - 1]) and centres[i] - 0.5 * fs < w.peak < centres[i]]
-        t = [w for w in others if w.kind == "t" and centres[i] < w.peak < centres[i] + 0.8 * fs
-             and (i + 1 == len(clusters) or w.peak < centres[i + 1])]
-        rows.append({
-            "qrs": centres[i],
-            "p_on": pick([w.onset for w in p], False), "p_off": pick([w.offset for w in p], True),
-            "qrs_on": pick([w.onset for w in cluster], False), "qrs_off": pick([w.offset for w in cluster], True),
-            "t_off": pick([w.offset for w in t], True),
-        })
+        p = [
+            w
+            for w in others
+            if w.kind == "p"
+            and (i == 0 or w.peak > centres[i - 1])
+            and centres[i] - 0.5 * fs < w.peak < centres[i]
+        ]
+        t = [
+            w
+            for w in others
+            if w.kind == "t"
+            and centres[i] < w.peak < centres[i] + 0.8 * fs
+            and (i + 1 == len(clusters) or w.peak < centres[i + 1])
+        ]
+        rows.append(
+            {
+                "qrs": centres[i],
+                "p_on": pick([w.onset for w in p], False),
+                "p_off": pick([w.offset for w in p], True),
+                "qrs_on": pick([w.onset for w in cluster], False),
+                "qrs_off": pick([w.offset for w in cluster], True),
+                "t_off": pick([w.offset for w in t], True),
+            }
+        )
     return pd.DataFrame(rows, columns=["qrs", *CSE_TOLERANCE_MS])
 
 
 def annotated_span(waves: dict[str, list[Wave]]) -> tuple[int, int]:
     """First and last annotated sample over all streams (only that span is scored)."""
-    marks = [v for stream in waves.values() for w in stream for v in (w.onset, w.peak, w.offset) if v is not None]
+    marks = [
+        v for stream in waves.values() for w in stream for v in (w.onset, w.peak, w.offset) if v is not None
+    ]
     return min(marks), max(marks)
 
 
@@ -222,7 +254,11 @@ def evaluate_record(record: str | Path, annotator: str, support: int | None = No
     first, last = annotated_span(waves)
     for f in CSE_TOLERANCE_MS:
         theirs = ref[f].to_numpy(dtype=float)
-        mine = np.where(idx >= 0, ours[f].to_numpy(dtype=float)[np.maximum(idx, 0)], np.nan) if len(ours) else np.full(len(ref), np.nan)
+        mine = (
+            np.where(idx >= 0, ours[f].to_numpy(dtype=float)[np.maximum(idx, 0)], np.nan)
+            if len(ours)
+            else np.full(len(ref), np.nan)
+        )
         out[f"ref_{f}"] = theirs
         out[f"ours_{f}"] = mine
         out[f"in_span_{f}"] = (mine >= first) & (mine <= last)

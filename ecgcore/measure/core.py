@@ -11,9 +11,10 @@ is guessed.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -101,7 +102,9 @@ class Measurement:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dictionary (intervals rounded to 0.1, fiducials as lists with None for NaN; no median beat)."""
-        out: dict[str, Any] = {k: (None if getattr(self, k) is None else round(float(getattr(self, k)), 1)) for k in INTERVALS}
+        out: dict[str, Any] = {
+            k: (None if getattr(self, k) is None else round(float(getattr(self, k)), 1)) for k in INTERVALS
+        }
         out.update(
             n_beats=int(self.n_beats),
             missing=dict(self.missing),
@@ -109,7 +112,9 @@ class Measurement:
             fs=self.fs,
             r_peaks=[int(v) for v in self.r_peaks],
             fiducials={k: int(v) for k, v in self.fiducials.items()},
-            beat_fiducials={k: [None if not np.isfinite(x) else int(x) for x in v] for k, v in self.beat_fiducials.items()},
+            beat_fiducials={
+                k: [None if not np.isfinite(x) else int(x) for x in v] for k, v in self.beat_fiducials.items()
+            },
         )
         return out
 
@@ -148,7 +153,9 @@ def measure(signal: np.ndarray, fs: float, leads: Sequence[str]) -> Measurement:
     signal = np.asarray(signal, dtype=np.float64)
     leads = [str(lead) for lead in leads]
     if signal.ndim != 2 or signal.shape[0] != len(leads) or len(leads) == 0:
-        raise ValueError(f"signal of shape {signal.shape} does not match {len(leads)} lead(s) {leads}; expected [leads, samples]")
+        raise ValueError(
+            f"signal of shape {signal.shape} does not match {len(leads)} lead(s) {leads}; expected [leads, samples]"
+        )
     if not fs > 0:
         raise ValueError(f"sampling rate must be positive, got {fs}")
     if signal.shape[1] < 2 * fs:
@@ -210,8 +217,10 @@ def measure(signal: np.ndarray, fs: float, leads: Sequence[str]) -> Measurement:
     m.fiducials = {k: int(round(v * scale)) for k, v in found.items()}
     # Per beat: the representative beat's fiducials placed at each beat's template-aligned position.
     per_beat = np.where(tpl.used, tpl.peaks, np.nan).astype(np.float64)
-    m.beat_fiducials = {k: np.round((per_beat + found[k] - pre) * scale) if k in found else np.full(per_beat.shape, np.nan)
-                        for k in FIDUCIALS}
+    m.beat_fiducials = {
+        k: np.round((per_beat + found[k] - pre) * scale) if k in found else np.full(per_beat.shape, np.nan)
+        for k in FIDUCIALS
+    }
     return m
 
 
@@ -226,7 +235,7 @@ def paced_stimulus(spikes: np.ndarray, tpl: dl.Template, fs: float) -> int | Non
     peaks = tpl.peaks[tpl.used]
     if spikes.size == 0 or peaks.size == 0:
         return None
-    lead = peaks[:, None] - spikes[None, :]                          # [beats, spikes], > 0: spike before
+    lead = peaks[:, None] - spikes[None, :]  # [beats, spikes], > 0: spike before
     inside = (lead > 0) & (lead <= dl.ms(PACED_LEAD_MS, fs))
     paced = inside.any(axis=1)
     if paced.sum() < 0.5 * peaks.size:
@@ -235,7 +244,9 @@ def paced_stimulus(spikes: np.ndarray, tpl: dl.Template, fs: float) -> int | Non
     return int(tpl.pre - np.median(latest))
 
 
-def _delineate(m: Measurement, tpl: dl.Template, fs: float, mean_rr: float, stimulus: int | None = None) -> dict[str, float | None]:
+def _delineate(
+    m: Measurement, tpl: dl.Template, fs: float, mean_rr: float, stimulus: int | None = None
+) -> dict[str, float | None]:
     """Global fiducials of the representative beat (samples in it); fills the intervals of ``m``.
 
     ``stimulus``: end of the pacing spike that precedes the QRS (see :func:`paced_stimulus`); the
@@ -247,7 +258,9 @@ def _delineate(m: Measurement, tpl: dl.Template, fs: float, mean_rr: float, stim
         qrs_on = float(stimulus)
     fid: dict[str, float | None] = {"qrs_on": qrs_on, "qrs_off": qrs_off}
     if qrs_on is None or qrs_off is None:
-        _miss(m, ("pr", "qrs", "qt", "qtc_bazett", "qtc_fridericia"), "QRS boundaries not found in enough leads")
+        _miss(
+            m, ("pr", "qrs", "qt", "qtc_bazett", "qtc_fridericia"), "QRS boundaries not found in enough leads"
+        )
         return fid
     m.qrs = (qrs_off - qrs_on) * 1000 / fs
     level = _isoelectric(median, int(qrs_on), fs)
@@ -269,7 +282,9 @@ def _delineate(m: Measurement, tpl: dl.Template, fs: float, mean_rr: float, stim
     p_start = max(0, int(qrs_on) - dl.ms(1000 * min(0.3, 0.6 * mean_rr), fs))
     if t_off is not None:
         p_start = max(p_start, int(t_off) - int(round(mean_rr * fs)))
-    p_on, p_off, reason = dl.delineate_p(flat, tpl.beats - level[:, None, :], fs, p_start, int(qrs_on) - dl.ms(20, fs))
+    p_on, p_off, reason = dl.delineate_p(
+        flat, tpl.beats - level[:, None, :], fs, p_start, int(qrs_on) - dl.ms(20, fs)
+    )
     fid["p_on"], fid["p_off"] = p_on, p_off
     if p_on is None:
         m.flags.append("no_p_wave")
@@ -279,7 +294,7 @@ def _delineate(m: Measurement, tpl: dl.Template, fs: float, mean_rr: float, stim
     return fid
 
 
-def measure_record(record: "Record") -> Measurement:
+def measure_record(record: Record) -> Measurement:
     """Measure an :class:`ecgcore.io.Record`."""
     try:
         return measure(record.signal, record.fs, record.leads)
@@ -332,7 +347,7 @@ def measure_many(
     total = len(items)
     leads = tuple(leads)
     chunk = 50
-    chunks = [(items[i:i + chunk], float(fs), leads) for i in range(0, total, chunk)]
+    chunks = [(items[i : i + chunk], float(fs), leads) for i in range(0, total, chunk)]
     rows: list[dict[str, Any]] = []
     done = 0
     n_jobs = max(1, min(int(n_jobs), os.cpu_count() or 1))

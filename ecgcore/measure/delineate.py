@@ -119,8 +119,8 @@ def build_template(x: np.ndarray, peaks: np.ndarray, fs: float, rr: float) -> Te
         return Template(np.full((x.shape[0], pre + post), np.nan), empty, pre, inside, peaks, np.zeros(0))
     core = ms(60, fs)
     # Re-align each beat on the first median's QRS (cross-correlation over all leads).
-    seg = _cut(x, peaks[inside], core + shift, core + shift)             # [L, B, 2(core+shift)]
-    ref = np.median(seg[:, :, shift:shift + 2 * core], axis=1)           # [L, 2 core]
+    seg = _cut(x, peaks[inside], core + shift, core + shift)  # [L, B, 2(core+shift)]
+    ref = np.median(seg[:, :, shift : shift + 2 * core], axis=1)  # [L, 2 core]
     lags = np.arange(-shift, shift + 1)
     windows = np.lib.stride_tricks.sliding_window_view(seg, 2 * core, axis=2)  # [L, B, n_lags, 2 core]
     centred = windows - windows.mean(axis=3, keepdims=True)
@@ -166,7 +166,7 @@ def _quiet_before(active: np.ndarray, start: int, run: int) -> int | None:
 
 def _quiet_after(active: np.ndarray, start: int, run: int) -> int | None:
     """First index after ``start`` that begins a run of ``run`` inactive samples."""
-    quiet = ~active[start + 1:]
+    quiet = ~active[start + 1 :]
     if quiet.size < run:
         return None
     full = np.flatnonzero(np.convolve(quiet, np.ones(run, dtype=int), "valid") == run)
@@ -184,7 +184,9 @@ def slope_noise(beats: np.ndarray, median: np.ndarray, sigma: float) -> np.ndarr
     return np.sqrt(np.median(np.mean(resid**2, axis=1), axis=1) / max(n - 1, 1))
 
 
-def delineate_qrs(median: np.ndarray, beats: np.ndarray, pre: int, fs: float) -> tuple[float | None, float | None]:
+def delineate_qrs(
+    median: np.ndarray, beats: np.ndarray, pre: int, fs: float
+) -> tuple[float | None, float | None]:
     """Global QRS onset and offset (samples in the median beat; None where fewer than ``k`` leads gave one).
 
     In each lead the QRS starts (ends) where its slope rises above (falls below) a fraction of its
@@ -271,7 +273,7 @@ def delineate_t(median: np.ndarray, fs: float, start: int, stop: int, limit: int
         sign = np.sign(amp[lead])
         desc = -sign * slope[lead]
         hi = min(stop + reach, n, tp[lead] + reach)
-        steepest = tp[lead] + int(np.argmax(desc[tp[lead]:hi]))
+        steepest = tp[lead] + int(np.argmax(desc[tp[lead] : hi]))
         if desc[steepest] <= 0:
             continue
         end = trapezium_end(sign * smooth[lead], steepest, min(n - 1, steepest + reach))
@@ -280,7 +282,9 @@ def delineate_t(median: np.ndarray, fs: float, start: int, stop: int, limit: int
     return kth(ends, k, latest=True)
 
 
-def delineate_p(median: np.ndarray, beats: np.ndarray, fs: float, start: int, stop: int) -> tuple[float | None, float | None, str]:
+def delineate_p(
+    median: np.ndarray, beats: np.ndarray, fs: float, start: int, stop: int
+) -> tuple[float | None, float | None, str]:
     """Global P onset and offset in the median beat (baseline-corrected), P peaks searched in ``[start, stop)``.
 
     A lead's P wave counts when its amplitude exceeds :data:`P_MIN_MV`, a fraction of the largest
@@ -307,7 +311,11 @@ def delineate_p(median: np.ndarray, beats: np.ndarray, fs: float, start: int, st
     n_beats = beats.shape[1]
     resid = beats[:, :, start:stop] - median[:, None, start:stop]
     se = np.sqrt(np.mean(resid**2, axis=(1, 2)) / max(n_beats - 1, 1))
-    ok = (np.abs(amp) >= P_MIN_MV) & (np.abs(amp) >= WAVE_LEAD_FRACTION * np.abs(amp).max()) & (np.abs(amp) >= P_MIN_SNR * se)
+    ok = (
+        (np.abs(amp) >= P_MIN_MV)
+        & (np.abs(amp) >= WAVE_LEAD_FRACTION * np.abs(amp).max())
+        & (np.abs(amp) >= P_MIN_SNR * se)
+    )
     ok &= (pp > lo_p) & (pp < hi_p - 1)
     reach = ms(80, fs)
     onsets, offsets = [], []
@@ -315,8 +323,8 @@ def delineate_p(median: np.ndarray, beats: np.ndarray, fs: float, start: int, st
         rise = np.sign(amp[lead]) * slope[lead]
         p = int(pp[lead])
         lo = max(0, p - reach)
-        up = lo + int(np.argmax(rise[lo:p + 1]))
-        down = p + int(np.argmax(-rise[p:min(p + reach, median.shape[1])]))
+        up = lo + int(np.argmax(rise[lo : p + 1]))
+        down = p + int(np.argmax(-rise[p : min(p + reach, median.shape[1])]))
         if rise[up] <= 0 or -rise[down] <= 0:
             continue
         on = _first_below(rise, up, max(-1, up - reach), XI["p_on"] * rise[up], -1)
@@ -326,5 +334,9 @@ def delineate_p(median: np.ndarray, beats: np.ndarray, fs: float, start: int, st
             onsets.append(on)
             offsets.append(off)
     if len(onsets) < k:
-        return None, None, f"no P wave found in at least {k} lead(s) (e.g. atrial fibrillation, flutter or a noisy baseline)"
+        return (
+            None,
+            None,
+            f"no P wave found in at least {k} lead(s) (e.g. atrial fibrillation, flutter or a noisy baseline)",
+        )
     return kth(onsets, k, latest=False), kth(offsets, k, latest=True), ""

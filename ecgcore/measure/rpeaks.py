@@ -77,9 +77,13 @@ def remove_pacer_spikes(signal: np.ndarray, fs: float) -> tuple[np.ndarray, np.n
     n = signal.shape[-1]
     mask = np.zeros(n, dtype=bool)
     for hit in hits:
-        mask[max(0, hit - half):hit + half + 1] = True
+        mask[max(0, hit - half) : hit + half + 1] = True
     edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
-    spikes = [(start, stop) for start, stop in zip(edges[::2], edges[1::2]) if _returns_to_baseline(signal, start, stop)]
+    spikes = [
+        (start, stop)
+        for start, stop in zip(edges[::2], edges[1::2])
+        if _returns_to_baseline(signal, start, stop)
+    ]
     if not spikes:
         return signal, none
     mask[:] = False
@@ -182,7 +186,9 @@ def detect_r_peaks(filtered: np.ndarray, fs: float) -> np.ndarray:
         extra = []
         for a, b in zip(peaks[:-1], peaks[1:]):
             if b - a > SEARCHBACK_RR * median_rr:
-                inside = (cand > a + distance) & (cand < b - distance) & (heights >= 0.5 * THRESHOLD * reference)
+                inside = (
+                    (cand > a + distance) & (cand < b - distance) & (heights >= 0.5 * THRESHOLD * reference)
+                )
                 if np.any(inside):
                     extra.append(cand[inside][np.argmax(heights[inside])])
         if extra:

@@ -22,6 +22,14 @@ from ecgcore.models.concat import ConcatBackbone
 from ecgcore.models.registry import ModelInfo, create_model, list_models, model_stats, register
 
 __all__ = [
-    "Backbone", "ConcatBackbone", "ECGModel", "Head", "LayerGroup", "ModelInfo",
-    "create_model", "list_models", "model_stats", "register",
+    "Backbone",
+    "ConcatBackbone",
+    "ECGModel",
+    "Head",
+    "LayerGroup",
+    "ModelInfo",
+    "create_model",
+    "list_models",
+    "model_stats",
+    "register",
 ]

@@ -80,16 +80,26 @@ class Head(nn.Module):
     papers' diagrams lives at the end of the backbone, so that the backbone yields a feature vector.
     """
 
-    def __init__(self, feature_dim: int, n_outputs: int, hidden: int | None = 128,
-                 dropout: Sequence[float] = (0.25, 0.5)) -> None:
+    def __init__(
+        self,
+        feature_dim: int,
+        n_outputs: int,
+        hidden: int | None = 128,
+        dropout: Sequence[float] = (0.25, 0.5),
+    ) -> None:
         super().__init__()
         p0, p1 = dropout
         if hidden is None:
             self.layers = nn.Sequential(nn.Dropout(p1), nn.Linear(feature_dim, n_outputs))
         else:
             self.layers = nn.Sequential(
-                nn.BatchNorm1d(feature_dim), nn.Dropout(p0), nn.Linear(feature_dim, hidden), nn.ReLU(),
-                nn.BatchNorm1d(hidden), nn.Dropout(p1), nn.Linear(hidden, n_outputs),
+                nn.BatchNorm1d(feature_dim),
+                nn.Dropout(p0),
+                nn.Linear(feature_dim, hidden),
+                nn.ReLU(),
+                nn.BatchNorm1d(hidden),
+                nn.Dropout(p1),
+                nn.Linear(hidden, n_outputs),
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -105,11 +115,11 @@ class ConcatPool1d(nn.Module):
 
 def conv1d(n_in: int, n_out: int, kernel_size: int, stride: int = 1, groups: int = 1) -> nn.Conv1d:
     """A bias-free 1D convolution (a BatchNorm follows) with 'same' padding (``ceil(length / stride)`` out)."""
-    return nn.Conv1d(n_in, n_out, kernel_size, stride=stride, padding=(kernel_size - 1) // 2, bias=False,
-                     groups=groups)
+    return nn.Conv1d(
+        n_in, n_out, kernel_size, stride=stride, padding=(kernel_size - 1) // 2, bias=False, groups=groups
+    )
 
 
 def conv_bn_relu(n_in: int, n_out: int, kernel_size: int, stride: int = 1) -> nn.Sequential:
     """Convolution -> BatchNorm -> ReLU, the basic unit of the convolutional stems."""
     return nn.Sequential(conv1d(n_in, n_out, kernel_size, stride), nn.BatchNorm1d(n_out), nn.ReLU())
-

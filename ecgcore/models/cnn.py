@@ -49,10 +49,16 @@ class CNNBackbone(Backbone):
     "cnn",
     description="Plain small CNN (4 conv-BN-ReLU-maxpool blocks, concat pooling head); seed-study baseline",
     reference="LeCun et al., Gradient-based learning applied to document recognition, Proc. IEEE 1998 "
-              "(generic CNN baseline of the seed study)",
+    "(generic CNN baseline of the seed study)",
 )
-def cnn(n_leads: int, n_outputs: int, widths: Sequence[int] = (32, 64, 128, 128), kernel_size: int = 7,
-        head_hidden: int | None = 128, head_dropout: Sequence[float] = (0.25, 0.5)) -> ECGModel:
+def cnn(
+    n_leads: int,
+    n_outputs: int,
+    widths: Sequence[int] = (32, 64, 128, 128),
+    kernel_size: int = 7,
+    head_hidden: int | None = 128,
+    head_dropout: Sequence[float] = (0.25, 0.5),
+) -> ECGModel:
     """Build ``cnn`` (see the module docstring)."""
     backbone = CNNBackbone(n_leads, tuple(widths), kernel_size)
     return ECGModel(backbone, Head(backbone.feature_dim, n_outputs, head_hidden, head_dropout))

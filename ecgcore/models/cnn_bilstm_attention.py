@@ -27,8 +27,12 @@ from ecgcore.models.registry import register
 
 def separable_conv_bn_relu(channels: int, kernel_size: int) -> nn.Sequential:
     """Depthwise convolution, pointwise 1x1 convolution, BatchNorm, ReLU."""
-    return nn.Sequential(conv1d(channels, channels, kernel_size, groups=channels), conv1d(channels, channels, 1),
-                         nn.BatchNorm1d(channels), nn.ReLU())
+    return nn.Sequential(
+        conv1d(channels, channels, kernel_size, groups=channels),
+        conv1d(channels, channels, 1),
+        nn.BatchNorm1d(channels),
+        nn.ReLU(),
+    )
 
 
 class SeparableResBlock(nn.Module):
@@ -36,8 +40,9 @@ class SeparableResBlock(nn.Module):
 
     def __init__(self, channels: int, kernel_size: int) -> None:
         super().__init__()
-        self.convs = nn.Sequential(separable_conv_bn_relu(channels, kernel_size),
-                                   separable_conv_bn_relu(channels, kernel_size))
+        self.convs = nn.Sequential(
+            separable_conv_bn_relu(channels, kernel_size), separable_conv_bn_relu(channels, kernel_size)
+        )
         self.pool = nn.MaxPool1d(2, ceil_mode=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -59,8 +64,15 @@ class AttentionPool(nn.Module):
 class CNNBiLSTMAttentionBackbone(Backbone):
     """Conv stem, separable residual blocks, BiLSTM, attention pooling."""
 
-    def __init__(self, n_leads: int, channels: int, n_blocks: int, kernel_size: int, lstm_hidden: int,
-                 attention_hidden: int) -> None:
+    def __init__(
+        self,
+        n_leads: int,
+        channels: int,
+        n_blocks: int,
+        kernel_size: int,
+        lstm_hidden: int,
+        attention_hidden: int,
+    ) -> None:
         super().__init__()
         self.stem = conv_bn_relu(n_leads, channels, 7, stride=2)
         self.blocks = nn.ModuleList(SeparableResBlock(channels, kernel_size) for _ in range(n_blocks))
@@ -76,8 +88,11 @@ class CNNBiLSTMAttentionBackbone(Backbone):
         return self.attention(outputs)
 
     def groups(self) -> list[LayerGroup]:
-        return ([("stem", [self.stem])] + [(f"block{i + 1}", [b]) for i, b in enumerate(self.blocks)]
-                + [("lstm", [self.lstm]), ("attention", [self.attention])])
+        return (
+            [("stem", [self.stem])]
+            + [(f"block{i + 1}", [b]) for i, b in enumerate(self.blocks)]
+            + [("lstm", [self.lstm]), ("attention", [self.attention])]
+        )
 
     def last_conv(self) -> nn.Module:
         """The last residual block (its output feeds the LSTM)."""
@@ -88,11 +103,21 @@ class CNNBiLSTMAttentionBackbone(Backbone):
     "cnn_bilstm_attention",
     description="Separable residual CNN (16x downsampling) -> BiLSTM (2x64) -> attention pooling",
     reference="Mousavi & Afghah, Inter- and intra-patient ECG heartbeat classification for arrhythmia "
-              "detection: a sequence to sequence deep learning approach, ICASSP 2019 (CNN-BiLSTM with attention)",
+    "detection: a sequence to sequence deep learning approach, ICASSP 2019 (CNN-BiLSTM with attention)",
 )
-def cnn_bilstm_attention(n_leads: int, n_outputs: int, channels: int = 64, n_blocks: int = 3, kernel_size: int = 9,
-                         lstm_hidden: int = 64, attention_hidden: int = 64, head_hidden: int | None = 128,
-                         head_dropout: Sequence[float] = (0.25, 0.5)) -> ECGModel:
+def cnn_bilstm_attention(
+    n_leads: int,
+    n_outputs: int,
+    channels: int = 64,
+    n_blocks: int = 3,
+    kernel_size: int = 9,
+    lstm_hidden: int = 64,
+    attention_hidden: int = 64,
+    head_hidden: int | None = 128,
+    head_dropout: Sequence[float] = (0.25, 0.5),
+) -> ECGModel:
     """Build ``cnn_bilstm_attention`` (see the module docstring)."""
-    backbone = CNNBiLSTMAttentionBackbone(n_leads, channels, n_blocks, kernel_size, lstm_hidden, attention_hidden)
+    backbone = CNNBiLSTMAttentionBackbone(
+        n_leads, channels, n_blocks, kernel_size, lstm_hidden, attention_hidden
+    )
     return ECGModel(backbone, Head(backbone.feature_dim, n_outputs, head_hidden, head_dropout))

@@ -43,8 +43,11 @@ class ConcatBackbone(Backbone):
         for level in zip_longest(*per_member):
             present = [(i, group) for i, group in enumerate(level) if group is not None]
             names = {name for _, (name, _) in present}
-            name = names.pop() if len(names) == 1 and len(present) == len(self.members) else \
-                "+".join(f"m{i}.{name}" for i, (name, _) in present)
+            name = (
+                names.pop()
+                if len(names) == 1 and len(present) == len(self.members)
+                else "+".join(f"m{i}.{name}" for i, (name, _) in present)
+            )
             levels.append((name, [module for _, (_, modules) in present for module in modules]))
         return list(reversed(levels))
 
@@ -57,19 +60,26 @@ class ConcatBackbone(Backbone):
     "concat",
     description="Backbones of several models side by side with one new head (transfer approach 'combined')",
     reference="Howard & Ruder, Universal language model fine-tuning for text classification, ACL 2018 "
-              "(transfer recipe); ECG Lab transfer study",
+    "(transfer recipe); ECG Lab transfer study",
     listed=False,
 )
-def concat(n_leads: int, n_outputs: int, members: Sequence[dict] = (), head_hidden: int | None = 128,
-           head_dropout: Sequence[float] = (0.25, 0.5)) -> ECGModel:
+def concat(
+    n_leads: int,
+    n_outputs: int,
+    members: Sequence[dict] = (),
+    head_hidden: int | None = 128,
+    head_dropout: Sequence[float] = (0.25, 0.5),
+) -> ECGModel:
     """Build the concatenation of the backbones of ``members`` (model configs), with a new head."""
     if not members:
         raise ValueError("concat: members must list at least one model config")
     backbones = []
     for member in members:
         if int(member["n_leads"]) != n_leads:
-            raise ValueError(f"concat: member {member['name']!r} reads {member['n_leads']} leads; "
-                             f"the combined model reads {n_leads}")
+            raise ValueError(
+                f"concat: member {member['name']!r} reads {member['n_leads']} leads; "
+                f"the combined model reads {n_leads}"
+            )
         backbones.append(create_model(**member).backbone)
     backbone = ConcatBackbone(backbones)
     return ECGModel(backbone, Head(backbone.feature_dim, n_outputs, head_hidden, head_dropout))

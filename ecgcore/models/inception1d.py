@@ -56,17 +56,29 @@ class Shortcut(nn.Module):
 class InceptionBackbone(Backbone):
     """Inception blocks with a residual shortcut every ``residual_every`` blocks, then concat pooling."""
 
-    def __init__(self, n_leads: int, depth: int, n_filters: int, kernel_sizes: Sequence[int],
-                 bottleneck: int, residual_every: int) -> None:
+    def __init__(
+        self,
+        n_leads: int,
+        depth: int,
+        n_filters: int,
+        kernel_sizes: Sequence[int],
+        bottleneck: int,
+        residual_every: int,
+    ) -> None:
         super().__init__()
         if residual_every and depth % residual_every:
-            raise ValueError(f"inception1d: depth={depth} must be a multiple of residual_every={residual_every}")
+            raise ValueError(
+                f"inception1d: depth={depth} must be a multiple of residual_every={residual_every}"
+            )
         width = n_filters * (len(kernel_sizes) + 1)
         self.blocks = nn.ModuleList(
-            InceptionBlock(n_leads if i == 0 else width, n_filters, kernel_sizes, bottleneck) for i in range(depth)
+            InceptionBlock(n_leads if i == 0 else width, n_filters, kernel_sizes, bottleneck)
+            for i in range(depth)
         )
         n_shortcuts = depth // residual_every if residual_every else 0
-        self.shortcuts = nn.ModuleList(Shortcut(n_leads if i == 0 else width, width) for i in range(n_shortcuts))
+        self.shortcuts = nn.ModuleList(
+            Shortcut(n_leads if i == 0 else width, width) for i in range(n_shortcuts)
+        )
         self.residual_every = residual_every
         self.pool = ConcatPool1d()
         self.feature_dim = 2 * width
@@ -102,13 +114,21 @@ class InceptionBackbone(Backbone):
 @register(
     "inception1d",
     description="InceptionTime 1D CNN (6 inception blocks, kernels 39/19/9 + max-pool branch, residual every "
-                "3 blocks, concat pooling head); the seed study's best model",
+    "3 blocks, concat pooling head); the seed study's best model",
     reference="Ismail Fawaz et al., InceptionTime, Data Min. Knowl. Disc. 2020; Strodthoff et al., "
-              "Deep learning for ECG analysis: benchmarks and insights from PTB-XL, IEEE JBHI 2021",
+    "Deep learning for ECG analysis: benchmarks and insights from PTB-XL, IEEE JBHI 2021",
 )
-def inception1d(n_leads: int, n_outputs: int, depth: int = 6, n_filters: int = 32,
-                kernel_sizes: Sequence[int] = (39, 19, 9), bottleneck: int = 32, residual_every: int = 3,
-                head_hidden: int | None = 128, head_dropout: Sequence[float] = (0.25, 0.5)) -> ECGModel:
+def inception1d(
+    n_leads: int,
+    n_outputs: int,
+    depth: int = 6,
+    n_filters: int = 32,
+    kernel_sizes: Sequence[int] = (39, 19, 9),
+    bottleneck: int = 32,
+    residual_every: int = 3,
+    head_hidden: int | None = 128,
+    head_dropout: Sequence[float] = (0.25, 0.5),
+) -> ECGModel:
     """Build ``inception1d`` (see the module docstring)."""
     backbone = InceptionBackbone(n_leads, depth, n_filters, tuple(kernel_sizes), bottleneck, residual_every)
     return ECGModel(backbone, Head(backbone.feature_dim, n_outputs, head_hidden, head_dropout))

@@ -37,7 +37,9 @@ _EXTRA_FLOP_FORMULAS = {torch.ops.aten._scaled_dot_product_flash_attention_for_c
 _UNLISTED: set[str] = set()
 
 
-def register(name: str, description: str, reference: str, listed: bool = True) -> Callable[[Builder], Builder]:
+def register(
+    name: str, description: str, reference: str, listed: bool = True
+) -> Callable[[Builder], Builder]:
     """Decorator adding ``builder(n_leads, n_outputs, **kwargs) -> ECGModel`` to the registry as ``name``.
 
     ``listed=False`` hides it from :func:`list_models` (a model one does not pick from a menu).
@@ -56,7 +58,9 @@ def register(name: str, description: str, reference: str, listed: bool = True) -
 
 def list_models() -> list[ModelInfo]:
     """The models one can train from scratch, sorted by name."""
-    return sorted((info for info, _ in _REGISTRY.values() if info.name not in _UNLISTED), key=lambda i: i.name)
+    return sorted(
+        (info for info, _ in _REGISTRY.values() if info.name not in _UNLISTED), key=lambda i: i.name
+    )
 
 
 def create_model(name: str, n_leads: int, n_outputs: int, **kwargs) -> ECGModel:
@@ -101,8 +105,11 @@ def model_stats(model: torch.nn.Module, n_leads: int, n_samples: int) -> dict[st
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # oneDNN's TF32 notice on CPU-only builds
-            with torch.no_grad(), torch.backends.mkldnn.flags(enabled=False), \
-                    FlopCounterMode(display=False, custom_mapping=_EXTRA_FLOP_FORMULAS) as counter:
+            with (
+                torch.no_grad(),
+                torch.backends.mkldnn.flags(enabled=False),
+                FlopCounterMode(display=False, custom_mapping=_EXTRA_FLOP_FORMULAS) as counter,
+            ):
                 model(torch.zeros(1, n_leads, n_samples, device=device))
     finally:
         model.train(was_training)

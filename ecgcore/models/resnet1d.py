@@ -28,12 +28,16 @@ class BasicBlock(nn.Module):
         super().__init__()
         k1, k2 = kernel_sizes
         self.convs = nn.Sequential(
-            conv1d(n_in, n_out, k1, stride), nn.BatchNorm1d(n_out), nn.ReLU(),
-            conv1d(n_out, n_out, k2), nn.BatchNorm1d(n_out),
+            conv1d(n_in, n_out, k1, stride),
+            nn.BatchNorm1d(n_out),
+            nn.ReLU(),
+            conv1d(n_out, n_out, k2),
+            nn.BatchNorm1d(n_out),
         )
         self.shortcut = (
             nn.Sequential(nn.Conv1d(n_in, n_out, 1, stride=stride, bias=False), nn.BatchNorm1d(n_out))
-            if stride != 1 or n_in != n_out else nn.Identity()
+            if stride != 1 or n_in != n_out
+            else nn.Identity()
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -43,7 +47,9 @@ class BasicBlock(nn.Module):
 class ResNetBackbone(Backbone):
     """Stem convolution, one residual block per stage (stride 1, then 2), concat pooling."""
 
-    def __init__(self, n_leads: int, width: int, n_blocks: int, stem_kernel: int, kernel_sizes: Sequence[int]) -> None:
+    def __init__(
+        self, n_leads: int, width: int, n_blocks: int, stem_kernel: int, kernel_sizes: Sequence[int]
+    ) -> None:
         super().__init__()
         self.stem = conv_bn_relu(n_leads, width, stem_kernel)
         self.blocks = nn.ModuleList(
@@ -73,13 +79,20 @@ class ResNetBackbone(Backbone):
 @register(
     "resnet1d_wang",
     description="1D ResNet (stem k=7, three residual blocks of k=5/3 convolutions, 128 channels, concat "
-                "pooling head); a strong PTB-XL benchmark model",
+    "pooling head); a strong PTB-XL benchmark model",
     reference="Wang, Yan, Oates, Time series classification from scratch with deep neural networks, IJCNN 2017; "
-              "Strodthoff et al., IEEE JBHI 2021",
+    "Strodthoff et al., IEEE JBHI 2021",
 )
-def resnet1d_wang(n_leads: int, n_outputs: int, width: int = 128, n_blocks: int = 3, stem_kernel: int = 7,
-                  kernel_sizes: Sequence[int] = (5, 3), head_hidden: int | None = 128,
-                  head_dropout: Sequence[float] = (0.25, 0.5)) -> ECGModel:
+def resnet1d_wang(
+    n_leads: int,
+    n_outputs: int,
+    width: int = 128,
+    n_blocks: int = 3,
+    stem_kernel: int = 7,
+    kernel_sizes: Sequence[int] = (5, 3),
+    head_hidden: int | None = 128,
+    head_dropout: Sequence[float] = (0.25, 0.5),
+) -> ECGModel:
     """Build ``resnet1d_wang`` (see the module docstring)."""
     backbone = ResNetBackbone(n_leads, width, n_blocks, stem_kernel, tuple(kernel_sizes))
     return ECGModel(backbone, Head(backbone.feature_dim, n_outputs, head_hidden, head_dropout))

@@ -24,23 +24,40 @@ from ecgcore.models.base import Backbone, ECGModel, Head, LayerGroup, conv_bn_re
 from ecgcore.models.registry import register
 
 
-def downsampling_stem(n_leads: int, widths: Sequence[int], kernel_sizes: Sequence[int],
-                      strides: Sequence[int]) -> nn.Sequential:
+def downsampling_stem(
+    n_leads: int, widths: Sequence[int], kernel_sizes: Sequence[int], strides: Sequence[int]
+) -> nn.Sequential:
     """Strided conv-BN-ReLU units that shorten the signal before a recurrent layer."""
     ins = [n_leads, *widths[:-1]]
-    return nn.Sequential(*(conv_bn_relu(i, o, k, s) for i, o, k, s in zip(ins, widths, kernel_sizes, strides)))
+    return nn.Sequential(
+        *(conv_bn_relu(i, o, k, s) for i, o, k, s in zip(ins, widths, kernel_sizes, strides))
+    )
 
 
 class RecurrentBackbone(Backbone):
     """Downsampling stem, then a stacked RNN or LSTM; features = last hidden state and mean output."""
 
-    def __init__(self, n_leads: int, cell: str, hidden: int, n_layers: int, stem_widths: Sequence[int],
-                 stem_kernels: Sequence[int], stem_strides: Sequence[int], dropout: float) -> None:
+    def __init__(
+        self,
+        n_leads: int,
+        cell: str,
+        hidden: int,
+        n_layers: int,
+        stem_widths: Sequence[int],
+        stem_kernels: Sequence[int],
+        stem_strides: Sequence[int],
+        dropout: float,
+    ) -> None:
         super().__init__()
         self.stem = downsampling_stem(n_leads, stem_widths, stem_kernels, stem_strides)
         recurrent = {"rnn": nn.RNN, "lstm": nn.LSTM}[cell]
-        self.rnn = recurrent(stem_widths[-1], hidden, num_layers=n_layers, batch_first=True,
-                             dropout=dropout if n_layers > 1 else 0.0)
+        self.rnn = recurrent(
+            stem_widths[-1],
+            hidden,
+            num_layers=n_layers,
+            batch_first=True,
+            dropout=dropout if n_layers > 1 else 0.0,
+        )
         self.feature_dim = 2 * hidden
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -55,41 +72,94 @@ class RecurrentBackbone(Backbone):
         return self.stem[-1]
 
 
-def _recurrent(cell: str, n_leads: int, n_outputs: int, hidden: int, n_layers: int, stem_widths: Sequence[int],
-               stem_kernels: Sequence[int], stem_strides: Sequence[int], dropout: float,
-               head_hidden: int | None, head_dropout: Sequence[float]) -> ECGModel:
+def _recurrent(
+    cell: str,
+    n_leads: int,
+    n_outputs: int,
+    hidden: int,
+    n_layers: int,
+    stem_widths: Sequence[int],
+    stem_kernels: Sequence[int],
+    stem_strides: Sequence[int],
+    dropout: float,
+    head_hidden: int | None,
+    head_dropout: Sequence[float],
+) -> ECGModel:
     """Build ``rnn`` or ``lstm`` (``cell``), checking the stem description first."""
     if not len(stem_widths) == len(stem_kernels) == len(stem_strides) >= 1:
-        raise ValueError(f"{cell}: stem_widths, stem_kernels and stem_strides need the same (non-zero) length, "
-                         f"got {list(stem_widths)}, {list(stem_kernels)}, {list(stem_strides)}")
-    backbone = RecurrentBackbone(n_leads, cell, hidden, n_layers, tuple(stem_widths), tuple(stem_kernels),
-                                 tuple(stem_strides), dropout)
+        raise ValueError(
+            f"{cell}: stem_widths, stem_kernels and stem_strides need the same (non-zero) length, "
+            f"got {list(stem_widths)}, {list(stem_kernels)}, {list(stem_strides)}"
+        )
+    backbone = RecurrentBackbone(
+        n_leads, cell, hidden, n_layers, tuple(stem_widths), tuple(stem_kernels), tuple(stem_strides), dropout
+    )
     return ECGModel(backbone, Head(backbone.feature_dim, n_outputs, head_hidden, head_dropout))
 
 
 @register(
     "rnn",
     description="Vanilla (tanh) RNN, 2 layers x 128, on a 16x strided-conv downsampled signal; "
-                "seed-study baseline",
+    "seed-study baseline",
     reference="Elman, Finding structure in time, Cognitive Science 1990 (RNN baseline of the seed study)",
 )
-def rnn(n_leads: int, n_outputs: int, hidden: int = 128, n_layers: int = 2, stem_widths: Sequence[int] = (32, 64),
-        stem_kernels: Sequence[int] = (9, 5), stem_strides: Sequence[int] = (4, 4), dropout: float = 0.1,
-        head_hidden: int | None = 128, head_dropout: Sequence[float] = (0.25, 0.5)) -> ECGModel:
+def rnn(
+    n_leads: int,
+    n_outputs: int,
+    hidden: int = 128,
+    n_layers: int = 2,
+    stem_widths: Sequence[int] = (32, 64),
+    stem_kernels: Sequence[int] = (9, 5),
+    stem_strides: Sequence[int] = (4, 4),
+    dropout: float = 0.1,
+    head_hidden: int | None = 128,
+    head_dropout: Sequence[float] = (0.25, 0.5),
+) -> ECGModel:
     """Build ``rnn`` (see the module docstring)."""
-    return _recurrent("rnn", n_leads, n_outputs, hidden, n_layers, stem_widths, stem_kernels, stem_strides,
-                      dropout, head_hidden, head_dropout)
+    return _recurrent(
+        "rnn",
+        n_leads,
+        n_outputs,
+        hidden,
+        n_layers,
+        stem_widths,
+        stem_kernels,
+        stem_strides,
+        dropout,
+        head_hidden,
+        head_dropout,
+    )
 
 
 @register(
     "lstm",
     description="LSTM, 2 layers x 128, on a 16x strided-conv downsampled signal; seed-study baseline",
     reference="Hochreiter & Schmidhuber, Long short-term memory, Neural Computation 1997 "
-              "(LSTM baseline of the seed study)",
+    "(LSTM baseline of the seed study)",
 )
-def lstm(n_leads: int, n_outputs: int, hidden: int = 128, n_layers: int = 2, stem_widths: Sequence[int] = (32, 64),
-         stem_kernels: Sequence[int] = (9, 5), stem_strides: Sequence[int] = (4, 4), dropout: float = 0.1,
-         head_hidden: int | None = 128, head_dropout: Sequence[float] = (0.25, 0.5)) -> ECGModel:
+def lstm(
+    n_leads: int,
+    n_outputs: int,
+    hidden: int = 128,
+    n_layers: int = 2,
+    stem_widths: Sequence[int] = (32, 64),
+    stem_kernels: Sequence[int] = (9, 5),
+    stem_strides: Sequence[int] = (4, 4),
+    dropout: float = 0.1,
+    head_hidden: int | None = 128,
+    head_dropout: Sequence[float] = (0.25, 0.5),
+) -> ECGModel:
     """Build ``lstm`` (see the module docstring)."""
-    return _recurrent("lstm", n_leads, n_outputs, hidden, n_layers, stem_widths, stem_kernels, stem_strides,
-                      dropout, head_hidden, head_dropout)
+    return _recurrent(
+        "lstm",
+        n_leads,
+        n_outputs,
+        hidden,
+        n_layers,
+        stem_widths,
+        stem_kernels,
+        stem_strides,
+        dropout,
+        head_hidden,
+        head_dropout,
+    )

@@ -37,12 +37,15 @@ class PatchEmbedding(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] < self.patch_size:
-            raise ValueError(f"vit: input of {x.shape[-1]} samples is shorter than one patch ({self.patch_size})")
+            raise ValueError(
+                f"vit: input of {x.shape[-1]} samples is shorter than one patch ({self.patch_size})"
+            )
         tokens = self.proj(x).transpose(1, 2)  # [B, T, dim]
         positions = self.positions
         if tokens.shape[1] + 1 != positions.shape[1]:
-            patch_pos = F.interpolate(positions[:, 1:].transpose(1, 2), size=tokens.shape[1], mode="linear",
-                                      align_corners=False).transpose(1, 2)
+            patch_pos = F.interpolate(
+                positions[:, 1:].transpose(1, 2), size=tokens.shape[1], mode="linear", align_corners=False
+            ).transpose(1, 2)
             positions = torch.cat([positions[:, :1], patch_pos], dim=1)
         return torch.cat([self.cls.expand(len(x), -1, -1), tokens], dim=1) + positions
 
@@ -60,8 +63,13 @@ class TransformerBlock(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp_dim, dim),
-                                 nn.Dropout(dropout))
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, mlp_dim),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(mlp_dim, dim),
+            nn.Dropout(dropout),
+        )
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
@@ -77,8 +85,18 @@ class TransformerBlock(nn.Module):
 class ViTBackbone(Backbone):
     """Patch embedding, transformer blocks, final LayerNorm, CLS-token (or mean) pooling."""
 
-    def __init__(self, n_leads: int, n_samples: int, patch_size: int, dim: int, depth: int, n_heads: int,
-                 mlp_dim: int, dropout: float, pool: str) -> None:
+    def __init__(
+        self,
+        n_leads: int,
+        n_samples: int,
+        patch_size: int,
+        dim: int,
+        depth: int,
+        n_heads: int,
+        mlp_dim: int,
+        dropout: float,
+        pool: str,
+    ) -> None:
         super().__init__()
         if pool not in ("cls", "mean"):
             raise ValueError(f"vit: pool={pool!r}; expected 'cls' or 'mean'")
@@ -109,13 +127,24 @@ class ViTBackbone(Backbone):
 @register(
     "vit",
     description="1D Vision Transformer (patches of 50 samples, 4 pre-norm blocks of dim 128, CLS token, "
-                "interpolated learned positions); seed-study baseline",
+    "interpolated learned positions); seed-study baseline",
     reference="Dosovitskiy et al., An image is worth 16x16 words: transformers for image recognition at "
-              "scale, ICLR 2021",
+    "scale, ICLR 2021",
 )
-def vit(n_leads: int, n_outputs: int, n_samples: int = 5000, patch_size: int = 50, dim: int = 128, depth: int = 4,
-        n_heads: int = 4, mlp_dim: int = 256, dropout: float = 0.1, pool: str = "cls",
-        head_hidden: int | None = 128, head_dropout: Sequence[float] = (0.25, 0.5)) -> ECGModel:
+def vit(
+    n_leads: int,
+    n_outputs: int,
+    n_samples: int = 5000,
+    patch_size: int = 50,
+    dim: int = 128,
+    depth: int = 4,
+    n_heads: int = 4,
+    mlp_dim: int = 256,
+    dropout: float = 0.1,
+    pool: str = "cls",
+    head_hidden: int | None = 128,
+    head_dropout: Sequence[float] = (0.25, 0.5),
+) -> ECGModel:
     """Build ``vit``; ``n_samples`` sets how many learned positions there are (other lengths interpolate)."""
     backbone = ViTBackbone(n_leads, n_samples, patch_size, dim, depth, n_heads, mlp_dim, dropout, pool)
     return ECGModel(backbone, Head(backbone.feature_dim, n_outputs, head_hidden, head_dropout))

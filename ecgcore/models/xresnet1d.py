@@ -54,13 +54,23 @@ class Bottleneck(nn.Module):
 class XResNetBackbone(Backbone):
     """Three-convolution stem, max pooling, four stages of bottleneck blocks, concat pooling."""
 
-    def __init__(self, n_leads: int, blocks_per_stage: Sequence[int], stem_widths: Sequence[int], width: int,
-                 expansion: int, kernel_size: int, stem_kernel: int) -> None:
+    def __init__(
+        self,
+        n_leads: int,
+        blocks_per_stage: Sequence[int],
+        stem_widths: Sequence[int],
+        width: int,
+        expansion: int,
+        kernel_size: int,
+        stem_kernel: int,
+    ) -> None:
         super().__init__()
         widths = [n_leads, *stem_widths]
         self.stem = nn.Sequential(
-            *(conv_bn_relu(widths[i], widths[i + 1], stem_kernel, stride=2 if i == 0 else 1)
-              for i in range(len(stem_widths))),
+            *(
+                conv_bn_relu(widths[i], widths[i + 1], stem_kernel, stride=2 if i == 0 else 1)
+                for i in range(len(stem_widths))
+            ),
             nn.MaxPool1d(3, stride=2, padding=1),
         )
         n_in = stem_widths[-1]
@@ -100,15 +110,24 @@ class XResNetBackbone(Backbone):
 @register(
     "xresnet1d101",
     description="XResNet-101 in 1D (3-conv stem, 3/4/23/3 bottleneck blocks, 256 channels, concat pooling "
-                "head); among the best PTB-XL benchmark models",
+    "head); among the best PTB-XL benchmark models",
     reference="He et al., Bag of tricks for image classification with CNNs, CVPR 2019; "
-              "Strodthoff et al., IEEE JBHI 2021",
+    "Strodthoff et al., IEEE JBHI 2021",
 )
-def xresnet1d101(n_leads: int, n_outputs: int, blocks_per_stage: Sequence[int] = (3, 4, 23, 3),
-                 stem_widths: Sequence[int] = (32, 32, 64), width: int = 64, expansion: int = 4,
-                 kernel_size: int = 5, stem_kernel: int = 5, head_hidden: int | None = 128,
-                 head_dropout: Sequence[float] = (0.25, 0.5)) -> ECGModel:
+def xresnet1d101(
+    n_leads: int,
+    n_outputs: int,
+    blocks_per_stage: Sequence[int] = (3, 4, 23, 3),
+    stem_widths: Sequence[int] = (32, 32, 64),
+    width: int = 64,
+    expansion: int = 4,
+    kernel_size: int = 5,
+    stem_kernel: int = 5,
+    head_hidden: int | None = 128,
+    head_dropout: Sequence[float] = (0.25, 0.5),
+) -> ECGModel:
     """Build ``xresnet1d101`` (see the module docstring)."""
-    backbone = XResNetBackbone(n_leads, tuple(blocks_per_stage), tuple(stem_widths), width, expansion,
-                               kernel_size, stem_kernel)
+    backbone = XResNetBackbone(
+        n_leads, tuple(blocks_per_stage), tuple(stem_widths), width, expansion, kernel_size, stem_kernel
+    )
     return ECGModel(backbone, Head(backbone.feature_dim, n_outputs, head_hidden, head_dropout))

@@ -12,14 +12,15 @@ import json
 import secrets
 import sqlite3
 import time
+from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pandas as pd
 
-from ecgcore import config as ecg_config
+from ecgcore import paths as ecg_paths
 from ecgcore.train.config import TrainConfig
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
@@ -64,17 +65,30 @@ CREATE INDEX IF NOT EXISTS runs_key ON runs(config_key, status);
 """
 
 #: Columns of ``runs`` that :meth:`RunStore.update` may set.
-_UPDATABLE = ("status", "device", "pid", "pid_start", "epoch", "step", "total_steps", "eta_s", "message",
-              "summary_json", "best_checkpoint", "last_checkpoint", "error")
+_UPDATABLE = (
+    "status",
+    "device",
+    "pid",
+    "pid_start",
+    "epoch",
+    "step",
+    "total_steps",
+    "eta_s",
+    "message",
+    "summary_json",
+    "best_checkpoint",
+    "last_checkpoint",
+    "error",
+)
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def new_run_id(model: str) -> str:
     """A sortable, unique run id: ``20250101-120000-inception1d-3fa2c1``."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{model}-{secrets.token_hex(3)}"
 
 
@@ -105,11 +119,11 @@ class RunStore:
     Parameters
     ----------
     runs_dir
-        Directory of the store and of the run directories; default :func:`ecgcore.config.runs_dir`.
+        Directory of the store and of the run directories; default :func:`ecgcore.paths.runs_dir`.
     """
 
     def __init__(self, runs_dir: Path | str | None = None) -> None:
-        self.root = Path(runs_dir) if runs_dir is not None else ecg_config.runs_dir()
+        self.root = Path(runs_dir) if runs_dir is not None else ecg_paths.runs_dir()
         self.root.mkdir(parents=True, exist_ok=True)
         self.path = self.root / "runs.sqlite"
         with self._connect() as con:
@@ -134,8 +148,17 @@ class RunStore:
             con.execute(
                 "INSERT INTO runs (id, created, updated, task, model, data, config_key, config_json, status)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, now, now, config.task, config.model, config.data, config.key(),
-                 json.dumps(config.to_dict(), sort_keys=True), status),
+                (
+                    run_id,
+                    now,
+                    now,
+                    config.task,
+                    config.model,
+                    config.data,
+                    config.key(),
+                    json.dumps(config.to_dict(), sort_keys=True),
+                    status,
+                ),
             )
         self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
         return run_id
@@ -156,8 +179,18 @@ class RunStore:
             if cur.rowcount == 0:
                 raise KeyError(f"no run {run_id!r} in {self.path}")
 
-    def add_epoch(self, run_id: str, epoch: int, step: int, *, train_loss: float, val_loss: float | None,
-                  lr: float, time_s: float, metrics: dict) -> None:
+    def add_epoch(
+        self,
+        run_id: str,
+        epoch: int,
+        step: int,
+        *,
+        train_loss: float,
+        val_loss: float | None,
+        lr: float,
+        time_s: float,
+        metrics: dict,
+    ) -> None:
         """Record (or replace, after a resume) one epoch's losses and validation metrics."""
         with self._connect() as con:
             con.execute(
@@ -206,20 +239,38 @@ class RunStore:
             row.pop("config_json")
             row.update(summary.get("headline", {}))
             records.append(row)
-        columns = ["id", "created", "task", "model", "data", "status", "device", "epoch", "step", "total_steps", "eta_s"]
+        columns = [
+            "id",
+            "created",
+            "task",
+            "model",
+            "data",
+            "status",
+            "device",
+            "epoch",
+            "step",
+            "total_steps",
+            "eta_s",
+        ]
         frame = pd.DataFrame.from_records(records)
         return frame if len(frame) else pd.DataFrame(columns=columns)
 
     def epochs(self, run_id: str) -> pd.DataFrame:
         """Per-epoch rows: epoch, step, train_loss, val_loss, lr, time_s and the validation metrics as columns."""
         with self._connect() as con:
-            rows = [dict(r) for r in con.execute(
-                "SELECT * FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,))]
+            rows = [
+                dict(r)
+                for r in con.execute("SELECT * FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,))
+            ]
         for row in rows:
             row.pop("run_id")
             row.update(json.loads(row.pop("metrics_json") or "{}"))
         frame = pd.DataFrame.from_records(rows)
-        return frame if len(frame) else pd.DataFrame(columns=["epoch", "step", "train_loss", "val_loss", "lr", "time_s"])
+        return (
+            frame
+            if len(frame)
+            else pd.DataFrame(columns=["epoch", "step", "train_loss", "val_loss", "lr", "time_s"])
+        )
 
     def find_done(self, config: TrainConfig) -> str | None:
         """The newest finished run with the same :meth:`TrainConfig.key`, or ``None``."""
@@ -245,5 +296,7 @@ def wait_for(store: RunStore, run_id: str, statuses: tuple[str, ...], timeout: f
         if run["status"] in statuses:
             return run
         if time.monotonic() > deadline:
-            raise TimeoutError(f"run {run_id} still {run['status']!r} after {timeout:.0f} s (wanted {statuses})")
+            raise TimeoutError(
+                f"run {run_id} still {run['status']!r} after {timeout:.0f} s (wanted {statuses})"
+            )
         time.sleep(0.1)

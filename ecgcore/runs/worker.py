@@ -11,13 +11,14 @@ one from its last checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from ecgcore.config import PROJECT_DIR, atomic_write_json
+from ecgcore.paths import PROJECT_DIR, atomic_write_json
 from ecgcore.processes import pid_alive, process_start_time
 from ecgcore.runs.store import ACTIVE, RunStore
 from ecgcore.train.config import TrainConfig
@@ -29,19 +30,35 @@ CANCELLING = "cancel requested"
 def _start(store: RunStore, run_id: str, resume: bool) -> None:
     """Start the training process for ``run_id`` (config from ``run_dir/config.json``) and record its pid."""
     run_dir = store.run_dir(run_id)
-    command = [sys.executable, "-m", "ecgcore", "train", "--config-json", str(run_dir / "config.json"),
-               "--run-id", run_id, "--runs-dir", str(store.root)]
+    command = [
+        sys.executable,
+        "-m",
+        "ecgcore",
+        "train",
+        "--config-json",
+        str(run_dir / "config.json"),
+        "--run-id",
+        run_id,
+        "--runs-dir",
+        str(store.root),
+    ]
     if resume:
         command.append("--resume")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_DIR), env.get("PYTHONPATH", "")) if p)
     store.update(run_id, status="queued", message="starting", error=None, pid=None, pid_start=None)
     try:
         with open(run_dir / LOG_NAME, "ab") as log:
-            proc = subprocess.Popen(command, cwd=PROJECT_DIR, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                command,
+                cwd=PROJECT_DIR,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
     except OSError as exc:
-        store.update(run_id, status="failed", error=f"could not start the training process: {exc}", message="failed")
+        store.update(
+            run_id, status="failed", error=f"could not start the training process: {exc}", message="failed"
+        )
         raise
     store.update(run_id, pid=proc.pid, pid_start=process_start_time(proc.pid))
 
@@ -66,7 +83,9 @@ def cancel(run_id: str, runs_dir: Path | str | None = None) -> str:
     if run["status"] not in ACTIVE:
         return run["status"]
     if pid_alive(run["pid"], run["pid_start"]):
-        store.update(run_id, message=CANCELLING)  # if it dies before handling the signal, refresh_dead knows why
+        store.update(
+            run_id, message=CANCELLING
+        )  # if it dies before handling the signal, refresh_dead knows why
         if os.getsid(run["pid"]) == run["pid"]:  # a worker: its own session, so signal its whole group
             os.killpg(run["pid"], signal.SIGTERM)
         else:  # started from a terminal (python -m ecgcore train): that process only
@@ -79,10 +98,8 @@ def cancel(run_id: str, runs_dir: Path | str | None = None) -> str:
 
 def _reap(pid: int) -> None:
     """Collect the exit status if the process is our child (so it does not linger as a zombie)."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def refresh_dead(runs_dir: Path | str | None = None) -> list[str]:
@@ -98,8 +115,11 @@ def refresh_dead(runs_dir: Path | str | None = None) -> list[str]:
             if store.get_run(run["id"])["message"] == CANCELLING:
                 store.update(run["id"], status="cancelled", message="cancelled before training started")
             else:
-                store.update(run["id"], status="interrupted",
-                             message="the training process ended without finishing; resume continues from the last epoch")
+                store.update(
+                    run["id"],
+                    status="interrupted",
+                    message="the training process ended without finishing; resume continues from the last epoch",
+                )
             dead.append(run["id"])
     return dead
 
@@ -119,7 +139,9 @@ def resume(run_id: str, runs_dir: Path | str | None = None) -> str:
         raise ValueError(f"run {run_id} is {run['status']} (pid {run['pid']}); cancel it before resuming")
     run_dir = store.run_dir(run_id)
     if not (run_dir / "last.safetensors").exists():
-        raise ValueError(f"run {run_id} has no checkpoint in {run_dir} to resume from; start it again instead")
+        raise ValueError(
+            f"run {run_id} has no checkpoint in {run_dir} to resume from; start it again instead"
+        )
     if not (run_dir / "config.json").exists():
         atomic_write_json(run_dir / "config.json", run["config"])
     _start(store, run_id, resume=True)

@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from ecgcore.config import PROJECT_DIR, atomic_write_bytes, atomic_write_json
+from ecgcore.paths import PROJECT_DIR, atomic_write_bytes, atomic_write_json
 
 FORMAT = "ecglab-checkpoint/1"
 _META_KEY = "ecglab"
@@ -34,7 +34,9 @@ _META_KEY = "ecglab"
 def git_commit() -> str | None:
     """The project's current git commit, or ``None`` outside a checkout."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if out.returncode != 0:
@@ -57,7 +59,11 @@ def jsonable(obj: Any) -> Any:
 
 def _weights_path(path: str | Path) -> Path:
     path = Path(path)
-    return path if path.suffix == ".safetensors" else path.with_name(path.name.removesuffix(".json") + ".safetensors")
+    return (
+        path
+        if path.suffix == ".safetensors"
+        else path.with_name(path.name.removesuffix(".json") + ".safetensors")
+    )
 
 
 def cpu_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -111,12 +117,16 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     try:
         state = st_load(data)
         header_len = int.from_bytes(data[:8], "little")
-        header = json.loads(data[8:8 + header_len])
+        header = json.loads(data[8 : 8 + header_len])
     except Exception as exc:  # safetensors raises its own error type for anything that is not safetensors
-        raise ValueError(f"{weights}: not a safetensors checkpoint ({exc}); refusing to load it any other way") from exc
+        raise ValueError(
+            f"{weights}: not a safetensors checkpoint ({exc}); refusing to load it any other way"
+        ) from exc
     meta_json = header.get("__metadata__", {}).get(_META_KEY)
     if meta_json is None:
-        raise ValueError(f"{weights}: safetensors file without an ECG Lab description (metadata key {_META_KEY!r})")
+        raise ValueError(
+            f"{weights}: safetensors file without an ECG Lab description (metadata key {_META_KEY!r})"
+        )
     return state, json.loads(meta_json)
 
 
@@ -209,8 +219,9 @@ class Predictor:
         return result
 
 
-def load_predictor(run_id_or_dir: str | Path, runs_dir: str | Path | None = None, which: str = "best",
-                   device: str = "cpu") -> Predictor:
+def load_predictor(
+    run_id_or_dir: str | Path, runs_dir: str | Path | None = None, which: str = "best", device: str = "cpu"
+) -> Predictor:
     """A :class:`Predictor` from a run id (looked up in the run store) or a run directory.
 
     Raises

@@ -97,14 +97,21 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first field whose value is not allowed."""
         choices = {
-            "task": TASKS, "label_mode": LABEL_MODES, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
-            "loss": LOSSES, "normalize": NORMALIZATIONS, "subset": SUBSETS,
+            "task": TASKS,
+            "label_mode": LABEL_MODES,
+            "optimizer": OPTIMIZERS,
+            "schedule": SCHEDULES,
+            "loss": LOSSES,
+            "normalize": NORMALIZATIONS,
+            "subset": SUBSETS,
             "monitor": ("auto", "val_loss", "mae", "auc"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r}; expected one of {allowed}")
-        if self.monitor == "mae" and self.task != "regression" or self.monitor == "auc" and self.task != "classification":
+        if (self.monitor == "mae" and self.task != "regression") or (
+            self.monitor == "auc" and self.task != "classification"
+        ):
             raise ValueError(f"TrainConfig.monitor={self.monitor!r} does not apply to task {self.task!r}")
         if not 0.0 < self.train_fraction <= 1.0:
             raise ValueError(f"TrainConfig.train_fraction={self.train_fraction}; expected 0 < fraction <= 1")
@@ -112,7 +119,9 @@ class TrainConfig:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)}; expected a positive integer")
         if self.max_records is not None and self.max_records < 3:
-            raise ValueError(f"TrainConfig.max_records={self.max_records}; expected at least 3 (train, val, test)")
+            raise ValueError(
+                f"TrainConfig.max_records={self.max_records}; expected at least 3 (train, val, test)"
+            )
         if self.lr <= 0 or self.fs <= 0 or self.duration <= 0:
             raise ValueError("TrainConfig.lr, fs and duration must be positive")
 
@@ -121,7 +130,7 @@ class TrainConfig:
         return json.loads(json.dumps(asdict(self)))
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Build a config from :meth:`to_dict` output; unknown keys are an error, missing keys take defaults."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
@@ -133,8 +142,13 @@ class TrainConfig:
         """The :class:`ecgcore.data.Preprocessing` this run's inputs go through."""
         from ecgcore.data import Preprocessing
 
-        return Preprocessing(leads=self.leads, fs=self.fs, duration=self.duration,
-                             bandpass=self.bandpass, normalize=self.normalize)
+        return Preprocessing(
+            leads=self.leads,
+            fs=self.fs,
+            duration=self.duration,
+            bandpass=self.bandpass,
+            normalize=self.normalize,
+        )
 
     def key(self) -> str:
         """A stable hash of the fields that decide what the run learns (not device or compile)."""

@@ -64,7 +64,7 @@ def shard(indices: np.ndarray, info: DistInfo) -> np.ndarray:
         return indices
     per_rank = -(-len(indices) // info.world_size)
     padded = np.resize(indices, per_rank * info.world_size)
-    return padded[info.rank::info.world_size]
+    return padded[info.rank :: info.world_size]
 
 
 def barrier(info: DistInfo) -> None:

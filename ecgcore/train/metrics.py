@@ -8,7 +8,7 @@ a model that learned nothing is obvious at a glance.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from sklearn.metrics import (
@@ -65,7 +65,9 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray, targets: Sequence
     }
 
 
-def classification_metrics(y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str], multi_label: bool) -> dict:
+def classification_metrics(
+    y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str], multi_label: bool
+) -> dict:
     """Macro and per-class AUC, accuracy, macro F1, confusion matrix and per-class TP/FN/FP/TN.
 
     Parameters
@@ -105,8 +107,10 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, classes: Seque
         accuracy = accuracy_score(onehot, pred)
         f1 = f1_score(onehot, pred, average="macro", zero_division=0)
         counts = {name: cms[j] for j, name in enumerate(classes)}
-        per_class = {name: {"tp": int(c[1, 1]), "fn": int(c[1, 0]), "fp": int(c[0, 1]), "tn": int(c[0, 0])}
-                     for name, c in counts.items()}
+        per_class = {
+            name: {"tp": int(c[1, 1]), "fn": int(c[1, 0]), "fp": int(c[0, 1]), "tn": int(c[0, 0])}
+            for name, c in counts.items()
+        }
     else:
         true_idx = np.asarray(y_true, dtype=np.int64)
         pred_idx = probs.argmax(axis=1)
@@ -132,7 +136,9 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, classes: Seque
     }
 
 
-def baseline_predictions(task: str, y_train: np.ndarray, n: int, n_classes: int, multi_label: bool) -> np.ndarray:
+def baseline_predictions(
+    task: str, y_train: np.ndarray, n: int, n_classes: int, multi_label: bool
+) -> np.ndarray:
     """The trivial predictor: the training mean (regression) or training class prior (classification), ``n`` times."""
     y_train = np.asarray(y_train)
     if task == "regression":
@@ -144,8 +150,15 @@ def baseline_predictions(task: str, y_train: np.ndarray, n: int, n_classes: int,
     return np.repeat(prior[None, :], n, axis=0)
 
 
-def evaluate(task: str, y_true: np.ndarray, y_pred: np.ndarray, y_train: np.ndarray, *,
-             names: Sequence[str], multi_label: bool = False) -> dict:
+def evaluate(
+    task: str,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    names: Sequence[str],
+    multi_label: bool = False,
+) -> dict:
     """Metrics of the model and of the trivial baseline on the same rows.
 
     Parameters
@@ -161,7 +174,10 @@ def evaluate(task: str, y_true: np.ndarray, y_pred: np.ndarray, y_train: np.ndar
     """
     base = baseline_predictions(task, y_train, len(y_true), len(names), multi_label)
     if task == "regression":
-        return {"model": regression_metrics(y_true, y_pred, names), "baseline": regression_metrics(y_true, base, names)}
+        return {
+            "model": regression_metrics(y_true, y_pred, names),
+            "baseline": regression_metrics(y_true, base, names),
+        }
     return {
         "model": classification_metrics(y_true, y_pred, names, multi_label),
         "baseline": classification_metrics(y_true, base, names, multi_label),

@@ -19,19 +19,20 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ecgcore.config import atomic_write_json
-from ecgcore.progress import ProgressFn, report
+from ecgcore.paths import atomic_write_json
 from ecgcore.processes import process_start_time
+from ecgcore.progress import ProgressFn, report
 from ecgcore.runs.store import RunStore
 from ecgcore.train import distributed as ddp
 from ecgcore.train.checkpoint import (
@@ -79,7 +80,9 @@ def cpu_has_bf16() -> bool:
         return False
 
 
-def resolve_precision(device: torch.device, amp: bool, force: bool = False) -> tuple[torch.dtype | None, bool]:
+def resolve_precision(
+    device: torch.device, amp: bool, force: bool = False
+) -> tuple[torch.dtype | None, bool]:
     """The autocast dtype (``None`` = fp32) and whether a gradient scaler is needed.
 
     CUDA: bf16 where supported, else fp16 with a scaler. MPS: fp16 with a scaler. CPU: bf16 when the
@@ -167,16 +170,22 @@ def prepare_data(config: TrainConfig, progress: ProgressFn | None = None) -> Pre
         names = SUPERCLASSES
         missing_cols = [c for c in (*SUPERCLASSES, "superclass") if c not in index.columns]
         if missing_cols:
-            raise ValueError(f"{config.data}: classification needs superclass labels; the index lacks {missing_cols}")
+            raise ValueError(
+                f"{config.data}: classification needs superclass labels; the index lacks {missing_cols}"
+            )
         if config.label_mode == "single":
             label = index["superclass"].astype(str)
-            raw = np.array([SUPERCLASSES.index(s) if s in SUPERCLASSES else -1 for s in label], dtype=np.int64)
+            raw = np.array(
+                [SUPERCLASSES.index(s) if s in SUPERCLASSES else -1 for s in label], dtype=np.int64
+            )
             usable = raw >= 0
         else:
             raw = index[list(SUPERCLASSES)].to_numpy(dtype=np.float32)
             usable = raw.sum(axis=1) > 0
     reason = "missing_target" if config.task == "regression" else "no_usable_label"
-    dropped[reason] = {s: int(((index["split"] == s).to_numpy() & keep & ~usable).sum()) for s in ("train", "val", "test")}
+    dropped[reason] = {
+        s: int(((index["split"] == s).to_numpy() & keep & ~usable).sum()) for s in ("train", "val", "test")
+    }
     keep &= usable
 
     rng = np.random.default_rng(config.split_seed)
@@ -189,11 +198,15 @@ def prepare_data(config: TrainConfig, progress: ProgressFn | None = None) -> Pre
     if config.train_fraction < 1.0:
         n_keep = max(2, round(len(rows["train"]) * config.train_fraction))
         dropped["train_fraction"] = int(len(rows["train"]) - n_keep)
-        rows["train"] = np.sort(rng.choice(rows["train"], size=min(n_keep, len(rows["train"])), replace=False))
+        rows["train"] = np.sort(
+            rng.choice(rows["train"], size=min(n_keep, len(rows["train"])), replace=False)
+        )
     for name, r in rows.items():
-        if len(r) == 0 or name == "train" and len(r) < 2:
-            raise ValueError(f"{config.data}: the {name} split has {len(r)} usable records after filtering "
-                             f"({dropped}); use more records or fewer filters")
+        if len(r) == 0 or (name == "train" and len(r) < 2):
+            raise ValueError(
+                f"{config.data}: the {name} split has {len(r)} usable records after filtering "
+                f"({dropped}); use more records or fewer filters"
+            )
 
     if config.task == "regression":
         target_mean = raw[rows["train"]].mean(axis=0)
@@ -205,9 +218,19 @@ def prepare_data(config: TrainConfig, progress: ProgressFn | None = None) -> Pre
         y = raw
         y_eval = raw
     return PreparedData(
-        signals=cached.signals, rows=rows, y=y, y_eval=y_eval, names=names,
-        record_ids=index["record_id"].astype(str).to_numpy(), target_mean=target_mean, target_sd=target_sd,
-        dropped=dropped, prep=cached.prep, stats=dict(cached.stats or {}), kind=dataset.kind, spec=config.data,
+        signals=cached.signals,
+        rows=rows,
+        y=y,
+        y_eval=y_eval,
+        names=names,
+        record_ids=index["record_id"].astype(str).to_numpy(),
+        target_mean=target_mean,
+        target_sd=target_sd,
+        dropped=dropped,
+        prep=cached.prep,
+        stats=dict(cached.stats or {}),
+        kind=dataset.kind,
+        spec=config.data,
         fingerprint=str(cached.meta.get("fingerprint", "")),
     )
 
@@ -247,8 +270,8 @@ class BatchSource:
             self.mode = "device"
             self.x = torch.empty((len(self.rows), *signals.shape[1:]), dtype=torch.float32, device=device)
             for start in range(0, len(self.rows), 1024):  # chunks: no full host copy of a large cache
-                chunk = np.asarray(signals[self.rows[start:start + 1024]], dtype=np.float32)
-                self.x[start:start + len(chunk)] = torch.from_numpy(chunk).to(device)
+                chunk = np.asarray(signals[self.rows[start : start + 1024]], dtype=np.float32)
+                self.x[start : start + len(chunk)] = torch.from_numpy(chunk).to(device)
         elif nbytes < HOST_DATA_SHARE * _available_ram():
             self.mode = "host"
             self.x = torch.from_numpy(np.ascontiguousarray(signals[self.rows], dtype=np.float32))
@@ -292,14 +315,16 @@ class BatchSource:
                 yield x.to(self.device, non_blocking=True), self.labels(rows)
 
 
-def epoch_batches(train_rows: np.ndarray, batch_size: int, seed: int, epoch: int, info: ddp.DistInfo) -> list[np.ndarray]:
+def epoch_batches(
+    train_rows: np.ndarray, batch_size: int, seed: int, epoch: int, info: ddp.DistInfo
+) -> list[np.ndarray]:
     """This rank's batches for an epoch: a permutation seeded by ``(seed, epoch)``, sharded, chunked.
 
     A final chunk of one row is dropped (batch norm cannot train on it).
     """
     perm = np.random.default_rng([seed, epoch]).permutation(train_rows)
     mine = ddp.shard(perm, info)
-    chunks = [mine[i:i + batch_size] for i in range(0, len(mine), batch_size)]
+    chunks = [mine[i : i + batch_size] for i in range(0, len(mine), batch_size)]
     return chunks[:-1] if len(chunks) > 1 and len(chunks[-1]) < 2 else chunks
 
 
@@ -327,23 +352,32 @@ SGD_MOMENTUM = 0.9
 
 def build_optimizer(config: TrainConfig, model: nn.Module, strategy) -> torch.optim.Optimizer:
     """Adam, AdamW or SGD with momentum over the strategy's parameter groups (all parameters without one)."""
-    groups = strategy.param_groups(model, config.lr) if strategy is not None else [{"params": list(model.parameters())}]
+    groups = (
+        strategy.param_groups(model, config.lr)
+        if strategy is not None
+        else [{"params": list(model.parameters())}]
+    )
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=SGD_MOMENTUM, weight_decay=config.weight_decay)
     cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     return cls(groups, lr=config.lr, weight_decay=config.weight_decay)
 
 
-def build_schedule(config: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int, monitor_mode: str):
+def build_schedule(
+    config: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int, monitor_mode: str
+):
     """The learning-rate schedule (``None`` for a constant rate)."""
     if config.schedule == "onecycle":
         max_lr = [g["lr"] for g in optimizer.param_groups]
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr,
-                                                   total_steps=config.epochs * steps_per_epoch)
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=max_lr, total_steps=config.epochs * steps_per_epoch
+        )
     if config.schedule == "exponential":
         return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_gamma)
     if config.schedule == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=monitor_mode, factor=0.5, patience=2)
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode=monitor_mode, factor=0.5, patience=2
+        )
     return None
 
 
@@ -360,8 +394,13 @@ class BestTracker:
     (which change the model's tensors in place) cannot change it.
     """
 
-    def __init__(self, mode: str, value: float | None = None, epoch: int | None = None,
-                 state: dict[str, torch.Tensor] | None = None):
+    def __init__(
+        self,
+        mode: str,
+        value: float | None = None,
+        epoch: int | None = None,
+        state: dict[str, torch.Tensor] | None = None,
+    ):
         self.mode, self.value, self.epoch, self.state = mode, value, epoch, state
 
     def improved(self, value: float) -> bool:
@@ -381,12 +420,13 @@ class BestTracker:
 
 # --- evaluation --------------------------------------------------------------------------------
 @torch.no_grad()
-def predict_rows(model: nn.Module, source: BatchSource, rows: np.ndarray, batch_size: int,
-                 amp_dtype: torch.dtype | None) -> torch.Tensor:
+def predict_rows(
+    model: nn.Module, source: BatchSource, rows: np.ndarray, batch_size: int, amp_dtype: torch.dtype | None
+) -> torch.Tensor:
     """Raw model outputs for ``rows`` (eval mode), float32 on the CPU."""
     model.eval()
     outs = []
-    batches = [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
+    batches = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
     for x, _ in source.iterate(batches):
         with _autocast(source.device, amp_dtype):
             outs.append(model(x).float().cpu())
@@ -406,16 +446,30 @@ def outputs_to_predictions(out: torch.Tensor, config: TrainConfig, data: Prepare
     return torch.sigmoid(out).numpy()
 
 
-def evaluate_split(model: nn.Module, source: BatchSource, config: TrainConfig, data: PreparedData, split: str,
-                   batch_size: int, amp_dtype: torch.dtype | None, loss_fn: nn.Module) -> dict:
+def evaluate_split(
+    model: nn.Module,
+    source: BatchSource,
+    config: TrainConfig,
+    data: PreparedData,
+    split: str,
+    batch_size: int,
+    amp_dtype: torch.dtype | None,
+    loss_fn: nn.Module,
+) -> dict:
     """Loss and metrics (with the trivial baseline) of ``model`` on one split."""
     rows = data.rows[split]
     out = predict_rows(model, source, rows, batch_size, amp_dtype)
     target = torch.as_tensor(data.y[rows])
     loss = float(loss_fn(out, target).item())
     pred = outputs_to_predictions(out, config, data)
-    result = evaluate(config.task, data.y_eval[rows], pred, data.y_eval[data.rows["train"]],
-                      names=data.names, multi_label=config.label_mode == "multi" and config.task == "classification")
+    result = evaluate(
+        config.task,
+        data.y_eval[rows],
+        pred,
+        data.y_eval[data.rows["train"]],
+        names=data.names,
+        multi_label=config.label_mode == "multi" and config.task == "classification",
+    )
     result["loss"] = loss
     return result
 
@@ -434,12 +488,22 @@ def headline(summary_metrics: dict, baseline: dict, config: TrainConfig) -> dict
     """A few numbers for run tables: test/val MAE or AUC next to the baseline's."""
     key = "mae" if config.task == "regression" else "auc"
     return {f"{split}_{key}": summary_metrics[split][key] for split in ("val", "test")} | {
-        f"baseline_test_{key}": baseline["test"][key]}
+        f"baseline_test_{key}": baseline["test"][key]
+    }
 
 
-def train_step(net: nn.Module, model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module,
-               optimizer: torch.optim.Optimizer, *, amp_dtype: torch.dtype | None = None,
-               scaler: torch.amp.GradScaler | None = None, grad_clip: float | None = None) -> torch.Tensor:
+def train_step(
+    net: nn.Module,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    *,
+    amp_dtype: torch.dtype | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    grad_clip: float | None = None,
+) -> torch.Tensor:
     """One optimisation step (autocast forward, fp32 loss, scaled backward, clipping); returns the detached loss.
 
     ``net`` is what runs the forward pass (the model, or its DDP / compiled wrapper); ``model`` owns
@@ -481,9 +545,17 @@ def _sigterm_flag() -> Iterator[threading.Event]:
 
 def _checkpoint_meta(config: TrainConfig, data: PreparedData, run_id: str, epoch: int, metrics: dict) -> dict:
     meta = {
-        "run_id": run_id, "epoch": epoch, "task": config.task, "label_mode": config.label_mode,
-        "leads": list(config.leads), "fs": config.fs, "preprocessing": data.prep.to_dict(), "stats": data.stats,
-        "config": config.to_dict(), "metrics": metrics, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "run_id": run_id,
+        "epoch": epoch,
+        "task": config.task,
+        "label_mode": config.label_mode,
+        "leads": list(config.leads),
+        "fs": config.fs,
+        "preprocessing": data.prep.to_dict(),
+        "stats": data.stats,
+        "config": config.to_dict(),
+        "metrics": metrics,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if config.task == "regression":
         meta.update(targets=list(data.names), target_mean=data.target_mean, target_sd=data.target_sd)
@@ -492,8 +564,14 @@ def _checkpoint_meta(config: TrainConfig, data: PreparedData, run_id: str, epoch
     return meta
 
 
-def train(config: TrainConfig, *, runs_dir: Path | None = None, run_id: str | None = None,
-          resume: bool = False, progress: ProgressFn | None = None) -> dict:
+def train(
+    config: TrainConfig,
+    *,
+    runs_dir: Path | None = None,
+    run_id: str | None = None,
+    resume: bool = False,
+    progress: ProgressFn | None = None,
+) -> dict:
     """Train ``config`` and record it in the run store; returns the run summary.
 
     Parameters
@@ -501,7 +579,7 @@ def train(config: TrainConfig, *, runs_dir: Path | None = None, run_id: str | No
     config
         What to train.
     runs_dir
-        Run store directory (default :func:`ecgcore.config.runs_dir`).
+        Run store directory (default :func:`ecgcore.paths.runs_dir`).
     run_id
         Use this id (a run the worker created as ``queued``, or a new id); default: a new id.
     resume
@@ -527,14 +605,28 @@ def train(config: TrainConfig, *, runs_dir: Path | None = None, run_id: str | No
                 if resume:
                     raise ValueError(f"cannot resume run {run_id!r}: it is not in {store.path}")
                 run_id = store.create_run(config, run_id=run_id)
-            store.update(run_id, status="running", pid=os.getpid(), pid_start=process_start_time(os.getpid()),
-                         error=None, message="loading data")
+            store.update(
+                run_id,
+                status="running",
+                pid=os.getpid(),
+                pid_start=process_start_time(os.getpid()),
+                error=None,
+                message="loading data",
+            )
         run_id = ddp.broadcast(run_id, info)
         return _run_recorded(config, store, run_id, resume, progress, device, info, stop)
 
 
-def _run_recorded(config: TrainConfig, store: RunStore, run_id: str, resume: bool, progress: ProgressFn | None,
-                  device: torch.device, info: ddp.DistInfo, stop: threading.Event) -> dict:
+def _run_recorded(
+    config: TrainConfig,
+    store: RunStore,
+    run_id: str,
+    resume: bool,
+    progress: ProgressFn | None,
+    device: torch.device,
+    info: ddp.DistInfo,
+    stop: threading.Event,
+) -> dict:
     """:func:`_train`, with its outcome (done, cancelled, failed) written to the store."""
     run_dir = store.run_dir(run_id)
     try:
@@ -566,8 +658,17 @@ def _exists(store: RunStore, run_id: str) -> bool:
     return True
 
 
-def _train(config: TrainConfig, store: RunStore, run_id: str, run_dir: Path, resume: bool,
-           progress: ProgressFn | None, device: torch.device, info: ddp.DistInfo, stop: threading.Event) -> dict:
+def _train(
+    config: TrainConfig,
+    store: RunStore,
+    run_id: str,
+    run_dir: Path,
+    resume: bool,
+    progress: ProgressFn | None,
+    device: torch.device,
+    info: ddp.DistInfo,
+    stop: threading.Event,
+) -> dict:
     started = time.monotonic()
     if not info.is_main:
         ddp.barrier(info)  # rank 0 builds the cache first; the others then map it
@@ -577,9 +678,16 @@ def _train(config: TrainConfig, store: RunStore, run_id: str, run_dir: Path, res
     if stop.is_set():
         raise Cancelled()
     if info.is_main:
-        atomic_write_json(run_dir / "records.json", {
-            "data": data.spec, "kind": data.kind, "dropped": data.dropped, "fingerprint": data.fingerprint,
-            **{s: data.record_ids[r].tolist() for s, r in data.rows.items()}})
+        atomic_write_json(
+            run_dir / "records.json",
+            {
+                "data": data.spec,
+                "kind": data.kind,
+                "dropped": data.dropped,
+                "fingerprint": data.fingerprint,
+                **{s: data.record_ids[r].tolist() for s, r in data.rows.items()},
+            },
+        )
     torch.manual_seed(config.seed)
     n_leads, n_outputs = len(config.leads), len(data.names)
     model, strategy = build_model(config, n_leads, n_outputs, store)
@@ -595,10 +703,15 @@ def _train(config: TrainConfig, store: RunStore, run_id: str, run_dir: Path, res
     source = BatchSource(data.signals, data.y, np.concatenate(list(data.rows.values())), device)
     net: nn.Module = model
     if info.enabled:
-        if strategy is not None:  # DDP must know every parameter; the strategy freezes groups again each epoch
+        if (
+            strategy is not None
+        ):  # DDP must know every parameter; the strategy freezes groups again each epoch
             model.requires_grad_(True)
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                                  find_unused_parameters=strategy is not None)
+        net = nn.parallel.DistributedDataParallel(
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=strategy is not None,
+        )
     if config.compile:
         net = torch.compile(net)
 
@@ -611,7 +724,9 @@ def _train(config: TrainConfig, store: RunStore, run_id: str, run_dir: Path, res
     total_steps = config.epochs * steps_per_epoch
     device_label = f"{device.type}" + (f" x{info.world_size}" if info.enabled else "")
     if info.is_main:
-        store.update(run_id, device=device_label, total_steps=total_steps, message=f"training ({source.mode} data)")
+        store.update(
+            run_id, device=device_label, total_steps=total_steps, message=f"training ({source.mode} data)"
+        )
     last_store = 0.0
     step = start_epoch * steps_per_epoch
     step_time_start, steps_timed = time.monotonic(), 0
@@ -630,8 +745,17 @@ def _train(config: TrainConfig, store: RunStore, run_id: str, run_dir: Path, res
                 raise Cancelled()
             if augment is not None:
                 x = augment(x)
-            loss_sum += train_step(net, model, x, y, loss_fn, optimizer, amp_dtype=amp_dtype, scaler=scaler,
-                                   grad_clip=config.grad_clip)
+            loss_sum += train_step(
+                net,
+                model,
+                x,
+                y,
+                loss_fn,
+                optimizer,
+                amp_dtype=amp_dtype,
+                scaler=scaler,
+                grad_clip=config.grad_clip,
+            )
             if isinstance(schedule, torch.optim.lr_scheduler.OneCycleLR):
                 schedule.step()
             step += 1
@@ -659,13 +783,25 @@ def _train(config: TrainConfig, store: RunStore, run_id: str, run_dir: Path, res
             if improved:
                 save_checkpoint(run_dir / "best", model, {**meta, "monitor": monitor, "monitor_value": value})
             _save_last(run_dir, model, meta, optimizer, schedule, scaler, best, since_best)
-            store.add_epoch(run_id, epoch, step, train_loss=train_loss, val_loss=val["loss"],
-                            lr=optimizer.param_groups[-1]["lr"], time_s=time.monotonic() - epoch_start,
-                            metrics=metrics)
+            store.add_epoch(
+                run_id,
+                epoch,
+                step,
+                train_loss=train_loss,
+                val_loss=val["loss"],
+                lr=optimizer.param_groups[-1]["lr"],
+                time_s=time.monotonic() - epoch_start,
+                metrics=metrics,
+            )
             best_file = run_dir / "best.safetensors"
-            store.update(run_id, epoch=epoch, step=step, eta_s=(time.monotonic() - step_time_start) / max(steps_timed, 1)
-                         * (total_steps - step), last_checkpoint=str(run_dir / "last.safetensors"),
-                         best_checkpoint=str(best_file) if best_file.exists() else None)
+            store.update(
+                run_id,
+                epoch=epoch,
+                step=step,
+                eta_s=(time.monotonic() - step_time_start) / max(steps_timed, 1) * (total_steps - step),
+                last_checkpoint=str(run_dir / "last.safetensors"),
+                best_checkpoint=str(best_file) if best_file.exists() else None,
+            )
         if config.patience is not None and since_best >= config.patience:
             break
     train_time = time.monotonic() - step_time_start
@@ -673,21 +809,37 @@ def _train(config: TrainConfig, store: RunStore, run_id: str, run_dir: Path, res
     if best.state is None:  # resumed after the last epoch, or no finite metric: take the saved best
         best.state = read_checkpoint(run_dir / "best.safetensors")[0]
     model.load_state_dict(best.state)
-    results = {s: evaluate_split(model, source, config, data, s, batch, amp_dtype, loss_fn)
-               for s in ("train", "val", "test")}
+    results = {
+        s: evaluate_split(model, source, config, data, s, batch, amp_dtype, loss_fn)
+        for s in ("train", "val", "test")
+    }
     metrics = {s: {"model": r["model"], "loss": r["loss"]} for s, r in results.items()}
     baseline = {s: r["baseline"] for s, r in results.items()}
     summary = {
-        "id": run_id, "status": "done", "task": config.task, "model": config.model,
-        "device": device_label, "precision": precision_name(amp_dtype), "data_mode": source.mode,
-        "world_size": info.world_size, "epochs_run": epoch + 1, "best_epoch": best.epoch,
-        "monitor": monitor, "best_value": best.value, "stopped_early": epoch + 1 < config.epochs,
-        "n": {s: int(len(r)) for s, r in data.rows.items()}, "dropped": data.dropped,
-        "names": list(data.names), "metrics": {s: m["model"] for s, m in metrics.items()},
-        "loss": {s: m["loss"] for s, m in metrics.items()}, "baseline": baseline,
+        "id": run_id,
+        "status": "done",
+        "task": config.task,
+        "model": config.model,
+        "device": device_label,
+        "precision": precision_name(amp_dtype),
+        "data_mode": source.mode,
+        "world_size": info.world_size,
+        "epochs_run": epoch + 1,
+        "best_epoch": best.epoch,
+        "monitor": monitor,
+        "best_value": best.value,
+        "stopped_early": epoch + 1 < config.epochs,
+        "n": {s: int(len(r)) for s, r in data.rows.items()},
+        "dropped": data.dropped,
+        "names": list(data.names),
+        "metrics": {s: m["model"] for s, m in metrics.items()},
+        "loss": {s: m["loss"] for s, m in metrics.items()},
+        "baseline": baseline,
         "params": int(sum(p.numel() for p in model.parameters())),
         "time_s": round(time.monotonic() - started, 3),
-        "train_samples_per_s": round(steps_timed * config.batch_size / train_time, 2) if steps_timed else None,
+        "train_samples_per_s": round(steps_timed * config.batch_size / train_time, 2)
+        if steps_timed
+        else None,
     }
     summary["headline"] = headline(summary["metrics"], baseline, config)
     summary = jsonable(summary)
@@ -706,25 +858,40 @@ def _augmenter(config: TrainConfig, epoch: int, rank: int):
     return Augment(seed=int(np.random.SeedSequence([config.seed, epoch, rank]).generate_state(1)[0]))
 
 
-def _save_last(run_dir: Path, model: nn.Module, meta: dict, optimizer, schedule, scaler, best: BestTracker,
-               since_best: int) -> None:
+def _save_last(
+    run_dir: Path,
+    model: nn.Module,
+    meta: dict,
+    optimizer,
+    schedule,
+    scaler,
+    best: BestTracker,
+    since_best: int,
+) -> None:
     """Write the resumable state, then ``last.safetensors`` naming it (so they always agree), then prune."""
     epoch = meta["epoch"]
     state_file = f"state-epoch{epoch:04d}.pt"
-    save_training_state(run_dir / state_file, {
-        "epoch": epoch, "optimizer": optimizer.state_dict(),
-        "schedule": schedule.state_dict() if schedule is not None else {},
-        "scaler": scaler.state_dict() if scaler is not None else {},
-        "best_value": best.value if best.value is not None else float("nan"),
-        "best_epoch": -1 if best.epoch is None else best.epoch, "since_best": since_best,
-    })
+    save_training_state(
+        run_dir / state_file,
+        {
+            "epoch": epoch,
+            "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict() if schedule is not None else {},
+            "scaler": scaler.state_dict() if scaler is not None else {},
+            "best_value": best.value if best.value is not None else float("nan"),
+            "best_epoch": -1 if best.epoch is None else best.epoch,
+            "since_best": since_best,
+        },
+    )
     save_checkpoint(run_dir / "last", model, {**meta, "state_file": state_file})
     for old in run_dir.glob("state-epoch*.pt"):
         if old.name != state_file:
             old.unlink(missing_ok=True)
 
 
-def _restore(run_dir: Path, model: nn.Module, optimizer, schedule, scaler, mode: str) -> tuple[int, int, BestTracker]:
+def _restore(
+    run_dir: Path, model: nn.Module, optimizer, schedule, scaler, mode: str
+) -> tuple[int, int, BestTracker]:
     """Load ``last`` weights and state; returns ``(next epoch, epochs since best, best tracker)``."""
     weights, meta = read_checkpoint(run_dir / "last.safetensors")
     state = load_training_state(run_dir / meta["state_file"])
@@ -735,8 +902,11 @@ def _restore(run_dir: Path, model: nn.Module, optimizer, schedule, scaler, mode:
     if scaler is not None and state["scaler"]:
         scaler.load_state_dict(state["scaler"])
     best_value = state["best_value"]
-    best = BestTracker(mode, None if math.isnan(best_value) else best_value,
-                       None if state["best_epoch"] < 0 else state["best_epoch"])
+    best = BestTracker(
+        mode,
+        None if math.isnan(best_value) else best_value,
+        None if state["best_epoch"] < 0 else state["best_epoch"],
+    )
     if best.epoch is not None:
         best.state = read_checkpoint(run_dir / "best.safetensors")[0]
     return meta["epoch"] + 1, state["since_best"], best
@@ -758,8 +928,10 @@ def predict_split(store: RunStore, run_id: str, split: str) -> tuple[np.ndarray,
     recorded = json.loads((store.run_dir(run_id) / "records.json").read_text())[split]
     rows = data.rows[split]
     if list(data.record_ids[rows]) != list(recorded):
-        raise ValueError(f"run {run_id}: its {split} records differ from the data now in {config.data}; "
-                         "the data changed since the run")
+        raise ValueError(
+            f"run {run_id}: its {split} records differ from the data now in {config.data}; "
+            "the data changed since the run"
+        )
     model, _ = load_checkpoint(store.run_dir(run_id) / "best", device="cpu")
     source = BatchSource(data.signals, data.y, rows, next(model.parameters()).device)
     out = predict_rows(model, source, rows, config.batch_size, None)

@@ -70,7 +70,9 @@ class Strategy:
         if self.name not in STRATEGIES:
             raise ValueError(f"transfer strategy {self.name!r}; expected one of {STRATEGIES}")
         if self.lr_factor < 1.0:
-            raise ValueError(f"transfer lr_factor={self.lr_factor}; expected >= 1 (lower layers learn slower)")
+            raise ValueError(
+                f"transfer lr_factor={self.lr_factor}; expected >= 1 (lower layers learn slower)"
+            )
 
     def trainable_groups(self, model: ECGModel, epoch: int) -> list[str]:
         """Names of the groups that train in ``epoch`` (0-based)."""
@@ -78,7 +80,7 @@ class Strategy:
         if self.name == "linear_probe":
             return ["head"]
         if self.name == "gradual_unfreeze":
-            return names[max(0, len(names) - 1 - epoch):]
+            return names[max(0, len(names) - 1 - epoch) :]
         return names
 
     def param_groups(self, model: ECGModel, lr: float) -> list[dict]:
@@ -93,7 +95,7 @@ class Strategy:
             groups = groups[-1:]
         out = []
         for k, (name, modules) in enumerate(reversed(groups)):  # k = distance from the top
-            group_lr = lr / self.lr_factor ** k if self.name == "discriminative" else lr
+            group_lr = lr / self.lr_factor**k if self.name == "discriminative" else lr
             params = [p for module in modules for p in module.parameters()]
             if params:
                 out.insert(0, {"params": params, "lr": group_lr, "name": name})
@@ -118,7 +120,9 @@ def _keyed(records: Mapping) -> dict[str, set[tuple[str, str]]]:
     """``{split: {(kind, record_id)}}`` of a ``records.json``-shaped mapping."""
     kind = records.get("kind")
     if not kind:
-        raise ValueError(f"records of {records.get('data', '?')!r} name no data kind; cannot compare record ids")
+        raise ValueError(
+            f"records of {records.get('data', '?')!r} name no data kind; cannot compare record ids"
+        )
     return {s: {(kind, str(r)) for r in records.get(s, [])} for s in SPLITS}
 
 
@@ -149,12 +153,16 @@ def assert_no_leakage(source_records: Mapping | Iterable[Mapping], target_record
                 overlap = sorted(r for _, r in s_ids & t_ids)
                 if overlap:
                     shown = ", ".join(repr(r) for r in overlap[:10]) + (", ..." if len(overlap) > 10 else "")
-                    problems.append(f"{len(overlap)} {source['kind']} record(s) of source run "
-                                    f"{source.get('run_id', source.get('data', '?'))} ({s_split} split) are in the "
-                                    f"target {t_split} split of {target_records.get('data', '?')}: {shown}")
+                    problems.append(
+                        f"{len(overlap)} {source['kind']} record(s) of source run "
+                        f"{source.get('run_id', source.get('data', '?'))} ({s_split} split) are in the "
+                        f"target {t_split} split of {target_records.get('data', '?')}: {shown}"
+                    )
     if problems:
-        raise LeakageError("pretraining records appear in the target data (their labels or waveforms would leak "
-                           "into the evaluation): " + "; ".join(problems))
+        raise LeakageError(
+            "pretraining records appear in the target data (their labels or waveforms would leak "
+            "into the evaluation): " + "; ".join(problems)
+        )
 
 
 def target_records(config: TrainConfig) -> dict:
@@ -202,15 +210,21 @@ def load_source(run_id: str, store: RunStore) -> Source:
     except KeyError:
         raise ValueError(f"transfer source {run_id!r} is not a run in {store.path}") from None
     if run["status"] != "done":
-        raise ValueError(f"transfer source {run_id!r} has status {run['status']!r}; expected a finished ('done') run")
+        raise ValueError(
+            f"transfer source {run_id!r} has status {run['status']!r}; expected a finished ('done') run"
+        )
     if run["task"] != "regression":
-        raise ValueError(f"transfer source {run_id!r} is a {run['task']} run; transfer starts from regression runs")
+        raise ValueError(
+            f"transfer source {run_id!r} is a {run['task']} run; transfer starts from regression runs"
+        )
     run_dir = Path(run["run_dir"])
     model, meta = load_checkpoint(run_dir / "best.safetensors")
     records_file = run_dir / "records.json"
     if not records_file.exists():
-        raise FileNotFoundError(f"{records_file}: the source run's record list is missing, so leakage into the "
-                                "target data cannot be ruled out")
+        raise FileNotFoundError(
+            f"{records_file}: the source run's record list is missing, so leakage into the "
+            "target data cannot be ruled out"
+        )
     records = {**json.loads(records_file.read_text()), "run_id": run_id}
     return Source(run_id, model, meta, records)
 
@@ -218,15 +232,24 @@ def load_source(run_id: str, store: RunStore) -> Source:
 def _check_compatible(source: Source, config: TrainConfig) -> None:
     """The target must feed the backbone what it was trained on: same leads, rate and preprocessing."""
     prep = source.meta["preprocessing"]
-    expected = {"leads": list(config.leads), "fs": config.fs, "normalize": config.normalize,
-                "bandpass": config.bandpass}
-    found = {"leads": list(prep["leads"]), "fs": float(prep["fs"]), "normalize": prep["normalize"],
-             "bandpass": prep["bandpass"]}
+    expected = {
+        "leads": list(config.leads),
+        "fs": config.fs,
+        "normalize": config.normalize,
+        "bandpass": config.bandpass,
+    }
+    found = {
+        "leads": list(prep["leads"]),
+        "fs": float(prep["fs"]),
+        "normalize": prep["normalize"],
+        "bandpass": prep["bandpass"],
+    }
     diff = {k: (found[k], expected[k]) for k in expected if found[k] != expected[k]}
     if diff:
         detail = ", ".join(f"{k}: source {a!r} vs target {b!r}" for k, (a, b) in diff.items())
-        raise ValueError(f"transfer source {source.run_id!r} was trained on other inputs than the target run "
-                         f"({detail})")
+        raise ValueError(
+            f"transfer source {source.run_id!r} was trained on other inputs than the target run ({detail})"
+        )
 
 
 def select_sources(sources: list[Source], approach: str) -> list[Source]:
@@ -234,15 +257,19 @@ def select_sources(sources: list[Source], approach: str) -> list[Source]:
     if approach == "qrs":
         with_qrs = [s for s in sources if "qrs" in s.targets]
         if not with_qrs:
-            raise ValueError(f"approach 'qrs' needs a source run that predicts qrs; the sources predict "
-                             f"{ {s.run_id: list(s.targets) for s in sources} }")
+            raise ValueError(
+                f"approach 'qrs' needs a source run that predicts qrs; the sources predict "
+                f"{ {s.run_id: list(s.targets) for s in sources} }"
+            )
         single = [s for s in with_qrs if s.targets == ("qrs",)]
         return [(single or with_qrs)[0]]
     covered = {t for s in sources for t in s.targets}
     missing = [t for t in TARGET_KEYS if t not in covered]
     if missing:
-        raise ValueError(f"approach 'combined' needs source runs covering {list(TARGET_KEYS)}; missing {missing} "
-                         f"(sources: { {s.run_id: list(s.targets) for s in sources} })")
+        raise ValueError(
+            f"approach 'combined' needs source runs covering {list(TARGET_KEYS)}; missing {missing} "
+            f"(sources: { {s.run_id: list(s.targets) for s in sources} })"
+        )
     return sources
 
 
@@ -280,7 +307,9 @@ def prepare(config: TrainConfig, n_leads: int, n_outputs: int, store: RunStore) 
     approach = transfer.get("approach", "combined")
     if approach not in APPROACHES:
         raise ValueError(f"transfer approach {approach!r}; expected one of {APPROACHES}")
-    strategy = Strategy(transfer.get("strategy", "linear_probe"), float(transfer.get("lr_factor", DEFAULT_LR_FACTOR)))
+    strategy = Strategy(
+        transfer.get("strategy", "linear_probe"), float(transfer.get("lr_factor", DEFAULT_LR_FACTOR))
+    )
     run_ids = list(transfer.get("sources") or [])
     if not run_ids:
         raise ValueError("TrainConfig.transfer['sources'] lists no source runs")
@@ -297,6 +326,15 @@ def prepare(config: TrainConfig, n_leads: int, n_outputs: int, store: RunStore) 
 
 
 __all__ = [
-    "APPROACHES", "STRATEGIES", "LeakageError", "Source", "Strategy", "assert_no_leakage", "build_transfer_model",
-    "load_source", "prepare", "select_sources", "target_records",
+    "APPROACHES",
+    "STRATEGIES",
+    "LeakageError",
+    "Source",
+    "Strategy",
+    "assert_no_leakage",
+    "build_transfer_model",
+    "load_source",
+    "prepare",
+    "select_sources",
+    "target_records",
 ]

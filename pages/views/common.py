@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
 
-from ecgcore import config
+from ecgcore import paths
 from ecgcore.data import open_source
 from ecgcore.data.base import ECGDataset
 from ecgcore.data.deepfake import DEMO_NAME
@@ -30,7 +31,7 @@ BUNDLED = "PTB-XL sample (bundled, real records)"
 
 def demo_dir() -> Path:
     """Where the generated DeepFake demo set lives (it may not exist yet)."""
-    return config.generated_dir() / DEMO_NAME
+    return paths.generated_dir() / DEMO_NAME
 
 
 def demo_ready() -> bool:
@@ -40,7 +41,7 @@ def demo_ready() -> bool:
 
 def sources() -> dict[str, str]:
     """Label -> ``open_source`` spec of every source the user has: bundled, demo, and the configured folders."""
-    settings = config.load_settings()
+    settings = paths.load_settings()
     out = {BUNDLED: "ptbxl:bundled"}
     if settings.get("ptbxl_dir"):
         plus = f";plus_dir={settings['ptbxl_plus_dir']}" if settings.get("ptbxl_plus_dir") else ""
@@ -71,9 +72,13 @@ def record(spec: str, record_id: str) -> Record:
 def measurement(_record: Record, key: str) -> dict[str, Any]:
     """:func:`ecgcore.measure.measure_record` of a record as a dict (``key`` names the record for the cache)."""
     m = measure_record(_record)
-    return {"summary": m.to_dict(), "beat_fiducials": {k: list(v) for k, v in m.beat_fiducials.items()},
-            "median_beat": m.median_beat, "median_fs": m.median_fs,
-            "representative_fiducials_s": m.representative_fiducials_s()}
+    return {
+        "summary": m.to_dict(),
+        "beat_fiducials": {k: list(v) for k, v in m.beat_fiducials.items()},
+        "median_beat": m.median_beat,
+        "median_fs": m.median_fs,
+        "representative_fiducials_s": m.representative_fiducials_s(),
+    }
 
 
 def upload_key(rec: Record) -> str:
@@ -102,29 +107,37 @@ def upload_to_record(files: list, fs: float | None) -> Record:
         If the files do not form one readable record (the message names the file and the problem).
     """
     with tempfile.TemporaryDirectory(prefix="ecglab-upload-") as tmp:
-        paths = []
+        saved = []
         for f in files:
             path = Path(tmp) / Path(f.name).name
             path.write_bytes(f.getvalue())
-            paths.append(path)
+            saved.append(path)
         for suffix in (".hea", ".asc", ".csv"):
-            main = [p for p in paths if p.suffix.lower() == suffix]
+            main = [p for p in saved if p.suffix.lower() == suffix]
             if main:
                 try:
                     rec = read_record(main[0], fs=fs if suffix == ".csv" else None)
-                except ECGFormatError as exc:  # name the uploaded file, not the temporary folder it was put in
+                except (
+                    ECGFormatError
+                ) as exc:  # name the uploaded file, not the temporary folder it was put in
                     raise ECGFormatError(str(exc).replace(f"{tmp}/", "")) from exc
                 rec.path = Path(main[0].name)
-                rec.metadata["uploaded"] = [p.name for p in paths]
+                rec.metadata["uploaded"] = [p.name for p in saved]
                 return rec
-    raise ECGFormatError(f"{', '.join(f.name for f in files)}: no record among the uploaded files; "
-                         "expected a WFDB .hea (with its .dat or .mat), a DeepFake .asc or a CSV")
+    raise ECGFormatError(
+        f"{', '.join(f.name for f in files)}: no record among the uploaded files; "
+        "expected a WFDB .hea (with its .dat or .mat), a DeepFake .asc or a CSV"
+    )
 
 
 def upload_widget(key: str) -> Record | None:
     """File uploader + sampling-rate box for CSV; the record, or ``None`` (errors are shown, never raised)."""
-    files = st.file_uploader("Upload a record: WFDB .hea + .dat/.mat, DeepFake .asc, or CSV (one column per lead, mV)",
-                             type=UPLOAD_TYPES, accept_multiple_files=True, key=f"{key}_files")
+    files = st.file_uploader(
+        "Upload a record: WFDB .hea + .dat/.mat, DeepFake .asc, or CSV (one column per lead, mV)",
+        type=UPLOAD_TYPES,
+        accept_multiple_files=True,
+        key=f"{key}_files",
+    )
     if not files:
         return None
     fs = None
@@ -139,15 +152,28 @@ def upload_widget(key: str) -> Record | None:
 
 def html_download(fig: go.Figure, name: str, key: str) -> None:
     """A button that downloads ``fig`` as a self-contained interactive HTML file (built only when clicked)."""
-    st.download_button("Download figure (HTML)", data=lambda: fig.to_html(include_plotlyjs=True),
-                       file_name=f"{name}.html", mime="text/html", key=key, on_click="ignore",
-                       icon=":material/download:")
+    st.download_button(
+        "Download figure (HTML)",
+        data=lambda: fig.to_html(include_plotlyjs=True),
+        file_name=f"{name}.html",
+        mime="text/html",
+        key=key,
+        on_click="ignore",
+        icon=":material/download:",
+    )
 
 
 def csv_download(frame, name: str, key: str, label: str = "Download CSV") -> None:
     """A button that downloads a table as CSV."""
-    st.download_button(label, data=frame.to_csv(index=False).encode("utf-8"), file_name=f"{name}.csv",
-                       mime="text/csv", key=key, on_click="ignore", icon=":material/download:")
+    st.download_button(
+        label,
+        data=frame.to_csv(index=False).encode("utf-8"),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        key=key,
+        on_click="ignore",
+        icon=":material/download:",
+    )
 
 
 def guarded(what: str, fn: Callable[[], Any]) -> Any:

@@ -10,7 +10,15 @@ from ecgcore import viz
 from ecgcore.io import Record
 from ecgcore.vocab import LEADS_12, SUPERCLASSES, TARGETS_BY_KEY
 from pages.views.common import (
-    csv_download, dataset, guarded, html_download, measured, record, sources, upload_key, upload_widget,
+    csv_download,
+    dataset,
+    guarded,
+    html_download,
+    measured,
+    record,
+    sources,
+    upload_key,
+    upload_widget,
 )
 
 UPLOAD = "Upload a record"
@@ -24,12 +32,17 @@ def filter_index(index: pd.DataFrame) -> pd.DataFrame:
     keep = np.ones(len(index), dtype=bool)
     cols = st.columns(4)
     if "superclass" in index:
-        chosen = cols[0].multiselect("Superclass", SUPERCLASSES, key="f_superclass",
-                                     help="Records that have any of these superclasses")
+        chosen = cols[0].multiselect(
+            "Superclass", SUPERCLASSES, key="f_superclass", help="Records that have any of these superclasses"
+        )
         if chosen:
             keep &= index[list(chosen)].sum(axis=1).to_numpy() > 0
-    folds = cols[1].multiselect("Fold", sorted(index["fold"].unique().tolist()), key="f_fold",
-                                help="PTB-XL strat_fold (1-8 train, 9 validation, 10 test)")
+    folds = cols[1].multiselect(
+        "Fold",
+        sorted(index["fold"].unique().tolist()),
+        key="f_fold",
+        help="PTB-XL strat_fold (1-8 train, 9 validation, 10 test)",
+    )
     if folds:
         keep &= index["fold"].isin(folds).to_numpy()
     if "sex" in index:
@@ -60,12 +73,21 @@ def show_measurement(rec: Record, key: str) -> dict | None:
     if result is None:
         return None
     m = result["summary"]
-    for field, label, unit in (("hr", "HR", "bpm"), ("pr", "PR", "ms"), ("qrs", "QRS", "ms"), ("qt", "QT", "ms"),
-                               ("qtc_bazett", "QTc (Bazett)", "ms"), ("qtc_fridericia", "QTc (Fridericia)", "ms")):
+    for field, label, unit in (
+        ("hr", "HR", "bpm"),
+        ("pr", "PR", "ms"),
+        ("qrs", "QRS", "ms"),
+        ("qt", "QT", "ms"),
+        ("qtc_bazett", "QTc (Bazett)", "ms"),
+        ("qtc_fridericia", "QTc (Fridericia)", "ms"),
+    ):
         value = m.get(field)
-        st.metric(label, f"{value:.0f} {unit}" if value is not None else "—",
-                  help=m.get("missing", {}).get(field))
-    st.caption(f"{m.get('n_beats', 0)} beats" + (f"; flags: {', '.join(m['flags'])}" if m.get("flags") else ""))
+        st.metric(
+            label, f"{value:.0f} {unit}" if value is not None else "—", help=m.get("missing", {}).get(field)
+        )
+    st.caption(
+        f"{m.get('n_beats', 0)} beats" + (f"; flags: {', '.join(m['flags'])}" if m.get("flags") else "")
+    )
     return result
 
 
@@ -74,26 +96,41 @@ def show_representative_beats(rec: Record, result: dict) -> None:
     if result["median_beat"].size == 0:
         return
     m = result["summary"]
-    intervals = " · ".join(f"{label} {m[k]:.0f} ms" for k, label in (("pr", "PR"), ("qrs", "QRS"), ("qt", "QT"))
-                           if m.get(k) is not None)
+    intervals = " · ".join(
+        f"{label} {m[k]:.0f} ms"
+        for k, label in (("pr", "PR"), ("qrs", "QRS"), ("qt", "QT"))
+        if m.get(k) is not None
+    )
     with st.expander("Representative beats: where the intervals were measured"):
-        st.caption("The median of the aligned beats in each lead (band-passed, as measured). One onset and "
-                   "offset holds for all leads: the earliest / latest that enough leads agree on.")
-        fig = viz.representative_beats(result["median_beat"], result["median_fs"], rec.leads,
-                                       result["representative_fiducials_s"], title=intervals)
+        st.caption(
+            "The median of the aligned beats in each lead (band-passed, as measured). One onset and "
+            "offset holds for all leads: the earliest / latest that enough leads agree on."
+        )
+        fig = viz.representative_beats(
+            result["median_beat"],
+            result["median_fs"],
+            rec.leads,
+            result["representative_fiducials_s"],
+            title=intervals,
+        )
         st.plotly_chart(fig, key="representative_beats", width="stretch")
 
 
 def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
     """A record on ECG paper with layout and lead controls, its measurements, metadata and downloads."""
     if set(LEADS_12) - set(rec.leads) and {"I", "II"} <= set(rec.leads):
-        rec = rec.select([lead for lead in LEADS_12 if lead in rec.leads or lead in ("III", "aVR", "aVL", "aVF")])
+        rec = rec.select(
+            [lead for lead in LEADS_12 if lead in rec.leads or lead in ("III", "aVR", "aVL", "aVF")]
+        )
         st.caption(f"Leads {', '.join(rec.metadata.get('derived', []))} derived from I and II.")
     c1, c2, c3 = st.columns([2, 5, 1])
     layout = LAYOUTS[c1.radio("Layout", list(LAYOUTS), key="layout", horizontal=True)]
-    shown = c2.pills("Leads", rec.leads, selection_mode="multi", default=list(rec.leads), key=f"leads_{len(rec.leads)}")
-    marks = c3.toggle("Fiducials", value=True, key="fiducials",
-                      help="Measured P onset, QRS on/offset, T offset per beat")
+    shown = c2.pills(
+        "Leads", rec.leads, selection_mode="multi", default=list(rec.leads), key=f"leads_{len(rec.leads)}"
+    )
+    marks = c3.toggle(
+        "Fiducials", value=True, key="fiducials", help="Measured P onset, QRS on/offset, T offset per beat"
+    )
     plot_col, numbers = st.columns([5, 1])
     with numbers:
         result = show_measurement(rec, key)
@@ -101,9 +138,15 @@ def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
     if not shown:
         plot_col.info("Select at least one lead to draw.")
         return
-    fig = viz.ecg_paper(rec.signal, rec.fs, rec.leads, layout=layout, shown=shown,
-                        fiducials=fiducials if marks else None,
-                        title=f"{rec.record_id} — {rec.fs:g} Hz, {rec.duration:.1f} s, 25 mm/s, 10 mm/mV")
+    fig = viz.ecg_paper(
+        rec.signal,
+        rec.fs,
+        rec.leads,
+        layout=layout,
+        shown=shown,
+        fiducials=fiducials if marks else None,
+        title=f"{rec.record_id} — {rec.fs:g} Hz, {rec.duration:.1f} s, 25 mm/s, 10 mm/mV",
+    )
     plot_col.plotly_chart(fig, key="ecg_paper", width="stretch")
     d1, d2 = st.columns(2)
     with d1:
@@ -117,9 +160,11 @@ def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
     with st.expander("Metadata and labels", expanded=row is not None):
         if row is not None:
             labels = [c for c in SUPERCLASSES if c in row and row[c] == 1]
-            st.write(f"**Superclasses:** {', '.join(labels) or 'none'}"
-                     + (f" · **SCP codes:** {row['scp_codes']}" if "scp_codes" in row else "")
-                     + (f" · **Report:** {row['report']}" if "report" in row else ""))
+            st.write(
+                f"**Superclasses:** {', '.join(labels) or 'none'}"
+                + (f" · **SCP codes:** {row['scp_codes']}" if "scp_codes" in row else "")
+                + (f" · **Report:** {row['report']}" if "report" in row else "")
+            )
         st.json({k: v for k, v in rec.metadata.items()}, expanded=False)
 
 
@@ -129,18 +174,45 @@ def browse(filtered: pd.DataFrame, total: int) -> pd.Series:
     p1, p2 = st.columns([1, 5])
     page = p1.number_input("Page", 1, n_pages, 1, key="explorer_page")
     p2.caption(f"{len(filtered)} of {total} records, page {page} of {n_pages}")
-    view = filtered.iloc[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-    shown = view[[c for c in ("record_id", "patient_id", "fold", "split", "superclass", "age", "sex", "hr", "pr",
-                              "qrs", "qt", "report") if c in view]].copy()
+    view = filtered.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    shown = view[
+        [
+            c
+            for c in (
+                "record_id",
+                "patient_id",
+                "fold",
+                "split",
+                "superclass",
+                "age",
+                "sex",
+                "hr",
+                "pr",
+                "qrs",
+                "qt",
+                "report",
+            )
+            if c in view
+        ]
+    ].copy()
     if "sex" in shown:
         shown["sex"] = shown["sex"].map(SEX)
-    table = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-                         key="explorer_table", height=260,
-                         column_config={"record_id": st.column_config.TextColumn("record"),
-                                        "hr": st.column_config.NumberColumn("HR (bpm)", format="%.0f"),
-                                        "pr": st.column_config.NumberColumn("PR (ms)", format="%.0f"),
-                                        "qrs": st.column_config.NumberColumn("QRS (ms)", format="%.0f"),
-                                        "qt": st.column_config.NumberColumn("QT (ms)", format="%.0f")})
+    table = st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        key="explorer_table",
+        height=260,
+        column_config={
+            "record_id": st.column_config.TextColumn("record"),
+            "hr": st.column_config.NumberColumn("HR (bpm)", format="%.0f"),
+            "pr": st.column_config.NumberColumn("PR (ms)", format="%.0f"),
+            "qrs": st.column_config.NumberColumn("QRS (ms)", format="%.0f"),
+            "qt": st.column_config.NumberColumn("QT (ms)", format="%.0f"),
+        },
+    )
     csv_download(filtered, "records", key="dl_records", label="Download the filtered list (CSV)")
     picked = table.selection.rows
     return view.iloc[picked[0] if picked else 0]
@@ -158,7 +230,9 @@ def overview(index: pd.DataFrame) -> None:
     if keys:
         st.plotly_chart(viz.interval_histograms(index, keys), key="ov_intervals")
     else:
-        st.caption("This source has no interval labels (set a PTB-XL+ folder in Settings for PTB-XL's 12SL intervals).")
+        st.caption(
+            "This source has no interval labels (set a PTB-XL+ folder in Settings for PTB-XL's 12SL intervals)."
+        )
 
 
 st.title("Explorer")

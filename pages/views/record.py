@@ -13,11 +13,23 @@ from ecgcore.runs.store import RunStore
 from ecgcore.train.checkpoint import Predictor, load_predictor
 from ecgcore.vocab import TARGETS_BY_KEY
 from pages.views.common import (
-    csv_download, dataset, guarded, html_download, record, sources, upload_key, upload_widget,
+    csv_download,
+    dataset,
+    guarded,
+    html_download,
+    record,
+    sources,
+    upload_key,
+    upload_widget,
 )
 
-METHODS = {"ig": "Integrated Gradients", "saliency": "Saliency (|gradient|)", "gradientshap": "GradientSHAP",
-           "occlusion": "Occlusion (0.2 s windows per lead)", "gradcam": "Grad-CAM (last convolution)"}
+METHODS = {
+    "ig": "Integrated Gradients",
+    "saliency": "Saliency (|gradient|)",
+    "gradientshap": "GradientSHAP",
+    "occlusion": "Occlusion (0.2 s windows per lead)",
+    "gradcam": "Grad-CAM (last convolution)",
+}
 BASELINES = {"zeros": "zeros", "lead_mean": "per-lead mean", "lowpass": "low-pass filtered copy"}
 
 
@@ -28,11 +40,26 @@ def predictor(store_dir: str, run_id: str) -> Predictor:
 
 
 @st.cache_data(show_spinner="Explaining the prediction ...", max_entries=16)
-def explained(store_dir: str, run_id: str, _rec: Record, rec_key: str, method: str, baseline: str,
-              target: int | None, evaluate: bool) -> tuple[dict, Attribution]:
+def explained(
+    store_dir: str,
+    run_id: str,
+    _rec: Record,
+    rec_key: str,
+    method: str,
+    baseline: str,
+    target: int | None,
+    evaluate: bool,
+) -> tuple[dict, Attribution]:
     """:func:`ecgcore.explain.report.explain_record`: prediction, attribution, lead / wave shares (and faithfulness)."""
-    return explain_record(predictor(store_dir, run_id), _rec, method=method, baseline=baseline, target=target,
-                          evaluate=evaluate, run_dir=RunStore(store_dir).run_dir(run_id))
+    return explain_record(
+        predictor(store_dir, run_id),
+        _rec,
+        method=method,
+        baseline=baseline,
+        target=target,
+        evaluate=evaluate,
+        run_dir=RunStore(store_dir).run_dir(run_id),
+    )
 
 
 def pick_record() -> tuple[Record | None, str, pd.Series | None]:
@@ -51,7 +78,9 @@ def pick_record() -> tuple[Record | None, str, pd.Series | None]:
     if opened is None:
         return None, "", None
     ids = opened[0].index["record_id"].astype(str).tolist()
-    record_id = c2.selectbox("Record id", ids, index=ids.index(last_id) if last_id in ids else 0, key="s_record")
+    record_id = c2.selectbox(
+        "Record id", ids, index=ids.index(last_id) if last_id in ids else 0, key="s_record"
+    )
     rec = guarded(f"Reading record {record_id}", lambda: record(available[label], record_id))
     return rec, f"{available[label]}:{record_id}", opened[0].row(record_id)
 
@@ -63,24 +92,41 @@ def show_prediction(summary: dict, row: pd.Series | None) -> None:
         c1, c2 = st.columns(2)
         c1.plotly_chart(viz.probabilities(result["probabilities"]), key="s_probs")
         if "calibrated_probabilities" in result:
-            c2.plotly_chart(viz.probabilities(result["calibrated_probabilities"],
-                                              title=f"Calibrated ({result['calibration']['method']})"), key="s_cal")
+            c2.plotly_chart(
+                viz.probabilities(
+                    result["calibrated_probabilities"],
+                    title=f"Calibrated ({result['calibration']['method']})",
+                ),
+                key="s_cal",
+            )
         else:
-            c2.caption("Not calibrated: calibrate the run on the Results page (Plots) for calibrated probabilities.")
+            c2.caption(
+                "Not calibrated: calibrate the run on the Results page (Plots) for calibrated probabilities."
+            )
         truth = [c for c in result["probabilities"] if row is not None and c in row and row[c] == 1]
-        st.write(f"**Predicted:** {', '.join(result['predicted'])}"
-                 + (f" · **Labels in the dataset:** {', '.join(truth) or 'none'}" if row is not None else ""))
+        st.write(
+            f"**Predicted:** {', '.join(result['predicted'])}"
+            + (f" · **Labels in the dataset:** {', '.join(truth) or 'none'}" if row is not None else "")
+        )
         return
     measured_values = summary.get("measured") or {}
-    table = pd.DataFrame([{
-        "interval": f"{TARGETS_BY_KEY[k].name} ({TARGETS_BY_KEY[k].unit})",
-        "predicted": v,
-        "measured (ecgcore.measure)": measured_values.get(k),
-        "dataset label": row[k] if row is not None and k in row and pd.notna(row[k]) else None,
-    } for k, v in result["intervals"].items()])
+    table = pd.DataFrame(
+        [
+            {
+                "interval": f"{TARGETS_BY_KEY[k].name} ({TARGETS_BY_KEY[k].unit})",
+                "predicted": v,
+                "measured (ecgcore.measure)": measured_values.get(k),
+                "dataset label": row[k] if row is not None and k in row and pd.notna(row[k]) else None,
+            }
+            for k, v in result["intervals"].items()
+        ]
+    )
     table["predicted - measured"] = table["predicted"] - pd.to_numeric(table["measured (ecgcore.measure)"])
-    st.dataframe(table, hide_index=True, column_config={c: st.column_config.NumberColumn(format="%.1f")
-                                                        for c in table.columns[1:]})
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={c: st.column_config.NumberColumn(format="%.1f") for c in table.columns[1:]},
+    )
 
 
 st.title("Record & saliency")
@@ -90,7 +136,9 @@ runs = store.list_runs()
 done = runs[runs["status"] == "done"]["id"].tolist() if len(runs) else []
 rec, rec_key, row = pick_record()
 if not done:
-    st.info("No finished run yet: train one on the Train page, then come back to see its predictions and saliency.")
+    st.info(
+        "No finished run yet: train one on the Train page, then come back to see its predictions and saliency."
+    )
     st.stop()
 run_id = st.selectbox("Run", done, key="s_run")
 if rec is None:
@@ -99,21 +147,35 @@ pred = guarded(f"Loading run {run_id}", lambda: predictor(str(store.root), run_i
 if pred is None:
     st.stop()
 outputs = pred.meta.get("targets") or pred.meta.get("classes")
-st.caption(f"Model {pred.meta['config']['model']} · {pred.meta['task']} · leads {', '.join(pred.prep.leads)} · "
-           f"{pred.prep.fs:g} Hz · {pred.prep.duration:g} s")
+st.caption(
+    f"Model {pred.meta['config']['model']} · {pred.meta['task']} · leads {', '.join(pred.prep.leads)} · "
+    f"{pred.prep.fs:g} Hz · {pred.prep.duration:g} s"
+)
 st.subheader("Prediction")
 prediction_box = st.container()
 st.subheader("Saliency per lead")
 c1, c2, c3 = st.columns(3)
 method = c1.selectbox("Attribution method", list(METHODS), format_func=METHODS.get, key="s_method")
-baseline = c2.selectbox("Baseline", list(BASELINES), format_func=BASELINES.get, key="s_baseline",
-                        disabled=method in ("saliency", "gradcam"), help="What an absent signal is replaced by")
-output = c3.selectbox("Explain the output", [None, *range(len(outputs))], key="s_output",
-                      format_func=lambda i: "the predicted class / first target" if i is None else outputs[i])
-evaluate = st.toggle("Measure faithfulness (deletion curve against random deletion, model randomisation)",
-                     key="s_faithful")
-done_explaining = guarded("Explaining", lambda: explained(str(store.root), run_id, rec, rec_key, method, baseline,
-                                                        output, evaluate))
+baseline = c2.selectbox(
+    "Baseline",
+    list(BASELINES),
+    format_func=BASELINES.get,
+    key="s_baseline",
+    disabled=method in ("saliency", "gradcam"),
+    help="What an absent signal is replaced by",
+)
+output = c3.selectbox(
+    "Explain the output",
+    [None, *range(len(outputs))],
+    key="s_output",
+    format_func=lambda i: "the predicted class / first target" if i is None else outputs[i],
+)
+evaluate = st.toggle(
+    "Measure faithfulness (deletion curve against random deletion, model randomisation)", key="s_faithful"
+)
+done_explaining = guarded(
+    "Explaining", lambda: explained(str(store.root), run_id, rec, rec_key, method, baseline, output, evaluate)
+)
 if done_explaining is None:
     st.stop()
 summary, attr = done_explaining
@@ -122,52 +184,83 @@ with prediction_box:
 signal = guarded("Preparing the record", lambda: shape_record(rec, pred.prep))
 if signal is None:
     st.stop()
-fig = viz.saliency_paper(signal, pred.prep.fs, pred.prep.leads, attr.values,
-                         title=f"{rec.record_id}: {METHODS[method]}"
-                               + (f" (baseline {BASELINES[attr.baseline]})" if attr.baseline else "")
-                               + f" for {summary['target']}, run {run_id}")
+fig = viz.saliency_paper(
+    signal,
+    pred.prep.fs,
+    pred.prep.leads,
+    attr.values,
+    title=f"{rec.record_id}: {METHODS[method]}"
+    + (f" (baseline {BASELINES[attr.baseline]})" if attr.baseline else "")
+    + f" for {summary['target']}, run {run_id}",
+)
 st.plotly_chart(fig, key="s_heatmap", width="stretch")
-st.caption("The band-passed signal the model saw, in mV."
-           + (" Grad-CAM has no lead axis: every lead shows the same time course." if not attr.lead_resolved else ""))
+st.caption(
+    "The band-passed signal the model saw, in mV."
+    + (" Grad-CAM has no lead axis: every lead shows the same time course." if not attr.lead_resolved else "")
+)
 i1, i2 = st.columns(2)
 i1.plotly_chart(viz.lead_importance(summary["lead_importance"]), key="s_importance")
 if summary.get("wave_importance"):
-    i2.plotly_chart(viz.lead_importance(summary["wave_importance"], title="Share of attribution per wave"),
-                    key="s_waves")
-    i2.caption("Time share of each wave (the chance level): "
-               + ", ".join(f"{w} {v:.2f}" for w, v in summary["wave_coverage"].items()))
+    i2.plotly_chart(
+        viz.lead_importance(summary["wave_importance"], title="Share of attribution per wave"), key="s_waves"
+    )
+    i2.caption(
+        "Time share of each wave (the chance level): "
+        + ", ".join(f"{w} {v:.2f}" for w, v in summary["wave_coverage"].items())
+    )
 else:
     i2.info(summary.get("wave_note", "No per-wave summary."))
-st.caption(f"Output {summary['target']}: score {attr.score:.3f}"
-           + (f", baseline score {attr.baseline_score:.3f}" if attr.baseline_score is not None else "")
-           + (f", completeness gap {attr.delta:.3g}" if attr.delta is not None else "")
-           + f"; computed in {summary['attribution_time_s']:.2f} s.")
+st.caption(
+    f"Output {summary['target']}: score {attr.score:.3f}"
+    + (f", baseline score {attr.baseline_score:.3f}" if attr.baseline_score is not None else "")
+    + (f", completeness gap {attr.delta:.3g}" if attr.delta is not None else "")
+    + f"; computed in {summary['attribution_time_s']:.2f} s."
+)
 if evaluate:
     d, r = summary["faithfulness"]["deletion"], summary["faithfulness"]["randomisation"]
     f1, f2, f3 = st.columns(3)
     f1.metric("Deletion area (attribution order)", f"{d['auc']:.3f}")
     f2.metric("Deletion area (random order)", f"{d['random_auc']:.3f} ± {d['random_auc_sd']:.3f}")
-    f3.metric("Rank correlation with a randomised model",
-              f"{r['spearman']:.2f}" if r["spearman"] is not None else "—")
-    st.caption(("The attribution beats random deletion." if d["beats_random"] else
-                "The attribution does NOT beat random deletion: do not trust this map.")
-               + " A high rank correlation with the randomised model would mean the map shows the input, "
-                 "not what the model learned.")
+    f3.metric(
+        "Rank correlation with a randomised model",
+        f"{r['spearman']:.2f}" if r["spearman"] is not None else "—",
+    )
+    st.caption(
+        (
+            "The attribution beats random deletion."
+            if d["beats_random"]
+            else "The attribution does NOT beat random deletion: do not trust this map."
+        )
+        + " A high rank correlation with the randomised model would mean the map shows the input, "
+        "not what the model learned."
+    )
 run_dir = store.run_dir(run_id)
 
 
 def report_file(fmt: str) -> bytes:
     """The per-record report (ECG with saliency, prediction, top leads and waves, model card) as PDF or PNG."""
-    return figure_bytes(render_report(summary, attr, signal, pred.prep.fs, pred.prep.leads, pred.meta, run_dir), fmt)
+    return figure_bytes(
+        render_report(summary, attr, signal, pred.prep.fs, pred.prep.leads, pred.meta, run_dir), fmt
+    )
 
 
 d1, d2, d3, d4 = st.columns(4)
 for column, fmt, mime in ((d1, "pdf", "application/pdf"), (d2, "png", "image/png")):
-    column.download_button(f"Report ({fmt.upper()})", data=lambda fmt=fmt: report_file(fmt), mime=mime,
-                           file_name=f"report-{rec.record_id}-{run_id}.{fmt}", on_click="ignore", key=f"dl_{fmt}",
-                           icon=":material/download:")
+    column.download_button(
+        f"Report ({fmt.upper()})",
+        data=lambda fmt=fmt: report_file(fmt),
+        mime=mime,
+        file_name=f"report-{rec.record_id}-{run_id}.{fmt}",
+        on_click="ignore",
+        key=f"dl_{fmt}",
+        icon=":material/download:",
+    )
 with d3:
     html_download(fig, f"saliency-{rec.record_id}-{run_id}", key="dl_saliency")
 with d4:
-    csv_download(pd.DataFrame(attr.values.T, columns=list(pred.prep.leads)),
-                 f"attribution-{rec.record_id}-{run_id}", key="dl_attr", label="Attributions (CSV)")
+    csv_download(
+        pd.DataFrame(attr.values.T, columns=list(pred.prep.leads)),
+        f"attribution-{rec.record_id}-{run_id}",
+        key="dl_attr",
+        label="Attributions (CSV)",
+    )

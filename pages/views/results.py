@@ -23,13 +23,22 @@ RUN_COLUMNS = {
     "val_auc": st.column_config.NumberColumn("val AUC", format="%.3f"),
     "test_auc": st.column_config.NumberColumn("test AUC", format="%.3f"),
     "baseline_test_auc": st.column_config.NumberColumn("baseline test AUC", format="%.3f"),
-    "eta_s": None, "pid": None, "pid_start": None, "config_key": None, "best_checkpoint": None,
-    "last_checkpoint": None, "total_steps": None, "step": None, "updated": None,
+    "eta_s": None,
+    "pid": None,
+    "pid_start": None,
+    "config_key": None,
+    "best_checkpoint": None,
+    "last_checkpoint": None,
+    "total_steps": None,
+    "step": None,
+    "updated": None,
 }
 
 
 @st.cache_data(show_spinner="Predicting on the run's evaluation records ...", max_entries=16)
-def evaluation_predictions(store_dir: str, run_id: str, split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def evaluation_predictions(
+    store_dir: str, run_id: str, split: str
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Truth and predictions of a finished run's best model on its ``val`` or ``test`` rows (cached)."""
     from ecgcore.train.trainer import predict_split
 
@@ -54,12 +63,36 @@ def runs_table(store: RunStore) -> pd.DataFrame:
     if text:
         keep &= runs["data"].str.contains(text, regex=False).to_numpy()
     shown = runs[keep].reset_index(drop=True)
-    first = ["id", "status", "task", "model", "val_mae", "test_mae", "baseline_test_mae", "val_auc", "test_auc",
-             "baseline_test_auc", "epoch", "device", "data", "created", "message", "error"]
+    first = [
+        "id",
+        "status",
+        "task",
+        "model",
+        "val_mae",
+        "test_mae",
+        "baseline_test_mae",
+        "val_auc",
+        "test_auc",
+        "baseline_test_auc",
+        "epoch",
+        "device",
+        "data",
+        "created",
+        "message",
+        "error",
+    ]
     hidden = {c for c, v in RUN_COLUMNS.items() if v is None}
     order = [c for c in first if c in shown] + [c for c in shown if c not in first and c not in hidden]
-    event = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
-                         column_config=RUN_COLUMNS, column_order=order, key="r_runs")
+    event = st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="multi-row",
+        column_config=RUN_COLUMNS,
+        column_order=order,
+        key="r_runs",
+    )
     csv_download(shown, "runs", key="dl_runs")
     return shown.iloc[event.selection.rows]
 
@@ -79,7 +112,9 @@ def compare(store: RunStore, chosen: pd.DataFrame) -> None:
     st.dataframe(settings, width="stretch")
     st.write("**Headline metrics** (baseline = the trivial predictor on the same records)")
     st.dataframe(metrics, width="stretch")
-    csv_download(pd.concat([settings, metrics.astype(str)]).reset_index(names="field"), "comparison", key="dl_compare")
+    csv_download(
+        pd.concat([settings, metrics.astype(str)]).reset_index(names="field"), "comparison", key="dl_compare"
+    )
     frames = {i: store.epochs(i) for i in chosen["id"]}
     frames = {i: f for i, f in frames.items() if len(f)}
     if frames:
@@ -108,9 +143,13 @@ def evaluation_plots(store: RunStore) -> None:
         st.plotly_chart(fig, key="r_confusion")
     if task == "classification":
         calibration(store, run_id)
-    if not st.toggle("Predict on the evaluation records for ROC / scatter / Bland-Altman plots", key="r_predict"):
+    if not st.toggle(
+        "Predict on the evaluation records for ROC / scatter / Bland-Altman plots", key="r_predict"
+    ):
         return
-    result = guarded(f"Predicting with run {run_id}", lambda: evaluation_predictions(str(store.root), run_id, split))
+    result = guarded(
+        f"Predicting with run {run_id}", lambda: evaluation_predictions(str(store.root), run_id, split)
+    )
     if result is None:
         return
     truth, pred, names = result
@@ -119,15 +158,23 @@ def evaluation_plots(store: RunStore) -> None:
         st.plotly_chart(fig, key="r_roc")
         html_download(fig, f"roc-{run_id}-{split}", key="dl_roc")
         table = pd.DataFrame(pred, columns=[f"p_{n}" for n in names])
-        table.insert(0, "truth", [names[int(t)] for t in truth] if np.ndim(truth) == 1 else list(map(list, truth)))
+        table.insert(
+            0, "truth", [names[int(t)] for t in truth] if np.ndim(truth) == 1 else list(map(list, truth))
+        )
     else:
         for j, key in enumerate(names):
             a, b = st.columns(2)
             a.plotly_chart(viz.predicted_vs_measured(truth[:, j], pred[:, j], key), key=f"r_scatter_{key}")
             b.plotly_chart(viz.bland_altman(truth[:, j], pred[:, j], key), key=f"r_ba_{key}")
-        table = pd.DataFrame({**{f"{k}_reference": truth[:, j] for j, k in enumerate(names)},
-                              **{f"{k}_predicted": pred[:, j] for j, k in enumerate(names)}})
-    csv_download(table, f"predictions-{run_id}-{split}", key="dl_predictions", label="Download predictions (CSV)")
+        table = pd.DataFrame(
+            {
+                **{f"{k}_reference": truth[:, j] for j, k in enumerate(names)},
+                **{f"{k}_predicted": pred[:, j] for j, k in enumerate(names)},
+            }
+        )
+    csv_download(
+        table, f"predictions-{run_id}-{split}", key="dl_predictions", label="Download predictions (CSV)"
+    )
 
 
 @st.fragment(run_every=10)
@@ -139,7 +186,9 @@ def keep_launching(name: str, preset: str, parallel: int, store_dir: str) -> Non
     """
     sources = runner.data_sources()
     planned = runner.plan(name, preset, sources, store_dir)
-    count = {s: sum(p.status == s for p in planned) for s in ("done", "queued", "running", "missing", "waiting")}
+    count = {
+        s: sum(p.status == s for p in planned) for s in ("done", "queued", "running", "missing", "waiting")
+    }
     active = count["queued"] + count["running"]
     if count["missing"] and active < parallel:
         try:
@@ -148,9 +197,12 @@ def keep_launching(name: str, preset: str, parallel: int, store_dir: str) -> Non
             st.error(f"Could not start the runs: {exc}")
             return
         st.toast(f"Started {', '.join(started)}")
-    st.progress(count["done"] / len(planned), text=f"{count['done']}/{len(planned)} runs done · {active} training · "
-                f"{count['missing']} to start · {count['waiting']} waiting for their source runs "
-                "(follow them on the Train page)")
+    st.progress(
+        count["done"] / len(planned),
+        text=f"{count['done']}/{len(planned)} runs done · {active} training · "
+        f"{count['missing']} to start · {count['waiting']} waiting for their source runs "
+        "(follow them on the Train page)",
+    )
 
 
 def calibration(store: RunStore, run_id: str) -> None:
@@ -159,8 +211,13 @@ def calibration(store: RunStore, run_id: str) -> None:
 
     st.subheader("Calibration")
     c1, c2 = st.columns([1, 3])
-    method = c1.radio("Method", ["temperature", "platt"], key="r_cal_method", horizontal=True,
-                      help="Fitted on the validation split and stored with the run; predictions then use it")
+    method = c1.radio(
+        "Method",
+        ["temperature", "platt"],
+        key="r_cal_method",
+        horizontal=True,
+        help="Fitted on the validation split and stored with the run; predictions then use it",
+    )
     if c2.button("Calibrate this run", key="r_calibrate", icon=":material/tune:"):
         guarded("Calibrating", lambda: calibrate_run(run_id, method, runs_dir=store.root))
     calib = guarded("Reading the calibration", lambda: load_calibration(run_id, runs_dir=store.root))
@@ -169,19 +226,29 @@ def calibration(store: RunStore, run_id: str) -> None:
         return
     split = "test" if "test" in calib.metrics else "val"
     before, after = calib.metrics[split]["before"], calib.metrics[split]["after"]
-    st.caption(f"{calib.method} scaling" + (f", T = {calib.temperature:.3f}" if calib.method == "temperature" else "")
-               + f"; ECE on the {split} split (held out from the fit): mean over classes "
-               f"{before['ece_mean']:.3f} before, {after['ece_mean']:.3f} after.")
-    table = pd.DataFrame({"ECE before": {c: r["ece"] for c, r in before["per_class"].items()},
-                          "ECE after": {c: r["ece"] for c, r in after["per_class"].items()}})
+    st.caption(
+        f"{calib.method} scaling"
+        + (f", T = {calib.temperature:.3f}" if calib.method == "temperature" else "")
+        + f"; ECE on the {split} split (held out from the fit): mean over classes "
+        f"{before['ece_mean']:.3f} before, {after['ece_mean']:.3f} after."
+    )
+    table = pd.DataFrame(
+        {
+            "ECE before": {c: r["ece"] for c, r in before["per_class"].items()},
+            "ECE after": {c: r["ece"] for c, r in after["per_class"].items()},
+        }
+    )
     a, b = st.columns([1, 2])
     a.dataframe(table.round(4), width="stretch")
     if "top_label" in before:
-        fig = viz.reliability_diagram(before["top_label"], after["top_label"], title=f"Top-label reliability ({split})")
+        fig = viz.reliability_diagram(
+            before["top_label"], after["top_label"], title=f"Top-label reliability ({split})"
+        )
     else:
         name = a.selectbox("Class", list(before["per_class"]), key="r_cal_class")
-        fig = viz.reliability_diagram(before["per_class"][name], after["per_class"][name],
-                                      title=f"Reliability of {name} ({split})")
+        fig = viz.reliability_diagram(
+            before["per_class"][name], after["per_class"][name], title=f"Reliability of {name} ({split})"
+        )
     b.plotly_chart(fig, key="r_reliability")
 
 
@@ -189,11 +256,23 @@ def reproduction(store: RunStore) -> None:
     """The reproduction tables: plan, table with baseline and published numbers, and a reproduce button."""
     experiments = {e["name"]: e for e in list_experiments()}
     c1, c2, c3 = st.columns([2, 1, 1])
-    name = c1.selectbox("Table", list(experiments), format_func=lambda n: experiments[n]["title"], key="r_exp")
-    preset = c2.selectbox("Preset", list(PRESETS), key="r_preset",
-                          help="quick: CPU-sized; paper: the published settings; tiny: a smoke test")
-    parallel = c3.number_input("Runs at once", 1, 16, 1, key="r_parallel",
-                               help="How many training processes the button starts (CPU: keep it at 1-2)")
+    name = c1.selectbox(
+        "Table", list(experiments), format_func=lambda n: experiments[n]["title"], key="r_exp"
+    )
+    preset = c2.selectbox(
+        "Preset",
+        list(PRESETS),
+        key="r_preset",
+        help="quick: CPU-sized; paper: the published settings; tiny: a smoke test",
+    )
+    parallel = c3.number_input(
+        "Runs at once",
+        1,
+        16,
+        1,
+        key="r_parallel",
+        help="How many training processes the button starts (CPU: keep it at 1-2)",
+    )
     st.caption(experiments[name]["description"] + "  \n" + PRESETS[preset].describe())
     sources = runner.data_sources()
     try:
@@ -206,12 +285,23 @@ def reproduction(store: RunStore) -> None:
     counts = plan["status"].value_counts().to_dict()
     st.write("Runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     job = (name, preset, int(parallel))
-    if st.button("Reproduce: start what is missing", type="primary", key="r_reproduce", icon=":material/play_arrow:",
-                 disabled=not (counts.get("missing") or counts.get("waiting"))):
+    if st.button(
+        "Reproduce: start what is missing",
+        type="primary",
+        key="r_reproduce",
+        icon=":material/play_arrow:",
+        disabled=not (counts.get("missing") or counts.get("waiting")),
+    ):
         bar = st.progress(0.0, text="preparing the data ...")
         try:
-            runner.prepare_data(name, preset, sources, progress=lambda d, t, m="": bar.progress(
-                min(d / t, 1.0) if t else 0.0, text=f"{m} ({d}/{t})"))
+            runner.prepare_data(
+                name,
+                preset,
+                sources,
+                progress=lambda d, t, m="": bar.progress(
+                    min(d / t, 1.0) if t else 0.0, text=f"{m} ({d}/{t})"
+                ),
+            )
         except (ValueError, OSError) as exc:
             st.error(f"Could not prepare the data: {exc}")
         else:
@@ -223,7 +313,9 @@ def reproduction(store: RunStore) -> None:
         keep_launching(name, preset, int(parallel), str(store.root))
     with st.expander("Runs of this table"):
         st.dataframe(plan, hide_index=True, width="stretch")
-    table = guarded("Building the table", lambda: runner.build_table(name, preset, sources, store.root, planned))
+    table = guarded(
+        "Building the table", lambda: runner.build_table(name, preset, sources, store.root, planned)
+    )
     if table is None:
         return
     st.markdown(to_markdown(table))

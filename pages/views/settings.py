@@ -4,31 +4,43 @@ import os
 
 import streamlit as st
 
-from ecgcore import config
+from ecgcore import paths
 from ecgcore.data import open_source
 from ecgcore.data.ptbxl_plus import load_ptbxl_plus
 
 #: setting key -> (label, how to validate a folder: a callable raising with a clear message)
 FOLDERS = {
-    "ptbxl_dir": ("PTB-XL folder (with ptbxl_database.csv, records100/, records500/)",
-                  lambda d: open_source(f"ptbxl:{d}")),
+    "ptbxl_dir": (
+        "PTB-XL folder (with ptbxl_database.csv, records100/, records500/)",
+        lambda d: open_source(f"ptbxl:{d}"),
+    ),
     "ptbxl_plus_dir": ("PTB-XL+ folder (12SL / Uni-G features; optional interval labels)", load_ptbxl_plus),
-    "deepfake_dir": ("DeepFake ECG folder (ground-truth CSV + .asc files)", lambda d: open_source(f"deepfake:{d}")),
+    "deepfake_dir": (
+        "DeepFake ECG folder (ground-truth CSV + .asc files)",
+        lambda d: open_source(f"deepfake:{d}"),
+    ),
 }
 
 st.title("Settings")
-st.write("Where your datasets live. Saved in "
-         f"`{config.data_home() / 'settings.json'}` and remembered across restarts; an environment variable "
-         "(shown beside each field) wins over the saved value.")
-saved = config.load_settings()
+st.write(
+    "Where your datasets live. Saved in "
+    f"`{paths.data_home() / 'settings.json'}` and remembered across restarts; an environment variable "
+    "(shown beside each field) wins over the saved value."
+)
+saved = paths.load_settings()
 with st.form("folders"):
     values = {}
     for key, (label, _) in FOLDERS.items():
-        env = config.SETTING_ENV[key]
+        env = paths.SETTING_ENV[key]
         locked = bool(os.environ.get(env))
-        values[key] = st.text_input(label, value=saved.get(key, ""), key=f"setting_{key}", disabled=locked,
-                                    help=f"Environment variable {env}" + (" is set and wins." if locked else "."),
-                                    placeholder="/path/to/folder (leave empty if you do not have it)")
+        values[key] = st.text_input(
+            label,
+            value=saved.get(key, ""),
+            key=f"setting_{key}",
+            disabled=locked,
+            help=f"Environment variable {env}" + (" is set and wins." if locked else "."),
+            placeholder="/path/to/folder (leave empty if you do not have it)",
+        )
     submitted = st.form_submit_button("Validate and save", type="primary")
 
 if submitted:
@@ -46,9 +58,9 @@ if submitted:
         else:
             good[key] = folder
             st.success(f"{label.split(' (')[0]}: {folder} is valid.")
-    config.save_settings({k: v for k, v in good.items() if not os.environ.get(config.SETTING_ENV[k])})
+    paths.save_settings({k: v for k, v in good.items() if not os.environ.get(paths.SETTING_ENV[k])})
     st.cache_resource.clear()
     st.caption("Saved the valid folders; invalid ones were left as they were.")
 
 st.subheader("Data directory")
-st.write(f"Caches, generated data, runs and settings: `{config.data_home()}` (set `ECGLAB_HOME` to move it).")
+st.write(f"Caches, generated data, runs and settings: `{paths.data_home()}` (set `ECGLAB_HOME` to move it).")

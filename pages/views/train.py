@@ -19,17 +19,29 @@ from ecgcore.train.config import LABEL_MODES, NORMALIZATIONS, OPTIMIZERS, SCHEDU
 from ecgcore.vocab import LEADS_8, LEADS_12, TARGET_KEYS, TARGETS_BY_KEY
 from pages.views.common import dataset, guarded, sources
 
-TASKS = {"Regression (intervals)": "regression", "Classification (PTB-XL superclasses)": "classification",
-         "Transfer (regression backbone -> classification)": "transfer"}
-APPROACHES = {"combined": "Approach 1: all source backbones combined", "qrs": "Approach 2: the QRS backbone only"}
-STRATEGIES = {"linear_probe": "Linear probe (backbone frozen)", "gradual_unfreeze": "Gradual unfreezing",
-              "discriminative": "Fine-tuning with discriminative learning rates"}
+TASKS = {
+    "Regression (intervals)": "regression",
+    "Classification (PTB-XL superclasses)": "classification",
+    "Transfer (regression backbone -> classification)": "transfer",
+}
+APPROACHES = {
+    "combined": "Approach 1: all source backbones combined",
+    "qrs": "Approach 2: the QRS backbone only",
+}
+STRATEGIES = {
+    "linear_probe": "Linear probe (backbone frozen)",
+    "gradual_unfreeze": "Gradual unfreezing",
+    "discriminative": "Fine-tuning with discriminative learning rates",
+}
 POLL_S = 2.0
 #: Form defaults sized for the machine: the published model and rate on a GPU, a small quick model on a CPU
 #: (cnn at 100 Hz for 5 epochs trains on the 300-record demo set in about a minute on 2 CPU cores).
 GPU = torch.cuda.is_available()
-DEFAULTS = (dict(model="inception1d", fs=500.0, epochs=20, batch=64) if GPU
-            else dict(model="cnn", fs=100.0, epochs=5, batch=32))
+DEFAULTS = (
+    dict(model="inception1d", fs=500.0, epochs=20, batch=64)
+    if GPU
+    else dict(model="cnn", fs=100.0, epochs=5, batch=32)
+)
 
 
 def config_form(store: RunStore) -> TrainConfig | None:
@@ -37,40 +49,77 @@ def config_form(store: RunStore) -> TrainConfig | None:
     models = {m.name: m for m in list_models()}
     srcs = sources()
     task_label = st.radio("Task", list(TASKS), horizontal=True, key="t_task")
-    st.caption(f"Defaults are sized for this machine ({'GPU' if GPU else 'no GPU found'}): {DEFAULTS['model']} at "
-               f"{DEFAULTS['fs']:g} Hz for {DEFAULTS['epochs']} epochs. Regression needs interval labels: "
-               "the DeepFake demo set (build it on Home) or PTB-XL with a PTB-XL+ folder.")
+    st.caption(
+        f"Defaults are sized for this machine ({'GPU' if GPU else 'no GPU found'}): {DEFAULTS['model']} at "
+        f"{DEFAULTS['fs']:g} Hz for {DEFAULTS['epochs']} epochs. Regression needs interval labels: "
+        "the DeepFake demo set (build it on Home) or PTB-XL with a PTB-XL+ folder."
+    )
     task = TASKS[task_label]
     with st.form("train_form"):
         c1, c2, c3 = st.columns(3)
         labels = list(srcs)
-        preferred = [i for i, label in enumerate(labels) if srcs[label].startswith(
-            "deepfake:" if task == "regression" else "ptbxl:") and srcs[label] != "ptbxl:bundled"]
-        data_label = c1.selectbox("Data", labels, index=preferred[0] if preferred else 0, key="t_data",
-                                  help="Build the DeepFake demo set on Home, or set your folders in Settings")
-        subset = c1.selectbox("PTB-XL half", ["all", "A", "B"], key="t_subset",
-                              help="Patient-disjoint halves: regression on A, classification on B (transfer study)")
+        preferred = [
+            i
+            for i, label in enumerate(labels)
+            if srcs[label].startswith("deepfake:" if task == "regression" else "ptbxl:")
+            and srcs[label] != "ptbxl:bundled"
+        ]
+        data_label = c1.selectbox(
+            "Data",
+            labels,
+            index=preferred[0] if preferred else 0,
+            key="t_data",
+            help="Build the DeepFake demo set on Home, or set your folders in Settings",
+        )
+        subset = c1.selectbox(
+            "PTB-XL half",
+            ["all", "A", "B"],
+            key="t_subset",
+            help="Patient-disjoint halves: regression on A, classification on B (transfer study)",
+        )
         names = list(models)
-        model = c2.selectbox("Model", names, index=names.index(DEFAULTS["model"]) if DEFAULTS["model"] in names else 0,
-                             key="t_model", help="See the descriptions below the form")
+        model = c2.selectbox(
+            "Model",
+            names,
+            index=names.index(DEFAULTS["model"]) if DEFAULTS["model"] in names else 0,
+            key="t_model",
+            help="See the descriptions below the form",
+        )
         if task == "regression":
-            targets = c3.multiselect("Targets", TARGET_KEYS, default=list(TARGET_KEYS), key="t_targets",
-                                     format_func=lambda k: f"{TARGETS_BY_KEY[k].name} ({TARGETS_BY_KEY[k].unit})")
+            targets = c3.multiselect(
+                "Targets",
+                TARGET_KEYS,
+                default=list(TARGET_KEYS),
+                key="t_targets",
+                format_func=lambda k: f"{TARGETS_BY_KEY[k].name} ({TARGETS_BY_KEY[k].unit})",
+            )
             loss = c3.selectbox("Loss", ["l1", "mse"], key="t_loss")
             label_mode = "single"
         else:
             targets, loss = list(TARGET_KEYS), "l1"
-            label_mode = c3.selectbox("Labels", LABEL_MODES, key="t_label_mode",
-                                      help="single: softmax over single-superclass records; multi: sigmoid per class")
+            label_mode = c3.selectbox(
+                "Labels",
+                LABEL_MODES,
+                key="t_label_mode",
+                help="single: softmax over single-superclass records; multi: sigmoid per class",
+            )
         transfer = None
         if task == "transfer":
             done = store.list_runs()
             done = done[(done["status"] == "done") & (done["task"] == "regression")] if len(done) else done
             t1, t2, t3 = st.columns(3)
-            source_runs = t1.multiselect("Source regression runs", done["id"].tolist() if len(done) else [],
-                                         key="t_sources", help="Finished regression runs whose backbones are reused")
-            approach = t2.selectbox("Approach", list(APPROACHES), format_func=APPROACHES.get, key="t_approach")
-            strategy = t3.selectbox("Strategy", list(STRATEGIES), format_func=STRATEGIES.get, key="t_strategy")
+            source_runs = t1.multiselect(
+                "Source regression runs",
+                done["id"].tolist() if len(done) else [],
+                key="t_sources",
+                help="Finished regression runs whose backbones are reused",
+            )
+            approach = t2.selectbox(
+                "Approach", list(APPROACHES), format_func=APPROACHES.get, key="t_approach"
+            )
+            strategy = t3.selectbox(
+                "Strategy", list(STRATEGIES), format_func=STRATEGIES.get, key="t_strategy"
+            )
             transfer = {"sources": source_runs, "approach": approach, "strategy": strategy}
         d1, d2, d3, d4 = st.columns(4)
         rates = [100.0, 250.0, 500.0]
@@ -89,8 +138,12 @@ def config_form(store: RunStore) -> TrainConfig | None:
         patience = f3.number_input("Early-stopping patience (0 = off)", 0, 1000, 0, key="t_patience")
         seed = f4.number_input("Seed", 0, 2**31 - 1, 0, key="t_seed")
         g1, g2, g3, g4 = st.columns(4)
-        amp = g1.toggle("Mixed precision (AMP)", value=True, key="t_amp",
-                        help="bf16/fp16 on GPUs; on CPUs only with native bf16")
+        amp = g1.toggle(
+            "Mixed precision (AMP)",
+            value=True,
+            key="t_amp",
+            help="bf16/fp16 on GPUs; on CPUs only with native bf16",
+        )
         augment = g2.toggle("Augmentation", value=False, key="t_augment")
         bandpass = g3.toggle("Band-pass filter", value=True, key="t_bandpass")
         device = g4.selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="t_device")
@@ -115,12 +168,30 @@ def config_form(store: RunStore) -> TrainConfig | None:
         return None
     try:
         return TrainConfig(
-            task="classification" if task == "transfer" else task, targets=tuple(targets), label_mode=label_mode,
-            data=srcs[data_label], subset=None if subset == "all" else subset, train_fraction=float(fraction),
-            max_records=int(max_records) or None, model=model, leads=LEADS_8 if leads.startswith("8") else LEADS_12,
-            fs=float(fs), normalize=normalize, bandpass=bandpass, epochs=int(epochs), batch_size=int(batch_size),
-            lr=float(lr), optimizer=optimizer, schedule=schedule, loss=loss, amp=amp, patience=int(patience) or None,
-            augment=augment, seed=int(seed), device=device, transfer=transfer,
+            task="classification" if task == "transfer" else task,
+            targets=tuple(targets),
+            label_mode=label_mode,
+            data=srcs[data_label],
+            subset=None if subset == "all" else subset,
+            train_fraction=float(fraction),
+            max_records=int(max_records) or None,
+            model=model,
+            leads=LEADS_8 if leads.startswith("8") else LEADS_12,
+            fs=float(fs),
+            normalize=normalize,
+            bandpass=bandpass,
+            epochs=int(epochs),
+            batch_size=int(batch_size),
+            lr=float(lr),
+            optimizer=optimizer,
+            schedule=schedule,
+            loss=loss,
+            amp=amp,
+            patience=int(patience) or None,
+            augment=augment,
+            seed=int(seed),
+            device=device,
+            transfer=transfer,
         )
     except ValueError as exc:
         st.error(f"Invalid settings: {exc}")
@@ -136,8 +207,10 @@ def missing_labels(spec: str, task: str, targets: list[str]) -> str | None:
     if task == "regression":
         empty = [k for k in targets if k not in index or not index[k].notna().any()]
         if empty:
-            return (f"{spec} has no interval labels for {', '.join(empty)}: use the DeepFake demo set (Home) or "
-                    "PTB-XL with a PTB-XL+ folder (Settings).")
+            return (
+                f"{spec} has no interval labels for {', '.join(empty)}: use the DeepFake demo set (Home) or "
+                "PTB-XL with a PTB-XL+ folder (Settings)."
+            )
     elif "superclass" not in index:
         return f"{spec} has no superclass labels: classification and transfer train on PTB-XL."
     return None
@@ -162,23 +235,32 @@ def live(store_dir: str) -> None:
     active = runs[runs["status"].isin(ACTIVE)]["id"].tolist()
     if st.session_state.get("t_live_run") not in ids:  # reopened page: show the running run, else the newest
         st.session_state["t_live_run"] = active[0] if active else ids[0]
-    run_id = st.selectbox("Run", ids, key="t_live_run", help="Newest first; a running run is shown when you come back")
+    run_id = st.selectbox(
+        "Run", ids, key="t_live_run", help="Newest first; a running run is shown when you come back"
+    )
     run = store.get_run(run_id)
     status, total = run["status"], run["total_steps"] or 0
     step = run["step"] or 0
     frac = 1.0 if status == "done" else (step / total if total else 0.0)
     epochs = run["config"]["epochs"]
     epoch = (run["epoch"] + 1) if run["epoch"] is not None else 0
-    st.progress(min(frac, 1.0), text=f"**{status}** · epoch {epoch}/{epochs} · step {step}/{total or '?'} · "
-                                      f"ETA {format_eta(run['eta_s']) if status in ACTIVE else '—'} · "
-                                      f"device {run['device'] or '—'} · {run['message'] or ''}")
+    st.progress(
+        min(frac, 1.0),
+        text=f"**{status}** · epoch {epoch}/{epochs} · step {step}/{total or '?'} · "
+        f"ETA {format_eta(run['eta_s']) if status in ACTIVE else '—'} · "
+        f"device {run['device'] or '—'} · {run['message'] or ''}",
+    )
     if status == "failed":
         st.error(f"The run failed: {run['error']}")
     c1, c2, _ = st.columns([1, 1, 4])
     if c1.button("Cancel", disabled=status not in ACTIVE, key="t_cancel", icon=":material/stop:"):
         st.toast(f"{run_id}: {worker.cancel(run_id, store_dir)}")
-    if c2.button("Resume", disabled=status not in ("interrupted", "cancelled", "failed"), key="t_resume",
-                 icon=":material/replay:"):
+    if c2.button(
+        "Resume",
+        disabled=status not in ("interrupted", "cancelled", "failed"),
+        key="t_resume",
+        icon=":material/replay:",
+    ):
         try:
             worker.resume(run_id, store_dir)
         except ValueError as exc:
@@ -186,7 +268,9 @@ def live(store_dir: str) -> None:
     frame = store.epochs(run_id)
     if len(frame):
         metric = "mae" if run["task"] == "regression" else "auc"
-        st.plotly_chart(viz.learning_curves({run_id: frame}, metric if metric in frame else None), key="t_curves")
+        st.plotly_chart(
+            viz.learning_curves({run_id: frame}, metric if metric in frame else None), key="t_curves"
+        )
     else:
         st.caption("Curves appear after the first epoch.")
     if status == "done":

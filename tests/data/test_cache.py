@@ -44,7 +44,7 @@ def test_build_matches_preprocess_record_and_reloads_as_memmap(deepfake_root, ec
     built = json.loads((cached.path / "meta.json").read_text())["created"]
     start = time.perf_counter()
     again = load_cached(open_source(f"deepfake:{deepfake_root}"), prep)
-    assert time.perf_counter() - start < 1.0                      # mapped, not rebuilt
+    assert time.perf_counter() - start < 1.0  # mapped, not rebuilt
     assert again.meta["created"] == built and isinstance(again.signals, np.memmap)
 
 
@@ -61,7 +61,7 @@ def test_a_changed_parameter_or_source_rebuilds(tmp_path, ecglab_home):
     rebuilt = load_cached(open_source(f"deepfake:{root}"), Preprocessing(normalize="none"))
     assert rebuilt.path == first.path and rebuilt.meta["fingerprint"] != first.meta["fingerprint"]
     np.testing.assert_allclose(np.asarray(rebuilt.signals[1]), 2 * before, rtol=1e-3, atol=2e-3)
-    assert len([p for p in (ecglab_home / "cache").iterdir()]) == 2   # the old build was replaced, not kept
+    assert len([p for p in (ecglab_home / "cache").iterdir()]) == 2  # the old build was replaced, not kept
 
 
 def test_train_standardize_fits_on_the_training_split_only(tmp_path):
@@ -74,7 +74,7 @@ def test_train_standardize_fits_on_the_training_split_only(tmp_path):
     raw = np.stack([shape_record(ds.read(i), prep) for i in cached.index["record_id"]]).astype(np.float64)
     np.testing.assert_allclose(cached.stats["mean"], raw[train].mean(axis=(0, 2)), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(cached.stats["std"], raw[train].std(axis=(0, 2)), rtol=1e-4)
-    assert not np.allclose(cached.stats["mean"], raw.mean(axis=(0, 2)), rtol=1e-3)   # val/test left out
+    assert not np.allclose(cached.stats["mean"], raw.mean(axis=(0, 2)), rtol=1e-3)  # val/test left out
     record = ds.read(cached.index["record_id"][3])
     np.testing.assert_allclose(cached.signals[3], preprocess_record(record, prep, cached.stats), atol=1e-5)
     with pytest.raises(ValueError, match="train_standardize needs"):
@@ -113,7 +113,9 @@ def test_a_killed_build_leaves_nothing_that_looks_complete(deepfake_root, ecglab
     assert len(leftovers) == 1 and ".tmp-" in leftovers[0].name and not (leftovers[0] / "meta.json").exists()
     ds = open_source(f"deepfake:{deepfake_root}")
     cached = load_cached(ds, Preprocessing())
-    assert cached.signals.shape[0] == 12 and [p.name for p in cache_dir.iterdir()] == [cache_key(ds, Preprocessing())]
+    assert cached.signals.shape[0] == 12 and [p.name for p in cache_dir.iterdir()] == [
+        cache_key(ds, Preprocessing())
+    ]
 
 
 def test_unreadable_records_are_left_out_with_a_warning(tmp_path):
@@ -127,7 +129,7 @@ def test_unreadable_records_are_left_out_with_a_warning(tmp_path):
     np.testing.assert_array_equal(cached.signals[2], preprocess_record(ds.read("3"), Preprocessing()))
 
 
-@pytest.mark.parametrize("start_method", ["fork", "spawn"])   # spawn is what a threaded process (the app) uses
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])  # spawn is what a threaded process (the app) uses
 def test_parallel_build_equals_serial(deepfake_root, monkeypatch, start_method):
     ds = open_source(f"deepfake:{deepfake_root}")
     monkeypatch.setattr(cache_module, "_CHUNK", 4)
@@ -142,11 +144,22 @@ def test_preprocess_record_on_a_real_record(ptbxl_sample):
     ds = open_source("ptbxl:bundled")
     record = ds.read("6001").select(["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"])
     x = preprocess_record(record, Preprocessing(leads=("aVF", "V1"), fs=100, normalize="minmax"))
-    assert x.shape == (2, 1000) and x.dtype == np.float32 and x.min() == 0 and x.max() == pytest.approx(1, abs=1e-5)
+    assert (
+        x.shape == (2, 1000)
+        and x.dtype == np.float32
+        and x.min() == 0
+        and x.max() == pytest.approx(1, abs=1e-5)
+    )
     # band-pass removes a 3 mV baseline offset and a 1 mV, 0.1 Hz wander
-    flat = Record(np.full((8, 5000), 3.0, np.float32) + np.sin(np.linspace(0, 2 * np.pi * 0.1 * 10, 5000))[None],
-                  500, LEADS_8, "flat")
-    assert np.abs(shape_record(flat, Preprocessing())).max() < 0.1   # from 4 mV, only an edge transient is left
+    flat = Record(
+        np.full((8, 5000), 3.0, np.float32) + np.sin(np.linspace(0, 2 * np.pi * 0.1 * 10, 5000))[None],
+        500,
+        LEADS_8,
+        "flat",
+    )
+    assert (
+        np.abs(shape_record(flat, Preprocessing())).max() < 0.1
+    )  # from 4 mV, only an edge transient is left
     with pytest.raises(ECGFormatError, match="record is 10.00 s long, shorter than the 12 s"):
         preprocess_record(record, Preprocessing(duration=12))
 

@@ -34,7 +34,25 @@ def test_summary_of_the_wrong_kind_of_folder_fails_clearly(tmp_path, capsys):
 
 def test_deepfake_generation_command(tmp_path, capsys):
     out = tmp_path / "gen"
-    assert main(["data", "deepfake", "--out", str(out), "--n", "2", "--seed", "3", "--batch-size", "2", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "deepfake",
+                "--out",
+                str(out),
+                "--n",
+                "2",
+                "--seed",
+                "3",
+                "--batch-size",
+                "2",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
-    assert json.loads(captured.out)["records"] == 2 and "2/2" in captured.err   # the progress bar
+    assert json.loads(captured.out)["records"] == 2 and "2/2" in captured.err  # the progress bar
     assert sorted(p.name for p in out.glob("*.asc")) == ["0.asc", "1.asc"]

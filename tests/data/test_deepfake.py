@@ -23,7 +23,9 @@ def test_reads_the_published_layout(tmp_path, subdir):
     truth = pd.read_csv(root / DEEPFAKE_CSV)
     assert ds.fs == 500 and ds.leads == LEADS_8 and len(ds) == 6
     np.testing.assert_allclose(ds.index["hr"], 60000 / truth["avgrrinterval"])
-    np.testing.assert_allclose(ds.index[["pr", "qrs", "qt"]].to_numpy(), truth[["pr", "qrs", "qt"]].to_numpy())
+    np.testing.assert_allclose(
+        ds.index[["pr", "qrs", "qt"]].to_numpy(), truth[["pr", "qrs", "qt"]].to_numpy()
+    )
     assert ds.index["fold"].between(1, 10).all() and (ds.index["patient_id"] == ds.index["record_id"]).all()
     record = ds.read("3")
     assert record.signal.shape == (8, 5000) and record.metadata["index"]["qt"] == truth.loc[3, "qt"]
@@ -37,7 +39,7 @@ def test_factory_labels_are_true_for_the_waveform(tmp_path):
     # beat spacing of lead II (autocorrelation peak) agrees with avgrrinterval
     x = read_record(root / "0.asc").signal[1]
     x = x - x.mean()
-    ac = np.correlate(x, x, "full")[len(x) - 1:]
+    ac = np.correlate(x, x, "full")[len(x) - 1 :]
     lag = 150 + int(np.argmax(ac[150:1000]))
     assert lag * 2 == pytest.approx(truth.loc[0, "avgrrinterval"], rel=0.05)
 
@@ -63,15 +65,17 @@ def test_generate_is_batched_seeded_and_in_the_published_layout(tmp_path):
     b = generate_deepfake(tmp_path / "b", 2, seed=11, batch_size=2)
     assert sorted(p.name for p in a.glob("*.asc")) == ["0.asc", "1.asc", "2.asc"]
     for name in ("0.asc", "1.asc"):
-        assert (a / name).read_bytes() == (b / name).read_bytes()   # reproducible for a seed
+        assert (a / name).read_bytes() == (b / name).read_bytes()  # reproducible for a seed
     raw = np.loadtxt(a / "1.asc")
     assert raw.shape == (5000, 8) and np.array_equal(raw, np.round(raw)) and 100 < np.abs(raw).max() < 6000
     truth = pd.read_csv(a / GROUND_TRUTH)
-    assert list(truth.columns[:5]) == ["patid", "avgrrinterval", "pr", "qrs", "qt"] and truth["patid"].tolist() == [0, 1, 2]
+    assert list(truth.columns[:5]) == ["patid", "avgrrinterval", "pr", "qrs", "qt"] and truth[
+        "patid"
+    ].tolist() == [0, 1, 2]
     info = json.loads((a / "generation.json").read_text())
     assert info["seed"] == 11 and info["n"] == 3
     if "not measured" in info["intervals"]:
-        assert truth[["avgrrinterval", "pr", "qrs", "qt"]].isna().all().all()   # left empty, never invented
+        assert truth[["avgrrinterval", "pr", "qrs", "qt"]].isna().all().all()  # left empty, never invented
     else:  # measured by ecgcore.measure on the written signals
         assert info["intervals"] == "ecgcore.measure.measure_many"
         np.testing.assert_allclose(truth["avgrrinterval"], 60000 / truth["hr"], rtol=1e-3)

@@ -41,14 +41,22 @@ def test_superclasses_match_the_scp_codes_column(ptbxl_sample, sample_db):
     statements = pd.read_csv(ptbxl_sample / "scp_statements.csv", index_col=0)
     for _, row in ds.index.iterrows():
         codes = ast.literal_eval(sample_db.loc[int(row["record_id"]), "scp_codes"])
-        expected = {statements.loc[c, "diagnostic_class"] for c in codes
-                    if c in statements.index and statements.loc[c, "diagnostic"] == 1}
+        expected = {
+            statements.loc[c, "diagnostic_class"]
+            for c in codes
+            if c in statements.index and statements.loc[c, "diagnostic"] == 1
+        }
         assert {c for c in SUPERCLASSES if row[c] == 1} == expected, row["record_id"]
     by_id = ds.index.set_index("record_id")
     # read off the CSV by eye: 6001 {'NST_': 100} is STTC; 6002 {'NORM', 'IRBBB'} is NORM+CD (multi-label);
     # 6005 {'NORM': 15.0} counts as NORM whatever the likelihood (as the PTB-XL benchmark aggregates)
-    assert by_id.loc["6001", ["NORM", "STTC"]].tolist() == [0, 1] and by_id.loc["6001", "superclass"] == "STTC"
-    assert by_id.loc["6002", list(SUPERCLASSES)].tolist() == [1, 0, 0, 1, 0] and by_id.loc["6002", "superclass"] == ""
+    assert (
+        by_id.loc["6001", ["NORM", "STTC"]].tolist() == [0, 1] and by_id.loc["6001", "superclass"] == "STTC"
+    )
+    assert (
+        by_id.loc["6002", list(SUPERCLASSES)].tolist() == [1, 0, 0, 1, 0]
+        and by_id.loc["6002", "superclass"] == ""
+    )
     assert by_id.loc["6005", "superclass"] == "NORM"
     summary = ds.describe()
     assert summary["superclasses"] == {"NORM": 9, "MI": 0, "STTC": 1, "CD": 1, "HYP": 0}
@@ -80,8 +88,8 @@ def test_synthetic_ptbxl_labels_and_patients(tmp_path):
     for (_, row), codes in zip(ds.index.iterrows(), db["scp_codes"]):
         wanted = {cls for cls, code in SCP_FOR_CLASS.items() if code in ast.literal_eval(codes)}
         assert {c for c in SUPERCLASSES if row[c]} == wanted
-    assert ds.index.groupby("patient_id")["fold"].nunique().max() == 1   # folds are per patient
-    assert ds.index["patient_id"].nunique() < len(ds)                    # some patients have several records
+    assert ds.index.groupby("patient_id")["fold"].nunique().max() == 1  # folds are per patient
+    assert ds.index["patient_id"].nunique() < len(ds)  # some patients have several records
     assert ds.read(ds.index["record_id"][0]).signal.shape == (12, 1000)
 
 
@@ -91,7 +99,9 @@ def test_not_a_ptbxl_folder(tmp_path, ptbxl_sample):
     with pytest.raises(DatasetError, match="is not a directory"):
         open_source(f"ptbxl:{tmp_path / 'nope'}")
     shutil.copy(ptbxl_sample / "scp_statements.csv", tmp_path)
-    pd.read_csv(ptbxl_sample / "ptbxl_database.csv").drop(columns=["strat_fold"]).to_csv(tmp_path / "ptbxl_database.csv")
+    pd.read_csv(ptbxl_sample / "ptbxl_database.csv").drop(columns=["strat_fold"]).to_csv(
+        tmp_path / "ptbxl_database.csv"
+    )
     with pytest.raises(DatasetError, match="missing columns strat_fold"):
         PTBXL(tmp_path)
     db = pd.read_csv(ptbxl_sample / "ptbxl_database.csv")
@@ -110,7 +120,7 @@ def test_ptbxl_plus_reads_the_right_columns(tmp_path):
     ids = [1, 2, 3]
     plus = make_ptbxl_plus_dir(tmp_path / "plus", ids)
     table = pd.read_csv(plus / "features" / "12sl_features.csv").set_index("ecg_id")
-    assert (table["PR_Int_Global"] != table["QT_Int_Global"]).all()   # distinct, so a swap would show
+    assert (table["PR_Int_Global"] != table["QT_Int_Global"]).all()  # distinct, so a swap would show
     labels = load_ptbxl_plus(plus).labels
     np.testing.assert_allclose(labels["pr"], table.loc[ids, "PR_Int_Global"])
     np.testing.assert_allclose(labels["qt"], table.loc[ids, "QT_Int_Global"])
@@ -124,9 +134,11 @@ def test_ptbxl_with_plus_labels(tmp_path):
     plus = make_ptbxl_plus_dir(tmp_path / "plus", truth["ecg_id"][:10], intervals=truth, n_nan=2)
     ds = PTBXL(root, plus_dir=plus)
     idx = ds.index.set_index("record_id")
-    assert idx.loc[["1", "2", "11", "12"], "pr"].isna().all()   # NaN rows dropped; 11, 12 not in PTB-XL+
-    np.testing.assert_allclose(idx.loc["5", ["pr", "qrs", "qt"]].to_numpy(float),
-                               truth.set_index("ecg_id").loc[5, ["pr", "qrs", "qt"]].round().to_numpy(float))
+    assert idx.loc[["1", "2", "11", "12"], "pr"].isna().all()  # NaN rows dropped; 11, 12 not in PTB-XL+
+    np.testing.assert_allclose(
+        idx.loc["5", ["pr", "qrs", "qt"]].to_numpy(float),
+        truth.set_index("ecg_id").loc[5, ["pr", "qrs", "qt"]].round().to_numpy(float),
+    )
     report = ds.describe()["ptbxl_plus"]
     assert (report["rows"], report["dropped_nan"], report["kept"]) == (10, 2, 8)
 

@@ -20,7 +20,7 @@ def test_halves_are_patient_disjoint_and_complete(index):
     assert len(set(a) & set(b)) == 0 and set(a) | set(b) == set(index["record_id"])
     patients = index.set_index("record_id")["patient_id"]
     assert set(patients[a]).isdisjoint(set(patients[b]))
-    assert index["patient_id"].value_counts().max() > 1   # the test means something: shared patients exist
+    assert index["patient_id"].value_counts().max() > 1  # the test means something: shared patients exist
 
 
 def test_halves_are_balanced(index):

@@ -42,11 +42,30 @@ def server(tmp_path_factory):
     """`streamlit run app.py` on a free localhost port with its own empty data directory."""
     home = tmp_path_factory.mktemp("e2e_home")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("ECGLAB_PTBXL", "ECGLAB_PTBXL_PLUS", "ECGLAB_DEEPFAKE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("ECGLAB_PTBXL", "ECGLAB_PTBXL_PLUS", "ECGLAB_DEEPFAKE")
+    }
     env["ECGLAB_HOME"] = str(home)
-    log = open(home / "streamlit.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.headless", "true"], cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    log = open(home / "streamlit.log", "wb")  # noqa: SIM115 -- the server outlives this block; closed at teardown
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+        ],
+        cwd=PROJECT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://localhost:{port}"
     deadline = time.monotonic() + 60
     while True:

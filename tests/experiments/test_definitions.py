@@ -27,18 +27,29 @@ SOURCES = DataSources(ptbxl=Path("/data/ptbxl"), deepfake=Path("/data/deepfake")
 
 def test_published_numbers_cover_both_tables_and_match_the_issue():
     # the validation figures quoted in the issue, transcribed independently of published.py
-    issue_val_mae = {"rnn": (5.530, 6.998, 13.403, 16.494), "lstm": (5.546, 6.896, 13.536, 13.892),
-                     "cnn": (5.870, 6.872, 13.418, 16.378), "vit": (5.869, 7.930, 24.012, 16.817),
-                     "inception1d": (0.706, 3.007, 5.110, 4.130)}
-    issue_val_cls = {"rnn": (0.557, 0.736), "lstm": (0.551, 0.770), "cnn": (0.551, 0.769),
-                     "vit": (0.551, 0.769), "inception1d": (0.776, 0.902)}
+    issue_val_mae = {
+        "rnn": (5.530, 6.998, 13.403, 16.494),
+        "lstm": (5.546, 6.896, 13.536, 13.892),
+        "cnn": (5.870, 6.872, 13.418, 16.378),
+        "vit": (5.869, 7.930, 24.012, 16.817),
+        "inception1d": (0.706, 3.007, 5.110, 4.130),
+    }
+    issue_val_cls = {
+        "rnn": (0.557, 0.736),
+        "lstm": (0.551, 0.770),
+        "cnn": (0.551, 0.769),
+        "vit": (0.551, 0.769),
+        "inception1d": (0.776, 0.902),
+    }
     for model in MODELS:
         assert [TABLE1_MAE[model][t]["val"] for t in ("hr", "qrs", "pr", "qt")] == list(issue_val_mae[model])
         assert (TABLE2[model]["val"]["accuracy"], TABLE2[model]["val"]["auc"]) == issue_val_cls[model]
         for target in TARGET_KEYS:
             assert isinstance(TABLE1_MAE[model][target]["train"], float)
         assert all(isinstance(v, float) for v in TABLE2[model]["train"].values())
-    assert published_regression("resnet1d_wang", "hr", "val") is None  # not in the study: missing, not invented
+    assert (
+        published_regression("resnet1d_wang", "hr", "val") is None
+    )  # not in the study: missing, not invented
     assert SEED_STUDY.url.startswith("https://") and "Peradeniya" in SEED_STUDY.institution
 
 
@@ -69,7 +80,13 @@ def test_table1_paper_trains_one_model_per_target_at_500_hz_with_published_setti
     assert len(specs) == len(MODELS) * len(TARGET_KEYS)
     assert {s.config.targets for s in specs} == {(t,) for t in TARGET_KEYS}
     config = specs[0].config
-    assert (config.fs, len(config.leads), config.batch_size, config.lr, config.optimizer) == (500, 8, 31, 0.01, "adam")
+    assert (config.fs, len(config.leads), config.batch_size, config.lr, config.optimizer) == (
+        500,
+        8,
+        31,
+        0.01,
+        "adam",
+    )
 
 
 def test_table1_without_a_deepfake_folder_uses_a_generated_set_under_the_data_dir(ecglab_home):
@@ -98,7 +115,9 @@ def test_transfer_wires_sources_to_approaches(preset):
             assert covered == sorted(TARGET_KEYS)
         setting = spec.row["setting"]
         for c in sources:
-            if setting == "ptbxl":  # within PTB-XL: regression on the other half, labels measured (no PTB-XL+)
+            if (
+                setting == "ptbxl"
+            ):  # within PTB-XL: regression on the other half, labels measured (no PTB-XL+)
                 assert c.subset == "A" and c.data.startswith("ptbxl:/data/ptbxl;plus_dir=")
                 assert "ptbxl-measured" in c.data
             else:
@@ -118,7 +137,8 @@ def test_fractions_pair_scratch_and_fine_tuned_runs_per_fraction():
     _check_graph(specs)
     runs = [s for s in specs if s.config.task == "classification"]
     assert sorted((s.config.train_fraction, bool(s.config.transfer)) for s in runs) == sorted(
-        (f, t) for f in p.fractions for t in (False, True))
+        (f, t) for f in p.fractions for t in (False, True)
+    )
 
 
 def test_resolve_fills_in_run_ids_and_needs_every_source():

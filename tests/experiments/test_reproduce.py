@@ -48,11 +48,24 @@ def test_a_copy_of_the_bundled_sample_is_refused_too(tmp_path, capsys, ptbxl_sam
 def test_table1_on_a_deepfake_folder_prints_and_writes_the_table_and_reuses_runs(tmp_path, capsys):
     data = make_deepfake_dir(tmp_path / "deepfake", 40, seed=3)
     runs, out = tmp_path / "runs", tmp_path / "out"
-    args = ["reproduce", "table1", "--preset", "tiny", "--data", f"deepfake:{data}",
-            "--runs-dir", str(runs), "--out", str(out)]
+    args = [
+        "reproduce",
+        "table1",
+        "--preset",
+        "tiny",
+        "--data",
+        f"deepfake:{data}",
+        "--runs-dir",
+        str(runs),
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert "| Model | Metric | Ours train | Ours val | Baseline train | Baseline val | Published train |" in printed
+    assert (
+        "| Model | Metric | Ours train | Ours val | Baseline train | Baseline val | Published train |"
+        in printed
+    )
     assert "1D-CNN" in printed and "preset 'tiny'" in printed
     table = pd.read_csv(out / "table1.csv")
     assert len(table) == 5 * 4 and set(table["target"]) == {"hr", "pr", "qrs", "qt"}
@@ -84,7 +97,12 @@ def test_runs_on_relabelled_data_are_not_reused(tmp_path):
     data = make_deepfake_dir(tmp_path / "deepfake", 40, seed=3)
     sources = data_sources([f"deepfake:{data}"], None)
     runs = tmp_path / "runs"
-    assert main(["reproduce", "table1", "--preset", "tiny", "--data", f"deepfake:{data}", "--runs-dir", str(runs)]) == 0
+    assert (
+        main(
+            ["reproduce", "table1", "--preset", "tiny", "--data", f"deepfake:{data}", "--runs-dir", str(runs)]
+        )
+        == 0
+    )
     assert {p.status for p in plan("table1", "tiny", sources, runs)} == {"done"}
     truth = data / "deepfake_ground_truth.csv"
     labels = pd.read_csv(truth)
@@ -158,16 +176,34 @@ def test_plan_and_launch_missing_start_only_what_can_start(tmp_path, monkeypatch
     assert (again.status, again.run_id) == ("resumable", stopped)
 
     launched, resumed = [], []
-    monkeypatch.setattr(worker, "launch", lambda config, runs_dir=None: launched.append(config) or f"id{len(launched)}")
+    monkeypatch.setattr(
+        worker, "launch", lambda config, runs_dir=None: launched.append(config) or f"id{len(launched)}"
+    )
     monkeypatch.setattr(worker, "resume", lambda run_id, runs_dir=None: resumed.append(run_id) or run_id)
     monkeypatch.setattr("ecgcore.experiments.runner.check_data", lambda experiment, sources: None)
     ids = launch_missing("transfer", "quick", sources, tmp_path / "runs", limit=2)
     assert ids == [stopped, "id1"] and resumed == [stopped] and not any(c.transfer for c in launched)
-    assert launch_missing("transfer", "quick", sources, tmp_path / "runs") == [stopped, "id2", "id3", "id4", "id5"]
+    assert launch_missing("transfer", "quick", sources, tmp_path / "runs") == [
+        stopped,
+        "id2",
+        "id3",
+        "id4",
+        "id5",
+    ]
 
 
 def test_a_ptbxl_plus_folder_without_its_features_table_is_refused(ptbxl_fixture, tmp_path, capsys):
-    args = ["reproduce", "transfer", "--preset", "tiny", "--data", f"ptbxl:{ptbxl_fixture}",
-            "--plus", str(tmp_path), "--runs-dir", str(tmp_path / "runs")]
+    args = [
+        "reproduce",
+        "transfer",
+        "--preset",
+        "tiny",
+        "--data",
+        f"ptbxl:{ptbxl_fixture}",
+        "--plus",
+        str(tmp_path),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+    ]
     assert main(args) != 0
     assert "12sl_features.csv" in capsys.readouterr().err and _n_runs(tmp_path / "runs") == 0

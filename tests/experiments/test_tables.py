@@ -19,14 +19,21 @@ def test_run_values_reads_targets_and_baselines_and_leaves_absent_splits_missing
     model = {"per_target": {"hr": {"mae": 3.0}, "qt": {"mae": 12.0}}, "mae": 7.5}
     baseline = {"per_target": {"hr": {"mae": 6.0}, "qt": {"mae": 20.0}}}
     values = run_values({"val": (model, baseline)}, "regression", ["hr", "qt"])
-    assert [(v["target"], v["ours_val"], v["baseline_val"]) for v in values] == [("hr", 3.0, 6.0), ("qt", 12.0, 20.0)]
+    assert [(v["target"], v["ours_val"], v["baseline_val"]) for v in values] == [
+        ("hr", 3.0, 6.0),
+        ("qt", 12.0, 20.0),
+    ]
     assert all(math.isnan(v["ours_train"]) for v in values)  # no train split given: missing, not zero
-    cls = run_values({"train": ({"accuracy": 0.5, "auc": None}, {"accuracy": 0.3, "auc": 0.5})}, "classification")
+    cls = run_values(
+        {"train": ({"accuracy": 0.5, "auc": None}, {"accuracy": 0.3, "auc": 0.5})}, "classification"
+    )
     assert cls[0]["ours_train"] == 0.5 and math.isnan(cls[1]["ours_train"])  # an undefined AUC stays missing
 
 
 def test_markdown_marks_missing_values_and_labels_models_and_targets():
-    table = pd.DataFrame([_row(model="inception1d", target="qt", metric="mae", ours_val=4.25, published_val=4.13)])
+    table = pd.DataFrame(
+        [_row(model="inception1d", target="qt", metric="mae", ours_val=4.25, published_val=4.13)]
+    )
     text = to_markdown(table)
     assert "| 1D-CNN | QT MAE (ms) | — | 4.250 | — | — | — | 4.130 |" in text
 
@@ -34,13 +41,31 @@ def test_markdown_marks_missing_values_and_labels_models_and_targets():
 def test_gaps_compare_each_transferred_row_with_scratch_at_the_same_fraction():
     rows = [
         _row(fraction=0.1, setting="scratch", approach="-", strategy="-", metric="auc", ours_val=0.60),
-        _row(fraction=0.1, setting="deepfake", approach="combined", strategy="discriminative", metric="auc",
-             ours_val=0.68),
+        _row(
+            fraction=0.1,
+            setting="deepfake",
+            approach="combined",
+            strategy="discriminative",
+            metric="auc",
+            ours_val=0.68,
+        ),
         _row(fraction=1.0, setting="scratch", approach="-", strategy="-", metric="auc", ours_val=0.80),
-        _row(fraction=1.0, setting="deepfake", approach="combined", strategy="discriminative", metric="auc",
-             ours_val=0.79),
-        _row(fraction=1.0, setting="deepfake", approach="combined", strategy="discriminative", metric="accuracy",
-             ours_val=0.5),
+        _row(
+            fraction=1.0,
+            setting="deepfake",
+            approach="combined",
+            strategy="discriminative",
+            metric="auc",
+            ours_val=0.79,
+        ),
+        _row(
+            fraction=1.0,
+            setting="deepfake",
+            approach="combined",
+            strategy="discriminative",
+            metric="accuracy",
+            ours_val=0.5,
+        ),
     ]
     gaps = gaps_vs_scratch(pd.DataFrame(rows))
     assert len(gaps) == 2

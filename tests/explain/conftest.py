@@ -35,4 +35,10 @@ def classification_run(tmp_path_factory) -> dict:
         mp.setenv("ECGLAB_HOME", str(home))
         data = make_ptbxl_dir(home / "ptbxl", 80, seed=2)
         summary = train(tiny_config(f"ptbxl:{data}", task="classification", epochs=4), runs_dir=home / "runs")
-    return {"runs_dir": home / "runs", "run_id": summary["id"], "data": data, "home": home, "summary": summary}
+    return {
+        "runs_dir": home / "runs",
+        "run_id": summary["id"],
+        "data": data,
+        "home": home,
+        "summary": summary,
+    }

@@ -63,7 +63,9 @@ def test_baselines_are_what_they_claim(record_input):
     x = torch.as_tensor(record_input)[None]
     assert torch.all(make_baseline(x, "zeros", 100.0) == 0)
     lead_mean = make_baseline(x, "lead_mean", 100.0)
-    assert torch.allclose(lead_mean[..., 0], x.mean(dim=-1), atol=1e-6) and torch.all(lead_mean.std(dim=-1) == 0)
+    assert torch.allclose(lead_mean[..., 0], x.mean(dim=-1), atol=1e-6) and torch.all(
+        lead_mean.std(dim=-1) == 0
+    )
     low = make_baseline(x, "lowpass", 100.0).numpy()[0]
     # the waves are gone: far less high-frequency content than the record
     assert np.abs(np.diff(low, axis=1)).mean() < 0.05 * np.abs(np.diff(record_input, axis=1)).mean()
@@ -83,15 +85,17 @@ def test_bad_requests_are_clear_errors(record_input):
         attribute(model, record_input[:, None], target=0, method="saliency")
 
 
-@pytest.mark.parametrize("lead, wave, start, stop", [("V2", "QRS", "qrs_on", "qrs_off"),
-                                                      ("V5", "T", "t_on", "t_off")])
+@pytest.mark.parametrize(
+    "lead, wave, start, stop", [("V2", "QRS", "qrs_on", "qrs_off"), ("V5", "T", "t_on", "t_off")]
+)
 @pytest.mark.parametrize("method", ["ig", "saliency", "occlusion"])
 def test_summaries_find_where_a_model_looks(lead, wave, start, stop, method):
     """A model that reads one wave of one lead: most mass in that lead and that wave (measured fiducials)."""
     ecg = synthetic_record(fs=500.0, duration=10.0)
     model = WindowReader(window_mask(ecg, lead, start, stop))
-    attr = attribute(model, ecg.signal, target=0, method=method, baseline="zeros", fs=500.0,
-                     occlusion_window_s=0.02)
+    attr = attribute(
+        model, ecg.signal, target=0, method=method, baseline="zeros", fs=500.0, occlusion_window_s=0.02
+    )
     leads = lead_importance(attr.values, LEADS_8)
     assert max(leads, key=leads.get) == lead and leads[lead] > 0.9
     assert sum(leads.values()) == pytest.approx(1.0)
@@ -103,8 +107,12 @@ def test_summaries_find_where_a_model_looks(lead, wave, start, stop, method):
 
 
 def test_wave_masks_follow_the_fiducials_and_skip_missing_values():
-    beats = {"p_on": np.array([10.0, np.nan]), "qrs_on": np.array([30, 130]), "qrs_off": np.array([40, 140]),
-             "t_off": np.array([90, -1])}
+    beats = {
+        "p_on": np.array([10.0, np.nan]),
+        "qrs_on": np.array([30, 130]),
+        "qrs_off": np.array([40, 140]),
+        "t_off": np.array([90, -1]),
+    }
     masks = wave_masks(200, beats)
     assert np.flatnonzero(masks["P"]).tolist() == list(range(10, 30))  # p_on..qrs_on (no p_off), beat 1 only
     assert np.flatnonzero(masks["QRS"]).tolist() == list(range(30, 40)) + list(range(130, 140))

@@ -78,7 +78,10 @@ def test_calibration_is_stored_with_the_run_and_applied_to_predictions(classific
     stored = json.loads((runs_dir / run_id / CALIBRATION_FILE).read_text())
     assert stored["method"] == "temperature" and stored["temperature"] == pytest.approx(calib.temperature)
     assert set(stored["metrics"]) == {"val", "test"}
-    assert stored["metrics"]["val"]["after"]["top_label"]["ece"] <= stored["metrics"]["val"]["before"]["top_label"]["ece"] + 1e-9
+    assert (
+        stored["metrics"]["val"]["after"]["top_label"]["ece"]
+        <= stored["metrics"]["val"]["before"]["top_label"]["ece"] + 1e-9
+    )
     loaded = load_calibration(run_id, runs_dir)
     predictor = load_predictor(run_id, runs_dir=runs_dir)
     records = json.loads((runs_dir / run_id / "records.json").read_text())

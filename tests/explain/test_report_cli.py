@@ -23,8 +23,20 @@ def _test_records(run: dict, n: int) -> list[str]:
 def test_report_command_writes_a_pdf_and_a_png(regression_run, test_output, capsys):
     record = _test_records(regression_run, 1)[0]
     pdf, png = test_output / "explain_report.pdf", test_output / "explain_report.png"  # kept to look at
-    code = cli(["report", "--run", regression_run["run_id"], "--runs-dir", str(regression_run["runs_dir"]),
-                record, "--out", str(pdf), "--out", str(png)])
+    code = cli(
+        [
+            "report",
+            "--run",
+            regression_run["run_id"],
+            "--runs-dir",
+            str(regression_run["runs_dir"]),
+            record,
+            "--out",
+            str(pdf),
+            "--out",
+            str(png),
+        ]
+    )
     assert code == 0
     written = json.loads(capsys.readouterr().out)
     assert written["written"] == [str(pdf), str(png)] and written["target"] == "hr"
@@ -41,19 +53,46 @@ def test_report_shows_prediction_measurement_and_disclaimer(regression_run):
     summary, attr = explain_record(predictor, record, target="qt", n_steps=16)
     assert summary["target"] == "qt" and summary["target_index"] == 3
     assert set(summary["measured"]) == {"hr", "pr", "qrs", "qt"} and summary["measured"]["qt"] is not None
-    fig = render_report(summary, attr, shape_record(record, predictor.prep), predictor.prep.fs,
-                        predictor.prep.leads, predictor.meta)
+    fig = render_report(
+        summary,
+        attr,
+        shape_record(record, predictor.prep),
+        predictor.prep.fs,
+        predictor.prep.leads,
+        predictor.meta,
+    )
     text = "\n".join(t.get_text() for t in fig.texts)
     assert DISCLAIMER in text
-    assert f"{summary['prediction']['intervals']['qt']:.1f}" in text and f"{summary['measured']['qt']:.1f}" in text
+    assert (
+        f"{summary['prediction']['intervals']['qt']:.1f}" in text
+        and f"{summary['measured']['qt']:.1f}" in text
+    )
     assert summary["top_leads"][0][0] in text and regression_run["run_id"] in text
 
 
 def test_explain_command_prints_json_per_record_with_faithfulness(regression_run, tmp_path, capsys):
     records = _test_records(regression_run, 2)
-    code = cli(["explain", "--run", regression_run["run_id"], "--runs-dir", str(regression_run["runs_dir"]),
-                "--method", "ig", "--baseline", "lead_mean", "--target", "qrs", "--steps", "16", "--eval",
-                "--png", str(tmp_path / "attr.png"), *records])
+    code = cli(
+        [
+            "explain",
+            "--run",
+            regression_run["run_id"],
+            "--runs-dir",
+            str(regression_run["runs_dir"]),
+            "--method",
+            "ig",
+            "--baseline",
+            "lead_mean",
+            "--target",
+            "qrs",
+            "--steps",
+            "16",
+            "--eval",
+            "--png",
+            str(tmp_path / "attr.png"),
+            *records,
+        ]
+    )
     assert code == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2
@@ -64,7 +103,9 @@ def test_explain_command_prints_json_per_record_with_faithfulness(regression_run
         assert set(out["wave_importance"]) == {"P", "QRS", "ST", "T", "other"}
         assert out["faithfulness"]["deletion"]["random_auc"] is not None
         assert -1.0 <= out["faithfulness"]["randomisation"]["spearman"] <= 1.0
-        assert imread(out["png"]).shape[0] > 100 and out["png"].endswith(f"_{read_record(path).record_id}.png")
+        assert imread(out["png"]).shape[0] > 100 and out["png"].endswith(
+            f"_{read_record(path).record_id}.png"
+        )
 
 
 def test_explain_command_errors_are_specific(regression_run, tmp_path, capsys):
@@ -74,7 +115,9 @@ def test_explain_command_errors_are_specific(regression_run, tmp_path, capsys):
     assert "unknown target 'MI'" in capsys.readouterr().err
     assert cli([*base, str(tmp_path / "missing.asc")]) == 2
     assert "missing" in capsys.readouterr().err
-    assert cli(["explain", "--run", "no-such-run", "--runs-dir", str(regression_run["runs_dir"]), record]) == 2
+    assert (
+        cli(["explain", "--run", "no-such-run", "--runs-dir", str(regression_run["runs_dir"]), record]) == 2
+    )
     assert "no run 'no-such-run'" in capsys.readouterr().err
 
 
@@ -96,11 +139,22 @@ def test_calibrated_probabilities_reach_the_report(classification_run, tmp_path,
     assert predicted["calibration"]["temperature"] == pytest.approx(fitted["temperature"])
     assert sum(predicted["calibrated_probabilities"].values()) == pytest.approx(1.0)
     predictor = load_predictor(run_id, runs_dir=runs_dir)
-    summary, attr = explain_record(predictor, read_record(record), method="saliency", run_dir=runs_dir / run_id)
-    fig = render_report(summary, attr, shape_record(read_record(record), predictor.prep), predictor.prep.fs,
-                        predictor.prep.leads, predictor.meta, runs_dir / run_id)
+    summary, attr = explain_record(
+        predictor, read_record(record), method="saliency", run_dir=runs_dir / run_id
+    )
+    fig = render_report(
+        summary,
+        attr,
+        shape_record(read_record(record), predictor.prep),
+        predictor.prep.fs,
+        predictor.prep.leads,
+        predictor.meta,
+        runs_dir / run_id,
+    )
     text = "\n".join(t.get_text() for t in fig.texts)
     assert f"T = {fitted['temperature']:.2f}" in text and "calibrated" in text
     probs = summary["prediction"]["calibrated_probabilities"]
     assert summary["target"] == summary["prediction"]["predicted"][0]
-    assert sum(probs.values()) == pytest.approx(1.0) and not np.isclose(summary["prediction"]["calibration"]["temperature"], 1.0)
+    assert sum(probs.values()) == pytest.approx(1.0) and not np.isclose(
+        summary["prediction"]["calibration"]["temperature"], 1.0
+    )

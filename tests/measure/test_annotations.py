@@ -21,13 +21,17 @@ def _marks(fid: dict[str, np.ndarray], beats, jitter: int = 0, rng=None, t_onset
     rng = rng or np.random.default_rng(0)
     samples, symbols = [], []
     for b in beats:
+
         def j() -> int:
             return int(rng.integers(-jitter, jitter + 1)) if jitter else 0
+
         p_peak = (fid["p_on"][b] + fid["p_off"][b]) // 2
         t_peak = (fid["t_on"][b] + fid["t_off"][b]) // 2
-        waves = [("p", fid["p_on"][b] + j(), p_peak, fid["p_off"][b] + j()),
-                 ("N", fid["qrs_on"][b] + j(), fid["r_peak"][b], fid["qrs_off"][b] + j()),
-                 ("t", fid["t_on"][b] + j() if t_onset else None, t_peak, fid["t_off"][b] + j())]
+        waves = [
+            ("p", fid["p_on"][b] + j(), p_peak, fid["p_off"][b] + j()),
+            ("N", fid["qrs_on"][b] + j(), fid["r_peak"][b], fid["qrs_off"][b] + j()),
+            ("t", fid["t_on"][b] + j() if t_onset else None, t_peak, fid["t_off"][b] + j()),
+        ]
         for sym, on, peak, off in waves:
             if on is not None:
                 samples.append(on)
@@ -46,9 +50,18 @@ def _wrann(directory: Path, record: str, extension: str, samples: np.ndarray, sy
 
 def test_qtdb_layout_two_leads_some_beats(tmp_path):
     """One q1c file for a 30 s, 250 Hz, two-channel record (MLII is not a standard lead name); T without onset."""
-    ecg = synthetic_ecg(65, 170, 90, 410, fs=250.0, duration=30.0, leads=("II", "V5"), noise_mv=0.01, wander_mv=0.2, seed=2)
-    wfdb.wrsamp("sel1", fs=250, units=["mV", "mV"], sig_name=["MLII", "V5"], p_signal=ecg.signal.T.astype(np.float64),
-                fmt=["16", "16"], write_dir=str(tmp_path))
+    ecg = synthetic_ecg(
+        65, 170, 90, 410, fs=250.0, duration=30.0, leads=("II", "V5"), noise_mv=0.01, wander_mv=0.2, seed=2
+    )
+    wfdb.wrsamp(
+        "sel1",
+        fs=250,
+        units=["mV", "mV"],
+        sig_name=["MLII", "V5"],
+        p_signal=ecg.signal.T.astype(np.float64),
+        fmt=["16", "16"],
+        write_dir=str(tmp_path),
+    )
     beats = list(range(10, 25))
     samples, symbols = _marks(ecg.fiducials, beats, t_onset=False)
     _wrann(tmp_path, "sel1", "q1c", samples, symbols)
@@ -73,8 +86,15 @@ def test_ludb_layout_reference_is_supported_by_two_leads(tmp_path):
     (the delineator's rule): the 2nd-earliest onset, or with support=1 the earliest."""
     leads = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
     ecg = synthetic_ecg(75, leads=leads, noise_mv=0.01, seed=4)
-    wfdb.wrsamp("7", fs=500, units=["mV"] * 8, sig_name=[lead.lower() for lead in leads], p_signal=ecg.signal.T.astype(np.float64),
-                fmt=["16"] * 8, write_dir=str(tmp_path))
+    wfdb.wrsamp(
+        "7",
+        fs=500,
+        units=["mV"] * 8,
+        sig_name=[lead.lower() for lead in leads],
+        p_signal=ecg.signal.T.astype(np.float64),
+        fmt=["16"] * 8,
+        write_dir=str(tmp_path),
+    )
     beats = list(range(1, len(ecg.fiducials["r_peak"]) - 1))
     rng = np.random.default_rng(1)
     written = {}
@@ -87,14 +107,20 @@ def test_ludb_layout_reference_is_supported_by_two_leads(tmp_path):
     assert set(waves) == set(written)
     ref = an.reference_beats(waves, 500.0)
     assert len(ref) == len(beats)
-    qrs_on = np.array([[s for s, sym, nxt in zip(samples, symbols, symbols[1:]) if sym == "(" and nxt == "N"]
-                       for samples, symbols in written.values()])
+    qrs_on = np.array(
+        [
+            [s for s, sym, nxt in zip(samples, symbols, symbols[1:]) if sym == "(" and nxt == "N"]
+            for samples, symbols in written.values()
+        ]
+    )
     np.testing.assert_array_equal(ref["qrs_on"].to_numpy(), np.sort(qrs_on, axis=0)[1])
-    np.testing.assert_array_equal(an.reference_beats(waves, 500.0, support=1)["qrs_on"].to_numpy(), qrs_on.min(axis=0))
+    np.testing.assert_array_equal(
+        an.reference_beats(waves, 500.0, support=1)["qrs_on"].to_numpy(), qrs_on.min(axis=0)
+    )
 
     diffs = an.evaluate_record(tmp_path / "7", "ludb")
     summary = an.summarize(diffs)
-    for key, tol in an.CSE_TOLERANCE_MS.items():
+    for key, _tol in an.CSE_TOLERANCE_MS.items():
         assert summary[key]["matched"] == len(beats) and summary[key]["pass"], (key, summary[key])
 
 
@@ -119,6 +145,7 @@ def test_real_ludb_records_against_cardiologists():
     # HR agrees with the RR of the cardiologists' QRS marks.
     ref = an.reference_beats(an.read_annotations(LUDB / "1", "ludb"), 500.0)
     from ecgcore.measure import measure
+
     rec = wfdb.rdrecord(str(LUDB / "1"))
     m = measure(rec.p_signal.T, 500.0, rec.sig_name)
     assert m.hr == pytest.approx(60_000 / (np.diff(ref["qrs"]).mean() * 2), abs=2)
@@ -155,7 +182,10 @@ def test_wide_qrs_with_distant_peaks_is_one_beat():
 def test_reference_support_ignores_one_leads_outlying_mark():
     """support=2: the 2nd-latest T end over leads, so one lead's late mark does not set the reference."""
     symbols = ["(", "N", ")", "(", "t", ")"]
-    streams = {lead: an.parse_waves([100, 130, 150, 300, 350, 400 + extra], symbols) for lead, extra in (("i", 0), ("ii", 4), ("v1", 80))}
+    streams = {
+        lead: an.parse_waves([100, 130, 150, 300, 350, 400 + extra], symbols)
+        for lead, extra in (("i", 0), ("ii", 4), ("v1", 80))
+    }
     assert an.reference_beats(streams, 500.0)["t_off"].tolist() == [480]
     assert an.reference_beats(streams, 500.0, support=2)["t_off"].tolist() == [404]
     assert an.reference_beats({"q1c": streams["v1"]}, 500.0, support=2)["t_off"].tolist() == [480]

@@ -11,8 +11,7 @@ import pytest
 from ecgcore.__main__ import main as cli_main
 from ecgcore.data import synthetic
 from ecgcore.data.synthetic import synthetic_ecg
-from ecgcore.measure import Measurement, measure, measure_many
-from ecgcore.measure import core
+from ecgcore.measure import Measurement, core, measure, measure_many
 from ecgcore.measure.annotations import CSE_TOLERANCE_MS
 from ecgcore.vocab import LEADS_8
 
@@ -39,11 +38,17 @@ def test_fiducials_within_cse_tolerance_across_heart_rates(polarity):
     """Noise (20 uV) and 0.3 mV baseline wander, HR 40-150, both polarities: CSE-level errors."""
     errors: dict[str, list[np.ndarray]] = {k: [] for k in CSE_TOLERANCE_MS}
     for hr, pr, qrs, qt in CASES:
-        ecg = synthetic_ecg(hr, pr, qrs, qt, leads=LEADS_8, noise_mv=0.02, wander_mv=0.3, polarity=polarity, seed=hr)
+        ecg = synthetic_ecg(
+            hr, pr, qrs, qt, leads=LEADS_8, noise_mv=0.02, wander_mv=0.3, polarity=polarity, seed=hr
+        )
         m = measure(ecg.signal, ecg.fs, ecg.leads)
         assert m.hr == pytest.approx(hr, abs=1.5)
         assert m.missing == {}, m.missing
-        assert m.pr == pytest.approx(pr, abs=12) and m.qrs == pytest.approx(qrs, abs=20) and m.qt == pytest.approx(qt, abs=20)
+        assert (
+            m.pr == pytest.approx(pr, abs=12)
+            and m.qrs == pytest.approx(qrs, abs=20)
+            and m.qt == pytest.approx(qt, abs=20)
+        )
         assert m.n_beats >= 0.8 * len(ecg.fiducials["r_peak"]) - 2
         for key, errs in _beat_errors(ecg, m).items():
             assert errs.size >= m.n_beats - 1, key
@@ -60,7 +65,11 @@ def test_low_sampling_rate_and_twelve_leads():
     m = measure(ecg.signal, ecg.fs, ecg.leads)
     assert "upsampled" in m.flags
     assert m.hr == pytest.approx(75, abs=1.5)
-    assert m.pr == pytest.approx(170, abs=20) and m.qrs == pytest.approx(95, abs=30) and m.qt == pytest.approx(390, abs=30)
+    assert (
+        m.pr == pytest.approx(170, abs=20)
+        and m.qrs == pytest.approx(95, abs=30)
+        and m.qt == pytest.approx(390, abs=30)
+    )
     # Fiducials come back in samples of the 100 Hz record.
     r = ecg.fiducials["r_peak"]
     assert np.all(np.abs(m.r_peaks[:, None] - r[None, :]).min(axis=1) <= 2)
@@ -125,7 +134,11 @@ def test_measure_many_keeps_going_past_a_bad_record():
     bad[1, :10] = np.nan
     table = measure_many([good, bad, np.zeros_like(good)], 500.0, LEADS_8, n_jobs=1)
     assert table.loc[0, "hr"] == pytest.approx(70, abs=1.5) and table.loc[0, "error"] == ""
-    assert np.isnan(table.loc[1, "hr"]) and "II" in table.loc[1, "error"] and table.loc[1, "flags"] == "invalid_input"
+    assert (
+        np.isnan(table.loc[1, "hr"])
+        and "II" in table.loc[1, "error"]
+        and table.loc[1, "flags"] == "invalid_input"
+    )
     assert np.isnan(table.loc[2, "hr"]) and "no_qrs" in table.loc[2, "flags"]
 
 
@@ -149,10 +162,29 @@ def test_cli_writes_offline_figures_per_record(tmp_path, capsys):
     ecg = synthetic_ecg(72, leads=LEADS_8, noise_mv=0.01, seed=1)
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
-        np.savetxt(tmp_path / folder / "rec.csv", ecg.signal.T, delimiter=",", header=",".join(ecg.leads), comments="")
+        np.savetxt(
+            tmp_path / folder / "rec.csv",
+            ecg.signal.T,
+            delimiter=",",
+            header=",".join(ecg.leads),
+            comments="",
+        )
     out = tmp_path / "figures"
-    assert cli_main(["measure", str(tmp_path / "a" / "rec.csv"), str(tmp_path / "b" / "rec.csv"), "--fs", "500",
-                     "--brief", "--figures", str(out)]) == 0
+    assert (
+        cli_main(
+            [
+                "measure",
+                str(tmp_path / "a" / "rec.csv"),
+                str(tmp_path / "b" / "rec.csv"),
+                "--fs",
+                "500",
+                "--brief",
+                "--figures",
+                str(out),
+            ]
+        )
+        == 0
+    )
     pages = [json.loads(line)["figure"] for line in capsys.readouterr().out.strip().splitlines()]
     assert len(set(pages)) == 2 and all(Path(p).parent == out for p in pages)
     text = Path(pages[0]).read_text()
@@ -184,7 +216,7 @@ def test_pacemaker_spikes_do_not_start_the_qrs_early():
     assert "pacer_spikes_removed" not in clean.flags
     paced = ecg.signal.copy()
     spikes = ecg.fiducials["qrs_on"] - int(0.02 * ecg.fs)
-    polarity = np.where(np.arange(len(ecg.leads)) % 2, 1.0, -1.0)[:, None]   # bipolar-looking in some leads
+    polarity = np.where(np.arange(len(ecg.leads)) % 2, 1.0, -1.0)[:, None]  # bipolar-looking in some leads
     paced[:, spikes] += 2.0 * polarity
     m = measure(paced, ecg.fs, ecg.leads)
     assert "pacer_spikes_removed" in m.flags
@@ -210,15 +242,23 @@ def test_paced_qrs_starts_after_the_stimulus_not_at_its_residue(tail_mv):
     m = measure(paced, ecg.fs, ecg.leads)
     assert "pacer_spikes_removed" in m.flags
     errs = _beat_errors(ecg, m)["qrs_on"]
-    assert errs.size >= m.n_beats - 1 and 0 <= errs.mean() <= 6 and errs.std() <= CSE_TOLERANCE_MS["qrs_on"], errs
+    assert (
+        errs.size >= m.n_beats - 1 and 0 <= errs.mean() <= 6 and errs.std() <= CSE_TOLERANCE_MS["qrs_on"]
+    ), errs
 
 
 def test_paced_stimulus_needs_most_beats_paced():
     """The stimulus is the latest spike within 150 ms before the QRS fiducial, median over paced beats;
     a lone spike (e.g. a recorder's transient) paces nothing."""
     pre = 100
-    tpl = core.dl.Template(np.zeros((1, 200)), np.zeros((1, 4, 200)), pre, np.ones(4, bool),
-                           np.array([1000, 2000, 3000, 4000]), np.ones(4))
+    tpl = core.dl.Template(
+        np.zeros((1, 200)),
+        np.zeros((1, 4, 200)),
+        pre,
+        np.ones(4, bool),
+        np.array([1000, 2000, 3000, 4000]),
+        np.ones(4),
+    )
     atrial_and_ventricular = np.array([900, 960, 1900, 1962, 2900, 2960, 3900, 3958])
     assert core.paced_stimulus(atrial_and_ventricular, tpl, 500.0) == pre - 40
     assert core.paced_stimulus(np.array([1960]), tpl, 500.0) is None
@@ -232,17 +272,20 @@ def test_slow_s_wave_return_is_still_qrs(monkeypatch, fs):
     rng = np.random.default_rng(0)
     signal, true_off = np.zeros((2, int(10 * fs))), []
     for r in np.arange(0.5, 9.5, 1.0):
-        synthetic._lobe(signal, r - 0.16, r - 0.06, np.array([0.10, 0.08]), fs)                # P
-        synthetic._lobe(signal, r, r + 0.03, np.array([0.4, 0.6]), fs)                         # R
-        synthetic._lobe(signal, r + 0.03, r + 0.16, np.array([-0.6, -0.3]), fs, rise=0.12)     # S
-        synthetic._lobe(signal, r + 0.24, r + 0.40, np.array([0.12, 0.05]), fs, rise=0.6)      # T
+        synthetic._lobe(signal, r - 0.16, r - 0.06, np.array([0.10, 0.08]), fs)  # P
+        synthetic._lobe(signal, r, r + 0.03, np.array([0.4, 0.6]), fs)  # R
+        synthetic._lobe(signal, r + 0.03, r + 0.16, np.array([-0.6, -0.3]), fs, rise=0.12)  # S
+        synthetic._lobe(signal, r + 0.24, r + 0.40, np.array([0.12, 0.05]), fs, rise=0.6)  # T
         true_off.append((r + 0.16) * fs)
     signal += rng.normal(0, 0.01, signal.shape)
     m = measure(signal, fs, ["MLII", "V5"])
     assert m.qrs == pytest.approx(160, abs=15) and m.qt == pytest.approx(400, abs=30)
     offsets = m.beat_fiducials["qrs_off"][np.isfinite(m.beat_fiducials["qrs_off"])]
     errors = (offsets[:, None] - np.asarray(true_off)[None, :]) * 1000 / fs
-    assert np.abs(errors[np.arange(len(offsets)), np.argmin(np.abs(errors), axis=1)]).max() <= CSE_TOLERANCE_MS["qrs_off"]
+    assert (
+        np.abs(errors[np.arange(len(offsets)), np.argmin(np.abs(errors), axis=1)]).max()
+        <= CSE_TOLERANCE_MS["qrs_off"]
+    )
     monkeypatch.setattr(core.dl, "QRS_LAST_SLOPE", 0.3)
-    trough = measure(signal, fs, ["MLII", "V5"]).qrs     # ends at the S trough, or finds no offset
+    trough = measure(signal, fs, ["MLII", "V5"]).qrs  # ends at the S trough, or finds no offset
     assert trough is None or trough < 100

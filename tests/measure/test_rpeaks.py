@@ -18,7 +18,7 @@ def test_small_wave_before_each_qrs_is_not_a_beat():
     ecg = synthetic_ecg(60, 160, 90, 400, leads=LEADS_8, noise_mv=0.01, seed=2)
     signal, width = ecg.signal.copy(), int(0.04 * ecg.fs)
     for onset in ecg.fiducials["qrs_on"] - int(0.28 * ecg.fs):
-        signal[:, onset:onset + width] += 0.3 * np.sin(np.linspace(0, 2 * np.pi, width))
+        signal[:, onset : onset + width] += 0.3 * np.sin(np.linspace(0, 2 * np.pi, width))
     m = measure(signal, ecg.fs, ecg.leads)
     assert m.hr == pytest.approx(60, abs=1) and len(m.r_peaks) == len(ecg.fiducials["r_peak"])
 
@@ -40,7 +40,7 @@ def test_baseline_step_is_not_a_beat(monkeypatch, fs):
     ecg = synthetic_ecg(60, 160, 90, 400, fs=fs, leads=LEADS_8, noise_mv=0.01, seed=4)
     signal = ecg.signal.copy()
     r = ecg.fiducials["r_peak"]
-    signal[:, (r[4] + r[5]) // 2:] += 1.0 * np.where(np.arange(len(ecg.leads)) % 3, 1.0, -1.0)[:, None]
+    signal[:, (r[4] + r[5]) // 2 :] += 1.0 * np.where(np.arange(len(ecg.leads)) % 3, 1.0, -1.0)[:, None]
     m = measure(signal, ecg.fs, ecg.leads)
     assert m.hr == pytest.approx(60, abs=1) and len(m.r_peaks) == len(r)
     monkeypatch.setattr(rpeaks, "MIN_SLOPE_WIDTH_MS", 0.0)

@@ -63,8 +63,13 @@ def test_layer_groups_cover_every_parameter_once_input_side_first(name):
     names = _assert_groups_partition(model)
     assert names[0] in ("stem", "block1"), names
     # the first group holds the module that reads the leads: a convolution with 8 input channels
-    first_convs = [m for _, mods in model.layer_groups()[:1] for mod in mods for m in mod.modules()
-                   if isinstance(m, nn.Conv1d)]
+    first_convs = [
+        m
+        for _, mods in model.layer_groups()[:1]
+        for mod in mods
+        for m in mod.modules()
+        if isinstance(m, nn.Conv1d)
+    ]
     assert first_convs and first_convs[0].in_channels == 8
 
 
@@ -100,8 +105,12 @@ def inception_params_by_hand(n_leads: int, n_outputs: int) -> int:
     kernels, filters, bottleneck, width = (39, 19, 9), 32, 32, 128
 
     def block(n_in):
-        return (n_in * bottleneck + sum(bottleneck * filters * k for k in kernels)  # bottleneck, 3 convs
-                + n_in * filters + 2 * width)  # max-pool branch 1x1 conv, BatchNorm(128)
+        return (
+            n_in * bottleneck
+            + sum(bottleneck * filters * k for k in kernels)  # bottleneck, 3 convs
+            + n_in * filters
+            + 2 * width
+        )  # max-pool branch 1x1 conv, BatchNorm(128)
 
     blocks = block(n_leads) + 5 * block(width)
     shortcuts = (n_leads * width + 2 * width) + (width * width + 2 * width)  # 1x1 conv + BN, twice

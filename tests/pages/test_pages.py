@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pages.views.common import upload_to_record
-from ecgcore.config import load_settings
 from ecgcore.io import ECGFormatError
+from ecgcore.paths import load_settings
 from ecgcore.runs import worker
 from ecgcore.runs.store import RunStore
+from pages.views.common import upload_to_record
 from tests.factories import make_deepfake_dir
 
 TIMEOUT = 90
@@ -124,8 +124,13 @@ def test_train_form_starts_a_run_in_the_store(tmp_path, monkeypatch):
     try:
         assert len(runs) == 1
         config = RunStore().get_run(runs["id"][0])["config"]
-        assert (config["data"], config["model"], config["fs"], config["epochs"], config["max_records"]) == \
-            (f"deepfake:{folder}", "cnn", 100.0, 1, 20)
+        assert (config["data"], config["model"], config["fs"], config["epochs"], config["max_records"]) == (
+            f"deepfake:{folder}",
+            "cnn",
+            100.0,
+            1,
+            20,
+        )
         assert at.selectbox(key="t_live_run").value == runs["id"][0]
     finally:
         worker.cancel(runs["id"][0])  # the test checks the launch, not the training: free the CPU
@@ -156,8 +161,16 @@ def test_results_and_record_pages_show_a_finished_run(tmp_path):
 
     folder = make_deepfake_dir(tmp_path / "deepfake", 30, seed=4)
     torch.set_num_threads(1)
-    summary = train(TrainConfig(data=f"deepfake:{folder}", model="cnn", fs=100.0, epochs=2, batch_size=8,
-                                model_kwargs={"widths": [8, 8, 16], "head_hidden": 16}))
+    summary = train(
+        TrainConfig(
+            data=f"deepfake:{folder}",
+            model="cnn",
+            fs=100.0,
+            epochs=2,
+            batch_size=8,
+            model_kwargs={"widths": [8, 8, 16], "head_hidden": 16},
+        )
+    )
     at = app("results")
     table = at.dataframe[0].value
     assert table["id"].tolist() == [summary["id"]] and table["status"].tolist() == ["done"]
@@ -215,8 +228,17 @@ def test_a_classification_run_gets_confusion_roc_calibration_and_probabilities(t
 
     folder = make_ptbxl_dir(tmp_path / "ptbxl", 60, seed=6)
     torch.set_num_threads(1)
-    summary = train(TrainConfig(task="classification", data=f"ptbxl:{folder}", model="cnn", fs=100.0, epochs=2,
-                                batch_size=16, model_kwargs={"widths": [8, 8, 16], "head_hidden": 16}))
+    summary = train(
+        TrainConfig(
+            task="classification",
+            data=f"ptbxl:{folder}",
+            model="cnn",
+            fs=100.0,
+            epochs=2,
+            batch_size=16,
+            model_kwargs={"widths": [8, 8, 16], "head_hidden": 16},
+        )
+    )
     at = app("results")
     assert at.selectbox(key="r_plot_run").value == summary["id"]
     next(b for b in at.button if b.label == "Calibrate this run").click().run()

@@ -26,7 +26,9 @@ def test_readers_see_a_consistent_store_while_a_run_writes(tmp_path):
     store = RunStore(tmp_path)
     store.create_run(TrainConfig(data="deepfake:x"), run_id="r")
     n = 150
-    reader = subprocess.Popen([sys.executable, "-c", _READER, str(store.path), str(n)], stdout=subprocess.PIPE, text=True)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", _READER, str(store.path), str(n)], stdout=subprocess.PIPE, text=True
+    )
     errors, counts = [], []
 
     def read_in_thread():
@@ -45,8 +47,16 @@ def test_readers_see_a_consistent_store_while_a_run_writes(tmp_path):
     thread.start()
     for epoch in range(n):
         store.update("r", status="running", epoch=epoch, step=epoch * 10, total_steps=n * 10, eta_s=n - epoch)
-        store.add_epoch("r", epoch, epoch * 10, train_loss=1.0 / (epoch + 1), val_loss=0.5, lr=1e-3, time_s=0.01,
-                        metrics={"mae": 10.0 - epoch * 0.01})
+        store.add_epoch(
+            "r",
+            epoch,
+            epoch * 10,
+            train_loss=1.0 / (epoch + 1),
+            val_loss=0.5,
+            lr=1e-3,
+            time_s=0.01,
+            metrics={"mae": 10.0 - epoch * 0.01},
+        )
     thread.join(timeout=60)
     out, _ = reader.communicate(timeout=60)
     assert not errors, errors

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from ecgcore.runs import worker
 from ecgcore.processes import pid_alive
+from ecgcore.runs import worker
 from ecgcore.runs.store import RunStore, wait_for
 from tests.train.helpers import tiny_config
 
@@ -27,14 +27,18 @@ def _log(store: RunStore, run_id: str) -> str:
     return path.read_text()[-2000:] if path.exists() else "(no log)"
 
 
-def test_worker_runs_in_its_own_session_and_can_be_cancelled_killed_and_resumed(deepfake_spec, tmp_path, monkeypatch):
+def test_worker_runs_in_its_own_session_and_can_be_cancelled_killed_and_resumed(
+    deepfake_spec, tmp_path, monkeypatch
+):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     store = RunStore(tmp_path)
     run_id = worker.launch(tiny_config(deepfake_spec, epochs=500), runs_dir=tmp_path)
     n = _wait_epochs(store, run_id, 0)
     run = store.get_run(run_id)
     assert run["status"] == "running" and run["device"] == "cpu" and run["total_steps"] > 0
-    assert os.getsid(run["pid"]) == run["pid"] != os.getsid(0)  # its own session: a closed page cannot take it down
+    assert (
+        os.getsid(run["pid"]) == run["pid"] != os.getsid(0)
+    )  # its own session: a closed page cannot take it down
 
     assert worker.cancel(run_id, runs_dir=tmp_path) == "cancelling"
     run = wait_for(store, run_id, ("cancelled",), timeout=60)

@@ -28,7 +28,9 @@ def _model(seed: int = 0) -> torch.nn.Module:
 
 def test_checkpoint_describes_itself_and_rebuilds_the_same_model(tmp_path):
     model = _model().eval()
-    path = save_checkpoint(tmp_path / "best", model, {"task": "regression", "targets": ["hr", "pr", "qt"], "fs": 100.0})
+    path = save_checkpoint(
+        tmp_path / "best", model, {"task": "regression", "targets": ["hr", "pr", "qt"], "fs": 100.0}
+    )
     assert path.suffix == ".safetensors" and (tmp_path / "best.json").exists()
     loaded, meta = load_checkpoint(tmp_path / "best")
     assert meta["model"]["name"] == "cnn" and meta["targets"] == ["hr", "pr", "qt"] and meta["format"]

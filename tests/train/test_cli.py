@@ -6,9 +6,31 @@ from ecgcore.__main__ import main
 
 def test_train_then_predict_from_the_command_line(deepfake_spec, tmp_path, capsys):
     runs = str(tmp_path / "runs")
-    code = main(["train", "--task", "regression", "--targets", "hr,qt", "--data", deepfake_spec, "--model", "cnn",
-                 "--model-kwargs", '{"widths": [16, 16, 32], "head_hidden": 32}', "--epochs", "2", "--batch-size", "16",
-                 "--fs", "100", "--runs-dir", runs, "--seed", "0"])
+    code = main(
+        [
+            "train",
+            "--task",
+            "regression",
+            "--targets",
+            "hr,qt",
+            "--data",
+            deepfake_spec,
+            "--model",
+            "cnn",
+            "--model-kwargs",
+            '{"widths": [16, 16, 32], "head_hidden": 32}',
+            "--epochs",
+            "2",
+            "--batch-size",
+            "16",
+            "--fs",
+            "100",
+            "--runs-dir",
+            runs,
+            "--seed",
+            "0",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0  # stdout holds only the JSON summary (the progress bar goes to stderr)
     summary = json.loads(captured.out)
@@ -29,8 +51,20 @@ def test_train_then_predict_from_the_command_line(deepfake_spec, tmp_path, capsy
 
 
 def test_command_line_errors_are_specific(tmp_path, capsys):
-    assert main(["train", "--task", "regression", "--data", "deepfake:" + str(tmp_path / "missing"),
-                 "--runs-dir", str(tmp_path)]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--task",
+                "regression",
+                "--data",
+                "deepfake:" + str(tmp_path / "missing"),
+                "--runs-dir",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     assert "missing" in capsys.readouterr().err
     assert main(["train", "--schedule", "cosine", "--data", "deepfake:x"]) == 2
     assert "schedule" in capsys.readouterr().err

@@ -6,16 +6,27 @@ import sys
 import numpy as np
 import pytest
 
-from ecgcore.config import PROJECT_DIR
+from ecgcore.paths import PROJECT_DIR
 from ecgcore.train.checkpoint import read_checkpoint
 from ecgcore.train.distributed import DistInfo, shard
 from ecgcore.train.trainer import train
 from tests.train.helpers import tiny_config
 
 #: No batch norm and no dropout, so two processes with half batches each must compute what one does.
-_NO_BN_MODEL = dict(model="vit", model_kwargs={"n_samples": 1000, "patch_size": 50, "dim": 32, "depth": 1, "n_heads": 2,
-                                               "mlp_dim": 32, "dropout": 0.0, "head_hidden": None,
-                                               "head_dropout": [0.0, 0.0]})
+_NO_BN_MODEL = dict(
+    model="vit",
+    model_kwargs={
+        "n_samples": 1000,
+        "patch_size": 50,
+        "dim": 32,
+        "depth": 1,
+        "n_heads": 2,
+        "mlp_dim": 32,
+        "dropout": 0.0,
+        "head_hidden": None,
+        "head_dropout": [0.0, 0.0],
+    },
+)
 
 
 def test_shards_cover_every_row_once_per_step():
@@ -35,13 +46,31 @@ def test_two_gloo_processes_match_one(deepfake_spec, tmp_path):
     if single["n"]["train"] % 2:
         pytest.fail("the comparison needs an even number of training records (no padded rows)")
     (tmp_path / "config.json").write_text(json.dumps({**config.to_dict(), "device": "cpu"}))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(PROJECT_DIR)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "ecgcore", "train",
-         "--config-json", str(tmp_path / "config.json"), "--runs-dir", str(tmp_path / "ddp"), "--quiet"],
-        cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=240)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "ecgcore",
+            "train",
+            "--config-json",
+            str(tmp_path / "config.json"),
+            "--runs-dir",
+            str(tmp_path / "ddp"),
+            "--quiet",
+        ],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
-    ddp = json.loads(out.stdout[out.stdout.index("{"):])
+    ddp = json.loads(out.stdout[out.stdout.index("{") :])
     assert ddp["world_size"] == 2 and ddp["device"] == "cpu x2"
     assert ddp["metrics"]["test"]["mae"] == pytest.approx(single["metrics"]["test"]["mae"], rel=1e-4)
     a, _ = read_checkpoint(tmp_path / "single" / single["id"] / "last.safetensors")

@@ -21,7 +21,9 @@ def test_regression_metrics_match_their_definitions():
 
 def test_baseline_is_the_training_mean_and_the_class_prior():
     y_train = np.array([[10.0], [20.0], [30.0]])
-    result = evaluate("regression", np.array([[20.0], [40.0]]), np.array([[20.0], [40.0]]), y_train, names=["hr"])
+    result = evaluate(
+        "regression", np.array([[20.0], [40.0]]), np.array([[20.0], [40.0]]), y_train, names=["hr"]
+    )
     assert result["model"]["mae"] == 0
     assert result["baseline"]["mae"] == pytest.approx(10.0)  # predicts 20 for both
     labels = np.array([0, 1, 1, 2])

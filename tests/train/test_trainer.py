@@ -9,8 +9,8 @@ import torch
 
 from ecgcore.data import Preprocessing, load_cached, open_source
 from ecgcore.runs.store import RunStore
-from ecgcore.train.checkpoint import load_predictor, read_checkpoint
 from ecgcore.train import trainer
+from ecgcore.train.checkpoint import load_predictor, read_checkpoint
 from ecgcore.train.trainer import BatchSource, train
 from tests.train.helpers import tiny_config
 
@@ -18,12 +18,17 @@ from tests.train.helpers import tiny_config
 def test_regression_beats_the_training_mean_and_predicts_like_training(deepfake_spec, tmp_path):
     config = tiny_config(deepfake_spec, epochs=8)
     summary = train(config, runs_dir=tmp_path)
-    assert summary["status"] == "done" and summary["precision"] == "fp32" or summary["precision"].endswith("mixed")
+    assert (summary["status"] == "done" and summary["precision"] == "fp32") or summary["precision"].endswith(
+        "mixed"
+    )
     for split in ("val", "test"):
         assert summary["metrics"][split]["mae"] < summary["baseline"][split]["mae"], split
     store = RunStore(tmp_path)
     run = store.get_run(summary["id"])
-    assert run["status"] == "done" and run["summary"]["headline"]["test_mae"] == summary["metrics"]["test"]["mae"]
+    assert (
+        run["status"] == "done"
+        and run["summary"]["headline"]["test_mae"] == summary["metrics"]["test"]["mae"]
+    )
     assert list(store.epochs(summary["id"])["epoch"]) == list(range(8))
 
     records = json.loads((Path(run["run_dir"]) / "records.json").read_text())
@@ -38,7 +43,9 @@ def test_regression_beats_the_training_mean_and_predicts_like_training(deepfake_
     record_id = records["test"][0]
     row = int(np.flatnonzero(cached.index["record_id"].astype(str) == record_id)[0])
     record = dataset.read(record_id)
-    assert torch.allclose(predictor.prepare(record)[0], torch.from_numpy(np.array(cached.signals[row])), atol=1e-5)
+    assert torch.allclose(
+        predictor.prepare(record)[0], torch.from_numpy(np.array(cached.signals[row])), atol=1e-5
+    )
     result = predictor.predict(record)
     assert set(result["intervals"]) == {"hr", "pr", "qrs", "qt"} and result["units"]["hr"] == "bpm"
     assert 20 < result["intervals"]["hr"] < 200
@@ -54,12 +61,21 @@ def test_single_label_classification_beats_the_class_prior(ptbxl_spec, tmp_path)
     predictor = load_predictor(summary["id"], runs_dir=tmp_path)
     dataset = open_source(ptbxl_spec)
     result = predictor.predict(dataset.read(dataset.index["record_id"].iloc[0]))
-    assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-5) and len(result["predicted"]) == 1
+    assert (
+        sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+        and len(result["predicted"]) == 1
+    )
 
 
 def test_multi_label_uses_every_labelled_record(ptbxl_spec, tmp_path):
-    summary = train(tiny_config(ptbxl_spec, task="classification", label_mode="multi", epochs=1), runs_dir=tmp_path)
-    assert sum(summary["n"].values()) == 80 and summary["dropped"]["no_usable_label"] == {"train": 0, "val": 0, "test": 0}
+    summary = train(
+        tiny_config(ptbxl_spec, task="classification", label_mode="multi", epochs=1), runs_dir=tmp_path
+    )
+    assert sum(summary["n"].values()) == 80 and summary["dropped"]["no_usable_label"] == {
+        "train": 0,
+        "val": 0,
+        "test": 0,
+    }
     assert set(summary["metrics"]["test"]["per_class"]) == {"NORM", "MI", "STTC", "CD", "HYP"}
 
 
@@ -121,14 +137,25 @@ def test_nan_targets_are_dropped_and_counted_and_records_can_be_capped(deepfake_
     assert sum(summary["dropped"]["missing_target"].values()) == 3 and sum(summary["n"].values()) == 57
     only_pr = train(tiny_config(f"deepfake:{copy}", epochs=1, targets="pr"), runs_dir=tmp_path / "runs")
     assert sum(only_pr["n"].values()) == 60  # the NaN QT does not matter when QT is not a target
-    capped = train(tiny_config(deepfake_spec, epochs=1, max_records=40, train_fraction=0.5), runs_dir=tmp_path / "runs")
+    capped = train(
+        tiny_config(deepfake_spec, epochs=1, max_records=40, train_fraction=0.5), runs_dir=tmp_path / "runs"
+    )
     assert summary["n"]["train"] > 2 * capped["n"]["train"] - 2 and sum(capped["n"].values()) < 40
 
 
-@pytest.mark.parametrize("schedule, optimizer, loss", [("exponential", "adam", "mse"), ("plateau", "adamw", "l1")])
+@pytest.mark.parametrize(
+    "schedule, optimizer, loss", [("exponential", "adam", "mse"), ("plateau", "adamw", "l1")]
+)
 def test_other_schedules_optimisers_and_losses(deepfake_spec, tmp_path, schedule, optimizer, loss):
-    config = tiny_config(deepfake_spec, epochs=3, schedule=schedule, optimizer=optimizer, loss=loss, lr_gamma=0.5,
-                         targets="qrs")
+    config = tiny_config(
+        deepfake_spec,
+        epochs=3,
+        schedule=schedule,
+        optimizer=optimizer,
+        loss=loss,
+        lr_gamma=0.5,
+        targets="qrs",
+    )
     summary = train(config, runs_dir=tmp_path)
     lrs = RunStore(tmp_path).epochs(summary["id"])["lr"].tolist()
     if schedule == "exponential":

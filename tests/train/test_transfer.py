@@ -20,8 +20,10 @@ def group_keys(model) -> dict[str, list[str]]:
     """State-dict keys (parameters and buffers) of each named layer group."""
     names = {id(m): n for n, m in model.named_modules()}
     keys = list(model.state_dict())
-    return {group: [k for m in modules for k in keys if k.startswith(names[id(m)] + ".")]
-            for group, modules in model.layer_groups()}
+    return {
+        group: [k for m in modules for k in keys if k.startswith(names[id(m)] + ".")]
+        for group, modules in model.layer_groups()
+    }
 
 
 def snapshot(model) -> dict[str, torch.Tensor]:
@@ -100,7 +102,7 @@ def test_gradual_unfreeze_opens_one_more_group_from_the_top_each_epoch():
         before = snapshot(model)
         run_epoch(model, strategy, optimizer, epoch)
         after = snapshot(model)
-        open_now = set(names[len(names) - 1 - epoch:])
+        open_now = set(names[len(names) - 1 - epoch :])
         assert set(strategy.trainable_groups(model, epoch)) == open_now
         for group in names:
             for key in keys[group]:
@@ -128,10 +130,20 @@ def test_discriminative_learning_rates_fall_by_the_factor_going_down():
 def test_strategy_and_leakage_errors_are_specific():
     with pytest.raises(ValueError, match="strategy 'freeze_all'"):
         Strategy("freeze_all")
-    source = {"data": "ptbxl:/x", "kind": "ptbxl", "run_id": "run-A", "train": ["1", "2"], "val": ["3"], "test": []}
+    source = {
+        "data": "ptbxl:/x",
+        "kind": "ptbxl",
+        "run_id": "run-A",
+        "train": ["1", "2"],
+        "val": ["3"],
+        "test": [],
+    }
     target = {"data": "ptbxl:/x", "kind": "ptbxl", "train": ["5"], "val": ["6"], "test": ["3", "7"]}
-    with pytest.raises(LeakageError, match=r"1 ptbxl record\(s\) of source run run-A \(val split\) are in the "
-                                           r"target test split of ptbxl:/x: '3'"):
+    with pytest.raises(
+        LeakageError,
+        match=r"1 ptbxl record\(s\) of source run run-A \(val split\) are in the "
+        r"target test split of ptbxl:/x: '3'",
+    ):
         assert_no_leakage(source, target)
     assert_no_leakage(source, {**target, "kind": "deepfake"})  # a DeepFake patid is not a PTB-XL ecg_id
     assert_no_leakage([source], {**target, "test": ["7"]})
@@ -157,8 +169,10 @@ def source_runs(deepfake_spec, tmp_path_factory, shared_home) -> tuple[str, dict
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ECGLAB_HOME", shared_home)
         torch.set_num_threads(1)
-        ids = {t: train(tiny_config(deepfake_spec, targets=(t,), epochs=1), runs_dir=runs_dir)["id"]
-               for t in TARGET_KEYS}
+        ids = {
+            t: train(tiny_config(deepfake_spec, targets=(t,), epochs=1), runs_dir=runs_dir)["id"]
+            for t in TARGET_KEYS
+        }
         ids["all"] = train(tiny_config(deepfake_spec, targets=TARGET_KEYS, epochs=1), runs_dir=runs_dir)["id"]
     return runs_dir, ids
 
@@ -170,8 +184,12 @@ def test_transfer_end_to_end(approach, strategy, source_runs, ptbxl_spec, home):
     store = RunStore(runs_dir)
     sources = [ids[t] for t in TARGET_KEYS] if approach == "combined" else [ids["hr"], ids["qrs"]]
     epochs = 3
-    config = tiny_config(ptbxl_spec, task="classification", epochs=epochs,
-                         transfer={"sources": sources, "approach": approach, "strategy": strategy})
+    config = tiny_config(
+        ptbxl_spec,
+        task="classification",
+        epochs=epochs,
+        transfer={"sources": sources, "approach": approach, "strategy": strategy},
+    )
     torch.manual_seed(config.seed)  # as the trainer does before building the model
     initial, strat = prepare(config, len(config.leads), 5, store)
     start = snapshot(initial)
@@ -191,8 +209,11 @@ def test_transfer_end_to_end(approach, strategy, source_runs, ptbxl_spec, home):
     rebuilt, _ = load_checkpoint(store.run_dir(summary["id"]) / "last.safetensors")  # self-describing
     assert all(torch.equal(v, final[k]) for k, v in rebuilt.state_dict().items())
     trained = {g for e in range(epochs) for g in strat.trainable_groups(initial, e)}
-    expected = {"linear_probe": {"head"}, "discriminative": {n for n, _ in initial.layer_groups()},
-                "gradual_unfreeze": {"head", "block3", "block2"}}[strategy]
+    expected = {
+        "linear_probe": {"head"},
+        "discriminative": {n for n, _ in initial.layer_groups()},
+        "gradual_unfreeze": {"head", "block3", "block2"},
+    }[strategy]
     assert trained == expected
     params = param_keys(initial)
     for group, keys in group_keys(initial).items():
@@ -226,16 +247,22 @@ def test_sources_must_fit_the_approach_and_the_target_inputs(source_runs, ptbxl_
         prepare(config(["no-such-run"]), 8, 5, store)
 
 
-def test_leakage_assertion_fires_when_pretraining_and_evaluation_share_ptbxl_records(ptbxl_spec, tmp_path, home):
+def test_leakage_assertion_fires_when_pretraining_and_evaluation_share_ptbxl_records(
+    ptbxl_spec, tmp_path, home
+):
     root = ptbxl_spec.split(":", 1)[1]
     truth = pd.read_csv(f"{root}/{PTBXL_TRUTH_CSV}")
     plus = make_ptbxl_plus_dir(tmp_path / "plus", truth["ecg_id"], intervals=truth)
     runs_dir = tmp_path / "runs"
-    source = train(tiny_config(f"{ptbxl_spec};plus_dir={plus}", targets=("qrs",), subset="A", epochs=1),
-                   runs_dir=runs_dir)
+    source = train(
+        tiny_config(f"{ptbxl_spec};plus_dir={plus}", targets=("qrs",), subset="A", epochs=1),
+        runs_dir=runs_dir,
+    )
     transfer = {"sources": [source["id"]], "approach": "qrs", "strategy": "linear_probe"}
     on_a = tiny_config(ptbxl_spec, task="classification", subset="A", epochs=1, transfer=transfer)
-    with pytest.raises(LeakageError, match=r"ptbxl record\(s\) of source run .* \(train split\) are in the target"):
+    with pytest.raises(
+        LeakageError, match=r"ptbxl record\(s\) of source run .* \(train split\) are in the target"
+    ):
         train(on_a, runs_dir=runs_dir)
     failed = [r for r in RunStore(runs_dir).list_runs().itertuples() if r.status == "failed"]
     assert len(failed) == 1
