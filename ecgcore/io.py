@@ -236,7 +236,7 @@ def _read_wfdb(header: Path, fs: float | None) -> Record:
     try:
         hdr = wfdb.rdheader(str(base))
     except Exception as exc:  # wfdb raises many types for malformed headers
-        raise _error(header, f"unreadable WFDB header ({type(exc).__name__}: {exc})") from exc
+        raise _error(header, f"unreadable WFDB header: {exc}") from exc
     if not hdr.n_sig or not hdr.file_name:
         raise _error(header, "the header describes no signals")
     if not hdr.sig_len:
@@ -257,7 +257,7 @@ def _read_wfdb(header: Path, fs: float | None) -> Record:
         try:
             rec = wfdb.rdrecord(str(base), physical=True)
         except Exception as exc:
-            raise _error(header, f"wfdb could not read the signals ({type(exc).__name__}: {exc})") from exc
+            raise _error(header, f"the signal file could not be read: {exc}") from exc
         signal = rec.p_signal.T
     scale = []
     for unit in hdr.units or ["mV"] * hdr.n_sig:
@@ -320,7 +320,7 @@ def _read_mat_samples(header: Path, mat_file: Path, hdr: wfdb.Record) -> np.ndar
     try:
         contents = scipy.io.loadmat(str(mat_file))
     except Exception as exc:
-        raise _error(mat_file, f"truncated or unreadable MATLAB file ({type(exc).__name__}: {exc})") from exc
+        raise _error(mat_file, f"truncated or unreadable MATLAB file: {exc}") from exc
     if "val" not in contents:
         keys = [k for k in contents if not k.startswith("__")]
         raise _error(mat_file, f"no 'val' matrix (found {', '.join(keys) or 'nothing'})")

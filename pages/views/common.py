@@ -95,16 +95,22 @@ def measured(rec: Record, key: str) -> dict[str, Any] | None:
     return None
 
 
-def upload_to_record(files: list, fs: float | None) -> Record:
-    """Write uploaded files to a temporary folder and read them as one record.
+def _read_upload(main: Path, tmp: str, fs: float | None, saved: list[Path]) -> Record:
+    """One uploaded record from its main file, named as the user named it (never the temporary folder)."""
+    try:
+        rec = read_record(main, fs=fs if main.suffix.lower() == ".csv" else None)
+    except ECGFormatError as exc:
+        raise ECGFormatError(str(exc).replace(f"{tmp}/", "")) from exc
+    rec.path = Path(main.name)
+    rec.metadata["uploaded"] = [p.name for p in saved if p.stem == main.stem]
+    return rec
 
-    The record is the ``.hea`` (with its ``.dat`` / ``.mat``), else the ``.asc``, else the ``.csv``
-    among the files; CSV needs ``fs``.
 
-    Raises
-    ------
-    ECGFormatError
-        If the files do not form one readable record (the message names the file and the problem).
+def uploads_to_records(files: list, fs: float | None) -> list[tuple[str, Record | ECGFormatError]]:
+    """Every record among the uploaded files: ``(file name, record or the reason it could not be read)``.
+
+    A WFDB ``.hea`` (with the ``.dat`` / ``.mat`` of the same name), each ``.asc`` and each ``.csv`` is
+    one record (CSV needs ``fs``); files that belong to no record are named in one error.
     """
     with tempfile.TemporaryDirectory(prefix="ecglab-upload-") as tmp:
         saved = []
@@ -112,28 +118,59 @@ def upload_to_record(files: list, fs: float | None) -> Record:
             path = Path(tmp) / Path(f.name).name
             path.write_bytes(f.getvalue())
             saved.append(path)
-        for suffix in (".hea", ".asc", ".csv"):
-            main = [p for p in saved if p.suffix.lower() == suffix]
-            if main:
-                try:
-                    rec = read_record(main[0], fs=fs if suffix == ".csv" else None)
-                except (
-                    ECGFormatError
-                ) as exc:  # name the uploaded file, not the temporary folder it was put in
-                    raise ECGFormatError(str(exc).replace(f"{tmp}/", "")) from exc
-                rec.path = Path(main[0].name)
-                rec.metadata["uploaded"] = [p.name for p in saved]
-                return rec
-    raise ECGFormatError(
-        f"{', '.join(f.name for f in files)}: no record among the uploaded files; "
-        "expected a WFDB .hea (with its .dat or .mat), a DeepFake .asc or a CSV"
-    )
+        mains = [p for p in saved if p.suffix.lower() in (".hea", ".asc", ".csv")]
+        out: list[tuple[str, Record | ECGFormatError]] = []
+        for main in mains:
+            try:
+                out.append((main.name, _read_upload(main, tmp, fs, saved)))
+            except (ECGFormatError, ValueError, OSError) as exc:
+                out.append((main.name, ECGFormatError(_plain(exc, tmp))))
+        used = {p.stem for p in mains}
+        loose = [p.name for p in saved if p.stem not in used]
+        if loose:
+            out.append(
+                (
+                    ", ".join(loose),
+                    ECGFormatError(
+                        f"{', '.join(loose)}: no record among these files; expected a WFDB .hea (with its "
+                        ".dat or .mat of the same name), a DeepFake .asc or a CSV"
+                    ),
+                )
+            )
+        return out
+
+
+def _plain(exc: Exception, tmp: str) -> str:
+    """An error as the user should read it: the message without the temporary folder or a class name."""
+    return str(exc).replace(f"{tmp}/", "")
+
+
+def upload_to_record(files: list, fs: float | None) -> Record:
+    """The first record among uploaded files (see :func:`uploads_to_records`).
+
+    Raises
+    ------
+    ECGFormatError
+        If the files do not form a readable record (the message names the file and the problem).
+    """
+    found = uploads_to_records(files, fs)
+    for _, rec in found:
+        if isinstance(rec, Record):
+            return rec
+    if found:
+        raise found[0][1]
+    raise ECGFormatError("no file was uploaded")
 
 
 def upload_widget(key: str) -> Record | None:
-    """File uploader + sampling-rate box for CSV; the record, or ``None`` (errors are shown, never raised)."""
+    """File uploader (several records at once) + sampling-rate box for CSV; the chosen record, or ``None``.
+
+    With several records uploaded they are listed and the user picks one, or steps through them with
+    the previous / next buttons; a file that could not be read is named with what is wrong in it.
+    """
     files = st.file_uploader(
-        "Upload a record: WFDB .hea + .dat/.mat, DeepFake .asc, or CSV (one column per lead, mV)",
+        "Upload records: WFDB .hea + .dat/.mat, DeepFake .asc, or CSV (one column per lead, mV); "
+        "several at once are listed",
         type=UPLOAD_TYPES,
         accept_multiple_files=True,
         key=f"{key}_files",
@@ -143,11 +180,32 @@ def upload_widget(key: str) -> Record | None:
     fs = None
     if any(f.name.lower().endswith(".csv") for f in files):
         fs = st.number_input("Sampling rate of the CSV (Hz)", min_value=1.0, value=500.0, key=f"{key}_fs")
-    try:
-        return upload_to_record(files, fs)
-    except (ECGFormatError, ValueError, OSError) as exc:
-        st.error(f"Could not read the upload: {exc}")
-        return None
+    found = uploads_to_records(files, fs)
+    for _, problem in found:
+        if not isinstance(problem, Record):
+            st.error(f"Could not read the upload: {problem}")
+    records = {name: rec for name, rec in found if isinstance(rec, Record)}
+    if len(records) <= 1:
+        return next(iter(records.values()), None)
+    names = list(records)
+    pick_key = f"{key}_pick"
+    if st.session_state.get(pick_key) not in names:
+        st.session_state[pick_key] = names[0]
+    c1, c2, c3 = st.columns([4, 1, 1], vertical_alignment="bottom")
+    at = names.index(st.session_state[pick_key])
+    if c2.button("Previous", key=f"{key}_prev", disabled=at == 0, icon=":material/chevron_left:"):
+        st.session_state[pick_key] = names[at - 1]
+    if c3.button("Next", key=f"{key}_next", disabled=at == len(names) - 1, icon=":material/chevron_right:"):
+        st.session_state[pick_key] = names[at + 1]
+    chosen = c1.selectbox(
+        f"Uploaded records ({len(names)})",
+        names,
+        key=pick_key,
+        format_func=lambda n: (
+            f"{n} — {len(records[n].leads)} leads, {records[n].fs:g} Hz, {records[n].duration:.1f} s"
+        ),
+    )
+    return records[chosen]
 
 
 def html_download(fig: go.Figure, name: str, key: str) -> None:
