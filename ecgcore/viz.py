@@ -51,6 +51,8 @@ PLOT_WIDTH_PX = 850
 ECG_WIDTH_PX = 1300
 #: The 1 mV calibration pulse drawn left of every row: (start, rise, fall, end) in s before the row's 0 s.
 CALIBRATION_S = (-0.30, -0.26, -0.06, -0.02)
+#: Rate of the hover / click points laid over each lead (Hz): 10 ms steps, few enough to stay fast in SVG.
+READOUT_HZ = 100.0
 _MINOR = "rgba(240, 128, 128, 0.25)"
 _MAJOR = "rgba(220, 60, 60, 0.55)"
 _PAPER = "#fff8f6"
@@ -197,9 +199,10 @@ def ecg_paper(
 ) -> go.Figure:
     """A record on standard ECG paper, as a viewer: calibration pulses, hover readout, calipers.
 
-    Every row starts with the 1 mV, 200 ms calibration pulse (left of 0 s). Each drawn lead is one
-    trace named after the lead whose hover reads the time in the record and the amplitude in mV
-    (``customdata``), so a click on the trace gives both. Lead labels are pinned to the plot's
+    Every row starts with the 1 mV, 200 ms calibration pulse (left of 0 s). Each drawn lead is a
+    line trace named after the lead, overlaid by invisible points every 10 ms (:data:`READOUT_HZ`)
+    whose hover reads the time in the record and the amplitude in mV (``customdata``): plotly
+    selects points, not lines, so a click on the strip selects one of them. Lead labels are pinned to the plot's
     left edge in the one-lead-per-row layout (they stay when zoomed); in 3x4 they mark each column.
 
     Parameters
@@ -251,17 +254,33 @@ def ecg_paper(
             showlegend=False,
         )
     )
+    step = max(1, int(round(fs / READOUT_HZ)))
     for lead, s0, s1, x0, baseline in pieces:
         seg = signal[index[lead], s0:s1]
+        t = x0 + np.arange(len(seg)) / fs
         fig.add_trace(
             go.Scatter(
-                x=x0 + np.arange(len(seg)) / fs,
+                x=t,
                 y=seg + baseline,
-                customdata=np.round(seg, 4),
                 mode="lines",
                 name=lead,
-                line=dict(color="black", width=1),
                 legendgroup=lead,
+                line=dict(color="black", width=1),
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+        fig.add_trace(  # invisible points every 10 ms: the hover readout and what a click selects
+            go.Scatter(
+                x=t[::step],
+                y=seg[::step] + baseline,
+                customdata=np.round(seg[::step], 4),
+                mode="markers",
+                name=lead,
+                legendgroup=lead,
+                marker=dict(size=8, opacity=0, color="black"),
+                selected=dict(marker=dict(opacity=0)),
+                unselected=dict(marker=dict(opacity=0)),
                 hovertemplate=f"<b>{lead}</b> %{{x:.3f}} s · %{{customdata:.2f}} mV<extra></extra>",
                 showlegend=False,
             )

@@ -29,7 +29,7 @@ def test_3x4_layout_puts_each_lead_in_its_column_and_adds_a_lead_ii_rhythm_strip
     fig = viz.ecg_paper(signal, FS, LEADS_12)
     labels = [a.text.replace("<b>", "").replace("</b>", "") for a in fig.layout.annotations]
     assert labels == ["I", "aVR", "V1", "V4", "II", "aVL", "V2", "V5", "III", "aVF", "V3", "V6", "II"]
-    drawn = [t for t in fig.data if t.name in LEADS_12]
+    drawn = [t for t in fig.data if t.name in LEADS_12 and t.mode == "lines"]
     x = np.concatenate([np.asarray(t.x, float) for t in drawn])
     y = np.concatenate([np.asarray(t.y, float) for t in drawn])
     # first row (baseline 0): V4 drawn from 7.5 s to 10 s at its own level
@@ -135,13 +135,16 @@ def test_every_row_starts_with_a_1_mv_200_ms_calibration_pulse_before_0_s():
     assert fig.layout.xaxis.range[0] < x[np.isfinite(x)].min()
 
 
-def test_hover_reads_the_lead_time_and_amplitude_in_mv():
-    signal = constant_leads()
-    fig = viz.ecg_paper(signal, FS, LEADS_12, layout="rows")
-    v2 = next(t for t in fig.data if t.name == "V2")
-    assert np.allclose(v2.customdata, signal[LEADS_12.index("V2")])  # mV, not the row's plot offset
-    assert not np.allclose(v2.y, v2.customdata)
+def test_hover_reads_the_lead_time_and_amplitude_in_mv_every_10_ms():
+    signal = np.random.default_rng(1).normal(size=(12, 5000))  # 10 s at 500 Hz
+    fig = viz.ecg_paper(signal, 500.0, LEADS_12, layout="rows")
+    v2 = next(t for t in fig.data if t.name == "V2" and t.mode == "markers")
+    assert np.allclose(v2.x, np.arange(1000) * 0.01)  # a point every 10 ms
+    assert np.allclose(v2.customdata, signal[LEADS_12.index("V2"), ::5], atol=1e-4)  # mV, not the plot offset
+    assert np.allclose(np.asarray(v2.y) - np.asarray(v2.customdata), -7 * viz.ROW_PITCH_MV, atol=1e-4)
     assert "V2" in v2.hovertemplate and "s" in v2.hovertemplate and "mV" in v2.hovertemplate
+    line = next(t for t in fig.data if t.name == "V2" and t.mode == "lines")
+    assert len(line.x) == 5000  # the trace itself at full resolution
 
 
 def test_one_lead_per_row_labels_are_pinned_to_the_left_edge_so_zooming_keeps_them():

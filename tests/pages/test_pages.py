@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.common import upload_to_record, uploads_to_records
 from ecgcore.io import ECGFormatError
 from ecgcore.paths import load_settings
 from ecgcore.runs import worker
 from ecgcore.runs.store import RunStore
-from pages.views.common import upload_to_record
 from tests.factories import make_deepfake_dir
 
 TIMEOUT = 90
@@ -23,11 +23,11 @@ APP = Path(__file__).resolve().parents[2] / "app.py"
 
 
 def app(page: str | None = None) -> AppTest:
-    """The app, switched to ``pages/views/<page>.py`` if given, after one run."""
+    """The app, switched to ``dashboard/<page>.py`` if given, after one run."""
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     at.run()
     if page:
-        at.switch_page(f"pages/views/{page}.py")
+        at.switch_page(f"dashboard/{page}.py")
         at.run()
     assert not at.exception, [e.message for e in at.exception]
     return at
@@ -69,9 +69,12 @@ def test_explorer_draws_a_ptbxl_record_with_its_intervals():
     assert len(figures) >= 1
     spec = figures[0].proto.spec
     assert '"scaleratio":0.4' in spec.replace(" ", "")  # 10 mm/mV against 25 mm/s
-    assert {"HR", "PR", "QRS", "QT"} <= set(labels(at.metric))
-    hr = next(m for m in at.metric if m.label == "HR").value
+    assert {"Heart rate", "PR interval", "QRS duration", "QT interval"} <= set(labels(at.metric))
+    hr = next(m for m in at.metric if m.label == "Heart rate").value
     assert hr.endswith("bpm") and 30 < float(hr.split()[0]) < 200
+    assert any("Measured from the ECG" in c.value for c in at.caption)  # which numbers are which
+    table = at.dataframe[0].value
+    assert set(table["HR label (bpm)"]) == {"—"}  # the sample has no PTB-XL+ labels: a dash, never None
     beats = next(e for e in at.expander if e.label.startswith("Representative beats"))
     assert len(beats.get("plotly_chart")) == 1
     at.radio(key="layout").set_value("one lead per row").run()
@@ -105,6 +108,24 @@ def test_upload_of_a_bad_file_is_a_format_error_and_a_good_csv_reads():
     pd.DataFrame(signal, columns=["I", "II"]).to_csv(buffer, index=False)
     rec = upload_to_record([Upload("ecg.csv", buffer.getvalue().encode())], fs=100.0)
     assert rec.leads == ("I", "II") and rec.signal.shape == (2, 1000) and rec.fs == 100.0
+
+
+def test_several_uploads_are_each_a_record_and_a_stray_file_is_named():
+    def csv(scale: float) -> bytes:
+        buffer = io.StringIO()
+        pd.DataFrame(
+            scale * np.sin(np.linspace(0, 20, 1000))[:, None] * [1.0, 0.5], columns=["I", "II"]
+        ).to_csv(buffer, index=False)
+        return buffer.getvalue().encode()
+
+    found = uploads_to_records(
+        [Upload("a.csv", csv(1.0)), Upload("b.csv", csv(2.0)), Upload("c.dat", b"x")], 100.0
+    )
+    names = [name for name, _ in found]
+    assert names == ["a.csv", "b.csv", "c.dat"]
+    a, b, stray = (rec for _, rec in found)
+    assert np.allclose(b.signal, 2 * a.signal)  # two records, each its own file
+    assert isinstance(stray, ECGFormatError) and str(stray).startswith("c.dat: no record")
 
 
 def test_train_form_starts_a_run_in_the_store(tmp_path, monkeypatch):
@@ -216,7 +237,7 @@ def test_explorer_shows_an_8_lead_deepfake_record_with_derived_limb_leads(tmp_pa
     at.selectbox(key="explorer_source").select(f"DeepFake ({folder})").run()
     assert not at.exception and not at.error
     assert any("III, aVF, aVL, aVR derived from I and II" in c.value for c in at.caption)
-    assert {"HR", "QRS"} <= set(labels(at.metric))
+    assert {"Heart rate", "QRS duration"} <= set(labels(at.metric))
 
 
 def test_a_classification_run_gets_confusion_roc_calibration_and_probabilities(tmp_path):

@@ -5,14 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ecgcore import viz
-from ecgcore.data.cache import shape_record
-from ecgcore.explain import Attribution, explain_record, figure_bytes, render_report
-from ecgcore.io import Record
-from ecgcore.runs.store import RunStore
-from ecgcore.train.checkpoint import Predictor, load_predictor
-from ecgcore.vocab import TARGETS_BY_KEY
-from pages.views.common import (
+from dashboard.common import (
     csv_download,
     dataset,
     guarded,
@@ -22,6 +15,13 @@ from pages.views.common import (
     upload_key,
     upload_widget,
 )
+from ecgcore import viz
+from ecgcore.data.cache import shape_record
+from ecgcore.explain import Attribution, explain_record, figure_bytes, render_report
+from ecgcore.io import Record
+from ecgcore.runs.store import RunStore
+from ecgcore.train.checkpoint import Predictor, load_predictor
+from ecgcore.vocab import TARGETS_BY_KEY
 
 METHODS = {
     "ig": "Integrated Gradients",

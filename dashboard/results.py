@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from dashboard.common import csv_download, guarded, html_download
 from ecgcore import viz
 from ecgcore.experiments import runner
 from ecgcore.experiments.definitions import PRESETS, get_experiment, list_experiments
 from ecgcore.experiments.tables import to_markdown
 from ecgcore.runs import worker
 from ecgcore.runs.store import ACTIVE, RunStore
-from pages.views.common import csv_download, guarded, html_download
 
 RUN_COLUMNS = {
     "id": st.column_config.TextColumn("run", width="medium"),

@@ -6,10 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ecgcore import viz
-from ecgcore.io import Record
-from ecgcore.vocab import LEADS_12, SUPERCLASSES, TARGETS_BY_KEY
-from pages.views.common import (
+from dashboard.common import (
     csv_download,
     dataset,
     guarded,
@@ -20,6 +17,9 @@ from pages.views.common import (
     upload_key,
     upload_widget,
 )
+from ecgcore import viz
+from ecgcore.io import Record
+from ecgcore.vocab import LEADS_12, SUPERCLASSES, TARGETS_BY_KEY
 
 UPLOAD = "Upload a record"
 PAGE_SIZE = 20
@@ -269,20 +269,34 @@ def browse(filtered: pd.DataFrame, total: int, labels_note: str) -> pd.Series:
     """
     n = len(filtered)
     n_pages = (n - 1) // PAGE_SIZE + 1
-    pos = before = min(int(st.session_state.get("explorer_pos", 0)), n - 1)
-    b1, b2, b3 = st.columns([1, 1, 6], vertical_alignment="center")
-    if b1.button(
-        "Previous", key="explorer_prev", disabled=pos == 0, shortcut="Left", icon=":material/chevron_left:"
-    ):
-        pos -= 1
-    if b2.button(
-        "Next", key="explorer_next", disabled=pos >= n - 1, shortcut="Right", icon=":material/chevron_right:"
-    ):
-        pos += 1
-    if pos != before:  # stepped: the table follows to the record's page; its old pick is no longer new
-        st.session_state["explorer_page"] = pos // PAGE_SIZE + 1
+    pos = min(int(st.session_state.get("explorer_pos", 0)), n - 1)
+
+    def step(by: int) -> None:  # runs before the page: the table follows to the record's page
+        moved = min(max(pos + by, 0), n - 1)
+        st.session_state["explorer_pos"] = moved
+        st.session_state["explorer_page"] = moved // PAGE_SIZE + 1
         _, rows = st.session_state.get("explorer_picked", (1, ()))
-        st.session_state["explorer_picked"] = (pos // PAGE_SIZE + 1, rows)
+        st.session_state["explorer_picked"] = (moved // PAGE_SIZE + 1, rows)  # the old pick is not new
+
+    b1, b2, b3 = st.columns([1, 1, 6], vertical_alignment="center")
+    b1.button(
+        "Previous",
+        key="explorer_prev",
+        disabled=pos == 0,
+        shortcut="Left",
+        icon=":material/chevron_left:",
+        on_click=step,
+        args=(-1,),
+    )
+    b2.button(
+        "Next",
+        key="explorer_next",
+        disabled=pos >= n - 1,
+        shortcut="Right",
+        icon=":material/chevron_right:",
+        on_click=step,
+        args=(1,),
+    )
     b3.caption(f"Record {pos + 1} of {n} ({total} in the source) · ← / → step through them")
     p1, p2 = st.columns([1, 5])
     page = p1.number_input("Page", 1, n_pages, key="explorer_page")

@@ -132,7 +132,7 @@ def uploads_to_records(files: list, fs: float | None) -> list[tuple[str, Record 
                 (
                     ", ".join(loose),
                     ECGFormatError(
-                        f"{', '.join(loose)}: no record among these files; expected a WFDB .hea (with its "
+                        f"{', '.join(loose)}: no record among the uploaded files; expected a WFDB .hea (with its "
                         ".dat or .mat of the same name), a DeepFake .asc or a CSV"
                     ),
                 )
@@ -193,10 +193,26 @@ def upload_widget(key: str) -> Record | None:
         st.session_state[pick_key] = names[0]
     c1, c2, c3 = st.columns([4, 1, 1], vertical_alignment="bottom")
     at = names.index(st.session_state[pick_key])
-    if c2.button("Previous", key=f"{key}_prev", disabled=at == 0, icon=":material/chevron_left:"):
-        st.session_state[pick_key] = names[at - 1]
-    if c3.button("Next", key=f"{key}_next", disabled=at == len(names) - 1, icon=":material/chevron_right:"):
-        st.session_state[pick_key] = names[at + 1]
+
+    def step(by: int) -> None:
+        st.session_state[pick_key] = names[min(max(at + by, 0), len(names) - 1)]
+
+    c2.button(
+        "Previous",
+        key=f"{key}_prev",
+        disabled=at == 0,
+        icon=":material/chevron_left:",
+        on_click=step,
+        args=(-1,),
+    )
+    c3.button(
+        "Next",
+        key=f"{key}_next",
+        disabled=at == len(names) - 1,
+        icon=":material/chevron_right:",
+        on_click=step,
+        args=(1,),
+    )
     chosen = c1.selectbox(
         f"Uploaded records ({len(names)})",
         names,

@@ -11,13 +11,13 @@ import time
 import streamlit as st
 import torch
 
+from dashboard.common import dataset, guarded, sources
 from ecgcore import viz
 from ecgcore.models import list_models
 from ecgcore.runs import worker
 from ecgcore.runs.store import ACTIVE, RunStore
 from ecgcore.train.config import LABEL_MODES, NORMALIZATIONS, OPTIMIZERS, SCHEDULES, TrainConfig
 from ecgcore.vocab import LEADS_8, LEADS_12, TARGET_KEYS, TARGETS_BY_KEY
-from pages.views.common import dataset, guarded, sources
 
 TASKS = {
     "Regression (intervals)": "regression",
