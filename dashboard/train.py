@@ -11,7 +11,7 @@ import time
 import streamlit as st
 import torch
 
-from dashboard.common import dataset, guarded, sources
+from dashboard.common import dataset, sources
 from ecgcore import viz
 from ecgcore.models import list_models
 from ecgcore.runs import worker
@@ -55,21 +55,35 @@ def config_form(store: RunStore) -> TrainConfig | None:
         "the DeepFake demo set (build it on Home) or PTB-XL with a PTB-XL+ folder."
     )
     task = TASKS[task_label]
-    with st.form("train_form"):
+    # No st.form: in a form, Enter in any field submits it and started a run; here only the button does.
+    with st.container(border=True):
         c1, c2, c3 = st.columns(3)
         labels = list(srcs)
-        preferred = [
-            i
-            for i, label in enumerate(labels)
-            if srcs[label].startswith("deepfake:" if task == "regression" else "ptbxl:")
-            and srcs[label] != "ptbxl:bundled"
+        trainable = [
+            label for label in labels if missing_labels(srcs[label], task, list(TARGET_KEYS)) is None
         ]
+        if not trainable:
+            st.warning(
+                "None of your data can train this task yet: "
+                + (
+                    "regression needs interval labels: build the DeepFake demo set on **Home**, or set a "
+                    "PTB-XL folder with its PTB-XL+ folder in **Settings**."
+                    if task == "regression"
+                    else "classification needs PTB-XL's superclass labels: set your PTB-XL folder in **Settings**."
+                )
+            )
+        preferred = [label for label in trainable if srcs[label] != "ptbxl:bundled"] or trainable or labels
+        if st.session_state.get("t_data") not in labels or (
+            st.session_state.get("t_data_task") != task and st.session_state.get("t_data") not in trainable
+        ):
+            st.session_state["t_data"] = preferred[0]  # default to data that can train the chosen task
+        st.session_state["t_data_task"] = task
         data_label = c1.selectbox(
             "Data",
             labels,
-            index=preferred[0] if preferred else 0,
             key="t_data",
             help="Build the DeepFake demo set on Home, or set your folders in Settings",
+            format_func=lambda label: label if label in trainable else f"{label} (cannot train this task)",
         )
         subset = c1.selectbox(
             "PTB-XL half",
@@ -147,7 +161,13 @@ def config_form(store: RunStore) -> TrainConfig | None:
         augment = g2.toggle("Augmentation", value=False, key="t_augment")
         bandpass = g3.toggle("Band-pass filter", value=True, key="t_bandpass")
         device = g4.selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="t_device")
-        submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
+        submitted = st.button(
+            "Start training",
+            type="primary",
+            icon=":material/play_arrow:",
+            key="t_start",
+            disabled=data_label not in trainable,
+        )
     with st.expander("Model descriptions"):
         for info in models.values():
             st.markdown(f"**{info.name}** — {info.description}  \n*{info.reference}*")
@@ -200,10 +220,10 @@ def config_form(store: RunStore) -> TrainConfig | None:
 
 def missing_labels(spec: str, task: str, targets: list[str]) -> str | None:
     """Why ``spec`` cannot train ``task`` (no interval labels / no superclass labels), or ``None``."""
-    opened = guarded(f"Opening {spec}", lambda: dataset(spec))
-    if opened is None:
-        return f"{spec} could not be opened (see above)."
-    index = opened[0].index
+    try:
+        index = dataset(spec)[0].index
+    except (ValueError, OSError) as exc:
+        return f"{spec} could not be opened: {exc}"
     if task == "regression":
         empty = [k for k in targets if k not in index or not index[k].notna().any()]
         if empty:
@@ -283,12 +303,63 @@ def live(store_dir: str) -> None:
             st.code("\n".join(log.read_text(errors="replace").splitlines()[-20:]) or "(empty)")
 
 
+def identical_runs(store: RunStore, config: TrainConfig) -> list[dict]:
+    """Runs with the same settings (:meth:`TrainConfig.key`) that are training or finished, newest first."""
+    runs = store.list_runs()
+    if not len(runs):
+        return []
+    same = runs[(runs["config_key"] == config.key()) & runs["status"].isin([*ACTIVE, "done"])]
+    return same[["id", "status"]].to_dict("records")
+
+
+def start(config: TrainConfig) -> None:
+    """Launch ``config`` in its own process and show it in the live view."""
+    run_id = worker.launch(config)
+    st.session_state["t_live_run"] = run_id
+    st.session_state["t_started"] = run_id
+
+
+def duplicate_prompt(store: RunStore) -> None:
+    """When the settings match a running or finished run: say so, and offer to open it or start anyway."""
+    pending = st.session_state.get("t_pending")
+    if pending is None:
+        return
+    config, same = pending
+    first = same[0]
+    st.warning(
+        f"A run with exactly these settings is already {'finished' if first['status'] == 'done' else first['status']}: "
+        f"**{first['id']}**"
+        + (f" (and {len(same) - 1} more)" if len(same) > 1 else "")
+        + ". Training it again gives the same model (same data, seed and settings)."
+    )
+    c1, c2, c3, _ = st.columns([1, 1, 1, 3])
+    if c1.button("Open it", key="t_open_same", type="primary", icon=":material/open_in_new:"):
+        st.session_state["t_live_run"] = first["id"]
+        del st.session_state["t_pending"]
+        st.rerun()
+    if c2.button("Start another anyway", key="t_start_anyway"):
+        del st.session_state["t_pending"]
+        start(config)
+        st.rerun()
+    if c3.button("Cancel", key="t_pending_cancel"):
+        del st.session_state["t_pending"]
+        st.rerun()
+
+
 st.title("Train")
 store = RunStore()
 config = config_form(store)
 if config is not None:
-    run_id = worker.launch(config)
-    st.session_state["t_live_run"] = run_id
-    st.success(f"Started run {run_id}: it trains in its own process (closing this tab does not stop it).")
+    same = identical_runs(store, config)
+    if same:
+        st.session_state["t_pending"] = (config, same)
+    else:
+        st.session_state.pop("t_pending", None)
+        start(config)
+duplicate_prompt(store)
+if st.session_state.get("t_started"):
+    st.success(
+        f"Started run {st.session_state['t_started']}: it trains in its own process (closing this tab does not stop it)."
+    )
 st.subheader("Live")
 live(str(store.root))

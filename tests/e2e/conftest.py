@@ -28,7 +28,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(home: Path) -> Iterator[dict]:
+def streamlit_server(home: Path, **extra_env: str) -> Iterator[dict]:
     """`streamlit run app.py` on a free localhost port with ``home`` as its (empty) data directory."""
     port = free_port()
     env = {
@@ -37,6 +37,7 @@ def streamlit_server(home: Path) -> Iterator[dict]:
         if k not in ("ECGLAB_PTBXL", "ECGLAB_PTBXL_PLUS", "ECGLAB_DEEPFAKE")
     }
     env["ECGLAB_HOME"] = str(home)
+    env.update(extra_env)
     log = open(home / "streamlit.log", "wb")  # noqa: SIM115 -- the server outlives this block; closed at exit
     proc = subprocess.Popen(
         [

@@ -35,6 +35,31 @@ def test_a_fresh_servers_deep_links_open_their_page_without_a_page_not_found(tmp
             tab.close()
 
 
+def test_enter_in_a_train_field_does_not_start_a_run(tmp_path, browser):
+    from tests.factories import make_deepfake_dir
+
+    folder = make_deepfake_dir(tmp_path / "deepfake", 12, seed=2)  # data that can train: the button is live
+    home = tmp_path / "home"
+    home.mkdir()
+    with streamlit_server(home, ECGLAB_DEEPFAKE=str(folder)) as server:
+        tab = browser.new_page(viewport=VIEWPORT)
+        tab.goto(f"{server['url']}/train")
+        start = tab.get_by_role("button", name="Start training")
+        start.wait_for()
+        idle(tab)
+        assert start.is_enabled()
+        for label in ("Epochs", "Batch size"):
+            box = tab.get_by_label(label, exact=True)
+            box.fill("3")
+            box.press("Enter")
+            idle(tab)
+        tab.wait_for_timeout(1500)
+        assert tab.get_by_text("Started run").count() == 0
+        assert tab.get_by_text("No runs yet").count() == 1
+        assert not any(d.is_dir() for d in (home / "runs").glob("*"))  # no run directory was created
+        tab.close()
+
+
 def test_the_strip_has_calibration_pulses_hover_readout_and_calipers(server, page):
     page.goto(f"{server['url']}/explorer")
     page.get_by_role("heading", name="Record 6000").wait_for()

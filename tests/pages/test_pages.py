@@ -138,12 +138,18 @@ def test_train_form_starts_a_run_in_the_store(tmp_path, monkeypatch):
     at.selectbox(key="t_fs").select(100.0)
     at.number_input(key="t_epochs").set_value(1)
     at.number_input(key="t_batch").set_value(8)
-    at.number_input(key="t_max_records").set_value(20)
-    next(b for b in at.button if b.label == "Start training").click().run()
+    at.number_input(key="t_max_records").set_value(20).run()  # a value entered (Enter): no run starts
+    assert not len(RunStore().list_runs())
+    at.button(key="t_start").click().run()
     assert not at.exception and not at.error
     runs = RunStore().list_runs()
     try:
         assert len(runs) == 1
+        at.button(key="t_start").click().run()  # the same settings again: a warning, not a second run
+        assert len(RunStore().list_runs()) == 1
+        assert any(runs["id"][0] in w.value and "exactly these settings" in w.value for w in at.warning)
+        at.button(key="t_open_same").click().run()
+        assert at.selectbox(key="t_live_run").value == runs["id"][0] and not at.warning
         config = RunStore().get_run(runs["id"][0])["config"]
         assert (config["data"], config["model"], config["fs"], config["epochs"], config["max_records"]) == (
             f"deepfake:{folder}",
@@ -157,12 +163,16 @@ def test_train_form_starts_a_run_in_the_store(tmp_path, monkeypatch):
         worker.cancel(runs["id"][0])  # the test checks the launch, not the training: free the CPU
 
 
-def test_train_refuses_regression_on_data_without_interval_labels():
+def test_train_defaults_to_data_that_can_train_the_task_and_says_when_there_is_none(tmp_path, monkeypatch):
+    at = app("train")  # only the bundled PTB-XL sample: no interval labels
+    assert at.button(key="t_start").disabled
+    assert any("Home" in w.value and "interval labels" in w.value for w in at.warning)
+    folder = make_deepfake_dir(tmp_path / "deepfake", 12, seed=4)
+    monkeypatch.setenv("ECGLAB_DEEPFAKE", str(folder))
     at = app("train")
-    at.selectbox(key="t_data").select("PTB-XL sample (bundled, real records)")
-    next(b for b in at.button if b.label == "Start training").click().run()
-    assert any("no interval labels for hr, pr, qrs, qt" in e.value for e in at.error)
-    assert len(RunStore().list_runs()) == 0  # nothing was launched
+    assert (
+        at.selectbox(key="t_data").value == f"DeepFake ({folder})" and not at.button(key="t_start").disabled
+    )
 
 
 def test_results_and_record_pages_without_runs():
