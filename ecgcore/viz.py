@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ecgcore.vocab import SUPERCLASSES, TARGETS_BY_KEY
+from ecgcore.vocab import SALIENCY_COLOURMAP, SALIENCY_KEY, SUPERCLASSES, TARGETS_BY_KEY
 
 #: Paper speed and gain of the standard ECG printout.
 MM_PER_S = 25.0
@@ -57,9 +57,6 @@ _MINOR = "rgba(240, 128, 128, 0.25)"
 _MAJOR = "rgba(220, 60, 60, 0.55)"
 _PAPER = "#fff8f6"
 _INK = "#333333"
-#: The one colour map for saliency, in the app (plotly) and the PDF report (matplotlib has it too).
-SALIENCY_COLORSCALE = "YlOrRd"
-SALIENCY_KEY = "attribution (share of the largest, 0-1)"
 
 
 def _paper_axes(
@@ -499,13 +496,13 @@ def saliency_paper(
             z=cells[::-1],
             x=t_cells,
             y=baselines[::-1],
-            colorscale=SALIENCY_COLORSCALE,
+            colorscale=SALIENCY_COLOURMAP,
             zmin=0,
             zmax=1,
             opacity=0.55,
             showscale=True,
             colorbar=dict(title=dict(text=SALIENCY_KEY, side="right"), len=0.5),
-            hovertemplate="t=%{x:.2f} s<br>attribution %{z:.2f}<extra></extra>",
+            hovertemplate="%{x:.2f} s · attribution %{z:.2f} of the largest<extra></extra>",
         )
     )
     fig.data = (fig.data[-1],) + fig.data[:-1]  # heatmap under the trace

@@ -4,6 +4,7 @@ shown as an error, a started run lands in the run store."""
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -215,6 +216,12 @@ def test_results_and_record_pages_show_a_finished_run(tmp_path):
     spec = " ".join(f.proto.spec for f in at.get("plotly_chart"))
     assert '"type":"heatmap"' in spec.replace(" ", "")
     assert "Importance per lead" in spec
+    assert "|attr|" not in spec and "attribution (share of the largest" in spec  # the colour map's key
+    words = " ".join(m.value for m in at.markdown)
+    assert re.search(r"\*\*Heart rate\*\* \d+ bpm \(model\) · \d+ bpm \(measured from the ECG\)", words)
+    assert "ecgcore.measure" not in words and "dataset label: None" not in words
+    assert any(e.label == "Technical detail (for researchers)" for e in at.expander)
+    assert at.selectbox(key="s_output").format_func(at.selectbox(key="s_output").value) == "Heart rate"
     assert {"Report (PDF)", "Report (PNG)"} <= {b.label for b in at.get("download_button")}
     at.toggle(key="s_faithful").set_value(True).run()
     assert not at.exception and not at.error
