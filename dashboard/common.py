@@ -20,9 +20,9 @@ import streamlit as st
 from ecgcore import paths
 from ecgcore.data import open_source
 from ecgcore.data.base import ECGDataset
-from ecgcore.data.deepfake import DEMO_NAME
+from ecgcore.data.deepfake import DEMO_NAME, remeasure_if_stale
 from ecgcore.io import ECGFormatError, Record, read_record
-from ecgcore.measure import measure_record
+from ecgcore.measure import measure_record, measurement_version
 
 #: Upload suffixes a record can come as (WFDB header + data, Challenge .mat, DeepFake .asc, CSV).
 UPLOAD_TYPES = ["hea", "dat", "mat", "asc", "csv"]
@@ -58,6 +58,8 @@ def dataset(spec: str) -> tuple[ECGDataset, list[str]]:
     """The dataset of ``spec`` and the warnings opening it gave (missing files ...), opened once per process."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        if spec.startswith("deepfake:"):  # a generated set measured by older code: measure it again first
+            remeasure_if_stale(spec.split(":", 1)[1].split(";")[0])
         ds = open_source(spec)
     return ds, [str(w.message) for w in caught]
 
@@ -89,7 +91,7 @@ def upload_key(rec: Record) -> str:
 def measured(rec: Record, key: str) -> dict[str, Any] | None:
     """:func:`measurement`, with a problem shown on the page instead of raised (``None`` then)."""
     try:
-        return measurement(rec, key)
+        return measurement(rec, f"{key}@{measurement_version()}")  # a new measurement is never a stale hit
     except ValueError as exc:
         st.warning(f"Intervals could not be measured: {exc}")
     return None

@@ -49,7 +49,10 @@ def runs_table(store: RunStore) -> pd.DataFrame:
     """Filter widgets and the table of runs; returns the selected runs."""
     runs = store.list_runs()
     if not len(runs):
-        st.info("No runs yet: start one on the Train page, or reproduce a table below.")
+        st.info(
+            "No runs yet: start one on the **Train** page, or reproduce a published table in the "
+            "**Reproduction tables** tab above."
+        )
         return runs
     c1, c2, c3, c4 = st.columns(4)
     status = c1.multiselect("Status", sorted(runs["status"].unique()), key="r_status")
@@ -177,34 +180,6 @@ def evaluation_plots(store: RunStore) -> None:
     )
 
 
-@st.fragment(run_every=10)
-def keep_launching(name: str, preset: str, parallel: int, store_dir: str) -> None:
-    """While this page is open: start the experiment's next runs whenever fewer than ``parallel`` are active.
-
-    Runs already started keep training in their own processes if the page is closed; pressing
-    Reproduce again later starts what is still missing (finished runs are reused, never retrained).
-    """
-    sources = runner.data_sources()
-    planned = runner.plan(name, preset, sources, store_dir)
-    count = {
-        s: sum(p.status == s for p in planned) for s in ("done", "queued", "running", "missing", "waiting")
-    }
-    active = count["queued"] + count["running"]
-    if count["missing"] and active < parallel:
-        try:
-            started = runner.launch_missing(name, preset, sources, store_dir, limit=parallel - active)
-        except (ValueError, OSError) as exc:
-            st.error(f"Could not start the runs: {exc}")
-            return
-        st.toast(f"Started {', '.join(started)}")
-    st.progress(
-        count["done"] / len(planned),
-        text=f"{count['done']}/{len(planned)} runs done · {active} training · "
-        f"{count['missing']} to start · {count['waiting']} waiting for their source runs "
-        "(follow them on the Train page)",
-    )
-
-
 def calibration(store: RunStore, run_id: str) -> None:
     """Temperature (or Platt) scaling fitted on the validation split; ECE and reliability before and after."""
     from ecgcore.explain.calibration import calibrate_run, load_calibration
@@ -281,9 +256,7 @@ def reproduction(store: RunStore) -> None:
         st.info(str(exc))
         return
     planned = runner.plan(name, preset, sources, store.root)
-    plan = runner.plan_frame(planned)
-    counts = plan["status"].value_counts().to_dict()
-    st.write("Runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    counts = runner.plan_frame(planned)["status"].value_counts().to_dict()
     job = (name, preset, int(parallel))
     if st.button(
         "Reproduce: start what is missing",
@@ -306,22 +279,69 @@ def reproduction(store: RunStore) -> None:
             st.error(f"Could not prepare the data: {exc}")
         else:
             st.session_state["r_job"] = job
-    if st.session_state.get("r_job") == job:
-        if st.button("Stop starting runs", key="r_stop", icon=":material/pause:"):
-            del st.session_state["r_job"]
-            st.rerun()
-        keep_launching(name, preset, int(parallel), str(store.root))
-    with st.expander("Runs of this table"):
-        st.dataframe(plan, hide_index=True, width="stretch")
-    table = guarded(
-        "Building the table", lambda: runner.build_table(name, preset, sources, store.root, planned)
+            bar.empty()
+    launching = st.session_state.get("r_job") == job
+    if launching and st.button("Stop starting runs", key="r_stop", icon=":material/pause:"):
+        del st.session_state["r_job"]
+        st.rerun()
+    busy = launching or bool(counts.get("queued") or counts.get("running"))
+    st.fragment(run_every=POLL_S if busy else None)(live_table)(
+        name, preset, int(parallel), str(store.root), busy
     )
-    if table is None:
-        return
-    st.markdown(to_markdown(table))
-    csv_download(table, f"{name}-{preset}", key="dl_table")
-    for note in runner.table_notes(get_experiment(name), PRESETS[preset], sources):
-        st.caption(note)
+
+
+#: How often the reproduction table refreshes while its runs train (s).
+POLL_S = 3.0
+
+
+def live_table(name: str, preset: str, parallel: int, store_dir: str, polling: bool) -> None:
+    """The reproduction's progress and table, redrawn every ``POLL_S`` s while runs train (no reload).
+
+    While the user's reproduce job is on, it also starts the next runs whenever fewer than ``parallel``
+    are active. Runs already started keep training in their own processes if the page is closed;
+    pressing Reproduce again later starts what is still missing (finished runs are reused).
+    """
+    sources = runner.data_sources()
+    planned = runner.plan(name, preset, sources, store_dir)
+    count = {
+        s: sum(p.status == s for p in planned) for s in ("done", "queued", "running", "missing", "waiting")
+    }
+    active = count["queued"] + count["running"]
+    launching = st.session_state.get("r_job") == (name, preset, parallel)
+    if launching and count["missing"] and active < parallel:
+        try:
+            started = runner.launch_missing(name, preset, sources, store_dir, limit=parallel - active)
+        except (ValueError, OSError) as exc:
+            st.error(f"Could not start the runs: {exc}")
+        else:
+            st.toast(f"Started {', '.join(started)}")
+            planned = runner.plan(name, preset, sources, store_dir)
+            count = {
+                s: sum(p.status == s for p in planned)
+                for s in ("done", "queued", "running", "missing", "waiting")
+            }
+            active = count["queued"] + count["running"]
+    if launching and not active and not count["missing"] and not count["waiting"]:
+        del st.session_state["r_job"]  # all done: stop launching
+        launching = False
+    st.progress(
+        count["done"] / len(planned),
+        text=f"{count['done']}/{len(planned)} runs done · {active} training · {count['missing']} to start"
+        + (f" · {count['waiting']} waiting for their source runs" if count["waiting"] else "")
+        + (" · the table below fills in as each run finishes" if active else ""),
+    )
+    with st.expander("Runs of this table"):
+        st.dataframe(runner.plan_frame(planned), hide_index=True, width="stretch")
+    table = guarded(
+        "Building the table", lambda: runner.build_table(name, preset, sources, store_dir, planned)
+    )
+    if table is not None:
+        st.markdown(to_markdown(table))
+        csv_download(table, f"{name}-{preset}", key="dl_table")
+        for note in runner.table_notes(get_experiment(name), PRESETS[preset], sources):
+            st.caption(note)
+    if polling and not active and not launching:
+        st.rerun()  # nothing trains any more: redraw the page once, without the polling
 
 
 st.title("Results")

@@ -9,6 +9,7 @@ screenshot comes from here); the timings go to test-output/e2e-timings.json.
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -129,3 +130,35 @@ def test_an_upload_is_validated_in_the_browser(server, page, tmp_path, test_outp
     idle(page)
     labels = set(lead_labels(page))
     assert {"I", "II", "III", "aVR", "aVL", "aVF"} <= labels  # the limb leads derived from I and II
+
+
+#: Counts the cells of the reproduction table's "ours" columns and how many still read "—".
+OURS_MISSING_JS = """() => { let n = 0, cells = 0;
+    for (const t of document.querySelectorAll('[data-testid="stMarkdown"] table')) {
+      const head = [...t.querySelectorAll('thead th')].map(h => h.textContent.toLowerCase());
+      for (const tr of t.querySelectorAll('tbody tr')) {
+        [...tr.querySelectorAll('td')].forEach((td, i) => {
+          if ((head[i] || '').includes('ours')) { cells++; if (td.textContent.trim() === '—') n++; }
+        });
+      } }
+    return [n, cells]; }"""
+
+
+@pytest.mark.slow
+def test_a_reproduction_fills_its_table_in_live_and_keeps_the_tab(server, page, test_output):
+    page.goto(f"{server['url']}/results")
+    tab = page.get_by_role("tab", name="Reproduction tables")
+    tab.click()
+    choose(page, "Preset", "tiny")
+    idle(page)
+    missing, cells = page.evaluate(OURS_MISSING_JS)
+    assert cells and missing == cells  # nothing trained yet: every "ours" cell is a dash
+    t = time.monotonic()
+    page.get_by_role("button", name="Reproduce: start what is missing").click()
+    page.get_by_text(re.compile(r"^5/5 runs done")).wait_for(timeout=900_000)  # no reload anywhere
+    page.wait_for_timeout(4000)  # one more refresh of the table
+    missing, cells = page.evaluate(OURS_MISSING_JS)
+    assert cells and missing < cells, "the finished runs' numbers are not in the table"
+    assert tab.get_attribute("aria-selected") == "true"  # still on the tab the user chose
+    page.screenshot(path=str(test_output / "e2e-reproduction-live.png"), full_page=True)
+    (test_output / "e2e-reproduction-s.txt").write_text(f"{time.monotonic() - t:.1f}\n")
