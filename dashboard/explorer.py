@@ -22,6 +22,7 @@ from ecgcore.io import Record
 from ecgcore.vocab import LEADS_12, SUPERCLASSES, TARGETS_BY_KEY
 
 UPLOAD = "Upload a record"
+BUNDLED_SPEC = "ptbxl:bundled"
 PAGE_SIZE = 20
 SEX = {0: "male", 1: "female"}  # PTB-XL's coding of the sex column
 LAYOUTS = {"3x4 + rhythm strip (II)": "3x4", "one lead per row": "rows"}
@@ -368,7 +369,7 @@ opened = guarded(f"Opening {choice}", lambda: dataset(spec))
 if opened is None:
     st.stop()
 ds, notes = opened
-for note in notes:
+for note in notes if spec != BUNDLED_SPEC else ():  # the bundled sample's missing record: said once, on Home
     st.caption(note)
 records_tab, overview_tab = st.tabs(["Records", "Overview"])
 with records_tab:

@@ -38,7 +38,8 @@ st.dataframe(rows, hide_index=True, width="stretch")
 settings = paths.load_settings()
 if not settings.get("ptbxl_dir"):
     st.caption(
-        f"The {BUNDLED} is browsable now. For the full PTB-XL (21,799 records) download it from "
+        f"The {BUNDLED} is browsable now: 10 records at 500 Hz (the sample's eleventh, ecg_id 1, ships at "
+        "100 Hz only and is not shown). For the full PTB-XL (21,799 records) download it from "
         "https://physionet.org/content/ptb-xl/ and set its folder in **Settings**."
     )
 

@@ -165,3 +165,14 @@ def test_calipers_give_interval_rate_and_amplitude_difference():
     assert any(a.text == "Δt 800 ms" for a in fig.layout.annotations)
     verticals = [s for s in fig.layout.shapes if s.x0 == s.x1 and s.x0 in (1.2, 2.0)]
     assert len(verticals) == 2
+
+
+def test_ecg_paper_keeps_paper_colours_and_dark_ink_whatever_the_app_theme():
+    fig = viz.ecg_paper(constant_leads(), FS, LEADS_12)
+    assert fig.layout.plot_bgcolor == viz._PAPER and fig.layout.paper_bgcolor == "white"
+    assert (
+        fig.layout.font.color == viz._INK and fig.layout.xaxis.color == viz._INK
+    )  # not the theme's text colour
+    assert (
+        fig.layout.legend.x == 0 and fig.layout.legend.xanchor == "left"
+    )  # clear of the toolbar (top right)

@@ -44,6 +44,7 @@ def test_home_describes_data_and_offers_the_demo_build():
     assert "Build the demo set" in labels(at.button)
     table = at.dataframe[0].value
     assert table["spec"].tolist() == ["ptbxl:bundled"] and table["records"].tolist() == [10]
+    assert any("10 records at 500 Hz" in c.value and "ecg_id 1" in c.value for c in at.caption)
 
 
 def test_settings_rejects_a_bad_folder_and_saves_a_good_one(tmp_path, ptbxl_sample):
@@ -66,6 +67,7 @@ def test_explorer_draws_a_ptbxl_record_with_its_intervals():
     at = app("explorer")
     assert at.selectbox(key="explorer_source").value.startswith("PTB-XL sample")
     assert "Record 6000" in [h.value for h in at.subheader]
+    assert not any("skipped" in c.value for c in at.caption)  # the missing 500 Hz file is said once, on Home
     figures = at.get("plotly_chart")
     assert len(figures) >= 1
     spec = figures[0].proto.spec
