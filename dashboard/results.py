@@ -15,6 +15,11 @@ from ecgcore.runs import worker
 from ecgcore.runs.store import ACTIVE, RunStore
 
 RUN_COLUMNS = {
+    "name": st.column_config.TextColumn("name", width="medium"),
+    "tags": st.column_config.TextColumn("tags"),
+    "notes": st.column_config.TextColumn("notes"),
+    "epoch": st.column_config.TextColumn("epoch", help="epochs trained / planned"),
+    "epochs_planned": None,
     "id": st.column_config.TextColumn("run", width="medium"),
     "created": st.column_config.TextColumn("created (UTC)"),
     "val_mae": st.column_config.NumberColumn("val MAE", format="%.3f"),
@@ -45,8 +50,18 @@ def evaluation_predictions(
     return predict_split(RunStore(store_dir), run_id, split)
 
 
+#: Metric columns in the order the runs table shows them (after the labels).
+METRIC_ORDER = ["val_mae", "test_mae", "baseline_test_mae", "val_auc", "test_auc", "baseline_test_auc"]
+
+
+def epoch_text(epoch, planned) -> str:
+    """``epoch 6/6`` as the Train page says it (the store counts epochs from 0)."""
+    done = 0 if epoch is None or pd.isna(epoch) else int(epoch) + 1
+    return f"{done}/{int(planned)}" if planned is not None and pd.notna(planned) else f"{done}"
+
+
 def runs_table(store: RunStore) -> pd.DataFrame:
-    """Filter widgets and the table of runs; returns the selected runs."""
+    """Filter widgets and the table of runs (sortable by any column header); returns the selected runs."""
     runs = store.list_runs()
     if not len(runs):
         st.info(
@@ -54,36 +69,43 @@ def runs_table(store: RunStore) -> pd.DataFrame:
             "**Reproduction tables** tab above."
         )
         return runs
-    c1, c2, c3, c4 = st.columns(4)
-    status = c1.multiselect("Status", sorted(runs["status"].unique()), key="r_status")
-    task = c2.multiselect("Task", sorted(runs["task"].unique()), key="r_task")
-    model = c3.multiselect("Model", sorted(runs["model"].unique()), key="r_model")
-    text = c4.text_input("Data contains", key="r_data")
+    for column in ("name", "tags", "notes"):
+        if column not in runs:
+            runs[column] = None
+    runs["epoch"] = [
+        epoch_text(e, p) for e, p in zip(runs["epoch"], runs.get("epochs_planned", [None] * len(runs)))
+    ]
+    all_tags = sorted({t for tags in runs["tags"].dropna() for t in str(tags).split(",") if t})
+    c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1])
+    text = c1.text_input("Search", key="r_search", placeholder="name, tag, notes, data or run id")
+    tags = c2.multiselect("Tags", all_tags, key="r_tags")
+    status = c3.multiselect("Status", sorted(runs["status"].unique()), key="r_status")
+    task = c4.multiselect("Task", sorted(runs["task"].unique()), key="r_task")
+    model = c5.multiselect("Model", sorted(runs["model"].unique()), key="r_model")
     keep = np.ones(len(runs), dtype=bool)
     for column, chosen in (("status", status), ("task", task), ("model", model)):
         if chosen:
             keep &= runs[column].isin(chosen).to_numpy()
+    if tags:
+        keep &= runs["tags"].fillna("").map(lambda t: bool(set(str(t).split(",")) & set(tags))).to_numpy()
     if text:
-        keep &= runs["data"].str.contains(text, regex=False).to_numpy()
+        haystack = runs[["id", "name", "tags", "notes", "data"]].fillna("").astype(str).agg(" ".join, axis=1)
+        keep &= haystack.str.contains(text, case=False, regex=False).to_numpy()
     shown = runs[keep].reset_index(drop=True)
     first = [
+        "name",
+        "tags",
         "id",
         "status",
         "task",
         "model",
-        "val_mae",
-        "test_mae",
-        "baseline_test_mae",
-        "val_auc",
-        "test_auc",
-        "baseline_test_auc",
+        *METRIC_ORDER,
         "epoch",
         "device",
         "data",
-        "created",
-        "message",
-        "error",
+        "notes",
     ]
+    first += ["created", "message", "error"]
     hidden = {c for c, v in RUN_COLUMNS.items() if v is None}
     order = [c for c in first if c in shown] + [c for c in shown if c not in first and c not in hidden]
     event = st.dataframe(
@@ -97,7 +119,34 @@ def runs_table(store: RunStore) -> pd.DataFrame:
         key="r_runs",
     )
     csv_download(shown, "runs", key="dl_runs")
-    return shown.iloc[event.selection.rows]
+    chosen = shown.iloc[event.selection.rows]
+    if len(shown):
+        label_runs(store, chosen if len(chosen) else shown.head(1), all_tags)
+    return chosen
+
+
+def label_runs(store: RunStore, runs: pd.DataFrame, existing: list[str]) -> None:
+    """Name, tag and annotate a run (the first selected one, else the newest)."""
+    row = runs.iloc[0]
+    with (
+        st.expander(f"Name, tag and annotate run {row['id']}"),
+        st.form(f"r_label_{row['id']}", enter_to_submit=False, border=False),
+    ):
+        c1, c2 = st.columns(2)
+        name = c1.text_input("Name", value=row.get("name") or "", key=f"r_name_{row['id']}")
+        current = [t for t in str(row.get("tags") or "").split(",") if t]
+        tags = c2.multiselect(
+            "Tags",
+            sorted({*existing, *current}),
+            default=current,
+            accept_new_options=True,
+            key=f"r_tags_{row['id']}",
+            help="Pick or type new tags",
+        )
+        notes = st.text_area("Notes", value=row.get("notes") or "", key=f"r_notes_{row['id']}", height=80)
+        if st.form_submit_button("Save", icon=":material/save:"):
+            store.label(row["id"], name=name, tags=tags, notes=notes)
+            st.rerun()
 
 
 def compare(store: RunStore, chosen: pd.DataFrame) -> None:

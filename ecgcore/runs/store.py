@@ -82,6 +82,20 @@ _UPDATABLE = (
 )
 
 
+#: Columns the user writes to tell runs apart (added to older stores by :func:`_add_label_columns`).
+LABEL_COLUMNS = ("name", "tags", "notes")
+#: The labels' copy in each run directory, so a store rebuilt from the directories keeps them.
+LABELS_FILE = "labels.json"
+
+
+def _add_label_columns(con: sqlite3.Connection) -> None:
+    """Migration: a store made before runs could be named gets the name / tags / notes columns."""
+    have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
+    for column in LABEL_COLUMNS:
+        if column not in have:
+            con.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -128,6 +142,7 @@ class RunStore:
         self.path = self.root / "runs.sqlite"
         with self._connect() as con:
             con.executescript(_SCHEMA)
+            _add_label_columns(con)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -225,6 +240,33 @@ class RunStore:
         row["run_dir"] = str(self.run_dir(run_id))
         return row
 
+    def label(
+        self, run_id: str, *, name: str | None = None, tags: list[str] | None = None, notes: str | None = None
+    ) -> None:
+        """Name, tag and annotate a run (``None`` leaves a field as it is; tags are stored comma-joined).
+
+        Raises
+        ------
+        KeyError
+            If there is no such run.
+        """
+        fields = {
+            "name": None if name is None else name.strip(),
+            "tags": None if tags is None else ",".join(dict.fromkeys(t.strip() for t in tags if t.strip())),
+            "notes": notes,
+        }
+        fields = {k: v for k, v in fields.items() if v is not None}
+        with self._connect() as con:
+            if con.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+                raise KeyError(f"no run {run_id!r} in {self.path}")
+            if fields:
+                con.execute(
+                    f"UPDATE runs SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+                    (*fields.values(), run_id),
+                )
+            row = con.execute("SELECT name, tags, notes FROM runs WHERE id = ?", (run_id,)).fetchone()
+        ecg_paths.atomic_write_json(self.run_dir(run_id) / LABELS_FILE, dict(row))
+
     def config(self, run_id: str) -> TrainConfig:
         """The run's :class:`TrainConfig`."""
         return TrainConfig.from_dict(self.get_run(run_id)["config"])
@@ -236,7 +278,7 @@ class RunStore:
         records = []
         for row in rows:
             summary = json.loads(row.pop("summary_json") or "{}")
-            row.pop("config_json")
+            row["epochs_planned"] = json.loads(row.pop("config_json")).get("epochs")
             row.update(summary.get("headline", {}))
             records.append(row)
         columns = [

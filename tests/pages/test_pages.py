@@ -208,6 +208,15 @@ def test_results_and_record_pages_show_a_finished_run(tmp_path):
     at = app("results")
     table = at.dataframe[0].value
     assert table["id"].tolist() == [summary["id"]] and table["status"].tolist() == ["done"]
+    assert table["epoch"].tolist() == ["2/2"]  # as the Train page counts: epochs trained / planned
+    at.text_input(key=f"r_name_{summary['id']}").input("tiny cnn")
+    at.multiselect(key=f"r_tags_{summary['id']}").select("smoke")
+    next(b for b in at.button if b.label == "Save").click().run()
+    assert at.dataframe[0].value[["name", "tags"]].values.tolist() == [["tiny cnn", "smoke"]]
+    at.text_input(key="r_search").input("no such run").run()
+    assert len(at.dataframe[0].value) == 0
+    at.text_input(key="r_search").input("TINY").run()  # the name, any case
+    assert len(at.dataframe[0].value) == 1
     at.toggle(key="r_predict").set_value(True).run()
     assert not at.exception and not at.error
     titles = " ".join(f.proto.spec for f in at.get("plotly_chart"))
