@@ -259,3 +259,30 @@ def guarded(what: str, fn: Callable[[], Any]) -> Any:
     except (ValueError, FileNotFoundError, KeyError, OSError) as exc:
         st.error(f"{what}: {exc}")
         return None
+
+
+def short_data(spec: str) -> str:
+    """A data spec as a reader names it: ``DeepFake demo set``, ``PTB-XL sample``, ``PTB-XL (folder name)``."""
+    kind, _, rest = spec.partition(":")
+    path = rest.split(";")[0]
+    if spec == "ptbxl:bundled":
+        return "PTB-XL sample"
+    if path and Path(path).name == DEMO_NAME:
+        return "DeepFake demo set"
+    names = {"ptbxl": "PTB-XL", "deepfake": "DeepFake", "wfdb": "WFDB"}
+    return f"{names.get(kind, kind)} ({Path(path).name or path})"
+
+
+def headline(row: Any) -> str:
+    """A run's headline score in words, e.g. ``val MAE 9.5`` or ``val AUC 0.871`` (empty when it has none)."""
+    for column, label, digits in (("val_auc", "val AUC", 3), ("val_mae", "val MAE", 1)):
+        value = row.get(column) if hasattr(row, "get") else None
+        if value is not None and value == value:
+            return f"{label} {value:.{digits}f}"
+    return ""
+
+
+def run_label(row: Any) -> str:
+    """How a run is listed in pickers: its name (or id), task, data and headline score."""
+    parts = [str(row.get("name") or row["id"]), str(row["task"]), short_data(str(row["data"])), headline(row)]
+    return " · ".join(p for p in parts if p)

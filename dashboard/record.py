@@ -11,6 +11,7 @@ from dashboard.common import (
     guarded,
     html_download,
     record,
+    run_label,
     sources,
     upload_key,
     upload_widget,
@@ -168,7 +169,14 @@ if not done:
         "No finished run yet: train one on the Train page, then come back to see its predictions and saliency."
     )
     st.stop()
-run_id = st.selectbox("Run", done, key="s_run")
+by_id = runs.set_index("id")
+run_id = st.selectbox(
+    "Run",
+    done,
+    key="s_run",
+    format_func=lambda i: run_label({"id": i, **by_id.loc[i].to_dict()}),
+    help="Finished runs, newest first: name (or id), task, data and validation score",
+)
 if rec is None:
     st.stop()
 pred = guarded(f"Loading run {run_id}", lambda: predictor(str(store.root), run_id))

@@ -223,6 +223,10 @@ def test_results_and_record_pages_show_a_finished_run(tmp_path):
     assert "Bland-Altman" in titles and "predicted vs reference" in titles
     at = app("record")
     assert at.selectbox(key="s_run").value == summary["id"]
+    picker = at.selectbox(key="s_run")
+    assert re.fullmatch(
+        r"tiny cnn · regression · DeepFake \(deepfake\) · val MAE \d+\.\d", picker.format_func(picker.value)
+    )
     assert not at.error
     spec = " ".join(f.proto.spec for f in at.get("plotly_chart"))
     assert '"type":"heatmap"' in spec.replace(" ", "")
