@@ -494,7 +494,7 @@ def reproduce(
     log
         Receives one line per step (data preparation, each run trained, reused or failed).
     """
-    from ecgcore.train.trainer import train
+    from ecgcore.runs import run_training
 
     experiment = get_experiment(experiment) if isinstance(experiment, str) else experiment
     preset = get_preset(preset)
@@ -529,7 +529,7 @@ def reproduce(
             + f" {config.model} ({config.task}) on {config.data}"
         )
         try:
-            summary = train(
+            summary = run_training(
                 config,
                 runs_dir=runs_dir,
                 run_id=p.run_id if resume else None,

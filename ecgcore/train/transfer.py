@@ -28,14 +28,13 @@ Leakage
 
 from __future__ import annotations
 
-import json
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ecgcore.models import ECGModel, create_model
-from ecgcore.runs.store import RunStore
-from ecgcore.train.checkpoint import load_checkpoint
+from ecgcore.train.checkpoint import load_checkpoint, read_checkpoint
 from ecgcore.train.config import TrainConfig
 from ecgcore.vocab import TARGET_KEYS
 
@@ -183,10 +182,14 @@ def target_records(config: TrainConfig) -> dict:
 # --- sources ------------------------------------------------------------------------------------
 @dataclass
 class Source:
-    """A finished regression run: its id, best model and checkpoint description, and its records."""
+    """A finished regression run: its id, best checkpoint and its description, and its records.
+
+    The model is built from the checkpoint when first used, so building it draws from torch's random
+    generator after the trainer seeds it (the head's initialisation then depends on the seed alone).
+    """
 
     run_id: str
-    model: ECGModel
+    checkpoint: Path
     meta: dict
     records: dict
 
@@ -194,39 +197,25 @@ class Source:
     def targets(self) -> tuple[str, ...]:
         return tuple(self.meta["targets"])
 
+    @functools.cached_property
+    def model(self) -> ECGModel:
+        return load_checkpoint(self.checkpoint)[0]
 
-def load_source(run_id: str, store: RunStore) -> Source:
-    """Load a finished regression run's best checkpoint and ``records.json``.
+    @classmethod
+    def from_files(cls, run_id: str, checkpoint: str | Path, records: Mapping) -> Source:
+        """A source from its best checkpoint file and its ``records.json`` mapping (``run_id`` is added).
 
-    Raises
-    ------
-    ValueError
-        If the run is unknown, not finished, not a regression run.
-    FileNotFoundError
-        If its best checkpoint or ``records.json`` is missing.
-    """
-    try:
-        run = store.get_run(run_id)
-    except KeyError:
-        raise ValueError(f"transfer source {run_id!r} is not a run in {store.path}") from None
-    if run["status"] != "done":
-        raise ValueError(
-            f"transfer source {run_id!r} has status {run['status']!r}; expected a finished ('done') run"
-        )
-    if run["task"] != "regression":
-        raise ValueError(
-            f"transfer source {run_id!r} is a {run['task']} run; transfer starts from regression runs"
-        )
-    run_dir = Path(run["run_dir"])
-    model, meta = load_checkpoint(run_dir / "best.safetensors")
-    records_file = run_dir / "records.json"
-    if not records_file.exists():
-        raise FileNotFoundError(
-            f"{records_file}: the source run's record list is missing, so leakage into the "
-            "target data cannot be ruled out"
-        )
-    records = {**json.loads(records_file.read_text()), "run_id": run_id}
-    return Source(run_id, model, meta, records)
+        Raises
+        ------
+        ValueError
+            If the checkpoint is not a regression model's.
+        """
+        _, meta = read_checkpoint(checkpoint)
+        if meta.get("task") != "regression":
+            raise ValueError(
+                f"transfer source {run_id!r} is a {meta.get('task')} run; transfer starts from regression runs"
+            )
+        return cls(run_id, Path(checkpoint), meta, {**records, "run_id": run_id})
 
 
 def _check_compatible(source: Source, config: TrainConfig) -> None:
@@ -285,10 +274,13 @@ def build_transfer_model(sources: list[Source], n_leads: int, n_outputs: int) ->
     return model
 
 
-def prepare(config: TrainConfig, n_leads: int, n_outputs: int, store: RunStore) -> tuple[ECGModel, Strategy]:
+def prepare(
+    config: TrainConfig, n_leads: int, n_outputs: int, sources: list[Source]
+) -> tuple[ECGModel, Strategy]:
     """The model and strategy of a transfer run (what :func:`ecgcore.train.trainer.train` calls).
 
-    Loads the source runs named in ``config.transfer["sources"]`` from ``store``, checks their inputs
+    ``sources`` are the runs named in ``config.transfer["sources"]``, already loaded (checkpoint and
+    record list; ``ecgcore.runs.transfer_sources`` resolves run ids to them). Checks their inputs
     match the target's and that none of their records is in the target data, and builds the model with
     the approach's backbones and a new head. The returned model is already set up for epoch 0.
 
@@ -310,12 +302,13 @@ def prepare(config: TrainConfig, n_leads: int, n_outputs: int, store: RunStore) 
     strategy = Strategy(
         transfer.get("strategy", "linear_probe"), float(transfer.get("lr_factor", DEFAULT_LR_FACTOR))
     )
-    run_ids = list(transfer.get("sources") or [])
-    if not run_ids:
+    if not transfer.get("sources") or not sources:
         raise ValueError("TrainConfig.transfer['sources'] lists no source runs")
     if config.task != "classification":
         raise ValueError(f"transfer targets classification; this run's task is {config.task!r}")
-    sources = select_sources([load_source(r, store) for r in run_ids], approach)
+    for source in sources:  # every source's weights, in the order given (a broken one fails here)
+        source.model  # noqa: B018
+    sources = select_sources(list(sources), approach)
     for source in sources:
         _check_compatible(source, config)
     assert_no_leakage([s.records for s in sources], target_records(config))
@@ -333,7 +326,6 @@ __all__ = [
     "Strategy",
     "assert_no_leakage",
     "build_transfer_model",
-    "load_source",
     "prepare",
     "select_sources",
     "target_records",

@@ -157,11 +157,11 @@ def test_results_and_record_pages_show_a_finished_run(tmp_path):
     import torch
 
     from ecgcore.train.config import TrainConfig
-    from ecgcore.train.trainer import train
+    from ecgcore.runs import run_training
 
     folder = make_deepfake_dir(tmp_path / "deepfake", 30, seed=4)
     torch.set_num_threads(1)
-    summary = train(
+    summary = run_training(
         TrainConfig(
             data=f"deepfake:{folder}",
             model="cnn",
@@ -223,12 +223,12 @@ def test_a_classification_run_gets_confusion_roc_calibration_and_probabilities(t
     import torch
 
     from ecgcore.train.config import TrainConfig
-    from ecgcore.train.trainer import train
+    from ecgcore.runs import run_training
     from tests.factories import make_ptbxl_dir
 
     folder = make_ptbxl_dir(tmp_path / "ptbxl", 60, seed=6)
     torch.set_num_threads(1)
-    summary = train(
+    summary = run_training(
         TrainConfig(
             task="classification",
             data=f"ptbxl:{folder}",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from ecgcore.train.trainer import train
+from ecgcore.runs import run_training
 from tests.train.helpers import tiny_config
 
 TOL = 1e-6
@@ -46,7 +46,7 @@ TRANSFER = {
 
 
 def test_seeded_regression_and_transfer_runs_keep_their_metrics(deepfake_spec, ptbxl_spec, tmp_path):
-    regression = train(tiny_config(deepfake_spec, epochs=2, amp=False), runs_dir=tmp_path)
+    regression = run_training(tiny_config(deepfake_spec, epochs=2, amp=False), runs_dir=tmp_path)
     assert regression["precision"] == "fp32"
     for split in ("train", "val", "test"):
         metrics = regression["metrics"][split]
@@ -55,10 +55,12 @@ def test_seeded_regression_and_transfer_runs_keep_their_metrics(deepfake_spec, p
         per_target = {k: v["mae"] for k, v in metrics["per_target"].items()}
         assert per_target == pytest.approx(REGRESSION["mae_per_target"][split], abs=TOL)
 
-    source = train(tiny_config(deepfake_spec, targets=("qrs",), epochs=1, amp=False), runs_dir=tmp_path)
+    source = run_training(
+        tiny_config(deepfake_spec, targets=("qrs",), epochs=1, amp=False), runs_dir=tmp_path
+    )
     transfer = {"sources": [source["id"]], "approach": "qrs", "strategy": "gradual_unfreeze"}
     config = tiny_config(ptbxl_spec, task="classification", epochs=2, amp=False, transfer=transfer)
-    target = train(config, runs_dir=tmp_path)
+    target = run_training(config, runs_dir=tmp_path)
     for split in ("train", "val", "test"):
         assert target["loss"][split] == pytest.approx(TRANSFER["loss"][split], abs=TOL)
         assert target["metrics"][split]["auc"] == pytest.approx(TRANSFER["auc"][split], abs=TOL)

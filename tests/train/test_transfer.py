@@ -9,7 +9,7 @@ import torch
 from ecgcore.models import create_model
 from ecgcore.runs.store import RunStore
 from ecgcore.train.checkpoint import load_checkpoint, read_checkpoint
-from ecgcore.train.trainer import train
+from ecgcore.runs import run_training, transfer_sources
 from ecgcore.train.transfer import LeakageError, Strategy, assert_no_leakage, prepare
 from ecgcore.vocab import TARGET_KEYS
 from tests.factories import PTBXL_TRUTH_CSV, make_ptbxl_plus_dir
@@ -170,10 +170,12 @@ def source_runs(deepfake_spec, tmp_path_factory, shared_home) -> tuple[str, dict
         mp.setenv("ECGLAB_HOME", shared_home)
         torch.set_num_threads(1)
         ids = {
-            t: train(tiny_config(deepfake_spec, targets=(t,), epochs=1), runs_dir=runs_dir)["id"]
+            t: run_training(tiny_config(deepfake_spec, targets=(t,), epochs=1), runs_dir=runs_dir)["id"]
             for t in TARGET_KEYS
         }
-        ids["all"] = train(tiny_config(deepfake_spec, targets=TARGET_KEYS, epochs=1), runs_dir=runs_dir)["id"]
+        ids["all"] = run_training(
+            tiny_config(deepfake_spec, targets=TARGET_KEYS, epochs=1), runs_dir=runs_dir
+        )["id"]
     return runs_dir, ids
 
 
@@ -191,7 +193,7 @@ def test_transfer_end_to_end(approach, strategy, source_runs, ptbxl_spec, home):
         transfer={"sources": sources, "approach": approach, "strategy": strategy},
     )
     torch.manual_seed(config.seed)  # as the trainer does before building the model
-    initial, strat = prepare(config, len(config.leads), 5, store)
+    initial, strat = prepare(config, len(config.leads), 5, transfer_sources(config, store))
     start = snapshot(initial)
     used = sources if approach == "combined" else [ids["qrs"]]
     backbones = initial.backbone.members if approach == "combined" else [initial.backbone]
@@ -201,7 +203,7 @@ def test_transfer_end_to_end(approach, strategy, source_runs, ptbxl_spec, home):
         for key, value in backbone.state_dict().items():
             assert torch.equal(value, weights[f"backbone.{key}"]), key
 
-    summary = train(config, runs_dir=runs_dir)
+    summary = run_training(config, runs_dir=runs_dir)
     assert summary["status"] == "done" and summary["epochs_run"] == epochs
     final, meta = read_checkpoint(store.run_dir(summary["id"]) / "last.safetensors")
     assert set(final) == set(start)
@@ -254,7 +256,7 @@ def test_leakage_assertion_fires_when_pretraining_and_evaluation_share_ptbxl_rec
     truth = pd.read_csv(f"{root}/{PTBXL_TRUTH_CSV}")
     plus = make_ptbxl_plus_dir(tmp_path / "plus", truth["ecg_id"], intervals=truth)
     runs_dir = tmp_path / "runs"
-    source = train(
+    source = run_training(
         tiny_config(f"{ptbxl_spec};plus_dir={plus}", targets=("qrs",), subset="A", epochs=1),
         runs_dir=runs_dir,
     )
@@ -263,7 +265,7 @@ def test_leakage_assertion_fires_when_pretraining_and_evaluation_share_ptbxl_rec
     with pytest.raises(
         LeakageError, match=r"ptbxl record\(s\) of source run .* \(train split\) are in the target"
     ):
-        train(on_a, runs_dir=runs_dir)
+        run_training(on_a, runs_dir=runs_dir)
     failed = [r for r in RunStore(runs_dir).list_runs().itertuples() if r.status == "failed"]
     assert len(failed) == 1
     on_b = tiny_config(ptbxl_spec, task="classification", subset="B", epochs=1, transfer=transfer)
