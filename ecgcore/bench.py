@@ -162,8 +162,8 @@ def trainer_runner(
 ) -> Runner:
     """The trainer's own data path and step for ``inception1d`` at ``fs``."""
     from ecgcore.models import create_model
-    from ecgcore.train.config import TrainConfig
     from ecgcore.train.batches import BatchSource, prepare_data
+    from ecgcore.train.config import TrainConfig
     from ecgcore.train.device import precision_name, resolve_precision
     from ecgcore.train.optim import train_step
 

@@ -91,6 +91,6 @@ def load_predictor(
         root = Path(runs_dir) if runs_dir is not None else paths.runs_dir()
         run_dir = root / str(run_id_or_dir)
         if not run_dir.is_dir():
-            raise FileNotFoundError(f"run {str(run_id_or_dir)!r}: no such run directory in {root}")
+            raise FileNotFoundError(f"no run {str(run_id_or_dir)!r} in {root} (no such run directory)")
     model, meta = load_checkpoint(run_dir / f"{which}.safetensors", device=device)
     return Predictor(model, meta)

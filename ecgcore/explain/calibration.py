@@ -232,8 +232,8 @@ def run_logits(
     exactly the rows the run was validated and tested on.
     """
     from ecgcore.predict import load_predictor
-    from ecgcore.train.config import TrainConfig
     from ecgcore.train.batches import BatchSource, prepare_data
+    from ecgcore.train.config import TrainConfig
     from ecgcore.train.evaluate import predict_rows
 
     predictor = load_predictor(run_directory(run_id_or_dir, runs_dir))

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from ecgcore.paths import PROJECT_DIR
+from ecgcore.runs import run_training
 from ecgcore.train.checkpoint import read_checkpoint
 from ecgcore.train.distributed import DistInfo, shard
-from ecgcore.runs import run_training
 from tests.train.helpers import tiny_config
 
 #: No batch norm and no dropout, so two processes with half batches each must compute what one does.

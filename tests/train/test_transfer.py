@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from ecgcore.models import create_model
+from ecgcore.runs import run_training, transfer_sources
 from ecgcore.runs.store import RunStore
 from ecgcore.train.checkpoint import load_checkpoint, read_checkpoint
-from ecgcore.runs import run_training, transfer_sources
 from ecgcore.train.transfer import LeakageError, Strategy, assert_no_leakage, prepare
 from ecgcore.vocab import TARGET_KEYS
 from tests.factories import PTBXL_TRUTH_CSV, make_ptbxl_plus_dir
@@ -234,19 +234,22 @@ def test_sources_must_fit_the_approach_and_the_target_inputs(source_runs, ptbxl_
         transfer = {"sources": sources, "approach": approach, "strategy": "linear_probe"}
         return tiny_config(ptbxl_spec, task="classification", transfer=transfer, **kw)
 
+    def prepare_for(cfg):
+        return prepare(cfg, 8, 5, transfer_sources(cfg, store))
+
     torch.manual_seed(0)
-    model, _ = prepare(config([ids["all"]]), 8, 5, store)  # one 4-target run: its architecture, a new head
+    model, _ = prepare_for(config([ids["all"]]))  # one 4-target run: its architecture, a new head
     assert model.config["name"] == "cnn" and model.config["n_outputs"] == 5
     weights = read_checkpoint(store.run_dir(ids["all"]) / "best.safetensors")[0]
     assert all(torch.equal(v, weights[f"backbone.{k}"]) for k, v in model.backbone.state_dict().items())
     with pytest.raises(ValueError, match=r"covering .* missing \['pr', 'qt'\]"):
-        prepare(config([ids["hr"], ids["qrs"]]), 8, 5, store)
+        prepare_for(config([ids["hr"], ids["qrs"]]))
     with pytest.raises(ValueError, match="approach 'qrs' needs a source run that predicts qrs"):
-        prepare(config([ids["hr"]], approach="qrs"), 8, 5, store)
+        prepare_for(config([ids["hr"]], approach="qrs"))
     with pytest.raises(ValueError, match="fs: source 100.0 vs target 50.0"):
-        prepare(config([ids["qrs"]], approach="qrs", fs=50.0), 8, 5, store)
+        prepare_for(config([ids["qrs"]], approach="qrs", fs=50.0))
     with pytest.raises(ValueError, match="'no-such-run' is not a run"):
-        prepare(config(["no-such-run"]), 8, 5, store)
+        prepare_for(config(["no-such-run"]))
 
 
 def test_leakage_assertion_fires_when_pretraining_and_evaluation_share_ptbxl_records(
@@ -269,5 +272,7 @@ def test_leakage_assertion_fires_when_pretraining_and_evaluation_share_ptbxl_rec
     failed = [r for r in RunStore(runs_dir).list_runs().itertuples() if r.status == "failed"]
     assert len(failed) == 1
     on_b = tiny_config(ptbxl_spec, task="classification", subset="B", epochs=1, transfer=transfer)
-    model, _ = prepare(on_b, len(on_b.leads), 5, RunStore(runs_dir))  # the other half: no overlap
+    model, _ = prepare(
+        on_b, len(on_b.leads), 5, transfer_sources(on_b, RunStore(runs_dir))
+    )  # the other half: no overlap
     assert model.config["n_outputs"] == 5
