@@ -8,7 +8,7 @@ from contextlib import nullcontext
 import torch
 
 
-class DeviceError(RuntimeError):
+class DeviceError(ValueError):
     """The requested device does not exist on this machine."""
 
 

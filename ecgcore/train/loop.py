@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,55 +37,10 @@ from ecgcore.train.optim import (
 )
 from ecgcore.train.recorder import Cancelled, MemoryRecorder, Recorder
 from ecgcore.train.resume import checkpoint_meta, restore, save_last
+from ecgcore.train.state import FitState
 
 #: Steps between the ranks' agreement on stopping (every step in a single process, where it is free).
 STOP_CHECK_STEPS = 8
-
-
-@dataclass
-class FitState:
-    """Everything the epochs share: what trains, on what, how, and where the run stands."""
-
-    config: TrainConfig
-    data: PreparedData
-    model: nn.Module
-    net: nn.Module
-    strategy: Any
-    source: Any
-    device: torch.device
-    info: ddp.DistInfo
-    recorder: Recorder
-    run_dir: Path
-    run_id: str
-    progress: ProgressFn | None
-    loss_fn: nn.Module
-    optimizer: torch.optim.Optimizer
-    schedule: Any
-    scaler: torch.amp.GradScaler | None
-    amp_dtype: torch.dtype | None
-    batch: int
-    steps_per_epoch: int
-    monitor: str
-    mode: str
-    best: BestTracker
-    start_epoch: int = 0
-    since_best: int = 0
-    step: int = 0
-    started: float = 0.0
-    timer: float = 0.0
-    epoch_start: float = 0.0
-    steps_timed: int = 0
-
-    @property
-    def total_steps(self) -> int:
-        return self.config.epochs * self.steps_per_epoch
-
-    @property
-    def device_label(self) -> str:
-        return self.device.type + (f" x{self.info.world_size}" if self.info.enabled else "")
-
-    def eta(self) -> float:
-        return (time.monotonic() - self.timer) / max(self.steps_timed, 1) * (self.total_steps - self.step)
 
 
 def fit(
@@ -144,12 +98,30 @@ def _setup(config, data, model, run_dir, device, recorder, strategy, resume, pro
     if source is None:
         source = BatchSource(data.inputs, data.y, np.concatenate(list(data.rows.values())), device)
     state = FitState(
-        config, data, model, _wrap(config, model, strategy, device, info), strategy, source, device, info,
-        recorder or MemoryRecorder(), run_dir, run_id or run_dir.name, progress, loss_function(config),
-        optimizer, build_schedule(config, optimizer, steps, mode),
-        torch.amp.GradScaler(device.type) if use_scaler else None, amp_dtype, batch, steps, monitor, mode,
-        BestTracker(mode), started=time.monotonic(),
-    )  # fmt: skip
+        config,
+        data,
+        model,
+        _wrap(config, model, strategy, device, info),
+        strategy,
+        source,
+        device,
+        info,
+        recorder or MemoryRecorder(),
+        run_dir,
+        run_id or run_dir.name,
+        progress,
+        loss_function(config),
+        optimizer,
+        build_schedule(config, optimizer, steps, mode),
+        torch.amp.GradScaler(device.type) if use_scaler else None,
+        amp_dtype,
+        batch,
+        steps,
+        monitor,
+        mode,
+        BestTracker(mode),
+        started=time.monotonic(),
+    )
     if resume:
         state.start_epoch, state.since_best, state.best = restore(
             run_dir, model, optimizer, state.schedule, state.scaler, mode
@@ -209,9 +181,16 @@ def _run_epoch(state: FitState, epoch: int, augment) -> float:
         if augment is not None:
             x = augment(x)
         loss_sum += train_step(
-            state.net, model, x, y, state.loss_fn, state.optimizer,
-            amp_dtype=state.amp_dtype, scaler=state.scaler, grad_clip=config.grad_clip,
-        )  # fmt: skip
+            state.net,
+            model,
+            x,
+            y,
+            state.loss_fn,
+            state.optimizer,
+            amp_dtype=state.amp_dtype,
+            scaler=state.scaler,
+            grad_clip=config.grad_clip,
+        )
         step_schedule_per_batch(state.schedule)
         state.step += 1
         state.steps_timed += 1
@@ -245,9 +224,14 @@ def _end_epoch(state: FitState, epoch: int, train_loss: float) -> bool:
             run_dir, model, meta, state.optimizer, state.schedule, state.scaler, state.best, state.since_best
         )
         state.recorder.epoch_end(
-            epoch, state.step, train_loss=train_loss, val_loss=val["loss"],
-            lr=state.optimizer.param_groups[-1]["lr"], time_s=time.monotonic() - state.epoch_start, metrics=metrics,
-        )  # fmt: skip
+            epoch,
+            state.step,
+            train_loss=train_loss,
+            val_loss=val["loss"],
+            lr=state.optimizer.param_groups[-1]["lr"],
+            time_s=time.monotonic() - state.epoch_start,
+            metrics=metrics,
+        )
         best = run_dir / "best.safetensors"
         state.recorder.checkpoint_written(
             epoch, state.step, state.eta(), run_dir / "last.safetensors", best if best.exists() else None

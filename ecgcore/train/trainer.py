@@ -73,9 +73,19 @@ def train(
         torch.manual_seed(config.seed)
         model, strategy = build_model(config, len(config.leads), len(data.names), transfer_sources)
         return fit(
-            config, data, model, run_dir, device=device, recorder=recorder, strategy=strategy,
-            resume=resume, progress=progress, run_id=run_id, info=info, augment=_augmenter(config),
-        )  # fmt: skip
+            config,
+            data,
+            model,
+            run_dir,
+            device=device,
+            recorder=recorder,
+            strategy=strategy,
+            resume=resume,
+            progress=progress,
+            run_id=run_id,
+            info=info,
+            augment=_augmenter(config),
+        )
 
     return run_recorded(recorder, info, run_id, body)
 
