@@ -161,13 +161,14 @@ def trainer_runner(
     data_dir: Path, fs: float, amp: bool, settings: BenchSettings, device: torch.device
 ) -> Runner:
     """The trainer's own data path and step for ``inception1d`` at ``fs``."""
+    from ecgcore.data import format_spec
     from ecgcore.models import create_model
     from ecgcore.train.config import TrainConfig
     from ecgcore.train.trainer import BatchSource, precision_name, prepare_data, resolve_precision, train_step
 
     config = TrainConfig(
         task="regression",
-        data=f"deepfake:{data_dir}",
+        data=format_spec("deepfake", data_dir),
         model=MODEL,
         fs=fs,
         batch_size=settings.batch_size,
@@ -225,10 +226,10 @@ class FileDataset(torch.utils.data.Dataset):
 
 def reference_runner(data_dir: Path, settings: BenchSettings, device: torch.device) -> Runner:
     """The plain loop: file-reading Dataset, DataLoader, fp32, 500 Hz."""
-    from ecgcore.data import open_source
+    from ecgcore.data import format_spec, open_source
     from ecgcore.models import create_model
 
-    dataset = open_source(f"deepfake:{data_dir}")
+    dataset = open_source(format_spec("deepfake", data_dir))
     index = dataset.index.dropna(subset=["hr", "pr", "qrs", "qt"])
     files = [dataset.root / p for p in index["path"]]
     targets = index[["hr", "pr", "qrs", "qt"]].to_numpy()
@@ -273,11 +274,11 @@ def measure_prediction(data_dir: Path, fs: float, settings: BenchSettings) -> di
     The network is untrained (latency does not depend on the weights); reading the file is timed
     separately.
     """
-    from ecgcore.data import Preprocessing, open_source
+    from ecgcore.data import Preprocessing, format_spec, open_source
     from ecgcore.models import create_model
     from ecgcore.train.checkpoint import Predictor
 
-    dataset = open_source(f"deepfake:{data_dir}")
+    dataset = open_source(format_spec("deepfake", data_dir))
     prep = Preprocessing(fs=fs)
     model = create_model(MODEL, len(prep.leads), 4).eval()
     meta = {

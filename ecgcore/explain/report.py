@@ -427,7 +427,7 @@ def write_report(
     **kwargs,
 ) -> tuple[list[Path], dict]:
     """Explain ``record`` with the run and write the report to every path in ``out`` (``.pdf`` / ``.png``)."""
-    from ecgcore.data.cache import shape_record
+    from ecgcore.data.preprocess import shape_record
     from ecgcore.train.checkpoint import load_predictor
 
     run_dir = run_directory(run_id_or_dir, runs_dir)

@@ -9,7 +9,7 @@ import pytest
 from matplotlib.image import imread
 
 from ecgcore.__main__ import main as cli
-from ecgcore.data.cache import shape_record
+from ecgcore.data.preprocess import shape_record
 from ecgcore.explain.report import DISCLAIMER, explain_record, render_report
 from ecgcore.io import read_record
 from ecgcore.train.checkpoint import load_predictor
