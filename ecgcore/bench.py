@@ -36,6 +36,7 @@ from torch import nn
 
 from ecgcore import paths as ecg_paths
 from ecgcore.progress import ProgressFn, report
+from ecgcore.vocab import TARGET_KEYS
 
 MODEL = "inception1d"
 REFERENCE_BATCH = 32
@@ -230,9 +231,9 @@ def reference_runner(data_dir: Path, settings: BenchSettings, device: torch.devi
     from ecgcore.models import create_model
 
     dataset = open_source(format_spec("deepfake", data_dir))
-    index = dataset.index.dropna(subset=["hr", "pr", "qrs", "qt"])
+    index = dataset.index.dropna(subset=list(TARGET_KEYS))
     files = [dataset.root / p for p in index["path"]]
-    targets = index[["hr", "pr", "qrs", "qt"]].to_numpy()
+    targets = index[list(TARGET_KEYS)].to_numpy()
     targets = (targets - targets.mean(axis=0)) / targets.std(axis=0)
     loader = torch.utils.data.DataLoader(
         FileDataset(files, targets), batch_size=settings.reference_batch_size, shuffle=True, drop_last=True
@@ -283,7 +284,7 @@ def measure_prediction(data_dir: Path, fs: float, settings: BenchSettings) -> di
     model = create_model(MODEL, len(prep.leads), 4).eval()
     meta = {
         "task": "regression",
-        "targets": ["hr", "pr", "qrs", "qt"],
+        "targets": list(TARGET_KEYS),
         "target_mean": [0.0] * 4,
         "target_sd": [1.0] * 4,
         "preprocessing": prep.to_dict(),
