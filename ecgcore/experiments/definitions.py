@@ -2,8 +2,8 @@
 
 An :class:`Experiment` turns a :class:`Preset` and the user's :class:`DataSources` into a list of
 :class:`RunSpec` (a named :class:`~ecgcore.train.config.TrainConfig` plus the labels of its table
-row). Transfer runs name the specs whose finished runs they start from; the runner fills in the
-run ids once those exist, so a reused source gives the same transfer configuration (and key).
+row). Transfer runs name the specs whose finished runs they start from; :mod:`.planning` fills in
+the run ids once those exist, so a reused source gives the same transfer configuration (and key).
 
 Experiments
 -----------
