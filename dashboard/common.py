@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ecgcore import paths
-from ecgcore.data import open_source
+from ecgcore.data import format_spec, open_source, parse_spec
 from ecgcore.data.base import ECGDataset
 from ecgcore.data.deepfake import DEMO_NAME, remeasure_if_stale
 from ecgcore.io import ECGFormatError, Record, read_record
@@ -42,14 +42,14 @@ def demo_ready() -> bool:
 def sources() -> dict[str, str]:
     """Label -> ``open_source`` spec of every source the user has: bundled, demo, and the configured folders."""
     settings = paths.load_settings()
-    out = {BUNDLED: "ptbxl:bundled"}
+    out = {BUNDLED: format_spec("ptbxl", "bundled")}
     if settings.get("ptbxl_dir"):
-        plus = f";plus_dir={settings['ptbxl_plus_dir']}" if settings.get("ptbxl_plus_dir") else ""
-        out[f"PTB-XL ({settings['ptbxl_dir']})"] = f"ptbxl:{settings['ptbxl_dir']}{plus}"
+        spec = format_spec("ptbxl", settings["ptbxl_dir"], plus_dir=settings.get("ptbxl_plus_dir") or None)
+        out[f"PTB-XL ({settings['ptbxl_dir']})"] = spec
     if demo_ready():
-        out["DeepFake demo set (generated)"] = f"deepfake:{demo_dir()}"
+        out["DeepFake demo set (generated)"] = format_spec("deepfake", demo_dir())
     if settings.get("deepfake_dir"):
-        out[f"DeepFake ({settings['deepfake_dir']})"] = f"deepfake:{settings['deepfake_dir']}"
+        out[f"DeepFake ({settings['deepfake_dir']})"] = format_spec("deepfake", settings["deepfake_dir"])
     return out
 
 
@@ -58,8 +58,9 @@ def dataset(spec: str) -> tuple[ECGDataset, list[str]]:
     """The dataset of ``spec`` and the warnings opening it gave (missing files ...), opened once per process."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if spec.startswith("deepfake:"):  # a generated set measured by older code: measure it again first
-            remeasure_if_stale(spec.split(":", 1)[1].split(";")[0])
+        parsed = parse_spec(spec)
+        if parsed.kind == "deepfake":  # a generated set measured by older code: measure it again first
+            remeasure_if_stale(parsed.path)
         ds = open_source(spec)
     return ds, [str(w.message) for w in caught]
 
@@ -263,13 +264,16 @@ def guarded(what: str, fn: Callable[[], Any]) -> Any:
 
 def short_data(spec: str) -> str:
     """A data spec as a reader names it: ``DeepFake demo set``, ``PTB-XL sample``, ``PTB-XL (folder name)``."""
-    kind, _, rest = spec.partition(":")
-    path = rest.split(";")[0]
-    if spec == "ptbxl:bundled":
+    try:
+        parsed = parse_spec(spec)
+    except ValueError:
+        return spec
+    kind, path = parsed.kind, str(parsed.path)
+    if kind == "ptbxl" and path == "bundled":
         return "PTB-XL sample"
-    if path and Path(path).name == DEMO_NAME:
+    if Path(path).name == DEMO_NAME:
         return "DeepFake demo set"
-    names = {"ptbxl": "PTB-XL", "deepfake": "DeepFake", "wfdb": "WFDB"}
+    names = {"ptbxl": "PTB-XL", "deepfake": "DeepFake", "wfdb": "WFDB", "challenge": "Challenge"}
     return f"{names.get(kind, kind)} ({Path(path).name or path})"
 
 

@@ -19,7 +19,7 @@ from dashboard.common import (
 )
 from ecgcore import viz
 from ecgcore.io import Record
-from ecgcore.vocab import LEADS_12, SUPERCLASSES, TARGETS_BY_KEY
+from ecgcore.vocab import LEADS_12, SUPERCLASSES, TARGET_KEYS, TARGETS_BY_KEY
 
 UPLOAD = "Upload a record"
 BUNDLED_SPEC = "ptbxl:bundled"
@@ -57,7 +57,7 @@ def filter_index(index: pd.DataFrame) -> pd.DataFrame:
             if age != (lo, hi):
                 keep &= index["age"].between(*age).to_numpy()
     interval_cols = st.columns(4)
-    for col, key in zip(interval_cols, ("hr", "pr", "qrs", "qt")):
+    for col, key in zip(interval_cols, TARGET_KEYS):
         values = index[key].dropna()
         if len(values) and values.min() < values.max():
             lo, hi = float(np.floor(values.min())), float(np.ceil(values.max()))
@@ -313,7 +313,7 @@ def browse(filtered: pd.DataFrame, total: int, labels_note: str) -> pd.Series:
     if "sex" in shown:
         shown["sex"] = shown["sex"].map(SEX)
     config = {"record_id": st.column_config.TextColumn("record")}
-    for k in ("hr", "pr", "qrs", "qt"):
+    for k in TARGET_KEYS:
         if k in view:
             target = TARGETS_BY_KEY[k]
             column = f"{target.name.split()[0] if k != 'hr' else 'HR'} label ({target.unit})"
@@ -346,7 +346,7 @@ def overview(index: pd.DataFrame) -> None:
         c2.plotly_chart(viz.fold_distribution(index), key="ov_folds")
     else:
         st.plotly_chart(viz.fold_distribution(index), key="ov_folds")
-    keys = [k for k in ("hr", "pr", "qrs", "qt") if index[k].notna().any()]
+    keys = [k for k in TARGET_KEYS if index[k].notna().any()]
     if keys:
         st.plotly_chart(viz.interval_histograms(index, keys), key="ov_intervals")
     else:

@@ -17,12 +17,12 @@ from dashboard.common import (
     upload_widget,
 )
 from ecgcore import viz
-from ecgcore.data.cache import shape_record
+from ecgcore.data.preprocess import shape_record
 from ecgcore.explain import Attribution, explain_record, figure_bytes, render_report
 from ecgcore.explain.report import BASELINE_NAMES, METHOD_NAMES, target_label, technical_lines
 from ecgcore.io import Record
+from ecgcore.predict import Predictor, load_predictor
 from ecgcore.runs.store import RunStore
-from ecgcore.train.checkpoint import Predictor, load_predictor
 from ecgcore.vocab import TARGETS_BY_KEY
 
 METHODS = METHOD_NAMES

@@ -7,10 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.common import csv_download, guarded, html_download
+from ecgcore import experiments as ex
 from ecgcore import viz
-from ecgcore.experiments import runner
-from ecgcore.experiments.definitions import PRESETS, get_experiment, list_experiments
-from ecgcore.experiments.tables import to_markdown
+from ecgcore.experiments import PRESETS, list_experiments, to_markdown
 from ecgcore.runs import worker
 from ecgcore.runs.store import ACTIVE, RunStore
 
@@ -45,7 +44,7 @@ def evaluation_predictions(
     store_dir: str, run_id: str, split: str
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Truth and predictions of a finished run's best model on its ``val`` or ``test`` rows (cached)."""
-    from ecgcore.train.trainer import predict_split
+    from ecgcore.runs import predict_split
 
     return predict_split(RunStore(store_dir), run_id, split)
 
@@ -298,14 +297,14 @@ def reproduction(store: RunStore) -> None:
         help="How many training processes the button starts (CPU: keep it at 1-2)",
     )
     st.caption(experiments[name]["description"] + "  \n" + PRESETS[preset].describe())
-    sources = runner.data_sources()
+    sources = ex.data_sources()
     try:
-        runner.check_data(name, sources)
-    except runner.DataRequired as exc:
+        ex.check_data(name, sources)
+    except ex.DataRequired as exc:
         st.info(str(exc))
         return
-    planned = runner.plan(name, preset, sources, store.root)
-    counts = runner.plan_frame(planned)["status"].value_counts().to_dict()
+    planned = ex.plan(name, preset, sources, store.root)
+    counts = ex.plan_frame(planned)["status"].value_counts().to_dict()
     job = (name, preset, int(parallel))
     if st.button(
         "Reproduce: start what is missing",
@@ -316,7 +315,7 @@ def reproduction(store: RunStore) -> None:
     ):
         bar = st.progress(0.0, text="preparing the data ...")
         try:
-            runner.prepare_data(
+            ex.prepare_data(
                 name,
                 preset,
                 sources,
@@ -350,8 +349,8 @@ def live_table(name: str, preset: str, parallel: int, store_dir: str, polling: b
     are active. Runs already started keep training in their own processes if the page is closed;
     pressing Reproduce again later starts what is still missing (finished runs are reused).
     """
-    sources = runner.data_sources()
-    planned = runner.plan(name, preset, sources, store_dir)
+    sources = ex.data_sources()
+    planned = ex.plan(name, preset, sources, store_dir)
     count = {
         s: sum(p.status == s for p in planned) for s in ("done", "queued", "running", "missing", "waiting")
     }
@@ -359,12 +358,12 @@ def live_table(name: str, preset: str, parallel: int, store_dir: str, polling: b
     launching = st.session_state.get("r_job") == (name, preset, parallel)
     if launching and count["missing"] and active < parallel:
         try:
-            started = runner.launch_missing(name, preset, sources, store_dir, limit=parallel - active)
+            started = ex.launch_missing(name, preset, sources, store_dir, limit=parallel - active)
         except (ValueError, OSError) as exc:
             st.error(f"Could not start the runs: {exc}")
         else:
             st.toast(f"Started {', '.join(started)}")
-            planned = runner.plan(name, preset, sources, store_dir)
+            planned = ex.plan(name, preset, sources, store_dir)
             count = {
                 s: sum(p.status == s for p in planned)
                 for s in ("done", "queued", "running", "missing", "waiting")
@@ -380,14 +379,12 @@ def live_table(name: str, preset: str, parallel: int, store_dir: str, polling: b
         + (" · the table below fills in as each run finishes" if active else ""),
     )
     with st.expander("Runs of this table"):
-        st.dataframe(runner.plan_frame(planned), hide_index=True, width="stretch")
-    table = guarded(
-        "Building the table", lambda: runner.build_table(name, preset, sources, store_dir, planned)
-    )
+        st.dataframe(ex.plan_frame(planned), hide_index=True, width="stretch")
+    table = guarded("Building the table", lambda: ex.build_table(name, preset, sources, store_dir, planned))
     if table is not None:
         st.markdown(to_markdown(table))
         csv_download(table, f"{name}-{preset}", key="dl_table")
-        for note in runner.table_notes(get_experiment(name), PRESETS[preset], sources):
+        for note in ex.table_notes(name, preset, sources):
             st.caption(note)
     if polling and not active and not launching:
         st.rerun()  # nothing trains any more: redraw the page once, without the polling

@@ -13,6 +13,7 @@ import torch
 
 from dashboard.common import dataset, sources
 from ecgcore import viz
+from ecgcore.data import parse_spec
 from ecgcore.models import list_models
 from ecgcore.runs import worker
 from ecgcore.runs.store import ACTIVE, RunStore
@@ -72,7 +73,9 @@ def config_form(store: RunStore) -> TrainConfig | None:
                     else "classification needs PTB-XL's superclass labels: set your PTB-XL folder in **Settings**."
                 )
             )
-        preferred = [label for label in trainable if srcs[label] != "ptbxl:bundled"] or trainable or labels
+        preferred = (
+            [label for label in trainable if parse_spec(srcs[label]).path != "bundled"] or trainable or labels
+        )
         if st.session_state.get("t_data") not in labels or (
             st.session_state.get("t_data_task") != task and st.session_state.get("t_data") not in trainable
         ):
@@ -179,7 +182,7 @@ def config_form(store: RunStore) -> TrainConfig | None:
     if transfer is not None and not transfer["sources"]:
         st.error("Transfer needs at least one finished regression run as its source.")
         return None
-    if subset != "all" and not srcs[data_label].startswith("ptbxl:"):
+    if subset != "all" and parse_spec(srcs[data_label]).kind != "ptbxl":
         st.error("The PTB-XL halves A and B exist only for PTB-XL data; choose 'all' for this source.")
         return None
     labels_problem = missing_labels(srcs[data_label], task, targets)

@@ -9,7 +9,7 @@ Layout supported (as the published set on OSF, https://osf.io/6hved/, is organis
   subfolder (the published set keeps them in ``from_006_chck_2500_150k_filtered_all_normals_121977/``).
 
 HR = 60000 / ``avgrrinterval``. Rows whose ``.asc`` is absent are counted and skipped; empty
-interval cells (a generated set measured before interval measurement existed) are NaN.
+interval cells (a record whose interval could not be measured) are NaN.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ import pandas as pd
 
 from ecgcore import paths
 from ecgcore.data.base import DatasetError, ECGDataset, hash_fold, require_dir, split_of, warn_missing
+from ecgcore.data.sources import register_source
 from ecgcore.io import ASC_FS, ASC_LEADS, ASC_SAMPLES
+from ecgcore.measure import measure_many, measurement_version
 from ecgcore.progress import ProgressFn, report
 
 REQUIRED_COLUMNS = ("patid", "avgrrinterval", "pr", "qrs", "qt")
@@ -67,10 +69,10 @@ def _record_id(patid: object) -> str:
     return str(patid).strip()
 
 
+@register_source("deepfake")
 class DeepFake(ECGDataset):
     """A DeepFake ECG folder (see the module docstring for the layout)."""
 
-    kind = "deepfake"
     signal_suffixes = ("",)  # the index path is the .asc file itself
 
     def __init__(self, root: str | Path):
@@ -143,10 +145,9 @@ def _tidy(truth: pd.DataFrame) -> pd.DataFrame:
     return truth
 
 
-def _measure_version() -> str:
-    from ecgcore.measure import measurement_version
-
-    return measurement_version()
+def _measure(signals_mv: np.ndarray) -> pd.DataFrame:
+    """Intervals of a batch ``[B, 8, 5000]`` (mV) with :func:`ecgcore.measure.measure_many`."""
+    return measure_many(signals_mv, ASC_FS, ASC_LEADS, n_jobs=min(2, os.cpu_count() or 1))
 
 
 def remeasure_if_stale(root: str | Path, progress: ProgressFn | None = None, batch_size: int = 64) -> bool:
@@ -163,7 +164,7 @@ def remeasure_if_stale(root: str | Path, progress: ProgressFn | None = None, bat
     info = json.loads(info_path.read_text())
     if (
         info.get("intervals") != "ecgcore.measure.measure_many"
-        or info.get("measure_version") == _measure_version()
+        or info.get("measure_version") == measurement_version()
     ):
         return False
     truth = pd.read_csv(root / GROUND_TRUTH)
@@ -177,17 +178,8 @@ def remeasure_if_stale(root: str | Path, progress: ProgressFn | None = None, bat
     paths.atomic_write_text(
         root / GROUND_TRUTH, _tidy(pd.concat(parts, ignore_index=True)).to_csv(index=False)
     )
-    paths.atomic_write_json(info_path, {**info, "measure_version": _measure_version()})
+    paths.atomic_write_json(info_path, {**info, "measure_version": measurement_version()})
     return True
-
-
-def _measure(signals_mv: np.ndarray) -> pd.DataFrame | None:
-    """Intervals of a batch ``[B, 8, 5000]`` (mV) with ecgcore.measure, or None while it does not exist."""
-    try:
-        from ecgcore.measure import measure_many
-    except ImportError:
-        return None
-    return measure_many(signals_mv, ASC_FS, ASC_LEADS, n_jobs=min(2, os.cpu_count() or 1))
 
 
 def generate_deepfake(
@@ -204,8 +196,7 @@ def generate_deepfake(
     on the CPU from a ``torch.Generator`` seeded with ``seed``, so a seed gives the same noise on
     every device. Each output is ``int(G(noise) * 6000)`` microvolts, transposed to 5000 x 8, as
     ``deepfakeecg.generate`` writes it. The ground-truth CSV's intervals come from
-    :func:`ecgcore.measure.measure_many` on the written (integer) signals; if that module is not
-    available they are left empty, never invented. Everything is written into a temporary folder
+    :func:`ecgcore.measure.measure_many` on the written (integer) signals. Everything is written into a temporary folder
     that is renamed to ``out_dir`` at the end; an existing non-empty ``out_dir`` is refused.
     """
     import torch
@@ -224,7 +215,6 @@ def generate_deepfake(
         net = _generator(device)
         noise_rng = torch.Generator().manual_seed(int(seed))
         rows: list[pd.DataFrame] = []
-        measured = True
         for first in range(0, n, batch_size):
             b = min(batch_size, n - first)
             noise = torch.empty(b, len(ASC_LEADS), ASC_SAMPLES).uniform_(-1, 1, generator=noise_rng)
@@ -233,15 +223,10 @@ def generate_deepfake(
             for i, ecg in enumerate(batch):
                 np.savetxt(tmp / f"{first + i}.asc", ecg.T, fmt="%i")
             table = pd.DataFrame({"patid": np.arange(first, first + b)})
-            intervals = _measure(batch.astype(np.float32) / 1000.0) if measured else None
-            measured = intervals is not None
-            if measured:
-                _put_intervals(table, intervals)
+            _put_intervals(table, _measure(batch.astype(np.float32) / 1000.0))
             rows.append(table)
             report(progress, first + b, n, f"generated {first + b} ECGs on {device}")
         truth = _tidy(pd.concat(rows, ignore_index=True))
-        if not measured:
-            truth = truth[list(REQUIRED_COLUMNS)]
         truth.to_csv(tmp / GROUND_TRUTH, index=False)
         info: dict[str, Any] = {
             "n": n,
@@ -249,10 +234,8 @@ def generate_deepfake(
             "batch_size": batch_size,
             "device": device,
             "generator": f"deepfake-ecg {metadata.version('deepfake-ecg')} (Pulse2Pulse, checkpoints/g_stat.pt)",
-            "intervals": "ecgcore.measure.measure_many"
-            if measured
-            else "not measured (ecgcore.measure unavailable): columns left empty",
-            "measure_version": _measure_version() if measured else None,
+            "intervals": "ecgcore.measure.measure_many",
+            "measure_version": measurement_version(),
             "seconds": round(time.perf_counter() - start, 2),
         }
         paths.atomic_write_json(tmp / "generation.json", info)
