@@ -93,7 +93,11 @@ def _add_label_columns(con: sqlite3.Connection) -> None:
     have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
     for column in LABEL_COLUMNS:
         if column not in have:
-            con.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
+            try:
+                con.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
+            except sqlite3.OperationalError as exc:  # another process opening the store added it first
+                if "duplicate column" not in str(exc):
+                    raise
 
 
 def _now() -> str:
