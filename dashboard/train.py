@@ -288,14 +288,21 @@ def live(store_dir: str) -> None:
             worker.resume(run_id, store_dir)
         except ValueError as exc:
             st.error(str(exc))
-    frame = store.epochs(run_id)
-    if len(frame):
+    frame, steps = store.epochs(run_id), store.steps(run_id)
+    if len(frame) or len(steps):
         metric = "mae" if run["task"] == "regression" else "auc"
         st.plotly_chart(
-            viz.learning_curves({run_id: frame}, metric if metric in frame else None), key="t_curves"
+            viz.learning_curves(
+                {run_id: frame},
+                metric if metric in frame else None,
+                steps={run_id: steps},
+                steps_per_epoch={run_id: total / epochs} if total else None,
+            ),
+            key="t_curves",
         )
+        st.caption("The thin line is the training loss streamed step by step; the markers are per epoch.")
     else:
-        st.caption("Curves appear after the first epoch.")
+        st.caption("Curves appear after the first training steps.")
     if status == "done":
         headline = run["summary"].get("headline", {})
         numbers = ", ".join(f"{k} {v:.3f}" for k, v in headline.items() if isinstance(v, (int, float)))

@@ -571,7 +571,14 @@ def interval_histograms(index: pd.DataFrame, keys: Sequence[str] = TARGET_KEYS) 
 
 
 # --- runs ------------------------------------------------------------------------------------
-def learning_curves(epochs: Mapping[str, pd.DataFrame], metric: str | None = None) -> go.Figure:
+def learning_curves(
+    epochs: Mapping[str, pd.DataFrame],
+    metric: str | None = None,
+    *,
+    steps: Mapping[str, pd.DataFrame] | None = None,
+    steps_per_epoch: Mapping[str, float] | None = None,
+    metric_label: str | None = None,
+) -> go.Figure:
     """Training and validation loss per epoch (left) and a validation metric (right), one colour per run.
 
     Parameters
@@ -580,14 +587,41 @@ def learning_curves(epochs: Mapping[str, pd.DataFrame], metric: str | None = Non
         Run label -> :meth:`ecgcore.runs.store.RunStore.epochs` frame.
     metric
         Column of the epochs frames to plot on the right (e.g. ``"mae"``, ``"auc"``); none: loss only.
+    steps, steps_per_epoch
+        Run label -> :meth:`ecgcore.runs.store.RunStore.steps` frame (the streamed per-step training
+        loss) and that run's optimiser steps per epoch: drawn as a thin line at fractional epochs,
+        so the curve moves during an epoch.
+    metric_label
+        How the metric's axis is titled (default ``validation <metric>``).
     """
     cols = 2 if metric else 1
     fig = make_subplots(
-        rows=1, cols=cols, subplot_titles=["loss"] + ([f"validation {metric}"] if metric else [])
+        rows=1,
+        cols=cols,
+        subplot_titles=["loss"] + ([metric_label or f"validation {metric}"] if metric else []),
     )
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
-    for i, (label, frame) in enumerate(epochs.items()):
+    labels = list(dict.fromkeys([*epochs, *(steps or {})]))
+    for i, label in enumerate(labels):
         colour = palette[i % len(palette)]
+        per_step = (steps or {}).get(label)
+        spe = (steps_per_epoch or {}).get(label)
+        if per_step is not None and len(per_step) and spe:
+            fig.add_trace(
+                go.Scatter(
+                    x=per_step["step"] / spe,
+                    y=per_step["train_loss"],
+                    name=f"{label} train (per step)",
+                    mode="lines",
+                    line=dict(color=colour, width=1),
+                    opacity=0.5,
+                ),
+                row=1,
+                col=1,
+            )
+        frame = epochs.get(label)
+        if frame is None or not len(frame):
+            continue
         x = frame["epoch"] + 1
         fig.add_trace(
             go.Scatter(

@@ -176,3 +176,17 @@ def test_ecg_paper_keeps_paper_colours_and_dark_ink_whatever_the_app_theme():
     assert (
         fig.layout.legend.x == 0 and fig.layout.legend.xanchor == "left"
     )  # clear of the toolbar (top right)
+
+
+def test_learning_curves_draw_the_streamed_loss_at_fractional_epochs():
+    import pandas as pd
+
+    epochs = pd.DataFrame({"epoch": [0], "step": [10], "train_loss": [1.0], "val_loss": [1.1], "mae": [5.0]})
+    steps = pd.DataFrame({"step": [5, 10, 15], "epoch": [0, 0, 1], "train_loss": [1.2, 0.9, 0.8]})
+    fig = viz.learning_curves({"r": epochs}, "mae", steps={"r": steps}, steps_per_epoch={"r": 10.0})
+    streamed = next(t for t in fig.data if t.name == "r train (per step)")
+    assert np.allclose(streamed.x, [0.5, 1.0, 1.5]) and np.allclose(streamed.y, [1.2, 0.9, 0.8])
+    only_steps = viz.learning_curves(
+        {"r": epochs.iloc[:0]}, None, steps={"r": steps}, steps_per_epoch={"r": 10.0}
+    )
+    assert [t.name for t in only_steps.data] == ["r train (per step)"]  # before the first epoch ends

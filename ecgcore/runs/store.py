@@ -61,6 +61,13 @@ CREATE TABLE IF NOT EXISTS epochs (
     metrics_json TEXT,
     PRIMARY KEY (run_id, epoch)
 );
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    step INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    train_loss REAL,
+    PRIMARY KEY (run_id, step)
+);
 CREATE INDEX IF NOT EXISTS runs_key ON runs(config_key, status);
 """
 
@@ -300,6 +307,25 @@ class RunStore:
         ]
         frame = pd.DataFrame.from_records(records)
         return frame if len(frame) else pd.DataFrame(columns=columns)
+
+    def add_step_loss(self, run_id: str, epoch: int, step: int, loss: float) -> None:
+        """Record one step's training loss (streamed during an epoch; a resumed run overwrites its steps)."""
+        with self._connect() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO steps (run_id, step, epoch, train_loss) VALUES (?, ?, ?, ?)",
+                (run_id, step, epoch, loss),
+            )
+
+    def steps(self, run_id: str) -> pd.DataFrame:
+        """The streamed training losses: step, epoch, train_loss, in step order."""
+        with self._connect() as con:
+            rows = [
+                dict(r)
+                for r in con.execute(
+                    "SELECT step, epoch, train_loss FROM steps WHERE run_id = ? ORDER BY step", (run_id,)
+                )
+            ]
+        return pd.DataFrame.from_records(rows, columns=["step", "epoch", "train_loss"])
 
     def epochs(self, run_id: str) -> pd.DataFrame:
         """Per-epoch rows: epoch, step, train_loss, val_loss, lr, time_s and the validation metrics as columns."""

@@ -133,3 +133,13 @@ def test_runs_can_be_named_tagged_and_annotated_and_an_old_store_gains_the_colum
     assert saved == {"name": "baseline cnn", "tags": "ablation,100 Hz", "notes": "lr too high?"}
     with pytest.raises(KeyError, match="no run 'nope'"):
         store.label("nope", name="x")
+
+
+def test_streamed_step_losses_are_kept_in_step_order_and_a_resume_overwrites_them(tmp_path):
+    store = RunStore(tmp_path)
+    run_id = store.create_run(TrainConfig(data="deepfake:/nowhere", model="cnn"))
+    for step, loss in ((2, 0.9), (1, 1.0), (3, 0.8)):
+        store.add_step_loss(run_id, 0, step, loss)
+    store.add_step_loss(run_id, 0, 3, 0.7)  # the same step again after a resume
+    assert store.steps(run_id).values.tolist() == [[1, 0, 1.0], [2, 0, 0.9], [3, 0, 0.7]]
+    assert store.steps("other").empty
