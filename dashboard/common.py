@@ -23,6 +23,7 @@ from ecgcore.data.base import ECGDataset
 from ecgcore.data.deepfake import DEMO_NAME, remeasure_if_stale
 from ecgcore.io import ECGFormatError, Record, read_record
 from ecgcore.measure import measure_record, measurement_version
+from ecgcore.vocab import TARGETS_BY_KEY
 
 #: Upload suffixes a record can come as (WFDB header + data, Challenge .mat, DeepFake .asc, CSV).
 UPLOAD_TYPES = ["hea", "dat", "mat", "asc", "csv"]
@@ -290,3 +291,41 @@ def run_label(row: Any) -> str:
     """How a run is listed in pickers: its name (or id), task, data and headline score."""
     parts = [str(row.get("name") or row["id"]), str(row["task"]), short_data(str(row["data"])), headline(row)]
     return " · ".join(p for p in parts if p)
+
+
+_SPLITS = {"val": "validation", "test": "test", "train": "training"}
+_MEASURES = {
+    "mae_over_sd": ("MAE / SD", "unitless: each target's MAE over its training SD, averaged"),
+    "mae": ("MAE", "averaged over targets of different units"),
+    "rmse": ("RMSE", "averaged over targets of different units"),
+    "auc": ("macro AUC", "0.5 = chance, 1 = perfect"),
+    "accuracy": ("accuracy", "share of records"),
+    "f1_macro": ("macro F1", "0-1"),
+}
+
+
+def metric_label(key: str) -> tuple[str, str]:
+    """A metric column as a reader names it, and its unit or a note: ``test_mae_pr`` -> ``test MAE PR interval (ms)``.
+
+    Handles ``[baseline_]{val,test}_{measure}[_{target}]`` (the store's headline columns, old and new
+    metric names alike); anything else comes back as it is.
+    """
+    prefix, rest = ("baseline ", key[len("baseline_") :]) if key.startswith("baseline_") else ("", key)
+    split, _, measure = rest.partition("_")
+    if split not in _SPLITS or not measure:
+        return key, ""
+    for name, (label, note) in sorted(_MEASURES.items(), key=lambda kv: -len(kv[0])):
+        if measure == name:
+            return f"{prefix}{split} {label}", note
+        if measure.startswith(f"{name}_") and measure[len(name) + 1 :] in TARGETS_BY_KEY:
+            target = TARGETS_BY_KEY[measure[len(name) + 1 :]]
+            return f"{prefix}{split} {label} {target.name} ({target.unit})", target.unit
+    return key, ""
+
+
+def metric_text(key: str, value: float) -> str:
+    """``test MAE PR interval 18.4 ms`` / ``validation macro AUC 0.871``: a metric with its unit."""
+    label, unit = metric_label(key)
+    if unit in ("bpm", "ms"):
+        return f"{label.replace(f' ({unit})', '')} {value:.1f} {unit}"
+    return f"{label} {value:.3f}"

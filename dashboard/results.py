@@ -6,12 +6,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard.common import csv_download, guarded, html_download
+from dashboard.common import csv_download, guarded, html_download, metric_label
 from ecgcore import experiments as ex
 from ecgcore import viz
 from ecgcore.experiments import PRESETS, list_experiments, to_markdown
 from ecgcore.runs import worker
 from ecgcore.runs.store import ACTIVE, RunStore
+from ecgcore.vocab import TARGETS_BY_KEY
 
 RUN_COLUMNS = {
     "name": st.column_config.TextColumn("name", width="medium"),
@@ -21,12 +22,6 @@ RUN_COLUMNS = {
     "epochs_planned": None,
     "id": st.column_config.TextColumn("run", width="medium"),
     "created": st.column_config.TextColumn("created (UTC)"),
-    "val_mae": st.column_config.NumberColumn("val MAE", format="%.3f"),
-    "test_mae": st.column_config.NumberColumn("test MAE", format="%.3f"),
-    "baseline_test_mae": st.column_config.NumberColumn("baseline test MAE", format="%.3f"),
-    "val_auc": st.column_config.NumberColumn("val AUC", format="%.3f"),
-    "test_auc": st.column_config.NumberColumn("test AUC", format="%.3f"),
-    "baseline_test_auc": st.column_config.NumberColumn("baseline test AUC", format="%.3f"),
     "eta_s": None,
     "pid": None,
     "pid_start": None,
@@ -49,8 +44,17 @@ def evaluation_predictions(
     return predict_split(RunStore(store_dir), run_id, split)
 
 
-#: Metric columns in the order the runs table shows them (after the labels).
-METRIC_ORDER = ["val_mae", "test_mae", "baseline_test_mae", "val_auc", "test_auc", "baseline_test_auc"]
+def metric_columns(columns) -> list[str]:
+    """The headline metric columns among ``columns``: validation, test, then baseline, as they come."""
+    return [c for prefix in ("val_", "test_", "baseline_") for c in columns if str(c).startswith(prefix)]
+
+
+def metric_config(column: str):
+    """A number column titled with the metric's friendly name and unit."""
+    label, note = metric_label(column)
+    return st.column_config.NumberColumn(
+        label, help=note or None, format="%.1f" if note in ("ms", "bpm") else "%.3f"
+    )
 
 
 def epoch_text(epoch, planned) -> str:
@@ -91,6 +95,7 @@ def runs_table(store: RunStore) -> pd.DataFrame:
         haystack = runs[["id", "name", "tags", "notes", "data"]].fillna("").astype(str).agg(" ".join, axis=1)
         keep &= haystack.str.contains(text, case=False, regex=False).to_numpy()
     shown = runs[keep].reset_index(drop=True)
+    metrics = metric_columns(shown.columns)
     first = [
         "name",
         "tags",
@@ -98,7 +103,7 @@ def runs_table(store: RunStore) -> pd.DataFrame:
         "status",
         "task",
         "model",
-        *METRIC_ORDER,
+        *metrics,
         "epoch",
         "device",
         "data",
@@ -113,7 +118,7 @@ def runs_table(store: RunStore) -> pd.DataFrame:
         width="stretch",
         on_select="rerun",
         selection_mode="multi-row",
-        column_config=RUN_COLUMNS,
+        column_config={**RUN_COLUMNS, **{c: metric_config(c) for c in metrics}},
         column_order=order,
         key="r_runs",
     )
@@ -153,27 +158,87 @@ def compare(store: RunStore, chosen: pd.DataFrame) -> None:
     if chosen.empty:
         st.caption("Select runs in the table (tick the boxes) to compare them here.")
         return
-    configs = {i: store.get_run(i)["config"] for i in chosen["id"]}
+    got = {i: store.get_run(i) for i in chosen["id"]}
+    configs = {i: r["config"] for i, r in got.items()}
+    names = {i: (chosen.set_index("id").loc[i].get("name") or i) for i in chosen["id"]}
     keys = sorted({k for c in configs.values() for k in c})
     differing = [k for k in keys if len({str(c.get(k)) for c in configs.values()}) > 1] or ["model", "data"]
-    settings = pd.DataFrame({i: {k: str(configs[i].get(k)) for k in differing} for i in chosen["id"]})
-    headline = chosen.set_index("id")[[c for c in chosen if c.startswith(("val_", "test_", "baseline_"))]]
-    metrics = headline.T.astype(float).round(4)
+    settings = pd.DataFrame({names[i]: {k: str(configs[i].get(k)) for k in differing} for i in chosen["id"]})
+    settings = settings.reset_index(names="setting")
+    metrics = chosen.set_index("id")[metric_columns(chosen.columns)].T.astype(float)
+    metrics = metrics.rename(columns=names).dropna(how="all")
+    metrics.insert(0, "metric", [metric_label(k)[0] for k in metrics.index])
     st.write("**Settings that differ**")
-    st.dataframe(settings, width="stretch")
+    st.dataframe(
+        settings,
+        width="stretch",
+        hide_index=True,
+        column_config={"setting": st.column_config.TextColumn(width="medium")},
+    )
     st.write("**Headline metrics** (baseline = the trivial predictor on the same records)")
-    st.dataframe(metrics, width="stretch")
+    st.dataframe(
+        metrics,
+        width="stretch",
+        hide_index=True,
+        column_config={"metric": st.column_config.TextColumn(width="large")},
+    )
+    per_target = per_target_table(got, names)
+    if per_target is not None:
+        st.write("**Per interval** (mean absolute error in each interval's unit)")
+        st.dataframe(per_target, width="stretch", hide_index=True)
     csv_download(
-        pd.concat([settings, metrics.astype(str)]).reset_index(names="field"), "comparison", key="dl_compare"
+        pd.concat(
+            [
+                settings.rename(columns={"setting": "field"}),
+                metrics.rename(columns={"metric": "field"}).astype(str),
+            ]
+        ),
+        "comparison",
+        key="dl_compare",
     )
     frames = {i: store.epochs(i) for i in chosen["id"]}
     frames = {i: f for i, f in frames.items() if len(f)}
     if frames:
         tasks = set(chosen["task"])
-        metric = "mae" if tasks == {"regression"} else "auc" if tasks == {"classification"} else None
-        fig = viz.learning_curves(frames, metric)
+        columns = {c for f in frames.values() for c in f.columns}
+        metric = curve_metric(tasks.pop() if len(tasks) == 1 else None, columns)
+        fig = viz.learning_curves(
+            frames, metric, metric_label=metric_label(f"val_{metric}")[0] if metric else None
+        )
         st.plotly_chart(fig, key="r_curves")
         html_download(fig, "learning-curves", key="dl_curves")
+
+
+def per_target_table(runs: dict[str, dict], names: dict[str, str]) -> pd.DataFrame | None:
+    """Each regression run's validation and test MAE per interval, with its unit (None without such runs)."""
+    rows = []
+    for run_id, run in runs.items():
+        metrics = (run.get("summary") or {}).get("metrics", {})
+        for split in ("val", "test"):
+            for key, values in (metrics.get(split, {}).get("per_target") or {}).items():
+                if key in TARGETS_BY_KEY and isinstance(values, dict) and "mae" in values:
+                    target = TARGETS_BY_KEY[key]
+                    rows.append(
+                        {
+                            "run": names[run_id],
+                            "split": split,
+                            "interval": f"{target.name} ({target.unit})",
+                            "MAE": values["mae"],
+                        }
+                    )
+    if not rows:
+        return None
+    frame = pd.DataFrame(rows).pivot_table(
+        index=["interval"], columns=["run", "split"], values="MAE", sort=False
+    )
+    frame.columns = [f"{run} · {split}" for run, split in frame.columns]
+    return frame.round(1).reset_index()
+
+
+def curve_metric(task: str | None, columns: set[str]) -> str | None:
+    """The validation metric the learning curves show: MAE / SD (or MAE) for regression, AUC otherwise."""
+    wanted = {"regression": ("mae_over_sd", "mae"), "classification": ("auc",)}.get(task or "", ())
+    return next((m for m in wanted if m in columns), None)
 
 
 def evaluation_plots(store: RunStore) -> None:

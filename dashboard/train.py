@@ -11,7 +11,7 @@ import time
 import streamlit as st
 import torch
 
-from dashboard.common import dataset, sources
+from dashboard.common import dataset, metric_label, metric_text, sources
 from ecgcore import viz
 from ecgcore.data import parse_spec
 from ecgcore.models import list_models
@@ -290,11 +290,15 @@ def live(store_dir: str) -> None:
             st.error(str(exc))
     frame, steps = store.epochs(run_id), store.steps(run_id)
     if len(frame) or len(steps):
-        metric = "mae" if run["task"] == "regression" else "auc"
+        metric = next(
+            (m for m in (("mae_over_sd", "mae") if run["task"] == "regression" else ("auc",)) if m in frame),
+            None,
+        )
         st.plotly_chart(
             viz.learning_curves(
                 {run_id: frame},
-                metric if metric in frame else None,
+                metric,
+                metric_label=metric_label(f"val_{metric}")[0] if metric else None,
                 steps={run_id: steps},
                 steps_per_epoch={run_id: total / epochs} if total else None,
             ),
@@ -305,8 +309,10 @@ def live(store_dir: str) -> None:
         st.caption("Curves appear after the first training steps.")
     if status == "done":
         headline = run["summary"].get("headline", {})
-        numbers = ", ".join(f"{k} {v:.3f}" for k, v in headline.items() if isinstance(v, (int, float)))
-        st.success(f"Run {run_id} is done: {numbers} — compare it on the Results page.")
+        numbers = " · ".join(metric_text(k, v) for k, v in headline.items() if isinstance(v, (int, float)))
+        st.success(
+            f"Run {run_id} is done (epoch {epoch}/{epochs}): {numbers} — compare it on the Results page."
+        )
     log = store.run_dir(run_id) / worker.LOG_NAME
     if log.exists():
         with st.expander("Log (last lines)"):

@@ -131,6 +131,23 @@ def test_several_uploads_are_each_a_record_and_a_stray_file_is_named():
     assert isinstance(stray, ECGFormatError) and str(stray).startswith("c.dat: no record")
 
 
+def test_metrics_are_named_with_their_units():
+    from dashboard.common import metric_label, metric_text
+
+    assert metric_label("test_mae_pr") == ("test MAE PR interval (ms)", "ms")
+    assert metric_label("baseline_test_mae_hr") == ("baseline test MAE Heart rate (bpm)", "bpm")
+    assert (
+        metric_label("val_mae_over_sd")[0] == "val MAE / SD"
+        and "unitless" in metric_label("val_mae_over_sd")[1]
+    )
+    assert (
+        metric_label("val_mae")[1] == "averaged over targets of different units"
+    )  # an old run's mixed MAE, said so
+    assert metric_label("epoch") == ("epoch", "")
+    assert metric_text("test_mae_qrs", 9.534) == "test MAE QRS duration 9.5 ms"
+    assert metric_text("val_auc", 0.87123) == "val macro AUC 0.871"
+
+
 def test_train_form_starts_a_run_in_the_store(tmp_path, monkeypatch):
     folder = make_deepfake_dir(tmp_path / "deepfake", 24, seed=3)
     monkeypatch.setenv("ECGLAB_DEEPFAKE", str(folder))
@@ -209,6 +226,8 @@ def test_results_and_record_pages_show_a_finished_run(tmp_path):
     table = at.dataframe[0].value
     assert table["id"].tolist() == [summary["id"]] and table["status"].tolist() == ["done"]
     assert table["epoch"].tolist() == ["2/2"]  # as the Train page counts: epochs trained / planned
+    titles = at.dataframe[0].proto.columns
+    assert "test MAE" in titles and "val_mae" not in titles.replace('"val_mae":', "")  # friendly names shown
     at.text_input(key=f"r_name_{summary['id']}").input("tiny cnn")
     at.multiselect(key=f"r_tags_{summary['id']}").select("smoke")
     next(b for b in at.button if b.label == "Save").click().run()
