@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from dashboard import wide as wide_tables
 from dashboard.common import csv_download, guarded, html_download, metric_label
 from ecgcore import experiments as ex
 from ecgcore import viz
-from ecgcore.experiments import PRESETS, list_experiments, to_markdown
+from ecgcore.experiments import PRESETS, list_experiments
 from ecgcore.runs import worker
 from ecgcore.runs.store import ACTIVE, RunStore
 from ecgcore.vocab import TARGETS_BY_KEY
@@ -235,6 +236,31 @@ def per_target_table(runs: dict[str, dict], names: dict[str, str]) -> pd.DataFra
     return frame.round(1).reset_index()
 
 
+def show_wide(table: pd.DataFrame, name: str) -> None:
+    """The table wide: models as rows, targets as columns (ours ± interval | published | baseline) for a split."""
+    splits = wide_tables.splits_of(table)
+    labels = {"test": "test", "val": "validation", "train": "training"}
+    split = st.radio(
+        "Split",
+        [s for s in ("test", "val", "train") if s in splits],
+        format_func=labels.get,
+        horizontal=True,
+        key=f"r_split_{name}",
+    )
+    frame, flagged = wide_tables.wide(table, split)
+    st.markdown(wide_tables.to_markdown(frame))
+    st.caption(
+        "**Bold**: the best of ours in the column. "
+        + (
+            f"{wide_tables.NOT_BEATEN}: does not beat the trivial baseline ({flagged} cells). "
+            if flagged
+            else ""
+        )
+        + ("± half the 95 % interval (bootstrap over the test records). " if split == "test" else "")
+        + "Baseline: the training mean (regression) or class prior (classification) on the same records."
+    )
+
+
 def curve_metric(task: str | None, columns: set[str]) -> str | None:
     """The validation metric the learning curves show: MAE / SD (or MAE) for regression, AUC otherwise."""
     wanted = {"regression": ("mae_over_sd", "mae"), "classification": ("auc",)}.get(task or "", ())
@@ -447,8 +473,8 @@ def live_table(name: str, preset: str, parallel: int, store_dir: str, polling: b
         st.dataframe(ex.plan_frame(planned), hide_index=True, width="stretch")
     table = guarded("Building the table", lambda: ex.build_table(name, preset, sources, store_dir, planned))
     if table is not None:
-        st.markdown(to_markdown(table))
-        csv_download(table, f"{name}-{preset}", key="dl_table")
+        show_wide(table, name)
+        csv_download(table, f"{name}-{preset}", key="dl_table", label="Download the long table (CSV)")
         for note in ex.table_notes(name, preset, sources):
             st.caption(note)
     if polling and not active and not launching:
