@@ -387,7 +387,9 @@ def reproduction(store: RunStore) -> None:
         key="r_parallel",
         help="How many training processes the button starts (CPU: keep it at 1-2)",
     )
-    st.caption(experiments[name]["description"] + "  \n" + PRESETS[preset].describe())
+    st.caption(experiments[name]["description"] + "  \n" + wide_tables.preset_words(PRESETS[preset]))
+    with st.expander("Every setting of this preset"):
+        st.caption(PRESETS[preset].describe())
     sources = ex.data_sources()
     try:
         ex.check_data(name, sources)

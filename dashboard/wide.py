@@ -121,3 +121,19 @@ def to_markdown(frame: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(map(cell, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join(lines)
+
+
+def preset_words(preset) -> str:
+    """A preset in plain words for the page (the command line's ``describe()`` names flags and dicts)."""
+    size = f"up to {preset.max_records:,} records per run" if preset.max_records else "the full datasets"
+    smaller = sorted(m for m, kwargs in preset.model_kwargs.items() if kwargs)
+    models = (
+        f"smaller versions of {', '.join(MODEL_LABELS.get(m, m) for m in smaller)} than published"
+        if smaller
+        else "the models at their published size"
+    )
+    return (
+        f"**{preset.name}**: {preset.description.rstrip(':')}. Each run trains {preset.epochs} epochs at "
+        f"{preset.fs:g} Hz on {len(preset.leads)} leads, {size}, with {models}. With no DeepFake folder set "
+        f"in Settings, {preset.deepfake_n:,} DeepFake ECGs are generated for it once."
+    )

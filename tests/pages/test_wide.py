@@ -67,3 +67,14 @@ def test_classification_is_better_high_and_the_markdown_escapes_pipes():
     frame, flagged = wide(table, "val")
     assert frame["macro AUC ours"].tolist() == ["**0.910**", f"0.450 {NOT_BEATEN}"] and flagged == 1
     assert "a\\|b" in to_markdown(frame)
+
+
+def test_presets_are_described_in_plain_words():
+    from dashboard.wide import preset_words
+    from ecgcore.experiments import PRESETS
+
+    words = preset_words(PRESETS["quick"])
+    assert "--data" not in words and "{" not in words and "'" not in words  # no flags, no raw dicts
+    assert (
+        f"{PRESETS['quick'].epochs} epochs" in words and "100 Hz" in words and "smaller versions of" in words
+    )
