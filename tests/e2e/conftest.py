@@ -21,6 +21,18 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-b
 VIEWPORT = {"width": 1400, "height": 2000}
 
 
+#: Counts the cells of the reproduction table's "ours" columns and how many still read "—".
+OURS_MISSING_JS = """() => { let n = 0, cells = 0;
+    for (const t of document.querySelectorAll('[data-testid="stMarkdown"] table')) {
+      const head = [...t.querySelectorAll('thead th')].map(h => h.textContent.toLowerCase());
+      for (const tr of t.querySelectorAll('tbody tr')) {
+        [...tr.querySelectorAll('td')].forEach((td, i) => {
+          if ((head[i] || '').includes('ours')) { cells++; if (td.textContent.trim() === '—') n++; }
+        });
+      } }
+    return [n, cells]; }"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("localhost", 0))

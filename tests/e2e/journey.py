@@ -1,4 +1,4 @@
-"""Time the four user journeys in a real browser: ``python tests/e2e/journey.py [--out FILE]``.
+"""Time the four user journeys in a real browser: ``PYTHONPATH=. python tests/e2e/journey.py [--out FILE]``.
 
 Starts ``streamlit run app.py`` on a fresh data directory and measures, with Debian's chromium:
 
@@ -15,25 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
+from tests.e2e.conftest import ARGS, CHROMIUM, OURS_MISSING_JS, PROJECT, click_on_trace, streamlit_server
+
 SAMPLE = PROJECT / "assets" / "ptbxl-sample" / "records500" / "06000"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
 
 
 def _idle(page) -> None:
@@ -49,38 +37,11 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     home = Path(tempfile.mkdtemp(prefix="ecglab-journey-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ECGLAB_")}
-    env["ECGLAB_HOME"] = str(home)
-    port = _port()
-    url = f"http://localhost:{port}"
-    log = open(home / "streamlit.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-        ],
-        cwd=PROJECT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     times: dict[str, float | bool] = {}
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.3)
+    with streamlit_server(home) as server:
+        url = server["url"]
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1800})
             page.set_default_timeout(600_000)
 
@@ -102,6 +63,15 @@ def main() -> int:
             page.locator(".js-plotly-plot .annotation-text").first.wait_for()
             _idle(page)
             times["record_drawn"] = round(time.monotonic() - t, 1)
+            if page.get_by_text("Clear calipers").count():  # this version has calipers: show them
+                page.get_by_text("Fiducials", exact=True).click()
+                _idle(page)
+                click_on_trace(page, "II", 2.6)
+                page.get_by_text("first point II").wait_for()
+                _idle(page)
+                click_on_trace(page, "II", 3.4)
+                page.get_by_text("Δt", exact=False).first.wait_for()
+                _idle(page)
             shot("explorer")
 
             page.goto(f"{url}/results")
@@ -111,15 +81,7 @@ def main() -> int:
             _idle(page)
             t = time.monotonic()
             page.get_by_role("button", name="Reproduce: start what is missing").click()
-            missing_js = """() => { let n = 0, cells = 0;
-                for (const t of document.querySelectorAll('table')) {
-                  const head = [...t.querySelectorAll('th')].map(h => h.textContent.toLowerCase());
-                  for (const tr of t.querySelectorAll('tbody tr')) {
-                    [...tr.querySelectorAll('td')].forEach((td, i) => {
-                      if ((head[i] || '').includes('ours')) { cells++; if (td.textContent.trim() === '—') n++; }
-                    });
-                  } }
-                return [n, cells]; }"""
+            missing_js = OURS_MISSING_JS
             reload_needed = False
             while True:
                 page.wait_for_timeout(2000)
@@ -142,6 +104,18 @@ def main() -> int:
             times["reproduction_to_results"] = round(time.monotonic() - t, 1)
             times["reload_needed"] = reload_needed
             shot("results")
+            if args.shots:  # Compare: tick the first two runs in the Runs tab
+                page.get_by_role("tab", name="Runs").click()
+                _idle(page)
+                grid = page.locator('[data-testid="stDataFrame"]').first
+                box = grid.bounding_box()
+                for row in (1, 2):
+                    page.mouse.click(box["x"] + 18, box["y"] + 35 * row + 17)
+                    _idle(page)
+                page.get_by_role("tab", name="Compare").click()
+                _idle(page)
+                page.wait_for_timeout(1500)
+                shot("compare")
 
             page.goto(f"{url}/record")
             page.get_by_text("Upload a file").first.click()
@@ -155,10 +129,6 @@ def main() -> int:
             times["upload_to_saliency"] = round(time.monotonic() - t, 1)
             shot("record")
             browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
     text = json.dumps(times, indent=2)
     print(text)
     if args.out:

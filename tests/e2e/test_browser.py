@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, choose, fill, idle, lead_labels
+from tests.e2e.conftest import CHROMIUM, OURS_MISSING_JS, choose, fill, idle, lead_labels
 
 pytestmark = [
     pytest.mark.e2e,
@@ -130,18 +130,6 @@ def test_an_upload_is_validated_in_the_browser(server, page, tmp_path, test_outp
     idle(page)
     labels = set(lead_labels(page))
     assert {"I", "II", "III", "aVR", "aVL", "aVF"} <= labels  # the limb leads derived from I and II
-
-
-#: Counts the cells of the reproduction table's "ours" columns and how many still read "—".
-OURS_MISSING_JS = """() => { let n = 0, cells = 0;
-    for (const t of document.querySelectorAll('[data-testid="stMarkdown"] table')) {
-      const head = [...t.querySelectorAll('thead th')].map(h => h.textContent.toLowerCase());
-      for (const tr of t.querySelectorAll('tbody tr')) {
-        [...tr.querySelectorAll('td')].forEach((td, i) => {
-          if ((head[i] || '').includes('ours')) { cells++; if (td.textContent.trim() === '—') n++; }
-        });
-      } }
-    return [n, cells]; }"""
 
 
 @pytest.mark.slow

@@ -88,9 +88,12 @@ def test_the_strip_has_calibration_pulses_hover_readout_and_calipers(server, pag
     click_on_trace(page, "II", 1.8, plot=0)
     reading = page.get_by_text(re.compile(r"Δt \d+ ms \(\d+ bpm\) · Δ [+-]\d\.\d\d mV")).first
     reading.wait_for()
-    dt = int(re.search(r"Δt (\d+) ms", reading.text_content()).group(1))
-    assert 740 <= dt <= 860  # the clicks 0.8 s apart; each selects the readout point (10 ms grid) nearest it
-    bpm = int(re.search(r"\((\d+) bpm\)", reading.text_content()).group(1))
+    text = page.locator('[data-testid="stMarkdown"]', has_text="Calipers").first.text_content()
+    dt = int(re.search(r"Δt (\d+) ms", text).group(1))
+    t_a, t_b = (float(v) for v in re.findall(r"II (\d+\.\d{3}) s", text))
+    assert abs(t_a - 1.0) < 0.15 and abs(t_b - 1.8) < 0.15  # the points clicked (nearest 10 ms readout point)
+    assert dt == round((t_b - t_a) * 1000)
+    bpm = int(re.search(r"\((\d+) bpm\)", text).group(1))
     assert bpm == round(60000 / dt)
 
 
