@@ -66,10 +66,10 @@ def main() -> int:
             if page.get_by_text("Clear calipers").count():  # this version has calipers: show them
                 page.get_by_text("Fiducials", exact=True).click()
                 _idle(page)
-                click_on_trace(page, "II", 2.6)
+                click_on_trace(page, "II", 0.6)
                 page.get_by_text("first point II").wait_for()
                 _idle(page)
-                click_on_trace(page, "II", 3.4)
+                click_on_trace(page, "II", 1.4)
                 page.get_by_text("Δt", exact=False).first.wait_for()
                 _idle(page)
             shot("explorer")
