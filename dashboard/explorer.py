@@ -155,7 +155,7 @@ def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
         )
         st.caption(f"Leads {', '.join(rec.metadata.get('derived', []))} derived from I and II.")
     result = show_measurement(rec, key, row)
-    c1, c2, c3 = st.columns([2, 5, 1])
+    c1, c2, c3 = st.columns([2, 4, 1.4])
     layout = LAYOUTS[c1.radio("Layout", list(LAYOUTS), key="layout", horizontal=True)]
     shown = c2.pills(
         "Leads", rec.leads, selection_mode="multi", default=list(rec.leads), key=f"leads_{len(rec.leads)}"
@@ -304,11 +304,7 @@ def browse(filtered: pd.DataFrame, total: int, labels_note: str) -> pd.Series:
     p2.caption(f"page {page} of {n_pages}. {labels_note}")
     view = filtered.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     shown = view[
-        [
-            c
-            for c in ("record_id", "patient_id", "fold", "split", "superclass", "age", "sex", "report")
-            if c in view
-        ]
+        [c for c in ("record_id", "patient_id", "fold", "split", "superclass", "age", "sex") if c in view]
     ].copy()
     if "sex" in shown:
         shown["sex"] = shown["sex"].map(SEX)
@@ -319,6 +315,8 @@ def browse(filtered: pd.DataFrame, total: int, labels_note: str) -> pd.Series:
             column = f"{target.name.split()[0] if k != 'hr' else 'HR'} label ({target.unit})"
             shown[column] = [f"{v:.0f}" if pd.notna(v) else "—" for v in view[k]]
             config[column] = st.column_config.TextColumn(column, help=labels_note)
+    if "report" in view:
+        shown["report"] = view["report"]  # last: the long text
     table = st.dataframe(
         shown,
         hide_index=True,

@@ -47,8 +47,8 @@ BOUNDARY_STYLE: dict[str, tuple[str, str]] = {
 BEAT_GAP_S = 0.1
 #: Plot width the figure height is computed for (the page stretches it; the aspect stays locked).
 PLOT_WIDTH_PX = 850
-#: The ECG strip's width: the page's full width in a wide layout (about 5 px per mm of paper).
-ECG_WIDTH_PX = 1300
+#: The ECG strip's width: the page's full width in a wide layout (about 4 px per mm of paper).
+ECG_WIDTH_PX = 1100
 #: The 1 mV calibration pulse drawn left of every row: (start, rise, fall, end) in s before the row's 0 s.
 CALIBRATION_S = (-0.30, -0.26, -0.06, -0.02)
 #: Rate of the hover / click points laid over each lead (Hz): 10 ms steps, few enough to stay fast in SVG.
@@ -98,6 +98,7 @@ def _paper_axes(
         scaleanchor="x",
         scaleratio=MM_PER_MV / MM_PER_S,
         constrain="domain",
+        constraintoward="top",  # on a narrower page the spare height goes below the paper, not above
     )
     fig.update_layout(
         plot_bgcolor=_PAPER,
