@@ -25,7 +25,7 @@ from ecgcore.vocab import SUPERCLASSES, TARGET_KEYS
 INDEX_COLUMNS: tuple[str, ...] = ("record_id", "patient_id", "fold", "split", *TARGET_KEYS, "path")
 #: PTB-XL's recommended split: strat_fold 1-8 train, 9 validation, 10 test.
 SPLIT_OF_FOLD: dict[int, str] = {**{f: "train" for f in range(1, 9)}, 9: "val", 10: "test"}
-SOURCE_KINDS: tuple[str, ...] = ("ptbxl", "deepfake", "wfdb")
+SOURCE_KINDS: tuple[str, ...] = ("ptbxl", "deepfake", "wfdb", "challenge")
 
 
 class DatasetError(ValueError):
@@ -204,12 +204,13 @@ def open_source(spec: str, **kw: Any) -> ECGDataset:
     follow after ``;`` as ``key=value`` (e.g. ``ptbxl:/data/ptbxl;fs=100;plus_dir=/data/ptbxl-plus``);
     keyword arguments override them. They are passed to the source's constructor.
     """
+    from ecgcore.data.challenge import ChallengeDataset
     from ecgcore.data.deepfake import DeepFake
     from ecgcore.data.ptbxl import PTBXL
     from ecgcore.data.wfdb_dir import WFDBDir
 
     kind, path, opts = parse_spec(spec)
-    classes = {"ptbxl": PTBXL, "deepfake": DeepFake, "wfdb": WFDBDir}
+    classes = {"ptbxl": PTBXL, "deepfake": DeepFake, "wfdb": WFDBDir, "challenge": ChallengeDataset}
     return classes[kind](path, **{**opts, **kw})
 
 
