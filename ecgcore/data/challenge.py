@@ -444,3 +444,13 @@ def check_no_shared_records(trained_on: pd.DataFrame, evaluated_on: pd.DataFrame
             f"{what + ': ' if what else ''}{len(shared)} PTB-XL records are both trained on and evaluated on "
             f"({examples}); leave PTB-XL's records out of the Challenge data (db=Georgia, or without PTB_XL)"
         )
+
+
+def record_identity(kind: str, record_id: str) -> tuple[str, str]:
+    """``(kind, id)`` under which records are compared across datasets: the Challenge's ``HR*`` records
+    (and their windows) are PTB-XL's, so they compare as ``("ptbxl", ecg_id)``."""
+    if kind == "challenge":
+        match = _NAME.match(str(record_id).split("#")[0])
+        if match and match.group(1) == "HR":
+            return "ptbxl", str(int(match.group(2)))
+    return kind, str(record_id)

@@ -167,13 +167,22 @@ def prepare_data(config: TrainConfig, progress: ProgressFn | None = None) -> Pre
         raw = index[list(names)].to_numpy(dtype=np.float64)
         usable = np.isfinite(raw).all(axis=1)
     else:
-        names = SUPERCLASSES
-        missing_cols = [c for c in (*SUPERCLASSES, "superclass") if c not in index.columns]
+        # a source with its own label set (challenge:..., ptbxl:...;labels=study18) names its class columns
+        names = tuple(getattr(dataset, "classes", SUPERCLASSES))
+        label_set = names != SUPERCLASSES
+        required = names if label_set else (*SUPERCLASSES, "superclass")
+        missing_cols = [c for c in required if c not in index.columns]
         if missing_cols:
             raise ValueError(
-                f"{config.data}: classification needs superclass labels; the index lacks {missing_cols}"
+                f"{config.data}: classification needs its class columns; the index lacks {missing_cols}"
             )
-        if config.label_mode == "single":
+        if label_set and config.label_mode == "single":
+            raise ValueError(f"{config.data}: a label set ({len(names)} classes) trains multi-label only")
+        if label_set:
+            # every record counts: one with none of the classes is a negative example for all of them
+            raw = index[list(names)].to_numpy(dtype=np.float32)
+            usable = np.ones(len(index), dtype=bool)
+        elif config.label_mode == "single":
             label = index["superclass"].astype(str)
             raw = np.array(
                 [SUPERCLASSES.index(s) if s in SUPERCLASSES else -1 for s in label], dtype=np.int64
@@ -217,6 +226,15 @@ def prepare_data(config: TrainConfig, progress: ProgressFn | None = None) -> Pre
     else:
         y = raw
         y_eval = raw
+    info: dict[str, Any] = {}
+    if config.task == "classification" and config.label_mode == "multi":
+        from ecgcore.data.labels import class_counts, rare_classes
+
+        splits = np.full(len(index), "", dtype=object)
+        for name, r in rows.items():
+            splits[r] = name
+        info["class_counts"] = class_counts(raw, splits, names)
+        info["rare_classes"] = rare_classes(info["class_counts"])  # kept and reported, not dropped
     return PreparedData(
         signals=cached.signals,
         rows=rows,
@@ -232,6 +250,7 @@ def prepare_data(config: TrainConfig, progress: ProgressFn | None = None) -> Pre
         kind=dataset.kind,
         spec=config.data,
         fingerprint=str(cached.meta.get("fingerprint", "")),
+        info=info,
     )
 
 
@@ -329,12 +348,14 @@ def epoch_batches(
 
 
 # --- model, loss, optimiser --------------------------------------------------------------------
-def build_model(config: TrainConfig, n_leads: int, n_outputs: int, store: RunStore):
+def build_model(
+    config: TrainConfig, n_leads: int, n_outputs: int, store: RunStore, classes: tuple[str, ...] | None = None
+):
     """``(model, strategy)``: a fresh model, or the transfer module's pre-trained one and its strategy."""
     if config.transfer:
         from ecgcore.train.transfer import prepare
 
-        return prepare(config, n_leads, n_outputs, store)
+        return prepare(config, n_leads, n_outputs, store, classes)
     from ecgcore.models import create_model
 
     return create_model(config.model, n_leads, n_outputs, **config.model_kwargs), None
@@ -690,7 +711,9 @@ def _train(
         )
     torch.manual_seed(config.seed)
     n_leads, n_outputs = len(config.leads), len(data.names)
-    model, strategy = build_model(config, n_leads, n_outputs, store)
+    model, strategy = build_model(
+        config, n_leads, n_outputs, store, data.names if config.task == "classification" else None
+    )
     model = model.to(device)
     amp_dtype, use_scaler = resolve_precision(device, config.amp)
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None
@@ -832,6 +855,7 @@ def _train(
         "n": {s: int(len(r)) for s, r in data.rows.items()},
         "dropped": data.dropped,
         "names": list(data.names),
+        **data.info,
         "metrics": {s: m["model"] for s, m in metrics.items()},
         "loss": {s: m["loss"] for s, m in metrics.items()},
         "baseline": baseline,

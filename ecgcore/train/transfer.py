@@ -10,7 +10,9 @@ Approaches
     single-target runs, or one 4-target run), read the ECG side by side; their features are concatenated
     (:class:`ecgcore.models.ConcatBackbone`) and a new head classifies. With a single source run the
     model is that run's architecture with a new head. ``qrs``: only the backbone of the run that
-    predicts QRS (a single-target QRS run preferred), with a new head.
+    predicts QRS (a single-target QRS run preferred), with a new head. ``pretrained``: one finished
+    *classification* run (e.g. PTB-XL pretraining for a Challenge database): its backbone, and its head
+    too when it predicts the same classes in the same order (a new head otherwise).
 
 Strategies (all by the models' *named* layer groups, ``model.layer_groups()``, input side first)
     ``linear_probe``: only the head trains; the backbone is frozen, BatchNorm statistics included (frozen
@@ -23,7 +25,9 @@ Leakage
     anywhere in the target data: :func:`assert_no_leakage`. This is deliberately stricter than "not in
     the evaluation splits": a pretraining record in the target's training split would be harmless, but
     the check cannot know how the target's splits will be drawn by future code, so any overlap refuses.
-    Records are compared within a data kind (a PTB-XL ``ecg_id`` and a DeepFake ``patid`` never clash).
+    Records are compared within a data kind (a PTB-XL ``ecg_id`` and a DeepFake ``patid`` never clash),
+    except that the Challenge's ``HR*`` records are PTB-XL records and compare as their ``ecg_id``
+    (:func:`ecgcore.data.challenge.record_identity`).
 """
 
 from __future__ import annotations
@@ -33,13 +37,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ecgcore.data.challenge import record_identity
 from ecgcore.models import ECGModel, create_model
 from ecgcore.runs.store import RunStore
 from ecgcore.train.checkpoint import load_checkpoint
 from ecgcore.train.config import TrainConfig
 from ecgcore.vocab import TARGET_KEYS
 
-APPROACHES = ("combined", "qrs")
+APPROACHES = ("combined", "qrs", "pretrained")
 STRATEGIES = ("linear_probe", "gradual_unfreeze", "discriminative")
 #: ULMFiT's factor between the learning rates of neighbouring layer groups.
 DEFAULT_LR_FACTOR = 2.6
@@ -123,7 +128,7 @@ def _keyed(records: Mapping) -> dict[str, set[tuple[str, str]]]:
         raise ValueError(
             f"records of {records.get('data', '?')!r} name no data kind; cannot compare record ids"
         )
-    return {s: {(kind, str(r)) for r in records.get(s, [])} for s in SPLITS}
+    return {s: {record_identity(kind, str(r)) for r in records.get(s, [])} for s in SPLITS}
 
 
 def assert_no_leakage(source_records: Mapping | Iterable[Mapping], target_records: Mapping) -> None:
@@ -195,8 +200,8 @@ class Source:
         return tuple(self.meta["targets"])
 
 
-def load_source(run_id: str, store: RunStore) -> Source:
-    """Load a finished regression run's best checkpoint and ``records.json``.
+def load_source(run_id: str, store: RunStore, task: str = "regression") -> Source:
+    """Load a finished run's (of ``task``) best checkpoint and ``records.json``.
 
     Raises
     ------
@@ -213,9 +218,9 @@ def load_source(run_id: str, store: RunStore) -> Source:
         raise ValueError(
             f"transfer source {run_id!r} has status {run['status']!r}; expected a finished ('done') run"
         )
-    if run["task"] != "regression":
+    if run["task"] != task:
         raise ValueError(
-            f"transfer source {run_id!r} is a {run['task']} run; transfer starts from regression runs"
+            f"transfer source {run_id!r} is a {run['task']} run; this approach starts from {task} runs"
         )
     run_dir = Path(run["run_dir"])
     model, meta = load_checkpoint(run_dir / "best.safetensors")
@@ -254,6 +259,10 @@ def _check_compatible(source: Source, config: TrainConfig) -> None:
 
 def select_sources(sources: list[Source], approach: str) -> list[Source]:
     """The sources an approach uses (see the module docstring); clear errors when they do not fit."""
+    if approach == "pretrained":
+        if len(sources) != 1:
+            raise ValueError(f"approach 'pretrained' takes one source run; got {len(sources)}")
+        return sources
     if approach == "qrs":
         with_qrs = [s for s in sources if "qrs" in s.targets]
         if not with_qrs:
@@ -273,11 +282,16 @@ def select_sources(sources: list[Source], approach: str) -> list[Source]:
     return sources
 
 
-def build_transfer_model(sources: list[Source], n_leads: int, n_outputs: int) -> ECGModel:
-    """A new model holding the sources' trained backbones and a freshly initialised head."""
+def build_transfer_model(
+    sources: list[Source], n_leads: int, n_outputs: int, classes: tuple[str, ...] | None = None
+) -> ECGModel:
+    """A new model holding the sources' trained backbones and a freshly initialised head (the source's
+    head when ``classes`` are exactly the classes the single source run predicted)."""
     if len(sources) == 1:
         model = create_model(**{**sources[0].model.config, "n_outputs": n_outputs})
         model.backbone.load_state_dict(sources[0].model.backbone.state_dict())
+        if classes is not None and list(classes) == list(sources[0].meta.get("classes") or []):
+            model.head.load_state_dict(sources[0].model.head.state_dict())
         return model
     model = create_model("concat", n_leads, n_outputs, members=[s.model.config for s in sources])
     for member, source in zip(model.backbone.members, sources):
@@ -285,7 +299,13 @@ def build_transfer_model(sources: list[Source], n_leads: int, n_outputs: int) ->
     return model
 
 
-def prepare(config: TrainConfig, n_leads: int, n_outputs: int, store: RunStore) -> tuple[ECGModel, Strategy]:
+def prepare(
+    config: TrainConfig,
+    n_leads: int,
+    n_outputs: int,
+    store: RunStore,
+    classes: tuple[str, ...] | None = None,
+) -> tuple[ECGModel, Strategy]:
     """The model and strategy of a transfer run (what :func:`ecgcore.train.trainer.train` calls).
 
     Loads the source runs named in ``config.transfer["sources"]`` from ``store``, checks their inputs
@@ -315,11 +335,12 @@ def prepare(config: TrainConfig, n_leads: int, n_outputs: int, store: RunStore) 
         raise ValueError("TrainConfig.transfer['sources'] lists no source runs")
     if config.task != "classification":
         raise ValueError(f"transfer targets classification; this run's task is {config.task!r}")
-    sources = select_sources([load_source(r, store) for r in run_ids], approach)
+    task = "classification" if approach == "pretrained" else "regression"
+    sources = select_sources([load_source(r, store, task) for r in run_ids], approach)
     for source in sources:
         _check_compatible(source, config)
     assert_no_leakage([s.records for s in sources], target_records(config))
-    model = build_transfer_model(sources, n_leads, n_outputs)
+    model = build_transfer_model(sources, n_leads, n_outputs, classes if approach == "pretrained" else None)
     model.train()
     strategy.on_epoch_start(0, model)
     return model, strategy
