@@ -183,16 +183,19 @@ class LabelSet:
         """``[N, C]`` 0/1 targets from each record's SNOMED codes."""
         return self._targets(code_lists, self.snomed)
 
-    def from_scp(self, scp_codes: Iterable[Mapping[str, float] | str]) -> np.ndarray:
+    def from_scp(self, scp_codes: Iterable[Mapping[str, float] | str], strict: bool = True) -> np.ndarray:
         """``[N, C]`` 0/1 targets from PTB-XL ``scp_codes`` (dicts or their text; likelihood not thresholded,
-        as the Challenge did when it coded PTB-XL)."""
+        as the Challenge did when it coded PTB-XL). A class no PTB-XL statement maps to is an error, or
+        with ``strict=False`` a NaN column."""
         dicts = [ast.literal_eval(c) if isinstance(c, str) else c for c in scp_codes]
         missing = [c for c in self.classes if not self.scp[c]]
-        if missing:
+        if missing and strict:
             raise LabelError(
                 f"label set {self.name!r}: no PTB-XL statement maps to {missing} in {CROSSWALK_CSV.name}"
             )
-        return self._targets(dicts, self.scp)
+        y = self._targets(dicts, self.scp)
+        y[:, [self.classes.index(c) for c in missing]] = np.nan
+        return y
 
     def _targets(self, lists: Iterable[Iterable[str]], codes: Mapping[str, frozenset[str]]) -> np.ndarray:
         rows = [set(item) for item in lists]
