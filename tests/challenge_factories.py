@@ -60,3 +60,34 @@ def toy_database(
         picked = [c for c in classes if rng.random() < 0.3] or [classes[i % len(classes)]]
         out.append(FakeRecord(f"{prefix}{start + i:05d}", tuple(picked), **kw))
     return out
+
+
+#: The study statements the toy folders use (frequent enough that a 40-record split has positives).
+TOY_STATEMENTS: tuple[str, ...] = ("1AVB", "IRBBB", "LVH", "NDT")
+
+
+def make_toy_ptbxl(root: Path, n: int = 40, seed: int = 3) -> Path:
+    """A PTB-XL-layout folder (100 Hz) whose records carry the study's statements (some none)."""
+    import pandas as pd
+
+    from tests.factories import make_ptbxl_dir
+
+    make_ptbxl_dir(root, n, seed=seed, fs=100)
+    db = pd.read_csv(root / "ptbxl_database.csv")
+    rng = np.random.default_rng(seed)
+    db["scp_codes"] = [
+        repr({**{s: 100.0 for s in TOY_STATEMENTS if rng.random() < 0.35}, "SR": 0.0}) for _ in range(len(db))
+    ]
+    db.to_csv(root / "ptbxl_database.csv", index=False)
+    return root
+
+
+def make_toy_g12ec(root: Path, n: int = 40, seed: int = 4, hr_ids: tuple[int, ...] = ()) -> Path:
+    """A Challenge-layout folder of ``n`` Georgia records (``E*``) with the SNOMED codes of the toy statements,
+    plus PTB-XL records ``HR<id>`` for ``hr_ids`` (to put the same PTB-XL record on both sides)."""
+    from ecgcore.data.labels import crosswalk
+
+    codes = crosswalk().set_index("scp_code").loc[list(TOY_STATEMENTS), "snomed_ct"].tolist()
+    records = toy_database("E", n, codes, seed=seed)
+    records += [FakeRecord(f"HR{i:05d}", (codes[0],)) for i in hr_ids]
+    return make_challenge_dir(root, records)

@@ -53,6 +53,7 @@ import pandas as pd
 
 from ecgcore.data.base import DatasetError, ECGDataset, hash_fold, require_dir, split_of, warn_missing
 from ecgcore.data.labels import LabelError, challenge_map, class_counts, label_set, parse_dx, rare_classes
+from ecgcore.data.sources import format_spec, register_source
 from ecgcore.io import Record
 from ecgcore.vocab import LEADS_12, TARGET_KEYS, canonical_lead
 
@@ -161,6 +162,7 @@ def read_header(path: Path) -> HeaderInfo:
     return HeaderInfo(fs, n_samples, leads, files, age, sex, dx)
 
 
+@register_source("challenge", db=str, labels=str, seconds=float, long_s=float, ptbxl=Path)
 class ChallengeDataset(ECGDataset):
     """A folder (searched recursively) of PhysioNet/CinC Challenge 2020/2021 records.
 
@@ -176,7 +178,6 @@ class ChallengeDataset(ECGDataset):
         PTB-XL's folder or its ``ptbxl_database.csv``: HR records take their PTB-XL patient and fold.
     """
 
-    kind = "challenge"
     signal_suffixes = (".hea", ".mat")
 
     def __init__(
@@ -230,8 +231,7 @@ class ChallengeDataset(ECGDataset):
 
     @property
     def spec(self) -> str:
-        options = ";".join(f"{k}={v}" for k, v in self.options.items() if v is not None)
-        return f"{self.kind}:{self.root}" + (f";{options}" if options else "")
+        return format_spec(self.kind, self.root, **self.options)
 
     def _index(self, records: list) -> pd.DataFrame:
         patients = self.ptbxl_table

@@ -18,6 +18,7 @@ import pandas as pd
 from ecgcore.data.base import DatasetError, ECGDataset, require_dir, split_of, warn_missing
 from ecgcore.data.labels import LabelError, label_set
 from ecgcore.data.ptbxl_plus import PlusLabels, load_ptbxl_plus
+from ecgcore.data.sources import register_source
 from ecgcore.paths import BUNDLED_PTBXL
 from ecgcore.vocab import LEADS_12, SUPERCLASSES, TARGET_KEYS
 
@@ -48,6 +49,7 @@ def aggregate_superclasses(codes: dict[str, float], mapping: dict[str, str]) -> 
     return {mapping[code] for code in codes if code in mapping}
 
 
+@register_source("ptbxl", fs=float, plus_dir=Path, plus_outliers=bool, labels=str)
 class PTBXL(ECGDataset):
     """A PTB-XL folder (``ptbxl_database.csv``, ``scp_statements.csv``, ``records100/``, ``records500/``).
 
@@ -68,7 +70,6 @@ class PTBXL(ECGDataset):
         trainer's multi-label classification then uses instead of the superclasses.
     """
 
-    kind = "ptbxl"
     signal_suffixes = (".hea", ".dat")
 
     def __init__(
