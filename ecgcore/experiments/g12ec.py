@@ -112,6 +112,10 @@ def published_auc(experiment: str, row: Mapping) -> float:
 
 
 # --- data ---------------------------------------------------------------------------------------------
+class CrossDatasetLeakage(DataRequired, LeakageError):
+    """The same PTB-XL record on both sides: the data layer's leakage error, refused like missing data."""
+
+
 def _needs(problem: str) -> DataRequired:
     return DataRequired(
         f"the PTB-XL -> G12EC study needs the user's PTB-XL and G12EC: {problem}\n  PTB-XL: {PTBXL_HELP}.\n"
@@ -126,8 +130,8 @@ def check_study_data(sources: DataSources) -> None:
     ------
     DataRequired
         Naming the folder that is missing or wrong and where to get it.
-    ecgcore.data.challenge.LeakageError
-        When the G12EC side holds PTB-XL records (``HR*``, e.g. ``db=Georgia,PTB_XL``) that PTB-XL has too.
+    CrossDatasetLeakage
+        (a DataRequired and a :class:`ecgcore.data.challenge.LeakageError`) when the G12EC side holds PTB-XL records (``HR*``, e.g. ``db=Georgia,PTB_XL``) that PTB-XL has too.
     """
     if sources.ptbxl is None or not (Path(sources.ptbxl) / "ptbxl_database.csv").is_file():
         raise _needs(f"{sources.ptbxl or 'no PTB-XL folder was given'} (no ptbxl_database.csv there).")
@@ -145,7 +149,12 @@ def check_study_data(sources: DataSources) -> None:
             raise _needs(
                 f"{name} {dataset.root} holds {len(dataset.index)} records, fewer than {MIN_RECORDS}."
             )
-    check_no_shared_records(ptbxl.index, g12ec.index, "PTB-XL (pretraining) vs G12EC (fine-tuning and test)")
+    try:
+        check_no_shared_records(
+            ptbxl.index, g12ec.index, "PTB-XL (pretraining) vs G12EC (fine-tuning and test)"
+        )
+    except LeakageError as exc:
+        raise CrossDatasetLeakage(f"{exc}. Nothing was run.") from exc
 
 
 # --- run specs ----------------------------------------------------------------------------------------

@@ -47,3 +47,12 @@ def test_compare_page_shows_two_sources_over_the_study_labels(monkeypatch):
     at.text_input(key="compare_custom").input("AF,NSR").run()
     heatmap = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
     assert heatmap["y"] == ["AF", "NSR"] and heatmap["text"][0][0] == "n/a"  # PTB-XL cannot say AF
+
+
+def test_results_page_offers_the_study_and_says_which_folders_it_needs(monkeypatch):
+    _with_challenge(monkeypatch)  # the 10 Georgia records of the sample: too few, and no PTB-XL given
+    at = app("results")
+    at.selectbox(key="r_exp").select("g12ec-transfer").run()
+    assert not at.exception and not at.error
+    shown = " ".join(i.value for i in at.info)
+    assert "needs the user's PTB-XL and G12EC" in shown and "--data challenge:DIR" in shown
