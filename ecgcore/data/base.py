@@ -95,7 +95,9 @@ class ECGDataset:
     @property
     def spec(self) -> str:
         """The spec string :func:`ecgcore.data.open_source` reopens this dataset from (its folder)."""
-        return f"{self.kind}:{self.root}"
+        from ecgcore.data.sources import format_spec  # the registry module imports this one
+
+        return format_spec(self.kind, self.root)
 
     def __len__(self) -> int:
         return len(self.index)
