@@ -357,8 +357,8 @@ def _auc_rows(experiment: str):
 
 
 def _test_predictions(run_id: str, runs_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    from ecgcore.runs import predict_split
     from ecgcore.runs.store import RunStore
-    from ecgcore.train.trainer import predict_split
 
     y, probs, _ = predict_split(RunStore(runs_dir), run_id, "test")
     return np.asarray(y), np.asarray(probs)

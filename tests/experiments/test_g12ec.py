@@ -8,7 +8,7 @@ import pytest
 
 from ecgcore.cli import main as cli_main
 from ecgcore.data.challenge import LeakageError
-from ecgcore.experiments import DataRequired, DataSources, build_table, check_data, plan, reproduce
+from ecgcore.experiments import DataRequired, DataSources, check_data, plan, reproduce
 from ecgcore.runs.store import RunStore
 from tests.challenge_factories import make_toy_g12ec, make_toy_ptbxl
 
@@ -118,8 +118,8 @@ def test_fine_tuning_refuses_a_target_holding_its_pretraining_records(toy, tmp_p
     """The trainer's own guard: a Challenge HR record is the PTB-XL record of the same ecg_id."""
     from ecgcore.experiments import get_experiment, get_preset
     from ecgcore.experiments.definitions import resolve
+    from ecgcore.runs import run_training as train
     from ecgcore.train.transfer import LeakageError as TransferLeakage
-    from ecgcore.train.trainer import train
 
     both = make_toy_g12ec(tmp_path / "challenge", hr_ids=tuple(range(1, 41)))
     sources = DataSources(ptbxl=toy.ptbxl, g12ec=both, g12ec_db="Georgia,PTB_XL")
