@@ -3,14 +3,21 @@
 The transfer study's fifth experiment feeds a 1D network the one-sided discrete Fourier transform of
 each (preprocessed, normalised) lead instead of its samples: ``[N, leads, samples]`` becomes
 ``[N, leads, samples // 2 + 1]`` (bins 0 .. fs/2). The transform is orthonormal (``norm="ortho"``),
-so a z-scored lead gives bins of order one and no further scaling is needed.
+so a z-scored lead gives bins of order one and no further scaling is needed. Registered as the model inputs
+(``TrainConfig.representation``) ``fft-magnitude``, ``fft-real`` and ``fft-imaginary``.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from ecgcore.data.inputs import register_input
 from ecgcore.progress import ProgressFn, report
+
+if TYPE_CHECKING:
+    from ecgcore.data import ECGDataset, Preprocessing
 
 #: The parts of the spectrum an input can be, and the representation names they register as.
 FOURIER_PARTS: tuple[str, ...] = ("magnitude", "real", "imaginary")
@@ -35,3 +42,16 @@ def fourier_inputs(signals: np.ndarray, part: str, progress: ProgressFn | None =
         out[start : start + _CHUNK] = values
         report(progress, min(start + _CHUNK, n), n, f"Fourier {part}")
     return out
+
+
+def _register(name: str, part: str) -> None:
+    @register_input(name)
+    def build(dataset: ECGDataset, prep: Preprocessing, progress: ProgressFn | None = None) -> np.ndarray:
+        """The cached signals' Fourier ``part`` (computed on each run's preparation, not cached on disk)."""
+        from ecgcore.data.cache import load_cached
+
+        return fourier_inputs(load_cached(dataset, prep, progress=progress).signals, part, progress)
+
+
+for _name, _part in REPRESENTATIONS.items():
+    _register(_name, _part)

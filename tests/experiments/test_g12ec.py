@@ -53,7 +53,13 @@ def test_g12ec_transfer_end_to_end(toy, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "runs"),
-    [("g12ec-fractions", 5), ("ptbxl-fractions", 5), ("downsampling", 12), ("calibration", 3)],
+    [
+        ("g12ec-fractions", 5),
+        ("ptbxl-fractions", 5),
+        ("downsampling", 12),
+        ("calibration", 3),
+        ("frequency", 6),
+    ],
 )
 def test_every_study_experiment_runs_at_toy_size(toy, tmp_path, name, runs):
     result = reproduce(name, "tiny", toy, runs_dir=tmp_path / "runs", out_dir=tmp_path / "out")
@@ -67,6 +73,15 @@ def test_every_study_experiment_runs_at_toy_size(toy, tmp_path, name, runs):
         assert table.loc[table["metric"] == "auc", "status"].eq("done").all()
     if name == "downsampling":
         assert sorted(set(table["fs_hz"])) == [50.0, 100.0, 250.0, 500.0]
+    if name == "frequency":
+        macro = table[table["metric"] == "auc"].set_index(["input", "setting"])
+        assert macro.loc[("fft-real", "PTB-XL"), "published_test"] == 0.664
+        assert math.isnan(macro.loc[("fft-imaginary", "G12EC fine-tuned"), "published_test"])
+        store = RunStore(tmp_path / "runs")
+        assert (
+            store.get_run(macro.loc[("fft-real", "PTB-XL"), "run_id"])["config"]["representation"]
+            == "fft-real"
+        )
 
 
 def test_the_study_refuses_without_g12ec_and_names_the_folder(toy, tmp_path, capsys):
