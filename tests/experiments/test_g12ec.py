@@ -58,7 +58,6 @@ def test_g12ec_transfer_end_to_end(toy, tmp_path):
         ("g12ec-fractions", 5),
         ("ptbxl-fractions", 5),
         ("downsampling", 12),
-        ("calibration", 3),
         ("frequency", 6),
     ],
 )
