@@ -83,6 +83,7 @@ DATABASE_BY_KEY: dict[str, ChallengeDatabase] = {d.key: d for d in DATABASES}
 #: The last Chapman-Shaoxing record number (``JS10646``); higher ``JS`` numbers are Ningbo.
 LAST_CHAPMAN_SHAOXING = 10646
 _NAME = re.compile(r"^(HR|JS|A|Q|I|S|E)(\d+)$")
+_SEX = {"male": "Male", "m": "Male", "female": "Female", "f": "Female"}
 SHAPE_POLICY = (
     "resample to the run's rate (polyphase, in the cache); records up to long_s s: the first `seconds` s, "
     "zero-padded at the end if shorter; longer records: non-overlapping `seconds`-s windows with the "
@@ -153,8 +154,7 @@ def read_header(path: Path) -> HeaderInfo:
         age = float(comments.get("age", "nan"))
     except ValueError:
         age = math.nan
-    sex = comments.get("sex", "").strip().capitalize()
-    sex = sex if sex in ("Male", "Female") else "Unknown"
+    sex = _SEX.get(comments.get("sex", "").strip().lower(), "Unknown")
     try:
         dx = parse_dx(comments.get("dx", ""), path)
     except LabelError as exc:

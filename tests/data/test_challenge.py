@@ -54,7 +54,7 @@ def mixed(tmp_path):
             FakeRecord("S00001", ("164865005",), fs=1000, seconds=62, sex="Male", folder="ptb"),
             FakeRecord("A00001", ("164889003",), seconds=5, age="NaN"),
             FakeRecord("Q00001", ("426783006", "999999"), seconds=15),
-            FakeRecord("E00001", ("713427006",)),
+            FakeRecord("E00001", ("713427006",), sex="F"),
             FakeRecord("JS00001", ("59118001",), folder="ningbo"),
         ],
     )
