@@ -56,3 +56,16 @@ def test_results_page_offers_the_study_and_says_which_folders_it_needs(monkeypat
     assert not at.exception and not at.error
     shown = " ".join(i.value for i in at.info)
     assert "needs the user's PTB-XL and G12EC" in shown and "--data challenge:DIR" in shown
+
+
+def test_settings_validates_a_challenge_folder(tmp_path):
+    from ecgcore.paths import load_settings
+
+    at = app("settings")
+    at.text_input(key="setting_challenge_dir").input(str(tmp_path))  # a folder without Challenge records
+    at.button[0].click().run()
+    assert "holds no Challenge records" in " ".join(e.value for e in at.error) and load_settings() == {}
+    cinc = shared_dir("cinc-sample")
+    at.text_input(key="setting_challenge_dir").input(str(cinc))
+    at.button[0].click().run()
+    assert not at.error and load_settings() == {"challenge_dir": str(cinc)}
