@@ -12,6 +12,7 @@ st.set_page_config(page_title="ECG Lab", page_icon=":material/monitor_heart:", l
 PAGES = [
     st.Page("dashboard/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("dashboard/explorer.py", title="Explorer", icon=":material/monitor_heart:"),
+    st.Page("dashboard/compare.py", title="Compare datasets", icon=":material/compare:"),
     st.Page("dashboard/train.py", title="Train", icon=":material/model_training:"),
     st.Page("dashboard/results.py", title="Results", icon=":material/leaderboard:"),
     st.Page("dashboard/record.py", title="Record & saliency", icon=":material/troubleshoot:"),

@@ -18,23 +18,26 @@ from dashboard.common import (
     upload_widget,
 )
 from ecgcore import viz
+from ecgcore.data.labels import challenge_map
 from ecgcore.io import Record
 from ecgcore.vocab import LEADS_12, SUPERCLASSES, TARGET_KEYS, TARGETS_BY_KEY
 
 UPLOAD = "Upload a record"
 BUNDLED_SPEC = "ptbxl:bundled"
 PAGE_SIZE = 20
-SEX = {0: "male", 1: "female"}  # PTB-XL's coding of the sex column
+SEX = {0: "male", 1: "female", "Male": "male", "Female": "female"}  # PTB-XL's 0/1, the Challenge's words
 LAYOUTS = {"3x4 + rhythm strip (II)": "3x4", "one lead per row": "rows"}
 
 
-def filter_index(index: pd.DataFrame) -> pd.DataFrame:
-    """Filter widgets for the columns the index has; returns the matching rows."""
+def filter_index(index: pd.DataFrame, classes: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Filter widgets for the columns the index has (``classes``: the source's label columns, when it
+    names them); returns the matching rows."""
     keep = np.ones(len(index), dtype=bool)
     cols = st.columns(4)
-    if "superclass" in index:
+    classes = [c for c in classes if c in index] or (list(SUPERCLASSES) if "superclass" in index else [])
+    if classes:
         chosen = cols[0].multiselect(
-            "Superclass", SUPERCLASSES, key="f_superclass", help="Records that have any of these superclasses"
+            "Class", classes, key="f_superclass", help="Records that have any of these classes"
         )
         if chosen:
             keep &= index[list(chosen)].sum(axis=1).to_numpy() > 0
@@ -47,7 +50,7 @@ def filter_index(index: pd.DataFrame) -> pd.DataFrame:
     if folds:
         keep &= index["fold"].isin(folds).to_numpy()
     if "sex" in index:
-        sexes = cols[2].multiselect("Sex", list(SEX.values()), key="f_sex")
+        sexes = cols[2].multiselect("Sex", sorted(set(SEX.values())), key="f_sex")
         if sexes:
             keep &= index["sex"].map(SEX).isin(sexes).to_numpy()
     if "age" in index and index["age"].notna().any():
@@ -66,6 +69,12 @@ def filter_index(index: pd.DataFrame) -> pd.DataFrame:
             if chosen != (lo, hi):
                 keep &= index[key].between(*chosen).to_numpy()
     return index[keep]
+
+
+def decoded_labels(dx: str) -> str:
+    """A Challenge record's ``# Dx`` codes as Challenge abbreviations (the code itself when unlisted)."""
+    codes = [c for c in str(dx).split(",") if c]
+    return ", ".join(d["abbreviation"] or d["code"] for d in challenge_map().decode(codes))
 
 
 #: What the panel shows, measured from the signal: (summary key, name, unit).
@@ -198,7 +207,10 @@ def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
     if result is not None:
         show_representative_beats(rec, result)
     with st.expander("Metadata and labels", expanded=False):
-        if row is not None:
+        diagnoses = rec.metadata.get("diagnoses")
+        if diagnoses:  # a Challenge record: its # Dx SNOMED codes, decoded
+            st.dataframe(pd.DataFrame(diagnoses), hide_index=True)
+        elif row is not None:
             labels = [c for c in SUPERCLASSES if c in row and row[c] == 1]
             st.write(
                 f"**Superclasses:** {', '.join(labels) or 'none'}"
@@ -303,8 +315,23 @@ def browse(filtered: pd.DataFrame, total: int, labels_note: str) -> pd.Series:
     page = p1.number_input("Page", 1, n_pages, key="explorer_page")
     p2.caption(f"page {page} of {n_pages}. {labels_note}")
     view = filtered.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    view = view.assign(diagnoses=view["dx"].map(decoded_labels)) if "dx" in view else view
     shown = view[
-        [c for c in ("record_id", "patient_id", "fold", "split", "superclass", "age", "sex") if c in view]
+        [
+            c
+            for c in (
+                "record_id",
+                "database",
+                "diagnoses",
+                "patient_id",
+                "fold",
+                "split",
+                "superclass",
+                "age",
+                "sex",
+            )
+            if c in view
+        ]
     ].copy()
     if "sex" in shown:
         shown["sex"] = shown["sex"].map(SEX)
@@ -372,7 +399,7 @@ for note in notes if spec != BUNDLED_SPEC else ():  # the bundled sample's missi
 records_tab, overview_tab = st.tabs(["Records", "Overview"])
 with records_tab:
     with st.expander("Filters", expanded=False):
-        filtered = filter_index(ds.index)
+        filtered = filter_index(ds.index, tuple(getattr(ds, "classes", ())))
     if filtered.empty:
         st.info("No record matches the filters.")
     else:
