@@ -164,7 +164,7 @@ def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
         )
         st.caption(f"Leads {', '.join(rec.metadata.get('derived', []))} derived from I and II.")
     result = show_measurement(rec, key, row)
-    c1, c2, c3 = st.columns([2, 4, 1.4])
+    c1, c2, c3 = st.columns([1.6, 5, 1.2])
     layout = LAYOUTS[c1.radio("Layout", list(LAYOUTS), key="layout", horizontal=True)]
     shown = c2.pills(
         "Leads", rec.leads, selection_mode="multi", default=list(rec.leads), key=f"leads_{len(rec.leads)}"
