@@ -250,7 +250,8 @@ def show_wide(table: pd.DataFrame, name: str) -> None:
     frame, flagged = wide_tables.wide(table, split)
     st.markdown(wide_tables.to_markdown(frame))
     st.caption(
-        "**Bold**: the best of ours in the column. "
+        ("Mean absolute error (MAE) in each interval's unit. " if "target" in table else "")
+        + "**Bold**: the best of ours in the column. "
         + (
             f"{wide_tables.NOT_BEATEN}: does not beat the trivial baseline ({flagged} cells). "
             if flagged

@@ -31,10 +31,11 @@ def _number(value: object) -> float:
 
 
 def column_name(target: object, metric: str) -> str:
-    """``HR MAE (bpm)``, ``QT MAE (ms)``, ``macro AUC``: what a target column is headed."""
+    """``HR (bpm)``, ``QT (ms)``, ``macro AUC``: what a target column is headed (the metric, MAE for
+    intervals, is said once in the table's caption)."""
     if isinstance(target, str) and target in TARGETS_BY_KEY:
         t = TARGETS_BY_KEY[target]
-        return f"{t.key.upper()} {metric.upper()} ({t.unit})"
+        return f"{t.key.upper()} ({t.unit})" if metric == "mae" else f"{t.key.upper()} {metric} ({t.unit})"
     return {"auc": "macro AUC", "accuracy": "accuracy"}.get(metric, metric)
 
 

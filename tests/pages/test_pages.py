@@ -268,7 +268,7 @@ def test_reproduce_button_prepares_the_data_and_starts_the_missing_runs():
     at = app("results")
     at.selectbox(key="r_exp").select("table1")
     at.selectbox(key="r_preset").select("tiny").run()
-    assert at.markdown and "HR MAE (bpm) published" in " ".join(m.value for m in at.markdown)  # beside ours
+    assert at.markdown and "HR (bpm) published" in " ".join(m.value for m in at.markdown)  # beside ours
     next(b for b in at.button if b.label.startswith("Reproduce")).click().run()
     assert not at.exception and not at.error
     runs = RunStore().list_runs()
