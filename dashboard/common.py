@@ -281,8 +281,12 @@ def short_data(spec: str) -> str:
 
 
 def headline(row: Any) -> str:
-    """A run's headline score in words, e.g. ``val MAE 9.5`` or ``val AUC 0.871`` (empty when it has none)."""
-    for column, label, digits in (("val_auc", "val AUC", 3), ("val_mae", "val MAE", 1)):
+    """A run's headline score in words, e.g. ``val MAE / SD 0.62`` or ``val AUC 0.871`` (empty when it has none)."""
+    for column, label, digits in (
+        ("val_auc", "val AUC", 3),
+        ("val_mae_over_sd", "val MAE / SD", 2),
+        ("val_mae", "val MAE", 1),
+    ):
         value = row.get(column) if hasattr(row, "get") else None
         if value is not None and value == value:
             return f"{label} {value:.{digits}f}"

@@ -4,6 +4,7 @@ shown as an error, a started run lands in the run store."""
 from __future__ import annotations
 
 import io
+import json
 import re
 from pathlib import Path
 
@@ -226,8 +227,9 @@ def test_results_and_record_pages_show_a_finished_run(tmp_path):
     table = at.dataframe[0].value
     assert table["id"].tolist() == [summary["id"]] and table["status"].tolist() == ["done"]
     assert table["epoch"].tolist() == ["2/2"]  # as the Train page counts: epochs trained / planned
-    titles = at.dataframe[0].proto.columns
-    assert "test MAE" in titles and "val_mae" not in titles.replace('"val_mae":', "")  # friendly names shown
+    columns = json.loads(at.dataframe[0].proto.columns)
+    metrics = {k: v["label"] for k, v in columns.items() if k.startswith(("val_", "test_", "baseline_"))}
+    assert metrics and all(label != key and " " in label for key, label in metrics.items())  # friendly names
     at.text_input(key=f"r_name_{summary['id']}").input("tiny cnn")
     at.multiselect(key=f"r_tags_{summary['id']}").select("smoke")
     next(b for b in at.button if b.label == "Save").click().run()
@@ -244,7 +246,8 @@ def test_results_and_record_pages_show_a_finished_run(tmp_path):
     assert at.selectbox(key="s_run").value == summary["id"]
     picker = at.selectbox(key="s_run")
     assert re.fullmatch(
-        r"tiny cnn · regression · DeepFake \(deepfake\) · val MAE \d+\.\d", picker.format_func(picker.value)
+        r"tiny cnn · regression · DeepFake \(deepfake\) · val MAE( / SD)? \d+\.\d+",
+        picker.format_func(picker.value),
     )
     assert not at.error
     spec = " ".join(f.proto.spec for f in at.get("plotly_chart"))
