@@ -168,7 +168,9 @@ def compare(store: RunStore, chosen: pd.DataFrame) -> None:
     settings = settings.reset_index(names="setting")
     metrics = chosen.set_index("id")[metric_columns(chosen.columns)].T.astype(float)
     metrics = metrics.rename(columns=names).dropna(how="all")
+    metrics = metrics.round(3)
     metrics.insert(0, "metric", [metric_label(k)[0] for k in metrics.index])
+    metrics.insert(1, "unit or note", [metric_label(k)[1] for k in metrics.index])
     st.write("**Settings that differ**")
     st.dataframe(
         settings,
