@@ -138,20 +138,28 @@ def lead_labels(page) -> list[str]:
 
 
 def click_on_trace(page, lead: str, t: float, plot: int = 0) -> None:
-    """Click the ECG figure where lead ``lead`` is drawn at ``t`` seconds (data to pixels by plotly's axes)."""
-    box = (
-        page.locator(".js-plotly-plot")
-        .nth(plot)
-        .evaluate(
-            """(gd, [lead, t]) => {
-            const tr = gd._fullData.find(d => d.name === lead);
-            let i = 0; while (i < tr.x.length - 1 && tr.x[i] < t) i++;
-            const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect();
-            return [r.left + xa._offset + xa.l2p(tr.x[i]), r.top + ya._offset + ya.l2p(tr.y[i])];
-        }""",
-            [lead, t],
+    """Click the ECG figure where lead ``lead`` is drawn at ``t`` seconds (data to pixels by plotly's axes).
+
+    The figure may be redrawn by a rerun at any moment: the lookup is retried until a drawn figure answers.
+    """
+    for _ in range(50):
+        box = page.evaluate(
+            """([n, lead, t]) => {
+                const gd = document.querySelectorAll('.js-plotly-plot')[n];
+                if (!gd || !gd._fullData || !gd._fullLayout || !gd._fullLayout.xaxis) return null;
+                const tr = gd._fullData.find(d => d.name === lead && d.mode === 'lines');
+                if (!tr) return null;
+                let i = 0; while (i < tr.x.length - 1 && tr.x[i] < t) i++;
+                const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect();
+                return [r.left + xa._offset + xa.l2p(tr.x[i]), r.top + ya._offset + ya.l2p(tr.y[i])];
+            }""",
+            [plot, lead, t],
         )
-    )
+        if box:
+            break
+        page.wait_for_timeout(200)
+    else:
+        raise AssertionError(f"no drawn ECG figure with lead {lead}")
     page.mouse.move(box[0], box[1])
     page.wait_for_timeout(300)
     page.mouse.click(box[0], box[1])

@@ -78,6 +78,10 @@ def test_the_strip_has_calibration_pulses_hover_readout_and_calipers(server, pag
     )  # the strip uses the page's width (less the sidebar)
     page.get_by_text("Fiducials", exact=True).click()  # markers off: the clicks land on the trace itself
     idle(page)
+    page.wait_for_function(
+        "() => { const gd = document.querySelector('.js-plotly-plot');"
+        " return gd && gd._fullData && !gd._fullData.some(d => d.name === 'QRS onset'); }"
+    )
     click_on_trace(page, "II", 1.0, plot=0)  # hover first: the readout names lead, time and mV
     assert re.search(
         r"II .*s · -?\d+\.\d\d mV",
