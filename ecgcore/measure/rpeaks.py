@@ -194,3 +194,108 @@ def detect_r_peaks(filtered: np.ndarray, fs: float) -> np.ndarray:
         if extra:
             peaks = np.sort(np.concatenate([peaks, np.asarray(extra)]))
     return peaks.astype(np.int64)
+
+
+#: Band of the robust detector (Hz): the QRS's own band (Pan & Tompkins used 5-15 Hz). Below it lie
+#: baseline wander and electrode motion's slow swings, above it muscle noise.
+QRS_BAND_HZ: tuple[float, float] = (5.0, 20.0)
+#: Blocks (s) over which the robust detector estimates each lead's quality and its local QRS level.
+BLOCK_S = 8.0
+#: Threshold between the local noise level (0) and the local QRS level (1), as Pan & Tompkins' 0.25.
+ROBUST_THRESHOLD = 0.2
+
+
+@lru_cache(maxsize=16)
+def _qrs_sos(fs: float) -> np.ndarray:
+    return butter(3, [QRS_BAND_HZ[0], min(QRS_BAND_HZ[1], 0.45 * fs)], btype="bandpass", fs=fs, output="sos")
+
+
+def _block_level(values: np.ndarray, block: int, q: float) -> np.ndarray:
+    """Percentile ``q`` of ``values`` per block of ``block`` samples, interpolated back to every sample."""
+    n = values.shape[-1]
+    n_blocks = max(1, n // block)
+    edges = np.linspace(0, n, n_blocks + 1).astype(int)
+    levels = np.array([np.percentile(values[..., a:b], q, axis=-1) for a, b in zip(edges[:-1], edges[1:])])
+    centres = (edges[:-1] + edges[1:]) / 2
+    if n_blocks == 1:
+        return np.repeat(levels[0][..., None], n, axis=-1) if levels.ndim > 1 else np.full(n, levels[0])
+    x = np.arange(n)
+    if levels.ndim == 1:
+        return np.interp(x, centres, levels)
+    return np.stack([np.interp(x, centres, levels[:, i]) for i in range(levels.shape[1])])
+
+
+def robust_envelope(signal: np.ndarray, fs: float) -> np.ndarray:
+    """QRS envelope of a raw ``[leads, samples]`` record for noisy ambulatory data.
+
+    Each lead is band-passed to the QRS band, its squared slope integrated over a QRS width and
+    divided by its local (per :data:`BLOCK_S` block) 99th percentile; leads are then averaged with
+    weights that favour, block by block, the lead whose envelope is peaky (QRS complexes standing
+    out of a low floor: high 99th over 50th percentile), so a lead drowned in noise hardly votes.
+    """
+    signal = np.atleast_2d(np.asarray(signal, dtype=np.float64))
+    padlen = min(signal.shape[-1] - 1, int(3 * fs))
+    filtered = sosfiltfilt(_qrs_sos(float(fs)), signal, axis=-1, padlen=padlen)
+    slope = np.diff(filtered, axis=-1, prepend=filtered[..., :1])
+    width = max(1, int(round(INTEGRATION_S * fs)))
+    env = uniform_filter1d(slope * slope, width, axis=-1, mode="nearest")
+    block = max(1, int(BLOCK_S * fs))
+    high = _block_level(env, block, 99)
+    low = _block_level(env, block, 50)
+    usable = high > max(float(high.max()) * 1e-6, 1e-20)
+    norm = np.where(usable, env / np.where(usable, high, 1.0), 0.0)
+    quality = np.where(usable, high / np.maximum(low, 1e-20 * np.maximum(high, 1e-20)), 0.0)
+    weights = quality**2
+    return (weights * norm).sum(axis=0) / np.maximum(weights.sum(axis=0), 1e-20)
+
+
+def detect_qrs(signal: np.ndarray, fs: float) -> np.ndarray:
+    """Sample indices of QRS complexes in a raw ``[leads, samples]`` (or 1-D) record, noise-robust.
+
+    For ambulatory (Holter) data, single-lead or several: :func:`robust_envelope`, then peaks above an
+    adaptive threshold ``noise + ROBUST_THRESHOLD * (qrs - noise)`` where both levels are local
+    (the median and the 90th percentile of the candidate peaks of each :data:`BLOCK_S` block), then
+    the T-wave rule and the search-back of :func:`detect_r_peaks`. Pacemaker spikes are removed first.
+    Each returned index is the largest band-passed deflection (either sign) of the best lead within
+    50 ms of the envelope peak.
+    """
+    signal = np.atleast_2d(np.asarray(signal, dtype=np.float64))
+    if signal.shape[-1] < int(fs):
+        return np.zeros(0, dtype=np.int64)
+    signal, _ = remove_pacer_spikes(signal, fs)
+    env = robust_envelope(signal, fs)
+    if not np.any(env > 0):
+        return np.zeros(0, dtype=np.int64)
+    distance = max(1, int(round(REFRACTORY_S * fs)))
+    cand, props = find_peaks(env, distance=distance, height=0.0)
+    if cand.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    heights = props["peak_heights"]
+    block = max(1, int(BLOCK_S * fs))
+    qrs_level, noise_level = np.empty(cand.size), np.empty(cand.size)
+    n_blocks = max(1, env.size // block)
+    edges = np.linspace(0, env.size, n_blocks + 1).astype(int)
+    centres, q_hi, q_lo = [], [], []
+    for a, b in zip(edges[:-1], edges[1:]):
+        inside = heights[(cand >= a) & (cand < b)]
+        if inside.size:
+            centres.append((a + b) / 2)
+            q_hi.append(np.percentile(inside, 90))
+            q_lo.append(np.median(inside))
+    qrs_level = np.interp(cand, centres, q_hi)
+    noise_level = np.minimum(np.interp(cand, centres, q_lo), qrs_level)
+    threshold = noise_level + ROBUST_THRESHOLD * (qrs_level - noise_level)
+    keep = heights >= threshold
+    peaks = _drop_small_neighbours(cand[keep], heights[keep], int(round(CLOSE_PAIR_S * fs)))
+    if peaks.size >= 3:
+        rr = np.diff(peaks)
+        median_rr = np.median(rr)
+        extra = []
+        for a, b in zip(peaks[:-1], peaks[1:]):
+            if b - a > SEARCHBACK_RR * median_rr:
+                inside = (cand > a + distance) & (cand < b - distance) & (heights >= 0.5 * threshold)
+                if np.any(inside):
+                    extra.append(cand[inside][np.argmax(heights[inside])])
+        if extra:
+            peaks = np.sort(np.concatenate([peaks, np.asarray(extra)]))
+    return peaks.astype(np.int64)
