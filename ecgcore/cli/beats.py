@@ -56,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --eval-annotations: add bw, ma or em noise at SNR dB",
     )
     parser.add_argument(
+        "--channel", type=int, default=None, metavar="I", help="with --detection-only: detect on this channel alone (0 = first)"
+    )
+    parser.add_argument(
         "--detection-only", action="store_true", help="with --eval-annotations: score detection only"
     )
     parser.add_argument(
@@ -122,6 +125,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ecgcore.measure.rpeaks import detect_qrs
 
     noise = parse_noise(args.noise) if args.noise else None
+    if (noise is not None or args.channel is not None) and not args.detection_only:
+        raise ValueError("--noise and --channel score detection only: add --detection-only")
     classifier = None if args.detection_only else _classifier(args)
     total = Counts()
     for path in args.records:
@@ -143,10 +148,10 @@ def _evaluate(args: argparse.Namespace) -> int:
             counts = score(ref, result.samples, result.classes)
         total.add(counts)
         if args.per_record:
-            for line in counts.lines():
+            for line in counts.lines()[: 1 if classifier is None else None]:
                 if line["n_reference"] or line["n_detected"]:
                     print(json.dumps({"record": info.name, **line}), flush=True)
-    lines = total.lines()
+    lines = total.lines()[:1] if classifier is None else total.lines()
     for line in lines:
         print(json.dumps(line), flush=True)
     classes = [x for x in lines if x["class"] != "beat"]
