@@ -6,9 +6,10 @@ the reference beat it matches within 150 ms (:mod:`ecgcore.beats.evaluate`); a d
 beat matches is labelled :data:`ARTEFACT` (no beat there). Training on detected positions, not on the
 annotations' own, means the models see beats centred exactly as they will be at analysis time.
 
-:class:`BeatBatches` is a batch source for the common trainer: it yields ``(inputs, targets)`` with
-``inputs`` ``[B, 4, 2*half]`` (:func:`ecgcore.beats.features.model_input`), drawing each epoch's beats
-with :func:`balanced_indices` so that the rare classes are seen about as often as N.
+:class:`BeatSource` is a batch source for the common trainer: it yields ``(inputs, targets)`` with
+``inputs`` ``[B, 4, 2*half]`` (:func:`ecgcore.beats.features.model_input`). Class imbalance (N
+outnumbers V a hundredfold) is handled by the training rows: :func:`balanced_rows` draws them with
+repeats so that rare classes are oversampled (:func:`balanced_indices`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from ecgcore.progress import ProgressFn, report
 
 #: Label of a detection that matches no reference beat.
 ARTEFACT = -1
+#: Default oversampling of rare classes (see :func:`balanced_indices`): between uniform (0) and equal (1).
+BALANCE_POWER = 0.75
 #: Bump when the windows change, so cached beat sets are rebuilt.
 VERSION = 1
 
@@ -38,16 +41,14 @@ VERSION = 1
 @dataclass
 class BeatSet:
     """Beat windows ``[n, 2, 2*half]`` (float16), RR context ``[n, 2]``, labels ``[n]`` (EC57 index or
-    :data:`ARTEFACT`), and for each beat its record's index in ``records``."""
+    :data:`ARTEFACT`), for each beat its record's index in ``records`` and its sample in that record."""
 
     windows: np.ndarray
     rr: np.ndarray
     labels: np.ndarray
     record: np.ndarray
     records: list[str]
-
-    def subset(self, rows: np.ndarray) -> BeatSet:
-        return BeatSet(self.windows[rows], self.rr[rows], self.labels[rows], self.record[rows], self.records)
+    samples: np.ndarray
 
     def rows_of(self, names: Sequence[str]) -> np.ndarray:
         """Rows of the beats of the records named."""
@@ -105,6 +106,7 @@ def build_beat_set(
         labels=np.concatenate([p["labels"] for p in parts]),
         record=np.concatenate([np.full(len(p["labels"]), i) for i, p in enumerate(parts)]),
         records=names,
+        samples=np.concatenate([p["samples"] for p in parts]),
     )
 
 
@@ -141,43 +143,31 @@ def balanced_indices(labels: np.ndarray, n: int, rng: np.random.Generator, power
     return rng.choice(labels.size, size=n, replace=True, p=p / p.sum())
 
 
-class BeatBatches:
-    """Batch source over a :class:`BeatSet`: ``(inputs, targets)`` batches, balanced per epoch.
+def balanced_rows(
+    labels: np.ndarray, rows: np.ndarray, n: int, seed: int, power: float = BALANCE_POWER
+) -> np.ndarray:
+    """``n`` of ``rows`` (with repeats) drawn by :func:`balanced_indices` over their labels, seeded:
+    a training set in which the rare classes are oversampled and N undersampled."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rows[balanced_indices(labels[rows], n, rng, power)])
 
-    ``epoch_size`` beats are drawn per epoch with :func:`balanced_indices` (seeded by ``seed`` and the
-    epoch number) when ``balance`` is not None, else every beat once in a seeded random order.
-    Artefact rows (label -1) are left out: this source trains the N/S/V/F/Q classifier.
+
+class BeatSource:
+    """Batch source for the common trainer (:func:`ecgcore.train.loop.fit`) over a :class:`BeatSet`.
+
+    ``iterate(list of row arrays)`` yields ``(inputs [B, 4, 2*half] float32, targets [B] int64)`` on
+    ``device``, building each batch's inputs from the float16 windows and the RR context, so the
+    set stays a fifth of the size of its float32 inputs.
     """
 
-    def __init__(
-        self,
-        beats: BeatSet,
-        batch_size: int = 256,
-        epoch_size: int | None = None,
-        balance: float | None = 0.75,
-        seed: int = 0,
-        device: str | torch.device = "cpu",
-    ) -> None:
-        self.rows = np.flatnonzero(beats.labels >= 0)
-        self.beats, self.batch_size, self.balance, self.seed = beats, batch_size, balance, seed
-        self.epoch_size = epoch_size or self.rows.size
+    mode = "host"
+
+    def __init__(self, beats: BeatSet, device: str | torch.device = "cpu") -> None:
+        self.beats = beats
         self.device = torch.device(device)
-        self.epoch = 0
 
-    def __len__(self) -> int:
-        return -(-self.epoch_size // self.batch_size)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        rng = np.random.default_rng([self.seed, self.epoch])
-        self.epoch += 1
-        if self.balance is None:
-            order = self.rows[rng.permutation(self.rows.size)][: self.epoch_size]
-        else:
-            order = self.rows[
-                balanced_indices(self.beats.labels[self.rows], self.epoch_size, rng, self.balance)
-            ]
-        for start in range(0, order.size, self.batch_size):
-            rows = np.sort(order[start : start + self.batch_size])
-            x = torch.from_numpy(self.beats.inputs(rows)).to(self.device)
-            y = torch.from_numpy(self.beats.labels[rows]).to(self.device)
+    def iterate(self, batches: list[np.ndarray]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for rows in batches:
+            x = torch.from_numpy(self.beats.inputs(np.asarray(rows))).to(self.device)
+            y = torch.from_numpy(self.beats.labels[rows].astype(np.int64)).to(self.device)
             yield x, y

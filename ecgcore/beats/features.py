@@ -9,8 +9,7 @@
   the :data:`RR_CONTEXT` intervals around it), which tells a premature beat from a normal one.
   Models get it as two constant extra channels (ratio - 1), so any 1-D model takes it unchanged.
 * **Morphology vectors** for clustering: both leads from -250 to +400 ms at 50 Hz (33 points each).
-* **QRS width** (ms), an estimate for the morphological cross-check: the width of the QRS-band
-  envelope around the beat (:func:`ecgcore.measure.rpeaks.slope_width_ms`) less its integration window.
+* **QRS width** (ms), an estimate for the morphological cross-check (:func:`qrs_width_ms`).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-from scipy.ndimage import median_filter
+from scipy.ndimage import median_filter, uniform_filter1d
 from scipy.signal import resample_poly
 
 from ecgcore.measure import rpeaks
@@ -33,6 +32,9 @@ RR_CONTEXT = 17
 #: Morphology vector: lead span (s) around the beat and its rate (Hz).
 MORPH_SPAN_S: tuple[float, float] = (-0.25, 0.40)
 MORPH_FS = 50.0
+#: QRS width estimate: search span either side of the beat (s) and the fraction of peak slope energy.
+QRS_SEARCH_S = 0.12
+QRS_LEVEL = 0.2
 #: Leads the models take.
 MODEL_LEADS = 2
 
@@ -98,12 +100,22 @@ def chunk_features(
         np.int64
     )
     out["morph"] = _gather(scaled, samples, morph_offsets).reshape(samples.size, -1).astype(np.float32)
-    env = rpeaks.robust_envelope(pair, fs)
-    width = (
-        rpeaks.slope_width_ms(env, samples, fs) - 1000 * rpeaks.INTEGRATION_S if samples.size else np.zeros(0)
-    )
-    out["qrs_ms"] = np.maximum(width, 0).astype(np.float32)
+    out["qrs_ms"] = qrs_width_ms(filtered, samples, fs)
     return out
+
+
+def qrs_width_ms(filtered: np.ndarray, samples: np.ndarray, fs: float) -> np.ndarray:
+    """QRS width estimate (ms) per beat: the span, within +-QRS_SEARCH_S of the beat, over which the
+    leads' slope energy (smoothed over 10 ms) stays above QRS_LEVEL of its peak there."""
+    if samples.size == 0:
+        return np.zeros(0, dtype=np.float32)
+    energy = uniform_filter1d(rpeaks.slope_energy(filtered), max(1, int(round(0.01 * fs))), mode="nearest")
+    half = int(round(QRS_SEARCH_S * fs))
+    w = _gather(energy[None, :], np.asarray(samples, dtype=np.int64), np.arange(-half, half + 1))[:, 0]
+    above = w >= QRS_LEVEL * w.max(axis=1, keepdims=True)
+    first = above.argmax(axis=1)
+    last = w.shape[1] - 1 - above[:, ::-1].argmax(axis=1)
+    return ((last - first) * 1000.0 / fs).astype(np.float32)
 
 
 def model_input(windows: np.ndarray, rr: np.ndarray) -> np.ndarray:

@@ -56,7 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --eval-annotations: add bw, ma or em noise at SNR dB",
     )
     parser.add_argument(
-        "--channel", type=int, default=None, metavar="I", help="with --detection-only: detect on this channel alone (0 = first)"
+        "--channel",
+        type=int,
+        default=None,
+        metavar="I",
+        help="with --detection-only: detect on this channel alone (0 = first)",
     )
     parser.add_argument(
         "--detection-only", action="store_true", help="with --eval-annotations: score detection only"

@@ -217,18 +217,24 @@ def _qrs_sos(fs: float) -> np.ndarray:
 
 
 def _block_level(values: np.ndarray, block: int, q: float) -> np.ndarray:
-    """Percentile ``q`` of ``values`` per block of ``block`` samples, interpolated back to every sample."""
+    """Percentile ``q`` of ``values`` ``[..., n]`` per block of ``block`` samples (the last block takes
+    the remainder), linearly interpolated between block centres back to every sample."""
     n = values.shape[-1]
     n_blocks = max(1, n // block)
-    edges = np.linspace(0, n, n_blocks + 1).astype(int)
-    levels = np.array([np.percentile(values[..., a:b], q, axis=-1) for a, b in zip(edges[:-1], edges[1:])])
-    centres = (edges[:-1] + edges[1:]) / 2
+    body = values[..., : (n_blocks - 1) * block].reshape(*values.shape[:-1], n_blocks - 1, block)
+    levels = np.concatenate(
+        [
+            np.percentile(body, q, axis=-1),
+            np.percentile(values[..., (n_blocks - 1) * block :], q, axis=-1)[..., None],
+        ],
+        axis=-1,
+    )
     if n_blocks == 1:
-        return np.repeat(levels[0][..., None], n, axis=-1) if levels.ndim > 1 else np.full(n, levels[0])
+        return np.broadcast_to(levels, values.shape).copy()
+    centres = np.append(np.arange(n_blocks - 1) * block + block / 2, ((n_blocks - 1) * block + n) / 2)
     x = np.arange(n)
-    if levels.ndim == 1:
-        return np.interp(x, centres, levels)
-    return np.stack([np.interp(x, centres, levels[:, i]) for i in range(levels.shape[1])])
+    flat = levels.reshape(-1, n_blocks)
+    return np.stack([np.interp(x, centres, row) for row in flat]).reshape(values.shape)
 
 
 def robust_envelope(signal: np.ndarray, fs: float) -> np.ndarray:
@@ -322,7 +328,11 @@ def detect_qrs(signal: np.ndarray, fs: float) -> np.ndarray:
         extra = []
         for a, b in zip(peaks[:-1], peaks[1:]):
             if b - a > SEARCHBACK_RR * median_rr:
-                inside = (cand > a + distance) & (cand < b - distance) & (heights >= 0.5 * threshold[np.searchsorted(cand, a)])
+                inside = (
+                    (cand > a + distance)
+                    & (cand < b - distance)
+                    & (heights >= 0.5 * threshold[np.searchsorted(cand, a)])
+                )
                 if np.any(inside):
                     extra.append(cand[inside][np.argmax(heights[inside])])
         if extra:

@@ -30,6 +30,8 @@ def write_record(folder: Path, name: str, signal: np.ndarray, fs: float, leads=(
 @pytest.fixture(scope="session")
 def long_record(tmp_path_factory) -> tuple[Path, np.ndarray]:
     """An 8-minute, 2-lead, 250 Hz synthetic record with RR jitter and its true R peaks."""
-    ecg = synthetic_ecg(hr=72, fs=250, duration=480, leads=("II", "V1"), rr_jitter=0.05, noise_mv=0.02, seed=3)
+    ecg = synthetic_ecg(
+        hr=72, fs=250, duration=480, leads=("II", "V1"), rr_jitter=0.05, noise_mv=0.02, seed=3
+    )
     path = write_record(tmp_path_factory.mktemp("long"), "long", ecg.signal, ecg.fs)
     return path, ecg.fiducials["r_peak"]

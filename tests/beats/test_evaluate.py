@@ -53,15 +53,29 @@ def test_score_counts_per_class(tmp_path):
     classes = np.array([CLASS_INDEX[c] for c in "NNVSVN"])
     lines = {x["class"]: x for x in score(ref, detected, classes).lines()}
     # 340 is 40 samples (160 ms) from 300: no match; 110, 495 and 705 match
-    assert lines["beat"] == {"class": "beat", "n_reference": 4, "n_detected": 4, "se": 0.75, "ppv": 0.75, "f1": 0.75}
+    assert lines["beat"] == {
+        "class": "beat",
+        "n_reference": 4,
+        "n_detected": 4,
+        "se": 0.75,
+        "ppv": 0.75,
+        "f1": 0.75,
+    }
     assert (lines["N"]["n_reference"], lines["N"]["se"], lines["N"]["ppv"]) == (2, 0.5, 1.0)
-    assert (lines["V"]["n_reference"], lines["V"]["n_detected"], lines["V"]["se"], lines["V"]["ppv"]) == (1, 2, 0.0, 0.0)
+    assert (lines["V"]["n_reference"], lines["V"]["n_detected"], lines["V"]["se"], lines["V"]["ppv"]) == (
+        1,
+        2,
+        0.0,
+        0.0,
+    )
     assert (lines["S"]["se"], lines["S"]["ppv"]) == (1.0, 1.0)
     assert lines["F"]["se"] is None and lines["F"]["n_reference"] == 0
 
 
 def test_cli_eval_detection_only(tmp_path, capsys):
-    ecg = synthetic_ecg(hr=80, fs=250, duration=120, leads=("II", "V1"), rr_jitter=0.05, noise_mv=0.02, seed=5)
+    ecg = synthetic_ecg(
+        hr=80, fs=250, duration=120, leads=("II", "V1"), rr_jitter=0.05, noise_mv=0.02, seed=5
+    )
     path = write_record(tmp_path, "rec", ecg.signal, ecg.fs)
     r_peaks = ecg.fiducials["r_peak"]
     _write_atr(path, r_peaks, ["N"] * len(r_peaks))
