@@ -107,3 +107,42 @@ def windows(n_samples: int, size: int, overlap: int) -> Iterator[tuple[int, int,
         stop = min(n_samples, start + size)
         yield max(0, start - overlap), min(n_samples, stop + overlap), start, stop
         start = stop
+
+
+def records_in(folder: str | Path) -> list[Path]:
+    """The WFDB records (paths without extension) and EDF files of ``folder``, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise RecordNotFoundError(f"{folder}: no such folder")
+    return sorted([p.with_suffix("") for p in folder.glob("*.hea")] + list(folder.glob("*.edf")))
+
+
+def save_upload(files: list[tuple[str, bytes]], folder: str | Path) -> Path:
+    """Write uploaded ``(name, bytes)`` files into ``folder`` (each atomically) and return the record in
+    them: the ``.hea`` (whose signal files must be among them) or the ``.edf``.
+
+    Raises :class:`~ecgcore.io.ECGFormatError` when the files hold no header or EDF file, or the header
+    names a signal file that was not uploaded.
+    """
+    from ecgcore.paths import atomic_write_bytes
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [Path(name).name for name, _ in files]
+    for name, data in zip(names, (d for _, d in files)):
+        atomic_write_bytes(folder / name, data)
+    headers = [n for n in names if n.lower().endswith((".hea", ".edf"))]
+    if not headers:
+        raise ECGFormatError(
+            f"{', '.join(names)}: no WFDB header (.hea) or EDF file among the uploaded files"
+        )
+    path = folder / headers[0]
+    info = record_info(path)
+    if path.suffix.lower() == ".hea":
+        wanted = set(wfdb.rdheader(str(info.path)).file_name)
+        missing = sorted(wanted - set(names))
+        if missing:
+            raise ECGFormatError(
+                f"{headers[0]}: its signal file {', '.join(missing)} was not uploaded with it"
+            )
+    return info.path
