@@ -17,7 +17,9 @@ from tests.pages.test_pages import APP, TIMEOUT
 @pytest.fixture
 def tiny_classifier(tmp_path, monkeypatch):
     """An untrained small beat classifier in place of the shipped one (the page's wiring is under test)."""
-    model = create_model("cnn_bilstm_attention_beat", 4, 5, channels=8, lstm_hidden=8, attention_hidden=8, head_hidden=8)
+    model = create_model(
+        "cnn_bilstm_attention_beat", 4, 5, channels=8, lstm_hidden=8, attention_hidden=8, head_hidden=8
+    )
     path = save_checkpoint(tmp_path / "beats-default", model, {"beats": classify.describe()})
     monkeypatch.setattr(classify, "DEFAULT_MODEL", path)
     return path
@@ -33,7 +35,9 @@ def _holter(folder: str) -> AppTest:
 
 
 def test_holter_page_analyses_a_folder_record(tmp_path, tiny_classifier):
-    ecg = synthetic_ecg(hr=75, fs=250, duration=150, leads=("II", "V1"), rr_jitter=0.05, noise_mv=0.02, seed=4)
+    ecg = synthetic_ecg(
+        hr=75, fs=250, duration=150, leads=("II", "V1"), rr_jitter=0.05, noise_mv=0.02, seed=4
+    )
     write_record(tmp_path, "holter1", ecg.signal, ecg.fs)
     at = _holter(str(tmp_path))
     assert not at.exception, [e.message for e in at.exception]
