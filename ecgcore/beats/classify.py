@@ -37,6 +37,9 @@ class BeatClassifier:
     def predict_proba(self, inputs: np.ndarray, batch_size: int = 2048) -> np.ndarray:
         """Class probabilities ``[n, classes]`` for model inputs ``[n, 4, 2*half]``
         (:func:`ecgcore.beats.features.model_input`)."""
+        # Denormal floats (tiny activations deep in the network) slow CPU convolutions several times over;
+        # flushing them to zero changes no prediction (a process-wide setting, harmless for inference).
+        torch.set_flush_denormal(True)
         out = []
         for start in range(0, len(inputs), batch_size):
             x = torch.from_numpy(np.ascontiguousarray(inputs[start : start + batch_size]))
