@@ -95,14 +95,21 @@ def _config(folder: Path, epochs: int) -> TrainConfig:
     )
 
 
-def prepared(beats: BeatSet, split: dict[str, list[str]], epoch_rows: int, seed: int = SEED) -> PreparedData:
-    """The trainer's view of a beat set: labelled rows per split, training rows class-balanced."""
+def prepared(
+    beats: BeatSet, split: dict[str, list[str]], config: TrainConfig, epoch_rows: int, seed: int = SEED
+) -> PreparedData:
+    """The trainer's view of a beat set: labelled rows per split, training rows class-balanced, at most
+    :data:`MONITOR_ROWS` validation and test rows (seeded)."""
     labelled = beats.labels >= 0
     rows = {
         name: np.intersect1d(beats.rows_of(records), np.flatnonzero(labelled))
         for name, records in split.items()
     }
     rows["train"] = balanced_rows(beats.labels, rows["train"], epoch_rows, seed)
+    rng = np.random.default_rng(seed)
+    for name in ("val", "test"):
+        if rows[name].size > MONITOR_ROWS:
+            rows[name] = np.sort(rng.choice(rows[name], MONITOR_ROWS, replace=False))
     return PreparedData(
         inputs=beats.windows,
         rows=rows,
