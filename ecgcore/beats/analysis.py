@@ -26,9 +26,11 @@ from ecgcore.progress import ProgressFn, report
 
 #: Context read on either side of a classification window (s): beyond the model window and filters.
 CONTEXT_S = 3.0
-#: Cross-check limits: a beat is premature when its RR before is under PREMATURE of the local RR;
+#: Cross-check limits: a beat is premature when its RR before is under PREMATURE of the local RR (late
+#: above LATE);
 #: wide when its QRS estimate exceeds WIDE_MS; like the dominant beat above SAME_SHAPE correlation.
 PREMATURE = 0.85
+LATE = 1.05
 WIDE_MS = 120.0
 SAME_SHAPE = 0.95
 
@@ -116,7 +118,7 @@ def cross_check(a: BeatAnalysis) -> list[str]:
 
     * called N but premature, wide and unlike the dominant beat: a ventricular beat?
     * called N but premature with the dominant shape: a supraventricular beat?
-    * called S but not premature;
+    * called S but coming later than the local RR (an S beat in a run of S beats keeps the local RR);
     * called V but narrow and shaped like the dominant beat.
     """
     premature = a.rr[:, 0] < PREMATURE
@@ -129,7 +131,7 @@ def cross_check(a: BeatAnalysis) -> list[str]:
             "N but premature, wide and unlike the dominant beat",
         ),
         ((cls == CLASS_INDEX["N"]) & premature & same, "N but premature"),
-        ((cls == CLASS_INDEX["S"]) & ~premature, "S but not premature"),
+        ((cls == CLASS_INDEX["S"]) & (a.rr[:, 0] > LATE), "S but later than the local RR"),
         ((cls == CLASS_INDEX["V"]) & ~wide & same, "V but narrow and shaped like the dominant beat"),
     ]
     flags = [""] * cls.size

@@ -136,14 +136,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     for path in args.records:
         info = record_info(path)
         ref = read_reference(info.path, args.eval_annotations)
-        if noise is not None:  # whole record in memory: an evaluation of 15-30 min records
-            signal = add_noise(
-                read_window(info, 0, info.n_samples),
-                info.fs,
-                *noise,
-                ref.samples,
-                seed=zlib.crc32(info.name.encode()),
-            )
+        if noise is not None or args.channel is not None:  # whole record in memory: 15-30 min records
+            signal = read_window(info, 0, info.n_samples)
+            if args.channel is not None:
+                if not 0 <= args.channel < signal.shape[0]:
+                    raise ValueError(f"{info.path}: no channel {args.channel} (it has {signal.shape[0]})")
+                signal = signal[[args.channel]]
+            if noise is not None:
+                signal = add_noise(signal, info.fs, *noise, ref.samples, seed=zlib.crc32(info.name.encode()))
             counts = score(ref, detect_qrs(signal, info.fs))
         elif classifier is None:
             counts = score(ref, detect_record(info))
