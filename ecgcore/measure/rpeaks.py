@@ -180,15 +180,21 @@ def detect_r_peaks(filtered: np.ndarray, fs: float) -> np.ndarray:
     heights = np.where(slope_width_ms(energy, cand, fs) >= MIN_SLOPE_WIDTH_MS, heights, 0.0)
     keep = heights >= THRESHOLD * reference
     peaks = _drop_small_neighbours(cand[keep], heights[keep], int(round(CLOSE_PAIR_S * fs)))
+    floor = np.full(peaks.size, 0.5 * THRESHOLD * reference)
+    return _search_back(peaks, cand, heights, floor, distance)
+
+
+def _search_back(
+    peaks: np.ndarray, cand: np.ndarray, heights: np.ndarray, floor: np.ndarray, distance: int
+) -> np.ndarray:
+    """Add, in every gap longer than SEARCHBACK_RR median RRs, the largest candidate at least
+    ``distance`` from both ends whose height reaches ``floor`` (one value per gap, by its first peak)."""
     if peaks.size >= 3:
-        rr = np.diff(peaks)
-        median_rr = np.median(rr)
+        median_rr = np.median(np.diff(peaks))
         extra = []
-        for a, b in zip(peaks[:-1], peaks[1:]):
+        for i, (a, b) in enumerate(zip(peaks[:-1], peaks[1:])):
             if b - a > SEARCHBACK_RR * median_rr:
-                inside = (
-                    (cand > a + distance) & (cand < b - distance) & (heights >= 0.5 * THRESHOLD * reference)
-                )
+                inside = (cand > a + distance) & (cand < b - distance) & (heights >= floor[i])
                 if np.any(inside):
                     extra.append(cand[inside][np.argmax(heights[inside])])
         if extra:
@@ -322,19 +328,4 @@ def detect_qrs(signal: np.ndarray, fs: float) -> np.ndarray:
     keep = heights >= threshold
     peaks = _drop_small_neighbours(cand[keep], heights[keep], int(round(CLOSE_PAIR_S * fs)))
     peaks = _drop_inserted(peaks, heights[np.searchsorted(cand, peaks)])
-    if peaks.size >= 3:
-        rr = np.diff(peaks)
-        median_rr = np.median(rr)
-        extra = []
-        for a, b in zip(peaks[:-1], peaks[1:]):
-            if b - a > SEARCHBACK_RR * median_rr:
-                inside = (
-                    (cand > a + distance)
-                    & (cand < b - distance)
-                    & (heights >= 0.5 * threshold[np.searchsorted(cand, a)])
-                )
-                if np.any(inside):
-                    extra.append(cand[inside][np.argmax(heights[inside])])
-        if extra:
-            peaks = np.sort(np.concatenate([peaks, np.asarray(extra)]))
-    return peaks.astype(np.int64)
+    return _search_back(peaks, cand, heights, 0.5 * threshold[np.searchsorted(cand, peaks)], distance)
