@@ -2,7 +2,7 @@
 
 * **Model windows**: two leads (a single-lead record's lead twice; leads after the second are not
   used), band-passed 0.5-45 Hz, resampled to :data:`MODEL_FS` and cut ``half`` samples either side of
-  the beat (150 for the classifier, 50 for the beat-vs-artefact model), scaled per lead by the
+  the beat (150 for the classifier), scaled per lead by the
   median QRS peak-to-peak amplitude of the surrounding chunk (so a ventricular beat stays bigger
   than its neighbours).
 * **RR context**: the RR interval before and after each beat over the local median RR (the median of
@@ -24,9 +24,8 @@ from ecgcore.measure import rpeaks
 
 #: Rate (Hz) of every model window (MIT-BIH's rate, at which the study's 150 samples are 417 ms).
 MODEL_FS = 360.0
-#: Half-window of the N/S/V/F/Q classifier and of the beat-vs-artefact model (samples at MODEL_FS).
+#: Half-window of the N/S/V/F/Q classifier (samples at MODEL_FS; the study's beat-vs-artefact model used 50).
 CLASSIFIER_HALF = 150
-ARTEFACT_HALF = 50
 #: Number of RR intervals whose median is the local RR.
 RR_CONTEXT = 17
 #: Morphology vector: lead span (s) around the beat and its rate (Hz).
