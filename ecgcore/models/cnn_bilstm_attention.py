@@ -143,7 +143,7 @@ def cnn_bilstm_attention_beat(
     """The same backbone and head as :func:`cnn_bilstm_attention`, with the study's beat-model sizes.
 
     A window of 300 samples (150 either side at 360 Hz) leaves 19 LSTM steps after the 16x
-    downsampling; 100 samples (the beat-vs-artefact model) leave 7. About 170 k parameters at the
+    downsampling; 100 samples (the beat-vs-artefact model) leave 7. About 156 k parameters (the study: about 170 k) at the
     defaults with 4 input channels; smaller ``channels`` and ``lstm_hidden`` make it cheap enough for
     a day-long record on a CPU.
     """
