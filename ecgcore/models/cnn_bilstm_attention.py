@@ -128,6 +128,7 @@ def cnn_bilstm_attention(
     description="Beat-window CNN-BiLSTM-attention (the blocks of cnn_bilstm_attention, sized for one beat)",
     reference="AI ECG analysis framework for 24-hour recordings (the study's beat-vs-artefact and beat "
     "classifiers: separable residual convolutions -> BiLSTM -> attention, about 170 k parameters)",
+    listed=False,  # trained on beat windows (ecgcore.beats), not picked from the 10 s model menu
 )
 def cnn_bilstm_attention_beat(
     n_leads: int,
