@@ -777,6 +777,7 @@ def holter_strip(
                 showarrow=False,
                 font=dict(size=11, color=BEAT_CLASS_COLOURS.get(label, "black")),
             )
+    return fig
 
 
 # --- dataset comparison ---------------------------------------------------------------------------
