@@ -87,8 +87,8 @@ for col, name in zip(cols[1:], CLASSES):
 
 overview, gallery, strip_tab, ectopics = st.tabs(["Overview", "Clusters", "Strip", "Ectopic beats"])
 with overview:
-    st.plotly_chart(viz.hr_trend(result.hr_per_minute()), use_container_width=True)
-    st.plotly_chart(viz.beat_classes_over_time(result.samples, labels, result.fs), use_container_width=True)
+    st.plotly_chart(viz.hr_trend(result.hr_per_minute()), width="stretch")
+    st.plotly_chart(viz.beat_classes_over_time(result.samples, labels, result.fs), width="stretch")
 
 with gallery:
     st.caption(
@@ -99,7 +99,7 @@ with gallery:
         examples = result.morph[cluster.examples]
         left.plotly_chart(
             viz.cluster_template(cluster.template, examples, MORPH_SPAN_S, cluster.label, cluster.count),
-            use_container_width=True,
+            width="stretch",
             key=f"cluster{cluster.id}",
         )
         new = right.selectbox("class", CLASSES, index=CLASSES.index(cluster.label), key=f"label{cluster.id}")
@@ -118,7 +118,7 @@ with ectopics:
             "flag": [result.flags[i] for i in ectopic],
         }
     )
-    st.dataframe(table, use_container_width=True, height=260)
+    st.dataframe(table, width="stretch", height=260)
     if len(table):
         pick = st.selectbox(
             "Jump to",
@@ -147,5 +147,5 @@ with strip_tab:
             result.samples[inside] - first,
             [labels[i] for i in np.flatnonzero(inside)],
         ),
-        use_container_width=True,
+        width="stretch",
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -53,3 +54,18 @@ def test_holter_page_names_a_missing_folder(tmp_path, tiny_classifier):
     at = _holter(str(tmp_path / "nowhere"))
     assert not at.exception
     assert any("no such folder" in e.value for e in at.error)
+
+
+def test_holter_page_relabels_a_cluster(tmp_path, tiny_classifier):
+    ecg = synthetic_ecg(hr=75, fs=250, duration=90, leads=("II", "V1"), rr_jitter=0.05, noise_mv=0.02, seed=6)
+    write_record(tmp_path, "holter2", ecg.signal, ecg.fs)
+    at = _holter(str(tmp_path))
+    at.button[0].click().run()
+    first = next(s for s in at.selectbox if s.key == "label0")
+    target = "V" if first.value != "V" else "S"
+    first.set_value(target).run()
+    next(b for b in at.button if b.key == "relabel0").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    result = at.session_state[f"holter:{tmp_path / 'holter2'}"]
+    assert result.clusters[0].label == target
+    assert np.all(result.classes[result.cluster == 0] == ["N", "S", "V", "F", "Q"].index(target))
