@@ -124,24 +124,38 @@ def refresh_dead(runs_dir: Path | str | None = None) -> list[str]:
     return dead
 
 
+def check_resumable(store: RunStore, run_id: str) -> dict:
+    """The run, if it can be resumed; else ``ValueError`` saying why, with the run left as it was.
+
+    A finished run has nothing to resume; an active one must be cancelled first; a run that never
+    finished an epoch has no checkpoint to continue from.
+    """
+    run = store.get_run(run_id)
+    if run["status"] in ACTIVE:
+        raise ValueError(f"run {run_id} is {run['status']} (pid {run['pid']}); cancel it before resuming")
+    if run["status"] == "done":
+        raise ValueError(f"run {run_id} is done: nothing to resume (start a new run to train again)")
+    run_dir = store.run_dir(run_id)
+    if not (run_dir / "last.safetensors").exists():
+        raise ValueError(
+            f"run {run_id} has no checkpoint in {run_dir.name} to resume from; start it again instead"
+        )
+    return run
+
+
 def resume(run_id: str, runs_dir: Path | str | None = None) -> str:
     """Continue an interrupted, cancelled or failed run from its last checkpoint, in a new process.
 
     Raises
     ------
     ValueError
-        If the run is still active, or never finished an epoch (nothing to resume from).
+        If the run is done or still active, or never finished an epoch (nothing to resume from);
+        the run is left as it was.
     """
     store = RunStore(runs_dir)
     refresh_dead(runs_dir)
-    run = store.get_run(run_id)
-    if run["status"] in ACTIVE:
-        raise ValueError(f"run {run_id} is {run['status']} (pid {run['pid']}); cancel it before resuming")
+    run = check_resumable(store, run_id)
     run_dir = store.run_dir(run_id)
-    if not (run_dir / "last.safetensors").exists():
-        raise ValueError(
-            f"run {run_id} has no checkpoint in {run_dir} to resume from; start it again instead"
-        )
     if not (run_dir / "config.json").exists():
         atomic_write_json(run_dir / "config.json", run["config"])
     _start(store, run_id, resume=True)
