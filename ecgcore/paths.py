@@ -99,3 +99,17 @@ def save_settings(updates: dict[str, Any]) -> dict[str, Any]:
     saved = {k: v for k, v in saved.items() if v not in (None, "")}
     atomic_write_json(path, saved)
     return load_settings()
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """A path fit to show in the browser: relative to the data directory or the project, else the file name.
+
+    Pages never show the server's absolute paths (home directories, temporary upload folders).
+    """
+    resolved = Path(path).expanduser().resolve()
+    for base in (data_home(), PROJECT_DIR):
+        try:
+            return str(resolved.relative_to(base.resolve()))
+        except ValueError:
+            continue
+    return resolved.name

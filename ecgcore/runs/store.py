@@ -21,7 +21,7 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -166,12 +166,13 @@ class RepairReport:
     recovered: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
 
-    def message(self) -> str:
-        """One paragraph for the command line and the app's banner."""
+    def message(self, show: Callable[[Path], str] = str) -> str:
+        """One paragraph for the command line and the app's banner (``show`` renders the store's path)."""
+        where = show(self.root / STORE_NAME)
         if self.problem is None and not self.recovered:
-            return f"the run store {self.root / STORE_NAME} is sound; every run directory is in it"
+            return f"the run store {where} is sound; every run directory is in it"
         head = (
-            f"the run store {self.root / STORE_NAME} was damaged ({self.problem}); it was moved to "
+            f"the run store {where} was damaged ({self.problem}); it was moved to "
             f"{self.moved_to.name if self.moved_to else '(nothing to move)'} and rebuilt from the run "
             f"directories: {len(self.recovered)} run(s) recovered"
             if self.problem is not None
@@ -308,8 +309,8 @@ def _rebuild(root: Path, problem: str | None) -> RepairReport:
                     report.recovered.append(run_dir.name)
                 elif problem is not None or (run_dir / CONFIG_FILE).exists():
                     report.skipped[run_dir.name] = why
-    if problem is not None or report.recovered:
-        atomic_write_text(root / NOTICE_FILE, report.message())
+    if problem is not None or report.recovered:  # for the browser: no absolute server paths
+        atomic_write_text(root / NOTICE_FILE, report.message(ecg_paths.display_path))
     return report
 
 

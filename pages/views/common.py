@@ -8,6 +8,7 @@ and the one way of turning an upload into a :class:`ecgcore.io.Record` in one pl
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -148,6 +149,22 @@ def upload_widget(key: str) -> Record | None:
     except (ECGFormatError, ValueError, OSError) as exc:
         st.error(f"Could not read the upload: {exc}")
         return None
+
+
+def store_repair_banner() -> None:
+    """Open the run store (a damaged one is rebuilt from the run directories) and say so in this session."""
+    from ecgcore.runs.store import RunStore, take_repair_notice
+
+    try:
+        RunStore()
+    except (OSError, sqlite3.Error) as exc:
+        st.error(f"The run store could not be opened: {exc}")
+        return
+    notice = take_repair_notice()
+    if notice:
+        st.session_state["store_repair_notice"] = notice
+    if "store_repair_notice" in st.session_state:
+        st.warning(f"Run store repaired: {st.session_state['store_repair_notice']}", icon=":material/build:")
 
 
 def html_download(fig: go.Figure, name: str, key: str) -> None:
