@@ -94,7 +94,10 @@ def main(args: argparse.Namespace) -> int:
 
         config = RunStore(args.runs_dir).config(args.run_id)
     else:
+        from ecgcore.train.validate import validate
+
         config = config_from_args(args)
+        validate(config)  # before a run exists: a bad setting leaves nothing behind
     is_main = int(os.environ.get("RANK", "0")) == 0
     progress = cli_progress("train") if is_main and not args.quiet else None
     summary = train(config, runs_dir=args.runs_dir, run_id=args.run_id, resume=args.resume, progress=progress)

@@ -22,6 +22,7 @@ from ecgcore.paths import PROJECT_DIR, atomic_write_json
 from ecgcore.processes import pid_alive, process_start_time
 from ecgcore.runs.store import ACTIVE, RunStore
 from ecgcore.train.config import TrainConfig
+from ecgcore.train.validate import validate
 
 LOG_NAME = "train.log"
 CANCELLING = "cancel requested"
@@ -64,7 +65,12 @@ def _start(store: RunStore, run_id: str, resume: bool) -> None:
 
 
 def launch(config: TrainConfig, runs_dir: Path | str | None = None) -> str:
-    """Record a new run and start training it in a detached process; returns the run id."""
+    """Record a new run and start training it in a detached process; returns the run id.
+
+    The config is validated first (:func:`ecgcore.train.validate.validate`): a setting that cannot
+    train raises ``ConfigError`` and no run is created.
+    """
+    validate(config)
     store = RunStore(runs_dir)
     run_id = store.create_run(config)
     atomic_write_json(store.run_dir(run_id) / "config.json", config.to_dict())
