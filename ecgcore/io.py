@@ -73,7 +73,8 @@ class Record:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.signal = np.asarray(self.signal, dtype=np.float32)
+        with np.errstate(over="ignore"):  # beyond float32 becomes inf, which the readers refuse by name
+            self.signal = np.asarray(self.signal, dtype=np.float32)
         self.leads = tuple(self.leads)
         self.fs = float(self.fs)
         if self.signal.ndim != 2 or self.signal.shape[0] != len(self.leads):
@@ -291,6 +292,71 @@ def iter_chunks(
         )
         if stop >= total:
             return
+
+
+#: Longest file name (UTF-8 bytes) most file systems allow.
+MAX_NAME_BYTES = 255
+
+
+def check_upload_name(name: str) -> str:
+    """An uploaded file's name, if it is a plain file name of a supported type; else ``ECGFormatError``.
+
+    Refused: empty names, ``.`` and ``..``, names with a path separator or a NUL, names longer
+    than a file name may be, and suffixes other than :data:`SUFFIXES` (the message says which).
+    """
+    shown = repr(name[:60] + ("..." if len(name) > 60 else ""))
+    if not name or not name.strip():
+        raise ECGFormatError("an uploaded file has an empty name")
+    if "\0" in name or "/" in name or "\\" in name:
+        raise ECGFormatError(f"upload {shown}: a file name may not hold '/', '\\' or NUL characters")
+    if name.strip(".") == "":
+        raise ECGFormatError(f"upload {shown}: not a file name")
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        raise ECGFormatError(
+            f"upload {shown}: a name of {len(name)} characters is longer than a file name may be "
+            f"({MAX_NAME_BYTES} bytes); rename the file"
+        )
+    suffix = Path(name).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ECGFormatError(
+            f"upload {name}: unsupported type {suffix or '(no extension)'}; expected {', '.join(SUFFIXES)}"
+        )
+    return name
+
+
+def read_upload(files: Iterable[tuple[str, bytes]], fs: float | None = None) -> Record:
+    """Read uploaded ``(name, contents)`` files as one record: the ``.hea`` (with its signal file), else
+    the ``.asc``, else the ``.csv`` (which needs ``fs``).
+
+    The files are written to a private temporary folder that is removed afterwards; messages name
+    the uploaded files only, never that folder.
+
+    Raises
+    ------
+    ECGFormatError
+        A bad file name (:func:`check_upload_name`), or files that do not form one readable record.
+    """
+    files = [(check_upload_name(name), data) for name, data in files]
+    with tempfile.TemporaryDirectory(prefix="ecglab-upload-") as tmp:
+        saved = []
+        for name, data in files:
+            path = Path(tmp) / name
+            path.write_bytes(data)
+            saved.append(path)
+        for suffix in (".hea", ".asc", ".csv"):
+            main = [p for p in saved if p.suffix.lower() == suffix]
+            if main:
+                try:
+                    rec = read_record(main[0], fs=fs if suffix == ".csv" else None)
+                except ECGFormatError as exc:  # name the uploaded file, not the folder it was put in
+                    raise ECGFormatError(str(exc).replace(f"{tmp}/", "").replace(tmp, "")) from None
+                rec.path = Path(main[0].name)
+                rec.metadata["uploaded"] = [p.name for p in saved]
+                return rec
+    raise ECGFormatError(
+        f"{', '.join(name for name, _ in files)}: no record among the uploaded files; "
+        "expected a WFDB .hea (with its .dat or .mat), a DeepFake .asc or a CSV"
+    )
 
 
 def _resolve(path: Path) -> tuple[Path, str]:
@@ -636,6 +702,7 @@ def _read_asc(path: Path, fs: float | None) -> Record:
             path,
             f"expected {ASC_SAMPLES} rows (10 s at {ASC_FS:g} Hz), found {data.shape[0]}: truncated or not a DeepFake file",
         )
+    _check_float32(path, data / 1000.0, list(ASC_LEADS), "lead")
     return Record(
         signal=data.T / 1000.0,
         fs=ASC_FS,
@@ -667,6 +734,7 @@ def _read_csv(path: Path, fs: float | None) -> Record:
             path,
             f"non-numeric value {columns.iat[row, col]!r} in column {columns.columns[col]}, data row {row + 1}",
         )
+    _check_float32(path, numeric.to_numpy(np.float64), [str(c) for c in columns.columns], "column")
     metadata: dict[str, Any] = {"format": "csv", "units": "mV"}
     if dropped:
         metadata["dropped_columns"] = dropped
@@ -682,6 +750,18 @@ def _read_csv(path: Path, fs: float | None) -> Record:
 
 #: The reader of each kind :func:`_resolve` returns.
 _READERS = {"wfdb": _read_wfdb, "asc": _read_asc, "csv": _read_csv}
+
+
+def _check_float32(path: Path, values: np.ndarray, names: list[str], what: str) -> None:
+    """Refuse a finite value too large for float32 (e.g. 1e308), naming where it is."""
+    too_big = np.isfinite(values) & (np.abs(values) > np.finfo(np.float32).max)
+    if too_big.any():
+        row, col = np.argwhere(too_big)[0]
+        raise _error(
+            path,
+            f"value {values[row, col]:g} in {what} {names[col]}, data row {row + 1}, is beyond the float32 range "
+            "(about 3.4e38); ECG values are millivolts",
+        )
 
 
 def _check_finite(record: Record) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tracemalloc
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 import scipy.io
 import wfdb
 
-from ecgcore.io import ECGFormatError, iter_chunks, read_record, record_info
+from ecgcore.io import ECGFormatError, iter_chunks, read_record, read_upload, record_info
 
 FS = 250
 
@@ -169,3 +170,41 @@ def test_a_long_record_is_read_window_by_window_in_memory_of_one_window(tmp_path
     assert seen == n
     assert total == pytest.approx(digital.sum(dtype=np.float64) / 200.0, abs=1e-3 * n)
     assert peak < 20 * window_bytes < whole_bytes / 2, f"peak {peak / 1e6:.1f} MB while reading in windows"
+
+
+def test_a_csv_value_beyond_float32_is_named_without_a_warning(tmp_path, recwarn):
+    path = tmp_path / "big.csv"
+    path.write_text("I,II\n0.1,0.2\n0.3,1e308\n")
+    with pytest.raises(
+        ECGFormatError, match=r"big.csv: value 1e\+308 in column II, data row 2, is beyond the float32"
+    ):
+        read_record(path, fs=500)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+@pytest.mark.parametrize(
+    "name,problem",
+    [
+        ("..", "not a file name"),
+        ("", "empty name"),
+        ("a\0b.csv", "or NUL characters"),
+        ("../../etc/passwd.csv", "may not hold '/'"),
+        ("x" * 300 + ".csv", "a name of 304 characters is longer than a file name may be"),
+        ("notes.txt", "unsupported type .txt; expected .hea, .dat, .mat, .asc, .csv"),
+    ],
+)
+def test_a_bad_upload_name_gets_a_clear_message_without_server_paths(name, problem):
+    with pytest.raises(ECGFormatError, match=re.escape(problem)) as caught:
+        read_upload([(name, b"I,II\n0,1\n")], fs=500)
+    assert "ecglab-upload-" not in str(caught.value) and "/tmp" not in str(caught.value)
+
+
+def test_an_upload_with_a_non_latin_name_reads_with_its_signal_file(tmp_path):
+    header = _rename(_write(tmp_path), "ЭКГ-тест")
+    record = read_upload([(p.name, p.read_bytes()) for p in (header, header.with_suffix(".dat"))])
+    assert record.record_id == "ЭКГ-тест" and record.path == Path("ЭКГ-тест.hea")
+    np.testing.assert_array_equal(record.signal, read_record(tmp_path / "base").signal)
+    with pytest.raises(
+        ECGFormatError, match=r"^ЭКГ-тест.hea: the signal file ЭКГ-тест.dat named by the header is missing"
+    ):
+        read_upload([(header.name, header.read_bytes())])
