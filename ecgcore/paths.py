@@ -26,6 +26,13 @@ SETTING_ENV: dict[str, str] = {
 }
 
 
+#: Matplotlib (the PDF report) keeps its font cache under the data directory, not in ``~/.cache``;
+#: set here, before anything imports matplotlib, unless the user chose a folder.
+os.environ.setdefault(
+    "MPLCONFIGDIR", str(Path(os.environ.get("ECGLAB_HOME") or DEFAULT_HOME).expanduser() / "matplotlib")
+)
+
+
 def data_home() -> Path:
     """Return the data directory, creating it if needed."""
     home = Path(os.environ.get("ECGLAB_HOME") or DEFAULT_HOME).expanduser()
@@ -113,3 +120,10 @@ def display_path(path: str | os.PathLike) -> str:
         except ValueError:
             continue
     return resolved.name
+
+
+def display_text(text: str) -> str:
+    """A message fit for the browser: absolute paths under the data directory or the project made relative."""
+    for base in (data_home().resolve(), PROJECT_DIR.resolve()):
+        text = text.replace(f"{base}{os.sep}", "").replace(str(base), ".")
+    return text

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -208,3 +210,12 @@ def test_an_upload_with_a_non_latin_name_reads_with_its_signal_file(tmp_path):
         ECGFormatError, match=r"^ЭКГ-тест.hea: the signal file ЭКГ-тест.dat named by the header is missing"
     ):
         read_upload([(header.name, header.read_bytes())])
+
+
+def test_matplotlib_keeps_its_cache_under_the_data_directory(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "MPLCONFIGDIR"}
+    env.update(ECGLAB_HOME=str(tmp_path / "home"), HOME=str(tmp_path / "user"), XDG_CACHE_HOME="")
+    script = "import ecgcore.explain.report, matplotlib; print(matplotlib.get_cachedir())"
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == str(tmp_path / "home" / "matplotlib"), out.stderr
+    assert not (tmp_path / "user" / ".cache").exists()

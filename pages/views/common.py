@@ -57,7 +57,7 @@ def dataset(spec: str) -> tuple[ECGDataset, list[str]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ds = open_source(spec)
-    return ds, [str(w.message) for w in caught]
+    return ds, [paths.display_text(str(w.message)) for w in caught]
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -121,7 +121,7 @@ def upload_widget(key: str) -> Record | None:
     try:
         return upload_to_record(files, fs)
     except (ECGFormatError, ValueError, OSError) as exc:
-        st.error(f"Could not read the upload: {exc}")
+        st.error(f"Could not read the upload: {paths.display_text(str(exc))}")
         return None
 
 
@@ -172,5 +172,5 @@ def guarded(what: str, fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except (ValueError, FileNotFoundError, KeyError, OSError) as exc:
-        st.error(f"{what}: {exc}")
+        st.error(paths.display_text(f"{what}: {exc}"))
         return None
