@@ -61,11 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ecgcore.data.cache import shape_record
+    from ecgcore.data.preprocess import shape_record
     from ecgcore.explain.calibration import calibrate_run, run_directory
     from ecgcore.explain.report import attribution_figure, explain_record, save_figure
     from ecgcore.io import read_record
-    from ecgcore.train.checkpoint import jsonable, load_predictor
+    from ecgcore.predict import load_predictor
+    from ecgcore.train.checkpoint import jsonable
 
     if not args.records and not args.calibrate:
         raise ValueError("give at least one RECORD to explain (or --calibrate)")

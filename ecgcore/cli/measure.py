@@ -25,7 +25,7 @@ from ecgcore.io import Record, iter_chunks, read_record, record_info
 from ecgcore.measure import Measurement, measure_record
 from ecgcore.measure.annotations import evaluate_record, summarize
 from ecgcore.progress import cli_progress, report
-from ecgcore.vocab import LEADS_12
+from ecgcore.vocab import LEADS_12, TARGET_KEYS
 
 #: Records longer than this (s) are measured window by window even without ``--window``.
 LONG_RECORD_S = 600
@@ -91,7 +91,7 @@ def write_figures(record: Record, m: Measurement, folder: Path, name: str) -> Pa
         script.write_text(get_plotlyjs(), encoding="utf-8")
     intervals = ", ".join(
         f"{label} {getattr(m, key):.0f}"
-        for key, label in (("hr", "HR"), ("pr", "PR"), ("qrs", "QRS"), ("qt", "QT"))
+        for key, label in ((k, k.upper()) for k in TARGET_KEYS)
         if getattr(m, key) is not None
     )
     layout = "3x4" if set(record.leads) <= set(LEADS_12) else "rows"

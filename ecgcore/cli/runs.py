@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ecgcore.runs import worker
-    from ecgcore.runs.store import RunStore, repair
+    from ecgcore.runs.store import RunStore, check_resumable, repair
 
     if args.action == "repair":
         print(repair(args.runs_dir).message())
@@ -56,10 +56,10 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps({"id": args.run_id, "status": worker.cancel(args.run_id, args.runs_dir)}))
     elif args.wait:
         from ecgcore.progress import cli_progress
-        from ecgcore.train.trainer import train
+        from ecgcore.runs import run_training
 
-        worker.check_resumable(store, args.run_id)
-        summary = train(
+        check_resumable(store, args.run_id)
+        summary = run_training(
             store.config(args.run_id),
             runs_dir=args.runs_dir,
             run_id=args.run_id,

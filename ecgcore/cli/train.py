@@ -85,7 +85,7 @@ def config_from_args(args: argparse.Namespace):
 
 
 def main(args: argparse.Namespace) -> int:
-    from ecgcore.train.trainer import train
+    from ecgcore.runs import run_training
 
     if args.resume and not args.run_id:
         raise ValueError("--resume needs --run-id")
@@ -94,13 +94,12 @@ def main(args: argparse.Namespace) -> int:
 
         config = RunStore(args.runs_dir).config(args.run_id)
     else:
-        from ecgcore.train.validate import validate
-
-        config = config_from_args(args)
-        validate(config)  # before a run exists: a bad setting leaves nothing behind
+        config = config_from_args(args)  # validated by run_training before a run exists
     is_main = int(os.environ.get("RANK", "0")) == 0
     progress = cli_progress("train") if is_main and not args.quiet else None
-    summary = train(config, runs_dir=args.runs_dir, run_id=args.run_id, resume=args.resume, progress=progress)
+    summary = run_training(
+        config, runs_dir=args.runs_dir, run_id=args.run_id, resume=args.resume, progress=progress
+    )
     if is_main:
         print(json.dumps(summary, indent=2, default=str))
     return 0 if summary["status"] == "done" else 1

@@ -568,6 +568,25 @@ class RunStore:
             return [dict(r) for r in rows]
 
 
+def check_resumable(store: RunStore, run_id: str, *, starting: bool = False) -> dict:
+    """The run, if it can be resumed; else ``ValueError`` saying why, with the run left as it was.
+
+    A finished run has nothing to resume; an active one must be cancelled first (``starting``: the
+    worker has just queued it for this resume); a run that never finished an epoch has no checkpoint.
+    """
+    run = store.get_run(run_id)
+    if run["status"] in ACTIVE and not (starting and run["status"] == "queued"):
+        raise ValueError(f"run {run_id} is {run['status']} (pid {run['pid']}); cancel it before resuming")
+    if run["status"] == "done":
+        raise ValueError(f"run {run_id} is done: nothing to resume (start a new run to train again)")
+    run_dir = store.run_dir(run_id)
+    if not (run_dir / "last.safetensors").exists():
+        raise ValueError(
+            f"run {run_id} has no checkpoint in {run_dir.name} to resume from; start it again instead"
+        )
+    return run
+
+
 def wait_for(store: RunStore, run_id: str, statuses: tuple[str, ...], timeout: float = 60.0) -> dict:
     """Poll until the run has one of ``statuses``; returns the run (raises ``TimeoutError`` otherwise)."""
     deadline = time.monotonic() + timeout

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ecgcore.paths import PROJECT_DIR, atomic_write_json
 from ecgcore.processes import pid_alive, process_start_time
-from ecgcore.runs.store import ACTIVE, RunStore
+from ecgcore.runs.store import ACTIVE, RunStore, check_resumable
 from ecgcore.train.config import TrainConfig
 from ecgcore.train.validate import validate
 
@@ -128,25 +128,6 @@ def refresh_dead(runs_dir: Path | str | None = None) -> list[str]:
                 )
             dead.append(run["id"])
     return dead
-
-
-def check_resumable(store: RunStore, run_id: str) -> dict:
-    """The run, if it can be resumed; else ``ValueError`` saying why, with the run left as it was.
-
-    A finished run has nothing to resume; an active one must be cancelled first; a run that never
-    finished an epoch has no checkpoint to continue from.
-    """
-    run = store.get_run(run_id)
-    if run["status"] in ACTIVE:
-        raise ValueError(f"run {run_id} is {run['status']} (pid {run['pid']}); cancel it before resuming")
-    if run["status"] == "done":
-        raise ValueError(f"run {run_id} is done: nothing to resume (start a new run to train again)")
-    run_dir = store.run_dir(run_id)
-    if not (run_dir / "last.safetensors").exists():
-        raise ValueError(
-            f"run {run_id} has no checkpoint in {run_dir.name} to resume from; start it again instead"
-        )
-    return run
 
 
 def resume(run_id: str, runs_dir: Path | str | None = None) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from ecgcore.train.config import TrainConfig
+from ecgcore.train.device import DeviceError, resolve_device
 
 #: Sampling rates the band-pass filter (0.5-40 Hz) and the models' kernels are meant for (Hz).
 FS_RANGE: tuple[float, float] = (50.0, 2000.0)
@@ -97,23 +98,13 @@ def _option(name: str) -> str:
 
 
 def _check_device(name: str) -> None:
-    """The device must exist here: ``auto``, ``cpu``, ``cuda[:N]`` with a GPU N, ``mps`` on Apple silicon."""
-    if name in ("auto", "cpu"):
-        return
-    kind, _, index = name.partition(":")
-    if kind == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise ConfigError(f"--device {name}: no CUDA device: use --device cpu or auto")
-        if index and (not index.isdigit() or int(index) >= count):
-            raise ConfigError(f"--device {name}: this machine has CUDA devices 0 to {count - 1}")
-        return
-    if kind == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise ConfigError(f"--device {name}: no Apple MPS device: use --device cpu or auto")
-        return
-    raise ConfigError(f"--device {name!r}: expected auto, cpu, cuda, cuda:N or mps")
+    """The device must exist here (:func:`ecgcore.train.device.resolve_device`, which allocates nothing)."""
+    try:
+        resolve_device(name)
+    except DeviceError as exc:
+        raise ConfigError(f"--device {name}: {exc}") from None
+    except RuntimeError:  # torch.device() of an unknown type
+        raise ConfigError(f"--device {name!r}: expected auto, cpu, cuda, cuda:N or mps") from None
 
 
 def _check_model_kwargs(config: TrainConfig) -> None:
