@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -219,3 +220,18 @@ def test_matplotlib_keeps_its_cache_under_the_data_directory(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == str(tmp_path / "home" / "matplotlib"), out.stderr
     assert not (tmp_path / "user" / ".cache").exists()
+
+
+def test_measure_prints_a_line_per_window_of_a_long_record(tmp_path, capsys, monkeypatch):
+    from ecgcore.cli import main
+    from ecgcore.cli import measure as measure_cli
+
+    header = _write(tmp_path, seconds=25.0)
+    assert main(["measure", str(header), "--window", "10", "--brief"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["start_s"] for line in lines] == [0.0, 10.0, 20.0]
+    monkeypatch.setattr(measure_cli, "LONG_RECORD_S", 20)  # longer than this: windows without asking
+    assert main(["measure", str(header), "--brief"]) == 0
+    (only,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]  # 25 s in 60 s windows: one
+    assert only["start_s"] == 0.0
+    assert main(["measure", str(header), "--window", "nan"]) == 2
