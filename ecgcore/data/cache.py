@@ -128,7 +128,8 @@ def load_cached(
     cached = _open(final, dataset, fp)
     if cached is not None:
         return cached
-    _build(dataset, prep, final, fp, progress, n_jobs)
+    with _interruptible():  # SIGTERM / Ctrl-C stop the build at once
+        _build(dataset, prep, final, fp, progress, n_jobs)
     cached = _open(final, dataset, fp)
     if cached is None:  # another process replaced it with a different build meanwhile
         raise RuntimeError(f"cache {final} was replaced while it was being built; try again")
@@ -296,20 +297,8 @@ def _build(
     progress: ProgressFn | None,
     n_jobs: int | None,
 ) -> None:
-    _remove_abandoned(final)
-    with _interruptible():
-        _build_in(dataset, prep, final, fp, progress, n_jobs)
-
-
-def _build_in(
-    dataset: ECGDataset,
-    prep: Preprocessing,
-    final: Path,
-    fp: str,
-    progress: ProgressFn | None,
-    n_jobs: int | None,
-) -> None:
     """Build into a temporary folder and install it; the folder is removed on any failure or interrupt."""
+    _remove_abandoned(final)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-{os.getpid()}-", dir=final.parent))
     try:
         start = time.perf_counter()
