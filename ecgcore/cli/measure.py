@@ -28,7 +28,7 @@ from ecgcore.progress import cli_progress, report
 from ecgcore.vocab import LEADS_12, TARGET_KEYS
 
 #: Records longer than this (s) are measured window by window even without ``--window``.
-LONG_RECORD_S = 600
+LONG_RECORD_S = 1800
 DEFAULT_WINDOW_S = 60.0
 
 

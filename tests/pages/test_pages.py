@@ -145,6 +145,18 @@ def test_train_refuses_regression_on_data_without_interval_labels():
     assert len(RunStore().list_runs()) == 0  # nothing was launched
 
 
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_train_page_checks_settings_as_the_command_line_does(tmp_path, monkeypatch):
+    folder = make_deepfake_dir(tmp_path / "deepfake", 6, seed=3)
+    monkeypatch.setenv("ECGLAB_DEEPFAKE", str(folder))
+    at = app("train")
+    at.selectbox(key="t_data").select(f"DeepFake ({folder})")
+    at.selectbox(key="t_device").select("cuda")
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert any("--device cuda: no CUDA device: use --device cpu or auto" in e.value for e in at.error)
+    assert len(RunStore().list_runs()) == 0  # nothing was launched
+
+
 def test_results_and_record_pages_without_runs():
     at = app("results")
     assert any("No runs yet" in i.value for i in at.info)
