@@ -44,7 +44,12 @@ def run_training(
 
     store = RunStore(runs_dir)
     if not resume:
-        validate(config)  # a setting that cannot train leaves no run behind
+        try:
+            validate(config)  # a setting that cannot train leaves no run behind
+        except ValueError as exc:
+            if run_id is not None and _exists(store, run_id):  # queued by the worker: say why it never ran
+                store.update(run_id, status="failed", error=f"{type(exc).__name__}: {exc}", message="failed")
+            raise
     info = ddp.setup(device_type(config.device))
     with sigterm_flag() as stop:
         if info.is_main:
