@@ -16,6 +16,7 @@ store_repair_banner()
 PAGES = [
     st.Page("pages/views/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/views/explorer.py", title="Explorer", icon=":material/monitor_heart:"),
+    st.Page("pages/views/compare.py", title="Compare datasets", icon=":material/compare:"),
     st.Page("pages/views/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/views/results.py", title="Results", icon=":material/leaderboard:"),
     st.Page("pages/views/record.py", title="Record & saliency", icon=":material/troubleshoot:"),
