@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("report", "write a per-record PDF/PNG report"),
     "reproduce": ("reproduce", "reproduce the published result tables"),
     "bench": ("bench", "measure training and prediction speed"),
+    "beats": ("beats", "beat-by-beat analysis of long records (detect, classify, cluster); its evaluation"),
 }
 
 

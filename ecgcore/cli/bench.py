@@ -19,6 +19,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, help="batch size of the trainer measurements")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
+    parser.add_argument(
+        "--long-record",
+        metavar="FOLDER",
+        type=Path,
+        help="instead: time and peak memory of the beat analysis of a day-long 2-lead 250 Hz record built "
+        "from the real records of FOLDER (e.g. ../shared/qtdb-dev)",
+    )
+    parser.add_argument("--hours", type=float, default=24.0, help="with --long-record: its length")
     parser.add_argument("--out", type=Path, help="JSON output (default: $ECGLAB_HOME/bench/bench-TIME.json)")
 
 
@@ -27,6 +35,17 @@ def main(args: argparse.Namespace) -> int:
     from ecgcore.paths import atomic_write_json, subdir
     from ecgcore.progress import cli_progress
 
+    if args.long_record is not None:
+        import json
+
+        from ecgcore.bench import bench_long_record
+
+        result = bench_long_record(args.long_record, args.hours, progress=cli_progress("long record"))
+        out = args.out or subdir("bench") / f"long-record-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        atomic_write_json(out, result)
+        print()
+        print(json.dumps(result))
+        return 0
     settings = BenchSettings.quick(args.device) if args.quick else BenchSettings(device=args.device)
     if args.rounds is not None:
         settings.rounds = args.rounds
