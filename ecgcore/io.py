@@ -298,11 +298,11 @@ def iter_chunks(
 MAX_NAME_BYTES = 255
 
 
-def check_upload_name(name: str) -> str:
+def check_upload_name(name: str, suffixes: tuple[str, ...] = SUFFIXES) -> str:
     """An uploaded file's name, if it is a plain file name of a supported type; else ``ECGFormatError``.
 
     Refused: empty names, ``.`` and ``..``, names with a path separator or a NUL, names longer
-    than a file name may be, and suffixes other than :data:`SUFFIXES` (the message says which).
+    than a file name may be, and suffixes other than ``suffixes`` (the message says which).
     """
     shown = repr(name[:60] + ("..." if len(name) > 60 else ""))
     if not name or not name.strip():
@@ -317,9 +317,9 @@ def check_upload_name(name: str) -> str:
             f"({MAX_NAME_BYTES} bytes); rename the file"
         )
     suffix = Path(name).suffix.lower()
-    if suffix not in SUFFIXES:
+    if suffix not in suffixes:
         raise ECGFormatError(
-            f"upload {name}: unsupported type {suffix or '(no extension)'}; expected {', '.join(SUFFIXES)}"
+            f"upload {name}: unsupported type {suffix or '(no extension)'}; expected {', '.join(suffixes)}"
         )
     return name
 

@@ -235,3 +235,12 @@ def test_measure_prints_a_line_per_window_of_a_long_record(tmp_path, capsys, mon
     (only,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]  # 25 s in 60 s windows: one
     assert only["start_s"] == 0.0
     assert main(["measure", str(header), "--window", "nan"]) == 2
+
+
+@pytest.mark.parametrize("name", ["..", "", "a\0b.hea", "../up.hea", "x" * 300 + ".hea"])
+def test_the_holter_upload_refuses_the_same_names(tmp_path, name):
+    from ecgcore.beats.longrecord import save_upload
+
+    with pytest.raises(ECGFormatError, match="upload|empty name"):
+        save_upload([(name, b"r 1 250 10\n")], tmp_path / "uploads")
+    assert not (tmp_path / "up.hea").exists()
