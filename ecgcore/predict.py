@@ -8,6 +8,7 @@ has one, is applied by :func:`ecgcore.explain.calibration.calibrated_prediction`
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ import torch
 
 from ecgcore import paths
 from ecgcore.data import Preprocessing, preprocess_record
-from ecgcore.train.checkpoint import load_checkpoint
-from ecgcore.vocab import TARGETS_BY_KEY
+from ecgcore.train.checkpoint import CheckpointError, load_checkpoint
+from ecgcore.train.config import LABEL_MODES, TASKS
+from ecgcore.vocab import TARGETS_BY_KEY, canonical_lead
 
 
 @dataclass
@@ -92,5 +94,71 @@ def load_predictor(
         run_dir = root / str(run_id_or_dir)
         if not run_dir.is_dir():
             raise FileNotFoundError(f"no run {str(run_id_or_dir)!r} in {root} (no such run directory)")
-    model, meta = load_checkpoint(run_dir / f"{which}.safetensors", device=device)
+    path = run_dir / f"{which}.safetensors"
+    model, meta = load_checkpoint(path, device=device)
+    check_description(meta, path)
     return Predictor(model, meta)
+
+
+def check_description(meta: dict, path: Path | str) -> None:
+    """Refuse a checkpoint description prediction cannot use, naming the file and the field.
+
+    Checked: ``task``; ``preprocessing`` (present, a positive numeric rate and duration, known leads
+    and normalisation); for regression ``targets`` with their ``target_mean`` / ``target_sd``; for
+    classification ``classes`` and ``label_mode``; and that the model has one output per target or class.
+
+    Raises
+    ------
+    CheckpointError
+        The first field that is missing or wrong.
+    """
+
+    def bad(field: str, problem: str) -> CheckpointError:
+        return CheckpointError(f"{path}: description field {field!r} {problem}")
+
+    task = meta.get("task")
+    if task not in TASKS:
+        raise bad("task", f"is {task!r}; expected one of {', '.join(TASKS)}")
+    prep = meta.get("preprocessing")
+    if not isinstance(prep, dict):
+        raise bad("preprocessing", "is missing: the model's input cannot be reproduced")
+    for key in ("fs", "duration"):
+        value = prep.get(key)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise bad(f"preprocessing.{key}", f"is {value!r}; expected a positive number")
+    for lead in prep.get("leads") or [None]:
+        try:
+            canonical_lead(lead)
+        except (ValueError, TypeError, AttributeError):
+            raise bad("preprocessing.leads", f"holds {lead!r}, which is not an ECG lead") from None
+    try:
+        Preprocessing.from_dict(prep)
+    except (ValueError, TypeError) as exc:
+        raise bad("preprocessing", f"cannot be used: {exc}") from None
+    if task == "regression":
+        names = meta.get("targets")
+        if not isinstance(names, list) or not names or any(n not in TARGETS_BY_KEY for n in names):
+            raise bad("targets", f"is {names!r}; expected some of {', '.join(TARGETS_BY_KEY)}")
+        for key in ("target_mean", "target_sd"):
+            values = meta.get(key)
+            if not isinstance(values, list) or len(values) != len(names):
+                raise bad(key, f"is {values!r}; expected {len(names)} numbers, one per target")
+    else:
+        names = meta.get("classes")
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise bad("classes", f"is {names!r}: a classification run must name its classes")
+        if meta.get("label_mode") not in LABEL_MODES:
+            raise bad(
+                "label_mode", f"is {meta.get('label_mode')!r}; expected one of {', '.join(LABEL_MODES)}"
+            )
+    outputs = (meta.get("model") or {}).get("n_outputs")
+    if outputs != len(names):
+        raise bad(
+            "model.n_outputs",
+            f"is {outputs!r} for {len(names)} {'targets' if task == 'regression' else 'classes'}",
+        )

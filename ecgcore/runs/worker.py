@@ -20,8 +20,9 @@ from pathlib import Path
 
 from ecgcore.paths import PROJECT_DIR, atomic_write_json
 from ecgcore.processes import pid_alive, process_start_time
-from ecgcore.runs.store import ACTIVE, RunStore
+from ecgcore.runs.store import ACTIVE, RunStore, check_resumable
 from ecgcore.train.config import TrainConfig
+from ecgcore.train.validate import validate
 
 LOG_NAME = "train.log"
 CANCELLING = "cancel requested"
@@ -64,7 +65,12 @@ def _start(store: RunStore, run_id: str, resume: bool) -> None:
 
 
 def launch(config: TrainConfig, runs_dir: Path | str | None = None) -> str:
-    """Record a new run and start training it in a detached process; returns the run id."""
+    """Record a new run and start training it in a detached process; returns the run id.
+
+    The config is validated first (:func:`ecgcore.train.validate.validate`): a setting that cannot
+    train raises ``ConfigError`` and no run is created.
+    """
+    validate(config)
     store = RunStore(runs_dir)
     run_id = store.create_run(config)
     atomic_write_json(store.run_dir(run_id) / "config.json", config.to_dict())
@@ -130,18 +136,13 @@ def resume(run_id: str, runs_dir: Path | str | None = None) -> str:
     Raises
     ------
     ValueError
-        If the run is still active, or never finished an epoch (nothing to resume from).
+        If the run is done or still active, or never finished an epoch (nothing to resume from);
+        the run is left as it was.
     """
     store = RunStore(runs_dir)
     refresh_dead(runs_dir)
-    run = store.get_run(run_id)
-    if run["status"] in ACTIVE:
-        raise ValueError(f"run {run_id} is {run['status']} (pid {run['pid']}); cancel it before resuming")
+    run = check_resumable(store, run_id)
     run_dir = store.run_dir(run_id)
-    if not (run_dir / "last.safetensors").exists():
-        raise ValueError(
-            f"run {run_id} has no checkpoint in {run_dir} to resume from; start it again instead"
-        )
     if not (run_dir / "config.json").exists():
         atomic_write_json(run_dir / "config.json", run["config"])
     _start(store, run_id, resume=True)

@@ -104,11 +104,18 @@ def test_two_gloo_processes_agree_on_the_strongest_stop(tmp_path, codes, expecte
     assert [int(np.load(tmp_path / f"r-{r}.npy")[0]) for r in (0, 1)] == [expected, expected]
 
 
-def test_a_missing_cuda_device_fails_the_recorded_run_with_a_clear_message(
+def test_a_missing_cuda_device_is_refused_before_a_run_exists_or_fails_a_queued_one(
     deepfake_spec, tmp_path, monkeypatch
 ):
+    from ecgcore.train.validate import ConfigError
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(dev.DeviceError):
-        run_training(tiny_config(deepfake_spec, device="cuda"), runs_dir=tmp_path, run_id="gpu")
-    run = RunStore(tmp_path).get_run("gpu")
+    config = tiny_config(deepfake_spec, device="cuda")
+    with pytest.raises(ConfigError, match="no CUDA device: use --device cpu or auto"):
+        run_training(config, runs_dir=tmp_path, run_id="gpu")
+    assert len(RunStore(tmp_path).list_runs()) == 0  # issue 15: a mistyped setting leaves no failed run
+    RunStore(tmp_path).create_run(config, run_id="queued")  # as the worker queues a run before it starts
+    with pytest.raises(ConfigError):
+        run_training(config, runs_dir=tmp_path, run_id="queued")
+    run = RunStore(tmp_path).get_run("queued")
     assert run["status"] == "failed" and "no CUDA device: use --device cpu or auto" in run["error"]
