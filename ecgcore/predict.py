@@ -37,7 +37,11 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 def _bn_affine(bn: nn.modules.batchnorm._BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
     """Eval-mode batch norm as ``scale * x + shift`` per channel."""
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps) if bn.affine else 1 / torch.sqrt(bn.running_var + bn.eps)
+    scale = (
+        bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        if bn.affine
+        else 1 / torch.sqrt(bn.running_var + bn.eps)
+    )
     shift = (bn.bias if bn.affine else 0) - bn.running_mean * scale
     return scale, shift
 
@@ -66,9 +70,11 @@ def _fold_sequential(seq: nn.Sequential) -> int:
             _fold_into_conv(items[i - 1], *_bn_affine(bn))
         else:
             after = [m for m in items[i + 1 :] if not isinstance(m, nn.Dropout)][:1]
-            if not (after and isinstance(after[0], nn.Linear) and all(
-                isinstance(m, nn.Dropout) for m in items[i + 1 : items.index(after[0])]
-            )):
+            if not (
+                after
+                and isinstance(after[0], nn.Linear)
+                and all(isinstance(m, nn.Dropout) for m in items[i + 1 : items.index(after[0])])
+            ):
                 continue
             _fold_into_linear(after[0], *_bn_affine(bn))
         seq[i] = nn.Identity()
@@ -168,7 +174,11 @@ class Predictor:
         return self.interpret(record.record_id, self.outputs(self.prepare(record))[0])
 
     def predict_many(
-        self, records: Iterable, batch_size: int = 32, total: int | None = None, progress: ProgressFn | None = None
+        self,
+        records: Iterable,
+        batch_size: int = 32,
+        total: int | None = None,
+        progress: ProgressFn | None = None,
     ) -> list[dict]:
         """:meth:`predict` for many records, ``batch_size`` at a time (records of one input shape batched).
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -73,3 +75,34 @@ def test_predictions_match_the_training_model_in_fp32_and_within_bf16_rounding(d
         # bf16 keeps 8 bits of mantissa: outputs (sd units) within a few per cent of the output scale
         assert [low["intervals"][k] for k in TARGET_KEYS] == pytest.approx(values, abs=0.05 * 30)
         assert one["precision"] == "fp32" and low["precision"] == "bf16-mixed"
+
+
+def test_predict_command_takes_folders_and_reports_unreadable_files(deepfake_spec, tmp_path, capsys):
+    import json
+    import shutil
+
+    from ecgcore.cli import main
+    from ecgcore.runs import run_training
+    from tests.train.helpers import tiny_config
+
+    summary = run_training(tiny_config(deepfake_spec, epochs=1), runs_dir=tmp_path / "runs")
+    folder = tmp_path / "records"
+    (folder / "sub").mkdir(parents=True)
+    source = sorted(Path(deepfake_spec.split(":", 1)[1]).glob("*.asc"))[:3]
+    for f in source[:2]:
+        shutil.copy(f, folder / f.name)
+    shutil.copy(source[2], folder / "sub" / source[2].name)
+    (folder / "broken.asc").write_text("not numbers\n")
+    args = ["predict", "--run", summary["id"], "--runs-dir", str(tmp_path / "runs"), "--quiet"]
+    code = main([*args, "--batch-size", "2", "--precision", "fp32", str(folder)])
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert code == 1  # one file could not be read
+    assert [Path(x["path"]).name for x in lines[:3]] == sorted(f.name for f in source[:2]) + [source[2].name]
+    assert lines[3]["path"].endswith("broken.asc") and "broken.asc" in lines[3]["error"]
+    assert "3 records in" in captured.err and "records/s" in captured.err
+    # the batched path gives what one record at a time gives
+    main([*args, "--batch-size", "1", "--precision", "fp32", *(x["path"] for x in lines[:3])])
+    singles = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for one, batched in zip(singles, lines[:3]):
+        assert one["intervals"] == pytest.approx(batched["intervals"], rel=1e-5)

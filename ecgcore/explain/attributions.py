@@ -196,7 +196,6 @@ def attribute(
     """
     from captum.attr import (
         GradientShap,
-        IntegratedGradients,
         LayerAttribution,
         LayerGradCam,
         Occlusion,
