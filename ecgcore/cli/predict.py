@@ -6,7 +6,7 @@ Folders are searched (recursively) for records: WFDB / Challenge headers (``.hea
 folded, bf16 where the CPU has it natively unless ``--precision fp32``); a progress bar and the rate in
 records/s go to stderr. A record that cannot be read gets a line ``{"path", "error"}`` and the exit code is 1.
 A classification run calibrated with ``explain --calibrate`` also gets ``calibrated_probabilities`` (those
-records are predicted one at a time, with the fp32 model the calibration was fitted on).
+records are predicted one at a time; the calibration is applied to the same logits as the prediction).
 """
 
 from __future__ import annotations
