@@ -48,14 +48,13 @@ def main(args: argparse.Namespace) -> int:
     if args.ig_steps is not None:
         settings.ig_steps = args.ig_steps
     result = run_bench(settings, progress=cli_progress("bench"))
-    if args.scaling is not None:
-        result["scaling"] = bench_scaling(
-            tuple(args.scaling or (500, 2000, 8000)), progress=cli_progress("scaling")
-        )
     out = args.out or subdir("bench") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    atomic_write_json(out, result)
-    print(format_table(result))
-    if "scaling" in result:
+    atomic_write_json(out, result)  # written before the (long) scaling table, and again with it
+    print(format_table(result), flush=True)
+    if args.scaling is not None:
+        sizes = tuple(args.scaling or (500, 2000, 8000))
+        result["scaling"] = bench_scaling(sizes, progress=cli_progress("scaling"))
+        atomic_write_json(out, result)
         print(format_scaling(result["scaling"]))
     print(f"written to {out}")
     return 0
