@@ -55,7 +55,7 @@ def _fold_into_conv(conv: nn.Conv1d, scale: torch.Tensor, shift: torch.Tensor) -
 
 def _fold_into_linear(linear: nn.Linear, scale: torch.Tensor, shift: torch.Tensor) -> None:
     """``linear(bn(x))`` -> ``linear'(x)``: input columns scaled, the shift moves into the bias."""
-    bias = linear.bias if linear.bias is not None else torch.zeros(linear.out_features)
+    bias = linear.bias if linear.bias is not None else torch.zeros_like(linear.weight[:, 0])
     linear.bias = nn.Parameter(bias + linear.weight @ shift)
     linear.weight.copy_(linear.weight * scale[None, :])
 
@@ -69,14 +69,10 @@ def _fold_sequential(seq: nn.Sequential) -> int:
         if i > 0 and isinstance(items[i - 1], nn.Conv1d) and items[i - 1].out_channels == bn.num_features:
             _fold_into_conv(items[i - 1], *_bn_affine(bn))
         else:
-            after = [m for m in items[i + 1 :] if not isinstance(m, nn.Dropout)][:1]
-            if not (
-                after
-                and isinstance(after[0], nn.Linear)
-                and all(isinstance(m, nn.Dropout) for m in items[i + 1 : items.index(after[0])])
-            ):
+            after = next((m for m in items[i + 1 :] if not isinstance(m, nn.Dropout)), None)
+            if not (isinstance(after, nn.Linear) and after.in_features == bn.num_features):
                 continue
-            _fold_into_linear(after[0], *_bn_affine(bn))
+            _fold_into_linear(after, *_bn_affine(bn))
         seq[i] = nn.Identity()
         folded += 1
     return folded
