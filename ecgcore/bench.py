@@ -462,13 +462,13 @@ def format_scaling(rows: list[dict]) -> str:
     """The scaling table: seconds and seconds per 1,000 records (flat = linear growth)."""
     epochs = [k for k in rows[0] if k.startswith("epoch_s_")]
     head = f"{'records':>8}{'cache s':>10}{'s/1k':>7}" + "".join(
-        f"{k[8:] + ' epoch s':>20}{'s/1k':>7}" for k in epochs
+        f"{k[8:] + ' epoch s':>20}{'s/1k':>8}" for k in epochs
     )
     lines = [head]
     for r in rows:
         line = f"{r['records']:>8}{r['cache_s']:>10.1f}{1000 * r['cache_s'] / r['records']:>7.2f}"
         for k in epochs:
-            line += f"{r[k]:>20.1f}{1000 * r[k] / r['records']:>7.2f}"
+            line += f"{r[k]:>20.1f}{1000 * r[k] / r['records']:>8.1f}"
         lines.append(line)
     return "\n".join(lines)
 
