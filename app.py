@@ -7,7 +7,10 @@ finds no page for a deep link such as ``/record`` and shows "Page not found" ove
 
 import streamlit as st
 
+from dashboard.common import store_repair_banner
+
 st.set_page_config(page_title="ECG Lab", page_icon=":material/monitor_heart:", layout="wide")
+store_repair_banner()
 
 PAGES = [
     st.Page("dashboard/home.py", title="Home", icon=":material/home:", default=True),

@@ -8,7 +8,7 @@ and the one way of turning an upload into a :class:`ecgcore.io.Record` in one pl
 from __future__ import annotations
 
 import hashlib
-import tempfile
+import sqlite3
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -21,12 +21,10 @@ from ecgcore import paths
 from ecgcore.data import format_spec, open_source, parse_spec
 from ecgcore.data.base import ECGDataset
 from ecgcore.data.deepfake import DEMO_NAME, remeasure_if_stale
-from ecgcore.io import ECGFormatError, Record, read_record
+from ecgcore.io import ECGFormatError, Record, read_upload
 from ecgcore.measure import measure_record, measurement_version
 from ecgcore.vocab import TARGETS_BY_KEY
 
-#: Upload suffixes a record can come as (WFDB header + data, Challenge .mat, DeepFake .asc, CSV).
-UPLOAD_TYPES = ["hea", "dat", "mat", "asc", "csv"]
 BUNDLED = "PTB-XL sample (bundled, real records)"
 
 
@@ -65,7 +63,7 @@ def dataset(spec: str) -> tuple[ECGDataset, list[str]]:
         if parsed.kind == "deepfake":  # a generated set measured by older code: measure it again first
             remeasure_if_stale(parsed.path)
         ds = open_source(spec)
-    return ds, [str(w.message) for w in caught]
+    return ds, [paths.display_text(str(w.message)) for w in caught]
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -101,54 +99,39 @@ def measured(rec: Record, key: str) -> dict[str, Any] | None:
     return None
 
 
-def _read_upload(main: Path, tmp: str, fs: float | None, saved: list[Path]) -> Record:
-    """One uploaded record from its main file, named as the user named it (never the temporary folder)."""
-    try:
-        rec = read_record(main, fs=fs if main.suffix.lower() == ".csv" else None)
-    except ECGFormatError as exc:
-        raise ECGFormatError(str(exc).replace(f"{tmp}/", "")) from exc
-    rec.path = Path(main.name)
-    rec.metadata["uploaded"] = [p.name for p in saved if p.stem == main.stem]
-    return rec
-
-
 def uploads_to_records(files: list, fs: float | None) -> list[tuple[str, Record | ECGFormatError]]:
     """Every record among the uploaded files: ``(file name, record or the reason it could not be read)``.
 
     A WFDB ``.hea`` (with the ``.dat`` / ``.mat`` of the same name), each ``.asc`` and each ``.csv`` is
-    one record (CSV needs ``fs``); files that belong to no record are named in one error.
+    one record, read by :func:`ecgcore.io.read_upload` (CSV needs ``fs``); files that belong to no
+    record are named in one error.
     """
-    with tempfile.TemporaryDirectory(prefix="ecglab-upload-") as tmp:
-        saved = []
-        for f in files:
-            path = Path(tmp) / Path(f.name).name
-            path.write_bytes(f.getvalue())
-            saved.append(path)
-        mains = [p for p in saved if p.suffix.lower() in (".hea", ".asc", ".csv")]
-        out: list[tuple[str, Record | ECGFormatError]] = []
-        for main in mains:
-            try:
-                out.append((main.name, _read_upload(main, tmp, fs, saved)))
-            except (ECGFormatError, ValueError, OSError) as exc:
-                out.append((main.name, ECGFormatError(_plain(exc, tmp))))
-        used = {p.stem for p in mains}
-        loose = [p.name for p in saved if p.stem not in used]
-        if loose:
-            out.append(
-                (
-                    ", ".join(loose),
-                    ECGFormatError(
-                        f"{', '.join(loose)}: no record among the uploaded files; expected a WFDB .hea (with its "
-                        ".dat or .mat of the same name), a DeepFake .asc or a CSV"
-                    ),
-                )
+    named = [(f.name, f.getvalue()) for f in files]
+    mains = [name for name, _ in named if Path(name).suffix.lower() in (".hea", ".asc", ".csv")]
+    out: list[tuple[str, Record | ECGFormatError]] = []
+    for main in mains:
+        group = [
+            (n, d)
+            for n, d in named
+            if Path(n).stem == Path(main).stem and (n == main or Path(n).suffix.lower() in (".dat", ".mat"))
+        ]
+        try:
+            out.append((main, read_upload(group, fs=fs)))
+        except (ECGFormatError, ValueError, OSError) as exc:
+            out.append((main, ECGFormatError(paths.display_text(str(exc)))))
+    used = {Path(m).stem for m in mains}
+    loose = [n for n, _ in named if Path(n).stem not in used]
+    if loose:
+        out.append(
+            (
+                ", ".join(loose),
+                ECGFormatError(
+                    f"{', '.join(loose)}: no record among the uploaded files; expected a WFDB .hea (with its "
+                    ".dat or .mat of the same name), a DeepFake .asc or a CSV"
+                ),
             )
-        return out
-
-
-def _plain(exc: Exception, tmp: str) -> str:
-    """An error as the user should read it: the message without the temporary folder or a class name."""
-    return str(exc).replace(f"{tmp}/", "")
+        )
+    return out
 
 
 def upload_to_record(files: list, fs: float | None) -> Record:
@@ -177,7 +160,7 @@ def upload_widget(key: str) -> Record | None:
     files = st.file_uploader(
         "Upload records: WFDB .hea + .dat/.mat, DeepFake .asc, or CSV (one column per lead, mV); "
         "several at once are listed",
-        type=UPLOAD_TYPES,
+        type=None,  # checked by ecgcore.io.check_upload_name, which says why a file is refused
         accept_multiple_files=True,
         key=f"{key}_files",
     )
@@ -189,7 +172,7 @@ def upload_widget(key: str) -> Record | None:
     found = uploads_to_records(files, fs)
     for _, problem in found:
         if not isinstance(problem, Record):
-            st.error(f"Could not read the upload: {problem}")
+            st.error(f"Could not read the upload: {paths.display_text(str(problem))}")
     records = {name: rec for name, rec in found if isinstance(rec, Record)}
     if len(records) <= 1:
         return next(iter(records.values()), None)
@@ -230,6 +213,22 @@ def upload_widget(key: str) -> Record | None:
     return records[chosen]
 
 
+def store_repair_banner() -> None:
+    """Open the run store (a damaged one is rebuilt from the run directories) and say so in this session."""
+    from ecgcore.runs.store import RunStore, take_repair_notice
+
+    try:
+        RunStore()
+    except (OSError, sqlite3.Error) as exc:
+        st.error(f"The run store could not be opened: {exc}")
+        return
+    notice = take_repair_notice()
+    if notice:
+        st.session_state["store_repair_notice"] = notice
+    if "store_repair_notice" in st.session_state:
+        st.warning(f"Run store repaired: {st.session_state['store_repair_notice']}", icon=":material/build:")
+
+
 def html_download(fig: go.Figure, name: str, key: str) -> None:
     """A button that downloads ``fig`` as a self-contained interactive HTML file (built only when clicked)."""
     st.download_button(
@@ -261,7 +260,7 @@ def guarded(what: str, fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except (ValueError, FileNotFoundError, KeyError, OSError) as exc:
-        st.error(f"{what}: {exc}")
+        st.error(paths.display_text(f"{what}: {exc}"))
         return None
 
 
