@@ -228,14 +228,16 @@ def run_logits(
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Raw outputs and labels of a finished run's ``split`` (``"val"`` / ``"test"``), and the checkpoint meta.
 
-    The rows are rebuilt with the trainer's own data preparation from the run's config, so they are
-    exactly the rows the run was validated and tested on.
+    The rows are rebuilt with the trainer's own data preparation from the run's config and checked
+    against the run's ``records.json``, so they are exactly the rows the run was validated and tested
+    on (a ``ValueError`` says so when the data changed since the run).
     """
     from ecgcore.train.checkpoint import load_predictor
     from ecgcore.train.config import TrainConfig
     from ecgcore.train.trainer import BatchSource, predict_rows, prepare_data
 
-    predictor = load_predictor(run_directory(run_id_or_dir, runs_dir))
+    run_dir = run_directory(run_id_or_dir, runs_dir)
+    predictor = load_predictor(run_dir)
     meta = predictor.meta
     if meta["task"] != "classification":
         raise ValueError(
@@ -244,10 +246,30 @@ def run_logits(
     config = TrainConfig.from_dict(meta["config"])
     data = prepare_data(config, progress=progress)
     rows = data.rows[split]
+    check_recorded_split(run_dir, split, data.record_ids[rows], config.data)
     source = BatchSource(data.signals, data.y, rows, predictor.device)
     logits = predict_rows(predictor.model, source, rows, 64, None).numpy()
     report(progress, 1, 1, f"{split} logits")
     return logits, np.asarray(data.y[rows]), meta
+
+
+def check_recorded_split(run_dir: Path, split: str, record_ids, data: str) -> None:
+    """Refuse rows rebuilt now that are not the ``split`` records the run recorded in ``records.json``.
+
+    Raises
+    ------
+    ValueError
+        Naming the run directory, the split and the data when they differ (or nothing was recorded).
+    """
+    path = Path(run_dir) / "records.json"
+    if not path.exists():
+        raise ValueError(f"{path}: missing; cannot check that the {split} records are the run's own")
+    recorded = json.loads(path.read_text()).get(split)
+    if recorded is None or [str(r) for r in record_ids] != [str(r) for r in recorded]:
+        raise ValueError(
+            f"{Path(run_dir).name}: its {split} records ({path}) differ from those rebuilt now from {data}; "
+            "the data changed since the run"
+        )
 
 
 def calibrate_run(
