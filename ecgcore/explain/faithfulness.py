@@ -31,7 +31,6 @@ from torch import nn
 
 from ecgcore.explain.attributions import Attribution, as_input, attribute, make_baseline, output
 
-
 #: Methods whose maps carry a direction (evidence for or against the output); the others are magnitudes.
 SIGNED_METHODS: frozenset[str] = frozenset({"ig", "gradientshap", "occlusion"})
 

@@ -28,6 +28,8 @@ from matplotlib.figure import Figure
 from ecgcore.explain.attributions import (
     Attribution,
     attribute,
+    default_baseline,
+    describe_baseline,
     lead_importance,
     top_items,
     wave_coverage,
@@ -89,7 +91,7 @@ def explain_record(
     record,
     *,
     method: str = "ig",
-    baseline: str = "zeros",
+    baseline: str | None = None,
     target: str | int | None = None,
     n_steps: int = 50,
     internal_batch_size: int | None = None,
@@ -108,6 +110,10 @@ def explain_record(
         :func:`ecgcore.train.checkpoint.load_predictor` output.
     record
         :class:`ecgcore.io.Record` (any rate and lead set the preprocessing can turn into model input).
+    baseline
+        One of :data:`~ecgcore.explain.attributions.BASELINES`; default (``None``): chosen from the
+        run's normalisation by :func:`~ecgcore.explain.attributions.default_baseline`. The summary
+        names it (``baseline``) and says what it means for this run (``baseline_meaning``).
     target
         Class name, regression target key or output index; default: the predicted class / first target.
     evaluate
@@ -121,6 +127,7 @@ def explain_record(
         ``(summary dict, Attribution)``; the dict is JSON-able.
     """
     meta, prep = predictor.meta, predictor.prep
+    baseline = baseline or default_baseline(prep.normalize, prep.bandpass)
     x = predictor.prepare(record)
     with torch.no_grad():
         outputs = predictor.model(x).float().cpu().numpy()[0]
@@ -147,6 +154,7 @@ def explain_record(
         "target": name,
         "target_index": index,
         "attribution_time_s": round(elapsed, 4),
+        "baseline_meaning": describe_baseline(attr.baseline, prep.normalize),
         "lead_importance": leads,
         "top_leads": top_items(leads),
     }
@@ -286,7 +294,7 @@ def _prediction_lines(summary: dict) -> list[str]:
 
 def _explanation_lines(summary: dict) -> list[str]:
     lines = [
-        f"method {summary['method']}, baseline {summary['baseline'] or 'none'}, explains output "
+        f"method {summary['method']}, baseline {summary['baseline_meaning']}, explains output "
         f"'{summary['target']}' (score {summary['score']:.3f})"
     ]
     lines.append("top leads: " + ", ".join(f"{lead} {share:.0%}" for lead, share in summary["top_leads"]))
@@ -332,10 +340,23 @@ def model_card(meta: dict, run_dir: Path | None) -> list[str]:
             f"records train/val/test {n.get('train')}/{n.get('val')}/{n.get('test')}  "
             f"epochs {summary.get('epochs_run')}"
         )
-        key = "mae" if meta["task"] == "regression" else "auc"
-        test, base = summary["metrics"]["test"].get(key), summary["baseline"]["test"].get(key)
-        label = "mean absolute error" if key == "mae" else "macro AUC"
-        lines.append(f"test {label} {_fmt(test, 3)}  (trivial baseline {_fmt(base, 3)})")
+        test, base = summary["metrics"]["test"], summary["baseline"]["test"]
+        if meta["task"] == "regression":
+            lines.append(
+                "test MAE "
+                + ", ".join(
+                    f"{k.upper()} {_fmt(m['mae'])} {m.get('unit') or ''}".rstrip()
+                    + f" (baseline {_fmt(base['per_target'][k]['mae'])})"
+                    for k, m in test["per_target"].items()
+                )
+                + "; baseline = training median"
+            )
+        else:
+            auc = _fmt(test.get("auc"), 3) if test.get("auc") is not None else "none"
+            lines.append(
+                f"test macro AUC {auc}  (trivial baseline {_fmt(base.get('auc'), 3)})"
+                + (f"; {test['auc_note']}" if test.get("auc_note") else "")
+            )
     else:
         lines.append(f"validation metrics at the saved epoch: {json.dumps(meta.get('metrics', {}))[:120]}")
     calibration = load_calibration(run_dir) if run_dir is not None else None
@@ -421,7 +442,7 @@ def write_report(
     *,
     runs_dir: str | Path | None = None,
     method: str = "ig",
-    baseline: str = "zeros",
+    baseline: str | None = None,
     target: str | int | None = None,
     evaluate: bool = False,
     **kwargs,

@@ -383,7 +383,7 @@ def build_schedule(
 
 def monitor_of(config: TrainConfig) -> tuple[str, str]:
     """``(metric name, "min" | "max")`` for early stopping and the best checkpoint."""
-    name = "val_loss" if config.monitor == "auto" else config.monitor
+    name = {"auto": "val_loss", "mae": "mae_over_sd"}.get(config.monitor, config.monitor)
     return name, ("max" if name == "auc" else "min")
 
 
@@ -478,18 +478,22 @@ def epoch_metrics(result: dict, config: TrainConfig) -> dict:
     """The compact validation metrics stored per epoch."""
     model = result["model"]
     if config.task == "regression":
-        out = {"mae": model["mae"], "rmse": model["rmse"]}
+        out = {"mae_over_sd": model["mae_over_sd"]}
         out.update({f"mae_{k}": v["mae"] for k, v in model["per_target"].items()})
         return out
     return {"auc": model["auc"], "accuracy": model["accuracy"], "f1_macro": model["f1_macro"]}
 
 
 def headline(summary_metrics: dict, baseline: dict, config: TrainConfig) -> dict:
-    """A few numbers for run tables: test/val MAE or AUC next to the baseline's."""
-    key = "mae" if config.task == "regression" else "auc"
-    return {f"{split}_{key}": summary_metrics[split][key] for split in ("val", "test")} | {
+    """A few numbers for run tables: test/val unitless MAE / training SD (regression; plus each target's
+    test MAE in its unit) or macro AUC, next to the baseline's."""
+    key = "mae_over_sd" if config.task == "regression" else "auc"
+    out = {f"{split}_{key}": summary_metrics[split][key] for split in ("val", "test")} | {
         f"baseline_test_{key}": baseline["test"][key]
     }
+    if config.task == "regression":
+        out.update({f"test_mae_{k}": v["mae"] for k, v in summary_metrics["test"]["per_target"].items()})
+    return out
 
 
 def train_step(

@@ -30,7 +30,12 @@ METHODS = {
     "occlusion": "Occlusion (0.2 s windows per lead)",
     "gradcam": "Grad-CAM (last convolution)",
 }
-BASELINES = {"zeros": "zeros", "lead_mean": "per-lead mean", "lowpass": "low-pass filtered copy"}
+BASELINES = {
+    None: "from the run's normalisation",
+    "zeros": "zeros",
+    "lead_mean": "per-lead mean",
+    "lowpass": "low-pass filtered copy",
+}
 
 
 @st.cache_resource(show_spinner="Loading the model ...", max_entries=4)
@@ -46,7 +51,7 @@ def explained(
     _rec: Record,
     rec_key: str,
     method: str,
-    baseline: str,
+    baseline: str | None,
     target: int | None,
     evaluate: bool,
 ) -> tuple[dict, Attribution]:
@@ -190,7 +195,7 @@ fig = viz.saliency_paper(
     pred.prep.leads,
     attr.values,
     title=f"{rec.record_id}: {METHODS[method]}"
-    + (f" (baseline {BASELINES[attr.baseline]})" if attr.baseline else "")
+    + (f" (baseline {summary['baseline_meaning']})" if attr.baseline else "")
     + f" for {summary['target']}, run {run_id}",
 )
 st.plotly_chart(fig, key="s_heatmap", width="stretch")

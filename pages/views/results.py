@@ -12,14 +12,21 @@ from ecgcore.experiments.definitions import PRESETS, get_experiment, list_experi
 from ecgcore.experiments.tables import to_markdown
 from ecgcore.runs import worker
 from ecgcore.runs.store import ACTIVE, RunStore
+from ecgcore.vocab import TARGETS
 from pages.views.common import csv_download, guarded, html_download
 
 RUN_COLUMNS = {
     "id": st.column_config.TextColumn("run", width="medium"),
     "created": st.column_config.TextColumn("created (UTC)"),
-    "val_mae": st.column_config.NumberColumn("val MAE", format="%.3f"),
-    "test_mae": st.column_config.NumberColumn("test MAE", format="%.3f"),
-    "baseline_test_mae": st.column_config.NumberColumn("baseline test MAE", format="%.3f"),
+    "val_mae_over_sd": st.column_config.NumberColumn("val MAE / SD", format="%.3f"),
+    "test_mae_over_sd": st.column_config.NumberColumn("test MAE / SD", format="%.3f"),
+    "baseline_test_mae_over_sd": st.column_config.NumberColumn("baseline test MAE / SD", format="%.3f"),
+    **{
+        f"test_mae_{t.key}": st.column_config.NumberColumn(
+            f"test {t.key.upper()} MAE ({t.unit})", format="%.1f"
+        )
+        for t in TARGETS
+    },
     "val_auc": st.column_config.NumberColumn("val AUC", format="%.3f"),
     "test_auc": st.column_config.NumberColumn("test AUC", format="%.3f"),
     "baseline_test_auc": st.column_config.NumberColumn("baseline test AUC", format="%.3f"),
@@ -68,9 +75,10 @@ def runs_table(store: RunStore) -> pd.DataFrame:
         "status",
         "task",
         "model",
-        "val_mae",
-        "test_mae",
-        "baseline_test_mae",
+        "val_mae_over_sd",
+        "test_mae_over_sd",
+        "baseline_test_mae_over_sd",
+        *(f"test_mae_{t.key}" for t in TARGETS),
         "val_auc",
         "test_auc",
         "baseline_test_auc",
@@ -119,7 +127,7 @@ def compare(store: RunStore, chosen: pd.DataFrame) -> None:
     frames = {i: f for i, f in frames.items() if len(f)}
     if frames:
         tasks = set(chosen["task"])
-        metric = "mae" if tasks == {"regression"} else "auc" if tasks == {"classification"} else None
+        metric = "mae_over_sd" if tasks == {"regression"} else "auc" if tasks == {"classification"} else None
         fig = viz.learning_curves(frames, metric)
         st.plotly_chart(fig, key="r_curves")
         html_download(fig, "learning-curves", key="dl_curves")

@@ -267,7 +267,7 @@ def live(store_dir: str) -> None:
             st.error(str(exc))
     frame = store.epochs(run_id)
     if len(frame):
-        metric = "mae" if run["task"] == "regression" else "auc"
+        metric = "mae_over_sd" if run["task"] == "regression" else "auc"
         st.plotly_chart(
             viz.learning_curves({run_id: frame}, metric if metric in frame else None), key="t_curves"
         )

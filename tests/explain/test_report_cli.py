@@ -158,3 +158,25 @@ def test_calibrated_probabilities_reach_the_report(classification_run, tmp_path,
     assert sum(probs.values()) == pytest.approx(1.0) and not np.isclose(
         summary["prediction"]["calibration"]["temperature"], 1.0
     )
+
+
+def test_the_default_baseline_follows_the_runs_normalisation_and_is_named(regression_run):
+    from ecgcore.train.checkpoint import Predictor
+
+    z = load_predictor(regression_run["run_id"], runs_dir=regression_run["runs_dir"])
+    record = read_record(_test_records(regression_run, 1)[0])
+    summary, attr = explain_record(z, record, n_steps=8)
+    assert z.prep.normalize == "zscore" and summary["baseline"] == "zeros"
+    assert "each lead's mean" in summary["baseline_meaning"]
+    # the same weights behind a min-max input: zero would be each lead's minimum, not an absent signal
+    minmax = Predictor(
+        z.model, {**z.meta, "preprocessing": {**z.meta["preprocessing"], "normalize": "minmax"}}
+    )
+    summary, attr = explain_record(minmax, record, n_steps=8)
+    assert summary["baseline"] == attr.baseline == "lead_mean"
+    assert summary["baseline_meaning"].startswith("lead_mean = a flat line at each lead's mean")
+    x = minmax.prepare(record)[0].numpy()
+    assert attr.baseline_score != pytest.approx(attr.score)  # the baseline is the lead-mean line, not x
+    explicit = explain_record(minmax, record, baseline="zeros", n_steps=8)[0]
+    assert "NOT an absent signal" in explicit["baseline_meaning"]
+    assert x.min() >= 0.0  # min-max input: zero is each lead's minimum
