@@ -14,7 +14,7 @@ prior. A model that learned nothing is obvious at a glance.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from sklearn.metrics import (
@@ -232,3 +232,94 @@ def evaluate(
             "predictor": "training class prior",
         },
     }
+
+
+#: Resamples of a bootstrap interval (helme's benchmark uses 1,000 too).
+BOOTSTRAP_RESAMPLES = 1000
+
+
+def bootstrap_interval(
+    metric: Callable[[np.ndarray, np.ndarray], float | None],
+    y_true: np.ndarray,
+    predictions: Sequence[np.ndarray],
+    *,
+    n_resamples: int = BOOTSTRAP_RESAMPLES,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict:
+    """Point value and percentile bootstrap interval of ``metric(y_true, y_pred)`` over records and seeds.
+
+    Parameters
+    ----------
+    metric
+        Metric of one prediction set, ``None`` where undefined (e.g. an AUC on a resample without positives).
+    y_true
+        Truth of the evaluated records, first axis = records.
+    predictions
+        One prediction array per training seed, each row-aligned with ``y_true``.
+    n_resamples, level, seed
+        Each resample draws the records with replacement and, with several seeds, the seeds with
+        replacement too (a two-level bootstrap: both the test records and the training seed vary);
+        the interval is the ``(1 - level) / 2`` and ``(1 + level) / 2`` percentiles.
+
+    Returns
+    -------
+    dict
+        ``point`` (the mean over seeds on all records), ``low``, ``high`` (``None`` if fewer than half
+        of the resamples gave a value), ``level``, ``n_resamples`` (resamples with a value),
+        ``n_records`` and ``n_seeds``.
+    """
+    y_true = np.asarray(y_true)
+    preds = [np.asarray(p) for p in predictions]
+    n, k = len(y_true), len(preds)
+    points = [metric(y_true, p) for p in preds]
+    point = float(np.mean(points)) if points and all(v is not None for v in points) else None
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_resamples):
+        rows = rng.integers(0, n, n)
+        seeds = rng.integers(0, k, k) if k > 1 else [0]
+        got = [metric(y_true[rows], preds[s][rows]) for s in seeds]
+        if all(v is not None and np.isfinite(v) for v in got):
+            values.append(float(np.mean(got)))
+    enough = len(values) >= n_resamples / 2
+    tail = 100 * (1 - level) / 2
+    return {
+        "point": point,
+        "low": float(np.percentile(values, tail)) if enough else None,
+        "high": float(np.percentile(values, 100 - tail)) if enough else None,
+        "level": level,
+        "n_resamples": len(values),
+        "n_records": n,
+        "n_seeds": k,
+    }
+
+
+def mae_of(column: int) -> Callable[[np.ndarray, np.ndarray], float]:
+    """MAE of one regression target (column), for :func:`bootstrap_interval`."""
+    return lambda t, p: float(np.mean(np.abs(p[:, column] - t[:, column])))
+
+
+def macro_auc_of(
+    classes: Sequence[str], multi_label: bool
+) -> Callable[[np.ndarray, np.ndarray], float | None]:
+    """Macro AUC over all ``classes`` (``None`` when one lacks positives or negatives), for :func:`bootstrap_interval`."""
+    return lambda t, p: classification_metrics(t, p, classes, multi_label)["auc"]
+
+
+def accuracy_of(classes: Sequence[str], multi_label: bool) -> Callable[[np.ndarray, np.ndarray], float]:
+    """Accuracy (exact match when multi-label), for :func:`bootstrap_interval`."""
+
+    def accuracy(t: np.ndarray, p: np.ndarray) -> float:
+        if multi_label:
+            return float(accuracy_score(np.asarray(t, dtype=np.int64), (p >= 0.5).astype(np.int64)))
+        return float(accuracy_score(np.asarray(t, dtype=np.int64), p.argmax(axis=1)))
+
+    return accuracy
+
+
+def clears(model: dict, baseline: dict, higher_is_better: bool) -> bool | None:
+    """Whether the model's interval lies entirely on the better side of the baseline's (``None`` if unknown)."""
+    if None in (model.get("low"), model.get("high"), baseline.get("low"), baseline.get("high")):
+        return None
+    return model["low"] > baseline["high"] if higher_is_better else model["high"] < baseline["low"]

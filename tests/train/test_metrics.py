@@ -78,3 +78,39 @@ def test_macro_auc_is_withheld_when_a_class_has_no_positives():
     assert "z" in m["auc_note"] and "no positives" in m["auc_note"]
     complete = classification_metrics(truth[:, :2], probs[:, :2], ["x", "y"], multi_label=True)
     assert complete["auc"] == pytest.approx(1.0) and complete["auc_note"] is None
+
+
+def test_bootstrap_interval_matches_the_standard_error_of_a_mean_error():
+    from ecgcore.train.metrics import bootstrap_interval, mae_of
+
+    rng = np.random.default_rng(1)
+    truth = np.zeros((400, 1))
+    pred = rng.normal(0.0, 1.0, (400, 1))
+    ci = bootstrap_interval(mae_of(0), truth, [pred], n_resamples=1000, seed=0)
+    assert ci["point"] == pytest.approx(np.abs(pred).mean())
+    se = np.abs(pred).std(ddof=1) / np.sqrt(400)  # ~0.030
+    assert ci["high"] - ci["low"] == pytest.approx(2 * 1.96 * se, rel=0.15)
+    assert ci["low"] < ci["point"] < ci["high"] and (ci["n_records"], ci["n_seeds"]) == (400, 1)
+
+
+def test_bootstrap_over_seeds_widens_the_interval_by_the_seeds_spread():
+    from ecgcore.train.metrics import bootstrap_interval, mae_of
+
+    rng = np.random.default_rng(2)
+    truth = np.zeros((200, 1))
+    noise = rng.normal(0.0, 0.5, (200, 1))
+    seeds = [noise + 1.0, noise + 2.0]  # two training seeds, MAE ~1 and ~2
+    one = bootstrap_interval(mae_of(0), truth, seeds[:1])
+    both = bootstrap_interval(mae_of(0), truth, seeds)
+    assert both["point"] == pytest.approx(np.mean([np.abs(s).mean() for s in seeds]))
+    assert both["high"] - both["low"] > 5 * (one["high"] - one["low"])
+    assert both["n_seeds"] == 2
+
+
+def test_an_interval_clears_the_baseline_only_without_overlap():
+    from ecgcore.train.metrics import clears
+
+    assert clears({"low": 1.0, "high": 2.0}, {"low": 3.0, "high": 4.0}, higher_is_better=False) is True
+    assert clears({"low": 1.0, "high": 3.5}, {"low": 3.0, "high": 4.0}, higher_is_better=False) is False
+    assert clears({"low": 0.8, "high": 0.9}, {"low": 0.5, "high": 0.5}, higher_is_better=True) is True
+    assert clears({"low": None, "high": 0.9}, {"low": 0.5, "high": 0.5}, higher_is_better=True) is None
