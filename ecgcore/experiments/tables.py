@@ -233,8 +233,13 @@ def _present(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+#: Suffix of the setting of a same-size random-init control row (see the transfer experiment).
+CONTROL_SUFFIX = ", random init"
+
+
 def gaps_vs_scratch(table: pd.DataFrame, metric: str = "auc") -> list[str]:
-    """Test ``metric`` of each transferred row minus the from-scratch row of the same fraction.
+    """Test ``metric`` of each transferred row minus the from-scratch row of the same fraction, and minus
+    its same-size random-init control (same setting and approach) where the table has one.
 
     Based on the test split (validation chose the checkpoints and stopped training); only pairs
     where both runs are finished are listed, with each side's 95 % interval when the table has them.
@@ -244,22 +249,31 @@ def gaps_vs_scratch(table: pd.DataFrame, metric: str = "auc") -> list[str]:
     rows = table[table["metric"] == metric]
     fraction = rows["fraction"] if "fraction" in rows.columns else pd.Series(1.0, index=rows.index)
     scratch = {f: r for f, (_, r) in zip(fraction, rows.iterrows()) if r["setting"] == "scratch"}
+    controls = {
+        (r["setting"].removesuffix(CONTROL_SUFFIX), r["approach"]): r
+        for _, r in rows.iterrows()
+        if str(r["setting"]).endswith(CONTROL_SUFFIX)
+    }
+
+    def shown(r: pd.Series) -> str:
+        return _cell(r, "ours_test").removesuffix(" " + NOT_CLEAR)
+
     out = []
     for (_, r), f in zip(rows.iterrows(), fraction):
-        base = scratch.get(f)
         if (
             r["setting"] == "scratch"
-            or base is None
+            or str(r["setting"]).endswith(CONTROL_SUFFIX)
             or math.isnan(r["ours_test"])
-            or math.isnan(base["ours_test"])
         ):
             continue
         where = f"{float(f) * 100:g}% of the training split, " if "fraction" in rows.columns else ""
-        out.append(
-            f"{where}{r['setting']} / {r['approach']} / {r['strategy']}: test {metric} "
-            f"{_cell(r, 'ours_test').removesuffix(' ' + NOT_CLEAR)} vs {_cell(base, 'ours_test').removesuffix(' ' + NOT_CLEAR)} "
-            f"from scratch ({r['ours_test'] - base['ours_test']:+.3f})"
-        )
+        name = f"{where}{r['setting']} / {r['approach']} / {r['strategy']}: test {metric} {shown(r)}"
+        for label, other in (
+            ("from scratch", scratch.get(f)),
+            ("same-size random init", controls.get((r["setting"], r["approach"]))),
+        ):
+            if other is not None and not math.isnan(other["ours_test"]):
+                out.append(f"{name} vs {shown(other)} {label} ({r['ours_test'] - other['ours_test']:+.3f})")
     return out
 
 

@@ -170,3 +170,20 @@ def test_markdown_shows_the_interval_and_marks_a_model_inside_the_baselines():
     text = to_markdown(pd.DataFrame([row]))
     assert "| 5.000 [4.000, 6.000] † |" in text and "| 5.500 [5.200, 5.800] |" in text
     assert "clears_baseline" not in text.split("\n")[0]
+
+
+def test_transferred_rows_are_also_compared_with_their_same_size_random_init_control():
+    rows = [
+        _row(setting="scratch", approach="-", strategy="-", metric="auc", ours_test=0.70),
+        _row(setting="deepfake", approach="combined", strategy="linear_probe", metric="auc", ours_test=0.75),
+        _row(
+            setting="deepfake, random init",
+            approach="combined",
+            strategy="all layers, same lr",
+            metric="auc",
+            ours_test=0.78,
+        ),
+    ]
+    gaps = gaps_vs_scratch(pd.DataFrame(rows))
+    assert len(gaps) == 2  # the control row is a reference, not a subject
+    assert "from scratch (+0.050)" in gaps[0] and "same-size random init (-0.030)" in gaps[1]
