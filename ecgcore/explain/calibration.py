@@ -232,9 +232,10 @@ def run_logits(
     against the run's ``records.json``, so they are exactly the rows the run was validated and tested
     on (a ``ValueError`` says so when the data changed since the run).
     """
-    from ecgcore.train.checkpoint import load_predictor
+    from ecgcore.predict import load_predictor
+    from ecgcore.train.batches import BatchSource, prepare_data
     from ecgcore.train.config import TrainConfig
-    from ecgcore.train.trainer import BatchSource, predict_rows, prepare_data
+    from ecgcore.train.evaluate import predict_rows
 
     run_dir = run_directory(run_id_or_dir, runs_dir)
     predictor = load_predictor(run_dir)
