@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from ecgcore.experiments.published import TABLE1_MAE
-import numpy as np
-
 from ecgcore.experiments.tables import (
     VALUE_COLUMNS,
     bootstrap_test_intervals,
