@@ -235,7 +235,7 @@ def run_logits(
     from ecgcore.predict import load_predictor
     from ecgcore.train.batches import BatchSource, prepare_data
     from ecgcore.train.config import TrainConfig
-    from ecgcore.train.evaluate import predict_rows
+    from ecgcore.train.evaluate import check_recorded_split, predict_rows
 
     run_dir = run_directory(run_id_or_dir, runs_dir)
     predictor = load_predictor(run_dir)
@@ -252,25 +252,6 @@ def run_logits(
     logits = predict_rows(predictor.model, source, rows, 64, None).numpy()
     report(progress, 1, 1, f"{split} logits")
     return logits, np.asarray(data.y[rows]), meta
-
-
-def check_recorded_split(run_dir: Path, split: str, record_ids, data: str) -> None:
-    """Refuse rows rebuilt now that are not the ``split`` records the run recorded in ``records.json``.
-
-    Raises
-    ------
-    ValueError
-        Naming the run directory, the split and the data when they differ (or nothing was recorded).
-    """
-    path = Path(run_dir) / "records.json"
-    if not path.exists():
-        raise ValueError(f"{path}: missing; cannot check that the {split} records are the run's own")
-    recorded = json.loads(path.read_text()).get(split)
-    if recorded is None or [str(r) for r in record_ids] != [str(r) for r in recorded]:
-        raise ValueError(
-            f"{Path(run_dir).name}: its {split} records ({path}) differ from those rebuilt now from {data}; "
-            "the data changed since the run"
-        )
 
 
 def calibrate_run(

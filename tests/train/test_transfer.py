@@ -327,3 +327,32 @@ def test_leakage_by_patient_and_by_waveform_across_source_kinds():
     }
     with pytest.raises(LeakageError, match=r"identical waveform\(s\) of source run run-B \(train split\)"):
         assert_no_leakage(wfdb, ptbxl)
+
+
+def test_the_random_init_control_has_the_transferred_architecture_but_none_of_its_weights(
+    source_runs, ptbxl_spec, home
+):
+    runs_dir, ids = source_runs
+    store = RunStore(runs_dir)
+    transfer = {
+        "sources": [ids[t] for t in TARGET_KEYS],
+        "approach": "combined",
+        "strategy": "discriminative",
+    }
+    pretrained_config = tiny_config(ptbxl_spec, task="classification", transfer=transfer)
+    control_config = tiny_config(ptbxl_spec, task="classification", transfer={**transfer, "init": "random"})
+    pretrained, _ = prepare(pretrained_config, 8, 5, transfer_sources(pretrained_config, store))
+    control, _ = prepare(control_config, 8, 5, transfer_sources(control_config, store))
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(control) == count(pretrained) and set(control.state_dict()) == set(pretrained.state_dict())
+    weights = read_checkpoint(store.run_dir(ids["hr"]) / "best.safetensors")[0]
+    first = next(k for k in control.backbone.members[0].state_dict() if k.endswith("weight"))
+    assert torch.equal(pretrained.backbone.members[0].state_dict()[first], weights[f"backbone.{first}"])
+    assert not torch.equal(control.backbone.members[0].state_dict()[first], weights[f"backbone.{first}"])
+    with pytest.raises(ValueError, match="transfer init 'imagenet'"):
+        prepare(
+            tiny_config(ptbxl_spec, task="classification", transfer={**transfer, "init": "imagenet"}),
+            8,
+            5,
+            transfer_sources(pretrained_config, store),
+        )
