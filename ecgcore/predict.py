@@ -1,9 +1,10 @@
 """Inference: a trained model with the exact preprocessing of its training data (:class:`Predictor`), and
 loading one from a run directory or a run id (:func:`load_predictor`).
 
-Shared by the command line (``predict``, ``explain``), the pages and the report. Calibration, where a run
-has one, is applied by :func:`ecgcore.explain.calibration.calibrated_prediction` on top of
-:meth:`Predictor.predict`.
+Shared by the command line (``predict``, ``explain``), the pages and the report. :func:`guarded_prediction`
+puts the prediction guard (:mod:`ecgcore.guard`) in front of :meth:`Predictor.predict`: a record the model
+cannot answer for gets a reason and no number, a doubtful one its flags beside the number. Calibration,
+where a run has one, is applied by :func:`ecgcore.explain.calibration.calibrated_prediction` on top.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 
 from ecgcore import paths
 from ecgcore.data import Preprocessing, preprocess_record
+from ecgcore.guard import Verdict, check_prediction, check_record
 from ecgcore.train.checkpoint import load_checkpoint
 from ecgcore.vocab import TARGETS_BY_KEY
 
@@ -94,3 +96,31 @@ def load_predictor(
             raise FileNotFoundError(f"no run {str(run_id_or_dir)!r} in {root} (no such run directory)")
     model, meta = load_checkpoint(run_dir / f"{which}.safetensors", device=device)
     return Predictor(model, meta)
+
+
+class Refused(ValueError):
+    """The prediction guard refused a record: there is no number to give (the message says why)."""
+
+
+def guarded_prediction(predictor: Predictor, record, verdict: Verdict | None = None) -> dict:
+    """:meth:`Predictor.predict` behind the prediction guard.
+
+    Returns
+    -------
+    dict
+        Refused: ``{"record_id", "task", "refused": reason, "flags": []}`` and no number. Otherwise the
+        prediction plus ``"refused": None`` and ``"flags"``: plain-words doubts to show beside the number
+        (implausible rate, outside the training range, preparation differing from the run's).
+    """
+    verdict = verdict or check_record(record, predictor.meta)
+    if verdict.refused:
+        return {
+            "record_id": record.record_id,
+            "task": predictor.meta["task"],
+            "refused": verdict.refused,
+            "flags": [],
+        }
+    result = predictor.predict(record)
+    result["refused"] = None
+    result["flags"] = verdict.flags + check_prediction(result, predictor.meta)
+    return result

@@ -1,6 +1,10 @@
 """``python -m ecgcore predict --run ID RECORD ...``: intervals or class probabilities, one JSON line per record.
 
-A classification run calibrated with ``explain --calibrate`` also gets ``calibrated_probabilities``.
+Every line carries the prediction guard's verdict: ``refused`` (the reason; then no number is given, e.g.
+a flat line) and ``flags`` (doubts to read beside the number: a header rate the rhythm does not fit, a
+value outside what the model was trained on, preparation unlike the run's). A checkpoint changed after it
+was saved is refused with its file named. A classification run calibrated with ``explain --calibrate``
+also gets ``calibrated_probabilities``.
 """
 
 from __future__ import annotations

@@ -313,8 +313,13 @@ def load_calibration(run_id_or_dir: str | Path, runs_dir: str | Path | None = No
 
 
 def calibrated_prediction(predictor, record, calibration: Calibration | None) -> dict:
-    """``predictor.predict(record)`` plus ``calibrated_probabilities`` (and ``calibration``) when calibrated."""
-    result = predictor.predict(record)
+    """:func:`ecgcore.predict.guarded_prediction` plus ``calibrated_probabilities`` (and ``calibration``)
+    when calibrated; a record the guard refuses gets its reason and no number."""
+    from ecgcore.predict import guarded_prediction
+
+    result = guarded_prediction(predictor, record)
+    if result["refused"]:
+        return result
     if calibration is not None and result["task"] == "classification":
         with torch.no_grad():
             logits = predictor.model(predictor.prepare(record)).float().cpu().numpy()[0]

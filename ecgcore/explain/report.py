@@ -37,7 +37,9 @@ from ecgcore.explain.attributions import (
 )
 from ecgcore.explain.calibration import calibrated_prediction, load_calibration, run_directory
 from ecgcore.explain.faithfulness import deletion_test, randomisation_test
+from ecgcore.guard import check_record
 from ecgcore.paths import atomic_write_bytes
+from ecgcore.predict import Refused
 from ecgcore.vocab import TARGET_KEYS
 
 DISCLAIMER = (
@@ -122,12 +124,21 @@ def explain_record(
     run_dir
         The run's directory: its ``calibration.json``, if any, calibrates the probabilities.
 
+    Raises
+    ------
+    ecgcore.predict.Refused
+        When the prediction guard refuses the record (flat or saturated leads, no QRS): the message
+        gives the reason, and there is no number or map to show.
+
     Returns
     -------
     tuple
         ``(summary dict, Attribution)``; the dict is JSON-able.
     """
     meta, prep = predictor.meta, predictor.prep
+    verdict = check_record(record, meta)
+    if verdict.refused:  # nothing to explain: the guard gives a reason and no number
+        raise Refused(f"{record.path or record.record_id}: no prediction: {verdict.refused}")
     baseline = baseline or default_baseline(prep.normalize, prep.bandpass)
     x = predictor.prepare(record)
     with torch.no_grad():
@@ -267,6 +278,10 @@ def _fmt(value: Any, digits: int = 1) -> str:
 
 def _prediction_lines(summary: dict) -> list[str]:
     pred = summary["prediction"]
+    return _prediction_values(pred, summary) + [f"Check: {flag}" for flag in pred.get("flags", [])]
+
+
+def _prediction_values(pred: dict, summary: dict) -> list[str]:
     if pred["task"] == "regression":
         measured = summary.get("measured") or {}
         lines = [f"{'':5}{'predicted':>11}{'measured':>10}{'difference':>12}"]

@@ -93,6 +93,8 @@ def pick_record() -> tuple[Record | None, str, pd.Series | None]:
 def show_prediction(summary: dict, row: pd.Series | None) -> None:
     """Class probabilities (raw, and calibrated when the run is), or predicted against measured intervals."""
     result = summary["prediction"]
+    for flag in result.get("flags", []):  # the prediction guard's doubts, in the CLI's and the report's words
+        st.warning(f"Check: {flag}")
     if result["task"] == "classification":
         c1, c2 = st.columns(2)
         c1.plotly_chart(viz.probabilities(result["probabilities"]), key="s_probs")
