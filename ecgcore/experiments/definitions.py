@@ -452,15 +452,23 @@ def _source_specs(
     return specs, {"combined": combined, "qrs": [qrs]}
 
 
-def _scratch(preset: Preset, sources: DataSources, fraction: float = 1.0) -> RunSpec:
-    config = _config(
+def _target_config(
+    preset: Preset, sources: DataSources, fraction: float, transfer: dict | None = None
+) -> TrainConfig:
+    """The classification run on PTB-XL-B (scratch, transferred or control) with ``fraction`` of its training split."""
+    return _config(
         preset,
         task="classification",
         data=sources.ptbxl_spec(),
         model=TRANSFER_MODEL,
         subset="B",
         train_fraction=fraction,
+        transfer=transfer,
     )
+
+
+def _scratch(preset: Preset, sources: DataSources, fraction: float = 1.0) -> RunSpec:
+    config = _target_config(preset, sources, fraction)
     row = {"setting": "scratch", "approach": "-", "strategy": "-", "fraction": fraction}
     return RunSpec(f"scratch/{fraction:g}", config, row)
 
@@ -475,15 +483,7 @@ def _transferred(
     fraction: float = 1.0,
 ) -> RunSpec:
     transfer = {"sources": list(source_names), "approach": approach, "strategy": strategy}
-    config = _config(
-        preset,
-        task="classification",
-        data=sources.ptbxl_spec(),
-        model=TRANSFER_MODEL,
-        subset="B",
-        train_fraction=fraction,
-        transfer=transfer,
-    )
+    config = _target_config(preset, sources, fraction, transfer)
     row = {"setting": setting, "approach": approach, "strategy": strategy, "fraction": fraction}
     return RunSpec(f"transfer/{setting}/{approach}/{strategy}/{fraction:g}", config, row, tuple(source_names))
 
@@ -503,14 +503,7 @@ def _random_init_control(
         "lr_factor": 1.0,
         "init": "random",
     }
-    config = _config(
-        preset,
-        task="classification",
-        data=sources.ptbxl_spec(),
-        model=TRANSFER_MODEL,
-        subset="B",
-        transfer=transfer,
-    )
+    config = _target_config(preset, sources, 1.0, transfer)
     row = {
         "setting": f"{setting}, random init",
         "approach": approach,

@@ -251,7 +251,7 @@ def test_the_report_refuses_a_flat_line_and_prints_the_flags(regression_run, tmp
     assert not (tmp_path / "flat.pdf").exists()
     ecg = synthetic_ecg(68, 160, 90, 400, fs=500.0, duration=10.0, leads=leads, noise_mv=0.01, seed=3)
     record = read_record(_csv(tmp_path / "halved.csv", ecg.signal, leads), fs=250.0)
-    summary, attr = explain_record(predictor, record, n_steps=4)
+    summary, _ = explain_record(predictor, record, n_steps=4)
     flags = summary["prediction"]["flags"]
     assert flags and all(f"Check: {f}" in render_report_lines(summary) for f in flags)
 
