@@ -163,6 +163,9 @@ PRESETS: dict[str, Preset] = {
             "inception1d": {"n_filters": 16, "bottleneck": 16},
             "rnn": {"hidden": 64},
             "lstm": {"hidden": 64},
+            # the PTB-XL -> G12EC study's models, narrowed for CPU
+            "xresnet1d101": {"blocks_per_stage": (2, 2, 2, 2), "width": 16},
+            "resnet1d_wang": {"width": 32},
         },
     ),
     "paper": Preset(
@@ -208,6 +211,13 @@ PRESETS: dict[str, Preset] = {
                 "kernel_sizes": (9, 5, 3),
                 "head_hidden": 16,
             },
+            "xresnet1d101": {
+                "blocks_per_stage": (1, 1),
+                "stem_widths": (8, 8),
+                "width": 4,
+                "head_hidden": 16,
+            },
+            "resnet1d_wang": {"width": 8, "n_blocks": 2, "head_hidden": 16},
         },
         strategies=("linear_probe",),
         fractions=(0.5, 1.0),
@@ -231,6 +241,9 @@ class DataSources:
     ptbxl: Path | None = None
     ptbxl_plus: Path | None = None
     deepfake: Path | None = None
+    #: A PhysioNet/CinC Challenge folder holding G12EC, and which of its databases form "G12EC".
+    g12ec: Path | None = None
+    g12ec_db: str = "Georgia"
 
     def deepfake_dir(self, preset: Preset) -> Path:
         """The DeepFake folder the regression runs read (the generated one when none is given)."""
@@ -246,6 +259,18 @@ class DataSources:
         if self.ptbxl is None:
             raise ValueError("this experiment needs the full PTB-XL (--data ptbxl:DIR)")
         return format_spec("ptbxl", self.ptbxl, plus_dir=plus_dir)
+
+    def ptbxl_labels_spec(self, labels: str) -> str:
+        """PTB-XL with the label set ``labels`` as its (multi-label) classes."""
+        if self.ptbxl is None:
+            raise ValueError("this experiment needs the full PTB-XL (--data ptbxl:DIR)")
+        return format_spec("ptbxl", self.ptbxl, labels=labels)
+
+    def g12ec_spec(self, labels: str) -> str:
+        """G12EC from the Challenge folder (only its ``g12ec_db`` databases) with the label set ``labels``."""
+        if self.g12ec is None:
+            raise ValueError("this experiment needs G12EC in the Challenge layout (--data challenge:DIR)")
+        return format_spec("challenge", self.g12ec, db=self.g12ec_db, labels=labels)
 
     def measured_dir(self, preset: Preset) -> Path | None:
         """Where our measured PTB-XL-A intervals go when no PTB-XL+ is given (None when it is)."""
@@ -325,6 +350,12 @@ def resolve(spec: RunSpec, run_ids: Mapping[str, str]) -> TrainConfig:
 PublishedFn = Callable[[Mapping[str, object], str | None, str, str], float | None]
 #: A note a reader needs beside one experiment's table, given the preset and the data.
 NoteFn = Callable[[Preset, DataSources], str]
+#: An experiment's own table rows for one run: ``(spec, run summary or None, run id or None, runs dir)`` ->
+#: dicts with ``metric``, ``ours_<split>``, ``baseline_<split>``, ``published_<split>`` and optionally
+#: ``ci_low_<split>`` / ``ci_high_<split>`` (an interval of ``ours``).
+RowsFn = Callable[["RunSpec", Mapping | None, str | None, Path | None], list[dict]]
+#: An experiment's own data check (raises :class:`ecgcore.experiments.prepare.DataRequired` or a leakage error).
+CheckFn = Callable[[DataSources], None]
 #: Table order of the targets (the seed study's: HR, QRS, PR, QT).
 TARGET_ORDER: tuple[str, ...] = ("hr", "qrs", "pr", "qt")
 
@@ -346,6 +377,13 @@ class Experiment:
         field in the order its values first appear in the plan. Empty: the plan's order.
     splits:
         The splits whose metrics the table shows, in column order.
+    check:
+        The experiment's own data check, run by ``check_data`` (None: the PTB-XL check of ``needs_ptbxl``).
+    rows:
+        Builds the table rows of one run (None: accuracy and macro AUC / MAE from the run summary).
+    study:
+        Which study the experiment reproduces: ``"seed"`` (the notes and citation of the seed study) or
+        another study's key, whose citation is in ``citation``.
     """
 
     name: str
@@ -359,6 +397,10 @@ class Experiment:
     notes: tuple[NoteFn, ...] = ()
     order_by: tuple[str, ...] = ()
     splits: tuple[str, ...] = ("train", "val", "test")
+    check: CheckFn | None = None
+    rows: RowsFn | None = None
+    study: str = "seed"
+    citation: Mapping[str, str] | None = None
 
 
 def _config(preset: Preset, *, task: str, data: str, model: str, **overrides) -> TrainConfig:
@@ -586,7 +628,7 @@ def _ptbxl_labels_note(preset: Preset, sources: DataSources) -> str:
     )
 
 
-EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType(
+_EXPERIMENTS: dict[str, Experiment] = dict(
     {
         "table1": Experiment(
             "table1",
@@ -636,6 +678,18 @@ EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType(
         ),
     }
 )
+#: Every experiment by name, read-only; other studies' modules add theirs with :func:`register_experiment`
+#: (:mod:`ecgcore.experiments` imports them, so the package always knows them all).
+EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType(_EXPERIMENTS)
+
+
+def register_experiment(experiment: Experiment) -> Experiment:
+    """Add an experiment (a name already taken by another definition is an error)."""
+    previous = _EXPERIMENTS.get(experiment.name)
+    if previous is not None and previous.build is not experiment.build:
+        raise ValueError(f"experiment {experiment.name!r} is already defined")
+    _EXPERIMENTS[experiment.name] = experiment
+    return experiment
 
 
 def get_experiment(name: str) -> Experiment:
@@ -652,6 +706,7 @@ def list_experiments() -> list[dict]:
             "title": e.title,
             "task": e.task,
             "needs_ptbxl": e.needs_ptbxl,
+            "study": e.study,
             "description": e.description,
         }
         for e in EXPERIMENTS.values()

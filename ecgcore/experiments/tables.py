@@ -200,14 +200,31 @@ def _metric_label(target: object, metric: str) -> str:
     if isinstance(target, str) and target in TARGETS_BY_KEY:
         t = TARGETS_BY_KEY[target]
         return f"{t.key.upper()} {metric.upper()} ({t.unit})"
+    if metric.startswith("auc:"):  # one class's AUC
+        return f"AUC {metric[4:]}"
     return {"auc": "AUC (macro)", "accuracy": "accuracy"}.get(metric, metric)
+
+
+def interval_columns(table: pd.DataFrame) -> tuple[str, ...]:
+    """The ``ci_low_<split>`` / ``ci_high_<split>`` columns a table has (intervals of ``ours_<split>``)."""
+    return tuple(c for c in table.columns if c.startswith(("ci_low_", "ci_high_")))
 
 
 def to_markdown(table: pd.DataFrame) -> str:
     """A markdown table: row labels, metric, then ours / baseline / published for each split it has."""
     columns = value_columns(table_splits(table))
-    skip = ("target", "metric", *columns, *INTERVAL_COLUMNS, "status", "run_id", "n_seeds", "code_version")
-    fields = [c for c in table.columns if c not in skip]
+    hidden = (
+        "target",
+        "metric",
+        *columns,
+        *INTERVAL_COLUMNS,
+        *interval_columns(table),
+        "status",
+        "run_id",
+        "n_seeds",
+        "code_version",
+    )
+    fields = [c for c in table.columns if c not in hidden]
     header = [f.capitalize() for f in fields] + ["Metric"]
     header += [f"{c.split('_')[0].capitalize()} {SPLIT_LABELS.get(c.split('_', 1)[1], c)}" for c in columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -222,6 +239,9 @@ def _cell(row: pd.Series, column: str) -> str:
     """A value, with its 95 % interval where the table has one, and † on a model not clearing its baseline."""
     text = _fmt(row[column])
     low, high = row.get(f"{column}_low"), row.get(f"{column}_high")
+    if column.startswith("ours_") and not (_present(low) and _present(high)):  # an experiment's own rows
+        split = column.removeprefix("ours_")
+        low, high = row.get(f"ci_low_{split}"), row.get(f"ci_high_{split}")
     if _present(low) and _present(high):
         text += f" [{low:.3f}, {high:.3f}]"
     if column == "ours_test" and row.get("clears_baseline") is False:
@@ -344,6 +364,13 @@ def build_table(
     rows = []
     for runs in groups.values():
         spec = runs[0].spec
+        if experiment.rows is not None:  # the experiment says what its rows are
+            for p in runs:
+                summary = store.get_run(p.run_id)["summary"] if p.status == "done" else None
+                for values in experiment.rows(p.spec, summary, p.run_id if summary else None, runs_dir):
+                    row = {f: p.spec.row.get(f) for f in experiment.row_fields}
+                    rows.append({**row, **values, "status": p.status, "run_id": p.run_id})
+            continue
         status = (
             "done"
             if all(p.status == "done" for p in runs)
@@ -356,15 +383,16 @@ def build_table(
             row.update({"status": status, "run_id": ",".join(p.run_id for p in runs if p.run_id)})
             rows.append(row)
     target = ["target"] if experiment.task == "regression" else []
-    intervals = list(INTERVAL_COLUMNS) if "test" in experiment.splits else []
+    ours = list(INTERVAL_COLUMNS) if "test" in experiment.splits and experiment.rows is None else []
+    theirs = [f"ci_{end}_{s}" for s in experiment.splits for end in ("low", "high")]
+    intervals = ours + [c for c in theirs if any(c in r for r in rows)]
     columns = [
         *experiment.row_fields,
         *target,
         "metric",
         *value_columns(experiment.splits),
         *intervals,
-        "n_seeds",
-        "code_version",
+        *[c for c in ("n_seeds", "code_version") if any(c in r for r in rows)],
         "status",
         "run_id",
     ]
@@ -388,13 +416,16 @@ def table_notes(experiment: Experiment | str, preset: Preset | str, sources: Dat
         "positives among the records.",
         f"Code: the runs' ecglab version and ecgcore source digest are in the code_version column (running "
         f"now: {code_version()['label']}); runs are reused across code versions only with --reuse-any-version.",
-        f"Published: {SEED_STUDY.text()}. {SEED_STUDY.note}",
-        "Train columns: ours are the best checkpoint evaluated on the training rows (eval mode); the study's "
-        "scripts computed theirs inside the training loop (dropout on, weights changing during the epoch).",
-        f"Splits: PTB-XL strat_fold 1-8 train / 9 validation / 10 test (shown here: {shown}); DeepFake "
-        "records are assigned to 10 folds by a hash of their id. The seed study used random 70/10/20 record "
-        "splits.",
     ]
+    if experiment.study == "seed":
+        notes += [
+            f"Published: {SEED_STUDY.text()}. {SEED_STUDY.note}",
+            "Train columns: ours are the best checkpoint evaluated on the training rows (eval mode); the study's "
+            "scripts computed theirs inside the training loop (dropout on, weights changing during the epoch).",
+            f"Splits: PTB-XL strat_fold 1-8 train / 9 validation / 10 test (shown here: {shown}); DeepFake "
+            "records are assigned to 10 folds by a hash of their id. The seed study used random 70/10/20 record "
+            "splits.",
+        ]
     notes += [note(preset, sources) for note in experiment.notes]
     if preset.name != "paper":
         notes.append(
@@ -420,6 +451,14 @@ def header(
         "data": datas,
         "runs": {p.spec.name: {"status": p.status, "run_id": p.run_id} for p in planned},
         "notes": table_notes(experiment, preset, sources),
+        "citation": dict(experiment.citation)
+        if experiment.citation
+        else {
+            "text": SEED_STUDY.text(),
+            "url": SEED_STUDY.url,
+            "source": SEED_STUDY.source,
+            "note": SEED_STUDY.note,
+        },
     }
 
 
@@ -445,12 +484,6 @@ def write_outputs(out_dir: Path, name: str, table: pd.DataFrame, header: Mapping
         {
             **header,
             "written": datetime.now(UTC).isoformat(timespec="seconds"),
-            "citation": {
-                "text": SEED_STUDY.text(),
-                "url": SEED_STUDY.url,
-                "source": SEED_STUDY.source,
-                "note": SEED_STUDY.note,
-            },
             "rows": records,
         },
     )

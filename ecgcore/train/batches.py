@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ecgcore.data.labels import class_counts, rare_classes
 from ecgcore.progress import ProgressFn
 from ecgcore.train import distributed as ddp
 from ecgcore.train.config import TrainConfig
@@ -97,7 +98,7 @@ def prepare_data(config: TrainConfig, progress: ProgressFn | None = None) -> Pre
     index = cached.index.reset_index(drop=True)
     keep = in_half(index, config.subset, seed=config.split_seed)
     dropped: dict[str, Any] = {"other_half": int((~keep).sum())} if config.subset else {}
-    names, raw, usable = _labels(config, index)
+    names, raw, usable = _labels(config, index, tuple(getattr(dataset, "classes", SUPERCLASSES)))
     reason = "missing_target" if config.task == "regression" else "no_usable_label"
     dropped[reason] = {s: int(((index["split"] == s).to_numpy() & keep & ~usable).sum()) for s in SPLITS}
     rows = _select_rows(config, index["split"].to_numpy(), keep & usable, dropped)
@@ -108,6 +109,13 @@ def prepare_data(config: TrainConfig, progress: ProgressFn | None = None) -> Pre
         target_sd = raw[rows["train"]].std(axis=0)
         target_sd[target_sd == 0] = 1.0
         y = ((np.nan_to_num(raw) - target_mean) / target_sd).astype(np.float32)
+    info: dict[str, Any] = {}
+    if config.task == "classification" and config.label_mode == "multi":
+        split_of_row = np.full(len(index), "", dtype=object)
+        for name, r in rows.items():
+            split_of_row[r] = name
+        info["class_counts"] = class_counts(raw, split_of_row, names)
+        info["rare_classes"] = rare_classes(info["class_counts"])  # kept and reported, never dropped
     return PreparedData(
         inputs=inputs,
         rows=rows,
@@ -125,11 +133,19 @@ def prepare_data(config: TrainConfig, progress: ProgressFn | None = None) -> Pre
         fingerprint=str(cached.meta.get("fingerprint", "")),
         patient_ids=index["patient_id"].fillna("").astype(str).to_numpy() if "patient_id" in index else None,
         source_fs=float(dataset.fs) if getattr(dataset, "fs", None) else None,
+        info=info,
     )
 
 
-def _labels(config: TrainConfig, index) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
-    """``(output names, raw labels per row, usable rows)`` for the config's task and label mode."""
+def _labels(
+    config: TrainConfig, index, classes: tuple[str, ...] = SUPERCLASSES
+) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """``(output names, raw labels per row, usable rows)`` for the config's task and label mode.
+
+    ``classes``: the source's class columns when it names a label set (``challenge:...``,
+    ``ptbxl:...;labels=study18``); those train multi-label only, and every record counts (one with none of
+    the classes is a negative example for all of them).
+    """
     if config.task == "regression":
         names = tuple(config.targets)
         missing = [k for k in names if k not in index.columns]
@@ -137,6 +153,14 @@ def _labels(config: TrainConfig, index) -> tuple[tuple[str, ...], np.ndarray, np
             raise ValueError(f"{config.data}: the index has no {missing} columns for regression")
         raw = index[list(names)].to_numpy(dtype=np.float64)
         return names, raw, np.isfinite(raw).all(axis=1)
+    if classes != SUPERCLASSES:
+        missing = [c for c in classes if c not in index.columns]
+        if missing or config.label_mode == "single":
+            raise ValueError(
+                f"{config.data}: a label set of {len(classes)} classes trains multi-label only, from its class "
+                f"columns{f' (the index lacks {missing})' if missing else ''}"
+            )
+        return classes, index[list(classes)].to_numpy(dtype=np.float32), np.ones(len(index), dtype=bool)
     missing = [c for c in (*SUPERCLASSES, "superclass") if c not in index.columns]
     if missing:
         raise ValueError(f"{config.data}: classification needs superclass labels; the index lacks {missing}")

@@ -10,6 +10,9 @@ Compared from ``records.json``-shaped mappings ``{"data": spec, "kind": ..., "tr
 * signal fingerprints across kinds (a record reached through ``wfdb:`` on one side and ``ptbxl:`` on the
   other has two ids but one waveform): a digest of the preprocessed input, which transfer requires to be
   prepared identically on both sides.
+
+The Challenge's ``HR*`` records are PTB-XL records and compare as their ``ecg_id``
+(:func:`ecgcore.data.challenge.record_identity`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from ecgcore.data.challenge import record_identity
 from ecgcore.train.config import TrainConfig
 
 SPLITS = ("train", "val", "test")
@@ -35,7 +39,7 @@ def _keyed(records: Mapping) -> dict[str, set[tuple[str, str]]]:
         raise ValueError(
             f"records of {records.get('data', '?')!r} name no data kind; cannot compare record ids"
         )
-    return {s: {(kind, str(r)) for r in records.get(s, [])} for s in SPLITS}
+    return {s: {record_identity(kind, str(r)) for r in records.get(s, [])} for s in SPLITS}
 
 
 #: Decimals the preprocessed signal is rounded to before hashing (float noise of resampling stays below).

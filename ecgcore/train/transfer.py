@@ -12,7 +12,9 @@ Approaches
     single-target runs, or one 4-target run), read the ECG side by side; their features are concatenated
     (:class:`ecgcore.models.ConcatBackbone`) and a new head classifies. With a single source run the
     model is that run's architecture with a new head. ``qrs``: only the backbone of the run that
-    predicts QRS (a single-target QRS run preferred), with a new head.
+    predicts QRS (a single-target QRS run preferred), with a new head. ``pretrained``: one finished
+    *classification* run (PTB-XL pretraining for a Challenge database, say): its backbone, and its head
+    too when it predicts the same classes in the same order (a new head otherwise).
 
 Strategies (all by the models' *named* layer groups, ``model.layer_groups()``, input side first)
     ``linear_probe``: only the head trains; the backbone is frozen, BatchNorm statistics included (frozen
@@ -25,8 +27,8 @@ Leakage
     anywhere in the target data: :func:`assert_no_leakage`. This is deliberately stricter than "not in
     the evaluation splits": a pretraining record in the target's training split would be harmless, but
     the check cannot know how the target's splits will be drawn by future code, so any overlap refuses.
-    Records and patients are compared within a data kind, waveforms (signal fingerprints) across kinds
-    (:mod:`ecgcore.train.leakage`).
+    Records and patients are compared within a data kind (the Challenge's ``HR*`` records are PTB-XL's),
+    waveforms (signal fingerprints) across kinds (:mod:`ecgcore.train.leakage`).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from ecgcore.train.config import TrainConfig
 from ecgcore.train.leakage import LeakageError, assert_no_leakage, target_records
 from ecgcore.vocab import TARGET_KEYS
 
-APPROACHES = ("combined", "qrs")
+APPROACHES = ("combined", "qrs", "pretrained")
 #: ``transfer["init"]``: the sources' trained backbones, or the same architecture randomly initialised
 #: (the same-size scratch control of the transfer tables).
 INITS = ("pretrained", "random")
@@ -141,18 +143,20 @@ class Source:
         return load_checkpoint(self.checkpoint)[0]
 
     @classmethod
-    def from_files(cls, run_id: str, checkpoint: str | Path, records: Mapping) -> Source:
+    def from_files(
+        cls, run_id: str, checkpoint: str | Path, records: Mapping, task: str = "regression"
+    ) -> Source:
         """A source from its best checkpoint file and its ``records.json`` mapping (``run_id`` is added).
 
         Raises
         ------
         ValueError
-            If the checkpoint is not a regression model's.
+            If the checkpoint is not a ``task`` model's.
         """
         _, meta = read_checkpoint(checkpoint)
-        if meta.get("task") != "regression":
+        if meta.get("task") != task:
             raise ValueError(
-                f"transfer source {run_id!r} is a {meta.get('task')} run; transfer starts from regression runs"
+                f"transfer source {run_id!r} is a {meta.get('task')} run; this approach starts from {task} runs"
             )
         return cls(run_id, Path(checkpoint), meta, {**records, "run_id": run_id})
 
@@ -182,6 +186,10 @@ def _check_compatible(source: Source, config: TrainConfig) -> None:
 
 def select_sources(sources: list[Source], approach: str) -> list[Source]:
     """The sources an approach uses (see the module docstring); clear errors when they do not fit."""
+    if approach == "pretrained":
+        if len(sources) != 1:
+            raise ValueError(f"approach 'pretrained' takes one source run; got {len(sources)}")
+        return sources
     if approach == "qrs":
         with_qrs = [s for s in sources if "qrs" in s.targets]
         if not with_qrs:
@@ -201,11 +209,16 @@ def select_sources(sources: list[Source], approach: str) -> list[Source]:
     return sources
 
 
-def build_transfer_model(sources: list[Source], n_leads: int, n_outputs: int) -> ECGModel:
-    """A new model holding the sources' trained backbones and a freshly initialised head."""
+def build_transfer_model(
+    sources: list[Source], n_leads: int, n_outputs: int, classes: tuple[str, ...] | None = None
+) -> ECGModel:
+    """A new model holding the sources' trained backbones and a freshly initialised head (the single
+    source's own head when ``classes`` are exactly the classes it predicted)."""
     if len(sources) == 1:
         model = create_model(**{**sources[0].model.config, "n_outputs": n_outputs})
         model.backbone.load_state_dict(sources[0].model.backbone.state_dict())
+        if classes is not None and list(classes) == list(sources[0].meta.get("classes") or []):
+            model.head.load_state_dict(sources[0].model.head.state_dict())
         return model
     model = create_model("concat", n_leads, n_outputs, members=[s.model.config for s in sources])
     for member, source in zip(model.backbone.members, sources):
@@ -214,7 +227,11 @@ def build_transfer_model(sources: list[Source], n_leads: int, n_outputs: int) ->
 
 
 def prepare(
-    config: TrainConfig, n_leads: int, n_outputs: int, sources: list[Source]
+    config: TrainConfig,
+    n_leads: int,
+    n_outputs: int,
+    sources: list[Source],
+    classes: tuple[str, ...] | None = None,
 ) -> tuple[ECGModel, Strategy]:
     """The model and strategy of a transfer run (what :func:`ecgcore.train.trainer.train` calls).
 
@@ -254,7 +271,7 @@ def prepare(
     init = transfer.get("init", "pretrained")
     if init not in INITS:
         raise ValueError(f"transfer init {init!r}; expected one of {INITS}")
-    model = build_transfer_model(sources, n_leads, n_outputs)
+    model = build_transfer_model(sources, n_leads, n_outputs, classes if approach == "pretrained" else None)
     if init == "random":  # the same-size control: the transferred architecture, none of its weights
         torch.manual_seed(config.seed)
         for module in model.modules():

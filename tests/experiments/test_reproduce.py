@@ -177,7 +177,8 @@ def test_plan_and_launch_missing_start_only_what_can_start(tmp_path, monkeypatch
     planned = plan_frame(plan("transfer", "quick", sources, tmp_path / "runs"))
     waiting = planned[planned["status"] == "waiting"]
     assert set(planned["status"]) == {"missing", "waiting"}
-    assert waiting["name"].str.startswith("transfer/").all() and len(waiting) == 12
+    # 12 transferred runs and 4 same-size random-init controls wait for their source runs
+    assert waiting["name"].str.startswith(("transfer/", "control/")).all() and len(waiting) == 16
 
     # a stopped run with the same configuration and a checkpoint is resumed, not started again
     first = plan("transfer", "quick", sources, tmp_path / "runs")[0]
