@@ -148,12 +148,24 @@ def test_classification_experiments_end_to_end_on_a_ptbxl_fixture(ptbxl_fixture,
     assert main(["reproduce", "transfer", *base, "--data", f"deepfake:{deepfake}", "--out", str(out)]) == 0
     transfer = pd.read_csv(out / "transfer.csv")
     settings = transfer.drop_duplicates(["setting", "approach", "strategy"])
-    assert sorted(settings["setting"]) == ["deepfake", "deepfake", "ptbxl", "ptbxl", "scratch"]
-    assert transfer[["ours_val", "baseline_val"]].notna().all().all()
+    assert sorted(settings["setting"]) == [
+        "deepfake",
+        "deepfake",
+        "deepfake, random init",
+        "deepfake, random init",
+        "ptbxl",
+        "ptbxl",
+        "ptbxl, random init",
+        "ptbxl, random init",
+        "scratch",
+    ]
+    assert transfer[["ours_val", "baseline_val", "ours_test", "baseline_test"]].notna().all().all()
     assert transfer["published_val"].isna().all()  # the study's Tables 1-2 have no transfer numbers
     # 1 scratch + 2 settings x (4-target + QRS-only regression) + 2 settings x 2 approaches x 1 strategy
-    assert _n_runs(runs) == n_table2 + 1 + 4 + 4
+    # + 2 settings x 2 approaches same-size random-init controls
+    assert _n_runs(runs) == n_table2 + 1 + 4 + 4 + 4
     printed = capsys.readouterr().out
+    assert "same-size random init" in printed and "Deviations from the seed study" in printed
     assert "measured by ecgcore.measure" in printed  # no PTB-XL+ given: says where the labels came from
 
     n_before = _n_runs(runs)
