@@ -159,7 +159,11 @@ def test_classification_experiments_end_to_end_on_a_ptbxl_fixture(ptbxl_fixture,
         "ptbxl, random init",
         "scratch",
     ]
-    assert transfer[["ours_val", "baseline_val", "ours_test", "baseline_test"]].notna().all().all()
+    accuracy = transfer[transfer["metric"] == "accuracy"]
+    assert accuracy[["ours_val", "baseline_val", "ours_test", "baseline_test"]].notna().all().all()
+    # PTB-XL-B of 120 synthetic records lacks a superclass in a split: a macro AUC is withheld there, not
+    # averaged over the classes that happen to have positives
+    assert transfer[transfer["metric"] == "auc"]["ours_test"].isna().any()
     assert transfer["published_val"].isna().all()  # the study's Tables 1-2 have no transfer numbers
     # 1 scratch + 2 settings x (4-target + QRS-only regression) + 2 settings x 2 approaches x 1 strategy
     # + 2 settings x 2 approaches same-size random-init controls
