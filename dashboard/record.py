@@ -26,7 +26,7 @@ from ecgcore.runs.store import RunStore
 from ecgcore.vocab import TARGETS_BY_KEY
 
 METHODS = METHOD_NAMES
-BASELINES = BASELINE_NAMES
+BASELINES = {"auto": "chosen for the run's normalisation", **BASELINE_NAMES}  # a string: None reads "Choose"
 
 
 @st.cache_resource(show_spinner="Loading the model ...", max_entries=4)
@@ -42,7 +42,7 @@ def explained(
     _rec: Record,
     rec_key: str,
     method: str,
-    baseline: str,
+    baseline: str | None,
     target: int | None,
     evaluate: bool,
 ) -> tuple[dict, Attribution]:
@@ -84,6 +84,8 @@ def pick_record() -> tuple[Record | None, str, pd.Series | None]:
 def show_prediction(summary: dict, row: pd.Series | None) -> None:
     """Class probabilities (raw, and calibrated when the run is), or predicted against measured intervals."""
     result = summary["prediction"]
+    for flag in result.get("flags", []):  # the prediction guard's doubts, in the CLI's and the report's words
+        st.warning(f"Check: {flag}")
     if result["task"] == "classification":
         c1, c2 = st.columns(2)
         c1.plotly_chart(viz.probabilities(result["probabilities"]), key="s_probs")
@@ -217,7 +219,14 @@ evaluate = st.toggle(
 done_explaining = guarded(
     "Explaining",
     lambda: explained(
-        str(store.root), run_id, rec, rec_key, method, baseline, None if output == AUTO else output, evaluate
+        str(store.root),
+        run_id,
+        rec,
+        rec_key,
+        method,
+        None if baseline == "auto" else baseline,
+        None if output == AUTO else output,
+        evaluate,
     ),
 )
 if done_explaining is None:

@@ -7,9 +7,10 @@ the convolution or linear layer next to them (one pass over the signal fewer per
 outputs within bf16 rounding of the fp32 model, see ``tests/test_predict.py``). ``Predictor.model``
 stays the training network (gradients, attributions). :meth:`Predictor.predict_many` batches records.
 
-Shared by the command line (``predict``, ``explain``), the pages and the report. Calibration, where a run
-has one, is applied by :func:`ecgcore.explain.calibration.calibrated_prediction` on top of
-:meth:`Predictor.predict`.
+Shared by the command line (``predict``, ``explain``), the pages and the report. :func:`guarded_prediction`
+puts the prediction guard (:mod:`ecgcore.guard`) in front of :meth:`Predictor.predict`: a record the model
+cannot answer for gets a reason and no number, a doubtful one its flags beside the number. Calibration,
+where a run has one, is applied by :func:`ecgcore.explain.calibration.calibrated_prediction` on top.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from torch import nn
 
 from ecgcore import paths
 from ecgcore.data import Preprocessing, preprocess_record
+from ecgcore.guard import Verdict, check_prediction, check_record
 from ecgcore.models.inception1d import InceptionBlock, Shortcut
 from ecgcore.progress import ProgressFn, report
 from ecgcore.train.checkpoint import CheckpointError, load_checkpoint
@@ -318,3 +320,74 @@ def check_description(meta: dict, path: Path | str) -> None:
             "model.n_outputs",
             f"is {outputs!r} for {len(names)} {'targets' if task == 'regression' else 'classes'}",
         )
+
+
+class Refused(ValueError):
+    """The prediction guard refused a record: there is no number to give (the message says why)."""
+
+
+def _refusal(predictor: Predictor, record, verdict: Verdict) -> dict:
+    """The result for a refused record: its reason and no number."""
+    return {
+        "record_id": record.record_id,
+        "task": predictor.meta["task"],
+        "refused": verdict.refused,
+        "flags": [],
+    }
+
+
+def _with_flags(predictor: Predictor, result: dict, verdict: Verdict) -> dict:
+    """A prediction with the guard's flags added (the record's and the prediction's own)."""
+    result["refused"] = None
+    result["flags"] = verdict.flags + check_prediction(result, predictor.meta)
+    return result
+
+
+def guarded_prediction(predictor: Predictor, record, verdict: Verdict | None = None) -> dict:
+    """:meth:`Predictor.predict` behind the prediction guard.
+
+    Returns
+    -------
+    dict
+        Refused: ``{"record_id", "task", "refused": reason, "flags": []}`` and no number. Otherwise the
+        prediction plus ``"refused": None`` and ``"flags"``: plain-words doubts to show beside the number
+        (implausible rate, outside the training range, preparation differing from the run's).
+    """
+    verdict = verdict or check_record(record, predictor.meta)
+    if verdict.refused:
+        return _refusal(predictor, record, verdict)
+    return _with_flags(predictor, predictor.predict(record), verdict)
+
+
+def guarded_predictions(
+    predictor: Predictor,
+    records: Iterable,
+    batch_size: int = 32,
+    total: int | None = None,
+    progress: ProgressFn | None = None,
+) -> list[dict]:
+    """:func:`guarded_prediction` for many records, in order; the admitted ones ``batch_size`` at a time.
+
+    ``records`` may be any iterable (a generator reading files): at most ``batch_size`` records are held.
+    """
+    results: list[dict] = []
+    chunk: list[tuple[Any, Verdict]] = []
+
+    def flush() -> None:
+        admitted = [record for record, verdict in chunk if not verdict.refused]
+        predicted = iter(predictor.predict_many(admitted, batch_size))
+        for record, verdict in chunk:
+            if verdict.refused:
+                results.append(_refusal(predictor, record, verdict))
+            else:
+                results.append(_with_flags(predictor, next(predicted), verdict))
+        chunk.clear()
+        report(progress, len(results), total or len(results), "records")
+
+    for record in records:
+        chunk.append((record, check_record(record, predictor.meta)))
+        if len(chunk) >= batch_size:
+            flush()
+    if chunk:
+        flush()
+    return results

@@ -25,8 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--baseline",
         choices=BASELINES,
-        default="zeros",
-        help="baseline for ig, gradientshap, occlusion and deletion (default zeros)",
+        default=None,
+        help="baseline for ig, gradientshap, occlusion and deletion (default: from the run's "
+        "normalisation: zeros for z-scored, standardised or millivolt input, lead_mean for min-max)",
     )
     parser.add_argument(
         "--target",
@@ -110,7 +111,7 @@ def main(args: argparse.Namespace) -> int:
                 if len(args.records) == 1
                 else args.png.with_name(f"{args.png.stem}_{record.record_id}.png")
             )
-            title = f"{record.record_id}: {args.method} attribution of '{summary['target']}' (baseline {summary['baseline']})"
+            title = f"{record.record_id}: {args.method} attribution of '{summary['target']}' (baseline {summary['baseline'] or 'none'})"
             save_figure(
                 attribution_figure(
                     shape_record(record, predictor.prep),

@@ -5,8 +5,11 @@ Folders are searched (recursively) for records: WFDB / Challenge headers (``.hea
 ``.csv`` files. Records are predicted ``--batch-size`` at a time on the run's inference network (batch norms
 folded, bf16 where the CPU has it natively unless ``--precision fp32``); a progress bar and the rate in
 records/s go to stderr. A record that cannot be read gets a line ``{"path", "error"}`` and the exit code is 1.
-A classification run calibrated with ``explain --calibrate`` also gets ``calibrated_probabilities`` (those
-records are predicted one at a time; the calibration is applied to the same logits as the prediction).
+Every line carries the prediction guard's verdict: ``refused`` (the reason; then no number is given, e.g.
+a flat line) and ``flags`` (doubts to read beside the number: a header rate the rhythm does not fit, a
+value outside what the model was trained on, preparation unlike the run's). A checkpoint changed after it
+was saved is refused with its file named. A classification run calibrated with ``explain --calibrate``
+also gets ``calibrated_probabilities`` (those records are predicted one at a time; the calibration is applied to the same logits as the prediction).
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ def record_paths(items: list[str]) -> list[Path]:
 def main(args: argparse.Namespace) -> int:
     from ecgcore.explain.calibration import calibrated_prediction, load_calibration
     from ecgcore.io import ECGFormatError, read_record
-    from ecgcore.predict import load_predictor
+    from ecgcore.predict import guarded_predictions, load_predictor
     from ecgcore.progress import cli_progress
 
     if args.batch_size < 1:
@@ -96,7 +99,9 @@ def main(args: argparse.Namespace) -> int:
             if progress:
                 progress(len(results), len(paths), "records")
     else:
-        results = predictor.predict_many(records(), args.batch_size, total=len(paths), progress=progress)
+        results = guarded_predictions(
+            predictor, records(), args.batch_size, total=len(paths), progress=progress
+        )
     seconds = time.perf_counter() - start
     for result, path in zip(results, read):
         result["path"] = path
@@ -105,7 +110,7 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(error))
     print(
         f"{len(results)} records in {seconds:.1f} s ({len(results) / max(seconds, 1e-9):.1f} records/s, "
-        f"{results[0]['precision'] if results else predictor.precision}); {len(errors)} unreadable",
+        f"{predictor.precision}); {len(errors)} unreadable",
         file=sys.stderr,
     )
     return 1 if errors else 0

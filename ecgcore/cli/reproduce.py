@@ -12,6 +12,7 @@ then prints the markdown table (ours, trivial baseline, published) and writes it
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -49,6 +50,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plan", action="store_true", help="only show which runs exist and which are missing"
     )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train every run with N seeds (the preset's seed, +1, ...; same splits): intervals then span "
+        "test records and seeds (default: the preset's, 1)",
+    )
+    parser.add_argument(
+        "--reuse-any-version",
+        action="store_true",
+        help="reuse finished runs trained by another version of the code (default: only this version's)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -64,6 +78,11 @@ def main(args: argparse.Namespace) -> int:
     )
 
     experiment, preset = get_experiment(args.experiment), get_preset(args.preset)
+    if args.seeds is not None:
+        if args.seeds < 1:
+            print(f"error: --seeds must be at least 1, got {args.seeds}", file=sys.stderr)
+            return 2
+        preset = dataclasses.replace(preset, seeds=args.seeds)
     sources = data_sources(args.data, args.plus)
     from ecgcore.data.challenge import LeakageError
 
@@ -73,7 +92,11 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.plan:
-        print(plan_frame(plan(experiment, preset, sources, args.runs_dir)).to_string(index=False))
+        print(
+            plan_frame(plan(experiment, preset, sources, args.runs_dir, args.reuse_any_version)).to_string(
+                index=False
+            )
+        )
         return 0
     start = time.monotonic()
     result = reproduce(
@@ -85,6 +108,7 @@ def main(args: argparse.Namespace) -> int:
         progress=None,
         run_progress=lambda name: cli_progress(label=name[:28]),
         log=lambda line: print(line, file=sys.stderr, flush=True),
+        any_version=args.reuse_any_version,
     )
     print(result.markdown)
     elapsed = time.monotonic() - start

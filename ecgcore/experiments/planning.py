@@ -1,7 +1,8 @@
 """Plan an experiment's runs against the run store, and launch the ones that can start.
 
-A run already in the store with the same :meth:`TrainConfig.key`, status ``done`` and trained on
-the data as it is now is reused; :func:`plan` says where each run stands, :func:`launch_missing`
+A run already in the store with the same :meth:`TrainConfig.key`, status ``done``, trained on
+the data as it is now and by the same code (:func:`ecgcore.version.code_version`'s source digest,
+stored in its summary; ``any_version=True`` lifts that last condition) is reused; :func:`plan` says where each run stands, :func:`launch_missing`
 starts worker processes for what can start (the Results page), :func:`ecgcore.experiments.reproduce`
 trains them in this process (the command line).
 """
@@ -22,6 +23,7 @@ from ecgcore.experiments.definitions import (
     Experiment,
     Preset,
     RunSpec,
+    build_specs,
     get_experiment,
     get_preset,
     resolve,
@@ -30,6 +32,7 @@ from ecgcore.experiments.prepare import check_data
 from ecgcore.runs import worker
 from ecgcore.runs.store import ACTIVE, RunStore
 from ecgcore.train.config import TrainConfig
+from ecgcore.version import code_version
 
 #: Statuses of a run that stopped early and can continue from its last epoch's checkpoint.
 RESUMABLE = ("cancelled", "interrupted")
@@ -83,17 +86,30 @@ def _trained_on_current_data(
     return recorded == current[(config.data, prep)]
 
 
+def trained_by_this_code(store: RunStore, run_id: str) -> bool:
+    """Whether a finished run's summary records the source digest of the code running now."""
+    recorded = (store.get_run(run_id).get("summary") or {}).get("code_version") or {}
+    return recorded.get("source") == code_version()["source"]
+
+
 def plan(
-    experiment: Experiment | str, preset: Preset | str, sources: DataSources, runs_dir: Path | None = None
+    experiment: Experiment | str,
+    preset: Preset | str,
+    sources: DataSources,
+    runs_dir: Path | None = None,
+    any_version: bool = False,
 ) -> list[PlannedRun]:
-    """Where each run of the experiment stands in the store (see :class:`PlannedRun`)."""
+    """Where each run of the experiment stands in the store (see :class:`PlannedRun`).
+
+    ``any_version``: reuse finished runs whatever code trained them (default: only this code's).
+    """
     experiment = get_experiment(experiment) if isinstance(experiment, str) else experiment
     store = RunStore(runs_dir)
     by_key = _runs_by_key(store)
     done_ids: dict[str, str] = {}
     current: dict[tuple, str | None] = {}
     planned = []
-    for spec in experiment.build(get_preset(preset), sources):
+    for spec in build_specs(experiment, get_preset(preset), sources):
         if any(name not in done_ids for name in spec.sources):
             planned.append(PlannedRun(spec, "waiting"))
             continue
@@ -101,7 +117,11 @@ def plan(
         runs = [
             r
             for r in by_key.get(config.key(), [])
-            if r[1] != "done" or _trained_on_current_data(store, r[0], config, current)
+            if r[1] != "done"
+            or (
+                _trained_on_current_data(store, r[0], config, current)
+                and (any_version or trained_by_this_code(store, r[0]))
+            )
         ]
         status, run_id = "missing", None
         for wanted in ("done", *ACTIVE, *RESUMABLE):
@@ -139,6 +159,7 @@ def launch_missing(
     sources: DataSources,
     runs_dir: Path | None = None,
     limit: int | None = None,
+    any_version: bool = False,
 ) -> list[str]:
     """Start worker processes for the runs that can start now (resuming stopped ones); returns their ids.
 
@@ -146,7 +167,11 @@ def launch_missing(
     sources are done). Call :func:`ecgcore.experiments.prepare_data` first (it may take minutes).
     """
     check_data(experiment, sources)
-    ready = [p for p in plan(experiment, preset, sources, runs_dir) if p.status in ("missing", "resumable")]
+    ready = [
+        p
+        for p in plan(experiment, preset, sources, runs_dir, any_version)
+        if p.status in ("missing", "resumable")
+    ]
     return [
         worker.resume(p.run_id, runs_dir=runs_dir)
         if p.status == "resumable"

@@ -15,7 +15,14 @@ import pandas as pd
 
 from ecgcore.data import Preprocessing, format_spec, generate_deepfake, load_cached, open_source, parse_spec
 from ecgcore.data.splits import ptbxl_halves
-from ecgcore.experiments.definitions import DataSources, Experiment, Preset, get_experiment, get_preset
+from ecgcore.experiments.definitions import (
+    DataSources,
+    Experiment,
+    Preset,
+    build_specs,
+    get_experiment,
+    get_preset,
+)
 from ecgcore.measure import measure_many
 from ecgcore.paths import BUNDLED_PTBXL, atomic_write_text, load_settings
 from ecgcore.progress import ProgressFn
@@ -91,7 +98,7 @@ def check_data(experiment: Experiment | str, sources: DataSources) -> None:
     DataRequired
         No PTB-XL given to a classification experiment, a folder that is not PTB-XL, the bundled
         11-record sample (or a copy of it), or a PTB-XL folder in which some superclass has no
-        single-label record in the training or the validation split.
+        single-label record in the training, validation or test split (a macro AUC needs every class).
     """
     experiment = get_experiment(experiment) if isinstance(experiment, str) else experiment
     if experiment.check is not None:
@@ -127,7 +134,7 @@ def check_data(experiment: Experiment | str, sources: DataSources) -> None:
     single = index[index["superclass"] != ""]
     absent = [
         f"{c} in {split}"
-        for split in ("train", "val")
+        for split in ("train", "val", "test")
         for c in SUPERCLASSES
         if not ((single["split"] == split) & (single["superclass"] == c)).any()
     ]
@@ -136,7 +143,7 @@ def check_data(experiment: Experiment | str, sources: DataSources) -> None:
             _needs_message(
                 experiment,
                 f"{root} has {len(index)} records but no single-label record of "
-                f"{', '.join(absent)} (strat_fold 1-8 train, 9 validation); it is not the full PTB-XL.",
+                f"{', '.join(absent)} (strat_fold 1-8 train, 9 validation, 10 test); it is not the full PTB-XL.",
             )
         )
 
@@ -154,7 +161,7 @@ def prepare_data(
     experiment = get_experiment(experiment) if isinstance(experiment, str) else experiment
     preset = get_preset(preset)
     check_data(experiment, sources)
-    datas = [parse_spec(spec.config.data) for spec in experiment.build(preset, sources)]
+    datas = [parse_spec(spec.config.data) for spec in build_specs(experiment, preset, sources)]
     deepfake = sources.deepfake_dir(preset)
     wanted = any(d.kind == "deepfake" and Path(d.path) == deepfake for d in datas)
     if sources.deepfake is None and wanted and not deepfake.exists():

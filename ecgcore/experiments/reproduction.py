@@ -81,6 +81,7 @@ def reproduce(
     progress: ProgressFn | None = None,
     run_progress: Callable[[str], ProgressFn | None] | None = None,
     log: Callable[[str], None] | None = None,
+    any_version: bool = False,
 ) -> Reproduction:
     """Train the missing runs here, one after another, then build and write the table.
 
@@ -92,6 +93,8 @@ def reproduce(
         Returns the progress function for one run's training, given the run's name.
     log
         Receives one line per step (data preparation, each run trained, reused or failed).
+    any_version
+        Reuse finished runs trained by other code versions too (default: only this code's).
     """
     experiment = get_experiment(experiment) if isinstance(experiment, str) else experiment
     preset = get_preset(preset)
@@ -100,7 +103,7 @@ def reproduce(
     say(f"{experiment.title}\n{preset.describe()}")
     prepare_data(experiment, preset, sources, progress=run_progress("data") if run_progress else None)
     trained, reused, failed = [], [], {}
-    planned = plan(experiment, preset, sources, runs_dir)
+    planned = plan(experiment, preset, sources, runs_dir, any_version)
     total = len(planned)
     done_ids = {p.spec.name: p.run_id for p in planned if p.status == "done"}
     for i, p in enumerate(planned):
@@ -124,7 +127,7 @@ def reproduce(
         done_ids[p.spec.name] = run_id
         trained.append(run_id)
     report(progress, total, total, "table")
-    planned = plan(experiment, preset, sources, runs_dir)
+    planned = plan(experiment, preset, sources, runs_dir, any_version)
     table = build_table(experiment, preset, sources, runs_dir, planned)
     head = header(experiment, preset, sources, planned)
     head["notes"] += [f"Transfer minus scratch: {gap}" for gap in gaps_vs_scratch(table)]

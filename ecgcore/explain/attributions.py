@@ -5,9 +5,20 @@ standardised regression output), chosen by index, so that Integrated Gradients' 
 property (the attributions sum to ``score - baseline score``) can be checked on the result.
 
 Baselines (the "absence of signal" a method compares against) are explicit and travel with the
-result: ``zeros`` (the mean of a z-scored lead: a flat line), ``lead_mean`` (each lead's own mean)
-and ``lowpass`` (a low-pass-filtered copy of the record, which keeps slow baseline drift but
-removes the P, QRS and T waves).
+result: ``zeros`` (an all-zero input), ``lead_mean`` (each lead's own mean: a flat line at its
+average level) and ``lowpass`` (a low-pass-filtered copy of the record, which keeps slow baseline
+drift but removes the P, QRS and T waves). What zero *means* depends on the run's normalisation, so
+the default is chosen from it (:func:`default_baseline`): the baseline should be a flat line at the
+lead's isoelectric level, which after the 0.5 Hz high-pass is the lead's mean, ~0 mV.
+
+* ``zscore``: zero *is* each lead's mean -> ``zeros`` (identical to ``lead_mean``);
+* ``train_standardize``: zero is the training split's mean per lead (~0 mV after the high-pass) -> ``zeros``;
+* ``none`` (millivolts): zero is 0 mV, the isoelectric level when band-passed -> ``zeros``; without
+  the band-pass a lead can sit on an offset -> ``lead_mean``;
+* ``minmax`` ([0, 1] per lead): zero is each lead's *minimum* (the deepest S or Q wave), a
+  strongly negative "signal", not its absence -> ``lead_mean``: the normalised value of the lead's
+  mean, i.e. of ~0 mV after the high-pass. (The range midpoint 0.5 was the other candidate; it is not
+  the isoelectric level, since the QRS peaks set the range, so it is not used.)
 
 Waves of a beat, from the interval measurement's per-beat fiducials (sample indices):
 
@@ -43,6 +54,31 @@ OCCLUSION_WINDOW_S = 0.2
 #: Integrated Gradients: largest step count the convergence check goes to, and the precisions it may run in.
 IG_MAX_STEPS = 512
 IG_PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "auto")
+
+
+def default_baseline(normalize: str, bandpass: bool = True) -> str:
+    """The baseline that is a flat line at the isoelectric level for inputs normalised by ``normalize``
+    (see the module docstring for the reasoning per normalisation)."""
+    if normalize in ("zscore", "train_standardize") or (normalize == "none" and bandpass):
+        return "zeros"
+    return "lead_mean"
+
+
+def describe_baseline(name: str | None, normalize: str | None = None) -> str:
+    """Plain words for baseline ``name`` on inputs normalised by ``normalize`` (for every output)."""
+    if name is None:
+        return "none (this method uses no baseline)"
+    if name == "zeros":
+        meaning = {
+            "zscore": "each lead's mean (the input is z-scored)",
+            "train_standardize": "the training split's mean per lead",
+            "none": "0 mV",
+            "minmax": "each lead's minimum (min-max input): NOT an absent signal",
+        }.get(normalize or "", "an all-zero input")
+        return f"zeros = {meaning}"
+    if name == "lead_mean":
+        return "lead_mean = a flat line at each lead's mean (~0 mV after the high-pass)"
+    return f"lowpass = the record low-passed at {LOWPASS_HZ:g} Hz (drift kept, waves removed)"
 
 
 @dataclass

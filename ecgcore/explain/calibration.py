@@ -228,15 +228,17 @@ def run_logits(
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Raw outputs and labels of a finished run's ``split`` (``"val"`` / ``"test"``), and the checkpoint meta.
 
-    The rows are rebuilt with the trainer's own data preparation from the run's config, so they are
-    exactly the rows the run was validated and tested on.
+    The rows are rebuilt with the trainer's own data preparation from the run's config and checked
+    against the run's ``records.json``, so they are exactly the rows the run was validated and tested
+    on (a ``ValueError`` says so when the data changed since the run).
     """
     from ecgcore.predict import load_predictor
     from ecgcore.train.batches import BatchSource, prepare_data
     from ecgcore.train.config import TrainConfig
-    from ecgcore.train.evaluate import predict_rows
+    from ecgcore.train.evaluate import check_recorded_split, predict_rows
 
-    predictor = load_predictor(run_directory(run_id_or_dir, runs_dir))
+    run_dir = run_directory(run_id_or_dir, runs_dir)
+    predictor = load_predictor(run_dir)
     meta = predictor.meta
     if meta["task"] != "classification":
         raise ValueError(
@@ -245,6 +247,7 @@ def run_logits(
     config = TrainConfig.from_dict(meta["config"])
     data = prepare_data(config, progress=progress)
     rows = data.rows[split]
+    check_recorded_split(run_dir, split, data.record_ids[rows], config.data)
     source = BatchSource(data.signals, data.y, rows, predictor.device)
     logits = predict_rows(predictor.model, source, rows, 64, None).numpy()
     report(progress, 1, 1, f"{split} logits")
@@ -310,8 +313,13 @@ def load_calibration(run_id_or_dir: str | Path, runs_dir: str | Path | None = No
 
 
 def calibrated_prediction(predictor, record, calibration: Calibration | None) -> dict:
-    """``predictor.predict(record)`` plus ``calibrated_probabilities`` (and ``calibration``) when calibrated."""
-    result = predictor.predict(record)
+    """:func:`ecgcore.predict.guarded_prediction` plus ``calibrated_probabilities`` (and ``calibration``)
+    when calibrated; a record the guard refuses gets its reason and no number."""
+    from ecgcore.predict import guarded_prediction
+
+    result = guarded_prediction(predictor, record)
+    if result["refused"]:
+        return result
     if calibration is not None and result["task"] == "classification":
         logits = predictor.outputs(predictor.prepare(record))[0]  # the logits the prediction used
         probs = calibration.probabilities(logits)

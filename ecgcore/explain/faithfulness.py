@@ -1,10 +1,13 @@
 """Is an attribution faithful to the model? Two measurements instead of a picture.
 
 * Deletion curve (Petsiuk et al., RISE, BMVC 2018): replace the most-attributed input samples by the
-  baseline in steps of ``1/n_steps`` of the samples and record the explained output. Samples are
-  ranked by ``attribution * sign(score - baseline score)``, i.e. most evidence for the output's
-  departure from the baseline first, so the rule also holds for regression outputs that lie below
-  their baseline. A faithful map moves the output to the baseline score quickly: its area under the
+  baseline in steps of ``1/n_steps`` of the samples and record the explained output. Signed maps
+  (IG, GradientSHAP, occlusion: :data:`SIGNED_METHODS`) are ranked by
+  ``attribution * sign(score - baseline score)``, i.e. most evidence for the output's departure from
+  the baseline first, so the rule also holds for regression outputs that lie below their baseline.
+  Unsigned maps (saliency = |gradient|, Grad-CAM after its ReLU) say how much a sample matters, not in
+  which direction, so they are ranked by their value alone: flipping their order when the output lies
+  below the baseline would delete the least important samples first. A faithful map moves the output to the baseline score quickly: its area under the
   curve is smaller than for deleting samples in random order (seeded, averaged over repeats). The
   *normalised* area rescales the curve so that the input scores 1 and the baseline 0.
 * Model-randomisation sanity check (Adebayo et al., Sanity checks for saliency maps, NeurIPS 2018):
@@ -27,6 +30,9 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from ecgcore.explain.attributions import Attribution, as_input, attribute, make_baseline, output
+
+#: Methods whose maps carry a direction (evidence for or against the output); the others are magnitudes.
+SIGNED_METHODS: frozenset[str] = frozenset({"ig", "gradientshap", "occlusion"})
 
 
 @dataclass
@@ -75,7 +81,9 @@ def deletion_curve(
     """Deletion curve of ``attribution`` (its target) on input ``x``, deleting to ``baseline``."""
     inp = as_input(x, model)
     base = make_baseline(inp, baseline, fs)
-    direction = np.sign(attribution.score - float(output(model, base, attribution.target)[0])) or 1.0
+    direction = 1.0
+    if attribution.method in SIGNED_METHODS:
+        direction = np.sign(attribution.score - float(output(model, base, attribution.target)[0])) or 1.0
     order = np.argsort(-(attribution.values.reshape(-1) * direction), kind="stable")
     fractions = np.linspace(0.0, 1.0, n_steps + 1)
     scores = _deletion_scores(model, inp, base, order, attribution.target, fractions)

@@ -28,6 +28,8 @@ from matplotlib.figure import Figure
 from ecgcore.explain.attributions import (
     Attribution,
     attribute,
+    default_baseline,
+    describe_baseline,
     lead_importance,
     top_items,
     wave_coverage,
@@ -35,7 +37,9 @@ from ecgcore.explain.attributions import (
 )
 from ecgcore.explain.calibration import calibrated_prediction, load_calibration, run_directory
 from ecgcore.explain.faithfulness import deletion_test, randomisation_test
+from ecgcore.guard import check_record
 from ecgcore.paths import atomic_write_bytes
+from ecgcore.predict import Refused
 from ecgcore.vocab import SALIENCY_COLOURMAP, SALIENCY_KEY, TARGET_KEYS, TARGETS_BY_KEY
 
 DISCLAIMER = (
@@ -103,7 +107,7 @@ def explain_record(
     record,
     *,
     method: str = "ig",
-    baseline: str = "zeros",
+    baseline: str | None = None,
     target: str | int | None = None,
     n_steps: int = 50,
     internal_batch_size: int | None = None,
@@ -122,6 +126,10 @@ def explain_record(
         :func:`ecgcore.predict.load_predictor` output.
     record
         :class:`ecgcore.io.Record` (any rate and lead set the preprocessing can turn into model input).
+    baseline
+        One of :data:`~ecgcore.explain.attributions.BASELINES`; default (``None``): chosen from the
+        run's normalisation by :func:`~ecgcore.explain.attributions.default_baseline`. The summary
+        names it (``baseline``) and says what it means for this run (``baseline_meaning``).
     target
         Class name, regression target key or output index; default: the predicted class / first target.
     evaluate
@@ -129,12 +137,22 @@ def explain_record(
     run_dir
         The run's directory: its ``calibration.json``, if any, calibrates the probabilities.
 
+    Raises
+    ------
+    ecgcore.predict.Refused
+        When the prediction guard refuses the record (flat or saturated leads, no QRS): the message
+        gives the reason, and there is no number or map to show.
+
     Returns
     -------
     tuple
         ``(summary dict, Attribution)``; the dict is JSON-able.
     """
     meta, prep = predictor.meta, predictor.prep
+    verdict = check_record(record, meta)
+    if verdict.refused:  # nothing to explain: the guard gives a reason and no number
+        raise Refused(f"{record.path or record.record_id}: no prediction: {verdict.refused}")
+    baseline = baseline or default_baseline(prep.normalize, prep.bandpass)
     x = predictor.prepare(record)
     with torch.no_grad():
         outputs = predictor.model(x).float().cpu().numpy()[0]
@@ -161,6 +179,7 @@ def explain_record(
         "target": name,
         "target_index": index,
         "attribution_time_s": round(elapsed, 4),
+        "baseline_meaning": describe_baseline(attr.baseline, prep.normalize),
         "lead_importance": leads,
         "top_leads": top_items(leads),
     }
@@ -295,6 +314,10 @@ def _fmt(value: Any, digits: int = 1) -> str:
 def _prediction_lines(summary: dict) -> list[str]:
     """The prediction as a clinician reads it: plain names, units, which number is the model's."""
     pred = summary["prediction"]
+    return _prediction_values(pred, summary) + [f"Check: {flag}" for flag in pred.get("flags", [])]
+
+
+def _prediction_values(pred: dict, summary: dict) -> list[str]:
     if pred["task"] == "regression":
         measured = summary.get("measured") or {}
         lines = []
@@ -365,6 +388,7 @@ def technical_lines(summary: dict) -> list[str]:
     lines = [
         f"{method}"
         + (f" against {baseline}" if baseline else "")
+        + (f" ({summary['baseline_meaning']})" if summary.get("baseline_meaning") else "")
         + f"; output {summary['target']} score {summary['score']:.3f}"
         + (
             f", baseline score {summary['baseline_score']:.3f}"
@@ -400,10 +424,23 @@ def model_card(meta: dict, run_dir: Path | None) -> list[str]:
             f"records train/val/test {n.get('train')}/{n.get('val')}/{n.get('test')}  "
             f"epochs {summary.get('epochs_run')}"
         )
-        key = "mae" if meta["task"] == "regression" else "auc"
-        test, base = summary["metrics"]["test"].get(key), summary["baseline"]["test"].get(key)
-        label = "mean absolute error" if key == "mae" else "macro AUC"
-        lines.append(f"test {label} {_fmt(test, 3)}  (trivial baseline {_fmt(base, 3)})")
+        test, base = summary["metrics"]["test"], summary["baseline"]["test"]
+        if meta["task"] == "regression":
+            lines.append(
+                "test MAE "
+                + ", ".join(
+                    f"{k.upper()} {_fmt(m['mae'])} {m.get('unit') or ''}".rstrip()
+                    + f" (baseline {_fmt(base['per_target'][k]['mae'])})"
+                    for k, m in test["per_target"].items()
+                )
+                + "; baseline = training median"
+            )
+        else:
+            auc = _fmt(test.get("auc"), 3) if test.get("auc") is not None else "none"
+            lines.append(
+                f"test macro AUC {auc}  (trivial baseline {_fmt(base.get('auc'), 3)})"
+                + (f"; {test['auc_note']}" if test.get("auc_note") else "")
+            )
     else:
         lines.append(f"validation metrics at the saved epoch: {json.dumps(meta.get('metrics', {}))[:120]}")
     calibration = load_calibration(run_dir) if run_dir is not None else None
@@ -491,7 +528,7 @@ def write_report(
     *,
     runs_dir: str | Path | None = None,
     method: str = "ig",
-    baseline: str = "zeros",
+    baseline: str | None = None,
     target: str | int | None = None,
     evaluate: bool = False,
     **kwargs,

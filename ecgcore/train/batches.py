@@ -70,6 +70,8 @@ class PreparedData:
     spec: str
     fingerprint: str = ""
     info: dict = field(default_factory=dict)
+    patient_ids: np.ndarray | None = None  #: per row, "" where the source does not know the patient
+    source_fs: float | None = None  #: the source records' own sampling rate (before resampling)
 
     @property
     def signals(self) -> Inputs:
@@ -129,6 +131,8 @@ def prepare_data(config: TrainConfig, progress: ProgressFn | None = None) -> Pre
         kind=dataset.kind,
         spec=config.data,
         fingerprint=str(cached.meta.get("fingerprint", "")),
+        patient_ids=index["patient_id"].fillna("").astype(str).to_numpy() if "patient_id" in index else None,
+        source_fs=float(dataset.fs) if getattr(dataset, "fs", None) else None,
         info=info,
     )
 

@@ -4,7 +4,9 @@ A checkpoint is one ``.safetensors`` file: the model's state dict plus, in the f
 header, a JSON description (model name and arguments, leads, sampling rate, preprocessing and its
 statistics, targets or classes, target mean/SD, metrics, git commit). Both are written in one
 atomic rename, so weights and description can never disagree; a ``.json`` copy of the description
-sits beside it for people. The resumable training state (optimiser, scheduler, RNG) is a
+sits beside it for people. The description carries a SHA-256 ``digest`` of the weights and of the
+rest of the description, written at save time and checked at every load: a file changed by hand
+afterwards (a weight, ``target_sd`` ...) is refused, with the file named. The resumable training state (optimiser, scheduler, RNG) is a
 ``torch.save`` of tensors and plain values, loaded with ``weights_only=True``: loading any of these
 files never runs pickled code.
 """
@@ -12,6 +14,7 @@ files never runs pickled code.
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import json
 import subprocess
@@ -65,6 +68,17 @@ def _weights_path(path: str | Path) -> Path:
     )
 
 
+def checkpoint_digest(state: dict[str, torch.Tensor], meta: dict) -> str:
+    """SHA-256 of every tensor (name, dtype, shape, bytes) and of ``meta`` without its ``digest`` key."""
+    h = hashlib.sha256()
+    h.update(json.dumps({k: v for k, v in meta.items() if k != "digest"}, sort_keys=True).encode())
+    for name in sorted(state):
+        tensor = state[name].detach().to("cpu").contiguous()
+        h.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        h.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return "sha256:" + h.hexdigest()
+
+
 def cpu_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A true copy of the model's weights on the CPU (not references that later optimiser steps change)."""
     return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
@@ -94,6 +108,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module | dict[str, torch.T
     else:
         state = {k: v.detach().to("cpu").contiguous() for k, v in model.items()}
     meta = jsonable({"format": FORMAT, "git_commit": git_commit(), "torch": torch.__version__, **meta})
+    meta = {**meta, "digest": checkpoint_digest(state, meta)}
     atomic_write_bytes(weights, st_save(state, metadata={_META_KEY: json.dumps(meta)}))
     atomic_write_json(weights.with_suffix(".json"), meta)
     return weights
@@ -111,7 +126,9 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     FileNotFoundError
         If the file does not exist.
     ValueError
-        If it is not a safetensors file written by :func:`save_checkpoint` (e.g. a pickle).
+        If it is not a safetensors file written by :func:`save_checkpoint` (e.g. a pickle), or its
+        weights or description no longer match the digest written at save time (checkpoints saved
+        before digests existed carry none and are read as they are).
     """
     weights = _weights_path(path)
     if not weights.exists():
@@ -130,7 +147,13 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
         raise ValueError(
             f"{weights}: safetensors file without an ECG Lab description (metadata key {_META_KEY!r})"
         )
-    return state, json.loads(meta_json)
+    meta = json.loads(meta_json)
+    if "digest" in meta and checkpoint_digest(state, meta) != meta["digest"]:
+        raise ValueError(
+            f"{weights}: its weights or description changed after it was saved (digest mismatch); "
+            "refusing to load it: retrain the run or restore the file"
+        )
+    return state, meta
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:

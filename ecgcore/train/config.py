@@ -48,7 +48,7 @@ class TrainConfig:
         Per-epoch decay factor of the ``"exponential"`` schedule.
     monitor
         Validation metric for early stopping and the best checkpoint: ``"auto"`` (validation loss),
-        ``"val_loss"``, ``"mae"`` (mean MAE over targets) or ``"auc"`` (macro AUC).
+        ``"val_loss"``, ``"mae"`` (the unitless mean over targets of MAE / training SD) or ``"auc"`` (macro AUC).
     transfer
         ``{"sources": [run_id, ...], "approach": ..., "strategy": ...}`` handled by
         :func:`ecgcore.train.transfer.prepare`.

@@ -24,7 +24,7 @@ from ecgcore.train.batches import BatchSource, PreparedData, epoch_batches
 from ecgcore.train.checkpoint import jsonable, read_checkpoint, save_checkpoint
 from ecgcore.train.config import TrainConfig
 from ecgcore.train.device import precision_name, resolve_precision
-from ecgcore.train.evaluate import epoch_metrics, evaluate_split, headline
+from ecgcore.train.evaluate import epoch_metrics, evaluate_split, headline, save_predictions
 from ecgcore.train.optim import (
     BestTracker,
     build_optimizer,
@@ -38,6 +38,7 @@ from ecgcore.train.optim import (
 from ecgcore.train.recorder import Cancelled, MemoryRecorder, Recorder
 from ecgcore.train.resume import checkpoint_meta, restore, save_last
 from ecgcore.train.state import FitState
+from ecgcore.version import code_version
 
 #: How often the training loss of the current step goes to a recorder that streams it (``step_loss``).
 STEP_LOSS_EVERY_S = 1.0
@@ -292,8 +293,10 @@ def _summary(state: FitState, epoch: int) -> dict:
         else None,
     }
     summary["headline"] = headline(summary["metrics"], baseline, config)
+    summary["code_version"] = code_version()
     summary = jsonable(summary)
     if state.info.is_main:
+        save_predictions(state.run_dir, results, data, config)
         atomic_write_json(state.run_dir / "summary.json", summary)
         state.recorder.finished(summary)
     return summary

@@ -69,7 +69,7 @@ def step_schedule_per_epoch(schedule, value: float) -> None:
 
 def monitor_of(config: TrainConfig) -> tuple[str, str]:
     """``(metric name, "min" | "max")`` for early stopping and the best checkpoint."""
-    name = "val_loss" if config.monitor == "auto" else config.monitor
+    name = {"auto": "val_loss", "mae": "mae_over_sd"}.get(config.monitor, config.monitor)
     return name, ("max" if name == "auc" else "min")
 
 

@@ -7,6 +7,7 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
 from torch import nn
 
 from ecgcore.train.batches import PreparedData
@@ -18,6 +19,7 @@ from ecgcore.train.checkpoint import (
 )
 from ecgcore.train.config import TrainConfig
 from ecgcore.train.optim import BestTracker
+from ecgcore.version import code_version
 
 
 def checkpoint_meta(config: TrainConfig, data: PreparedData, run_id: str, epoch: int, metrics: dict) -> dict:
@@ -36,9 +38,21 @@ def checkpoint_meta(config: TrainConfig, data: PreparedData, run_id: str, epoch:
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if config.task == "regression":
-        meta.update(targets=list(data.names), target_mean=data.target_mean, target_sd=data.target_sd)
+        train = np.asarray(data.y_eval[data.rows["train"]], dtype=np.float64)
+        meta.update(
+            targets=list(data.names),
+            target_mean=data.target_mean,
+            target_sd=data.target_sd,
+            # the range of the training labels: the prediction guard flags values outside it
+            label_range={
+                k: [float(np.nanmin(train[:, j])), float(np.nanmax(train[:, j]))]
+                for j, k in enumerate(data.names)
+            },
+        )
     else:
         meta["classes"] = list(data.names)
+    meta["source_fs"] = data.source_fs
+    meta["code_version"] = code_version()
     return meta
 
 

@@ -22,8 +22,10 @@ from ecgcore.train import distributed as ddp
 from ecgcore.train.batches import PreparedData, prepare_data
 from ecgcore.train.config import TrainConfig
 from ecgcore.train.device import configure_device, device_type, resolve_device
+from ecgcore.train.leakage import signal_fingerprints
 from ecgcore.train.loop import fit
 from ecgcore.train.recorder import Cancelled, MemoryRecorder, Recorder
+from ecgcore.version import code_version
 
 
 def train(
@@ -127,14 +129,21 @@ def _load_data(config: TrainConfig, progress: ProgressFn | None, info: ddp.DistI
 
 
 def _records(data: PreparedData) -> dict:
-    """``records.json``: the record ids of every split (what transfer's leakage check reads)."""
-    return {
+    """``records.json``: the record ids of every split, and their patients and signal fingerprints (what
+    transfer's leakage check reads), and the code that trained."""
+    out = {
         "data": data.spec,
         "kind": data.kind,
         "dropped": data.dropped,
         "fingerprint": data.fingerprint,
+        "code_version": code_version(),
         **{s: data.record_ids[r].tolist() for s, r in data.rows.items()},
     }
+    if data.patient_ids is not None:
+        out["patients"] = {s: data.patient_ids[r].tolist() for s, r in data.rows.items()}
+    if isinstance(data.inputs, np.ndarray) and data.inputs.ndim == 3 and data.inputs.dtype != np.uint8:
+        out["signal_fingerprints"] = {s: signal_fingerprints(data.inputs, r) for s, r in data.rows.items()}
+    return out
 
 
 def build_model(

@@ -3,7 +3,9 @@
 :func:`prepare` is what the trainer calls when ``TrainConfig.transfer`` is set::
 
     {"sources": [run_id, ...], "approach": "combined" | "qrs",
-     "strategy": "linear_probe" | "gradual_unfreeze" | "discriminative", "lr_factor": 2.6 (optional)}
+     "strategy": "linear_probe" | "gradual_unfreeze" | "discriminative", "lr_factor": 2.6 (optional),
+     "init": "pretrained" (default) | "random" (the same architecture and size, randomly initialised:
+     the control that separates what the pretrained weights bring from what the bigger model brings)}
 
 Approaches
     ``combined``: the backbones of the source runs, which together must cover HR, PR, QRS and QT (four
@@ -25,8 +27,8 @@ Leakage
     anywhere in the target data: :func:`assert_no_leakage`. This is deliberately stricter than "not in
     the evaluation splits": a pretraining record in the target's training split would be harmless, but
     the check cannot know how the target's splits will be drawn by future code, so any overlap refuses.
-    Records are compared within a data kind (a PTB-XL ``ecg_id`` and a DeepFake ``patid`` never clash),
-    except that the Challenge's ``HR*`` records are PTB-XL's (:mod:`ecgcore.train.leakage`).
+    Records and patients are compared within a data kind (the Challenge's ``HR*`` records are PTB-XL's),
+    waveforms (signal fingerprints) across kinds (:mod:`ecgcore.train.leakage`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from ecgcore.models import ECGModel, create_model
 from ecgcore.train.checkpoint import load_checkpoint, read_checkpoint
 from ecgcore.train.config import TrainConfig
@@ -43,6 +47,9 @@ from ecgcore.train.leakage import LeakageError, assert_no_leakage, target_record
 from ecgcore.vocab import TARGET_KEYS
 
 APPROACHES = ("combined", "qrs", "pretrained")
+#: ``transfer["init"]``: the sources' trained backbones, or the same architecture randomly initialised
+#: (the same-size scratch control of the transfer tables).
+INITS = ("pretrained", "random")
 STRATEGIES = ("linear_probe", "gradual_unfreeze", "discriminative")
 #: ULMFiT's factor between the learning rates of neighbouring layer groups.
 DEFAULT_LR_FACTOR = 2.6
@@ -242,7 +249,7 @@ def prepare(
         If a pretraining record is in the target data.
     """
     transfer = dict(config.transfer or {})
-    unknown = sorted(set(transfer) - {"sources", "approach", "strategy", "lr_factor"})
+    unknown = sorted(set(transfer) - {"sources", "approach", "strategy", "lr_factor", "init"})
     if unknown:
         raise ValueError(f"TrainConfig.transfer has unknown keys {unknown}")
     approach = transfer.get("approach", "combined")
@@ -261,7 +268,15 @@ def prepare(
     for source in sources:
         _check_compatible(source, config)
     assert_no_leakage([s.records for s in sources], target_records(config))
+    init = transfer.get("init", "pretrained")
+    if init not in INITS:
+        raise ValueError(f"transfer init {init!r}; expected one of {INITS}")
     model = build_transfer_model(sources, n_leads, n_outputs, classes if approach == "pretrained" else None)
+    if init == "random":  # the same-size control: the transferred architecture, none of its weights
+        torch.manual_seed(config.seed)
+        for module in model.modules():
+            if module is not model and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
     model.train()
     strategy.on_epoch_start(0, model)
     return model, strategy

@@ -100,8 +100,18 @@ def test_transfer_wires_sources_to_approaches(preset):
     specs = get_experiment("transfer").build(p, SOURCES)
     _check_graph(specs)
     by_name = {s.name: s for s in specs}
-    transfers = [s for s in specs if s.config.transfer]
+    transfers = [s for s in specs if s.config.transfer and s.config.transfer.get("init") != "random"]
     assert len(transfers) == 2 * len(APPROACHES) * len(STRATEGIES)
+    # per setting and approach, a same-architecture same-size control trained from random weights
+    controls = [s for s in specs if s.config.transfer and s.config.transfer.get("init") == "random"]
+    assert sorted((c.row["setting"], c.config.transfer["approach"]) for c in controls) == sorted(
+        (f"{setting}, random init", a) for setting in ("ptbxl", "deepfake") for a in APPROACHES
+    )
+    for control in controls:
+        twin = by_name[
+            f"transfer/{control.row['setting'].split(',')[0]}/{control.config.transfer['approach']}/discriminative/1"
+        ]
+        assert control.sources == twin.sources and control.config.transfer["lr_factor"] == 1.0
     scratch = [s for s in specs if s.config.task == "classification" and not s.config.transfer]
     assert len(scratch) == 1 and scratch[0].config.subset == "B"
     for spec in transfers:

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from ecgcore.experiments.published import TABLE1_MAE
-from ecgcore.experiments.tables import VALUE_COLUMNS, gaps_vs_scratch, run_values, to_markdown
+from ecgcore.experiments.tables import (
+    VALUE_COLUMNS,
+    bootstrap_test_intervals,
+    gaps_vs_scratch,
+    run_values,
+    to_markdown,
+)
 
 
 def _row(**kw):
@@ -36,28 +43,28 @@ def test_markdown_marks_missing_values_and_labels_models_and_targets():
         [_row(model="inception1d", target="qt", metric="mae", ours_val=4.25, published_val=4.13)]
     )
     text = to_markdown(table)
-    assert "| 1D-CNN | QT MAE (ms) | — | 4.250 | — | — | — | 4.130 |" in text
+    assert "| 1D-CNN | QT MAE (ms) | — | 4.250 | — | — | — | — | — | 4.130 | — |" in text
 
 
 def test_gaps_compare_each_transferred_row_with_scratch_at_the_same_fraction():
     rows = [
-        _row(fraction=0.1, setting="scratch", approach="-", strategy="-", metric="auc", ours_val=0.60),
+        _row(fraction=0.1, setting="scratch", approach="-", strategy="-", metric="auc", ours_test=0.60),
         _row(
             fraction=0.1,
             setting="deepfake",
             approach="combined",
             strategy="discriminative",
             metric="auc",
-            ours_val=0.68,
+            ours_test=0.68,
         ),
-        _row(fraction=1.0, setting="scratch", approach="-", strategy="-", metric="auc", ours_val=0.80),
+        _row(fraction=1.0, setting="scratch", approach="-", strategy="-", metric="auc", ours_test=0.80),
         _row(
             fraction=1.0,
             setting="deepfake",
             approach="combined",
             strategy="discriminative",
             metric="auc",
-            ours_val=0.79,
+            ours_test=0.79,
         ),
         _row(
             fraction=1.0,
@@ -65,12 +72,13 @@ def test_gaps_compare_each_transferred_row_with_scratch_at_the_same_fraction():
             approach="combined",
             strategy="discriminative",
             metric="accuracy",
-            ours_val=0.5,
+            ours_test=0.5,
         ),
     ]
     gaps = gaps_vs_scratch(pd.DataFrame(rows))
     assert len(gaps) == 2
     assert gaps[0].startswith("10% of the training split") and "(+0.080)" in gaps[0]
+    assert "test auc" in gaps[0]  # the gap is taken on test, never on the split that chose the checkpoint
     assert "(-0.010)" in gaps[1]
 
 
@@ -120,3 +128,61 @@ def test_what_differs_between_tables_comes_from_the_experiment_definition(tmp_pa
     )
     assert "own note tiny" in notes and not any("DeepFake ground truth" in n for n in notes)
     assert any("DeepFake ground truth" in n for n in table_notes(table1, preset, sources))
+
+
+def _saved(truth, pred, train):
+    return {"names": np.array(["hr"]), "test_true": truth, "test_pred": pred, "train_true": train}
+
+
+def test_test_intervals_mark_a_model_that_does_not_clear_the_baseline():
+    rng = np.random.default_rng(0)
+    train = rng.normal(70, 12, (800, 1))
+    truth = rng.normal(70, 12, (200, 1))
+    good = truth + rng.normal(0, 2, truth.shape)  # MAE ~1.6 bpm against the median's ~9.6
+    useless = np.full_like(truth, 71.0) + rng.normal(0, 1, truth.shape)
+    ci = bootstrap_test_intervals("regression", "hr", "mae", [_saved(truth, good, train)], n_resamples=300)
+    assert ci["ours_test_low"] < ci["ours_test_high"] < ci["baseline_test_low"] < ci["baseline_test_high"]
+    assert ci["clears_baseline"] is True
+    assert (
+        bootstrap_test_intervals("regression", "hr", "mae", [_saved(truth, useless, train)], n_resamples=300)[
+            "clears_baseline"
+        ]
+        is False
+    )
+    # a run without saved predictions gets no interval, never a made-up one
+    assert set(bootstrap_test_intervals("regression", "hr", "mae", [None]).values()) == {None}
+
+
+def test_markdown_shows_the_interval_and_marks_a_model_inside_the_baselines():
+    row = _row(
+        model="cnn",
+        target="hr",
+        metric="mae",
+        ours_test=5.0,
+        ours_test_low=4.0,
+        ours_test_high=6.0,
+        baseline_test=5.5,
+        baseline_test_low=5.2,
+        baseline_test_high=5.8,
+        clears_baseline=False,
+    )
+    text = to_markdown(pd.DataFrame([row]))
+    assert "| 5.000 [4.000, 6.000] † |" in text and "| 5.500 [5.200, 5.800] |" in text
+    assert "clears_baseline" not in text.split("\n")[0]
+
+
+def test_transferred_rows_are_also_compared_with_their_same_size_random_init_control():
+    rows = [
+        _row(setting="scratch", approach="-", strategy="-", metric="auc", ours_test=0.70),
+        _row(setting="deepfake", approach="combined", strategy="linear_probe", metric="auc", ours_test=0.75),
+        _row(
+            setting="deepfake, random init",
+            approach="combined",
+            strategy="all layers, same lr",
+            metric="auc",
+            ours_test=0.78,
+        ),
+    ]
+    gaps = gaps_vs_scratch(pd.DataFrame(rows))
+    assert len(gaps) == 2  # the control row is a reference, not a subject
+    assert "from scratch (+0.050)" in gaps[0] and "same-size random init (-0.030)" in gaps[1]

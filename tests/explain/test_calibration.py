@@ -98,3 +98,20 @@ def test_a_chance_level_model_gets_the_largest_temperature_not_infinity():
     calib = fit_calibration(logits, labels, CLASSES)
     assert calib.temperature == pytest.approx(TEMPERATURE_RANGE[1])
     assert calib.probabilities(logits) == pytest.approx(np.full((8, 4), 0.25), abs=0.02)
+
+
+def test_calibration_refuses_a_run_whose_recorded_records_differ_from_the_data(
+    classification_run, monkeypatch, tmp_path
+):
+    import shutil
+
+    monkeypatch.setenv("ECGLAB_HOME", str(classification_run["home"]))
+    run_dir = tmp_path / classification_run["run_id"]
+    shutil.copytree(classification_run["runs_dir"] / classification_run["run_id"], run_dir)
+    (run_dir / CALIBRATION_FILE).unlink(missing_ok=True)  # another test may have calibrated the fixture
+    records = json.loads((run_dir / "records.json").read_text())
+    records["val"] = records["val"][1:] + records["train"][:1]  # the data "changed" since the run
+    (run_dir / "records.json").write_text(json.dumps(records))
+    with pytest.raises(ValueError, match=r"val records .*records\.json.* differ"):
+        calibrate_run(run_dir)
+    assert not (run_dir / CALIBRATION_FILE).exists()

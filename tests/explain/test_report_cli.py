@@ -171,3 +171,92 @@ def test_calibrated_probabilities_reach_the_report(classification_run, tmp_path,
     assert sum(probs.values()) == pytest.approx(1.0) and not np.isclose(
         summary["prediction"]["calibration"]["temperature"], 1.0
     )
+
+
+def test_the_default_baseline_follows_the_runs_normalisation_and_is_named(regression_run):
+    from ecgcore.predict import Predictor
+
+    z = load_predictor(regression_run["run_id"], runs_dir=regression_run["runs_dir"])
+    record = read_record(_test_records(regression_run, 1)[0])
+    summary, attr = explain_record(z, record, n_steps=8)
+    assert z.prep.normalize == "zscore" and summary["baseline"] == "zeros"
+    assert "each lead's mean" in summary["baseline_meaning"]
+    # the same weights behind a min-max input: zero would be each lead's minimum, not an absent signal
+    minmax = Predictor(
+        z.model, {**z.meta, "preprocessing": {**z.meta["preprocessing"], "normalize": "minmax"}}
+    )
+    summary, attr = explain_record(minmax, record, n_steps=8)
+    assert summary["baseline"] == attr.baseline == "lead_mean"
+    assert summary["baseline_meaning"].startswith("lead_mean = a flat line at each lead's mean")
+    x = minmax.prepare(record)[0].numpy()
+    assert attr.baseline_score != pytest.approx(attr.score)  # the baseline is the lead-mean line, not x
+    explicit = explain_record(minmax, record, baseline="zeros", n_steps=8)[0]
+    assert "NOT an absent signal" in explicit["baseline_meaning"]
+    assert x.min() >= 0.0  # min-max input: zero is each lead's minimum
+
+
+def _csv(path, signal, leads) -> str:
+    import pandas as pd
+
+    pd.DataFrame(np.asarray(signal).T, columns=list(leads)).to_csv(path, index=False)
+    return str(path)
+
+
+def test_predict_refuses_flags_and_rejects_a_tampered_checkpoint(regression_run, tmp_path, capsys):
+    import shutil
+
+    from safetensors.torch import save as st_save
+
+    from ecgcore.data.synthetic import synthetic_ecg
+    from ecgcore.guard import OUTSIDE
+    from ecgcore.train.checkpoint import read_checkpoint
+
+    run = ["--run", regression_run["run_id"], "--runs-dir", str(regression_run["runs_dir"])]
+    meta = load_predictor(regression_run["run_id"], runs_dir=regression_run["runs_dir"]).meta
+    leads = meta["preprocessing"]["leads"]
+
+    def predict(path: str, fs: float) -> dict:
+        assert cli(["predict", *run, "--fs", str(fs), path]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    flat = predict(_csv(tmp_path / "flat.csv", np.zeros((len(leads), 5000)), leads), 500)
+    assert "flat" in flat["refused"] and "intervals" not in flat  # a reason, no number
+    ecg = synthetic_ecg(68, 160, 90, 400, fs=500.0, duration=10.0, leads=leads, noise_mv=0.01, seed=3)
+    normal = predict(_csv(tmp_path / "normal.csv", ecg.signal, leads), 500)
+    assert normal["refused"] is None and set(normal["intervals"]) == set(meta["targets"])
+    assert not any("implausible" in f for f in normal["flags"])
+    halved = predict(_csv(tmp_path / "halved.csv", ecg.signal, leads), 250)  # 500 Hz samples, header 250
+    assert any("250 Hz" in f and "at 500 Hz it would be plausible" in f for f in halved["flags"])
+    assert any(OUTSIDE in f for f in halved["flags"])  # its measured QT (~800 ms) was never trained on
+
+    tampered = tmp_path / "tampered"
+    shutil.copytree(regression_run["runs_dir"] / regression_run["run_id"], tampered)
+    best = tampered / "best.safetensors"
+    state, saved = read_checkpoint(best)
+    best.write_bytes(st_save(state, metadata={"ecglab": json.dumps({**saved, "target_sd": [1.0] * 4})}))
+    assert cli(["predict", "--run", str(tampered), "--fs", "500", str(tmp_path / "normal.csv")]) == 2
+    err = capsys.readouterr().err
+    assert str(best) in err and "digest mismatch" in err
+
+
+def test_the_report_refuses_a_flat_line_and_prints_the_flags(regression_run, tmp_path, capsys):
+    from ecgcore.data.synthetic import synthetic_ecg
+
+    predictor = load_predictor(regression_run["run_id"], runs_dir=regression_run["runs_dir"])
+    leads = predictor.meta["preprocessing"]["leads"]
+    flat = _csv(tmp_path / "flat.csv", np.zeros((len(leads), 5000)), leads)
+    run = ["--run", regression_run["run_id"], "--runs-dir", str(regression_run["runs_dir"])]
+    assert cli(["report", *run, "--fs", "500", flat, "--out", str(tmp_path / "flat.pdf")]) == 2
+    assert "no prediction: every lead the model reads is flat" in capsys.readouterr().err
+    assert not (tmp_path / "flat.pdf").exists()
+    ecg = synthetic_ecg(68, 160, 90, 400, fs=500.0, duration=10.0, leads=leads, noise_mv=0.01, seed=3)
+    record = read_record(_csv(tmp_path / "halved.csv", ecg.signal, leads), fs=250.0)
+    summary, _ = explain_record(predictor, record, n_steps=4)
+    flags = summary["prediction"]["flags"]
+    assert flags and all(f"Check: {f}" in render_report_lines(summary) for f in flags)
+
+
+def render_report_lines(summary: dict) -> list[str]:
+    from ecgcore.explain.report import _prediction_lines
+
+    return _prediction_lines(summary)

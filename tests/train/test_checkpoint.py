@@ -38,6 +38,34 @@ def test_checkpoint_describes_itself_and_rebuilds_the_same_model(tmp_path):
     assert torch.equal(loaded(x), model(x))
 
 
+def test_a_checkpoint_changed_after_saving_is_refused_with_its_file_named(tmp_path):
+    import json
+    import re
+
+    from safetensors.torch import save as st_save
+
+    meta = {"task": "regression", "targets": ["hr"], "target_mean": [70.0], "target_sd": [12.0]}
+    path = save_checkpoint(tmp_path / "best", _model(), meta)
+    state, saved = read_checkpoint(path)
+    assert saved["digest"].startswith("sha256:")
+    edited = tmp_path / "edited.safetensors"  # the description changed by hand, the digest kept
+    edited.write_bytes(st_save(state, metadata={"ecglab": json.dumps({**saved, "target_sd": [10.0]})}))
+    with pytest.raises(ValueError, match=re.escape(str(edited)) + r".*digest mismatch"):
+        load_checkpoint(edited)
+    nudged = {k: v.clone() for k, v in state.items()}  # one weight changed, description kept
+    first = next(k for k, v in nudged.items() if v.is_floating_point())
+    nudged[first].view(-1)[0] += 0.01
+    weights = tmp_path / "weights.safetensors"
+    weights.write_bytes(st_save(nudged, metadata={"ecglab": json.dumps(saved)}))
+    with pytest.raises(ValueError, match=re.escape(str(weights)) + r".*digest mismatch"):
+        read_checkpoint(weights)
+    legacy = tmp_path / "legacy.safetensors"  # saved before digests existed: read as it is
+    legacy.write_bytes(
+        st_save(state, metadata={"ecglab": json.dumps({k: v for k, v in saved.items() if k != "digest"})})
+    )
+    assert read_checkpoint(legacy)[1]["target_sd"] == [12.0]
+
+
 def test_a_pickle_is_refused_as_weights_and_as_training_state(tmp_path, capsys):
     fake = tmp_path / "best.safetensors"
     fake.write_bytes(pickle.dumps({"weights": Payload()}))

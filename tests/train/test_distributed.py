@@ -72,7 +72,9 @@ def test_two_gloo_processes_match_one(deepfake_spec, tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     ddp = json.loads(out.stdout[out.stdout.index("{") :])
     assert ddp["world_size"] == 2 and ddp["device"] == "cpu x2"
-    assert ddp["metrics"]["test"]["mae"] == pytest.approx(single["metrics"]["test"]["mae"], rel=1e-4)
+    assert ddp["metrics"]["test"]["mae_over_sd"] == pytest.approx(
+        single["metrics"]["test"]["mae_over_sd"], rel=1e-4
+    )
     a, _ = read_checkpoint(tmp_path / "single" / single["id"] / "last.safetensors")
     b, _ = read_checkpoint(tmp_path / "ddp" / ddp["id"] / "last.safetensors")
     for name in a:

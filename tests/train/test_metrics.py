@@ -16,16 +16,31 @@ def test_regression_metrics_match_their_definitions():
     assert qt["bias"] == pytest.approx(diff.mean())
     assert qt["loa_high"] - qt["loa_low"] == pytest.approx(2 * 1.96 * diff.std(ddof=1))
     assert qt["r"] == pytest.approx(np.corrcoef(truth[:, 1], pred[:, 1])[0, 1])
-    assert m["mae"] == pytest.approx((m["per_target"]["pr"]["mae"] + qt["mae"]) / 2)
+    assert qt["unit"] == "ms"
+    # errors in different units are never averaged into one "MAE"
+    assert "mae" not in m and "rmse" not in m
 
 
-def test_baseline_is_the_training_mean_and_the_class_prior():
-    y_train = np.array([[10.0], [20.0], [30.0]])
-    result = evaluate(
-        "regression", np.array([[20.0], [40.0]]), np.array([[20.0], [40.0]]), y_train, names=["hr"]
-    )
-    assert result["model"]["mae"] == 0
-    assert result["baseline"]["mae"] == pytest.approx(10.0)  # predicts 20 for both
+def test_the_run_level_error_is_unitless_mae_over_the_training_sd():
+    y_train = np.array([[60.0, 400.0], [70.0, 420.0], [80.0, 440.0]])  # SDs 10 bpm and 20 ms
+    truth = np.array([[65.0, 410.0], [75.0, 430.0]])
+    pred = truth + np.array([[2.0, -8.0], [-4.0, 4.0]])  # MAE 3 bpm and 6 ms
+    model = evaluate("regression", truth, pred, y_train, names=["hr", "qt"])["model"]
+    assert model["per_target"]["hr"]["mae"] == pytest.approx(3.0)
+    assert model["per_target"]["hr"]["mae_over_sd"] == pytest.approx(0.3)
+    assert model["per_target"]["qt"]["mae_over_sd"] == pytest.approx(0.3)
+    assert model["mae_over_sd"] == pytest.approx(0.3)  # not (3 + 6) / 2 = 4.5 "bpm-or-ms"
+
+
+def test_baseline_is_the_training_median_for_mae_the_mean_for_rmse_and_the_class_prior():
+    y_train = np.array([[10.0], [20.0], [90.0]])  # median 20, mean 40
+    truth = np.array([[20.0], [30.0]])
+    result = evaluate("regression", truth, truth, y_train, names=["hr"])
+    assert result["model"]["per_target"]["hr"]["mae"] == 0
+    base = result["baseline"]
+    assert base["per_target"]["hr"]["mae"] == pytest.approx(5.0)  # |20-20|, |30-20|
+    assert base["per_target"]["hr"]["rmse"] == pytest.approx(np.sqrt((20**2 + 10**2) / 2))  # from 40
+    assert base["predictor"] == {"mae": "training median", "rmse": "training mean"}
     labels = np.array([0, 1, 1, 2])
     probs = np.eye(3)[labels] * 0.9 + 0.05
     result = evaluate("classification", labels, probs, np.array([0, 1, 1, 1]), names=["a", "b", "c"])
@@ -51,3 +66,51 @@ def test_multi_label_per_class_counts_and_undefined_auc():
     assert m["per_class"]["y"] == {"tp": 1, "fn": 0, "fp": 0, "tn": 3}
     only_ones = classification_metrics(np.ones((3, 1)), np.full((3, 1), 0.7), ["z"], multi_label=True)
     assert only_ones["auc_per_class"]["z"] is None and only_ones["auc"] is None
+
+
+def test_macro_auc_is_withheld_when_a_class_has_no_positives():
+    truth = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 0]])
+    probs = np.array([[0.9, 0.2, 0.1], [0.2, 0.8, 0.3], [0.7, 0.6, 0.2], [0.1, 0.3, 0.4]])
+    m = classification_metrics(truth, probs, ["x", "y", "z"], multi_label=True)
+    assert m["auc_per_class"]["x"] == 1.0 and m["auc_per_class"]["z"] is None
+    assert m["auc"] is None  # not the mean over the 2 classes that happen to have positives
+    assert (m["auc_classes"], m["n_classes"]) == (2, 3)
+    assert "z" in m["auc_note"] and "no positives" in m["auc_note"]
+    complete = classification_metrics(truth[:, :2], probs[:, :2], ["x", "y"], multi_label=True)
+    assert complete["auc"] == pytest.approx(1.0) and complete["auc_note"] is None
+
+
+def test_bootstrap_interval_matches_the_standard_error_of_a_mean_error():
+    from ecgcore.train.metrics import bootstrap_interval, mae_of
+
+    rng = np.random.default_rng(1)
+    truth = np.zeros((400, 1))
+    pred = rng.normal(0.0, 1.0, (400, 1))
+    ci = bootstrap_interval(mae_of(0), truth, [pred], n_resamples=1000, seed=0)
+    assert ci["point"] == pytest.approx(np.abs(pred).mean())
+    se = np.abs(pred).std(ddof=1) / np.sqrt(400)  # ~0.030
+    assert ci["high"] - ci["low"] == pytest.approx(2 * 1.96 * se, rel=0.15)
+    assert ci["low"] < ci["point"] < ci["high"] and (ci["n_records"], ci["n_seeds"]) == (400, 1)
+
+
+def test_bootstrap_over_seeds_widens_the_interval_by_the_seeds_spread():
+    from ecgcore.train.metrics import bootstrap_interval, mae_of
+
+    rng = np.random.default_rng(2)
+    truth = np.zeros((200, 1))
+    noise = rng.normal(0.0, 0.5, (200, 1))
+    seeds = [noise + 1.0, noise + 2.0]  # two training seeds, MAE ~1 and ~2
+    one = bootstrap_interval(mae_of(0), truth, seeds[:1])
+    both = bootstrap_interval(mae_of(0), truth, seeds)
+    assert both["point"] == pytest.approx(np.mean([np.abs(s).mean() for s in seeds]))
+    assert both["high"] - both["low"] > 5 * (one["high"] - one["low"])
+    assert both["n_seeds"] == 2
+
+
+def test_an_interval_clears_the_baseline_only_without_overlap():
+    from ecgcore.train.metrics import clears
+
+    assert clears({"low": 1.0, "high": 2.0}, {"low": 3.0, "high": 4.0}, higher_is_better=False) is True
+    assert clears({"low": 1.0, "high": 3.5}, {"low": 3.0, "high": 4.0}, higher_is_better=False) is False
+    assert clears({"low": 0.8, "high": 0.9}, {"low": 0.5, "high": 0.5}, higher_is_better=True) is True
+    assert clears({"low": None, "high": 0.9}, {"low": 0.5, "high": 0.5}, higher_is_better=True) is None

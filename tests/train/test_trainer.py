@@ -19,18 +19,18 @@ from ecgcore.train.optim import build_schedule
 from tests.train.helpers import tiny_config
 
 
-def test_regression_beats_the_training_mean_and_predicts_like_training(deepfake_spec, tmp_path):
+def test_regression_beats_the_training_median_and_predicts_like_training(deepfake_spec, tmp_path):
     config = tiny_config(deepfake_spec, epochs=8)
     summary = run_training(config, runs_dir=tmp_path)
     assert summary["status"] == "done"
     assert summary["precision"] == precision_name(resolve_precision(torch.device("cpu"), config.amp)[0])
     for split in ("val", "test"):
-        assert summary["metrics"][split]["mae"] < summary["baseline"][split]["mae"], split
+        assert summary["metrics"][split]["mae_over_sd"] < summary["baseline"][split]["mae_over_sd"], split
     store = RunStore(tmp_path)
     run = store.get_run(summary["id"])
     assert (
         run["status"] == "done"
-        and run["summary"]["headline"]["test_mae"] == summary["metrics"]["test"]["mae"]
+        and run["summary"]["headline"]["test_mae_over_sd"] == summary["metrics"]["test"]["mae_over_sd"]
     )
     assert list(store.epochs(summary["id"])["epoch"]) == list(range(8))
 
@@ -58,7 +58,13 @@ def test_single_label_classification_beats_the_class_prior(ptbxl_spec, tmp_path)
     summary = run_training(tiny_config(ptbxl_spec, task="classification", epochs=8), runs_dir=tmp_path)
     for split in ("val", "test"):
         model, base = summary["metrics"][split], summary["baseline"][split]
-        assert model["auc"] > base["auc"] + 0.2, split
+        # 80 synthetic records leave a superclass without positives in a split: no macro AUC then
+        # (the note says which), so compare the classes that have one
+        defined = [c for c, v in model["auc_per_class"].items() if v is not None]
+        assert (model["auc"] is None) == (len(defined) < model["n_classes"]), split
+        assert model["auc"] is not None or "no positives" in model["auc_note"], split
+        model_auc, base_auc = (np.mean([m["auc_per_class"][c] for c in defined]) for m in (model, base))
+        assert model_auc > base_auc + 0.2, split
         assert model["accuracy"] > base["accuracy"], split
     assert summary["dropped"]["no_usable_label"]["train"] > 0  # the multi-label records are left out
     predictor = load_predictor(summary["id"], runs_dir=tmp_path)

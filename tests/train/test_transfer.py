@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -276,3 +277,82 @@ def test_leakage_assertion_fires_when_pretraining_and_evaluation_share_ptbxl_rec
         on_b, len(on_b.leads), 5, transfer_sources(on_b, RunStore(runs_dir))
     )  # the other half: no overlap
     assert model.config["n_outputs"] == 5
+
+
+def test_leakage_by_patient_and_by_waveform_across_source_kinds():
+    source = {
+        "data": "ptbxl:/x",
+        "kind": "ptbxl",
+        "run_id": "run-A",
+        "train": ["1"],
+        "val": [],
+        "test": [],
+        "patients": {"train": ["1000"], "val": [], "test": []},
+    }
+    target = {
+        "data": "ptbxl:/x",
+        "kind": "ptbxl",
+        "train": ["5"],
+        "val": [],
+        "test": ["2"],
+        "patients": {"train": ["2000"], "val": [], "test": ["1000"]},  # patient 1000's second record
+    }
+    with pytest.raises(
+        LeakageError, match=r"1 ptbxl patient\(s\) of source run run-A \(train split\) .* '1000'"
+    ):
+        assert_no_leakage(source, target)
+    unknown = {**target, "patients": {"train": [""], "val": [], "test": [""]}}
+    assert_no_leakage(source, unknown)  # no patient ids: nothing to compare, no false alarm
+    # the same waveform reached as wfdb:DIR on one side and ptbxl:DIR on the other
+    from ecgcore.train.leakage import signal_fingerprints
+
+    rng = np.random.default_rng(0)
+    signals = rng.normal(size=(3, 2, 50)).astype(np.float32)
+    again = signals + 1e-5  # float noise of a second preprocessing pass
+    assert signal_fingerprints(signals, np.arange(3)) == signal_fingerprints(again, np.arange(3))
+    assert len(set(signal_fingerprints(signals, np.arange(3)))) == 3
+    wfdb = {
+        "data": "wfdb:/y",
+        "kind": "wfdb",
+        "run_id": "run-B",
+        "train": ["HR00001"],
+        "val": [],
+        "test": [],
+        "signal_fingerprints": {"train": signal_fingerprints(signals, [0]), "val": [], "test": []},
+    }
+    ptbxl = {
+        **target,
+        "patients": None,
+        "signal_fingerprints": {"train": [], "val": [], "test": signal_fingerprints(again, [0])},
+    }
+    with pytest.raises(LeakageError, match=r"identical waveform\(s\) of source run run-B \(train split\)"):
+        assert_no_leakage(wfdb, ptbxl)
+
+
+def test_the_random_init_control_has_the_transferred_architecture_but_none_of_its_weights(
+    source_runs, ptbxl_spec, home
+):
+    runs_dir, ids = source_runs
+    store = RunStore(runs_dir)
+    transfer = {
+        "sources": [ids[t] for t in TARGET_KEYS],
+        "approach": "combined",
+        "strategy": "discriminative",
+    }
+    pretrained_config = tiny_config(ptbxl_spec, task="classification", transfer=transfer)
+    control_config = tiny_config(ptbxl_spec, task="classification", transfer={**transfer, "init": "random"})
+    pretrained, _ = prepare(pretrained_config, 8, 5, transfer_sources(pretrained_config, store))
+    control, _ = prepare(control_config, 8, 5, transfer_sources(control_config, store))
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(control) == count(pretrained) and set(control.state_dict()) == set(pretrained.state_dict())
+    weights = read_checkpoint(store.run_dir(ids["hr"]) / "best.safetensors")[0]
+    first = next(k for k in control.backbone.members[0].state_dict() if k.endswith("weight"))
+    assert torch.equal(pretrained.backbone.members[0].state_dict()[first], weights[f"backbone.{first}"])
+    assert not torch.equal(control.backbone.members[0].state_dict()[first], weights[f"backbone.{first}"])
+    with pytest.raises(ValueError, match="transfer init 'imagenet'"):
+        prepare(
+            tiny_config(ptbxl_spec, task="classification", transfer={**transfer, "init": "imagenet"}),
+            8,
+            5,
+            transfer_sources(pretrained_config, store),
+        )
