@@ -158,9 +158,7 @@ def chart_panels(layout: ChartLayout) -> list[Panel]:
         col, row = divmod(k, layout.lead_rows)
         panels.append(_panel(lead, row, col, col * strip_px, (col + 1) * strip_px, row_px, layout))
     if layout.rhythm_lead is not None:
-        panels.append(
-            _panel(layout.rhythm_lead, layout.lead_rows, -1, 0.0, layout.width, row_px, layout)
-        )
+        panels.append(_panel(layout.rhythm_lead, layout.lead_rows, -1, 0.0, layout.width, row_px, layout))
     return panels
 
 
@@ -274,7 +272,9 @@ def _draw_trace(image: np.ndarray, xs: np.ndarray, ys: np.ndarray, p: Panel, lin
                 image[p.y0 : p.y1, cc] = side
 
 
-def lead_importance(attribution: np.ndarray, panels: Sequence[Panel], absolute: bool = True) -> dict[str, float]:
+def lead_importance(
+    attribution: np.ndarray, panels: Sequence[Panel], absolute: bool = True
+) -> dict[str, float]:
     """Share of an image attribution map (``[H, W]`` or ``[C, H, W]``) that falls in each lead's panels.
 
     A lead drawn twice (in its panel and as the rhythm strip) gets both. Shares sum to 1 over the leads

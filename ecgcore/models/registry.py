@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -89,8 +90,30 @@ def create_model(name: str, n_leads: int, n_outputs: int, **kwargs) -> ECGModel:
     return model
 
 
-def model_stats(model: torch.nn.Module, n_leads: int, n_samples: int) -> dict[str, int]:
+#: The shape of one input without the batch axis, e.g. ``(8, 5000)`` or ``(1, 224, 224)``; a fusion model
+#: takes a tuple of them.
+InputShape = tuple[int, ...]
+
+
+def example_input(
+    shape: InputShape | Sequence[InputShape], device: torch.device | str = "cpu"
+) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """Zeros of one sample (batch 1) of ``shape``, or a tuple of such for a tuple of shapes."""
+    if shape and isinstance(shape[0], (tuple, list)):
+        return tuple(torch.zeros(1, *s, device=device) for s in shape)
+    return torch.zeros(1, *shape, device=device)
+
+
+def model_stats(
+    model: torch.nn.Module,
+    n_leads: int,
+    n_samples: int | None = None,
+    *,
+    input_shape: InputShape | Sequence[InputShape] | None = None,
+) -> dict[str, int]:
     """Parameter count and multiply-accumulates for one sample of ``n_leads x n_samples``.
+
+    Image and fusion models give ``input_shape`` instead (``(C, H, W)``, or a tuple of shapes).
 
     MACs are ``torch.utils.flop_counter.FlopCounterMode``'s FLOPs / 2 over one forward pass in eval
     mode: convolutions, linear layers, recurrent cells and attention matmuls (elementwise operations,
@@ -110,7 +133,41 @@ def model_stats(model: torch.nn.Module, n_leads: int, n_samples: int) -> dict[st
                 torch.backends.mkldnn.flags(enabled=False),
                 FlopCounterMode(display=False, custom_mapping=_EXTRA_FLOP_FORMULAS) as counter,
             ):
-                model(torch.zeros(1, n_leads, n_samples, device=device))
+                model(example_input(input_shape or (n_leads, n_samples), device))
     finally:
         model.train(was_training)
     return {"params": int(params), "macs": int(counter.get_total_flops() // 2)}
+
+
+def model_efficiency(
+    model: torch.nn.Module, input_shape: InputShape | Sequence[InputShape], repeats: int = 5
+) -> dict[str, float]:
+    """:func:`model_stats` plus disk size and inference time, for the efficiency plot of any model.
+
+    ``disk_bytes``: the safetensors file of its weights (what a checkpoint stores);
+    ``infer_ms``: median wall time of ``repeats`` forward passes of one sample in eval mode, after one
+    warm-up pass, on the model's device with torch's current thread count.
+    """
+    from safetensors.torch import save as st_save
+
+    stats: dict[str, float] = dict(model_stats(model, 0, 0, input_shape=input_shape))
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    stats["disk_bytes"] = len(st_save(state))
+    device = next(model.parameters()).device
+    x = example_input(input_shape, device)
+    was_training = model.training
+    model.eval()
+    times = []
+    try:
+        with torch.no_grad():
+            model(x)
+            for _ in range(max(1, repeats)):
+                start = time.perf_counter()
+                model(x)
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                times.append(time.perf_counter() - start)
+    finally:
+        model.train(was_training)
+    stats["infer_ms"] = 1000 * sorted(times)[len(times) // 2]
+    return stats

@@ -60,7 +60,7 @@ def test_negative_amplitude_goes_down_and_rhythm_strip_shows_whole_record():
     chart = render_chart(_flat_with_pulse("II", 8.0, 9.0, mv=-0.5), FS, LEADS_12, EXACT)
     img = chart.image
     # lead II's own panel: column 1 (0-2.5 s) shows nothing of the pulse at 8-9 s
-    assert not (img[100:200, 0:250] == TRACE)[:140 - 100].any()
+    assert not (img[100:200, 0:250] == TRACE)[: 140 - 100].any()
     # the rhythm strip (row 4, baseline 350) shows it at x 800-900, 0.5 mV = 20 px down: row 370
     assert (img[370, 805:895] == TRACE).all() and (img[350, 805:895] == PAPER).all()
     assert (img[350, 10:790] == TRACE).all()
@@ -105,7 +105,9 @@ def _reference_fields(x: np.ndarray, size: int, n_bins: int) -> dict[str, np.nda
         w[a, bb] += 1
     w /= np.maximum(w.sum(axis=1, keepdims=True), 1)
     full = w[bins[:, None], bins[None, :]]
-    mtf_ = np.array([[full[b[i] : b[i + 1], b[j] : b[j + 1]].mean() for j in range(size)] for i in range(size)])
+    mtf_ = np.array(
+        [[full[b[i] : b[i + 1], b[j] : b[j + 1]].mean() for j in range(size)] for i in range(size)]
+    )
     rp_ = np.abs(z[:, None] - z[None, :])
     return {"gasf": gasf, "gadf": gadf, "mtf": mtf_, "rp": rp_}
 
@@ -114,7 +116,12 @@ def _reference_fields(x: np.ndarray, size: int, n_bins: int) -> dict[str, np.nda
 def test_fields_match_their_definitions(n, size):
     rng = np.random.default_rng(n)
     x = rng.standard_normal((3, n))
-    mine = {"gasf": gaf(x, size), "gadf": gaf(x, size, "difference"), "mtf": mtf(x, size, 6), "rp": rp(x, size)}
+    mine = {
+        "gasf": gaf(x, size),
+        "gadf": gaf(x, size, "difference"),
+        "mtf": mtf(x, size, 6),
+        "rp": rp(x, size),
+    }
     for lead in range(3):
         ref = _reference_fields(x[lead], size, 6)
         for kind in ref:
