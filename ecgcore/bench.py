@@ -36,6 +36,7 @@ from torch import nn
 
 from ecgcore import paths as ecg_paths
 from ecgcore.progress import ProgressFn, report
+from ecgcore.vocab import TARGET_KEYS
 
 MODEL = "inception1d"
 REFERENCE_BATCH = 32
@@ -161,13 +162,14 @@ def trainer_runner(
     data_dir: Path, fs: float, amp: bool, settings: BenchSettings, device: torch.device
 ) -> Runner:
     """The trainer's own data path and step for ``inception1d`` at ``fs``."""
+    from ecgcore.data import format_spec
     from ecgcore.models import create_model
     from ecgcore.train.config import TrainConfig
     from ecgcore.train.trainer import BatchSource, precision_name, prepare_data, resolve_precision, train_step
 
     config = TrainConfig(
         task="regression",
-        data=f"deepfake:{data_dir}",
+        data=format_spec("deepfake", data_dir),
         model=MODEL,
         fs=fs,
         batch_size=settings.batch_size,
@@ -225,13 +227,13 @@ class FileDataset(torch.utils.data.Dataset):
 
 def reference_runner(data_dir: Path, settings: BenchSettings, device: torch.device) -> Runner:
     """The plain loop: file-reading Dataset, DataLoader, fp32, 500 Hz."""
-    from ecgcore.data import open_source
+    from ecgcore.data import format_spec, open_source
     from ecgcore.models import create_model
 
-    dataset = open_source(f"deepfake:{data_dir}")
-    index = dataset.index.dropna(subset=["hr", "pr", "qrs", "qt"])
+    dataset = open_source(format_spec("deepfake", data_dir))
+    index = dataset.index.dropna(subset=list(TARGET_KEYS))
     files = [dataset.root / p for p in index["path"]]
-    targets = index[["hr", "pr", "qrs", "qt"]].to_numpy()
+    targets = index[list(TARGET_KEYS)].to_numpy()
     targets = (targets - targets.mean(axis=0)) / targets.std(axis=0)
     loader = torch.utils.data.DataLoader(
         FileDataset(files, targets), batch_size=settings.reference_batch_size, shuffle=True, drop_last=True
@@ -273,16 +275,16 @@ def measure_prediction(data_dir: Path, fs: float, settings: BenchSettings) -> di
     The network is untrained (latency does not depend on the weights); reading the file is timed
     separately.
     """
-    from ecgcore.data import Preprocessing, open_source
+    from ecgcore.data import Preprocessing, format_spec, open_source
     from ecgcore.models import create_model
     from ecgcore.train.checkpoint import Predictor
 
-    dataset = open_source(f"deepfake:{data_dir}")
+    dataset = open_source(format_spec("deepfake", data_dir))
     prep = Preprocessing(fs=fs)
     model = create_model(MODEL, len(prep.leads), 4).eval()
     meta = {
         "task": "regression",
-        "targets": ["hr", "pr", "qrs", "qt"],
+        "targets": list(TARGET_KEYS),
         "target_mean": [0.0] * 4,
         "target_sd": [1.0] * 4,
         "preprocessing": prep.to_dict(),

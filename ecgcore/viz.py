@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ecgcore.vocab import SUPERCLASSES, TARGETS_BY_KEY
+from ecgcore.vocab import SUPERCLASSES, TARGET_KEYS, TARGETS_BY_KEY
 
 #: Paper speed and gain of the standard ECG printout.
 MM_PER_S = 25.0
@@ -415,7 +415,7 @@ def fold_distribution(index: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def interval_histograms(index: pd.DataFrame, keys: Sequence[str] = ("hr", "pr", "qrs", "qt")) -> go.Figure:
+def interval_histograms(index: pd.DataFrame, keys: Sequence[str] = TARGET_KEYS) -> go.Figure:
     """One histogram per interval column of the index (NaNs left out; the count is in the title)."""
     fig = make_subplots(
         rows=1,

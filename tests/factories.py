@@ -19,7 +19,7 @@ import wfdb
 from ecgcore.data.deepfake import GROUND_TRUTH
 from ecgcore.data.synthetic import synthetic_ecg
 from ecgcore.paths import BUNDLED_PTBXL
-from ecgcore.vocab import LEADS_8, LEADS_12, SUPERCLASSES
+from ecgcore.vocab import LEADS_8, LEADS_12, SUPERCLASSES, TARGET_KEYS
 
 #: Name of the ground-truth CSV the DeepFake builder writes: the generator's (the published set uses
 #: ``filtered_all_normals_121977_ground_truth.csv``; the reader accepts any ``*ground_truth*.csv``).
@@ -216,9 +216,7 @@ def make_ptbxl_plus_dir(
     ids = [int(i) for i in ecg_ids]
     if intervals is None:
         drawn = [draw_intervals(rng) for _ in ids]
-        intervals = pd.DataFrame(
-            {"ecg_id": ids, **{k: [d[k] for d in drawn] for k in ("hr", "pr", "qrs", "qt")}}
-        )
+        intervals = pd.DataFrame({"ecg_id": ids, **{k: [d[k] for d in drawn] for k in TARGET_KEYS}})
     iv = intervals.set_index("ecg_id").loc[ids]
     table = pd.DataFrame(
         {

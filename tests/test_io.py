@@ -140,9 +140,9 @@ def test_reads_csv_with_aliases_and_extra_columns(tmp_path):
 
 
 def test_reads_ludb_lowercase_leads():
-    ludb = Path("/work/shared/ludb-dev/1.hea")
-    if not ludb.exists():
-        pytest.skip("LUDB development copy not present")
+    ludb = (
+        Path(__file__).parent / "measure" / "data" / "ludb" / "1.hea"
+    )  # LUDB record 1, shipped with the tests
     record = read_record(ludb)
     assert record.leads == LEADS_12
     np.testing.assert_allclose(record.signal, wfdb.rdrecord(str(ludb.with_suffix(""))).p_signal.T, atol=1e-5)

@@ -13,14 +13,14 @@ import json
 import sys
 import warnings
 
-from ecgcore.data.base import SOURCE_KINDS, open_source
+from ecgcore.data import format_spec, open_source, source_kinds
 from ecgcore.progress import cli_progress
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     summary = sub.add_parser("summary", help="print a JSON summary of a dataset folder")
-    summary.add_argument("--source", required=True, choices=SOURCE_KINDS, help="what the folder holds")
+    summary.add_argument("--source", required=True, choices=source_kinds(), help="what the folder holds")
     summary.add_argument(
         "--path", required=True, help="the folder (for ptbxl, 'bundled' is the shipped sample)"
     )
@@ -50,12 +50,9 @@ def main(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.action == "summary":
-        options = {}
-        if args.source == "ptbxl":
-            options = {"fs": args.fs, "plus_dir": args.plus_dir}
-        elif args.fs is not None or args.plus_dir is not None:
+        if args.source != "ptbxl" and (args.fs is not None or args.plus_dir is not None):
             raise ValueError("--fs and --plus-dir apply to --source ptbxl only")
-        dataset = open_source(f"{args.source}:{args.path}", **options)
+        dataset = open_source(format_spec(args.source, args.path, fs=args.fs, plus_dir=args.plus_dir))
         print(json.dumps(dataset.describe(), indent=2))
         return 0
     from ecgcore.data.deepfake import generate_deepfake
@@ -68,5 +65,5 @@ def _run(args: argparse.Namespace) -> int:
         device=args.device,
         progress=cli_progress("deepfake", stream=sys.stderr),
     )
-    print(json.dumps(open_source(f"deepfake:{out}").describe(), indent=2))
+    print(json.dumps(open_source(format_spec("deepfake", out)).describe(), indent=2))
     return 0

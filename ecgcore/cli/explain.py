@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ecgcore.data.cache import shape_record
+    from ecgcore.data.preprocess import shape_record
     from ecgcore.explain.calibration import calibrate_run, run_directory
     from ecgcore.explain.report import attribution_figure, explain_record, save_figure
     from ecgcore.io import read_record

@@ -24,7 +24,7 @@ from ecgcore.io import Record, read_record
 from ecgcore.measure import Measurement, measure_record
 from ecgcore.measure.annotations import evaluate_record, summarize
 from ecgcore.progress import cli_progress, report
-from ecgcore.vocab import LEADS_12
+from ecgcore.vocab import LEADS_12, TARGET_KEYS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +77,7 @@ def write_figures(record: Record, m: Measurement, folder: Path, name: str) -> Pa
         script.write_text(get_plotlyjs(), encoding="utf-8")
     intervals = ", ".join(
         f"{label} {getattr(m, key):.0f}"
-        for key, label in (("hr", "HR"), ("pr", "PR"), ("qrs", "QRS"), ("qt", "QT"))
+        for key, label in ((k, k.upper()) for k in TARGET_KEYS)
         if getattr(m, key) is not None
     )
     layout = "3x4" if set(record.leads) <= set(LEADS_12) else "rows"

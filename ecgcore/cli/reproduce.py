@@ -47,8 +47,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ecgcore.experiments.definitions import get_experiment, get_preset
-    from ecgcore.experiments.runner import DataRequired, check_data, data_sources, plan, plan_frame, reproduce
+    from ecgcore.experiments import (
+        DataRequired,
+        check_data,
+        data_sources,
+        get_experiment,
+        get_preset,
+        plan,
+        plan_frame,
+        reproduce,
+    )
 
     experiment, preset = get_experiment(args.experiment), get_preset(args.preset)
     sources = data_sources(args.data, args.plus)

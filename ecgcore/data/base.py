@@ -1,4 +1,4 @@
-"""The dataset interface every source implements, and the spec strings that open one.
+"""The dataset interface every source implements (specs and the registry: :mod:`ecgcore.data.sources`).
 
 A dataset is a folder plus an index table with one row per record whose signal file exists,
 in a fixed order. The index always has ``record_id, patient_id, fold, split, hr, pr, qrs, qt``
@@ -25,7 +25,6 @@ from ecgcore.vocab import SUPERCLASSES, TARGET_KEYS
 INDEX_COLUMNS: tuple[str, ...] = ("record_id", "patient_id", "fold", "split", *TARGET_KEYS, "path")
 #: PTB-XL's recommended split: strat_fold 1-8 train, 9 validation, 10 test.
 SPLIT_OF_FOLD: dict[int, str] = {**{f: "train" for f in range(1, 9)}, 9: "val", 10: "test"}
-SOURCE_KINDS: tuple[str, ...] = ("ptbxl", "deepfake", "wfdb")
 
 
 class DatasetError(ValueError):
@@ -95,8 +94,10 @@ class ECGDataset:
 
     @property
     def spec(self) -> str:
-        """The spec string :func:`open_source` reopens this dataset from."""
-        return f"{self.kind}:{self.root}"
+        """The spec string :func:`ecgcore.data.open_source` reopens this dataset from (its folder)."""
+        from ecgcore.data.sources import format_spec  # the registry module imports this one
+
+        return format_spec(self.kind, self.root)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -177,40 +178,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
-
-
-def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
-    """Split ``"kind:DIR;key=value;..."`` into kind, directory and options."""
-    kind, sep, rest = str(spec).partition(":")
-    if not sep or kind not in SOURCE_KINDS or not rest:
-        raise DatasetError(
-            f"bad data source {spec!r}; expected KIND:DIR with KIND one of {', '.join(SOURCE_KINDS)} "
-            f"(e.g. ptbxl:bundled, deepfake:/data/deepfake)"
-        )
-    path, *options = rest.split(";")
-    opts = {}
-    for option in options:
-        key, eq, value = option.partition("=")
-        if not eq:
-            raise DatasetError(f"bad option {option!r} in data source {spec!r}; expected key=value")
-        opts[key.strip()] = value.strip()
-    return kind, path, opts
-
-
-def open_source(spec: str, **kw: Any) -> ECGDataset:
-    """Open a dataset from a spec string.
-
-    ``"ptbxl:DIR"`` (``DIR`` may be ``bundled``), ``"deepfake:DIR"`` or ``"wfdb:DIR"``. Options may
-    follow after ``;`` as ``key=value`` (e.g. ``ptbxl:/data/ptbxl;fs=100;plus_dir=/data/ptbxl-plus``);
-    keyword arguments override them. They are passed to the source's constructor.
-    """
-    from ecgcore.data.deepfake import DeepFake
-    from ecgcore.data.ptbxl import PTBXL
-    from ecgcore.data.wfdb_dir import WFDBDir
-
-    kind, path, opts = parse_spec(spec)
-    classes = {"ptbxl": PTBXL, "deepfake": DeepFake, "wfdb": WFDBDir}
-    return classes[kind](path, **{**opts, **kw})
 
 
 def require_dir(kind: str, root: str | Path) -> Path:

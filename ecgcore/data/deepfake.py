@@ -9,7 +9,7 @@ Layout supported (as the published set on OSF, https://osf.io/6hved/, is organis
   subfolder (the published set keeps them in ``from_006_chck_2500_150k_filtered_all_normals_121977/``).
 
 HR = 60000 / ``avgrrinterval``. Rows whose ``.asc`` is absent are counted and skipped; empty
-interval cells (a generated set measured before interval measurement existed) are NaN.
+interval cells (a record whose interval could not be measured) are NaN.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ import pandas as pd
 
 from ecgcore import paths
 from ecgcore.data.base import DatasetError, ECGDataset, hash_fold, require_dir, split_of, warn_missing
+from ecgcore.data.sources import register_source
 from ecgcore.io import ASC_FS, ASC_LEADS, ASC_SAMPLES
+from ecgcore.measure import measure_many
 from ecgcore.progress import ProgressFn, report
 
 REQUIRED_COLUMNS = ("patid", "avgrrinterval", "pr", "qrs", "qt")
@@ -67,10 +69,10 @@ def _record_id(patid: object) -> str:
     return str(patid).strip()
 
 
+@register_source("deepfake")
 class DeepFake(ECGDataset):
     """A DeepFake ECG folder (see the module docstring for the layout)."""
 
-    kind = "deepfake"
     signal_suffixes = ("",)  # the index path is the .asc file itself
 
     def __init__(self, root: str | Path):
@@ -126,15 +128,6 @@ def _generator(device: str):
     return net.to(device).eval()
 
 
-def _measure(signals_mv: np.ndarray) -> pd.DataFrame | None:
-    """Intervals of a batch ``[B, 8, 5000]`` (mV) with ecgcore.measure, or None while it does not exist."""
-    try:
-        from ecgcore.measure import measure_many
-    except ImportError:
-        return None
-    return measure_many(signals_mv, ASC_FS, ASC_LEADS, n_jobs=min(2, os.cpu_count() or 1))
-
-
 def generate_deepfake(
     out_dir: str | Path,
     n: int,
@@ -149,8 +142,7 @@ def generate_deepfake(
     on the CPU from a ``torch.Generator`` seeded with ``seed``, so a seed gives the same noise on
     every device. Each output is ``int(G(noise) * 6000)`` microvolts, transposed to 5000 x 8, as
     ``deepfakeecg.generate`` writes it. The ground-truth CSV's intervals come from
-    :func:`ecgcore.measure.measure_many` on the written (integer) signals; if that module is not
-    available they are left empty, never invented. Everything is written into a temporary folder
+    :func:`ecgcore.measure.measure_many` on the written (integer) signals. Everything is written into a temporary folder
     that is renamed to ``out_dir`` at the end; an existing non-empty ``out_dir`` is refused.
     """
     import torch
@@ -169,7 +161,6 @@ def generate_deepfake(
         net = _generator(device)
         noise_rng = torch.Generator().manual_seed(int(seed))
         rows: list[pd.DataFrame] = []
-        measured = True
         for first in range(0, n, batch_size):
             b = min(batch_size, n - first)
             noise = torch.empty(b, len(ASC_LEADS), ASC_SAMPLES).uniform_(-1, 1, generator=noise_rng)
@@ -178,21 +169,17 @@ def generate_deepfake(
             for i, ecg in enumerate(batch):
                 np.savetxt(tmp / f"{first + i}.asc", ecg.T, fmt="%i")
             table = pd.DataFrame({"patid": np.arange(first, first + b)})
-            intervals = _measure(batch.astype(np.float32) / 1000.0) if measured else None
-            measured = intervals is not None
-            if measured:
-                intervals = intervals.reset_index(drop=True)
-                table["avgrrinterval"] = 60_000.0 / intervals["hr"].astype(float)
-                for col in ("pr", "qrs", "qt", *MEASURED_COLUMNS):
-                    if col in intervals.columns:
-                        table[col] = intervals[col].to_numpy()
+            intervals = measure_many(
+                batch.astype(np.float32) / 1000.0, ASC_FS, ASC_LEADS, n_jobs=min(2, os.cpu_count() or 1)
+            ).reset_index(drop=True)
+            table["avgrrinterval"] = 60_000.0 / intervals["hr"].astype(float)
+            for col in ("pr", "qrs", "qt", *MEASURED_COLUMNS):
+                table[col] = intervals[col].to_numpy()
             rows.append(table)
             report(progress, first + b, n, f"generated {first + b} ECGs on {device}")
         truth = pd.concat(rows, ignore_index=True).reindex(columns=[*REQUIRED_COLUMNS, *MEASURED_COLUMNS])
         for col in ("avgrrinterval", "hr", "qtc_bazett", "qtc_fridericia"):
             truth[col] = pd.to_numeric(truth[col], errors="coerce").round(2)
-        if not measured:
-            truth = truth[list(REQUIRED_COLUMNS)]
         truth.to_csv(tmp / GROUND_TRUTH, index=False)
         info: dict[str, Any] = {
             "n": n,
@@ -200,9 +187,7 @@ def generate_deepfake(
             "batch_size": batch_size,
             "device": device,
             "generator": f"deepfake-ecg {metadata.version('deepfake-ecg')} (Pulse2Pulse, checkpoints/g_stat.pt)",
-            "intervals": "ecgcore.measure.measure_many"
-            if measured
-            else "not measured (ecgcore.measure unavailable): columns left empty",
+            "intervals": "ecgcore.measure.measure_many",
             "seconds": round(time.perf_counter() - start, 2),
         }
         paths.atomic_write_json(tmp / "generation.json", info)

@@ -17,6 +17,7 @@ import pandas as pd
 
 from ecgcore.data.base import DatasetError, ECGDataset, require_dir, split_of, warn_missing
 from ecgcore.data.ptbxl_plus import PlusLabels, load_ptbxl_plus
+from ecgcore.data.sources import register_source
 from ecgcore.paths import BUNDLED_PTBXL
 from ecgcore.vocab import LEADS_12, SUPERCLASSES, TARGET_KEYS
 
@@ -47,6 +48,7 @@ def aggregate_superclasses(codes: dict[str, float], mapping: dict[str, str]) -> 
     return {mapping[code] for code in codes if code in mapping}
 
 
+@register_source("ptbxl", fs=float, plus_dir=Path, plus_outliers=bool)
 class PTBXL(ECGDataset):
     """A PTB-XL folder (``ptbxl_database.csv``, ``scp_statements.csv``, ``records100/``, ``records500/``).
 
@@ -63,7 +65,6 @@ class PTBXL(ECGDataset):
         Apply the median +/- 3 SD filter to the PTB-XL+ labels (filtered records get NaN labels).
     """
 
-    kind = "ptbxl"
     signal_suffixes = (".hea", ".dat")
 
     def __init__(

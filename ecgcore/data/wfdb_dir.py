@@ -19,9 +19,11 @@ from ecgcore.data.base import (
     split_of,
     warn_missing,
 )
+from ecgcore.data.sources import register_source
 from ecgcore.vocab import LEADS_12, TARGET_KEYS, canonical_lead
 
 
+@register_source("wfdb")
 class WFDBDir(ECGDataset):
     """Every single-segment WFDB record under ``root``.
 
@@ -30,8 +32,6 @@ class WFDBDir(ECGDataset):
     each record's own ``record_fs``, ``n_samples`` and ``record_leads``. Headers that cannot be
     parsed, and records whose signal file is absent, are counted in ``missing`` with a warning.
     """
-
-    kind = "wfdb"
 
     def __init__(self, root: str | Path):
         root = require_dir("WFDB", root)

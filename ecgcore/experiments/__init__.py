@@ -1,4 +1,9 @@
-"""The reproduction experiments: definitions as data, the published numbers, a runner and tables.
+"""The reproduction experiments: definitions as data, the published numbers, and what runs them.
+
+Modules: :mod:`.definitions` (experiments and presets as data), :mod:`.published` (the seed
+study's numbers), :mod:`.prepare` (check and make the data), :mod:`.planning` (where each run stands,
+launch workers), :mod:`.tables` (build, render and write a table), :mod:`.reproduction` (all of it in
+this process, for the command line).
 
 What the dashboard's Results page calls::
 
@@ -10,6 +15,7 @@ What the dashboard's Results page calls::
     ex.plan_frame(ex.plan("table1", "quick", sources))     # which runs are done, running, missing, waiting
     ex.launch_missing("table1", "quick", sources)          # worker processes for what can start now
     ex.build_table("table1", "quick", sources)             # ours / baseline / published, long form
+    ex.table_notes("table1", "quick", sources)             # what a reader must know beside it
 """
 
 from ecgcore.experiments.definitions import (
@@ -23,21 +29,11 @@ from ecgcore.experiments.definitions import (
     get_preset,
     list_experiments,
 )
+from ecgcore.experiments.planning import PlannedRun, launch_missing, plan, plan_frame
+from ecgcore.experiments.prepare import DataRequired, check_data, data_sources, prepare_data
 from ecgcore.experiments.published import SEED_STUDY
-from ecgcore.experiments.runner import (
-    DataRequired,
-    PlannedRun,
-    Reproduction,
-    build_table,
-    check_data,
-    data_sources,
-    launch_missing,
-    plan,
-    plan_frame,
-    prepare_data,
-    reproduce,
-)
-from ecgcore.experiments.tables import to_markdown
+from ecgcore.experiments.reproduction import Reproduction, reproduce
+from ecgcore.experiments.tables import build_table, table_notes, to_markdown
 
 __all__ = [
     "EXPERIMENTS",
@@ -61,5 +57,6 @@ __all__ = [
     "plan_frame",
     "prepare_data",
     "reproduce",
+    "table_notes",
     "to_markdown",
 ]

@@ -2,8 +2,8 @@
 
 An :class:`Experiment` turns a :class:`Preset` and the user's :class:`DataSources` into a list of
 :class:`RunSpec` (a named :class:`~ecgcore.train.config.TrainConfig` plus the labels of its table
-row). Transfer runs name the specs whose finished runs they start from; the runner fills in the
-run ids once those exist, so a reused source gives the same transfer configuration (and key).
+row). Transfer runs name the specs whose finished runs they start from; :mod:`.planning` fills in
+the run ids once those exist, so a reused source gives the same transfer configuration (and key).
 
 Experiments
 -----------
@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from ecgcore.experiments.published import PUBLISHED_TRAINING
+from ecgcore.data import format_spec
+from ecgcore.experiments.published import PUBLISHED_TRAINING, table1_value, table2_value
 from ecgcore.paths import generated_dir
 from ecgcore.train.config import TrainConfig
 from ecgcore.vocab import LEADS_8, TARGET_KEYS
@@ -229,12 +230,13 @@ class DataSources:
         return generated_dir() / f"deepfake-{preset.deepfake_n}-seed{preset.seed}"
 
     def deepfake_spec(self, preset: Preset) -> str:
-        return f"deepfake:{self.deepfake_dir(preset)}"
+        return format_spec("deepfake", self.deepfake_dir(preset))
 
-    def ptbxl_spec(self) -> str:
+    def ptbxl_spec(self, plus_dir: Path | None = None) -> str:
+        """The PTB-XL source spec, with interval labels from ``plus_dir`` when given."""
         if self.ptbxl is None:
             raise ValueError("this experiment needs the full PTB-XL (--data ptbxl:DIR)")
-        return f"ptbxl:{self.ptbxl}"
+        return format_spec("ptbxl", self.ptbxl, plus_dir=plus_dir)
 
     def measured_dir(self, preset: Preset) -> Path | None:
         """Where our measured PTB-XL-A intervals go when no PTB-XL+ is given (None when it is)."""
@@ -245,7 +247,7 @@ class DataSources:
 
     def ptbxl_regression_spec(self, preset: Preset) -> str:
         """PTB-XL as a regression source: interval labels from PTB-XL+ when given, else our measurement."""
-        return f"{self.ptbxl_spec()};plus_dir={self.ptbxl_plus or self.measured_dir(preset)}"
+        return self.ptbxl_spec(plus_dir=self.ptbxl_plus or self.measured_dir(preset))
 
 
 @dataclass(frozen=True)
@@ -278,9 +280,32 @@ def resolve(spec: RunSpec, run_ids: Mapping[str, str]) -> TrainConfig:
     return dataclasses.replace(spec.config, transfer=transfer)
 
 
+#: The published number of a table row: ``(row labels, target or None, metric, split) -> value or None``.
+PublishedFn = Callable[[Mapping[str, object], str | None, str, str], float | None]
+#: A note a reader needs beside one experiment's table, given the preset and the data.
+NoteFn = Callable[[Preset, DataSources], str]
+#: Table order of the targets (the seed study's: HR, QRS, PR, QT).
+TARGET_ORDER: tuple[str, ...] = ("hr", "qrs", "pr", "qt")
+
+
 @dataclass(frozen=True)
 class Experiment:
-    """A reproducible table: its runs come from ``build(preset, sources)``."""
+    """A reproducible table: its runs come from ``build(preset, sources)``; how it is shown is data too.
+
+    Attributes
+    ----------
+    row_fields:
+        The labels that name a table row.
+    published:
+        The seed study's number for a row, or None where the study published nothing for this table.
+    notes:
+        Notes that belong to this table only (the notes every table carries are in :mod:`.tables`).
+    order_by:
+        Fields the table's rows are sorted by (stably): ``target`` in :data:`TARGET_ORDER`, any other
+        field in the order its values first appear in the plan. Empty: the plan's order.
+    splits:
+        The splits whose metrics the table shows, in column order.
+    """
 
     name: str
     title: str
@@ -288,7 +313,11 @@ class Experiment:
     needs_ptbxl: bool
     description: str
     build: Callable[[Preset, DataSources], list[RunSpec]]
-    row_fields: tuple[str, ...] = ("model",)  #: the labels that name a table row
+    row_fields: tuple[str, ...] = ("model",)
+    published: PublishedFn | None = None
+    notes: tuple[NoteFn, ...] = ()
+    order_by: tuple[str, ...] = ()
+    splits: tuple[str, ...] = ("train", "val")
 
 
 def _config(preset: Preset, *, task: str, data: str, model: str, **overrides) -> TrainConfig:
@@ -444,6 +473,28 @@ def _fractions(preset: Preset, sources: DataSources) -> list[RunSpec]:
     return specs
 
 
+def _deepfake_truth_note(preset: Preset, sources: DataSources) -> str:
+    if sources.deepfake:
+        return f"DeepFake ground truth: {sources.deepfake}'s ground-truth CSV."
+    return (
+        f"DeepFake ground truth: the {preset.deepfake_n} generated ECGs are labelled by our own interval "
+        "measurement (ecgcore.measure); the published DeepFake set comes with its own ground-truth file. "
+        "The MAEs are comparable in scale, not one to one."
+    )
+
+
+def _unpublished_note(preset: Preset, sources: DataSources) -> str:
+    return "The seed study's Tables 1-2 hold no numbers for this experiment: the published columns are empty."
+
+
+def _ptbxl_labels_note(preset: Preset, sources: DataSources) -> str:
+    return "PTB-XL interval labels (within-PTB-XL backbones): " + (
+        f"PTB-XL+ ({sources.ptbxl_plus})."
+        if sources.ptbxl_plus
+        else "measured by ecgcore.measure on PTB-XL-A (no PTB-XL+ given)."
+    )
+
+
 EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType(
     {
         "table1": Experiment(
@@ -454,6 +505,9 @@ EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType(
             "RNN / LSTM / CNN / ViT / 1D-CNN (InceptionTime) x HR / QRS / PR / QT on DeepFake ECGs, whose "
             "ground truth is our own interval measurement; train and validation MAE.",
             _table1,
+            published=table1_value,
+            notes=(_deepfake_truth_note,),
+            order_by=("model", "target"),  # one row per model and target, in the study's order
         ),
         "table2": Experiment(
             "table2",
@@ -463,6 +517,7 @@ EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType(
             "The same five models, single-label (softmax) NORM / MI / STTC / CD / HYP on PTB-XL "
             "(records with exactly one superclass; strat_fold 1-8 train, 9 validation); accuracy and macro AUC.",
             _table2,
+            published=table2_value,
         ),
         "transfer": Experiment(
             "transfer",
@@ -475,6 +530,7 @@ EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType(
             "given, else our measurement) or on DeepFake.",
             _transfer,
             ("setting", "approach", "strategy"),
+            notes=(_deepfake_truth_note, _unpublished_note, _ptbxl_labels_note),
         ),
         "fractions": Experiment(
             "fractions",
@@ -485,6 +541,7 @@ EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType(
             "fine-tuned (discriminative learning rates) from the combined DeepFake regression backbones.",
             _fractions,
             ("fraction", "setting", "approach", "strategy"),
+            notes=(_deepfake_truth_note, _unpublished_note),
         ),
     }
 )

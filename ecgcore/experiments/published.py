@@ -12,6 +12,7 @@ Nothing here is estimated: a value the source does not give is ``None`` and show
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -124,3 +125,15 @@ def published_regression(model: str, target: str, split: str) -> float | None:
 def published_classification(model: str, metric: str, split: str) -> float | None:
     """The published ``metric`` ("accuracy" | "auc") of ``model`` for ``split``, or None."""
     return TABLE2.get(model, {}).get(split, {}).get(metric)
+
+
+def table1_value(row: Mapping[str, object], target: str | None, metric: str, split: str) -> float | None:
+    """Table 1's published MAE for a table row (its ``model``) and ``target``, or None."""
+    if metric != "mae" or not target or not row.get("model"):
+        return None
+    return published_regression(str(row["model"]), target, split)
+
+
+def table2_value(row: Mapping[str, object], target: str | None, metric: str, split: str) -> float | None:
+    """Table 2's published ``metric`` for a table row (its ``model``), or None."""
+    return published_classification(str(row["model"]), metric, split) if row.get("model") else None

@@ -36,6 +36,7 @@ from ecgcore.explain.attributions import (
 from ecgcore.explain.calibration import calibrated_prediction, load_calibration, run_directory
 from ecgcore.explain.faithfulness import deletion_test, randomisation_test
 from ecgcore.paths import atomic_write_bytes
+from ecgcore.vocab import TARGET_KEYS
 
 DISCLAIMER = (
     "RESEARCH TOOL - NOT A DIAGNOSIS. Produced by a research model; it has not been validated for "
@@ -166,7 +167,7 @@ def explain_record(
     calibration = load_calibration(run_dir) if run_dir is not None else None
     summary["prediction"] = calibrated_prediction(predictor, record, calibration)
     if measurement is not None:
-        summary["measured"] = {k: getattr(measurement, k) for k in ("hr", "pr", "qrs", "qt")}
+        summary["measured"] = {k: getattr(measurement, k) for k in TARGET_KEYS}
     if evaluate:
         summary["faithfulness"] = {
             "deletion": deletion_test(
@@ -427,7 +428,7 @@ def write_report(
     **kwargs,
 ) -> tuple[list[Path], dict]:
     """Explain ``record`` with the run and write the report to every path in ``out`` (``.pdf`` / ``.png``)."""
-    from ecgcore.data.cache import shape_record
+    from ecgcore.data.preprocess import shape_record
     from ecgcore.train.checkpoint import load_predictor
 
     run_dir = run_directory(run_id_or_dir, runs_dir)

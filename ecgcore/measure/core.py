@@ -23,6 +23,7 @@ from scipy.interpolate import interp1d
 from ecgcore.measure import delineate as dl
 from ecgcore.measure.rpeaks import bandpass, detect_r_peaks, remove_pacer_spikes
 from ecgcore.progress import ProgressFn, report
+from ecgcore.vocab import TARGET_KEYS
 
 if TYPE_CHECKING:
     from ecgcore.io import Record
@@ -48,7 +49,7 @@ PACED_LEAD_MS = 150.0
 PACED_SMEAR_MS = 30.0
 #: Fiducial names on the representative beat and per beat.
 FIDUCIALS = ("p_on", "p_off", "qrs_on", "r", "qrs_off", "t_off")
-INTERVALS = ("hr", "pr", "qrs", "qt", "qtc_bazett", "qtc_fridericia")
+INTERVALS = (*TARGET_KEYS, "qtc_bazett", "qtc_fridericia")
 #: measure_many runs serially below this many records (a process pool costs more than it saves).
 POOL_MIN_RECORDS = 200
 

@@ -19,10 +19,26 @@ class Backbone(nn.Module):
     """Base class of the backbones: ``[B, leads, samples] -> [B, feature_dim]``.
 
     Subclasses set :attr:`feature_dim` and implement :meth:`groups` (every parameter in exactly one
-    group, input side first) and :meth:`last_conv`.
+    group, input side first) and :meth:`last_conv`. A convolutional backbone made of an optional
+    ``stem``, a sequence of ``blocks`` and a ``pool`` needs no forward of its own: the default
+    :meth:`features` runs the stem and the blocks, and :meth:`forward` pools the result. Others
+    override :meth:`forward` (and :meth:`features` where they have a time-resolved map).
     """
 
     feature_dim: int
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last time-resolved feature map ``[B, C, T]``: ``stem`` (when there is one), then each block."""
+        stem = getattr(self, "stem", None)
+        if stem is not None:
+            x = stem(x)
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, leads, samples] -> [B, feature_dim]``: ``pool`` of :meth:`features`."""
+        return self.pool(self.features(x))
 
     def groups(self) -> list[LayerGroup]:
         """Named layer groups, input side first."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch import nn
 
 from ecgcore.models.base import Backbone, ConcatPool1d, ECGModel, Head, LayerGroup, conv_bn_relu
@@ -31,11 +30,6 @@ class CNNBackbone(Backbone):
         )
         self.pool = ConcatPool1d()
         self.feature_dim = 2 * widths[-1]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.blocks:
-            x = block(x)
-        return self.pool(x)
 
     def groups(self) -> list[LayerGroup]:
         return [(f"block{i + 1}", [b]) for i, b in enumerate(self.blocks)]

@@ -58,16 +58,6 @@ class ResNetBackbone(Backbone):
         self.pool = ConcatPool1d()
         self.feature_dim = 2 * width
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The last block's output ``[B, width, T]``."""
-        x = self.stem(x)
-        for block in self.blocks:
-            x = block(x)
-        return x
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.features(x))
-
     def groups(self) -> list[LayerGroup]:
         return [("stem", [self.stem])] + [(f"block{i + 1}", [b]) for i, b in enumerate(self.blocks)]
 

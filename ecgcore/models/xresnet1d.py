@@ -89,15 +89,10 @@ class XResNetBackbone(Backbone):
             if isinstance(m, nn.Conv1d):
                 nn.init.kaiming_normal_(m.weight)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The last stage's output ``[B, 256, T]``."""
-        x = self.stem(x)
-        for stage in self.stages:
-            x = stage(x)
-        return x
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.features(x))
+    @property
+    def blocks(self) -> nn.ModuleList:
+        """The stages, in order: what the backbone's default :meth:`features` runs after the stem."""
+        return self.stages
 
     def groups(self) -> list[LayerGroup]:
         return [("stem", [self.stem])] + [(f"stage{i + 1}", [s]) for i, s in enumerate(self.stages)]

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ecgcore import paths
-from ecgcore.data import open_source
+from ecgcore.data import format_spec, open_source
 from ecgcore.data.base import ECGDataset
 from ecgcore.data.deepfake import DEMO_NAME
 from ecgcore.io import ECGFormatError, Record, read_record
@@ -42,14 +42,14 @@ def demo_ready() -> bool:
 def sources() -> dict[str, str]:
     """Label -> ``open_source`` spec of every source the user has: bundled, demo, and the configured folders."""
     settings = paths.load_settings()
-    out = {BUNDLED: "ptbxl:bundled"}
+    out = {BUNDLED: format_spec("ptbxl", "bundled")}
     if settings.get("ptbxl_dir"):
-        plus = f";plus_dir={settings['ptbxl_plus_dir']}" if settings.get("ptbxl_plus_dir") else ""
-        out[f"PTB-XL ({settings['ptbxl_dir']})"] = f"ptbxl:{settings['ptbxl_dir']}{plus}"
+        spec = format_spec("ptbxl", settings["ptbxl_dir"], plus_dir=settings.get("ptbxl_plus_dir") or None)
+        out[f"PTB-XL ({settings['ptbxl_dir']})"] = spec
     if demo_ready():
-        out["DeepFake demo set (generated)"] = f"deepfake:{demo_dir()}"
+        out["DeepFake demo set (generated)"] = format_spec("deepfake", demo_dir())
     if settings.get("deepfake_dir"):
-        out[f"DeepFake ({settings['deepfake_dir']})"] = f"deepfake:{settings['deepfake_dir']}"
+        out[f"DeepFake ({settings['deepfake_dir']})"] = format_spec("deepfake", settings["deepfake_dir"])
     return out
 
 

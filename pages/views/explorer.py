@@ -8,7 +8,7 @@ import streamlit as st
 
 from ecgcore import viz
 from ecgcore.io import Record
-from ecgcore.vocab import LEADS_12, SUPERCLASSES, TARGETS_BY_KEY
+from ecgcore.vocab import LEADS_12, SUPERCLASSES, TARGET_KEYS, TARGETS_BY_KEY
 from pages.views.common import (
     csv_download,
     dataset,
@@ -56,7 +56,7 @@ def filter_index(index: pd.DataFrame) -> pd.DataFrame:
             if age != (lo, hi):
                 keep &= index["age"].between(*age).to_numpy()
     interval_cols = st.columns(4)
-    for col, key in zip(interval_cols, ("hr", "pr", "qrs", "qt")):
+    for col, key in zip(interval_cols, TARGET_KEYS):
         values = index[key].dropna()
         if len(values) and values.min() < values.max():
             lo, hi = float(np.floor(values.min())), float(np.ceil(values.max()))
@@ -186,10 +186,7 @@ def browse(filtered: pd.DataFrame, total: int) -> pd.Series:
                 "superclass",
                 "age",
                 "sex",
-                "hr",
-                "pr",
-                "qrs",
-                "qt",
+                *TARGET_KEYS,
                 "report",
             )
             if c in view
@@ -226,7 +223,7 @@ def overview(index: pd.DataFrame) -> None:
         c2.plotly_chart(viz.fold_distribution(index), key="ov_folds")
     else:
         st.plotly_chart(viz.fold_distribution(index), key="ov_folds")
-    keys = [k for k in ("hr", "pr", "qrs", "qt") if index[k].notna().any()]
+    keys = [k for k in TARGET_KEYS if index[k].notna().any()]
     if keys:
         st.plotly_chart(viz.interval_histograms(index, keys), key="ov_intervals")
     else:

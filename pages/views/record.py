@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from ecgcore import viz
-from ecgcore.data.cache import shape_record
+from ecgcore.data.preprocess import shape_record
 from ecgcore.explain import Attribution, explain_record, figure_bytes, render_report
 from ecgcore.io import Record
 from ecgcore.runs.store import RunStore

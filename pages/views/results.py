@@ -6,10 +6,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from ecgcore import experiments as ex
 from ecgcore import viz
-from ecgcore.experiments import runner
-from ecgcore.experiments.definitions import PRESETS, get_experiment, list_experiments
-from ecgcore.experiments.tables import to_markdown
+from ecgcore.experiments import PRESETS, list_experiments, to_markdown
 from ecgcore.runs import worker
 from ecgcore.runs.store import ACTIVE, RunStore
 from pages.views.common import csv_download, guarded, html_download
@@ -184,15 +183,15 @@ def keep_launching(name: str, preset: str, parallel: int, store_dir: str) -> Non
     Runs already started keep training in their own processes if the page is closed; pressing
     Reproduce again later starts what is still missing (finished runs are reused, never retrained).
     """
-    sources = runner.data_sources()
-    planned = runner.plan(name, preset, sources, store_dir)
+    sources = ex.data_sources()
+    planned = ex.plan(name, preset, sources, store_dir)
     count = {
         s: sum(p.status == s for p in planned) for s in ("done", "queued", "running", "missing", "waiting")
     }
     active = count["queued"] + count["running"]
     if count["missing"] and active < parallel:
         try:
-            started = runner.launch_missing(name, preset, sources, store_dir, limit=parallel - active)
+            started = ex.launch_missing(name, preset, sources, store_dir, limit=parallel - active)
         except (ValueError, OSError) as exc:
             st.error(f"Could not start the runs: {exc}")
             return
@@ -274,14 +273,14 @@ def reproduction(store: RunStore) -> None:
         help="How many training processes the button starts (CPU: keep it at 1-2)",
     )
     st.caption(experiments[name]["description"] + "  \n" + PRESETS[preset].describe())
-    sources = runner.data_sources()
+    sources = ex.data_sources()
     try:
-        runner.check_data(name, sources)
-    except runner.DataRequired as exc:
+        ex.check_data(name, sources)
+    except ex.DataRequired as exc:
         st.info(str(exc))
         return
-    planned = runner.plan(name, preset, sources, store.root)
-    plan = runner.plan_frame(planned)
+    planned = ex.plan(name, preset, sources, store.root)
+    plan = ex.plan_frame(planned)
     counts = plan["status"].value_counts().to_dict()
     st.write("Runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     job = (name, preset, int(parallel))
@@ -294,7 +293,7 @@ def reproduction(store: RunStore) -> None:
     ):
         bar = st.progress(0.0, text="preparing the data ...")
         try:
-            runner.prepare_data(
+            ex.prepare_data(
                 name,
                 preset,
                 sources,
@@ -313,14 +312,12 @@ def reproduction(store: RunStore) -> None:
         keep_launching(name, preset, int(parallel), str(store.root))
     with st.expander("Runs of this table"):
         st.dataframe(plan, hide_index=True, width="stretch")
-    table = guarded(
-        "Building the table", lambda: runner.build_table(name, preset, sources, store.root, planned)
-    )
+    table = guarded("Building the table", lambda: ex.build_table(name, preset, sources, store.root, planned))
     if table is None:
         return
     st.markdown(to_markdown(table))
     csv_download(table, f"{name}-{preset}", key="dl_table")
-    for note in runner.table_notes(get_experiment(name), PRESETS[preset], sources):
+    for note in ex.table_notes(name, preset, sources):
         st.caption(note)
 
 

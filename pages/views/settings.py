@@ -5,19 +5,19 @@ import os
 import streamlit as st
 
 from ecgcore import paths
-from ecgcore.data import open_source
+from ecgcore.data import format_spec, open_source
 from ecgcore.data.ptbxl_plus import load_ptbxl_plus
 
 #: setting key -> (label, how to validate a folder: a callable raising with a clear message)
 FOLDERS = {
     "ptbxl_dir": (
         "PTB-XL folder (with ptbxl_database.csv, records100/, records500/)",
-        lambda d: open_source(f"ptbxl:{d}"),
+        lambda d: open_source(format_spec("ptbxl", d)),
     ),
     "ptbxl_plus_dir": ("PTB-XL+ folder (12SL / Uni-G features; optional interval labels)", load_ptbxl_plus),
     "deepfake_dir": (
         "DeepFake ECG folder (ground-truth CSV + .asc files)",
-        lambda d: open_source(f"deepfake:{d}"),
+        lambda d: open_source(format_spec("deepfake", d)),
     ),
 }
 

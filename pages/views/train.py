@@ -12,6 +12,7 @@ import streamlit as st
 import torch
 
 from ecgcore import viz
+from ecgcore.data import parse_spec
 from ecgcore.models import list_models
 from ecgcore.runs import worker
 from ecgcore.runs.store import ACTIVE, RunStore
@@ -61,8 +62,8 @@ def config_form(store: RunStore) -> TrainConfig | None:
         preferred = [
             i
             for i, label in enumerate(labels)
-            if srcs[label].startswith("deepfake:" if task == "regression" else "ptbxl:")
-            and srcs[label] != "ptbxl:bundled"
+            if parse_spec(srcs[label]).kind == ("deepfake" if task == "regression" else "ptbxl")
+            and parse_spec(srcs[label]).path != "bundled"
         ]
         data_label = c1.selectbox(
             "Data",
@@ -159,7 +160,7 @@ def config_form(store: RunStore) -> TrainConfig | None:
     if transfer is not None and not transfer["sources"]:
         st.error("Transfer needs at least one finished regression run as its source.")
         return None
-    if subset != "all" and not srcs[data_label].startswith("ptbxl:"):
+    if subset != "all" and parse_spec(srcs[data_label]).kind != "ptbxl":
         st.error("The PTB-XL halves A and B exist only for PTB-XL data; choose 'all' for this source.")
         return None
     labels_problem = missing_labels(srcs[data_label], task, targets)

@@ -15,7 +15,8 @@ import pytest
 
 from ecgcore.data import Preprocessing, load_cached, open_source, preprocess_record
 from ecgcore.data import cache as cache_module
-from ecgcore.data.cache import CacheWarning, cache_key, shape_record
+from ecgcore.data.cache import CacheWarning, cache_key
+from ecgcore.data.preprocess import shape_record
 from ecgcore.io import ECGFormatError, Record
 from ecgcore.vocab import LEADS_8
 from tests.factories import make_deepfake_dir

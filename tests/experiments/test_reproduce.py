@@ -180,7 +180,7 @@ def test_plan_and_launch_missing_start_only_what_can_start(tmp_path, monkeypatch
         worker, "launch", lambda config, runs_dir=None: launched.append(config) or f"id{len(launched)}"
     )
     monkeypatch.setattr(worker, "resume", lambda run_id, runs_dir=None: resumed.append(run_id) or run_id)
-    monkeypatch.setattr("ecgcore.experiments.runner.check_data", lambda experiment, sources: None)
+    monkeypatch.setattr("ecgcore.experiments.planning.check_data", lambda experiment, sources: None)
     ids = launch_missing("transfer", "quick", sources, tmp_path / "runs", limit=2)
     assert ids == [stopped, "id1"] and resumed == [stopped] and not any(c.transfer for c in launched)
     assert launch_missing("transfer", "quick", sources, tmp_path / "runs") == [

@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 
+from ecgcore.experiments.published import TABLE1_MAE
 from ecgcore.experiments.tables import VALUE_COLUMNS, gaps_vs_scratch, run_values, to_markdown
 
 
@@ -71,3 +72,51 @@ def test_gaps_compare_each_transferred_row_with_scratch_at_the_same_fraction():
     assert len(gaps) == 2
     assert gaps[0].startswith("10% of the training split") and "(+0.080)" in gaps[0]
     assert "(-0.010)" in gaps[1]
+
+
+def test_what_differs_between_tables_comes_from_the_experiment_definition(tmp_path):
+    import dataclasses
+
+    from ecgcore.experiments import (
+        DataSources,
+        PlannedRun,
+        build_table,
+        get_experiment,
+        get_preset,
+        table_notes,
+    )
+
+    preset, sources = get_preset("tiny"), DataSources()
+    table1 = get_experiment("table1")
+    planned = [
+        PlannedRun(s, "missing") for s in table1.build(dataclasses.replace(preset, per_target=True), sources)
+    ]
+    table = build_table(table1, preset, sources, tmp_path, planned)
+    # order_by=("model", "target"): per-target runs come in TARGET_KEYS order, the table in the study's
+    assert table["target"].tolist()[:4] == ["hr", "qrs", "pr", "qt"]
+    assert table["model"].tolist()[:5] == ["rnn"] * 4 + ["lstm"]
+    assert table.loc[0, "published_val"] == TABLE1_MAE["rnn"]["hr"]["val"]
+    unordered = build_table(
+        dataclasses.replace(table1, order_by=(), published=None), preset, sources, tmp_path, planned
+    )
+    assert (
+        unordered["target"].tolist()[:4] == ["hr", "pr", "qrs", "qt"]
+        and unordered["published_val"].isna().all()
+    )
+    with_test = build_table(
+        dataclasses.replace(table1, splits=("val", "test")), preset, sources, tmp_path, planned
+    )
+    assert [c for c in with_test.columns if c.endswith(("_val", "_test", "_train"))] == [
+        "ours_val",
+        "ours_test",
+        "baseline_val",
+        "baseline_test",
+        "published_val",
+        "published_test",
+    ]
+    assert "| Ours val | Ours test |" in to_markdown(with_test)
+    notes = table_notes(
+        dataclasses.replace(table1, notes=(lambda p, s: f"own note {p.name}",)), preset, sources
+    )
+    assert "own note tiny" in notes and not any("DeepFake ground truth" in n for n in notes)
+    assert any("DeepFake ground truth" in n for n in table_notes(table1, preset, sources))

@@ -9,7 +9,7 @@ import pytest
 from matplotlib.image import imread
 
 from ecgcore.__main__ import main as cli
-from ecgcore.data.cache import shape_record
+from ecgcore.data.preprocess import shape_record
 from ecgcore.explain.report import DISCLAIMER, explain_record, render_report
 from ecgcore.io import read_record
 from ecgcore.train.checkpoint import load_predictor
@@ -101,8 +101,21 @@ def test_explain_command_prints_json_per_record_with_faithfulness(regression_run
         assert out["method"] == "ig" and out["baseline"] == "lead_mean" and out["target"] == "qrs"
         assert sum(out["lead_importance"].values()) == pytest.approx(1.0)
         assert set(out["wave_importance"]) == {"P", "QRS", "ST", "T", "other"}
-        assert out["faithfulness"]["deletion"]["random_auc"] is not None
-        assert -1.0 <= out["faithfulness"]["randomisation"]["spearman"] <= 1.0
+        deletion, randomisation = out["faithfulness"]["deletion"], out["faithfulness"]["randomisation"]
+        curve, random_curve = np.array(deletion["curve"]), np.array(deletion["random_curve"])
+        assert len(curve) == len(random_curve) == deletion["n_steps"] + 1
+        # both deletions start from the untouched record and end at the all-baseline input
+        assert curve[0] == pytest.approx(random_curve[0], abs=1e-4)
+        assert curve[-1] == pytest.approx(random_curve[-1], abs=1e-4)
+        fractions = np.linspace(0.0, 1.0, len(curve))
+        assert deletion["auc"] == pytest.approx(np.trapezoid(curve, fractions), abs=1e-6)
+        assert deletion["random_auc"] == pytest.approx(np.trapezoid(random_curve, fractions), abs=1e-6)
+        span = curve[0] - curve[-1]
+        gain = (deletion["random_auc"] - deletion["auc"]) * np.sign(span) / abs(span)
+        assert deletion["gain"] == pytest.approx(gain) and deletion["beats_random"] == (gain > 0)
+        # a map from re-initialised weights must not rank the samples as the trained model's does
+        assert randomisation["mode"] == "full" and len(randomisation["steps"]) == 1
+        assert randomisation["spearman"] == randomisation["steps"][0]["spearman"] < 0.9
         assert imread(out["png"]).shape[0] > 100 and out["png"].endswith(
             f"_{read_record(path).record_id}.png"
         )
@@ -114,7 +127,7 @@ def test_explain_command_errors_are_specific(regression_run, tmp_path, capsys):
     assert cli([*base, "--target", "MI", record]) == 2
     assert "unknown target 'MI'" in capsys.readouterr().err
     assert cli([*base, str(tmp_path / "missing.asc")]) == 2
-    assert "missing" in capsys.readouterr().err
+    assert f"{tmp_path / 'missing.asc'}: no such record" in capsys.readouterr().err
     assert (
         cli(["explain", "--run", "no-such-run", "--runs-dir", str(regression_run["runs_dir"]), record]) == 2
     )

@@ -65,7 +65,7 @@ def test_command_line_errors_are_specific(tmp_path, capsys):
         )
         == 2
     )
-    assert "missing" in capsys.readouterr().err
+    assert "missing is not a directory (expected a DeepFake ECG folder)" in capsys.readouterr().err
     assert main(["train", "--schedule", "cosine", "--data", "deepfake:x"]) == 2
     assert "schedule" in capsys.readouterr().err
     assert main(["predict", "--run", "nope", "--runs-dir", str(tmp_path), "x.asc"]) == 2
