@@ -297,6 +297,8 @@ def lead_importance(
 #: Leads of the representation study's fields (one image channel each).
 FIELD_LEADS: tuple[str, ...] = ("I", "II", "V2")
 FIELD_KINDS: tuple[str, ...] = ("gasf", "gadf", "mtf", "rp")
+#: What :func:`signal_image` draws: a chart or a field (``gaf`` is the summation field, ``gasf``).
+IMAGE_KINDS: tuple[str, ...] = ("chart", "gaf", "gadf", "mtf", "rp")
 
 
 def paa(x: np.ndarray, size: int) -> np.ndarray:
@@ -393,3 +395,32 @@ def field_image(signal: np.ndarray, kind: str, size: int = 64, n_bins: int = 8) 
 def to_uint8(x: np.ndarray, low: float, high: float) -> np.ndarray:
     """Map ``[low, high]`` linearly onto 0-255 (clipped, rounded)."""
     return np.clip(np.rint((np.asarray(x) - low) / (high - low) * 255.0), 0, 255).astype(np.uint8)
+
+
+def signal_image(
+    signal: np.ndarray,
+    fs: float,
+    leads: Sequence[str],
+    kind: str,
+    *,
+    layout: ChartLayout | str = "3x4+II",
+    size: int = 64,
+    field_leads: Sequence[str] = FIELD_LEADS,
+    n_bins: int = 8,
+) -> np.ndarray:
+    """One record as a uint8 image ``[C, H, W]``: a chart (C = 1) or a field of each of ``field_leads``.
+
+    ``signal`` is float millivolts ``[len(leads), samples]`` at ``fs`` (limb leads derived from I and II
+    when missing). Fields see the whole signal given; charts the layout's duration.
+    """
+    if kind == "chart":
+        return render_chart(signal, fs, leads, layout).image[None]
+    if kind not in IMAGE_KINDS:
+        raise ValueError(f"unknown image kind {kind!r}; expected one of {', '.join(IMAGE_KINDS)}")
+    rows = _lead_rows(np.asarray(signal, dtype=np.float32), [canonical_lead(x) for x in leads])
+    wanted = [canonical_lead(x) for x in field_leads]
+    missing = [lead for lead in wanted if lead not in rows]
+    if missing:
+        raise ValueError(f"{kind} needs leads {', '.join(wanted)}; the signal lacks {', '.join(missing)}")
+    x = np.stack([rows[lead] for lead in wanted])
+    return field_image(x, "gasf" if kind == "gaf" else kind, size, n_bins)
