@@ -1,0 +1,89 @@
+"""The figshare Chapman-Shaoxing layout: 4 rhythm classes, microvolt CSVs, patient-level splits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ecgcore.data import DatasetError, open_source
+from ecgcore.data.base import MissingFilesWarning
+from ecgcore.data.chapman import RHYTHM_CLASSES
+from ecgcore.io import ECGFormatError
+from ecgcore.vocab import LEADS_12
+
+RHYTHMS = ["SB", "AFIB", "AF", "SVT", "AT", "SAAWR", "ST", "AVNRT", "AVRT", "SR", "SI"] * 3
+EXPECTED = ["SB", "AFIB", "AFIB", "GSVT", "GSVT", "GSVT", "GSVT", "GSVT", "GSVT", "SR", "SR"] * 3
+
+
+def make_chapman(root: Path, excel: bool = False, header: bool = True) -> Path:
+    rng = np.random.default_rng(0)
+    names = [f"MUSE_2018{i:04d}_{i:06d}_{i:05d}" for i in range(len(RHYTHMS))]
+    table = pd.DataFrame(
+        {
+            "FileName": names,
+            "Rhythm": RHYTHMS,
+            "PatientAge": 60,
+            "Gender": "MALE",
+            "VentricularRate": 70,
+            "QRSDuration": 90,
+            "QTInterval": 400,
+        }
+    )
+    if excel:
+        table.to_excel(root / "Diagnostics.xlsx", index=False)
+    else:
+        table.to_csv(root / "Diagnostics.csv", index=False)
+    (root / "ECGData").mkdir()
+    for k, name in enumerate(names):
+        uv = np.round(rng.standard_normal((5000, 12)) * 100 + k).astype(int)
+        pd.DataFrame(uv, columns=list(LEADS_12)).to_csv(
+            root / "ECGData" / f"{name}.csv", index=False, header=header
+        )
+    return root
+
+
+def test_rhythm_grouping_splits_and_microvolts(tmp_path):
+    root = make_chapman(tmp_path)
+    ds = open_source(f"chapman:{root}")
+    assert ds.classes == RHYTHM_CLASSES == ("AFIB", "GSVT", "SB", "SR")
+    assert ds.index["rhythm_class"].tolist() == EXPECTED
+    onehot = ds.index[list(RHYTHM_CLASSES)].to_numpy()
+    assert (onehot.sum(axis=1) == 1).all()
+    assert onehot[:, RHYTHM_CLASSES.index("GSVT")].sum() == 18
+    # one record per patient: a patient's records are in one split
+    assert ds.index.groupby("patient_id")["split"].nunique().max() == 1
+    assert set(ds.index["split"]) <= {"train", "val", "test"}
+    rec = ds.read(ds.index["record_id"][5])
+    raw = pd.read_csv(root / "ECGData" / f"{rec.record_id}.csv").to_numpy().T
+    assert rec.leads == LEADS_12 and rec.fs == 500.0 and rec.signal.shape == (12, 5000)
+    np.testing.assert_allclose(rec.signal, raw / 1000.0, rtol=1e-6)
+
+
+def test_excel_table_and_headerless_csv(tmp_path):
+    root = make_chapman(tmp_path, excel=True, header=False)
+    ds = open_source(f"chapman:{root}")
+    assert len(ds) == len(RHYTHMS)
+    assert ds.read(ds.index["record_id"][0]).signal.shape == (12, 5000)
+
+
+def test_missing_csv_unknown_rhythm_and_bad_csv(tmp_path):
+    root = make_chapman(tmp_path)
+    first = sorted((root / "ECGData").iterdir())[0]
+    first.unlink()
+    with pytest.warns(MissingFilesWarning):
+        ds = open_source(f"chapman:{root}")
+    assert len(ds) == len(RHYTHMS) - 1
+    second = sorted((root / "ECGData").iterdir())[0]
+    second.write_text("I,II\n1,2\n")
+    with pytest.raises(ECGFormatError, match=second.name):
+        ds.read(second.stem)
+    table = pd.read_csv(root / "Diagnostics.csv")
+    table.loc[0, "Rhythm"] = "XYZ"
+    table.to_csv(root / "Diagnostics.csv", index=False)
+    with pytest.raises(DatasetError, match="unknown Rhythm codes XYZ"):
+        open_source(f"chapman:{root}")
+    with pytest.raises(DatasetError, match="Diagnostics"):
+        open_source(f"chapman:{tmp_path / 'ECGData'}")
