@@ -61,7 +61,7 @@ def read_diagnostics(root: Path) -> pd.DataFrame:
             except ImportError as err:  # openpyxl missing
                 raise DatasetError(
                     f"{path}: reading .xlsx needs openpyxl ({err}); or save it as Diagnostics.csv"
-                )
+                ) from None
             except Exception as err:
                 raise DatasetError(f"{path}: not a readable table ({type(err).__name__}: {err})") from None
             missing = [c for c in ("FileName", "Rhythm") if c not in table.columns]
