@@ -70,6 +70,9 @@ def create_model(name: str, n_leads: int, n_outputs: int, **kwargs) -> ECGModel:
     The returned model's ``config`` holds every argument, defaults included, so that
     ``create_model(**model.config)`` rebuilds the same architecture even if a default changes later.
 
+    ``frozen`` (any model): ``"backbone"`` or a list of layer-group names whose parameters are not trained
+    (``requires_grad=False``; BatchNorm statistics still adapt), e.g. to train the head alone.
+
     Raises
     ------
     ValueError
@@ -80,6 +83,7 @@ def create_model(name: str, n_leads: int, n_outputs: int, **kwargs) -> ECGModel:
     if int(n_leads) < 1 or int(n_outputs) < 1:
         raise ValueError(f"model {name!r}: n_leads={n_leads} and n_outputs={n_outputs} must be positive")
     builder = _REGISTRY[name][1]
+    frozen = kwargs.pop("frozen", None)
     try:
         bound = inspect.signature(builder).bind(int(n_leads), int(n_outputs), **kwargs)
     except TypeError as err:
@@ -87,7 +91,22 @@ def create_model(name: str, n_leads: int, n_outputs: int, **kwargs) -> ECGModel:
     bound.apply_defaults()
     model = builder(*bound.args, **bound.kwargs)
     model.config = {"name": name, **bound.arguments}
+    if frozen:
+        freeze(model, frozen)
+        model.config["frozen"] = frozen
     return model
+
+
+def freeze(model: ECGModel, frozen: str | Sequence[str]) -> None:
+    """Stop training the backbone (``"backbone"``) or the named layer groups of ``model``."""
+    groups = dict(model.layer_groups())
+    names = [n for n in groups if n != "head"] if frozen == "backbone" else list(frozen)
+    unknown = [n for n in names if n not in groups]
+    if unknown:
+        raise ValueError(f"frozen: no layer group {unknown}; the model has {list(groups)}")
+    for n in names:
+        for module in groups[n]:
+            module.requires_grad_(False)
 
 
 #: The shape of one input without the batch axis, e.g. ``(8, 5000)`` or ``(1, 224, 224)``; a fusion model
