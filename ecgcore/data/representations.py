@@ -179,7 +179,7 @@ def _panel(lead: str, row: int, col: int, x0: float, x1: float, row_px: float, l
     )
 
 
-def _grid(layout: ChartLayout) -> np.ndarray:
+def blank_paper(layout: ChartLayout) -> np.ndarray:
     """The empty paper (with grid lines when ``layout.grid``)."""
     paper = np.full((layout.height, layout.width), PAPER, np.uint8)
     if not layout.grid:
@@ -209,7 +209,7 @@ def render_chart(
     layout = chart_layout(layout) if isinstance(layout, str) else layout
     signal = np.asarray(signal, dtype=np.float32)
     rows = _lead_rows(signal, [canonical_lead(x) for x in leads])
-    image = _grid(layout)
+    image = blank_paper(layout)
     px_x, px_y = layout.px_per_mm
     panels = chart_panels(layout)
     for p in panels:
