@@ -3,8 +3,8 @@
 Measured in one run (:func:`run_bench`):
 
 * training samples/s of ``inception1d`` at 500 Hz and 100 Hz, fp32 and mixed precision, through
-  the trainer's own data path (cache -> :class:`~ecgcore.train.trainer.BatchSource`) and step
-  (:func:`~ecgcore.train.trainer.train_step`), with the share of each step spent fetching the batch;
+  the trainer's own data path (cache -> :class:`~ecgcore.train.batches.BatchSource`) and step
+  (:func:`~ecgcore.train.optim.train_step`), with the share of each step spent fetching the batch;
 * a reference loop written the way the published code trained: a ``Dataset`` that reads and
   normalises one ``.asc`` file on every access, a ``DataLoader`` (batch 32), fp32, 500 Hz;
 * the model's FLOPs per sample (forward = 2 x MACs from :func:`ecgcore.models.model_stats`; a
@@ -13,7 +13,7 @@ Measured in one run (:func:`run_bench`):
 * the input pipeline alone (samples per second of batch fetching, the ceiling a faster device
   would hit);
 * prediction latency per record (preprocessing + forward, batch 1) through
-  :class:`~ecgcore.train.checkpoint.Predictor`.
+  :class:`~ecgcore.predict.Predictor`.
 
 The data are DeepFake ECGs from :func:`ecgcore.data.generate_deepfake`, generated once into the
 data home and reused. Every number is a measured time; on a shared machine the load average at
@@ -164,8 +164,10 @@ def trainer_runner(
     """The trainer's own data path and step for ``inception1d`` at ``fs``."""
     from ecgcore.data import format_spec
     from ecgcore.models import create_model
+    from ecgcore.train.batches import BatchSource, prepare_data
     from ecgcore.train.config import TrainConfig
-    from ecgcore.train.trainer import BatchSource, precision_name, prepare_data, resolve_precision, train_step
+    from ecgcore.train.device import precision_name, resolve_precision
+    from ecgcore.train.optim import train_step
 
     config = TrainConfig(
         task="regression",
@@ -277,7 +279,7 @@ def measure_prediction(data_dir: Path, fs: float, settings: BenchSettings) -> di
     """
     from ecgcore.data import Preprocessing, format_spec, open_source
     from ecgcore.models import create_model
-    from ecgcore.train.checkpoint import Predictor
+    from ecgcore.predict import Predictor
 
     dataset = open_source(format_spec("deepfake", data_dir))
     prep = Preprocessing(fs=fs)
@@ -315,7 +317,7 @@ def measure_prediction(data_dir: Path, fs: float, settings: BenchSettings) -> di
 def run_bench(settings: BenchSettings | None = None, progress: ProgressFn | None = None) -> dict[str, Any]:
     """Run every measurement; returns a JSON-able dict (see the module docstring)."""
     from ecgcore.models import create_model, model_stats
-    from ecgcore.train.trainer import cpu_has_bf16, resolve_device
+    from ecgcore.train.device import cpu_has_bf16, resolve_device
 
     settings = settings or BenchSettings()
     if settings.threads:

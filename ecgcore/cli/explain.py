@@ -65,7 +65,8 @@ def main(args: argparse.Namespace) -> int:
     from ecgcore.explain.calibration import calibrate_run, run_directory
     from ecgcore.explain.report import attribution_figure, explain_record, save_figure
     from ecgcore.io import read_record
-    from ecgcore.train.checkpoint import jsonable, load_predictor
+    from ecgcore.predict import load_predictor
+    from ecgcore.train.checkpoint import jsonable
 
     if not args.records and not args.calibrate:
         raise ValueError("give at least one RECORD to explain (or --calibrate)")

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from ecgcore.explain.calibration import calibrated_prediction, load_calibration
     from ecgcore.io import read_record
-    from ecgcore.train.checkpoint import load_predictor
+    from ecgcore.predict import load_predictor
 
     try:
         predictor = load_predictor(args.run, runs_dir=args.runs_dir, which=args.checkpoint)

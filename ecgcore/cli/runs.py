@@ -48,9 +48,9 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps({"id": args.run_id, "status": worker.cancel(args.run_id, args.runs_dir)}))
     elif args.wait:
         from ecgcore.progress import cli_progress
-        from ecgcore.train.trainer import train
+        from ecgcore.runs import run_training
 
-        summary = train(
+        summary = run_training(
             store.config(args.run_id),
             runs_dir=args.runs_dir,
             run_id=args.run_id,

@@ -85,7 +85,7 @@ def config_from_args(args: argparse.Namespace):
 
 
 def main(args: argparse.Namespace) -> int:
-    from ecgcore.train.trainer import train
+    from ecgcore.runs import run_training
 
     if args.resume and not args.run_id:
         raise ValueError("--resume needs --run-id")
@@ -97,7 +97,9 @@ def main(args: argparse.Namespace) -> int:
         config = config_from_args(args)
     is_main = int(os.environ.get("RANK", "0")) == 0
     progress = cli_progress("train") if is_main and not args.quiet else None
-    summary = train(config, runs_dir=args.runs_dir, run_id=args.run_id, resume=args.resume, progress=progress)
+    summary = run_training(
+        config, runs_dir=args.runs_dir, run_id=args.run_id, resume=args.resume, progress=progress
+    )
     if is_main:
         print(json.dumps(summary, indent=2, default=str))
     return 0 if summary["status"] == "done" else 1

@@ -62,7 +62,9 @@ class LeadDropout:
         keep = torch.rand(x.shape[0], x.shape[1], generator=gen, device=x.device) >= self.p  # [B, L]
         lost = ~keep.any(dim=1)  # records that would lose every lead keep one, chosen at random
         rescue = torch.randint(0, x.shape[1], (x.shape[0],), generator=gen, device=x.device)
-        keep[lost, rescue[lost]] = True
+        # torch.where over a one-hot, not keep[lost, ...] = True: a boolean index syncs host and device
+        chosen = torch.nn.functional.one_hot(rescue, x.shape[1]).bool()
+        keep = torch.where(lost[:, None] & chosen, True, keep)
         return x * keep[:, :, None].to(x.dtype)
 
 

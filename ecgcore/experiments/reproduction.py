@@ -47,7 +47,7 @@ def _train_one(
     say: Callable[[str], None],
 ) -> tuple[str | None, str | None]:
     """Train (or resume) one planned run here; returns (its run id, None) or (None, why it failed)."""
-    from ecgcore.train.trainer import train
+    from ecgcore.runs import run_training
 
     lacking = [s for s in p.spec.sources if s not in done_ids]
     if lacking:
@@ -61,7 +61,7 @@ def _train_one(
         + f" {config.model} ({config.task}) on {config.data}"
     )
     try:
-        summary = train(
+        summary = run_training(
             config, runs_dir=runs_dir, run_id=p.run_id if resume else None, resume=resume, progress=progress
         )
     except Exception as exc:  # one failed run must not lose the others' results

@@ -231,9 +231,10 @@ def run_logits(
     The rows are rebuilt with the trainer's own data preparation from the run's config, so they are
     exactly the rows the run was validated and tested on.
     """
-    from ecgcore.train.checkpoint import load_predictor
+    from ecgcore.predict import load_predictor
+    from ecgcore.train.batches import BatchSource, prepare_data
     from ecgcore.train.config import TrainConfig
-    from ecgcore.train.trainer import BatchSource, predict_rows, prepare_data
+    from ecgcore.train.evaluate import predict_rows
 
     predictor = load_predictor(run_directory(run_id_or_dir, runs_dir))
     meta = predictor.meta

@@ -106,7 +106,7 @@ def explain_record(
     Parameters
     ----------
     predictor
-        :func:`ecgcore.train.checkpoint.load_predictor` output.
+        :func:`ecgcore.predict.load_predictor` output.
     record
         :class:`ecgcore.io.Record` (any rate and lead set the preprocessing can turn into model input).
     target
@@ -429,7 +429,7 @@ def write_report(
 ) -> tuple[list[Path], dict]:
     """Explain ``record`` with the run and write the report to every path in ``out`` (``.pdf`` / ``.png``)."""
     from ecgcore.data.preprocess import shape_record
-    from ecgcore.train.checkpoint import load_predictor
+    from ecgcore.predict import load_predictor
 
     run_dir = run_directory(run_id_or_dir, runs_dir)
     predictor = load_predictor(run_dir)

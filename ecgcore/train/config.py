@@ -52,6 +52,9 @@ class TrainConfig:
     transfer
         ``{"sources": [run_id, ...], "approach": ..., "strategy": ...}`` handled by
         :func:`ecgcore.train.transfer.prepare`.
+    representation
+        What the model reads, by name in :data:`ecgcore.data.inputs.INPUTS` (``"signal"``: the cache's
+        preprocessed signals).
     """
 
     task: str = "regression"
@@ -86,6 +89,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     transfer: dict | None = None
+    representation: str = "signal"
 
     def __post_init__(self) -> None:
         self.targets = parse_targets(self.targets)
@@ -153,5 +157,9 @@ class TrainConfig:
     def key(self) -> str:
         """A stable hash of the fields that decide what the run learns (not device or compile)."""
         relevant = {k: v for k, v in self.to_dict().items() if k not in _NOT_IN_KEY}
+        if (
+            relevant["representation"] == "signal"
+        ):  # the default keeps the keys of runs from before it existed
+            del relevant["representation"]
         blob = json.dumps(relevant, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

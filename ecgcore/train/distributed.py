@@ -93,7 +93,7 @@ def mean_across(value: float, info: DistInfo, device: torch.device) -> float:
     """The mean of a per-rank scalar (e.g. the training loss) over all ranks."""
     if not info.enabled:
         return value
-    t = torch.tensor([value], dtype=torch.float64, device=device)
+    t = torch.tensor([value], dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)
     dist.all_reduce(t)
     return float(t.item()) / info.world_size
 
@@ -103,3 +103,20 @@ def per_rank_batch(batch_size: int, info: DistInfo) -> int:
     if batch_size % info.world_size:
         raise ValueError(f"batch size {batch_size} is not divisible by the {info.world_size} processes")
     return batch_size // info.world_size
+
+
+#: Codes ranks agree on every few steps; the highest wins (an error beats a cancel beats going on).
+GO_ON, CANCEL, ERROR = 0, 1, 2
+
+
+def agree(code: int, info: DistInfo, device: torch.device) -> int:
+    """The highest of every rank's ``code`` (:data:`GO_ON`, :data:`CANCEL`, :data:`ERROR`), on every rank.
+
+    A cancel seen by one rank (``runs cancel`` signals rank 0) or an error raised on one stops them all at
+    the same step, instead of leaving the others blocked in the next collective.
+    """
+    if not info.enabled:
+        return code
+    t = torch.tensor([code], dtype=torch.int32, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())

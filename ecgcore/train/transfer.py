@@ -28,26 +28,21 @@ Leakage
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ecgcore.models import ECGModel, create_model
-from ecgcore.runs.store import RunStore
-from ecgcore.train.checkpoint import load_checkpoint
+from ecgcore.train.checkpoint import load_checkpoint, read_checkpoint
 from ecgcore.train.config import TrainConfig
+from ecgcore.train.leakage import LeakageError, assert_no_leakage, target_records
 from ecgcore.vocab import TARGET_KEYS
 
 APPROACHES = ("combined", "qrs")
 STRATEGIES = ("linear_probe", "gradual_unfreeze", "discriminative")
 #: ULMFiT's factor between the learning rates of neighbouring layer groups.
 DEFAULT_LR_FACTOR = 2.6
-SPLITS = ("train", "val", "test")
-
-
-class LeakageError(ValueError):
-    """A record used to pretrain a source model is also in the target data."""
 
 
 # --- strategies ---------------------------------------------------------------------------------
@@ -115,78 +110,17 @@ class Strategy:
                     module.eval()
 
 
-# --- leakage ------------------------------------------------------------------------------------
-def _keyed(records: Mapping) -> dict[str, set[tuple[str, str]]]:
-    """``{split: {(kind, record_id)}}`` of a ``records.json``-shaped mapping."""
-    kind = records.get("kind")
-    if not kind:
-        raise ValueError(
-            f"records of {records.get('data', '?')!r} name no data kind; cannot compare record ids"
-        )
-    return {s: {(kind, str(r)) for r in records.get(s, [])} for s in SPLITS}
-
-
-def assert_no_leakage(source_records: Mapping | Iterable[Mapping], target_records: Mapping) -> None:
-    """Raise :class:`LeakageError` if any record of the sources is anywhere in the target data.
-
-    Parameters
-    ----------
-    source_records
-        One or several ``records.json`` mappings of the source runs:
-        ``{"data": spec, "kind": ..., "train": [ids], "val": [...], "test": [...]}`` (a ``"run_id"`` key,
-        when present, is named in the error).
-    target_records
-        The same shape for the target data (every record the target run may use, in its splits).
-
-    Raises
-    ------
-    LeakageError
-        Naming the overlapping record ids, the source run and split they were used in, and the target
-        split they appear in.
-    """
-    sources = [source_records] if isinstance(source_records, Mapping) else list(source_records)
-    target = _keyed(target_records)
-    problems = []
-    for source in sources:
-        for s_split, s_ids in _keyed(source).items():
-            for t_split, t_ids in target.items():
-                overlap = sorted(r for _, r in s_ids & t_ids)
-                if overlap:
-                    shown = ", ".join(repr(r) for r in overlap[:10]) + (", ..." if len(overlap) > 10 else "")
-                    problems.append(
-                        f"{len(overlap)} {source['kind']} record(s) of source run "
-                        f"{source.get('run_id', source.get('data', '?'))} ({s_split} split) are in the "
-                        f"target {t_split} split of {target_records.get('data', '?')}: {shown}"
-                    )
-    if problems:
-        raise LeakageError(
-            "pretraining records appear in the target data (their labels or waveforms would leak "
-            "into the evaluation): " + "; ".join(problems)
-        )
-
-
-def target_records(config: TrainConfig) -> dict:
-    """Every record the target run may use: the source's index after the PTB-XL half selection, by split.
-
-    This is a superset of the records the trainer keeps (it may drop unlabelled rows or subsample), which
-    makes the leakage check conservative.
-    """
-    from ecgcore.data import in_half, open_source
-
-    dataset = open_source(config.data)
-    index = dataset.index[in_half(dataset.index, config.subset, seed=config.split_seed)]
-    split = index["split"].to_numpy()
-    ids = index["record_id"].astype(str).to_numpy()
-    return {"data": config.data, "kind": dataset.kind, **{s: ids[split == s].tolist() for s in SPLITS}}
-
-
 # --- sources ------------------------------------------------------------------------------------
 @dataclass
 class Source:
-    """A finished regression run: its id, best model and checkpoint description, and its records."""
+    """A finished regression run: its id, best checkpoint and its description, and its records.
+
+    The model is built from the checkpoint when first used, so building it draws from torch's random
+    generator after the trainer seeds it (the head's initialisation then depends on the seed alone).
+    """
 
     run_id: str
-    model: ECGModel
+    checkpoint: Path
     meta: dict
     records: dict
 
@@ -194,39 +128,25 @@ class Source:
     def targets(self) -> tuple[str, ...]:
         return tuple(self.meta["targets"])
 
+    @functools.cached_property
+    def model(self) -> ECGModel:
+        return load_checkpoint(self.checkpoint)[0]
 
-def load_source(run_id: str, store: RunStore) -> Source:
-    """Load a finished regression run's best checkpoint and ``records.json``.
+    @classmethod
+    def from_files(cls, run_id: str, checkpoint: str | Path, records: Mapping) -> Source:
+        """A source from its best checkpoint file and its ``records.json`` mapping (``run_id`` is added).
 
-    Raises
-    ------
-    ValueError
-        If the run is unknown, not finished, not a regression run.
-    FileNotFoundError
-        If its best checkpoint or ``records.json`` is missing.
-    """
-    try:
-        run = store.get_run(run_id)
-    except KeyError:
-        raise ValueError(f"transfer source {run_id!r} is not a run in {store.path}") from None
-    if run["status"] != "done":
-        raise ValueError(
-            f"transfer source {run_id!r} has status {run['status']!r}; expected a finished ('done') run"
-        )
-    if run["task"] != "regression":
-        raise ValueError(
-            f"transfer source {run_id!r} is a {run['task']} run; transfer starts from regression runs"
-        )
-    run_dir = Path(run["run_dir"])
-    model, meta = load_checkpoint(run_dir / "best.safetensors")
-    records_file = run_dir / "records.json"
-    if not records_file.exists():
-        raise FileNotFoundError(
-            f"{records_file}: the source run's record list is missing, so leakage into the "
-            "target data cannot be ruled out"
-        )
-    records = {**json.loads(records_file.read_text()), "run_id": run_id}
-    return Source(run_id, model, meta, records)
+        Raises
+        ------
+        ValueError
+            If the checkpoint is not a regression model's.
+        """
+        _, meta = read_checkpoint(checkpoint)
+        if meta.get("task") != "regression":
+            raise ValueError(
+                f"transfer source {run_id!r} is a {meta.get('task')} run; transfer starts from regression runs"
+            )
+        return cls(run_id, Path(checkpoint), meta, {**records, "run_id": run_id})
 
 
 def _check_compatible(source: Source, config: TrainConfig) -> None:
@@ -285,10 +205,13 @@ def build_transfer_model(sources: list[Source], n_leads: int, n_outputs: int) ->
     return model
 
 
-def prepare(config: TrainConfig, n_leads: int, n_outputs: int, store: RunStore) -> tuple[ECGModel, Strategy]:
+def prepare(
+    config: TrainConfig, n_leads: int, n_outputs: int, sources: list[Source]
+) -> tuple[ECGModel, Strategy]:
     """The model and strategy of a transfer run (what :func:`ecgcore.train.trainer.train` calls).
 
-    Loads the source runs named in ``config.transfer["sources"]`` from ``store``, checks their inputs
+    ``sources`` are the runs named in ``config.transfer["sources"]``, already loaded (checkpoint and
+    record list; ``ecgcore.runs.transfer_sources`` resolves run ids to them). Checks their inputs
     match the target's and that none of their records is in the target data, and builds the model with
     the approach's backbones and a new head. The returned model is already set up for epoch 0.
 
@@ -310,12 +233,13 @@ def prepare(config: TrainConfig, n_leads: int, n_outputs: int, store: RunStore) 
     strategy = Strategy(
         transfer.get("strategy", "linear_probe"), float(transfer.get("lr_factor", DEFAULT_LR_FACTOR))
     )
-    run_ids = list(transfer.get("sources") or [])
-    if not run_ids:
+    if not transfer.get("sources") or not sources:
         raise ValueError("TrainConfig.transfer['sources'] lists no source runs")
     if config.task != "classification":
         raise ValueError(f"transfer targets classification; this run's task is {config.task!r}")
-    sources = select_sources([load_source(r, store) for r in run_ids], approach)
+    for source in sources:  # every source's weights, in the order given (a broken one fails here)
+        source.model  # noqa: B018
+    sources = select_sources(list(sources), approach)
     for source in sources:
         _check_compatible(source, config)
     assert_no_leakage([s.records for s in sources], target_records(config))
@@ -333,7 +257,6 @@ __all__ = [
     "Strategy",
     "assert_no_leakage",
     "build_transfer_model",
-    "load_source",
     "prepare",
     "select_sources",
     "target_records",

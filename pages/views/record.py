@@ -9,8 +9,8 @@ from ecgcore import viz
 from ecgcore.data.preprocess import shape_record
 from ecgcore.explain import Attribution, explain_record, figure_bytes, render_report
 from ecgcore.io import Record
+from ecgcore.predict import Predictor, load_predictor
 from ecgcore.runs.store import RunStore
-from ecgcore.train.checkpoint import Predictor, load_predictor
 from ecgcore.vocab import TARGETS_BY_KEY
 from pages.views.common import (
     csv_download,

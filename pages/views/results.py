@@ -39,7 +39,7 @@ def evaluation_predictions(
     store_dir: str, run_id: str, split: str
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Truth and predictions of a finished run's best model on its ``val`` or ``test`` rows (cached)."""
-    from ecgcore.train.trainer import predict_split
+    from ecgcore.runs import predict_split
 
     return predict_split(RunStore(store_dir), run_id, split)
 

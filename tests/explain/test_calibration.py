@@ -18,7 +18,7 @@ from ecgcore.explain.calibration import (
     load_calibration,
     reliability,
 )
-from ecgcore.train.checkpoint import load_predictor
+from ecgcore.predict import load_predictor
 
 CLASSES = ["a", "b", "c", "d"]
 

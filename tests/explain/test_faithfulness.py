@@ -15,7 +15,7 @@ from ecgcore.explain.faithfulness import (
     randomisation_test,
     rank_correlation,
 )
-from ecgcore.train.checkpoint import load_predictor
+from ecgcore.predict import load_predictor
 from tests.explain.helpers import WindowReader, synthetic_record, tiny_model, window_mask
 
 

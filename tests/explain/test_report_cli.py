@@ -12,7 +12,7 @@ from ecgcore.__main__ import main as cli
 from ecgcore.data.preprocess import shape_record
 from ecgcore.explain.report import DISCLAIMER, explain_record, render_report
 from ecgcore.io import read_record
-from ecgcore.train.checkpoint import load_predictor
+from ecgcore.predict import load_predictor
 
 
 def _test_records(run: dict, n: int) -> list[str]:

@@ -156,12 +156,12 @@ def test_results_and_record_pages_without_runs():
 def test_results_and_record_pages_show_a_finished_run(tmp_path):
     import torch
 
+    from ecgcore.runs import run_training
     from ecgcore.train.config import TrainConfig
-    from ecgcore.train.trainer import train
 
     folder = make_deepfake_dir(tmp_path / "deepfake", 30, seed=4)
     torch.set_num_threads(1)
-    summary = train(
+    summary = run_training(
         TrainConfig(
             data=f"deepfake:{folder}",
             model="cnn",
@@ -222,13 +222,13 @@ def test_explorer_shows_an_8_lead_deepfake_record_with_derived_limb_leads(tmp_pa
 def test_a_classification_run_gets_confusion_roc_calibration_and_probabilities(tmp_path):
     import torch
 
+    from ecgcore.runs import run_training
     from ecgcore.train.config import TrainConfig
-    from ecgcore.train.trainer import train
     from tests.factories import make_ptbxl_dir
 
     folder = make_ptbxl_dir(tmp_path / "ptbxl", 60, seed=6)
     torch.set_num_threads(1)
-    summary = train(
+    summary = run_training(
         TrainConfig(
             task="classification",
             data=f"ptbxl:{folder}",

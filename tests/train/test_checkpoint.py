@@ -11,7 +11,7 @@ from ecgcore.train.checkpoint import (
     save_checkpoint,
     save_training_state,
 )
-from ecgcore.train.trainer import BestTracker
+from ecgcore.train.optim import BestTracker
 
 
 class Payload:

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from ecgcore.paths import PROJECT_DIR
+from ecgcore.runs import run_training
 from ecgcore.train.checkpoint import read_checkpoint
 from ecgcore.train.distributed import DistInfo, shard
-from ecgcore.train.trainer import train
 from tests.train.helpers import tiny_config
 
 #: No batch norm and no dropout, so two processes with half batches each must compute what one does.
@@ -42,7 +42,7 @@ def test_two_gloo_processes_match_one(deepfake_spec, tmp_path):
     sign-like, so rounding noise on a near-zero gradient became whole steps of size lr; bf16, which
     the trainer picks on CPUs with native bf16, rounds batches of 16 and 8 differently."""
     config = tiny_config(deepfake_spec, epochs=1, optimizer="sgd", amp=False, **_NO_BN_MODEL)
-    single = train(config, runs_dir=tmp_path / "single")  # also builds the cache both ranks then map
+    single = run_training(config, runs_dir=tmp_path / "single")  # also builds the cache both ranks then map
     if single["n"]["train"] % 2:
         pytest.fail("the comparison needs an even number of training records (no padded rows)")
     (tmp_path / "config.json").write_text(json.dumps({**config.to_dict(), "device": "cpu"}))

@@ -8,19 +8,22 @@ import pytest
 import torch
 
 from ecgcore.data import Preprocessing, load_cached, open_source
+from ecgcore.predict import load_predictor
+from ecgcore.runs import run_training
 from ecgcore.runs.store import RunStore
-from ecgcore.train import trainer
-from ecgcore.train.checkpoint import load_predictor, read_checkpoint
-from ecgcore.train.trainer import BatchSource, train
+from ecgcore.train import batches as batch_module
+from ecgcore.train.batches import BatchSource
+from ecgcore.train.checkpoint import read_checkpoint
+from ecgcore.train.device import precision_name, resolve_precision
+from ecgcore.train.optim import build_schedule
 from tests.train.helpers import tiny_config
 
 
 def test_regression_beats_the_training_mean_and_predicts_like_training(deepfake_spec, tmp_path):
     config = tiny_config(deepfake_spec, epochs=8)
-    summary = train(config, runs_dir=tmp_path)
-    assert (summary["status"] == "done" and summary["precision"] == "fp32") or summary["precision"].endswith(
-        "mixed"
-    )
+    summary = run_training(config, runs_dir=tmp_path)
+    assert summary["status"] == "done"
+    assert summary["precision"] == precision_name(resolve_precision(torch.device("cpu"), config.amp)[0])
     for split in ("val", "test"):
         assert summary["metrics"][split]["mae"] < summary["baseline"][split]["mae"], split
     store = RunStore(tmp_path)
@@ -52,7 +55,7 @@ def test_regression_beats_the_training_mean_and_predicts_like_training(deepfake_
 
 
 def test_single_label_classification_beats_the_class_prior(ptbxl_spec, tmp_path):
-    summary = train(tiny_config(ptbxl_spec, task="classification", epochs=8), runs_dir=tmp_path)
+    summary = run_training(tiny_config(ptbxl_spec, task="classification", epochs=8), runs_dir=tmp_path)
     for split in ("val", "test"):
         model, base = summary["metrics"][split], summary["baseline"][split]
         assert model["auc"] > base["auc"] + 0.2, split
@@ -68,7 +71,7 @@ def test_single_label_classification_beats_the_class_prior(ptbxl_spec, tmp_path)
 
 
 def test_multi_label_uses_every_labelled_record(ptbxl_spec, tmp_path):
-    summary = train(
+    summary = run_training(
         tiny_config(ptbxl_spec, task="classification", label_mode="multi", epochs=1), runs_dir=tmp_path
     )
     assert sum(summary["n"].values()) == 80 and summary["dropped"]["no_usable_label"] == {
@@ -80,7 +83,7 @@ def test_multi_label_uses_every_labelled_record(ptbxl_spec, tmp_path):
 
 
 def test_same_seed_same_metrics_on_cpu(deepfake_spec, tmp_path):
-    runs = [train(tiny_config(deepfake_spec, epochs=1, seed=s), runs_dir=tmp_path) for s in (0, 0, 1)]
+    runs = [run_training(tiny_config(deepfake_spec, epochs=1, seed=s), runs_dir=tmp_path) for s in (0, 0, 1)]
     assert runs[0]["metrics"] == runs[1]["metrics"]
     assert runs[0]["metrics"] != runs[2]["metrics"]
 
@@ -91,18 +94,18 @@ class Killed(Exception):
 
 def test_a_killed_run_resumes_to_the_same_result(deepfake_spec, tmp_path):
     config = tiny_config(deepfake_spec, epochs=3)  # one-cycle schedule: its state must survive too
-    whole = train(config, runs_dir=tmp_path)
+    whole = run_training(config, runs_dir=tmp_path)
 
     def kill_in_third_epoch(step, total, message):
         if step > 2 * total // config.epochs:
             raise Killed()
 
     with pytest.raises(Killed):
-        train(config, runs_dir=tmp_path, run_id="killed", progress=kill_in_third_epoch)
+        run_training(config, runs_dir=tmp_path, run_id="killed", progress=kill_in_third_epoch)
     store = RunStore(tmp_path)
     assert store.get_run("killed")["status"] == "failed"
     assert read_checkpoint(tmp_path / "killed" / "last.safetensors")[1]["epoch"] == 1
-    resumed = train(config, runs_dir=tmp_path, run_id="killed", resume=True)
+    resumed = run_training(config, runs_dir=tmp_path, run_id="killed", resume=True)
     assert resumed["metrics"] == whole["metrics"]
     assert list(store.epochs("killed")["epoch"]) == [0, 1, 2]
     a, _ = read_checkpoint(tmp_path / whole["id"] / "last.safetensors")
@@ -113,7 +116,7 @@ def test_a_killed_run_resumes_to_the_same_result(deepfake_spec, tmp_path):
 def test_best_checkpoint_is_the_best_epoch_not_the_last(deepfake_spec, tmp_path):
     # a high constant rate makes validation loss jump; patience 1 stops right after a worse epoch
     config = tiny_config(deepfake_spec, epochs=15, lr=0.05, schedule="none", patience=1)
-    summary = train(config, runs_dir=tmp_path)
+    summary = run_training(config, runs_dir=tmp_path)
     assert summary["stopped_early"]
     epochs = RunStore(tmp_path).epochs(summary["id"])
     best_epoch = int(epochs["epoch"][epochs["val_loss"].idxmin()])
@@ -133,11 +136,13 @@ def test_nan_targets_are_dropped_and_counted_and_records_can_be_capped(deepfake_
     table = pd.read_csv(truth)
     table.loc[[3, 17, 41], "qt"] = np.nan
     table.to_csv(truth, index=False)
-    summary = train(tiny_config(f"deepfake:{copy}", epochs=1), runs_dir=tmp_path / "runs")
+    summary = run_training(tiny_config(f"deepfake:{copy}", epochs=1), runs_dir=tmp_path / "runs")
     assert sum(summary["dropped"]["missing_target"].values()) == 3 and sum(summary["n"].values()) == 57
-    only_pr = train(tiny_config(f"deepfake:{copy}", epochs=1, targets="pr"), runs_dir=tmp_path / "runs")
+    only_pr = run_training(
+        tiny_config(f"deepfake:{copy}", epochs=1, targets="pr"), runs_dir=tmp_path / "runs"
+    )
     assert sum(only_pr["n"].values()) == 60  # the NaN QT does not matter when QT is not a target
-    capped = train(
+    capped = run_training(
         tiny_config(deepfake_spec, epochs=1, max_records=40, train_fraction=0.5), runs_dir=tmp_path / "runs"
     )
     assert summary["n"]["train"] > 2 * capped["n"]["train"] - 2 and sum(capped["n"].values()) < 40
@@ -156,12 +161,19 @@ def test_other_schedules_optimisers_and_losses(deepfake_spec, tmp_path, schedule
         lr_gamma=0.5,
         targets="qrs",
     )
-    summary = train(config, runs_dir=tmp_path)
+    summary = run_training(config, runs_dir=tmp_path)
     lrs = RunStore(tmp_path).epochs(summary["id"])["lr"].tolist()
     if schedule == "exponential":
         assert lrs == pytest.approx([config.lr * 0.5 ** (e + 1) for e in range(3)])
     else:
         assert all(lr <= config.lr for lr in lrs)
+        plateau = build_schedule(
+            config, torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=config.lr), 1, "min"
+        )
+        assert isinstance(plateau, torch.optim.lr_scheduler.ReduceLROnPlateau)
+        for _ in range(4):  # no improvement for more than `patience` epochs halves the rate
+            plateau.step(1.0)
+        assert plateau.optimizer.param_groups[0]["lr"] == pytest.approx(config.lr * 0.5)
     assert summary["status"] == "done" and summary["names"] == ["qrs"]
 
 
@@ -170,7 +182,7 @@ def test_batches_from_the_memmap_equal_batches_from_memory(monkeypatch):
     y = np.arange(30, dtype=np.float32)[:, None]
     rows = np.array([3, 7, 11, 12, 20, 29])
     in_ram = BatchSource(signals, y, rows, torch.device("cpu"))
-    monkeypatch.setattr(trainer, "HOST_DATA_SHARE", 0.0)
+    monkeypatch.setattr(batch_module, "HOST_DATA_SHARE", 0.0)
     mapped = BatchSource(signals, y, rows, torch.device("cpu"))
     assert (in_ram.mode, mapped.mode) == ("host", "memmap")
     batches = [np.array([29, 3, 12]), np.array([7, 20]), np.array([11])]

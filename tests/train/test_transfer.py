@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from ecgcore.models import create_model
+from ecgcore.runs import run_training, transfer_sources
 from ecgcore.runs.store import RunStore
 from ecgcore.train.checkpoint import load_checkpoint, read_checkpoint
-from ecgcore.train.trainer import train
 from ecgcore.train.transfer import LeakageError, Strategy, assert_no_leakage, prepare
 from ecgcore.vocab import TARGET_KEYS
 from tests.factories import PTBXL_TRUTH_CSV, make_ptbxl_plus_dir
@@ -170,10 +170,12 @@ def source_runs(deepfake_spec, tmp_path_factory, shared_home) -> tuple[str, dict
         mp.setenv("ECGLAB_HOME", shared_home)
         torch.set_num_threads(1)
         ids = {
-            t: train(tiny_config(deepfake_spec, targets=(t,), epochs=1), runs_dir=runs_dir)["id"]
+            t: run_training(tiny_config(deepfake_spec, targets=(t,), epochs=1), runs_dir=runs_dir)["id"]
             for t in TARGET_KEYS
         }
-        ids["all"] = train(tiny_config(deepfake_spec, targets=TARGET_KEYS, epochs=1), runs_dir=runs_dir)["id"]
+        ids["all"] = run_training(
+            tiny_config(deepfake_spec, targets=TARGET_KEYS, epochs=1), runs_dir=runs_dir
+        )["id"]
     return runs_dir, ids
 
 
@@ -191,7 +193,7 @@ def test_transfer_end_to_end(approach, strategy, source_runs, ptbxl_spec, home):
         transfer={"sources": sources, "approach": approach, "strategy": strategy},
     )
     torch.manual_seed(config.seed)  # as the trainer does before building the model
-    initial, strat = prepare(config, len(config.leads), 5, store)
+    initial, strat = prepare(config, len(config.leads), 5, transfer_sources(config, store))
     start = snapshot(initial)
     used = sources if approach == "combined" else [ids["qrs"]]
     backbones = initial.backbone.members if approach == "combined" else [initial.backbone]
@@ -201,7 +203,7 @@ def test_transfer_end_to_end(approach, strategy, source_runs, ptbxl_spec, home):
         for key, value in backbone.state_dict().items():
             assert torch.equal(value, weights[f"backbone.{key}"]), key
 
-    summary = train(config, runs_dir=runs_dir)
+    summary = run_training(config, runs_dir=runs_dir)
     assert summary["status"] == "done" and summary["epochs_run"] == epochs
     final, meta = read_checkpoint(store.run_dir(summary["id"]) / "last.safetensors")
     assert set(final) == set(start)
@@ -232,19 +234,22 @@ def test_sources_must_fit_the_approach_and_the_target_inputs(source_runs, ptbxl_
         transfer = {"sources": sources, "approach": approach, "strategy": "linear_probe"}
         return tiny_config(ptbxl_spec, task="classification", transfer=transfer, **kw)
 
+    def prepare_for(cfg):
+        return prepare(cfg, 8, 5, transfer_sources(cfg, store))
+
     torch.manual_seed(0)
-    model, _ = prepare(config([ids["all"]]), 8, 5, store)  # one 4-target run: its architecture, a new head
+    model, _ = prepare_for(config([ids["all"]]))  # one 4-target run: its architecture, a new head
     assert model.config["name"] == "cnn" and model.config["n_outputs"] == 5
     weights = read_checkpoint(store.run_dir(ids["all"]) / "best.safetensors")[0]
     assert all(torch.equal(v, weights[f"backbone.{k}"]) for k, v in model.backbone.state_dict().items())
     with pytest.raises(ValueError, match=r"covering .* missing \['pr', 'qt'\]"):
-        prepare(config([ids["hr"], ids["qrs"]]), 8, 5, store)
+        prepare_for(config([ids["hr"], ids["qrs"]]))
     with pytest.raises(ValueError, match="approach 'qrs' needs a source run that predicts qrs"):
-        prepare(config([ids["hr"]], approach="qrs"), 8, 5, store)
+        prepare_for(config([ids["hr"]], approach="qrs"))
     with pytest.raises(ValueError, match="fs: source 100.0 vs target 50.0"):
-        prepare(config([ids["qrs"]], approach="qrs", fs=50.0), 8, 5, store)
+        prepare_for(config([ids["qrs"]], approach="qrs", fs=50.0))
     with pytest.raises(ValueError, match="'no-such-run' is not a run"):
-        prepare(config(["no-such-run"]), 8, 5, store)
+        prepare_for(config(["no-such-run"]))
 
 
 def test_leakage_assertion_fires_when_pretraining_and_evaluation_share_ptbxl_records(
@@ -254,7 +259,7 @@ def test_leakage_assertion_fires_when_pretraining_and_evaluation_share_ptbxl_rec
     truth = pd.read_csv(f"{root}/{PTBXL_TRUTH_CSV}")
     plus = make_ptbxl_plus_dir(tmp_path / "plus", truth["ecg_id"], intervals=truth)
     runs_dir = tmp_path / "runs"
-    source = train(
+    source = run_training(
         tiny_config(f"{ptbxl_spec};plus_dir={plus}", targets=("qrs",), subset="A", epochs=1),
         runs_dir=runs_dir,
     )
@@ -263,9 +268,11 @@ def test_leakage_assertion_fires_when_pretraining_and_evaluation_share_ptbxl_rec
     with pytest.raises(
         LeakageError, match=r"ptbxl record\(s\) of source run .* \(train split\) are in the target"
     ):
-        train(on_a, runs_dir=runs_dir)
+        run_training(on_a, runs_dir=runs_dir)
     failed = [r for r in RunStore(runs_dir).list_runs().itertuples() if r.status == "failed"]
     assert len(failed) == 1
     on_b = tiny_config(ptbxl_spec, task="classification", subset="B", epochs=1, transfer=transfer)
-    model, _ = prepare(on_b, len(on_b.leads), 5, RunStore(runs_dir))  # the other half: no overlap
+    model, _ = prepare(
+        on_b, len(on_b.leads), 5, transfer_sources(on_b, RunStore(runs_dir))
+    )  # the other half: no overlap
     assert model.config["n_outputs"] == 5

@@ -1,0 +1,127 @@
+"""Training a run in the store: :func:`run_training` (what the command line, the worker and the experiments
+call), the transfer sources of a config resolved from run ids, and a finished run's predictions on a split."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ecgcore.processes import process_start_time
+from ecgcore.progress import ProgressFn
+from ecgcore.runs.recorder import StoreRecorder, sigterm_flag
+from ecgcore.runs.store import RunStore
+from ecgcore.train import distributed as ddp
+from ecgcore.train.config import TrainConfig
+from ecgcore.train.device import device_type
+
+
+def run_training(
+    config: TrainConfig,
+    runs_dir: Path | str | None = None,
+    run_id: str | None = None,
+    resume: bool = False,
+    progress: ProgressFn | None = None,
+) -> dict:
+    """Train ``config`` as a run of the store in ``runs_dir``; returns the run summary.
+
+    Creates the run (or takes ``run_id``, e.g. one the worker queued), marks it running with this
+    process's pid, and trains it with the store as recorder. SIGTERM (``runs cancel``) cancels; the
+    handler is installed before the run is marked running, so a cancel is never lost. Every failure,
+    a missing device included, is recorded (status ``failed``, the message in ``error``) and raised.
+
+    Raises
+    ------
+    ValueError
+        ``resume`` of a run that is not in the store.
+    """
+    from ecgcore.train.trainer import run_recorded, train
+
+    store = RunStore(runs_dir)
+    info = ddp.setup(device_type(config.device))
+    with sigterm_flag() as stop:
+        if info.is_main:
+            if run_id is None or not _exists(store, run_id):
+                if resume:
+                    raise ValueError(f"cannot resume run {run_id!r}: it is not in {store.path}")
+                run_id = store.create_run(config, run_id=run_id)
+            store.update(
+                run_id,
+                status="running",
+                pid=os.getpid(),
+                pid_start=process_start_time(os.getpid()),
+                error=None,
+                message="loading data",
+            )
+        run_id = ddp.broadcast(run_id, info)
+        recorder = StoreRecorder(store, run_id, stop)
+
+        def body() -> dict:
+            sources = transfer_sources(config, store) if config.transfer else None
+            return train(
+                config,
+                store.run_dir(run_id),
+                recorder=recorder,
+                resume=resume,
+                progress=progress,
+                transfer_sources=sources,
+                run_id=run_id,
+            )
+
+        return run_recorded(recorder, info, run_id, body)
+
+
+def _exists(store: RunStore, run_id: str) -> bool:
+    try:
+        store.get_run(run_id)
+    except KeyError:
+        return False
+    return True
+
+
+def transfer_sources(config: TrainConfig, store: RunStore) -> list:
+    """The finished regression runs named in ``config.transfer["sources"]``, as transfer sources.
+
+    Raises
+    ------
+    ValueError
+        If a run is unknown, not finished, not a regression run.
+    FileNotFoundError
+        If its best checkpoint or ``records.json`` is missing.
+    """
+    return [load_source(run_id, store) for run_id in (config.transfer or {}).get("sources") or []]
+
+
+def load_source(run_id: str, store: RunStore):
+    """One finished regression run's best checkpoint and ``records.json`` (see :func:`transfer_sources`)."""
+    from ecgcore.train.transfer import Source
+
+    try:
+        run = store.get_run(run_id)
+    except KeyError:
+        raise ValueError(f"transfer source {run_id!r} is not a run in {store.path}") from None
+    if run["status"] != "done":
+        raise ValueError(
+            f"transfer source {run_id!r} has status {run['status']!r}; expected a finished ('done') run"
+        )
+    if run["task"] != "regression":
+        raise ValueError(
+            f"transfer source {run_id!r} is a {run['task']} run; transfer starts from regression runs"
+        )
+    run_dir = Path(run["run_dir"])
+    records_file = run_dir / "records.json"
+    if not records_file.exists():
+        raise FileNotFoundError(
+            f"{records_file}: the source run's record list is missing, so leakage into the "
+            "target data cannot be ruled out"
+        )
+    return Source.from_files(run_id, run_dir / "best.safetensors", json.loads(records_file.read_text()))
+
+
+def predict_split(store: RunStore, run_id: str, split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Truth and predictions of a finished run's best model on its ``val`` or ``test`` rows."""
+    from ecgcore.train.evaluate import predict_split as predict_run_split
+
+    return predict_run_split(store.config(run_id), store.run_dir(run_id), split)

@@ -1,0 +1,114 @@
+"""The GPU path's logic, checked on the CPU (issue 20): device indices under torchrun, the bf16 choice,
+the memory figure, lead dropout without a boolean index, rank-agreed stopping, a missing device recorded."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from ecgcore.data.transforms import LeadDropout
+from ecgcore.runs import run_training
+from ecgcore.runs.store import RunStore
+from ecgcore.train import device as dev
+from ecgcore.train import distributed as ddp
+from tests.train.helpers import tiny_config
+
+
+@pytest.fixture
+def four_gpus(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+
+
+def test_cuda_devices_carry_an_index_and_follow_local_rank(four_gpus, monkeypatch):
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert dev.resolve_device("cuda") == torch.device("cuda", 0)
+    assert dev.resolve_device("auto") == torch.device("cuda", 0)
+    assert dev.resolve_device("cuda:2") == torch.device("cuda", 2)
+    monkeypatch.setenv("LOCAL_RANK", "1")  # what torchrun sets for the second process of a node
+    assert dev.resolve_device("cuda") == torch.device("cuda", 1)
+    assert dev.resolve_device("cuda:2") == torch.device("cuda", 3)
+    assert dev.resolve_device("cuda", local_rank=3) == torch.device("cuda", 3)
+    with pytest.raises(dev.DeviceError, match="CUDA device 4 asked for"):
+        dev.resolve_device("cuda:3")
+
+
+def test_no_cuda_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(dev.DeviceError, match=r"no CUDA device: use --device cpu or auto"):
+        dev.resolve_device("cuda")
+
+
+@pytest.mark.parametrize(
+    "native, expected", [(True, (torch.bfloat16, False)), (False, (torch.float16, True))]
+)
+def test_bf16_only_on_cards_that_compute_it_natively(monkeypatch, native, expected):
+    asked = {}
+
+    def is_bf16_supported(including_emulation=True):
+        asked["including_emulation"] = including_emulation
+        return native or including_emulation  # a T4 / V100: emulated bf16 only
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", is_bf16_supported)
+    assert dev.resolve_precision(torch.device("cuda", 0), amp=True) == expected
+    assert asked == {"including_emulation": False}
+
+
+def test_available_ram_is_memavailable_not_memfree(monkeypatch):
+    meminfo = "MemTotal:       24000000 kB\nMemFree:         1000000 kB\nMemAvailable:   17000000 kB\n"
+    real_open = open
+    monkeypatch.setattr(
+        "builtins.open",
+        lambda path, *a, **k: io.StringIO(meminfo) if path == "/proc/meminfo" else real_open(path, *a, **k),
+    )
+    assert dev.available_ram() == 17_000_000 * 1024
+
+
+def _boolean_index_lead_dropout(x: torch.Tensor, gen: torch.Generator, p: float) -> torch.Tensor:
+    """The previous implementation (a boolean index: a host-device sync on CUDA), as the reference."""
+    keep = torch.rand(x.shape[0], x.shape[1], generator=gen) >= p
+    lost = ~keep.any(dim=1)
+    rescue = torch.randint(0, x.shape[1], (x.shape[0],), generator=gen)
+    keep[lost, rescue[lost]] = True
+    return x * keep[:, :, None].to(x.dtype)
+
+
+def test_lead_dropout_with_torch_where_drops_what_the_boolean_index_did():
+    x = torch.randn(64, 3, 10)
+    got = LeadDropout(p=0.6)(x, torch.Generator().manual_seed(5))
+    want = _boolean_index_lead_dropout(x, torch.Generator().manual_seed(5), 0.6)
+    assert torch.equal(got, want)
+    kept = (got.abs().sum(dim=2) > 0).sum(dim=1)
+    assert kept.min() >= 1 and (kept < 3).any()  # every record keeps a lead; some lost some
+
+
+def _agree_worker(rank: int, init: str, codes: list[int], out: str) -> None:
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    info = ddp.DistInfo(rank, 2, rank)
+    result = ddp.agree(codes[rank], info, torch.device("cpu"))
+    np.save(f"{out}-{rank}.npy", np.array([result]))
+    dist.destroy_process_group()
+
+
+@pytest.mark.parametrize(
+    "codes, expected", [([ddp.GO_ON, ddp.CANCEL], ddp.CANCEL), ([ddp.ERROR, ddp.CANCEL], ddp.ERROR)]
+)
+def test_two_gloo_processes_agree_on_the_strongest_stop(tmp_path, codes, expected):
+    init = f"file://{tmp_path / 'rendezvous'}"
+    mp.spawn(_agree_worker, args=(init, codes, str(tmp_path / "r")), nprocs=2, join=True)
+    assert [int(np.load(tmp_path / f"r-{r}.npy")[0]) for r in (0, 1)] == [expected, expected]
+
+
+def test_a_missing_cuda_device_fails_the_recorded_run_with_a_clear_message(
+    deepfake_spec, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(dev.DeviceError):
+        run_training(tiny_config(deepfake_spec, device="cuda"), runs_dir=tmp_path, run_id="gpu")
+    run = RunStore(tmp_path).get_run("gpu")
+    assert run["status"] == "failed" and "no CUDA device: use --device cpu or auto" in run["error"]
