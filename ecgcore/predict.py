@@ -40,10 +40,26 @@ class Predictor:
         self.prep = Preprocessing.from_dict(self.meta["preprocessing"])
         self.device = next(self.model.parameters()).device
 
-    def prepare(self, record) -> torch.Tensor:
-        """The model input ``[1, L, S]`` for a :class:`ecgcore.io.Record` (the training preprocessing)."""
-        x = preprocess_record(record, self.prep, self.meta.get("stats"))
-        return torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32, device=self.device)[None]
+    @property
+    def representation(self) -> str:
+        """What the model reads (``TrainConfig.representation``): ``"signal"``, ``"chart"``, ``"signal+chart"`` ..."""
+        return (self.meta.get("config") or {}).get("representation", "signal")
+
+    def prepare(self, record) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """The model input for a :class:`ecgcore.io.Record`, as in training: ``[1, L, S]`` for signals, an image
+        ``[1, C, H, W]`` (uint8 / 255) or a tuple of such for other representations."""
+        if self.representation == "signal":
+            x = preprocess_record(record, self.prep, self.meta.get("stats"))
+            return torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32, device=self.device)[None]
+        from ecgcore.data.image_inputs import record_inputs
+
+        parts = record_inputs(self.representation, record, self.prep, self.meta.get("stats"))
+        tensors = tuple(
+            torch.as_tensor(np.ascontiguousarray(p), device=self.device)[None].float()
+            / (255.0 if p.dtype == np.uint8 else 1.0)
+            for p in (parts if isinstance(parts, tuple) else (parts,))
+        )
+        return tensors if isinstance(parts, tuple) else tensors[0]
 
     @torch.inference_mode()
     def predict(self, record) -> dict:
@@ -56,7 +72,8 @@ class Predictor:
             ``{"record_id", "task", "probabilities": {class: p}, "predicted": [classes]}`` for
             classification (``predicted`` is the arg-max, or every class with p >= 0.5 in multi-label mode).
         """
-        out = self.model(self.prepare(record)).float().cpu().numpy()[0]
+        x = self.prepare(record)
+        out = (self.model(*x) if isinstance(x, tuple) else self.model(x)).float().cpu().numpy()[0]
         result: dict[str, Any] = {"record_id": record.record_id, "task": self.meta["task"]}
         if self.meta["task"] == "regression":
             values = out * np.asarray(self.meta["target_sd"]) + np.asarray(self.meta["target_mean"])

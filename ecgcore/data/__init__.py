@@ -8,7 +8,13 @@ Torch is imported only by :mod:`ecgcore.data.transforms` and by :func:`generate_
 Every module that registers a source kind is imported here, so ``open_source`` knows them all.
 """
 
-from ecgcore.data import chapman, deepfake, ptbxl, wfdb_dir  # noqa: F401  (they register their source kinds)
+from ecgcore.data import (  # noqa: F401  (they register their source kinds)
+    chapman,
+    deepfake,
+    image_inputs,
+    ptbxl,
+    wfdb_dir,
+)
 from ecgcore.data.base import DatasetError, ECGDataset
 from ecgcore.data.cache import CachedDataset, load_cached
 from ecgcore.data.deepfake import ensure_demo_set, generate_deepfake

@@ -56,8 +56,10 @@ def attribute_image(
     method: str = "gradcam",
     baseline: np.ndarray | torch.Tensor | None = None,
     n_steps: int = 32,
+    per_channel: bool = False,
 ) -> np.ndarray:
-    """Attribution of output ``target`` over the pixels: ``[H, W]`` float32 (summed over channels).
+    """Attribution of output ``target`` over the pixels: ``[H, W]`` float32 (summed over channels), or
+    ``[C, H, W]`` with ``per_channel`` (Grad-CAM has no channel axis: its map is repeated).
 
     ``baseline`` (IG only): an image like ``image`` (default zeros).
     """
@@ -89,7 +91,10 @@ def attribute_image(
             )
         else:
             attr = Saliency(net).attribute(inp.clone().requires_grad_(True), target=int(target), abs=True)
-    return attr.detach().float().cpu().numpy()[0].sum(axis=0).astype(np.float32)
+    values = attr.detach().float().cpu().numpy()[0]
+    if per_channel:
+        return np.broadcast_to(values, inp.shape[1:]).astype(np.float32)
+    return values.sum(axis=0).astype(np.float32)
 
 
 def chart_lead_importance(
@@ -136,3 +141,43 @@ def layout_consistency(
         else float("nan")
     )
     return LayoutConsistency((a, b), rho, (max(a, key=a.get), max(b, key=b.get)))
+
+
+def explain_image_record(
+    predictor, record, method: str = "gradcam", target: str | int | None = None, n_steps: int = 32
+) -> dict:
+    """Attribution of an image run's prediction for one record, as per-lead shares (``explain`` on image runs).
+
+    Charts: the share of the map in each lead's panels. Fields (one channel per lead): the share of the
+    absolute attribution in each channel; Grad-CAM, which has no channel axis, gives no lead shares.
+    """
+    from ecgcore.data.image_inputs import IMAGE_SPECS
+    from ecgcore.data.representations import LAYOUTS, chart_panels, to_uint8
+    from ecgcore.explain.report import resolve_target
+
+    name = predictor.representation
+    if name not in IMAGE_SPECS:
+        raise ValueError(f"explain works on signal and single-image runs; this run reads {name!r}")
+    spec = IMAGE_SPECS[name]
+    x = predictor.prepare(record)
+    with torch.no_grad(), eval_mode(predictor.model):
+        outputs = predictor.model(x).float().cpu().numpy()[0]
+    index, target_name = resolve_target(predictor.meta, target, outputs)
+    image = to_uint8(x[0].cpu().numpy(), 0.0, 1.0)
+    result = {"record_id": record.record_id, "representation": name, "method": method, "target": target_name}
+    if spec.kind == "chart":
+        layout = spec.layout or LAYOUTS["3x4+II"]
+        baseline = blank_paper(layout)[None] if method == "ig" else None
+        attr = attribute_image(predictor.model, image, index, method, baseline=baseline, n_steps=n_steps)
+        shares = lead_importance(attr, chart_panels(layout))
+    elif method == "gradcam":
+        shares = None
+    else:
+        attr = attribute_image(predictor.model, image, index, method, n_steps=n_steps, per_channel=True)
+        mass = np.abs(attr).sum(axis=(1, 2))
+        total = mass.sum()
+        shares = {lead: float(m / total) if total > 0 else 0.0 for lead, m in zip(spec.field_leads, mass)}
+    result["lead_importance"] = shares
+    result["top_lead"] = max(shares, key=shares.get) if shares and max(shares.values()) > 0 else None
+    result["score"] = float(outputs[index])
+    return result

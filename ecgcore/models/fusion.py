@@ -1,7 +1,8 @@
 """``fusion``: one model over several inputs (a signal and an image, or two images), one backbone each.
 
-Input: a tuple of tensors, one per branch, in the order of ``branches`` (e.g. ``(signal [B, L, S],
-chart [B, 1, H, W])`` for the ``signal+chart`` representation).
+Input: one tensor per branch, as separate arguments in the order of ``branches`` (``model(signal, chart)``
+with ``signal [B, L, S]`` and ``chart [B, 1, H, W]`` for the ``signal+chart`` representation), as the
+trainer calls a model with a tuple of inputs.
 
 * ``mode="late"``: each backbone's feature vector, concatenated, into one head (late fusion by
   concatenated embeddings).
@@ -49,7 +50,7 @@ class FusionBackbone(Backbone):
         self.pool = ConcatPool1d()
         self.feature_dim = 2 * width
 
-    def forward(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         if len(inputs) != len(self.branches):
             raise ValueError(f"fusion model takes {len(self.branches)} inputs, got {len(inputs)}")
         if self.mode == "late":
@@ -79,6 +80,13 @@ class FusionBackbone(Backbone):
     def last_conv(self) -> nn.Module | None:
         """The shared convolution (intermediate fusion); ``None`` for late fusion (no joint feature map)."""
         return self.shared
+
+
+class FusionModel(ECGModel):
+    """An :class:`ECGModel` over several inputs: ``model(x1, x2, ...)``."""
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(*inputs))
 
 
 def _keeper(maps: dict[int, torch.Tensor], i: int):
@@ -131,4 +139,4 @@ def fusion(
             raise ValueError(f"fusion branch {i + 1} ({name}) needs 'channels'")
         backbones.append(create_model(name, int(channels), 1, **spec).backbone)
     backbone = FusionBackbone(backbones, mode, length, width)
-    return ECGModel(backbone, Head(backbone.feature_dim, n_outputs, head_hidden, tuple(head_dropout)))
+    return FusionModel(backbone, Head(backbone.feature_dim, n_outputs, head_hidden, tuple(head_dropout)))

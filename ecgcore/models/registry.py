@@ -152,7 +152,8 @@ def model_stats(
                 torch.backends.mkldnn.flags(enabled=False),
                 FlopCounterMode(display=False, custom_mapping=_EXTRA_FLOP_FORMULAS) as counter,
             ):
-                model(example_input(input_shape or (n_leads, n_samples), device))
+                x = example_input(input_shape or (n_leads, n_samples), device)
+                model(*x) if isinstance(x, tuple) else model(x)
     finally:
         model.train(was_training)
     return {"params": int(params), "macs": int(counter.get_total_flops() // 2)}
@@ -178,11 +179,12 @@ def model_efficiency(
     model.eval()
     times = []
     try:
+        run = (lambda: model(*x)) if isinstance(x, tuple) else (lambda: model(x))
         with torch.no_grad():
-            model(x)
+            run()
             for _ in range(max(1, repeats)):
                 start = time.perf_counter()
-                model(x)
+                run()
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
                 times.append(time.perf_counter() - start)

@@ -71,7 +71,7 @@ def train(
         if info.is_main:
             atomic_write_json(run_dir / "records.json", _records(data))
         torch.manual_seed(config.seed)
-        model, strategy = build_model(config, len(config.leads), len(data.names), transfer_sources)
+        model, strategy = build_model(config, input_channels(data.inputs), len(data.names), transfer_sources)
         return fit(
             config,
             data,
@@ -134,6 +134,12 @@ def _records(data: PreparedData) -> dict:
         "fingerprint": data.fingerprint,
         **{s: data.record_ids[r].tolist() for s, r in data.rows.items()},
     }
+
+
+def input_channels(inputs) -> int:
+    """Channels of the model's (first) input: the leads of a signal ``[N, L, S]``, an image's ``C`` of ``[N, C, H, W]``."""
+    first = inputs[0] if isinstance(inputs, tuple) else inputs
+    return int(first.shape[1])
 
 
 def build_model(config: TrainConfig, n_leads: int, n_outputs: int, transfer_sources: list | None = None):

@@ -39,7 +39,8 @@ def _one_step_and_reload(model: torch.nn.Module, x, tmp_path) -> None:
     y = torch.tensor([0, 1])
     before = {k: v.clone() for k, v in model.state_dict().items()}
     model.train()
-    loss = torch.nn.functional.cross_entropy(model(x), y)
+    run = (lambda inputs: model(*inputs)) if isinstance(x, tuple) else model
+    loss = torch.nn.functional.cross_entropy(run(x), y)
     loss.backward()
     no_grad = [n for n, p in model.named_parameters() if p.grad is None]
     assert not no_grad, f"parameters without gradient: {no_grad[:5]}"
@@ -54,8 +55,10 @@ def _one_step_and_reload(model: torch.nn.Module, x, tmp_path) -> None:
     loaded, meta = load_checkpoint(path)
     model.eval()
     with torch.no_grad():
-        out = model(x)
-        assert torch.isfinite(out).all() and torch.equal(loaded(x), out)
+        out = run(x)
+        assert torch.isfinite(out).all() and torch.equal(
+            (loaded(*x) if isinstance(x, tuple) else loaded(x)), out
+        )
     assert meta["model"] == json.loads(json.dumps(model.config))
 
 
@@ -96,13 +99,13 @@ def test_intermediate_fusion_mixes_branches_before_the_head():
     torch.manual_seed(0)
     model = create_model("fusion", 8, 2, **FUSIONS["intermediate"]).eval()
     signal, image = torch.randn(1, 8, 500), torch.rand(1, 1, 48, 64)
-    feats = model.backbone((signal, image))
+    feats = model.backbone(signal, image)
     assert feats.shape == (1, model.feature_dim) == (1, 16)
     # the joint features depend on the image throughout; a late model's signal features ignore it
-    other = model.backbone((signal, torch.rand(1, 1, 48, 64)))
+    other = model.backbone(signal, torch.rand(1, 1, 48, 64))
     assert (feats != other).float().mean() > 0.5
     late = create_model("fusion", 8, 2, **FUSIONS["late"]).eval()
-    a, b = late.backbone((signal, image)), late.backbone((signal, torch.rand(1, 1, 48, 64)))
+    a, b = late.backbone(signal, image), late.backbone(signal, torch.rand(1, 1, 48, 64))
     n_signal = late.backbone.branches[0].feature_dim
     assert torch.equal(a[:, :n_signal], b[:, :n_signal]) and not torch.equal(a[:, n_signal:], b[:, n_signal:])
 
