@@ -164,3 +164,54 @@ def test_two_processes_share_one_sqlite_study(tmp_path):
     finished = [t for t in study.trials if t.state.is_finished()]
     assert 6 <= len(finished) <= 7  # each worker stops at the shared count (one may be in flight then)
     assert len({t.user_attrs["pid"] for t in study.trials}) == 2
+
+
+def test_tune_command_trains_real_runs_and_prunes_them_in_the_store(deepfake_spec, tmp_path, capsys):
+    from ecgcore.cli import main
+    from ecgcore.runs.store import RunStore
+
+    space = {
+        "name": "real",
+        "base": {
+            "targets": ["qrs"],
+            "fs": 100.0,
+            "epochs": 2,
+            "batch_size": 16,
+            "amp": False,
+            "schedule": "none",
+            "model_kwargs": {"widths": [8, 8]},
+        },
+        "pruner": {"name": "threshold", "upper": 0.0},  # any validation loss > 0: pruned after epoch 1
+        "stages": [{"name": "full", "sampler": "grid", "params": {"lr": [0.001, 0.01]}}],
+    }
+    path = tmp_path / "space.json"
+    path.write_text(json.dumps(space))
+    runs = tmp_path / "runs"
+    args = [
+        "tune",
+        "--study",
+        "r",
+        "--space",
+        str(path),
+        "--data",
+        deepfake_spec,
+        "--model",
+        "cnn",
+        "--device",
+        "cpu",
+        "--runs-dir",
+        str(runs),
+    ]
+    with pytest.raises(RuntimeError, match="no trial completed"):
+        main(args)
+    listed = RunStore(runs).list_runs()
+    assert len(listed) == 2 and set(listed["status"]) == {"cancelled"}
+    messages = {RunStore(runs).get_run(r)["message"] for r in listed["id"]}
+    assert all(m.startswith("pruned by Optuna study r.full") for m in messages)
+    space["pruner"] = {"name": "none"}
+    path.write_text(json.dumps(space))
+    assert main([*args[:2], "r2", *args[3:]]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["full"]["trials"] == 2 and result["full"]["best_run"] in set(
+        RunStore(runs).list_runs()["id"]
+    )
