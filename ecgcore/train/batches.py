@@ -95,7 +95,7 @@ def prepare_data(config: TrainConfig, progress: ProgressFn | None = None) -> Pre
     index = cached.index.reset_index(drop=True)
     keep = in_half(index, config.subset, seed=config.split_seed)
     dropped: dict[str, Any] = {"other_half": int((~keep).sum())} if config.subset else {}
-    names, raw, usable = _labels(config, index)
+    names, raw, usable = _labels(config, index, tuple(getattr(dataset, "classes", SUPERCLASSES)))
     reason = "missing_target" if config.task == "regression" else "no_usable_label"
     dropped[reason] = {s: int(((index["split"] == s).to_numpy() & keep & ~usable).sum()) for s in SPLITS}
     rows = _select_rows(config, index["split"].to_numpy(), keep & usable, dropped)
@@ -124,8 +124,14 @@ def prepare_data(config: TrainConfig, progress: ProgressFn | None = None) -> Pre
     )
 
 
-def _labels(config: TrainConfig, index) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
-    """``(output names, raw labels per row, usable rows)`` for the config's task and label mode."""
+def _labels(
+    config: TrainConfig, index, classes: tuple[str, ...] = SUPERCLASSES
+) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """``(output names, raw labels per row, usable rows)`` for the config's task and label mode.
+
+    Classification reads the dataset's class columns (``dataset.classes``; PTB-XL's superclasses by
+    default): single-label mode keeps the records with exactly one class.
+    """
     if config.task == "regression":
         names = tuple(config.targets)
         missing = [k for k in names if k not in index.columns]
@@ -133,6 +139,15 @@ def _labels(config: TrainConfig, index) -> tuple[tuple[str, ...], np.ndarray, np
             raise ValueError(f"{config.data}: the index has no {missing} columns for regression")
         raw = index[list(names)].to_numpy(dtype=np.float64)
         return names, raw, np.isfinite(raw).all(axis=1)
+    if tuple(classes) != SUPERCLASSES:
+        missing = [c for c in classes if c not in index.columns]
+        if missing:
+            raise ValueError(f"{config.data}: the index lacks the class columns {missing}")
+        onehot = index[list(classes)].to_numpy(dtype=np.float32)
+        if config.label_mode == "single":
+            single = onehot.sum(axis=1) == 1
+            return tuple(classes), np.where(single, onehot.argmax(axis=1), -1).astype(np.int64), single
+        return tuple(classes), onehot, onehot.sum(axis=1) > 0
     missing = [c for c in (*SUPERCLASSES, "superclass") if c not in index.columns]
     if missing:
         raise ValueError(f"{config.data}: classification needs superclass labels; the index lacks {missing}")

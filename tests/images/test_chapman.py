@@ -87,3 +87,38 @@ def test_missing_csv_unknown_rhythm_and_bad_csv(tmp_path):
         open_source(f"chapman:{root}")
     with pytest.raises(DatasetError, match="Diagnostics"):
         open_source(f"chapman:{tmp_path / 'ECGData'}")
+
+
+def test_four_class_rhythm_training_through_the_common_trainer(tmp_path):
+    from ecgcore.train.config import TrainConfig
+    from ecgcore.train.recorder import MemoryRecorder
+    from ecgcore.train.trainer import train
+
+    root = tmp_path / "chapman"
+    root.mkdir()
+    make_chapman(root)
+    config = TrainConfig(
+        task="classification",
+        data=f"chapman:{root}",
+        representation="gaf",
+        model="cnn2d",
+        model_kwargs={"widths": [4, 4]},
+        fs=100.0,
+        epochs=1,
+        batch_size=8,
+        amp=False,
+        device="cpu",
+        schedule="none",
+        leads="12",
+    )
+    recorder = MemoryRecorder()
+    summary = train(config, tmp_path / "run", recorder=recorder)
+    assert recorder.status == "done"
+    assert np.isfinite(summary["metrics"]["test"]["accuracy"])
+    from ecgcore.predict import load_predictor
+
+    predictor = load_predictor(tmp_path / "run")
+    assert predictor.meta["classes"] == list(RHYTHM_CLASSES)
+    ds = open_source(f"chapman:{root}")
+    probabilities = predictor.predict(ds.read(ds.index["record_id"][0]))["probabilities"]
+    assert list(probabilities) == list(RHYTHM_CLASSES) and sum(probabilities.values()) == pytest.approx(1.0)
