@@ -24,7 +24,8 @@ from ecgcore.vocab import SUPERCLASSES
 PTBXL_URL = "https://physionet.org/content/ptb-xl/1.0.3/"
 PTBXL_PLUS_URL = "https://physionet.org/content/ptb-xl-plus/"
 #: The source kinds ``--data`` takes.
-DATA_KINDS: tuple[str, ...] = ("ptbxl", "deepfake")
+DATA_KINDS: tuple[str, ...] = ("ptbxl", "deepfake", "chapman")
+CHAPMAN_URL = "https://figshare.com/collections/ChapmanECG/4560497"
 
 
 class DataRequired(ValueError):
@@ -42,13 +43,20 @@ def data_sources(specs: Sequence[str] = (), plus: str | Path | None = None) -> D
     for spec in specs:
         parsed = parse_spec(spec)
         if parsed.kind not in DATA_KINDS or parsed.options:
-            raise ValueError(f"bad --data {spec!r}; expected ptbxl:DIR or deepfake:DIR (no options)")
+            raise ValueError(
+                f"bad --data {spec!r}; expected ptbxl:DIR, deepfake:DIR or chapman:DIR (no options)"
+            )
         bundled = (parsed.kind, parsed.path) == ("ptbxl", "bundled")
         found[parsed.kind] = BUNDLED_PTBXL if bundled else Path(parsed.path).expanduser()
     settings = load_settings()
     ptbxl = found.get("ptbxl") or (Path(settings["ptbxl_dir"]) if settings.get("ptbxl_dir") else None)
     plus = plus or settings.get("ptbxl_plus_dir")
-    return DataSources(ptbxl=ptbxl, ptbxl_plus=Path(plus) if plus else None, deepfake=found.get("deepfake"))
+    return DataSources(
+        ptbxl=ptbxl,
+        ptbxl_plus=Path(plus) if plus else None,
+        deepfake=found.get("deepfake"),
+        chapman=found.get("chapman"),
+    )
 
 
 def _needs_message(experiment: Experiment, problem: str) -> str:
@@ -78,6 +86,8 @@ def check_data(experiment: Experiment | str, sources: DataSources) -> None:
         single-label record in the training or the validation split.
     """
     experiment = get_experiment(experiment) if isinstance(experiment, str) else experiment
+    if experiment.needs_chapman:
+        _check_chapman(experiment, sources)
     if not experiment.needs_ptbxl:
         return
     if sources.ptbxl is None:
@@ -121,6 +131,23 @@ def check_data(experiment: Experiment | str, sources: DataSources) -> None:
                 f"{', '.join(absent)} (strat_fold 1-8 train, 9 validation); it is not the full PTB-XL.",
             )
         )
+
+
+def _check_chapman(experiment: Experiment, sources: DataSources) -> None:
+    """Refuse without a readable Chapman-Shaoxing folder (figshare layout)."""
+    from ecgcore.data import DatasetError
+
+    how = (
+        f"{experiment.name} needs Chapman-Shaoxing (Zheng et al. 2020): download ECGData.zip and "
+        f"Diagnostics.xlsx from {CHAPMAN_URL}, unzip ECGData/ beside Diagnostics.xlsx and pass that folder: "
+        "--data chapman:DIR. Nothing was run."
+    )
+    if sources.chapman is None:
+        raise DataRequired(f"no Chapman-Shaoxing folder was given. {how}")
+    try:
+        open_source(format_spec("chapman", sources.chapman))
+    except DatasetError as exc:
+        raise DataRequired(f"{exc}. {how}") from None
 
 
 def prepare_data(

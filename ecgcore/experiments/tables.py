@@ -223,7 +223,7 @@ def table_notes(experiment: Experiment | str, preset: Preset | str, sources: Dat
     notes = [
         "Baseline: the trivial predictor evaluated on the same rows (regression: the training mean; "
         "classification: the training class prior). A model near its baseline learned little.",
-        f"Published: {SEED_STUDY.text()}. {SEED_STUDY.note}",
+        f"Published: {experiment.citation.text()}. {experiment.citation.note}",
         "Train columns: ours are the best checkpoint evaluated on the training rows (eval mode); the study's "
         "scripts computed theirs inside the training loop (dropout on, weights changing during the epoch).",
         f"Splits: PTB-XL strat_fold 1-8 train / 9 validation / 10 test (shown here: {shown}); DeepFake "
@@ -253,7 +253,12 @@ def header(
         "data": datas,
         "runs": {p.spec.name: {"status": p.status, "run_id": p.run_id} for p in planned},
         "notes": table_notes(experiment, preset, sources),
+        "citation": _citation(experiment.citation),
     }
+
+
+def _citation(citation) -> dict:
+    return {"text": citation.text(), "url": citation.url, "source": citation.source, "note": citation.note}
 
 
 def default_out_dir(experiment: str, preset: Preset) -> Path:
@@ -278,12 +283,7 @@ def write_outputs(out_dir: Path, name: str, table: pd.DataFrame, header: Mapping
         {
             **header,
             "written": datetime.now(UTC).isoformat(timespec="seconds"),
-            "citation": {
-                "text": SEED_STUDY.text(),
-                "url": SEED_STUDY.url,
-                "source": SEED_STUDY.source,
-                "note": SEED_STUDY.note,
-            },
+            "citation": header.get("citation") or _citation(SEED_STUDY),
             "rows": records,
         },
     )
