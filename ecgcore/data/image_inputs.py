@@ -265,3 +265,12 @@ def record_inputs(
         for p in parts
     )
     return out if len(out) > 1 else out[0]
+
+
+def input_shape(name: str, prep: Preprocessing) -> tuple[int, ...] | tuple[tuple[int, ...], ...]:
+    """The shape of one sample of the ``name`` input (no batch axis); a tuple of shapes for fused inputs."""
+    parts = FUSED.get(name, (name,))
+    shapes = tuple(
+        (len(prep.leads), prep.n_samples) if p == "signal" else IMAGE_SPECS[p].shape() for p in parts
+    )
+    return shapes if len(shapes) > 1 else shapes[0]
