@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_all_start_methods, get_context
@@ -199,6 +200,44 @@ def _fill(rows: range) -> list[tuple[int, str]]:
     return failures
 
 
+def fill_in_chunks(
+    n: int,
+    n_jobs: int | None,
+    initializer: Callable[..., None],
+    initargs: tuple,
+    fill: Callable[[range], Any],
+    cleanup: Callable[[], None],
+    progress: ProgressFn | None,
+    message: str,
+) -> tuple[list, int]:
+    """``fill(rows)`` over ``n`` rows in chunks of ``_CHUNK``: in worker processes (each set up by
+    ``initializer(*initargs)``; default up to 2, and 1 below ``PARALLEL_MIN_RECORDS`` rows) or in this
+    process (set up, then ``cleanup()``); returns the chunks' results in order and the number of workers."""
+    chunks = [range(i, min(i + _CHUNK, n)) for i in range(0, n, _CHUNK)]
+    jobs = n_jobs if n_jobs is not None else (min(2, os.cpu_count() or 1) if n >= PARALLEL_MIN_RECORDS else 1)
+    results: list = []
+    done = 0
+    report(progress, 0, n, message)
+    if jobs > 1:
+        with ProcessPoolExecutor(
+            jobs, mp_context=_mp_context(), initializer=initializer, initargs=initargs
+        ) as pool:
+            for chunk, result in zip(chunks, pool.map(fill, chunks)):
+                results.append(result)
+                done += len(chunk)
+                report(progress, done, n, message)
+        return results, jobs
+    initializer(*initargs)
+    try:
+        for chunk in chunks:
+            results.append(fill(chunk))
+            done += len(chunk)
+            report(progress, done, n, message)
+    finally:
+        cleanup()
+    return results, jobs
+
+
 def _build(
     dataset: ECGDataset,
     prep: Preprocessing,
@@ -217,35 +256,17 @@ def _build(
             array_path, mode="w+", dtype=np.float32, shape=(n, len(prep.leads), prep.n_samples)
         )
         del array
-        chunks = [range(i, min(i + _CHUNK, n)) for i in range(0, n, _CHUNK)]
-        jobs = (
-            n_jobs
-            if n_jobs is not None
-            else (min(2, os.cpu_count() or 1) if n >= PARALLEL_MIN_RECORDS else 1)
+        results, jobs = fill_in_chunks(
+            n,
+            n_jobs,
+            _init_worker,
+            (dataset, prep, str(array_path)),
+            _fill,
+            _WORKER.clear,
+            progress,
+            "building cache",
         )
-        failures: list[tuple[int, str]] = []
-        done = 0
-        report(progress, 0, n, "building cache")
-        if jobs > 1:
-            with ProcessPoolExecutor(
-                jobs,
-                mp_context=_mp_context(),
-                initializer=_init_worker,
-                initargs=(dataset, prep, str(array_path)),
-            ) as pool:
-                for chunk, fails in zip(chunks, pool.map(_fill, chunks)):
-                    failures += fails
-                    done += len(chunk)
-                    report(progress, done, n, "building cache")
-        else:
-            _init_worker(dataset, prep, str(array_path))
-            try:
-                for chunk in chunks:
-                    failures += _fill(chunk)
-                    done += len(chunk)
-                    report(progress, done, n, "building cache")
-            finally:
-                _WORKER.clear()
+        failures: list[tuple[int, str]] = [f for fails in results for f in fails]
         keep = np.setdiff1d(np.arange(n), [row for row, _ in failures])
         if not len(keep):
             raise ECGFormatError(

@@ -27,7 +27,6 @@ import os
 import shutil
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,15 +34,13 @@ from typing import Any
 import numpy as np
 
 from ecgcore import paths
-from ecgcore.data.cache import _install, _mp_context, _remove_abandoned, load_cached
+from ecgcore.data.cache import _install, _remove_abandoned, fill_in_chunks, load_cached
 from ecgcore.data.inputs import register_input, signal_inputs
 from ecgcore.data.preprocess import Preprocessing, preprocess_record, shape_record
 from ecgcore.data.representations import FIELD_LEADS, LAYOUTS, ChartLayout, signal_image
-from ecgcore.progress import ProgressFn, report
+from ecgcore.progress import ProgressFn
 
 IMAGE_CACHE_VERSION = 1
-PARALLEL_MIN_RECORDS = 400
-_CHUNK = 64
 
 
 @dataclass(frozen=True)
@@ -177,31 +174,10 @@ def _build(
         n = len(signals)
         images_path = tmp / "images.npy"
         np.lib.format.open_memmap(images_path, mode="w+", dtype=np.uint8, shape=(n, *spec.shape()))
-        chunks = [range(i, min(i + _CHUNK, n)) for i in range(0, n, _CHUNK)]
-        jobs = (
-            n_jobs
-            if n_jobs is not None
-            else (min(2, os.cpu_count() or 1) if n >= PARALLEL_MIN_RECORDS else 1)
-        )
-        message = f"drawing {spec.kind} images"
         args = (spec, str(Path(signals.filename)), prep, str(images_path))
-        done = 0
-        report(progress, 0, n, message)
-        if jobs > 1:
-            with ProcessPoolExecutor(
-                jobs, mp_context=_mp_context(), initializer=_init_worker, initargs=args
-            ) as pool:
-                for count in pool.map(_fill, chunks):
-                    done += count
-                    report(progress, done, n, message)
-        else:
-            _init_worker(*args)
-            try:
-                for chunk in chunks:
-                    done += _fill(chunk)
-                    report(progress, done, n, message)
-            finally:
-                _WORKER.clear()
+        _, jobs = fill_in_chunks(
+            n, n_jobs, _init_worker, args, _fill, _WORKER.clear, progress, f"drawing {spec.kind} images"
+        )
         meta = {
             "complete": True,
             "fingerprint": fp,

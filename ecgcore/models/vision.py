@@ -17,6 +17,7 @@ CPU build of torch 2.13; its model definitions are plain Python and do not need 
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -234,23 +235,12 @@ def build_vision(
 
 def _register(name: str) -> None:
     _, _, display, reference = ARCHITECTURES[name]
-
-    def builder(
-        n_leads: int,
-        n_outputs: int,
-        pretrained: str | None = None,
-        weights_path: str | None = None,
-        dropout: float = 0.2,
-    ) -> ECGModel:
-        return build_vision(name, n_leads, n_outputs, pretrained, weights_path, dropout)
-
-    builder.__doc__ = f"Build ``{name}`` ({display}) for images; see :func:`build_vision`."
     register(
         name,
         description=f"{display} image classifier (torchvision; images [B, C, H, W]; "
         "random init, or --pretrained imagenet from a local weight file)",
         reference=_TV + reference,
-    )(builder)
+    )(functools.partial(build_vision, name))
 
 
 for _name in ARCHITECTURES:

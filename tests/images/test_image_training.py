@@ -86,3 +86,12 @@ def test_image_and_fusion_runs_train_and_predict(deepfake_spec, tmp_path, repres
     assert images.dtype == torch.float32 and float(images.min()) >= 0.0 and float(images.max()) <= 1.0
     result = predictor.predict(record)
     assert np.isfinite(result["intervals"]["qrs"])
+
+
+def test_images_drawn_by_two_workers_equal_the_single_process_ones(deepfake_spec, tmp_path, monkeypatch):
+    ds = open_source(deepfake_spec)
+    one = np.array(image_array(IMAGE_SPECS["mtf"], ds, PREP, n_jobs=1))
+    monkeypatch.setenv("ECGLAB_HOME", str(tmp_path / "other"))
+    two = image_array(IMAGE_SPECS["mtf"], ds, PREP, n_jobs=2)
+    assert str(tmp_path / "other") in str(two.filename)  # a fresh cache, drawn by the workers
+    np.testing.assert_array_equal(one, two)
