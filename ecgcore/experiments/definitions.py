@@ -45,6 +45,7 @@ from types import MappingProxyType
 from ecgcore.data import format_spec
 from ecgcore.experiments.published import (
     PUBLISHED_TRAINING,
+    REPRESENTATION_STUDY,
     SEED_STUDY,
     VISION_STUDY,
     Citation,
@@ -695,8 +696,9 @@ EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType(
             "GAF / MTF / RP of leads I, II, V2 (AlexNet-style CNN) and the GAF + MTF fusion.",
             _representations,
             ("representation", "model"),
-            notes=(_representations_note, _unpublished_note),
+            notes=(_representations_note,),
             splits=("val", "test"),
+            citation=REPRESENTATION_STUDY,
         ),
         "representations-deepfake": Experiment(
             "representations-deepfake",
@@ -707,8 +709,9 @@ EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType(
             "the GAF + MTF fusion, on generated DeepFake ECGs; train and validation MAE.",
             _representations_deepfake,
             ("representation", "model"),
-            notes=(_representations_note, _deepfake_truth_note, _unpublished_note),
+            notes=(_representations_note, _deepfake_truth_note),
             order_by=("representation", "target"),
+            citation=REPRESENTATION_STUDY,
         ),
         "fractions": Experiment(
             "fractions",

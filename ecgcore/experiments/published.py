@@ -226,3 +226,13 @@ def vision_value(row: Mapping[str, object], target: str | None, metric: str, spl
     if split != "test" or row.get("representation") != "chart":
         return None
     return VISION_TEST.get(str(row.get("model")), {}).get(metric)
+
+
+#: The representation study (GAF / MTF / RP of leads I, II, V2 on PTB-XL, 2D CNNs, fusion): no numbers transcribed.
+REPRESENTATION_STUDY = Citation(
+    title="ECG signal representations (GAF, MTF, RP) and multimodal fusion for PTB-XL superclasses",
+    authors="(authors not recorded here)",
+    institution="",
+    url="",
+    source="described in ECG Lab issue 19, which quotes no numbers: the published columns are empty",
+)
