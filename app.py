@@ -13,6 +13,7 @@ st.set_page_config(page_title="ECG Lab", page_icon=":material/monitor_heart:", l
 PAGES = [
     st.Page("pages/views/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/views/explorer.py", title="Explorer", icon=":material/monitor_heart:"),
+    st.Page("pages/views/compare.py", title="Compare datasets", icon=":material/compare:"),
     st.Page("pages/views/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/views/results.py", title="Results", icon=":material/leaderboard:"),
     st.Page("pages/views/record.py", title="Record & saliency", icon=":material/troubleshoot:"),

@@ -23,6 +23,7 @@ SETTING_ENV: dict[str, str] = {
     "ptbxl_dir": "ECGLAB_PTBXL",
     "ptbxl_plus_dir": "ECGLAB_PTBXL_PLUS",
     "deepfake_dir": "ECGLAB_DEEPFAKE",
+    "challenge_dir": "ECGLAB_CHALLENGE",
 }
 
 

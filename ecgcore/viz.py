@@ -661,6 +661,85 @@ def reliability_diagram(
     return fig
 
 
+# --- dataset comparison ---------------------------------------------------------------------------
+def label_heatmap(profiles: Sequence, share: bool = True) -> go.Figure:
+    """Classes (rows) by source (columns): the share of each source's records with the class (or counts).
+
+    ``profiles`` are :class:`ecgcore.data.compare.DatasetProfile`; a class a source cannot express is
+    left blank and marked "n/a" (not zero).
+    """
+    classes = list(dict.fromkeys(c for p in profiles for c in p.label_counts))
+    counts = np.array(
+        [[np.nan if p.label_counts.get(c) is None else p.label_counts[c] for p in profiles] for c in classes],
+        dtype=float,
+    )
+    totals = np.array([max(p.records, 1) for p in profiles], dtype=float)
+    z = counts / totals * 100 if share else counts
+    text = [
+        ["n/a" if np.isnan(n) else f"{int(n)}" + (f" ({v:.1f}%)" if share else "") for n, v in zip(row, zrow)]
+        for row, zrow in zip(counts, z)
+    ]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[f"{p.name} (n={p.records})" for p in profiles],
+            y=classes,
+            text=text,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            colorbar=dict(title="% of records" if share else "records"),
+            hoverongaps=False,
+        )
+    )
+    label_set = profiles[0].label_set if profiles else ""
+    fig.update_layout(
+        title=f"Label distribution ({label_set})",
+        yaxis=dict(autorange="reversed"),
+        height=max(320, 26 * len(classes) + 120),
+    )
+    return fig
+
+
+def dataset_comparison(profiles: Sequence) -> go.Figure:
+    """Sampling rates, record lengths, age and sex of several sources side by side (2 x 2 panels)."""
+    fig = make_subplots(
+        rows=2,
+        cols=2,
+        subplot_titles=(
+            "Sampling rate (records)",
+            "Record length (s)",
+            "Age (years)",
+            "Sex (share of records)",
+        ),
+    )
+    palette = ["#2c7fb8", "#d95f0e", "#31a354", "#756bb1", "#e7298a", "#666666"]
+    for i, p in enumerate(profiles):
+        colour = palette[i % len(palette)]
+        group = dict(legendgroup=p.name, marker_color=colour)
+        fig.add_trace(
+            go.Bar(x=[f"{k:g} Hz" for k in p.rates], y=list(p.rates.values()), name=p.name, **group),
+            row=1,
+            col=1,
+        )
+        length_name = p.name + (" (nominal)" if p.durations_nominal else "")
+        fig.add_trace(go.Box(y=p.durations_s, name=length_name, showlegend=False, **group), row=1, col=2)
+        fig.add_trace(go.Box(y=p.ages, name=p.name, showlegend=False, **group), row=2, col=1)
+        total = max(sum(p.sex.values()), 1)
+        fig.add_trace(
+            go.Bar(
+                x=list(p.sex),
+                y=[v / total * 100 for v in p.sex.values()],
+                name=p.name,
+                showlegend=False,
+                **group,
+            ),
+            row=2,
+            col=2,
+        )
+    fig.update_layout(barmode="group", height=620, legend=dict(orientation="h", y=-0.08))
+    fig.update_yaxes(type="log", row=1, col=2)
+
+
 # --- ECGs as images, studies, efficiency -------------------------------------------------------------------
 
 

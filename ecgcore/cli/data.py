@@ -3,6 +3,7 @@
 Examples
 --------
 ``python -m ecgcore data summary --source ptbxl --path bundled``
+``python -m ecgcore data summary --source challenge --path DIR --option labels=study18``
 ``python -m ecgcore data deepfake --out /tmp/deepfake --n 1000 --seed 0``
 """
 
@@ -30,6 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     summary.add_argument(
         "--plus-dir", default=None, help="ptbxl only: a PTB-XL+ folder for the interval labels"
     )
+    summary.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any option of the source kind, repeatable (challenge: db=Georgia, labels=study18, ptbxl=DIR, "
+        "seconds=10, long_s=60)",
+    )
     deepfake = sub.add_parser("deepfake", help="generate DeepFake ECGs with the deepfake-ecg generator")
     deepfake.add_argument("--out", required=True, help="a new (or empty) folder to write into")
     deepfake.add_argument("--n", type=int, required=True, help="number of ECGs")
@@ -52,7 +61,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.action == "summary":
         if args.source != "ptbxl" and (args.fs is not None or args.plus_dir is not None):
             raise ValueError("--fs and --plus-dir apply to --source ptbxl only")
-        dataset = open_source(format_spec(args.source, args.path, fs=args.fs, plus_dir=args.plus_dir))
+        spec = format_spec(args.source, args.path, fs=args.fs, plus_dir=args.plus_dir)
+        dataset = open_source(spec + "".join(f";{option}" for option in args.option))
         print(json.dumps(dataset.describe(), indent=2))
         return 0
     from ecgcore.data.deepfake import generate_deepfake

@@ -1,4 +1,8 @@
-"""``python -m ecgcore reproduce table1|table2|transfer|fractions --preset quick|paper --data ...``
+"""``python -m ecgcore reproduce EXPERIMENT --preset quick|paper|tiny --data ...``
+
+The seed study's ``table1``, ``table2``, ``transfer``, ``fractions``; the PTB-XL -> G12EC study's
+``g12ec-transfer``, ``g12ec-fractions``, ``ptbxl-fractions``, ``downsampling``, ``calibration``,
+``frequency`` (these need ``--data ptbxl:DIR --data challenge:DIR``).
 
 Trains the runs the experiment is missing (finished runs with the same configuration are reused),
 then prints the markdown table (ours, trivial baseline, published) and writes it as .md, .csv and
@@ -31,8 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KIND:DIR",
-        help="ptbxl:DIR (the full PTB-XL, needed by table2, transfer, fractions) and/or "
-        "deepfake:DIR (a DeepFake folder; table1 generates one when not given); repeatable",
+        help="ptbxl:DIR (the full PTB-XL, needed by table2, transfer, fractions and the G12EC study), "
+        "deepfake:DIR (a DeepFake folder; table1 generates one when not given), challenge:DIR[;db=...] "
+        "(G12EC in the Challenge layout, for the G12EC study); repeatable",
     )
     parser.add_argument("--plus", metavar="DIR", help="PTB-XL+ folder: interval labels for PTB-XL (optional)")
     parser.add_argument(
@@ -60,9 +65,11 @@ def main(args: argparse.Namespace) -> int:
 
     experiment, preset = get_experiment(args.experiment), get_preset(args.preset)
     sources = data_sources(args.data, args.plus)
+    from ecgcore.data.challenge import LeakageError
+
     try:
         check_data(experiment, sources)
-    except DataRequired as exc:
+    except (DataRequired, LeakageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.plan:

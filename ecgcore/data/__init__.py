@@ -1,4 +1,4 @@
-"""Datasets (PTB-XL, PTB-XL+, DeepFake ECG, any WFDB folder) behind one cached tensor store.
+"""Datasets (PTB-XL, PTB-XL+, DeepFake ECG, any WFDB folder, PhysioNet/CinC Challenge folders) behind one cached tensor store.
 
 ``open_source("ptbxl:bundled")`` opens a dataset (specs and the registry of kinds:
 :mod:`ecgcore.data.sources`); ``load_cached(dataset, Preprocessing())`` gives its preprocessed
@@ -8,9 +8,11 @@ Torch is imported only by :mod:`ecgcore.data.transforms` and by :func:`generate_
 Every module that registers a source kind is imported here, so ``open_source`` knows them all.
 """
 
-from ecgcore.data import (  # noqa: F401  (they register their source kinds)
+from ecgcore.data import (  # noqa: F401  (they register their source kinds / inputs)
+    challenge,
     chapman,
     deepfake,
+    frequency,
     image_inputs,
     ptbxl,
     wfdb_dir,

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ecgcore.data.base import DatasetError, ECGDataset, require_dir, split_of, warn_missing
+from ecgcore.data.labels import LabelError, label_set
 from ecgcore.data.ptbxl_plus import PlusLabels, load_ptbxl_plus
 from ecgcore.data.sources import register_source
 from ecgcore.paths import BUNDLED_PTBXL
@@ -48,7 +49,7 @@ def aggregate_superclasses(codes: dict[str, float], mapping: dict[str, str]) -> 
     return {mapping[code] for code in codes if code in mapping}
 
 
-@register_source("ptbxl", fs=float, plus_dir=Path, plus_outliers=bool)
+@register_source("ptbxl", fs=float, plus_dir=Path, plus_outliers=bool, labels=str)
 class PTBXL(ECGDataset):
     """A PTB-XL folder (``ptbxl_database.csv``, ``scp_statements.csv``, ``records100/``, ``records500/``).
 
@@ -63,6 +64,10 @@ class PTBXL(ECGDataset):
         A PTB-XL+ folder: its 12SL intervals fill the ``hr, pr, qrs, qt`` columns (NaN otherwise).
     plus_outliers
         Apply the median +/- 3 SD filter to the PTB-XL+ labels (filtered records get NaN labels).
+    labels
+        A label set of :mod:`ecgcore.data.labels` (``study18``, or a comma list of crosswalked statements):
+        one 0/1 column per class from the record's SCP statements, named by :attr:`classes`, which the
+        trainer's multi-label classification then uses instead of the superclasses.
     """
 
     signal_suffixes = (".hea", ".dat")
@@ -73,8 +78,10 @@ class PTBXL(ECGDataset):
         fs: float | str | None = None,
         plus_dir: str | Path | None = None,
         plus_outliers: bool | str = False,
+        labels: str | None = None,
     ):
         root = require_dir("PTB-XL", resolve_root(root))
+        self.labels = labels  # captured now: the PTB-XL+ code below reuses the name
         for name in (DATABASE, STATEMENTS):
             if not (root / name).is_file():
                 raise DatasetError(f"{root} is not a PTB-XL folder: {name} not found")
@@ -133,6 +140,22 @@ class PTBXL(ECGDataset):
             labels = self.plus.labels.reindex(index["ecg_id"].to_numpy())
             for key in TARGET_KEYS:
                 index[key] = labels[key].to_numpy()
+
+        self.classes: tuple[str, ...] = SUPERCLASSES
+        if self.labels:
+            try:
+                chosen = label_set(self.labels)
+                y = chosen.from_scp(codes)
+            except LabelError as exc:
+                raise DatasetError(f"{root}: {exc}") from exc
+            clash = sorted(set(chosen.classes) & set(index.columns))
+            if clash:
+                raise DatasetError(
+                    f"{root}: label set {self.labels!r} has classes named like index columns {clash}"
+                )
+            for j, cls in enumerate(chosen.classes):
+                index[cls] = y[:, j].astype(int)
+            self.classes = chosen.classes
 
         missing = index.loc[~available, "record_id"].tolist()
         warn_missing("PTB-XL", root, [f"ecg_id {m} ({fs:g} Hz)" for m in missing], len(index))

@@ -21,16 +21,6 @@ Experiments
 ``fractions``
     Fine-tuned (DeepFake regression -> PTB-XL-B, approach 1, discriminative learning rates) versus
     from scratch on 10, 25, 50 and 100 % of the PTB-XL-B training split.
-``vision``
-    The vision study: Chapman-Shaoxing (the user's, ``--data chapman:DIR``) drawn as 224 x 224 charts
-    (layout ``3x4+II``; ConvNeXt-B also on ``6x2+II``), 4 rhythm classes, the eight torchvision models;
-    validation and test accuracy and macro AUC beside the published test numbers.
-``representations``
-    PTB-XL superclasses (multi-label) from the signal, GAF, MTF, RP (leads I, II, V2, 64 x 64) and the
-    fusion of GAF and MTF, with the signal CNN and the AlexNet-style 2D CNN.
-``representations-deepfake``
-    The same comparison as interval regression on generated DeepFake ECGs (runs anywhere): what drawing
-    an ECG as a picture costs against the 1D signal models.
 """
 
 from __future__ import annotations
@@ -43,19 +33,10 @@ from pathlib import Path
 from types import MappingProxyType
 
 from ecgcore.data import format_spec
-from ecgcore.experiments.published import (
-    PUBLISHED_TRAINING,
-    REPRESENTATION_STUDY,
-    SEED_STUDY,
-    VISION_STUDY,
-    Citation,
-    table1_value,
-    table2_value,
-    vision_value,
-)
+from ecgcore.experiments.published import PUBLISHED_TRAINING, table1_value, table2_value
 from ecgcore.paths import generated_dir
 from ecgcore.train.config import TrainConfig
-from ecgcore.vocab import LEADS_8, LEADS_12, TARGET_KEYS
+from ecgcore.vocab import LEADS_8, TARGET_KEYS
 
 #: The published DeepFake set (121,977 ECGs) the seed study trained on (its code/datasets/deepfake_ecg/download.sh).
 DEEPFAKE_URL = "https://osf.io/6hved/"
@@ -173,8 +154,9 @@ PRESETS: dict[str, Preset] = {
             "inception1d": {"n_filters": 16, "bottleneck": 16},
             "rnn": {"hidden": 64},
             "lstm": {"hidden": 64},
-            "cnn2d": {"widths": (8, 16, 32)},
-            "alexnet2d": {"base": 8, "dense": (256, 128)},
+            # the PTB-XL -> G12EC study's models, narrowed for CPU
+            "xresnet1d101": {"blocks_per_stage": (2, 2, 2, 2), "width": 16},
+            "resnet1d_wang": {"width": 32},
         },
     ),
     "paper": Preset(
@@ -220,6 +202,13 @@ PRESETS: dict[str, Preset] = {
                 "kernel_sizes": (9, 5, 3),
                 "head_hidden": 16,
             },
+            "xresnet1d101": {
+                "blocks_per_stage": (1, 1),
+                "stem_widths": (8, 8),
+                "width": 4,
+                "head_hidden": 16,
+            },
+            "resnet1d_wang": {"width": 8, "n_blocks": 2, "head_hidden": 16},
             "cnn2d": {"widths": (4, 4), "head_hidden": 16},
             "alexnet2d": {"base": 4, "dense": (16, 8)},
         },
@@ -245,6 +234,9 @@ class DataSources:
     ptbxl: Path | None = None
     ptbxl_plus: Path | None = None
     deepfake: Path | None = None
+    #: A PhysioNet/CinC Challenge folder holding G12EC, and which of its databases form "G12EC".
+    g12ec: Path | None = None
+    g12ec_db: str = "Georgia"
     chapman: Path | None = None
 
     def deepfake_dir(self, preset: Preset) -> Path:
@@ -252,12 +244,6 @@ class DataSources:
         if self.deepfake is not None:
             return Path(self.deepfake)
         return generated_dir() / f"deepfake-{preset.deepfake_n}-seed{preset.seed}"
-
-    def chapman_spec(self) -> str:
-        """The Chapman-Shaoxing (figshare layout) source spec."""
-        if self.chapman is None:
-            raise ValueError("this experiment needs Chapman-Shaoxing (--data chapman:DIR)")
-        return format_spec("chapman", self.chapman)
 
     def deepfake_spec(self, preset: Preset) -> str:
         return format_spec("deepfake", self.deepfake_dir(preset))
@@ -267,6 +253,24 @@ class DataSources:
         if self.ptbxl is None:
             raise ValueError("this experiment needs the full PTB-XL (--data ptbxl:DIR)")
         return format_spec("ptbxl", self.ptbxl, plus_dir=plus_dir)
+
+    def ptbxl_labels_spec(self, labels: str) -> str:
+        """PTB-XL with the label set ``labels`` as its (multi-label) classes."""
+        if self.ptbxl is None:
+            raise ValueError("this experiment needs the full PTB-XL (--data ptbxl:DIR)")
+        return format_spec("ptbxl", self.ptbxl, labels=labels)
+
+    def chapman_spec(self) -> str:
+        """The Chapman-Shaoxing (figshare layout) source spec."""
+        if self.chapman is None:
+            raise ValueError("this experiment needs Chapman-Shaoxing (--data chapman:DIR)")
+        return format_spec("chapman", self.chapman)
+
+    def g12ec_spec(self, labels: str) -> str:
+        """G12EC from the Challenge folder (only its ``g12ec_db`` databases) with the label set ``labels``."""
+        if self.g12ec is None:
+            raise ValueError("this experiment needs G12EC in the Challenge layout (--data challenge:DIR)")
+        return format_spec("challenge", self.g12ec, db=self.g12ec_db, labels=labels)
 
     def measured_dir(self, preset: Preset) -> Path | None:
         """Where our measured PTB-XL-A intervals go when no PTB-XL+ is given (None when it is)."""
@@ -314,6 +318,12 @@ def resolve(spec: RunSpec, run_ids: Mapping[str, str]) -> TrainConfig:
 PublishedFn = Callable[[Mapping[str, object], str | None, str, str], float | None]
 #: A note a reader needs beside one experiment's table, given the preset and the data.
 NoteFn = Callable[[Preset, DataSources], str]
+#: An experiment's own table rows for one run: ``(spec, run summary or None, run id or None, runs dir)`` ->
+#: dicts with ``metric``, ``ours_<split>``, ``baseline_<split>``, ``published_<split>`` and optionally
+#: ``ci_low_<split>`` / ``ci_high_<split>`` (an interval of ``ours``).
+RowsFn = Callable[["RunSpec", Mapping | None, str | None, Path | None], list[dict]]
+#: An experiment's own data check (raises :class:`ecgcore.experiments.prepare.DataRequired` or a leakage error).
+CheckFn = Callable[[DataSources], None]
 #: Table order of the targets (the seed study's: HR, QRS, PR, QT).
 TARGET_ORDER: tuple[str, ...] = ("hr", "qrs", "pr", "qt")
 
@@ -335,10 +345,13 @@ class Experiment:
         field in the order its values first appear in the plan. Empty: the plan's order.
     splits:
         The splits whose metrics the table shows, in column order.
-    citation:
-        Where the published numbers come from.
-    needs_chapman:
-        Refuse to run without the user's Chapman-Shaoxing folder.
+    check:
+        The experiment's own data check, run by ``check_data`` (None: the PTB-XL check of ``needs_ptbxl``).
+    rows:
+        Builds the table rows of one run (None: accuracy and macro AUC / MAE from the run summary).
+    study:
+        Which study the experiment reproduces: ``"seed"`` (the notes and citation of the seed study) or
+        another study's key, whose citation is in ``citation``.
     """
 
     name: str
@@ -352,8 +365,10 @@ class Experiment:
     notes: tuple[NoteFn, ...] = ()
     order_by: tuple[str, ...] = ()
     splits: tuple[str, ...] = ("train", "val")
-    citation: Citation = SEED_STUDY
-    needs_chapman: bool = False
+    check: CheckFn | None = None
+    rows: RowsFn | None = None
+    study: str = "seed"
+    citation: Mapping[str, str] | None = None
 
 
 def _config(preset: Preset, *, task: str, data: str, model: str, **overrides) -> TrainConfig:
@@ -509,109 +524,6 @@ def _fractions(preset: Preset, sources: DataSources) -> list[RunSpec]:
     return specs
 
 
-#: The vision study's models (torchvision), in its table order.
-VISION_MODELS: tuple[str, ...] = (
-    "mobilenet_v3_small",
-    "mobilenet_v3_large",
-    "resnet18",
-    "resnet50",
-    "efficientnet_b0",
-    "efficientnet_b3",
-    "convnext_tiny",
-    "convnext_base",
-)
-#: (representation, model) of the representation comparison; the fusion's branches are set per run.
-REPRESENTATION_RUNS: tuple[tuple[str, str], ...] = (
-    ("signal", "cnn"),
-    ("signal", "inception1d"),
-    ("chart", "cnn2d"),
-    ("gaf", "alexnet2d"),
-    ("mtf", "alexnet2d"),
-    ("rp", "alexnet2d"),
-    ("gaf+mtf", "fusion"),
-)
-
-
-def _image_kwargs(preset: Preset, representation: str, model: str) -> dict:
-    """The preset's model size; for the fusion model, one AlexNet-style branch per field (3 channels)."""
-    if model != "fusion":
-        return dict(preset.model_kwargs.get(model, {}))
-    branch = {"model": "alexnet2d", "channels": 3, **preset.model_kwargs.get("alexnet2d", {})}
-    return {"branches": [branch, dict(branch)], "mode": "late"}
-
-
-def _vision(preset: Preset, sources: DataSources) -> list[RunSpec]:
-    data = sources.chapman_spec()
-    pretrained = {"pretrained": "imagenet"} if preset.name == "paper" else {}
-    specs = []
-    for model in VISION_MODELS:
-        layouts = ("chart", "chart2") if model == "convnext_base" else ("chart",)
-        for representation in layouts:
-            config = _config(
-                preset,
-                task="classification",
-                data=data,
-                model=model,
-                leads=LEADS_12,
-                representation=representation,
-                model_kwargs={**preset.model_kwargs.get(model, {}), **pretrained},
-            )
-            row = {"model": model, "representation": representation}
-            specs.append(RunSpec(f"vision/{model}/{representation}", config, row))
-    return specs
-
-
-def _representation_specs(preset: Preset, data: str, task: str, prefix: str) -> list[RunSpec]:
-    specs = []
-    for representation, model in REPRESENTATION_RUNS:
-        extra = {"label_mode": "multi"} if task == "classification" else {}
-        config = _config(
-            preset,
-            task=task,
-            data=data,
-            model=model,
-            representation=representation,
-            model_kwargs=_image_kwargs(preset, representation, model),
-            **extra,
-        )
-        row = {"representation": representation, "model": model}
-        specs.append(RunSpec(f"{prefix}/{representation}/{model}", config, row))
-    return specs
-
-
-def _representations(preset: Preset, sources: DataSources) -> list[RunSpec]:
-    return _representation_specs(preset, sources.ptbxl_spec(), "classification", "representations")
-
-
-def _representations_deepfake(preset: Preset, sources: DataSources) -> list[RunSpec]:
-    return _representation_specs(
-        preset, sources.deepfake_spec(preset), "regression", "representations-deepfake"
-    )
-
-
-def _vision_note(preset: Preset, sources: DataSources) -> str:
-    return (
-        "Vision: ours are validation and test accuracy / macro AUC of one run per model with the preset's "
-        "settings, not the study's two-stage search (run `python -m ecgcore tune --space vision` for that); "
-        "patient-level hash folds (8/1/1), not the study's split. The published numbers are the study's test "
-        "set on layout 3x4+II (macro F1 / precision / recall are in ecgcore.experiments.published.VISION_TEST)."
-        + (
-            " Preset 'paper' starts from ImageNet weights, which must be on disk (see `--pretrained`)."
-            if preset.name == "paper"
-            else " Random initialisation (no ImageNet weights)."
-        )
-    )
-
-
-def _representations_note(preset: Preset, sources: DataSources) -> str:
-    return (
-        "Representations: GAF (summation), MTF (8 quantile bins) and RP of leads I, II, V2 at 64 x 64 from "
-        "the preprocessed millivolt signal; the chart is 224 x 224 (layout 3x4+II). The fusion model joins "
-        "one AlexNet-style branch per field by concatenated embeddings. PTB-XL classes: the five superclasses "
-        "multi-label (the study scored MI, STTC, CD, HYP); the study published no numbers we could transcribe."
-    )
-
-
 def _deepfake_truth_note(preset: Preset, sources: DataSources) -> str:
     if sources.deepfake:
         return f"DeepFake ground truth: {sources.deepfake}'s ground-truth CSV."
@@ -634,7 +546,7 @@ def _ptbxl_labels_note(preset: Preset, sources: DataSources) -> str:
     )
 
 
-EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType(
+_EXPERIMENTS: dict[str, Experiment] = dict(
     {
         "table1": Experiment(
             "table1",
@@ -671,48 +583,6 @@ EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType(
             ("setting", "approach", "strategy"),
             notes=(_deepfake_truth_note, _unpublished_note, _ptbxl_labels_note),
         ),
-        "vision": Experiment(
-            "vision",
-            "Vision: ECG charts of Chapman-Shaoxing, 4 rhythm classes, torchvision models",
-            "classification",
-            False,
-            "The eight torchvision models on 224 x 224 charts (layout 3x4+II; ConvNeXt-B also 6x2+II) of the "
-            "user's Chapman-Shaoxing, rhythm classes AFIB, GSVT, SB, SR (Zheng et al. 2020); validation and "
-            "test accuracy and macro AUC.",
-            _vision,
-            ("model", "representation"),
-            published=vision_value,
-            notes=(_vision_note,),
-            splits=("val", "test"),
-            citation=VISION_STUDY,
-            needs_chapman=True,
-        ),
-        "representations": Experiment(
-            "representations",
-            "Representations: signal, GAF, MTF, RP and fusion on PTB-XL",
-            "classification",
-            True,
-            "PTB-XL superclasses (multi-label) from the signal (1D CNN, InceptionTime), the chart (small 2D CNN), "
-            "GAF / MTF / RP of leads I, II, V2 (AlexNet-style CNN) and the GAF + MTF fusion.",
-            _representations,
-            ("representation", "model"),
-            notes=(_representations_note,),
-            splits=("val", "test"),
-            citation=REPRESENTATION_STUDY,
-        ),
-        "representations-deepfake": Experiment(
-            "representations-deepfake",
-            "Representations on DeepFake ECGs: interval regression from pictures and from the signal",
-            "regression",
-            False,
-            "HR / QRS / PR / QT regression from the signal (1D CNN, InceptionTime), the chart, GAF, MTF, RP and "
-            "the GAF + MTF fusion, on generated DeepFake ECGs; train and validation MAE.",
-            _representations_deepfake,
-            ("representation", "model"),
-            notes=(_representations_note, _deepfake_truth_note),
-            order_by=("representation", "target"),
-            citation=REPRESENTATION_STUDY,
-        ),
         "fractions": Experiment(
             "fractions",
             "Fine-tuned versus from scratch by training-set size",
@@ -726,6 +596,18 @@ EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType(
         ),
     }
 )
+#: Every experiment by name, read-only; other studies' modules add theirs with :func:`register_experiment`
+#: (:mod:`ecgcore.experiments` imports them, so the package always knows them all).
+EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType(_EXPERIMENTS)
+
+
+def register_experiment(experiment: Experiment) -> Experiment:
+    """Add an experiment (a name already taken by another definition is an error)."""
+    previous = _EXPERIMENTS.get(experiment.name)
+    if previous is not None and previous.build is not experiment.build:
+        raise ValueError(f"experiment {experiment.name!r} is already defined")
+    _EXPERIMENTS[experiment.name] = experiment
+    return experiment
 
 
 def get_experiment(name: str) -> Experiment:
@@ -742,7 +624,7 @@ def list_experiments() -> list[dict]:
             "title": e.title,
             "task": e.task,
             "needs_ptbxl": e.needs_ptbxl,
-            "needs_chapman": e.needs_chapman,
+            "study": e.study,
             "description": e.description,
         }
         for e in EXPERIMENTS.values()

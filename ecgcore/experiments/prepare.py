@@ -23,9 +23,8 @@ from ecgcore.vocab import SUPERCLASSES
 
 PTBXL_URL = "https://physionet.org/content/ptb-xl/1.0.3/"
 PTBXL_PLUS_URL = "https://physionet.org/content/ptb-xl-plus/"
-#: The source kinds ``--data`` takes.
-DATA_KINDS: tuple[str, ...] = ("ptbxl", "deepfake", "chapman")
-CHAPMAN_URL = "https://figshare.com/collections/ChapmanECG/4560497"
+#: The source kinds ``--data`` takes (``challenge``: a Challenge folder holding G12EC; option ``db=``).
+DATA_KINDS: tuple[str, ...] = ("ptbxl", "deepfake", "challenge", "chapman")
 
 
 class DataRequired(ValueError):
@@ -33,28 +32,38 @@ class DataRequired(ValueError):
 
 
 def data_sources(specs: Sequence[str] = (), plus: str | Path | None = None) -> DataSources:
-    """Read ``--data`` specs (``ptbxl:DIR``, ``deepfake:DIR``) and ``--plus DIR`` into :class:`DataSources`.
+    """Read ``--data`` specs (``ptbxl:DIR``, ``deepfake:DIR``, ``challenge:DIR[;db=...]``) and ``--plus DIR``
+    into :class:`DataSources`.
 
-    Where no PTB-XL / PTB-XL+ is given, the user's saved settings (``ECGLAB_PTBXL`` ...) fill it in.
+    Where no PTB-XL / PTB-XL+ / Challenge folder is given, the user's saved settings (``ECGLAB_PTBXL``,
+    ``ECGLAB_CHALLENGE`` ...) fill it in.
     A DeepFake folder is only used when given here: without one, table1 generates a set of the
     preset's size (a saved full DeepFake download would make ``--preset quick`` anything but quick).
     """
     found: dict[str, Path] = {}
+    g12ec_db = "Georgia"
     for spec in specs:
         parsed = parse_spec(spec)
-        if parsed.kind not in DATA_KINDS or parsed.options:
+        if parsed.kind == "challenge" and set(parsed.options) <= {"db"}:
+            g12ec_db = str(parsed.options.get("db", g12ec_db))
+        elif parsed.kind not in DATA_KINDS or parsed.options:
             raise ValueError(
-                f"bad --data {spec!r}; expected ptbxl:DIR, deepfake:DIR or chapman:DIR (no options)"
+                f"bad --data {spec!r}; expected ptbxl:DIR, deepfake:DIR, chapman:DIR (no options) or challenge:DIR[;db=...]"
             )
         bundled = (parsed.kind, parsed.path) == ("ptbxl", "bundled")
         found[parsed.kind] = BUNDLED_PTBXL if bundled else Path(parsed.path).expanduser()
     settings = load_settings()
     ptbxl = found.get("ptbxl") or (Path(settings["ptbxl_dir"]) if settings.get("ptbxl_dir") else None)
     plus = plus or settings.get("ptbxl_plus_dir")
+    challenge = found.get("challenge") or (
+        Path(settings["challenge_dir"]) if settings.get("challenge_dir") else None
+    )
     return DataSources(
         ptbxl=ptbxl,
         ptbxl_plus=Path(plus) if plus else None,
         deepfake=found.get("deepfake"),
+        g12ec=challenge,
+        g12ec_db=g12ec_db,
         chapman=found.get("chapman"),
     )
 
@@ -86,8 +95,8 @@ def check_data(experiment: Experiment | str, sources: DataSources) -> None:
         single-label record in the training or the validation split.
     """
     experiment = get_experiment(experiment) if isinstance(experiment, str) else experiment
-    if experiment.needs_chapman:
-        _check_chapman(experiment, sources)
+    if experiment.check is not None:
+        experiment.check(sources)
     if not experiment.needs_ptbxl:
         return
     if sources.ptbxl is None:
@@ -131,23 +140,6 @@ def check_data(experiment: Experiment | str, sources: DataSources) -> None:
                 f"{', '.join(absent)} (strat_fold 1-8 train, 9 validation); it is not the full PTB-XL.",
             )
         )
-
-
-def _check_chapman(experiment: Experiment, sources: DataSources) -> None:
-    """Refuse without a readable Chapman-Shaoxing folder (figshare layout)."""
-    from ecgcore.data import DatasetError
-
-    how = (
-        f"{experiment.name} needs Chapman-Shaoxing (Zheng et al. 2020): download ECGData.zip and "
-        f"Diagnostics.xlsx from {CHAPMAN_URL}, unzip ECGData/ beside Diagnostics.xlsx and pass that folder: "
-        "--data chapman:DIR. Nothing was run."
-    )
-    if sources.chapman is None:
-        raise DataRequired(f"no Chapman-Shaoxing folder was given. {how}")
-    try:
-        open_source(format_spec("chapman", sources.chapman))
-    except DatasetError as exc:
-        raise DataRequired(f"{exc}. {how}") from None
 
 
 def prepare_data(

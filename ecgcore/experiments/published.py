@@ -29,8 +29,7 @@ class Citation:
 
     def text(self) -> str:
         """One line for table captions and output files."""
-        parts = [p for p in (self.authors, self.title, self.institution, self.url) if p]
-        return f"{'. '.join(parts)} ({self.source})"
+        return f"{self.authors}. {self.title}. {self.institution}. {self.url} ({self.source})"
 
 
 SEED_STUDY = Citation(
@@ -138,101 +137,3 @@ def table1_value(row: Mapping[str, object], target: str | None, metric: str, spl
 def table2_value(row: Mapping[str, object], target: str | None, metric: str, split: str) -> float | None:
     """Table 2's published ``metric`` for a table row (its ``model``), or None."""
     return published_classification(str(row["model"]), metric, split) if row.get("model") else None
-
-
-#: The vision-based arrhythmia study (Chapman-Shaoxing, 4 rhythm classes, ECG charts, torchvision models).
-VISION_STUDY = Citation(
-    title="Vision-based arrhythmia classification of ECG charts with pretrained torchvision models",
-    authors="(authors not recorded here)",
-    institution="",
-    url="",
-    source="the results table quoted in ECG Lab issue 19 (test set, macro averages), transcribed as given there",
-    note=(
-        "A gradient-boosted-tree model on the same data reported macro F1 0.965 (Zheng et al., A 12-lead "
-        "electrocardiogram database for arrhythmia research covering more than 10,000 patients, Scientific "
-        "Data 7, 48, 2020)."
-    ),
-)
-
-#: Test-set macro metrics of the vision study, layout 1 (4 x 2.5 s with a lead II strip): model -> metric.
-#: Precision and recall are kept for the record; the tables show the metrics our trainer reports.
-VISION_TEST: dict[str, dict[str, float]] = {
-    "mobilenet_v3_small": {
-        "f1_macro": 0.9296,
-        "precision": 0.9321,
-        "recall": 0.9292,
-        "accuracy": 0.9381,
-        "auc": 0.9921,
-    },
-    "mobilenet_v3_large": {
-        "f1_macro": 0.9380,
-        "precision": 0.9397,
-        "recall": 0.9366,
-        "accuracy": 0.9448,
-        "auc": 0.9905,
-    },
-    "resnet18": {
-        "f1_macro": 0.9533,
-        "precision": 0.9539,
-        "recall": 0.9528,
-        "accuracy": 0.9580,
-        "auc": 0.9932,
-    },
-    "resnet50": {
-        "f1_macro": 0.9486,
-        "precision": 0.9512,
-        "recall": 0.9474,
-        "accuracy": 0.9537,
-        "auc": 0.9942,
-    },
-    "efficientnet_b0": {
-        "f1_macro": 0.9541,
-        "precision": 0.9550,
-        "recall": 0.9534,
-        "accuracy": 0.9589,
-        "auc": 0.9925,
-    },
-    "efficientnet_b3": {
-        "f1_macro": 0.9575,
-        "precision": 0.9580,
-        "recall": 0.9570,
-        "accuracy": 0.9618,
-        "auc": 0.9947,
-    },
-    "convnext_tiny": {
-        "f1_macro": 0.9486,
-        "precision": 0.9493,
-        "recall": 0.9484,
-        "accuracy": 0.9537,
-        "auc": 0.9927,
-    },
-    "convnext_base": {
-        "f1_macro": 0.9612,
-        "precision": 0.9621,
-        "recall": 0.9603,
-        "accuracy": 0.9655,
-        "auc": 0.9950,
-    },
-}
-#: ConvNeXt-B macro F1 per layout (per class: AFIB, GSVT, SB, SR).
-VISION_CONVNEXT_B_F1: dict[str, dict[str, float]] = {
-    "3x4+II": {"macro": 0.961, "AFIB": 0.947, "GSVT": 0.940, "SB": 0.989, "SR": 0.969},
-    "6x2+II": {"macro": 0.956, "AFIB": 0.940, "GSVT": 0.931, "SB": 0.986, "SR": 0.967},
-}
-
-
-def vision_value(row: Mapping[str, object], target: str | None, metric: str, split: str) -> float | None:
-    """The vision study's published test ``metric`` for a table row (its ``model`` on the first layout), or None."""
-    if split != "test" or row.get("representation") != "chart":
-        return None
-    return VISION_TEST.get(str(row.get("model")), {}).get(metric)
-
-
-#: The representation study (GAF / MTF / RP of leads I, II, V2 on PTB-XL, 2D CNNs, fusion): no numbers transcribed.
-REPRESENTATION_STUDY = Citation(
-    title="ECG signal representations (GAF, MTF, RP) and multimodal fusion for PTB-XL superclasses",
-    authors="(authors not recorded here)",
-    institution="",
-    url="",
-    source="described in ECG Lab issue 19, which quotes no numbers: the published columns are empty",
-)

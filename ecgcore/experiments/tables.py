@@ -122,19 +122,36 @@ def _metric_label(target: object, metric: str) -> str:
     if isinstance(target, str) and target in TARGETS_BY_KEY:
         t = TARGETS_BY_KEY[target]
         return f"{t.key.upper()} {metric.upper()} ({t.unit})"
+    if metric.startswith("auc:"):  # one class's AUC
+        return f"AUC {metric[4:]}"
     return {"auc": "AUC (macro)", "accuracy": "accuracy"}.get(metric, metric)
+
+
+def interval_columns(table: pd.DataFrame) -> tuple[str, ...]:
+    """The ``ci_low_<split>`` / ``ci_high_<split>`` columns a table has (intervals of ``ours_<split>``)."""
+    return tuple(c for c in table.columns if c.startswith(("ci_low_", "ci_high_")))
+
+
+def _ours(r: pd.Series, column: str) -> str:
+    """``ours_<split>``, with its interval when the table has one (``0.812 [0.780, 0.841]``)."""
+    split = column.removeprefix("ours_")
+    low, high = r.get(f"ci_low_{split}", math.nan), r.get(f"ci_high_{split}", math.nan)
+    if column.startswith("ours_") and not (math.isnan(low) or math.isnan(high)):
+        return f"{_fmt(r[column])} [{_fmt(low)}, {_fmt(high)}]"
+    return _fmt(r[column])
 
 
 def to_markdown(table: pd.DataFrame) -> str:
     """A markdown table: row labels, metric, then ours / baseline / published for each split it has."""
     columns = value_columns(table_splits(table))
-    fields = [c for c in table.columns if c not in ("target", "metric", *columns, "status", "run_id")]
+    hidden = ("target", "metric", *columns, *interval_columns(table), "status", "run_id")
+    fields = [c for c in table.columns if c not in hidden]
     header = [f.capitalize() for f in fields] + ["Metric"]
     header += [f"{c.split('_')[0].capitalize()} {SPLIT_LABELS.get(c.split('_', 1)[1], c)}" for c in columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in table.iterrows():
         cells = [_label(f, r[f]) for f in fields] + [_metric_label(r.get("target"), r["metric"])]
-        cells += [_fmt(r[c]) for c in columns]
+        cells += [_ours(r, c) for c in columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -196,6 +213,12 @@ def build_table(
     for p in planned:
         if not p.spec.in_table:
             continue
+        if experiment.rows is not None:  # the experiment says what its rows are
+            summary = store.get_run(p.run_id)["summary"] if p.status == "done" else None
+            for values in experiment.rows(p.spec, summary, p.run_id if summary else None, runs_dir):
+                row = {f: p.spec.row.get(f) for f in experiment.row_fields}
+                rows.append({**row, **values, "status": p.status, "run_id": p.run_id})
+            continue
         splits = summary_splits(store.get_run(p.run_id)["summary"]) if p.status == "done" else {}
         targets = [t for t in TARGET_ORDER if t in p.spec.config.targets]
         for values in run_values(splits, experiment.task, targets, experiment.splits):
@@ -205,11 +228,13 @@ def build_table(
             row.update({"status": p.status, "run_id": p.run_id})
             rows.append(row)
     target = ["target"] if experiment.task == "regression" else []
+    intervals = [f"ci_{end}_{s}" for s in experiment.splits for end in ("low", "high")]
     columns = [
         *experiment.row_fields,
         *target,
         "metric",
         *value_columns(experiment.splits),
+        *[c for c in intervals if any(c in r for r in rows)],
         "status",
         "run_id",
     ]
@@ -220,16 +245,20 @@ def table_notes(experiment: Experiment | str, preset: Preset | str, sources: Dat
     """What a reader must know to read the table honestly: the notes of every table, then its own."""
     experiment, preset = _resolve(experiment), get_preset(preset)
     shown = ", ".join({"val": "validation"}.get(s, s) for s in experiment.splits)
-    notes = [
-        "Baseline: the trivial predictor evaluated on the same rows (regression: the training mean; "
-        "classification: the training class prior). A model near its baseline learned little.",
-        f"Published: {experiment.citation.text()}. {experiment.citation.note}",
-        "Train columns: ours are the best checkpoint evaluated on the training rows (eval mode); the study's "
-        "scripts computed theirs inside the training loop (dropout on, weights changing during the epoch).",
-        f"Splits: PTB-XL strat_fold 1-8 train / 9 validation / 10 test (shown here: {shown}); DeepFake "
-        "records are assigned to 10 folds by a hash of their id. The seed study used random 70/10/20 record "
-        "splits.",
-    ]
+    notes = (
+        []
+        if experiment.study != "seed"
+        else [
+            "Baseline: the trivial predictor evaluated on the same rows (regression: the training mean; "
+            "classification: the training class prior). A model near its baseline learned little.",
+            f"Published: {SEED_STUDY.text()}. {SEED_STUDY.note}",
+            "Train columns: ours are the best checkpoint evaluated on the training rows (eval mode); the study's "
+            "scripts computed theirs inside the training loop (dropout on, weights changing during the epoch).",
+            f"Splits: PTB-XL strat_fold 1-8 train / 9 validation / 10 test (shown here: {shown}); DeepFake "
+            "records are assigned to 10 folds by a hash of their id. The seed study used random 70/10/20 record "
+            "splits.",
+        ]
+    )
     notes += [note(preset, sources) for note in experiment.notes]
     if preset.name != "paper":
         notes.append(
@@ -253,12 +282,15 @@ def header(
         "data": datas,
         "runs": {p.spec.name: {"status": p.status, "run_id": p.run_id} for p in planned},
         "notes": table_notes(experiment, preset, sources),
-        "citation": _citation(experiment.citation),
+        "citation": dict(experiment.citation)
+        if experiment.citation
+        else {
+            "text": SEED_STUDY.text(),
+            "url": SEED_STUDY.url,
+            "source": SEED_STUDY.source,
+            "note": SEED_STUDY.note,
+        },
     }
-
-
-def _citation(citation) -> dict:
-    return {"text": citation.text(), "url": citation.url, "source": citation.source, "note": citation.note}
 
 
 def default_out_dir(experiment: str, preset: Preset) -> Path:
@@ -283,7 +315,6 @@ def write_outputs(out_dir: Path, name: str, table: pd.DataFrame, header: Mapping
         {
             **header,
             "written": datetime.now(UTC).isoformat(timespec="seconds"),
-            "citation": header.get("citation") or _citation(SEED_STUDY),
             "rows": records,
         },
     )

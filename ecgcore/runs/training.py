@@ -88,20 +88,23 @@ def _exists(store: RunStore, run_id: str) -> bool:
 
 
 def transfer_sources(config: TrainConfig, store: RunStore) -> list:
-    """The finished regression runs named in ``config.transfer["sources"]``, as transfer sources.
+    """The finished runs named in ``config.transfer["sources"]``, as transfer sources: regression runs, or
+    for the ``pretrained`` approach a classification run.
 
     Raises
     ------
     ValueError
-        If a run is unknown, not finished, not a regression run.
+        If a run is unknown, not finished, or of the other task.
     FileNotFoundError
         If its best checkpoint or ``records.json`` is missing.
     """
-    return [load_source(run_id, store) for run_id in (config.transfer or {}).get("sources") or []]
+    transfer = config.transfer or {}
+    task = "classification" if transfer.get("approach") == "pretrained" else "regression"
+    return [load_source(run_id, store, task) for run_id in transfer.get("sources") or []]
 
 
-def load_source(run_id: str, store: RunStore):
-    """One finished regression run's best checkpoint and ``records.json`` (see :func:`transfer_sources`)."""
+def load_source(run_id: str, store: RunStore, task: str = "regression"):
+    """One finished run's (of ``task``) best checkpoint and ``records.json`` (see :func:`transfer_sources`)."""
     from ecgcore.train.transfer import Source
 
     try:
@@ -112,9 +115,9 @@ def load_source(run_id: str, store: RunStore):
         raise ValueError(
             f"transfer source {run_id!r} has status {run['status']!r}; expected a finished ('done') run"
         )
-    if run["task"] != "regression":
+    if run["task"] != task:
         raise ValueError(
-            f"transfer source {run_id!r} is a {run['task']} run; transfer starts from regression runs"
+            f"transfer source {run_id!r} is a {run['task']} run; this approach starts from {task} runs"
         )
     run_dir = Path(run["run_dir"])
     records_file = run_dir / "records.json"
@@ -123,7 +126,7 @@ def load_source(run_id: str, store: RunStore):
             f"{records_file}: the source run's record list is missing, so leakage into the "
             "target data cannot be ruled out"
         )
-    return Source.from_files(run_id, run_dir / "best.safetensors", json.loads(records_file.read_text()))
+    return Source.from_files(run_id, run_dir / "best.safetensors", json.loads(records_file.read_text()), task)
 
 
 def predict_split(store: RunStore, run_id: str, split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ecgcore.data.labels import class_counts, rare_classes
 from ecgcore.progress import ProgressFn
 from ecgcore.train import distributed as ddp
 from ecgcore.train.config import TrainConfig
@@ -106,6 +107,13 @@ def prepare_data(config: TrainConfig, progress: ProgressFn | None = None) -> Pre
         target_sd = raw[rows["train"]].std(axis=0)
         target_sd[target_sd == 0] = 1.0
         y = ((np.nan_to_num(raw) - target_mean) / target_sd).astype(np.float32)
+    info: dict[str, Any] = {}
+    if config.task == "classification" and config.label_mode == "multi":
+        split_of_row = np.full(len(index), "", dtype=object)
+        for name, r in rows.items():
+            split_of_row[r] = name
+        info["class_counts"] = class_counts(raw, split_of_row, names)
+        info["rare_classes"] = rare_classes(info["class_counts"])  # kept and reported, never dropped
     return PreparedData(
         inputs=inputs,
         rows=rows,
@@ -121,6 +129,7 @@ def prepare_data(config: TrainConfig, progress: ProgressFn | None = None) -> Pre
         kind=dataset.kind,
         spec=config.data,
         fingerprint=str(cached.meta.get("fingerprint", "")),
+        info=info,
     )
 
 
@@ -129,8 +138,10 @@ def _labels(
 ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
     """``(output names, raw labels per row, usable rows)`` for the config's task and label mode.
 
-    Classification reads the dataset's class columns (``dataset.classes``; PTB-XL's superclasses by
-    default): single-label mode keeps the records with exactly one class.
+    ``classes``: the source's class columns when it names a label set (``challenge:...``,
+    ``ptbxl:...;labels=study18``, ``chapman:...``). Multi-label: every record counts (one with none of
+    the classes is a negative example for all of them). Single-label (mutually exclusive classes such as
+    Chapman's rhythms): the records with exactly one class.
     """
     if config.task == "regression":
         names = tuple(config.targets)
@@ -139,15 +150,15 @@ def _labels(
             raise ValueError(f"{config.data}: the index has no {missing} columns for regression")
         raw = index[list(names)].to_numpy(dtype=np.float64)
         return names, raw, np.isfinite(raw).all(axis=1)
-    if tuple(classes) != SUPERCLASSES:
+    if classes != SUPERCLASSES:
         missing = [c for c in classes if c not in index.columns]
         if missing:
             raise ValueError(f"{config.data}: the index lacks the class columns {missing}")
         onehot = index[list(classes)].to_numpy(dtype=np.float32)
         if config.label_mode == "single":
             single = onehot.sum(axis=1) == 1
-            return tuple(classes), np.where(single, onehot.argmax(axis=1), -1).astype(np.int64), single
-        return tuple(classes), onehot, onehot.sum(axis=1) > 0
+            return classes, np.where(single, onehot.argmax(axis=1), -1).astype(np.int64), single
+        return classes, onehot, np.ones(len(index), dtype=bool)
     missing = [c for c in (*SUPERCLASSES, "superclass") if c not in index.columns]
     if missing:
         raise ValueError(f"{config.data}: classification needs superclass labels; the index lacks {missing}")

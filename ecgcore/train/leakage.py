@@ -1,6 +1,8 @@
 """Leakage between transfer runs: no record used to pretrain a source model may be anywhere in the target data.
 
-Records are compared within a data kind (a PTB-XL ``ecg_id`` and a DeepFake ``patid`` never clash), from
+Records are compared within a data kind (a PTB-XL ``ecg_id`` and a DeepFake ``patid`` never clash), except
+that the PhysioNet/CinC Challenge's ``HR*`` records are PTB-XL records and compare as their ``ecg_id``
+(:func:`ecgcore.data.challenge.record_identity`), from
 ``records.json``-shaped mappings: ``{"data": spec, "kind": ..., "train": [ids], "val": [...], "test": [...]}``.
 """
 
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from ecgcore.data.challenge import record_identity
 from ecgcore.train.config import TrainConfig
 
 SPLITS = ("train", "val", "test")
@@ -24,7 +27,7 @@ def _keyed(records: Mapping) -> dict[str, set[tuple[str, str]]]:
         raise ValueError(
             f"records of {records.get('data', '?')!r} name no data kind; cannot compare record ids"
         )
-    return {s: {(kind, str(r)) for r in records.get(s, [])} for s in SPLITS}
+    return {s: {record_identity(kind, str(r)) for r in records.get(s, [])} for s in SPLITS}
 
 
 def assert_no_leakage(source_records: Mapping | Iterable[Mapping], target_records: Mapping) -> None:

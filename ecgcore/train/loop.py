@@ -268,6 +268,7 @@ def _summary(state: FitState, epoch: int) -> dict:
         "n": {s: int(len(r)) for s, r in data.rows.items()},
         "dropped": data.dropped,
         "names": list(data.names),
+        **data.info,
         "metrics": {s: r["model"] for s, r in results.items()},
         "loss": {s: r["loss"] for s, r in results.items()},
         "baseline": baseline,

@@ -71,7 +71,8 @@ def train(
         if info.is_main:
             atomic_write_json(run_dir / "records.json", _records(data))
         torch.manual_seed(config.seed)
-        model, strategy = build_model(config, input_channels(data.inputs), len(data.names), transfer_sources)
+        classes = data.names if config.task == "classification" else None
+        model, strategy = build_model(config, input_channels(data.inputs), len(data.names), transfer_sources, classes)
         return fit(
             config,
             data,
@@ -142,7 +143,13 @@ def input_channels(inputs) -> int:
     return int(first.shape[1])
 
 
-def build_model(config: TrainConfig, n_leads: int, n_outputs: int, transfer_sources: list | None = None):
+def build_model(
+    config: TrainConfig,
+    n_leads: int,
+    n_outputs: int,
+    transfer_sources: list | None = None,
+    classes: tuple[str, ...] | None = None,
+):
     """``(model, strategy)``: a fresh model, or the transfer module's pre-trained one and its strategy."""
     if config.transfer:
         from ecgcore.train.transfer import prepare
@@ -152,7 +159,7 @@ def build_model(config: TrainConfig, n_leads: int, n_outputs: int, transfer_sour
                 "a transfer run needs its source runs resolved to checkpoints and record lists "
                 "(ecgcore.runs.run_training does it)"
             )
-        return prepare(config, n_leads, n_outputs, transfer_sources)
+        return prepare(config, n_leads, n_outputs, transfer_sources, classes)
     from ecgcore.models import create_model
 
     return create_model(config.model, n_leads, n_outputs, **config.model_kwargs), None

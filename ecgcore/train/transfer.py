@@ -10,7 +10,9 @@ Approaches
     single-target runs, or one 4-target run), read the ECG side by side; their features are concatenated
     (:class:`ecgcore.models.ConcatBackbone`) and a new head classifies. With a single source run the
     model is that run's architecture with a new head. ``qrs``: only the backbone of the run that
-    predicts QRS (a single-target QRS run preferred), with a new head.
+    predicts QRS (a single-target QRS run preferred), with a new head. ``pretrained``: one finished
+    *classification* run (PTB-XL pretraining for a Challenge database, say): its backbone, and its head
+    too when it predicts the same classes in the same order (a new head otherwise).
 
 Strategies (all by the models' *named* layer groups, ``model.layer_groups()``, input side first)
     ``linear_probe``: only the head trains; the backbone is frozen, BatchNorm statistics included (frozen
@@ -23,7 +25,8 @@ Leakage
     anywhere in the target data: :func:`assert_no_leakage`. This is deliberately stricter than "not in
     the evaluation splits": a pretraining record in the target's training split would be harmless, but
     the check cannot know how the target's splits will be drawn by future code, so any overlap refuses.
-    Records are compared within a data kind (a PTB-XL ``ecg_id`` and a DeepFake ``patid`` never clash).
+    Records are compared within a data kind (a PTB-XL ``ecg_id`` and a DeepFake ``patid`` never clash),
+    except that the Challenge's ``HR*`` records are PTB-XL's (:mod:`ecgcore.train.leakage`).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from ecgcore.train.config import TrainConfig
 from ecgcore.train.leakage import LeakageError, assert_no_leakage, target_records
 from ecgcore.vocab import TARGET_KEYS
 
-APPROACHES = ("combined", "qrs")
+APPROACHES = ("combined", "qrs", "pretrained")
 STRATEGIES = ("linear_probe", "gradual_unfreeze", "discriminative")
 #: ULMFiT's factor between the learning rates of neighbouring layer groups.
 DEFAULT_LR_FACTOR = 2.6
@@ -133,18 +136,20 @@ class Source:
         return load_checkpoint(self.checkpoint)[0]
 
     @classmethod
-    def from_files(cls, run_id: str, checkpoint: str | Path, records: Mapping) -> Source:
+    def from_files(
+        cls, run_id: str, checkpoint: str | Path, records: Mapping, task: str = "regression"
+    ) -> Source:
         """A source from its best checkpoint file and its ``records.json`` mapping (``run_id`` is added).
 
         Raises
         ------
         ValueError
-            If the checkpoint is not a regression model's.
+            If the checkpoint is not a ``task`` model's.
         """
         _, meta = read_checkpoint(checkpoint)
-        if meta.get("task") != "regression":
+        if meta.get("task") != task:
             raise ValueError(
-                f"transfer source {run_id!r} is a {meta.get('task')} run; transfer starts from regression runs"
+                f"transfer source {run_id!r} is a {meta.get('task')} run; this approach starts from {task} runs"
             )
         return cls(run_id, Path(checkpoint), meta, {**records, "run_id": run_id})
 
@@ -174,6 +179,10 @@ def _check_compatible(source: Source, config: TrainConfig) -> None:
 
 def select_sources(sources: list[Source], approach: str) -> list[Source]:
     """The sources an approach uses (see the module docstring); clear errors when they do not fit."""
+    if approach == "pretrained":
+        if len(sources) != 1:
+            raise ValueError(f"approach 'pretrained' takes one source run; got {len(sources)}")
+        return sources
     if approach == "qrs":
         with_qrs = [s for s in sources if "qrs" in s.targets]
         if not with_qrs:
@@ -193,11 +202,16 @@ def select_sources(sources: list[Source], approach: str) -> list[Source]:
     return sources
 
 
-def build_transfer_model(sources: list[Source], n_leads: int, n_outputs: int) -> ECGModel:
-    """A new model holding the sources' trained backbones and a freshly initialised head."""
+def build_transfer_model(
+    sources: list[Source], n_leads: int, n_outputs: int, classes: tuple[str, ...] | None = None
+) -> ECGModel:
+    """A new model holding the sources' trained backbones and a freshly initialised head (the single
+    source's own head when ``classes`` are exactly the classes it predicted)."""
     if len(sources) == 1:
         model = create_model(**{**sources[0].model.config, "n_outputs": n_outputs})
         model.backbone.load_state_dict(sources[0].model.backbone.state_dict())
+        if classes is not None and list(classes) == list(sources[0].meta.get("classes") or []):
+            model.head.load_state_dict(sources[0].model.head.state_dict())
         return model
     model = create_model("concat", n_leads, n_outputs, members=[s.model.config for s in sources])
     for member, source in zip(model.backbone.members, sources):
@@ -206,7 +220,11 @@ def build_transfer_model(sources: list[Source], n_leads: int, n_outputs: int) ->
 
 
 def prepare(
-    config: TrainConfig, n_leads: int, n_outputs: int, sources: list[Source]
+    config: TrainConfig,
+    n_leads: int,
+    n_outputs: int,
+    sources: list[Source],
+    classes: tuple[str, ...] | None = None,
 ) -> tuple[ECGModel, Strategy]:
     """The model and strategy of a transfer run (what :func:`ecgcore.train.trainer.train` calls).
 
@@ -243,7 +261,7 @@ def prepare(
     for source in sources:
         _check_compatible(source, config)
     assert_no_leakage([s.records for s in sources], target_records(config))
-    model = build_transfer_model(sources, n_leads, n_outputs)
+    model = build_transfer_model(sources, n_leads, n_outputs, classes if approach == "pretrained" else None)
     model.train()
     strategy.on_epoch_start(0, model)
     return model, strategy

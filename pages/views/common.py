@@ -50,6 +50,8 @@ def sources() -> dict[str, str]:
         out["DeepFake demo set (generated)"] = format_spec("deepfake", demo_dir())
     if settings.get("deepfake_dir"):
         out[f"DeepFake ({settings['deepfake_dir']})"] = format_spec("deepfake", settings["deepfake_dir"])
+    if settings.get("challenge_dir"):
+        out[f"Challenge ({settings['challenge_dir']})"] = format_spec("challenge", settings["challenge_dir"])
     return out
 
 

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from ecgcore import viz
+from ecgcore.data.labels import challenge_map
 from ecgcore.io import Record
 from ecgcore.vocab import LEADS_12, SUPERCLASSES, TARGET_KEYS, TARGETS_BY_KEY
 from pages.views.common import (
@@ -23,17 +24,19 @@ from pages.views.common import (
 
 UPLOAD = "Upload a record"
 PAGE_SIZE = 20
-SEX = {0: "male", 1: "female"}  # PTB-XL's coding of the sex column
+SEX = {0: "male", 1: "female", "Male": "male", "Female": "female"}  # PTB-XL's 0/1, the Challenge's words
 LAYOUTS = {"3x4 + rhythm strip (II)": "3x4", "one lead per row": "rows"}
 
 
-def filter_index(index: pd.DataFrame) -> pd.DataFrame:
-    """Filter widgets for the columns the index has; returns the matching rows."""
+def filter_index(index: pd.DataFrame, classes: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Filter widgets for the columns the index has (``classes``: the source's label columns, when it
+    names them); returns the matching rows."""
     keep = np.ones(len(index), dtype=bool)
     cols = st.columns(4)
-    if "superclass" in index:
+    classes = [c for c in classes if c in index] or (list(SUPERCLASSES) if "superclass" in index else [])
+    if classes:
         chosen = cols[0].multiselect(
-            "Superclass", SUPERCLASSES, key="f_superclass", help="Records that have any of these superclasses"
+            "Class", classes, key="f_superclass", help="Records that have any of these classes"
         )
         if chosen:
             keep &= index[list(chosen)].sum(axis=1).to_numpy() > 0
@@ -46,7 +49,7 @@ def filter_index(index: pd.DataFrame) -> pd.DataFrame:
     if folds:
         keep &= index["fold"].isin(folds).to_numpy()
     if "sex" in index:
-        sexes = cols[2].multiselect("Sex", list(SEX.values()), key="f_sex")
+        sexes = cols[2].multiselect("Sex", sorted(set(SEX.values())), key="f_sex")
         if sexes:
             keep &= index["sex"].map(SEX).isin(sexes).to_numpy()
     if "age" in index and index["age"].notna().any():
@@ -65,6 +68,12 @@ def filter_index(index: pd.DataFrame) -> pd.DataFrame:
             if chosen != (lo, hi):
                 keep &= index[key].between(*chosen).to_numpy()
     return index[keep]
+
+
+def decoded_labels(dx: str) -> str:
+    """A Challenge record's ``# Dx`` codes as Challenge abbreviations (the code itself when unlisted)."""
+    codes = [c for c in str(dx).split(",") if c]
+    return ", ".join(d["abbreviation"] or d["code"] for d in challenge_map().decode(codes))
 
 
 def show_measurement(rec: Record, key: str) -> dict | None:
@@ -158,7 +167,10 @@ def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
     if result is not None:
         show_representative_beats(rec, result)
     with st.expander("Metadata and labels", expanded=row is not None):
-        if row is not None:
+        diagnoses = rec.metadata.get("diagnoses")
+        if diagnoses:  # a Challenge record: its # Dx SNOMED codes, decoded
+            st.dataframe(pd.DataFrame(diagnoses), hide_index=True)
+        elif row is not None:
             labels = [c for c in SUPERCLASSES if c in row and row[c] == 1]
             st.write(
                 f"**Superclasses:** {', '.join(labels) or 'none'}"
@@ -175,11 +187,14 @@ def browse(filtered: pd.DataFrame, total: int) -> pd.Series:
     page = p1.number_input("Page", 1, n_pages, 1, key="explorer_page")
     p2.caption(f"{len(filtered)} of {total} records, page {page} of {n_pages}")
     view = filtered.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    view = view.assign(diagnoses=view["dx"].map(decoded_labels)) if "dx" in view else view
     shown = view[
         [
             c
             for c in (
                 "record_id",
+                "database",
+                "diagnoses",
                 "patient_id",
                 "fold",
                 "split",
@@ -251,7 +266,7 @@ for note in notes:
 records_tab, overview_tab = st.tabs(["Records", "Overview"])
 with records_tab:
     with st.expander("Filters", expanded=False):
-        filtered = filter_index(ds.index)
+        filtered = filter_index(ds.index, tuple(getattr(ds, "classes", ())))
     if filtered.empty:
         st.info("No record matches the filters.")
     else:

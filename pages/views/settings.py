@@ -19,6 +19,10 @@ FOLDERS = {
         "DeepFake ECG folder (ground-truth CSV + .asc files)",
         lambda d: open_source(format_spec("deepfake", d)),
     ),
+    "challenge_dir": (
+        "PhysioNet/CinC Challenge 2020/2021 folder (.hea + .mat records with # Dx SNOMED labels; e.g. Georgia)",
+        lambda d: open_source(f"challenge:{d}"),
+    ),
 }
 
 st.title("Settings")

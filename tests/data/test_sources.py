@@ -44,7 +44,10 @@ def test_options_are_typed():
         ("ptbxl:", "no path after ptbxl:"),
         ("ptbxl:/x;fs=fast", r"option fs='fast' is not a number"),
         ("ptbxl:/x;plus_outliers=maybe", "is not a true/false"),
-        ("ptbxl:/x;colour=red", r"ptbxl takes no option 'colour' \(it takes: fs, plus_dir, plus_outliers\)"),
+        (
+            "ptbxl:/x;colour=red",
+            r"ptbxl takes no option 'colour' \(it takes: fs, plus_dir, plus_outliers, labels\)",
+        ),
         ("deepfake:/x;fs=100", r"deepfake takes no option 'fs' \(it takes: none\)"),
         ("ptbxl:/x;fs", "option 'fs' is not name=value"),
     ],

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from ecgcore.experiments import DataRequired, DataSources, build_table, check_data, get_experiment, get_preset
-from ecgcore.experiments.published import VISION_TEST
+from ecgcore.experiments.vision import VISION_TEST
 from tests.images.test_chapman import make_chapman
 
 
