@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_all_start_methods, get_context
@@ -200,6 +200,19 @@ def _fill(rows: range) -> list[tuple[int, str]]:
     return failures
 
 
+@contextlib.contextmanager
+def build_folder(final: Path) -> Iterator[Path]:
+    """A temporary folder beside ``final`` to build a cache in (abandoned ones are removed first); it is
+    deleted on the way out unless the build moved it into place (:func:`_install`)."""
+    _remove_abandoned(final)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-{os.getpid()}-", dir=final.parent))
+    try:
+        yield tmp
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def fill_in_chunks(
     n: int,
     n_jobs: int | None,
@@ -246,9 +259,7 @@ def _build(
     progress: ProgressFn | None,
     n_jobs: int | None,
 ) -> None:
-    _remove_abandoned(final)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-{os.getpid()}-", dir=final.parent))
-    try:
+    with build_folder(final) as tmp:
         start = time.perf_counter()
         n = len(dataset.index)
         array_path = tmp / "signals.npy"
@@ -316,9 +327,6 @@ def _build(
         }
         paths.atomic_write_json(tmp / "meta.json", meta)  # written last: its presence marks a complete build
         _install(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _fit_standardizer(signals: np.ndarray, index: pd.DataFrame, prep: Preprocessing) -> dict[str, Any]:

@@ -23,9 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ecgcore import paths
-from ecgcore.data.cache import _install, _remove_abandoned, fill_in_chunks, load_cached
+from ecgcore.data.cache import _install, build_folder, fill_in_chunks, load_cached
 from ecgcore.data.inputs import register_input, signal_inputs
 from ecgcore.data.preprocess import Preprocessing, preprocess_record, shape_record
 from ecgcore.data.representations import FIELD_LEADS, LAYOUTS, ChartLayout, signal_image
@@ -167,9 +164,7 @@ def _build(
     progress: ProgressFn | None,
     n_jobs: int | None,
 ) -> None:
-    _remove_abandoned(final)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-{os.getpid()}-", dir=final.parent))
-    try:
+    with build_folder(final) as tmp:
         start = time.perf_counter()
         n = len(signals)
         images_path = tmp / "images.npy"
@@ -189,9 +184,6 @@ def _build(
         }
         paths.atomic_write_json(tmp / "meta.json", meta)
         _install(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _image_builder(name: str):

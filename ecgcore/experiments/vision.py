@@ -45,14 +45,62 @@ VISION_MODELS: tuple[str, ...] = (
 )
 #: Test-set macro metrics the vision study published (layout 3x4+II), as quoted in issue 19.
 VISION_TEST: dict[str, dict[str, float]] = {
-    "mobilenet_v3_small": {"f1_macro": 0.9296, "precision": 0.9321, "recall": 0.9292, "accuracy": 0.9381, "auc": 0.9921},
-    "mobilenet_v3_large": {"f1_macro": 0.9380, "precision": 0.9397, "recall": 0.9366, "accuracy": 0.9448, "auc": 0.9905},
-    "resnet18": {"f1_macro": 0.9533, "precision": 0.9539, "recall": 0.9528, "accuracy": 0.9580, "auc": 0.9932},
-    "resnet50": {"f1_macro": 0.9486, "precision": 0.9512, "recall": 0.9474, "accuracy": 0.9537, "auc": 0.9942},
-    "efficientnet_b0": {"f1_macro": 0.9541, "precision": 0.9550, "recall": 0.9534, "accuracy": 0.9589, "auc": 0.9925},
-    "efficientnet_b3": {"f1_macro": 0.9575, "precision": 0.9580, "recall": 0.9570, "accuracy": 0.9618, "auc": 0.9947},
-    "convnext_tiny": {"f1_macro": 0.9486, "precision": 0.9493, "recall": 0.9484, "accuracy": 0.9537, "auc": 0.9927},
-    "convnext_base": {"f1_macro": 0.9612, "precision": 0.9621, "recall": 0.9603, "accuracy": 0.9655, "auc": 0.9950},
+    "mobilenet_v3_small": {
+        "f1_macro": 0.9296,
+        "precision": 0.9321,
+        "recall": 0.9292,
+        "accuracy": 0.9381,
+        "auc": 0.9921,
+    },
+    "mobilenet_v3_large": {
+        "f1_macro": 0.9380,
+        "precision": 0.9397,
+        "recall": 0.9366,
+        "accuracy": 0.9448,
+        "auc": 0.9905,
+    },
+    "resnet18": {
+        "f1_macro": 0.9533,
+        "precision": 0.9539,
+        "recall": 0.9528,
+        "accuracy": 0.9580,
+        "auc": 0.9932,
+    },
+    "resnet50": {
+        "f1_macro": 0.9486,
+        "precision": 0.9512,
+        "recall": 0.9474,
+        "accuracy": 0.9537,
+        "auc": 0.9942,
+    },
+    "efficientnet_b0": {
+        "f1_macro": 0.9541,
+        "precision": 0.9550,
+        "recall": 0.9534,
+        "accuracy": 0.9589,
+        "auc": 0.9925,
+    },
+    "efficientnet_b3": {
+        "f1_macro": 0.9575,
+        "precision": 0.9580,
+        "recall": 0.9570,
+        "accuracy": 0.9618,
+        "auc": 0.9947,
+    },
+    "convnext_tiny": {
+        "f1_macro": 0.9486,
+        "precision": 0.9493,
+        "recall": 0.9484,
+        "accuracy": 0.9537,
+        "auc": 0.9927,
+    },
+    "convnext_base": {
+        "f1_macro": 0.9612,
+        "precision": 0.9621,
+        "recall": 0.9603,
+        "accuracy": 0.9655,
+        "auc": 0.9950,
+    },
 }
 #: ConvNeXt-B macro and per-class F1 per layout, as quoted in issue 19.
 VISION_CONVNEXT_B_F1: dict[str, dict[str, float]] = {
@@ -160,7 +208,9 @@ def _representations(preset: Preset, sources: DataSources) -> list[RunSpec]:
 
 
 def _representations_deepfake(preset: Preset, sources: DataSources) -> list[RunSpec]:
-    return _representation_specs(preset, sources.deepfake_spec(preset), "regression", "representations-deepfake")
+    return _representation_specs(
+        preset, sources.deepfake_spec(preset), "regression", "representations-deepfake"
+    )
 
 
 def _vision_note(preset: Preset, sources: DataSources) -> str:

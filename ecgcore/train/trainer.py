@@ -72,7 +72,9 @@ def train(
             atomic_write_json(run_dir / "records.json", _records(data))
         torch.manual_seed(config.seed)
         classes = data.names if config.task == "classification" else None
-        model, strategy = build_model(config, input_channels(data.inputs), len(data.names), transfer_sources, classes)
+        model, strategy = build_model(
+            config, input_channels(data.inputs), len(data.names), transfer_sources, classes
+        )
         return fit(
             config,
             data,
