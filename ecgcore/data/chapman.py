@@ -14,8 +14,11 @@ Each record is one patient (10,646 patients, 10,646 records), so the hash of the
 patient-level fold: folds 1-8 train, 9 validation, 10 test. The index has one 0/1 column per class and
 ``dataset.classes``; ``rhythm`` keeps the original code.
 
-The PhysioNet/CinC Challenge 2021 copy of the same database (WFDB + SNOMED codes) is read by the
-Challenge reader (``challenge:DIR;db=Chapman_Shaoxing``), not here.
+The PhysioNet/CinC Challenge 2021 copy of the same database (WFDB + SNOMED codes, records ``JS00001`` ...
+``JS10646``) is ``chapman_challenge:DIR``: the Challenge reader (:class:`ecgcore.data.challenge.ChallengeDataset`,
+``db=Chapman_Shaoxing``) with the same 4 classes, mapped from the Challenge abbreviations of the record's codes
+(:data:`CHALLENGE_GROUPS`: AF and AFL -> AFIB; SVT, ATach, SAAWR, STach, AVNRT, AVRT -> GSVT; SB; NSR and SA ->
+SR). A record whose codes fall in none or in several of the groups has no class (single-label training skips it).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 from ecgcore.data.base import DatasetError, ECGDataset, hash_fold, require_dir, split_of, warn_missing
+from ecgcore.data.challenge import ChallengeDataset
+from ecgcore.data.labels import challenge_map
 from ecgcore.data.sources import register_source
 from ecgcore.io import ECGFormatError, Record
 from ecgcore.vocab import LEADS_12, canonical_lead
@@ -45,6 +50,20 @@ RHYTHM_GROUPS: dict[str, str] = {
     "AVRT": "GSVT",
     "SR": "SR",
     "SI": "SR",
+    "SA": "SR",
+}
+#: Challenge abbreviation (ecgcore.data.labels.challenge_map) -> class, for the Challenge copy.
+CHALLENGE_GROUPS: dict[str, str] = {
+    "SB": "SB",
+    "AF": "AFIB",
+    "AFL": "AFIB",
+    "SVT": "GSVT",
+    "ATach": "GSVT",
+    "SAAWR": "GSVT",
+    "STach": "GSVT",
+    "AVNRT": "GSVT",
+    "AVRT": "GSVT",
+    "NSR": "SR",
     "SA": "SR",
 }
 FS = 500.0
@@ -155,3 +174,25 @@ def _numeric(cells: list[str]) -> bool:
     except ValueError:
         return False
     return True
+
+
+@register_source("chapman_challenge", seconds=float)
+class ChapmanChallenge(ChallengeDataset):
+    """Chapman-Shaoxing in the Challenge layout, with the 4 rhythm classes (see the module docstring)."""
+
+    def __init__(self, root: str | Path, seconds: float = 10.0):
+        super().__init__(root, db="Chapman_Shaoxing", labels="scored", seconds=seconds)
+        self.options = {"seconds": seconds}
+        abbreviation = {code: d.abbreviation for code, d in challenge_map().diagnoses.items()}
+        groups = [
+            {
+                CHALLENGE_GROUPS[a]
+                for a in (abbreviation.get(c) for c in str(dx).split(","))
+                if a in CHALLENGE_GROUPS
+            }
+            for dx in self.index["dx"]
+        ]
+        self.index["rhythm_class"] = [next(iter(g)) if len(g) == 1 else "" for g in groups]
+        for c in RHYTHM_CLASSES:
+            self.index[c] = (self.index["rhythm_class"] == c).astype(np.float32)
+        self.classes = RHYTHM_CLASSES

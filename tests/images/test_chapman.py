@@ -122,3 +122,28 @@ def test_four_class_rhythm_training_through_the_common_trainer(tmp_path):
     ds = open_source(f"chapman:{root}")
     probabilities = predictor.predict(ds.read(ds.index["record_id"][0]))["probabilities"]
     assert list(probabilities) == list(RHYTHM_CLASSES) and sum(probabilities.values()) == pytest.approx(1.0)
+
+
+def test_challenge_layout_maps_snomed_codes_to_the_four_classes(tmp_path):
+    from tests.challenge_factories import FakeRecord, make_challenge_dir
+
+    records = [
+        FakeRecord("JS00001", ("426177001",)),  # SB
+        FakeRecord("JS00002", ("164890007", "59118001")),  # atrial flutter (+ RBBB): AFIB
+        FakeRecord("JS00003", ("427084000",)),  # sinus tachycardia: GSVT
+        FakeRecord("JS00004", ("427393009",)),  # sinus arrhythmia (SI): SR
+        FakeRecord("JS00005", ("426177001", "164889003")),  # SB and AF: ambiguous, no class
+        FakeRecord("JS20000", ("426177001",)),  # Ningbo by its number: not Chapman
+    ]
+    root = make_challenge_dir(tmp_path / "challenge", records)
+    ds = open_source(f"chapman_challenge:{root}")
+    assert list(ds.index["record_id"]) == ["JS00001", "JS00002", "JS00003", "JS00004", "JS00005"]
+    assert list(ds.index["rhythm_class"]) == ["SB", "AFIB", "GSVT", "SR", ""]
+    assert ds.classes == RHYTHM_CLASSES and ds.index[list(RHYTHM_CLASSES)].sum(axis=1).tolist() == [
+        1,
+        1,
+        1,
+        1,
+        0,
+    ]
+    assert open_source(ds.spec).index["rhythm_class"].tolist() == list(ds.index["rhythm_class"])
