@@ -738,6 +738,7 @@ def dataset_comparison(profiles: Sequence) -> go.Figure:
         )
     fig.update_layout(barmode="group", height=620, legend=dict(orientation="h", y=-0.08))
     fig.update_yaxes(type="log", row=1, col=2)
+    return fig
 
 
 # --- ECGs as images, studies, efficiency -------------------------------------------------------------------
