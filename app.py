@@ -18,6 +18,7 @@ PAGES = [
     st.Page("pages/views/results.py", title="Results", icon=":material/leaderboard:"),
     st.Page("pages/views/record.py", title="Record & saliency", icon=":material/troubleshoot:"),
     st.Page("pages/views/images.py", title="Images & studies", icon=":material/image:"),
+    st.Page("pages/views/holter.py", title="Holter", icon=":material/ecg_heart:"),
     st.Page("pages/views/settings.py", title="Settings", icon=":material/settings:"),
 ]
 

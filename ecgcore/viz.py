@@ -661,6 +661,125 @@ def reliability_diagram(
     return fig
 
 
+# --- Holter (beat-level analysis of long records) ---------------------------------------------------------
+
+#: EC57 beat class -> colour in every Holter figure.
+BEAT_CLASS_COLOURS: dict[str, str] = {
+    "N": "#2b6cb0",
+    "S": "#dd6b20",
+    "V": "#c53030",
+    "F": "#6b46c1",
+    "Q": "#718096",
+}
+
+
+def hr_trend(hr_per_minute: Sequence[float | None], title: str = "Heart rate per minute") -> go.Figure:
+    """Heart rate (bpm) per minute of a long record; minutes without beats leave a gap."""
+    hr = np.array([np.nan if v is None else v for v in hr_per_minute], dtype=np.float64)
+    fig = go.Figure(go.Scatter(x=np.arange(hr.size) / 60.0, y=hr, mode="lines", line=dict(color="#2b6cb0")))
+    fig.update_layout(
+        title=title, xaxis_title="time (h)", yaxis_title="bpm", height=260, margin=dict(t=40, b=40)
+    )
+    return fig
+
+
+def beat_classes_over_time(
+    samples: np.ndarray, classes: Sequence[str], fs: float, minutes_per_bin: int = 5
+) -> go.Figure:
+    """Stacked counts of each beat class per ``minutes_per_bin`` minutes (N on its own axis scale)."""
+    samples = np.asarray(samples)
+    labels = np.asarray(classes)
+    edges = np.arange(
+        0, (samples.max() if samples.size else 0) + minutes_per_bin * 60 * fs + 1, minutes_per_bin * 60 * fs
+    )
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.4, 0.6], vertical_spacing=0.05)
+    hours = edges[:-1] / fs / 3600
+    for name, colour in BEAT_CLASS_COLOURS.items():
+        counts, _ = (
+            np.histogram(samples[labels == name], bins=edges) if edges.size > 1 else (np.zeros(0), None)
+        )
+        if name == "N":
+            fig.add_trace(go.Bar(x=hours, y=counts, name=name, marker_color=colour), row=1, col=1)
+        elif counts.any():
+            fig.add_trace(go.Bar(x=hours, y=counts, name=name, marker_color=colour), row=2, col=1)
+    fig.update_layout(
+        barmode="stack", title=f"Beat classes per {minutes_per_bin} min", height=320, margin=dict(t=40, b=40)
+    )
+    fig.update_xaxes(title_text="time (h)", row=2, col=1)
+    return fig
+
+
+def cluster_template(
+    template: np.ndarray, examples: np.ndarray, span_s: tuple[float, float], label: str, count: int
+) -> go.Figure:
+    """One morphology cluster: its example beats (thin, grey) under its template (thick, class colour).
+
+    ``template`` and each row of ``examples`` are both leads' morphology vectors end to end
+    (:mod:`ecgcore.beats.features`), drawn as two panels side by side.
+    """
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.02)
+    n = template.size // 2
+    t = np.linspace(span_s[0], span_s[1], n) * 1000
+    for lead in range(2):
+        part = slice(lead * n, (lead + 1) * n)
+        for row in np.atleast_2d(examples):
+            fig.add_trace(
+                go.Scatter(
+                    x=t,
+                    y=row[part],
+                    mode="lines",
+                    line=dict(color="rgba(120,120,120,0.4)", width=1),
+                    hoverinfo="skip",
+                    showlegend=False,
+                ),
+                row=1,
+                col=lead + 1,
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=t,
+                y=template[part],
+                mode="lines",
+                line=dict(color=BEAT_CLASS_COLOURS.get(label, "black"), width=3),
+                showlegend=False,
+                name=f"lead {lead + 1}",
+            ),
+            row=1,
+            col=lead + 1,
+        )
+    fig.update_layout(title=f"{label} · {count} beats", height=220, margin=dict(t=35, b=25, l=10, r=10))
+    fig.update_xaxes(title_text="ms")
+    return fig
+
+
+def holter_strip(
+    signal: np.ndarray,
+    fs: float,
+    leads: Sequence[str],
+    start_s: float,
+    beat_samples: np.ndarray,
+    beat_classes: Sequence[str],
+    title: str = "",
+) -> go.Figure:
+    """A strip of a long record on ECG paper (one row per lead) with each beat's class over it.
+
+    ``signal`` ``[leads, samples]`` starts at ``start_s`` of the record; ``beat_samples`` are sample
+    indices relative to ``signal``. The time axis counts from the strip's start; the title says where.
+    """
+    fig = ecg_paper(signal, fs, leads, layout="rows", title=title or f"from {start_s:.1f} s")
+    beat_samples = np.asarray(beat_samples)
+    for s, label in zip(beat_samples, beat_classes):
+        if 0 <= s < signal.shape[1]:
+            fig.add_annotation(
+                x=s / fs,
+                y=1.3,
+                text=f"<b>{label}</b>",
+                showarrow=False,
+                font=dict(size=11, color=BEAT_CLASS_COLOURS.get(label, "black")),
+            )
+    return fig
+
+
 # --- dataset comparison ---------------------------------------------------------------------------
 def label_heatmap(profiles: Sequence, share: bool = True) -> go.Figure:
     """Classes (rows) by source (columns): the share of each source's records with the class (or counts).

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tune": ("tune", "hyperparameter search on Optuna (staged; every trial a run)"),
     "images": ("images", "draw records as ECG charts or GAF / MTF / RP images (PNG)"),
     "bench": ("bench", "measure training and prediction speed"),
+    "beats": ("beats", "beat-by-beat analysis of long records (detect, classify, cluster); its evaluation"),
 }
 
 

@@ -22,6 +22,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--images", action="store_true", help="only the image benchmark (charts/s, fields/s, 2D training)"
     )
+    parser.add_argument(
+        "--long-record",
+        metavar="FOLDER",
+        type=Path,
+        help="instead: time and peak memory of the beat analysis of a day-long 2-lead 250 Hz record built "
+        "from the real records of FOLDER (e.g. ../shared/qtdb-dev)",
+    )
+    parser.add_argument("--hours", type=float, default=24.0, help="with --long-record: its length")
     parser.add_argument("--out", type=Path, help="JSON output (default: $ECGLAB_HOME/bench/bench-TIME.json)")
 
 
@@ -40,6 +48,17 @@ def main(args: argparse.Namespace) -> int:
         atomic_write_json(out, result)
         print(format_images(result))
         print(f"written to {out}")
+        return 0
+    if args.long_record is not None:
+        import json
+
+        from ecgcore.bench import bench_long_record
+
+        result = bench_long_record(args.long_record, args.hours, progress=cli_progress("long record"))
+        out = args.out or subdir("bench") / f"long-record-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        atomic_write_json(out, result)
+        print()
+        print(json.dumps(result))
         return 0
     settings = BenchSettings.quick(args.device) if args.quick else BenchSettings(device=args.device)
     if args.rounds is not None:

@@ -262,6 +262,33 @@ def attribute(
     )
 
 
+def attribute_beat(
+    model: nn.Module,
+    x: np.ndarray | torch.Tensor,
+    target: int,
+    method: str = "gradcam",
+    *,
+    signal_channels: int = 2,
+    fs: float = 360.0,
+    n_steps: int = 50,
+) -> Attribution:
+    """Grad-CAM or Integrated Gradients of a beat model on one beat window ``[channels, samples]``.
+
+    Beat models (``cnn_bilstm_attention_beat``) take the beat's lead windows followed by constant
+    context channels (RR before and after, as ratio - 1; see ``ecgcore.beats.features``). The map is
+    returned for the ``signal_channels`` lead windows; with IG (zeros baseline: flat leads, RR equal to
+    the local RR) the share of the attribution that went to the context channels is in
+    ``extra["context"]`` (their summed attribution), so completeness still holds over both.
+    """
+    if method not in ("gradcam", "ig"):
+        raise ValueError(f"beat attributions are 'gradcam' or 'ig', not {method!r}")
+    result = attribute(model, x, target, method, "zeros", fs=fs, n_steps=n_steps)
+    context = result.values[signal_channels:]
+    result.extra["context"] = float(context.sum()) if method == "ig" else None
+    result.values = result.values[:signal_channels]
+    return result
+
+
 # --- summaries ---------------------------------------------------------------------------------
 def lead_importance(values: np.ndarray, leads: Sequence[str]) -> dict[str, float]:
     """Share of the absolute attribution per lead (sums to one; uniform for an all-zero map)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
+from scipy.ndimage import median_filter, uniform_filter1d
 from scipy.signal import butter, find_peaks, sosfiltfilt
 
 #: Band of the signal used for delineation (Hz): removes baseline wander and high-frequency noise
@@ -180,17 +180,152 @@ def detect_r_peaks(filtered: np.ndarray, fs: float) -> np.ndarray:
     heights = np.where(slope_width_ms(energy, cand, fs) >= MIN_SLOPE_WIDTH_MS, heights, 0.0)
     keep = heights >= THRESHOLD * reference
     peaks = _drop_small_neighbours(cand[keep], heights[keep], int(round(CLOSE_PAIR_S * fs)))
+    floor = np.full(peaks.size, 0.5 * THRESHOLD * reference)
+    return _search_back(peaks, cand, heights, floor, distance)
+
+
+def _search_back(
+    peaks: np.ndarray, cand: np.ndarray, heights: np.ndarray, floor: np.ndarray, distance: int
+) -> np.ndarray:
+    """Add, in every gap longer than SEARCHBACK_RR median RRs, the largest candidate at least
+    ``distance`` from both ends whose height reaches ``floor`` (one value per gap, by its first peak)."""
     if peaks.size >= 3:
-        rr = np.diff(peaks)
-        median_rr = np.median(rr)
+        median_rr = np.median(np.diff(peaks))
         extra = []
-        for a, b in zip(peaks[:-1], peaks[1:]):
+        for i, (a, b) in enumerate(zip(peaks[:-1], peaks[1:])):
             if b - a > SEARCHBACK_RR * median_rr:
-                inside = (
-                    (cand > a + distance) & (cand < b - distance) & (heights >= 0.5 * THRESHOLD * reference)
-                )
+                inside = (cand > a + distance) & (cand < b - distance) & (heights >= floor[i])
                 if np.any(inside):
                     extra.append(cand[inside][np.argmax(heights[inside])])
         if extra:
             peaks = np.sort(np.concatenate([peaks, np.asarray(extra)]))
     return peaks.astype(np.int64)
+
+
+#: Band of the robust detector (Hz): the QRS's own band (Pan & Tompkins used 5-15 Hz). Below it lie
+#: baseline wander and electrode motion's slow swings, above it muscle noise.
+QRS_BAND_HZ: tuple[float, float] = (5.0, 20.0)
+#: Blocks (s) over which the robust detector estimates each lead's quality and its local QRS level.
+BLOCK_S = 8.0
+#: Threshold between the local noise level (0) and the local QRS level (1), as Pan & Tompkins' 0.25.
+ROBUST_THRESHOLD = 0.3
+#: First split of a block's candidate peaks into QRS and noise: this fraction of their 90th percentile.
+FIRST_SPLIT = 0.3
+#: A peak splitting one RR (its two intervals sum to under INSERTED_RR local RRs) and smaller than
+#: INSERTED_HEIGHT of both neighbours is noise (see :func:`_drop_inserted`).
+INSERTED_RR = 1.4
+INSERTED_HEIGHT = 0.8
+
+
+@lru_cache(maxsize=16)
+def _qrs_sos(fs: float) -> np.ndarray:
+    return butter(3, [QRS_BAND_HZ[0], min(QRS_BAND_HZ[1], 0.45 * fs)], btype="bandpass", fs=fs, output="sos")
+
+
+def _block_level(values: np.ndarray, block: int, q: float) -> np.ndarray:
+    """Percentile ``q`` of ``values`` ``[..., n]`` per block of ``block`` samples (the last block takes
+    the remainder), linearly interpolated between block centres back to every sample."""
+    n = values.shape[-1]
+    n_blocks = max(1, n // block)
+    body = values[..., : (n_blocks - 1) * block].reshape(*values.shape[:-1], n_blocks - 1, block)
+    levels = np.concatenate(
+        [
+            np.percentile(body, q, axis=-1),
+            np.percentile(values[..., (n_blocks - 1) * block :], q, axis=-1)[..., None],
+        ],
+        axis=-1,
+    )
+    if n_blocks == 1:
+        return np.broadcast_to(levels, values.shape).copy()
+    centres = np.append(np.arange(n_blocks - 1) * block + block / 2, ((n_blocks - 1) * block + n) / 2)
+    x = np.arange(n)
+    flat = levels.reshape(-1, n_blocks)
+    return np.stack([np.interp(x, centres, row) for row in flat]).reshape(values.shape)
+
+
+def robust_envelope(signal: np.ndarray, fs: float) -> np.ndarray:
+    """QRS envelope of a raw ``[leads, samples]`` record for noisy ambulatory data.
+
+    Each lead is band-passed to the QRS band, its squared slope integrated over a QRS width and
+    divided by its local (per :data:`BLOCK_S` block) 99th percentile; leads are then averaged with
+    weights that favour, block by block, the lead whose envelope is peaky (QRS complexes standing
+    out of a low floor: high 99th over 50th percentile), so a lead drowned in noise hardly votes.
+    """
+    signal = np.atleast_2d(np.asarray(signal, dtype=np.float64))
+    padlen = min(signal.shape[-1] - 1, int(3 * fs))
+    filtered = sosfiltfilt(_qrs_sos(float(fs)), signal, axis=-1, padlen=padlen)
+    slope = np.diff(filtered, axis=-1, prepend=filtered[..., :1])
+    width = max(1, int(round(INTEGRATION_S * fs)))
+    env = uniform_filter1d(slope * slope, width, axis=-1, mode="nearest")
+    block = max(1, int(BLOCK_S * fs))
+    high = _block_level(env, block, 99)
+    low = _block_level(env, block, 50)
+    usable = high > max(float(high.max()) * 1e-6, 1e-20)
+    norm = np.where(usable, env / np.where(usable, high, 1.0), 0.0)
+    quality = np.where(usable, high / np.maximum(low, 1e-20 * np.maximum(high, 1e-20)), 0.0)
+    weights = quality**2
+    return (weights * norm).sum(axis=0) / np.maximum(weights.sum(axis=0), 1e-20)
+
+
+def _drop_inserted(peaks: np.ndarray, heights: np.ndarray) -> np.ndarray:
+    """Remove, smallest first, peaks that split one RR interval in two: their RR before and after sum
+    to under INSERTED_RR of the local median RR while they are under INSERTED_HEIGHT of both
+    neighbours. A noise spike between two beats looks like that; an ectopic beat is followed by a
+    (compensatory) pause, so its two intervals add up to about two RRs, and it is seldom smaller."""
+    peaks, heights = peaks.copy(), heights.copy()
+    while peaks.size > 4:
+        rr = np.diff(peaks).astype(np.float64)
+        local = median_filter(rr, size=min(9, rr.size), mode="nearest")
+        span = rr[:-1] + rr[1:]
+        small = heights[1:-1] < INSERTED_HEIGHT * np.minimum(heights[:-2], heights[2:])
+        bad = np.flatnonzero((span < INSERTED_RR * local[:-1]) & small) + 1
+        if bad.size == 0:
+            break
+        drop = bad[np.argmin(heights[bad])]
+        peaks, heights = np.delete(peaks, drop), np.delete(heights, drop)
+    return peaks
+
+
+def detect_qrs(signal: np.ndarray, fs: float) -> np.ndarray:
+    """Sample indices of QRS complexes in a raw ``[leads, samples]`` (or 1-D) record, noise-robust.
+
+    For ambulatory (Holter) data, single-lead or several: :func:`robust_envelope`, then peaks above an
+    adaptive threshold ``noise + ROBUST_THRESHOLD * (qrs - noise)`` where both levels are local (per
+    :data:`BLOCK_S` block, the medians of the candidate peaks above and below FIRST_SPLIT of the
+    block's 90th percentile), then
+    the T-wave rule and the search-back of :func:`detect_r_peaks`. Pacemaker spikes are removed first.
+    Each returned index is the peak of the envelope (the centre of the QRS's slope energy).
+    """
+    signal = np.atleast_2d(np.asarray(signal, dtype=np.float64))
+    if signal.shape[-1] < int(fs):
+        return np.zeros(0, dtype=np.int64)
+    signal, _ = remove_pacer_spikes(signal, fs)
+    env = robust_envelope(signal, fs)
+    if not np.any(env > 0):
+        return np.zeros(0, dtype=np.int64)
+    distance = max(1, int(round(REFRACTORY_S * fs)))
+    cand, props = find_peaks(env, distance=distance, height=0.0)
+    if cand.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    heights = props["peak_heights"]
+    block = max(1, int(BLOCK_S * fs))
+    qrs_level, noise_level = np.empty(cand.size), np.empty(cand.size)
+    n_blocks = max(1, env.size // block)
+    edges = np.linspace(0, env.size, n_blocks + 1).astype(int)
+    centres, q_hi, q_lo = [], [], []
+    for a, b in zip(edges[:-1], edges[1:]):
+        inside = heights[(cand >= a) & (cand < b)]
+        if inside.size:
+            # First split at a fraction of the block's large peaks, then take the median of each side
+            # as the QRS and noise levels (Pan & Tompkins' SPKI and NPKI, estimated per block).
+            beat = inside >= FIRST_SPLIT * np.percentile(inside, 90)
+            centres.append((a + b) / 2)
+            q_hi.append(np.median(inside[beat]))
+            q_lo.append(np.median(inside[~beat]) if np.any(~beat) else 0.0)
+    qrs_level = np.interp(cand, centres, q_hi)
+    noise_level = np.minimum(np.interp(cand, centres, q_lo), qrs_level)
+    threshold = noise_level + ROBUST_THRESHOLD * (qrs_level - noise_level)
+    keep = heights >= threshold
+    peaks = _drop_small_neighbours(cand[keep], heights[keep], int(round(CLOSE_PAIR_S * fs)))
+    peaks = _drop_inserted(peaks, heights[np.searchsorted(cand, peaks)])
+    return _search_back(peaks, cand, heights, 0.5 * threshold[np.searchsorted(cand, peaks)], distance)

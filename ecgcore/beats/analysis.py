@@ -1,0 +1,213 @@
+"""Long-record beat analysis: detect -> classify -> cluster -> report.
+
+:func:`analyse_record` reads a record window by window twice: first to find every R peak
+(:func:`ecgcore.beats.detect.detect_record`), then, knowing every beat's RR context, to cut the model
+windows and morphology vectors of each window's beats and classify them straight away, so memory
+holds only a few minutes of signal plus a few small numbers per beat. The beats are then clustered
+by morphology (:mod:`ecgcore.beats.cluster`), the clusters' templates give each beat a correlation
+with the dominant morphology, and the morphological cross-check flags predictions the waveform
+contradicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ecgcore.beats import features as feat
+from ecgcore.beats.aami import CLASS_INDEX, CLASSES
+from ecgcore.beats.classify import BeatClassifier
+from ecgcore.beats.cluster import MERGE_THRESHOLD, N_CLUSTERS, Cluster, cluster_beats
+from ecgcore.beats.detect import WINDOW_S, detect_record
+from ecgcore.beats.longrecord import RecordInfo, read_window, record_info, windows
+from ecgcore.progress import ProgressFn, report
+
+#: Context read on either side of a classification window (s): beyond the model window and filters.
+CONTEXT_S = 3.0
+#: Cross-check limits: a beat is premature when its RR before is under PREMATURE of the local RR (late
+#: above LATE);
+#: wide when its QRS estimate exceeds WIDE_MS; like the dominant beat above SAME_SHAPE correlation.
+PREMATURE = 0.85
+LATE = 1.05
+WIDE_MS = 120.0
+SAME_SHAPE = 0.95
+
+
+@dataclass
+class BeatAnalysis:
+    """Every beat of a record: position, class, probability, RR context, QRS width, cluster, flags."""
+
+    record: str
+    fs: float
+    n_samples: int
+    channels: tuple[str, ...]
+    samples: np.ndarray
+    classes: np.ndarray
+    probability: np.ndarray
+    rr: np.ndarray
+    qrs_ms: np.ndarray
+    morph: np.ndarray
+    cluster: np.ndarray
+    clusters: list[Cluster] = field(default_factory=list)
+    correlation: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    flags: list[str] = field(default_factory=list)
+    model: str = ""
+
+    def hr_per_minute(self) -> list[float | None]:
+        """Heart rate (bpm) per minute of the record: 60 over the mean RR of the beats in that minute."""
+        minutes = int(np.ceil(self.n_samples / (60 * self.fs)))
+        out: list[float | None] = []
+        which = self.samples[1:] // int(60 * self.fs)
+        rr = np.diff(self.samples) / self.fs
+        for m in range(minutes):
+            inside = rr[which == m]
+            out.append(round(60.0 / float(inside.mean()), 1) if inside.size else None)
+        return out
+
+    def relabel_cluster(self, cluster_id: int, label: str) -> int:
+        """Give every beat of cluster ``cluster_id`` the class ``label``; returns how many beats changed."""
+        if label not in CLASS_INDEX:
+            raise ValueError(f"unknown beat class {label!r}; expected one of {', '.join(CLASSES)}")
+        members = self.cluster == cluster_id
+        if not members.any():
+            raise ValueError(f"no cluster {cluster_id} in {self.record}")
+        changed = int(np.sum(self.classes[members] != CLASS_INDEX[label]))
+        self.classes[members] = CLASS_INDEX[label]
+        self.probability[members] = 1.0
+        for c in self.clusters:
+            if c.id == cluster_id:
+                c.label = label
+        self.flags = cross_check(self)
+        return changed
+
+    def counts(self) -> dict[str, int]:
+        return {c: int(np.sum(self.classes == i)) for i, c in enumerate(CLASSES)}
+
+    def to_json(self, beats: bool = True) -> dict:
+        """The report: rate, counts, clusters, HR per minute and (with ``beats``) every beat."""
+        out = {
+            "record": self.record,
+            "fs": self.fs,
+            "duration_s": round(self.n_samples / self.fs, 3),
+            "model": self.model,
+            "n_beats": int(self.samples.size),
+            "counts": self.counts(),
+            "hr_per_minute": self.hr_per_minute(),
+            "clusters": [c.to_json() for c in self.clusters],
+        }
+        if beats:
+            out["beats"] = [
+                {
+                    "sample": int(s),
+                    "class": CLASSES[int(c)],
+                    "probability": round(float(p), 4),
+                    "cluster": int(k),
+                }
+                | ({"flag": f} if f else {})
+                for s, c, p, k, f in zip(
+                    self.samples, self.classes, self.probability, self.cluster, self.flags
+                )
+            ]
+        return out
+
+
+def cross_check(a: BeatAnalysis) -> list[str]:
+    """Per beat, why its waveform contradicts its predicted class ("" when it does not).
+
+    * called N but premature, wide and unlike the dominant beat: a ventricular beat?
+    * called N but premature with the dominant shape: a supraventricular beat?
+    * called S but coming later than the local RR (an S beat in a run of S beats keeps the local RR);
+    * called V but narrow and shaped like the dominant beat.
+    """
+    premature = a.rr[:, 0] < PREMATURE
+    wide = a.qrs_ms > WIDE_MS
+    same = a.correlation >= SAME_SHAPE
+    cls = a.classes
+    rules = [
+        (
+            (cls == CLASS_INDEX["N"]) & premature & wide & ~same,
+            "N but premature, wide and unlike the dominant beat",
+        ),
+        ((cls == CLASS_INDEX["N"]) & premature & same, "N but premature"),
+        ((cls == CLASS_INDEX["S"]) & (a.rr[:, 0] > LATE), "S but later than the local RR"),
+        ((cls == CLASS_INDEX["V"]) & ~wide & same, "V but narrow and shaped like the dominant beat"),
+    ]
+    flags = [""] * cls.size
+    for mask, text in rules:
+        for i in np.flatnonzero(mask):
+            if not flags[i]:
+                flags[i] = text
+    return flags
+
+
+def analyse_record(
+    path: str | Path | RecordInfo,
+    classifier: BeatClassifier,
+    n_clusters: int = N_CLUSTERS,
+    merge_threshold: float = MERGE_THRESHOLD,
+    window_s: float = WINDOW_S,
+    progress: ProgressFn | None = None,
+) -> BeatAnalysis:
+    """Detect, classify and cluster every beat of a long record (see the module docstring)."""
+    info = path if isinstance(path, RecordInfo) else record_info(path)
+    samples = detect_record(info, window_s, progress=_part(progress, 0, 2))
+    rr = feat.rr_context(samples, info.fs)
+    classes, prob, qrs, morph = [], [], [], []
+    size, context = int(window_s * info.fs), int(CONTEXT_S * info.fs)
+    for read_start, read_stop, keep_start, keep_stop in windows(info.n_samples, size, context):
+        lo, hi = np.searchsorted(samples, [keep_start, keep_stop])
+        if hi > lo:
+            f = feat.chunk_features(
+                read_window(info, read_start, read_stop),
+                info.fs,
+                samples[lo:hi] - read_start,
+                (classifier.half,),
+            )
+            p = classifier.predict_proba(feat.model_input(f[f"window{classifier.half}"], rr[lo:hi]))
+            classes.append(p.argmax(axis=1))
+            prob.append(p.max(axis=1))
+            qrs.append(f["qrs_ms"])
+            morph.append(f["morph"])
+        report(progress, info.n_samples + keep_stop, 2 * info.n_samples, "classifying")
+    n_morph = 2 * len(np.arange(feat.MORPH_SPAN_S[0], feat.MORPH_SPAN_S[1] + 1e-9, 1 / feat.MORPH_FS))
+    cat = lambda xs, shape, dtype: np.concatenate(xs).astype(dtype) if xs else np.zeros(shape, dtype)  # noqa: E731
+    result = BeatAnalysis(
+        record=info.name,
+        fs=info.fs,
+        n_samples=info.n_samples,
+        channels=info.channels,
+        samples=samples,
+        classes=cat(classes, 0, np.int64),
+        probability=cat(prob, 0, np.float32),
+        rr=rr,
+        qrs_ms=cat(qrs, 0, np.float32),
+        morph=cat(morph, (0, n_morph), np.float32),
+        cluster=np.zeros(samples.size, dtype=np.int64),
+        model=classifier.source,
+    )
+    recluster(result, n_clusters, merge_threshold)
+    return result
+
+
+def recluster(
+    a: BeatAnalysis, n_clusters: int = N_CLUSTERS, merge_threshold: float = MERGE_THRESHOLD
+) -> None:
+    """(Re)compute the clusters, each beat's correlation with the dominant template, and the flags."""
+    a.cluster, a.clusters = cluster_beats(a.morph, a.classes, n_clusters, merge_threshold)
+    if a.clusters:
+        dominant = a.clusters[0].template.astype(np.float64)
+        centred = a.morph - a.morph.mean(axis=1, keepdims=True)
+        d = dominant - dominant.mean()
+        a.correlation = (centred @ d) / np.maximum(np.linalg.norm(centred, axis=1) * np.linalg.norm(d), 1e-12)
+    else:
+        a.correlation = np.zeros(0)
+    a.flags = cross_check(a)
+
+
+def _part(progress: ProgressFn | None, index: int, parts: int) -> ProgressFn | None:
+    """A progress function for part ``index`` of ``parts`` equal parts of a job."""
+    if progress is None:
+        return None
+    return lambda done, total, message="": progress(index * total + done, parts * total, message)

@@ -1,0 +1,124 @@
+"""What the beat models and the clustering see of each beat.
+
+* **Model windows**: two leads (a single-lead record's lead twice; leads after the second are not
+  used), band-passed 0.5-45 Hz, resampled to :data:`MODEL_FS` and cut ``half`` samples either side of
+  the beat (150 for the classifier), scaled per lead by the
+  median QRS peak-to-peak amplitude of the surrounding chunk (so a ventricular beat stays bigger
+  than its neighbours).
+* **RR context**: the RR interval before and after each beat over the local median RR (the median of
+  the :data:`RR_CONTEXT` intervals around it), which tells a premature beat from a normal one.
+  Models get it as two constant extra channels (ratio - 1), so any 1-D model takes it unchanged.
+* **Morphology vectors** for clustering: both leads from -250 to +400 ms at 50 Hz (33 points each).
+* **QRS width** (ms), an estimate for the morphological cross-check (:func:`qrs_width_ms`).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+from scipy.ndimage import median_filter, uniform_filter1d
+from scipy.signal import resample_poly
+
+from ecgcore.measure import rpeaks
+
+#: Rate (Hz) of every model window (MIT-BIH's rate, at which the study's 150 samples are 417 ms).
+MODEL_FS = 360.0
+#: Half-window of the N/S/V/F/Q classifier (samples at MODEL_FS; the study's beat-vs-artefact model used 50).
+CLASSIFIER_HALF = 150
+#: Number of RR intervals whose median is the local RR.
+RR_CONTEXT = 17
+#: Morphology vector: lead span (s) around the beat and its rate (Hz).
+MORPH_SPAN_S: tuple[float, float] = (-0.25, 0.40)
+MORPH_FS = 50.0
+#: QRS width estimate: search span either side of the beat (s) and the fraction of peak slope energy.
+QRS_SEARCH_S = 0.12
+QRS_LEVEL = 0.2
+#: Leads the models take.
+MODEL_LEADS = 2
+
+
+def lead_pair(signal: np.ndarray) -> np.ndarray:
+    """The first two leads of ``[leads, samples]`` (one lead twice for a single-lead record)."""
+    signal = np.atleast_2d(signal)
+    return signal[[0, 0]] if signal.shape[0] == 1 else signal[:MODEL_LEADS]
+
+
+def rr_context(samples: np.ndarray, fs: float) -> np.ndarray:
+    """``[n, 2]``: RR before and after each beat over the local median RR (1.0 where undefined)."""
+    samples = np.asarray(samples, dtype=np.float64)
+    n = samples.size
+    if n < 2:
+        return np.ones((n, 2))
+    rr = np.diff(samples) / fs
+    local = median_filter(rr, size=min(RR_CONTEXT, rr.size), mode="nearest")
+    before = np.concatenate([[np.nan], rr / local])
+    after = np.concatenate([rr / local, [np.nan]])
+    return np.nan_to_num(np.stack([before, after], axis=1), nan=1.0)
+
+
+def _gather(signal: np.ndarray, centres: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """``signal[:, centres + offsets]`` with edge samples repeated: ``[n, leads, len(offsets)]``."""
+    idx = np.clip(centres[:, None] + offsets[None, :], 0, signal.shape[-1] - 1)
+    return np.transpose(signal[:, idx], (1, 0, 2))
+
+
+def _resample(signal: np.ndarray, fs: float, target: float) -> np.ndarray:
+    if abs(fs - target) < 1e-9:
+        return signal
+    ratio = Fraction(target / fs).limit_denominator(1000)
+    return resample_poly(signal, ratio.numerator, ratio.denominator, axis=-1)
+
+
+def qrs_amplitude(filtered: np.ndarray, samples: np.ndarray, fs: float) -> np.ndarray:
+    """Per-lead median peak-to-peak amplitude within 60 ms of the beats (1.0 for a flat lead)."""
+    if samples.size == 0:
+        return np.ones(filtered.shape[0])
+    half = max(1, int(round(0.06 * fs)))
+    w = _gather(filtered, np.asarray(samples, dtype=np.int64), np.arange(-half, half + 1))
+    amp = np.median(w.max(axis=-1) - w.min(axis=-1), axis=0)
+    return np.where(amp > 1e-6, amp, 1.0)
+
+
+def chunk_features(
+    signal: np.ndarray, fs: float, samples: np.ndarray, halves: tuple[int, ...] = (CLASSIFIER_HALF,)
+) -> dict[str, np.ndarray]:
+    """Model windows (one ``[n, 2, 2*half]`` float32 array per half), morphology vectors and QRS widths
+    of the beats at ``samples`` (indices into ``signal``, a chunk ``[leads, samples]`` in mV that
+    extends at least a second beyond the beats on either side where the record allows)."""
+    samples = np.asarray(samples, dtype=np.int64)
+    pair = lead_pair(signal)
+    filtered = rpeaks.bandpass(pair, fs)
+    scaled = filtered / qrs_amplitude(filtered, samples, fs)[:, None]
+    out: dict[str, np.ndarray] = {}
+    resampled = _resample(scaled, fs, MODEL_FS)
+    centres = np.round(samples * MODEL_FS / fs).astype(np.int64)
+    for half in halves:
+        out[f"window{half}"] = _gather(resampled, centres, np.arange(-half, half)).astype(np.float32)
+    morph_offsets = np.round(np.arange(MORPH_SPAN_S[0], MORPH_SPAN_S[1] + 1e-9, 1 / MORPH_FS) * fs).astype(
+        np.int64
+    )
+    out["morph"] = _gather(scaled, samples, morph_offsets).reshape(samples.size, -1).astype(np.float32)
+    out["qrs_ms"] = qrs_width_ms(filtered, samples, fs)
+    return out
+
+
+def qrs_width_ms(filtered: np.ndarray, samples: np.ndarray, fs: float) -> np.ndarray:
+    """QRS width estimate (ms) per beat: the span, within +-QRS_SEARCH_S of the beat, over which the
+    leads' slope energy (smoothed over 10 ms) stays above QRS_LEVEL of its peak there."""
+    if samples.size == 0:
+        return np.zeros(0, dtype=np.float32)
+    energy = uniform_filter1d(rpeaks.slope_energy(filtered), max(1, int(round(0.01 * fs))), mode="nearest")
+    half = int(round(QRS_SEARCH_S * fs))
+    w = _gather(energy[None, :], np.asarray(samples, dtype=np.int64), np.arange(-half, half + 1))[:, 0]
+    above = w >= QRS_LEVEL * w.max(axis=1, keepdims=True)
+    first = above.argmax(axis=1)
+    last = w.shape[1] - 1 - above[:, ::-1].argmax(axis=1)
+    return ((last - first) * 1000.0 / fs).astype(np.float32)
+
+
+def model_input(windows: np.ndarray, rr: np.ndarray) -> np.ndarray:
+    """``[n, 4, L]`` float32: the two lead windows, then RR before and after (ratio - 1) as constant channels."""
+    n, _, length = windows.shape
+    extra = np.broadcast_to((np.asarray(rr, dtype=np.float32) - 1.0)[:, :, None], (n, 2, length))
+    return np.concatenate([windows.astype(np.float32), extra], axis=1)

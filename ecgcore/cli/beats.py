@@ -1,0 +1,176 @@
+"""``python -m ecgcore beats``: beat-by-beat analysis of long records, and its evaluation.
+
+``beats RECORD ...`` prints one JSON object per record: sampling rate, number of beats, every beat's
+sample index, EC57 class (N, S, V, F, Q), probability, cluster and cross-check flag, the morphology
+clusters and the heart rate per minute. ``--run ID`` (a finished beat-model run) or ``--model FILE``
+chooses the classifier; the default is the shipped one (assets/models/beats-default.safetensors).
+
+``beats --eval-annotations atr RECORD ...`` scores detection and classes against the WFDB beat
+annotations ``RECORD.atr`` within 150 ms (ANSI/AAMI EC57) over the annotated span: one JSON line per
+class (``beat``, N, S, V, F, Q) with n_reference, se, ppv and f1, then a ``total`` line over the five
+classes; ``--per-record`` first prints one line per record and class. ``--noise em:6`` adds synthetic
+noise (bw, ma, em at the SNR in dB) before detection; ``--detection-only`` skips the classifier.
+
+``beats train-default`` retrains the shipped classifier (see assets/models/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import zlib
+from pathlib import Path
+
+from ecgcore.progress import cli_progress
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "records",
+        nargs="+",
+        metavar="RECORD",
+        help="WFDB records (path with or without .hea) or EDF files; or `train-default`",
+    )
+    parser.add_argument(
+        "--run", default=None, metavar="ID", help="classify with this finished beat-model run"
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        metavar="FILE",
+        help="classify with this beat-model checkpoint (.safetensors)",
+    )
+    parser.add_argument(
+        "--eval-annotations",
+        default=None,
+        metavar="ANNOTATOR",
+        help="score against beat annotations (e.g. atr)",
+    )
+    parser.add_argument(
+        "--per-record", action="store_true", help="with --eval-annotations: lines per record first"
+    )
+    parser.add_argument(
+        "--noise",
+        default=None,
+        metavar="KIND:SNR",
+        help="with --eval-annotations: add bw, ma or em noise at SNR dB",
+    )
+    parser.add_argument(
+        "--channel",
+        type=int,
+        default=None,
+        metavar="I",
+        help="with --detection-only: detect on this channel alone (0 = first)",
+    )
+    parser.add_argument(
+        "--detection-only", action="store_true", help="with --eval-annotations: score detection only"
+    )
+    parser.add_argument(
+        "--clusters", type=int, default=None, metavar="K", help="k-means clusters before merging"
+    )
+    parser.add_argument(
+        "--merge-threshold",
+        type=float,
+        default=None,
+        help="template cosine similarity that merges two clusters",
+    )
+    parser.add_argument("--no-beats", action="store_true", help="leave the per-beat list out of the JSON")
+    parser.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="train-default: where to write the model (default assets/models)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.records[0] == "train-default":
+        from ecgcore.beats.train_default import main as train_main
+
+        return train_main(args.records[1:], out=args.out, quiet=args.quiet)
+    if args.eval_annotations:
+        return _evaluate(args)
+    from ecgcore.beats.analysis import analyse_record
+    from ecgcore.beats.cluster import MERGE_THRESHOLD, N_CLUSTERS
+
+    classifier = _classifier(args)
+    for path in args.records:
+        progress = None if args.quiet else cli_progress(Path(path).name)
+        result = analyse_record(
+            path,
+            classifier,
+            n_clusters=args.clusters or N_CLUSTERS,
+            merge_threshold=args.merge_threshold if args.merge_threshold is not None else MERGE_THRESHOLD,
+            progress=progress,
+        )
+        if progress is not None:
+            print(file=__import__("sys").stderr)
+        print(json.dumps(result.to_json(beats=not args.no_beats)), flush=True)
+    return 0
+
+
+def _classifier(args: argparse.Namespace):
+    from ecgcore.beats.classify import load_classifier, run_checkpoint
+
+    if args.run and args.model:
+        raise ValueError("give --run or --model, not both")
+    return load_classifier(run_checkpoint(args.run) if args.run else args.model)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ecgcore.beats.analysis import analyse_record
+    from ecgcore.beats.detect import detect_record
+    from ecgcore.beats.evaluate import Counts, read_reference, score
+    from ecgcore.beats.longrecord import read_window, record_info
+    from ecgcore.beats.noise import add_noise, parse_noise
+    from ecgcore.measure.rpeaks import detect_qrs
+
+    noise = parse_noise(args.noise) if args.noise else None
+    if (noise is not None or args.channel is not None) and not args.detection_only:
+        raise ValueError("--noise and --channel score detection only: add --detection-only")
+    classifier = None if args.detection_only else _classifier(args)
+    total = Counts()
+    for path in args.records:
+        info = record_info(path)
+        ref = read_reference(info.path, args.eval_annotations)
+        if noise is not None or args.channel is not None:  # whole record in memory: 15-30 min records
+            signal = read_window(info, 0, info.n_samples)
+            if args.channel is not None:
+                if not 0 <= args.channel < signal.shape[0]:
+                    raise ValueError(f"{info.path}: no channel {args.channel} (it has {signal.shape[0]})")
+                signal = signal[[args.channel]]
+            if noise is not None:
+                signal = add_noise(signal, info.fs, *noise, ref.samples, seed=zlib.crc32(info.name.encode()))
+            counts = score(ref, detect_qrs(signal, info.fs))
+        elif classifier is None:
+            counts = score(ref, detect_record(info))
+        else:
+            result = analyse_record(info, classifier)
+            counts = score(ref, result.samples, result.classes)
+        total.add(counts)
+        if args.per_record:
+            for line in counts.lines()[: 1 if classifier is None else None]:
+                if line["n_reference"] or line["n_detected"]:
+                    print(json.dumps({"record": info.name, **line}), flush=True)
+    lines = total.lines()[:1] if classifier is None else total.lines()
+    for line in lines:
+        print(json.dumps(line), flush=True)
+    classes = [x for x in lines if x["class"] != "beat"]
+    if any(x["n_detected"] for x in classes):
+        n_ref = sum(x["n_reference"] for x in classes)
+        correct = sum(total.true_ref.get(x["class"], 0) for x in classes)
+        print(
+            json.dumps(
+                {
+                    "class": "total",
+                    "n_reference": n_ref,
+                    "correct": correct,
+                    "accuracy": round(correct / n_ref, 4) if n_ref else None,
+                    "macro_f1": round(float(np.mean([x["f1"] or 0 for x in classes if x["n_reference"]])), 4),
+                }
+            )
+        )
+    return 0

@@ -1,0 +1,151 @@
+"""Holter: beat-by-beat analysis of a long record (detect, classify, cluster), its overview and strips.
+
+All the science is in :mod:`ecgcore.beats`; the figures come from :mod:`ecgcore.viz`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from ecgcore import paths, viz
+from ecgcore.beats.aami import CLASSES
+from ecgcore.beats.analysis import analyse_record
+from ecgcore.beats.classify import load_classifier
+from ecgcore.beats.features import MORPH_SPAN_S
+from ecgcore.beats.longrecord import read_window, record_info, records_in, save_upload
+from ecgcore.io import ECGFormatError
+
+STRIP_S = 10.0
+
+st.title("Holter")
+st.caption(
+    "Beat-by-beat analysis of a long recording: R peaks, EC57 beat classes (N, S, V, F, Q), morphology clusters. "
+    "The shipped classifier was trained on development data only: a research tool, not a diagnosis."
+)
+
+source = st.radio("Record from", ["a folder", "an upload"], horizontal=True)
+record_path: Path | None = None
+try:
+    if source == "a folder":
+        folder = st.text_input(
+            "Folder with WFDB (.hea + .dat) or EDF records", value=paths.load_settings().get("holter_dir", "")
+        )
+        if folder:
+            found = records_in(folder)
+            if not found:
+                st.warning(f"{folder}: no WFDB or EDF records there")
+            else:
+                record_path = st.selectbox("Record", found, format_func=lambda p: p.name)
+    else:
+        files = st.file_uploader(
+            "Header and signal files (.hea + .dat) or one .edf", accept_multiple_files=True
+        )
+        if files:
+            record_path = save_upload(
+                [(f.name, f.getvalue()) for f in files], paths.subdir("uploads") / "holter"
+            )
+except (ECGFormatError, FileNotFoundError) as exc:
+    st.error(str(exc))
+    record_path = None
+
+if record_path is None:
+    st.stop()
+
+info = record_info(record_path)
+st.write(f"**{info.name}**: {info.duration / 3600:.2f} h, {info.fs:g} Hz, leads {', '.join(info.channels)}")
+key = f"holter:{info.path}"
+if st.button("Analyse", type="primary") or key in st.session_state:
+    if key not in st.session_state:
+        try:
+            classifier = load_classifier()
+        except (FileNotFoundError, ValueError) as exc:
+            st.error(str(exc))
+            st.stop()
+        bar = st.progress(0.0, text="starting ...")
+        st.session_state[key] = analyse_record(
+            info,
+            classifier,
+            progress=lambda d, t, m="": bar.progress(
+                min(d / t, 1.0) if t else 0.0, text=f"{m} ({d * 100 // max(t, 1)} %)"
+            ),
+        )
+        bar.empty()
+else:
+    st.stop()
+
+result = st.session_state[key]
+labels = [CLASSES[c] for c in result.classes]
+counts = result.counts()
+cols = st.columns(len(CLASSES) + 1)
+cols[0].metric("beats", f"{result.samples.size:,}")
+for col, name in zip(cols[1:], CLASSES):
+    col.metric(name, f"{counts[name]:,}")
+
+overview, gallery, strip_tab, ectopics = st.tabs(["Overview", "Clusters", "Strip", "Ectopic beats"])
+with overview:
+    st.plotly_chart(viz.hr_trend(result.hr_per_minute()), width="stretch")
+    st.plotly_chart(viz.beat_classes_over_time(result.samples, labels, result.fs), width="stretch")
+
+with gallery:
+    st.caption(
+        "k-means over beat morphology, clusters merged by template similarity. Relabel a cluster to relabel all its beats."
+    )
+    for cluster in result.clusters[:12]:
+        left, right = st.columns([3, 1])
+        examples = result.morph[cluster.examples]
+        left.plotly_chart(
+            viz.cluster_template(cluster.template, examples, MORPH_SPAN_S, cluster.label, cluster.count),
+            width="stretch",
+            key=f"cluster{cluster.id}",
+        )
+        new = right.selectbox("class", CLASSES, index=CLASSES.index(cluster.label), key=f"label{cluster.id}")
+        if new != cluster.label and right.button("Relabel", key=f"relabel{cluster.id}"):
+            changed = result.relabel_cluster(cluster.id, new)
+            st.toast(f"cluster {cluster.id}: {changed} beats relabelled {new}")
+            st.rerun()
+
+with ectopics:
+    ectopic = np.flatnonzero(result.classes != 0)
+    table = pd.DataFrame(
+        {
+            "time (s)": np.round(result.samples[ectopic] / result.fs, 2),
+            "class": [labels[i] for i in ectopic],
+            "probability": np.round(result.probability[ectopic], 3),
+            "flag": [result.flags[i] for i in ectopic],
+        }
+    )
+    st.dataframe(table, width="stretch", height=260)
+    if len(table):
+        pick = st.selectbox(
+            "Jump to",
+            range(len(table)),
+            format_func=lambda i: f"{table['time (s)'].iloc[i]:.1f} s · {table['class'].iloc[i]}",
+        )
+        if st.button("Show in the strip"):
+            st.session_state["holter_start"] = max(0.0, float(table["time (s)"].iloc[pick]) - STRIP_S / 2)
+
+with strip_tab:
+    start = st.number_input(
+        "Start (s)",
+        min_value=0.0,
+        max_value=max(0.0, info.duration - STRIP_S),
+        step=STRIP_S,
+        key="holter_start",
+    )
+    first, last = int(start * info.fs), int((start + STRIP_S) * info.fs)
+    inside = (result.samples >= first) & (result.samples < last)
+    st.plotly_chart(
+        viz.holter_strip(
+            read_window(info, first, last),
+            info.fs,
+            info.channels,
+            start,
+            result.samples[inside] - first,
+            [labels[i] for i in np.flatnonzero(inside)],
+        ),
+        width="stretch",
+    )

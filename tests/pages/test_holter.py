@@ -1,0 +1,71 @@
+"""The Holter page in Streamlit's AppTest: a folder record analysed, overview, clusters, strip, ectopic list."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ecgcore.beats import classify
+from ecgcore.data.synthetic import synthetic_ecg
+from ecgcore.models import create_model
+from ecgcore.train.checkpoint import save_checkpoint
+from tests.beats.conftest import write_record
+from tests.pages.test_pages import APP, TIMEOUT
+
+
+@pytest.fixture
+def tiny_classifier(tmp_path, monkeypatch):
+    """An untrained small beat classifier in place of the shipped one (the page's wiring is under test)."""
+    model = create_model(
+        "cnn_bilstm_attention_beat", 4, 5, channels=8, lstm_hidden=8, attention_hidden=8, head_hidden=8
+    )
+    path = save_checkpoint(tmp_path / "beats-default", model, {"beats": classify.describe()})
+    monkeypatch.setattr(classify, "DEFAULT_MODEL", path)
+    return path
+
+
+def _holter(folder: str) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("pages/views/holter.py")
+    at.run()
+    at.text_input[0].set_value(folder).run()
+    return at
+
+
+def test_holter_page_analyses_a_folder_record(tmp_path, tiny_classifier):
+    ecg = synthetic_ecg(
+        hr=75, fs=250, duration=150, leads=("II", "V1"), rr_jitter=0.05, noise_mv=0.02, seed=4
+    )
+    write_record(tmp_path, "holter1", ecg.signal, ecg.fs)
+    at = _holter(str(tmp_path))
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.selectbox[0].value.name == "holter1"
+    at.button[0].click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    beats = next(m for m in at.metric if m.label == "beats")
+    assert int(beats.value.replace(",", "")) == len(ecg.fiducials["r_peak"])
+    assert [t.label for t in at.tabs] == ["Overview", "Clusters", "Strip", "Ectopic beats"]
+    assert at.number_input[0].label == "Start (s)"
+
+
+def test_holter_page_names_a_missing_folder(tmp_path, tiny_classifier):
+    at = _holter(str(tmp_path / "nowhere"))
+    assert not at.exception
+    assert any("no such folder" in e.value for e in at.error)
+
+
+def test_holter_page_relabels_a_cluster(tmp_path, tiny_classifier):
+    ecg = synthetic_ecg(hr=75, fs=250, duration=90, leads=("II", "V1"), rr_jitter=0.05, noise_mv=0.02, seed=6)
+    write_record(tmp_path, "holter2", ecg.signal, ecg.fs)
+    at = _holter(str(tmp_path))
+    at.button[0].click().run()
+    first = next(s for s in at.selectbox if s.key == "label0")
+    target = "V" if first.value != "V" else "S"
+    first.set_value(target).run()
+    next(b for b in at.button if b.key == "relabel0").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    result = at.session_state[f"holter:{tmp_path / 'holter2'}"]
+    assert result.clusters[0].label == target
+    assert np.all(result.classes[result.cluster == 0] == ["N", "S", "V", "F", "Q"].index(target))
