@@ -8,7 +8,10 @@ no page config). With no scripts directly in ``pages/``, every first request run
 
 import streamlit as st
 
+from pages.views.common import store_repair_banner
+
 st.set_page_config(page_title="ECG Lab", page_icon=":material/monitor_heart:", layout="wide")
+store_repair_banner()
 
 PAGES = [
     st.Page("pages/views/home.py", title="Home", icon=":material/home:", default=True),

@@ -12,8 +12,13 @@ Measured in one run (:func:`run_bench`):
   fp32 matrix product measured in the same run;
 * the input pipeline alone (samples per second of batch fetching, the ceiling a faster device
   would hit);
-* prediction latency per record (preprocessing + forward, batch 1) through
-  :class:`~ecgcore.predict.Predictor`.
+* prediction per record (preprocessing + forward, batch 1): the plain fp32 model (before issue 20) and
+  :class:`~ecgcore.predict.Predictor`'s inference network (batch norms folded, bf16 where native), and
+  records/s of :meth:`~ecgcore.predict.Predictor.predict_many` against the training forward rate;
+* Integrated Gradients at 500 Hz with the completeness check (:func:`measure_ig`);
+* every compute figure as a share of its FLOP bound: the FLOPs it needs at the matrix-product rate
+  measured in the same run (fp32, and bf16 for the bf16 rows);
+* with ``--scaling`` (:func:`bench_scaling`): cache build and one training epoch at growing record counts.
 
 The data are DeepFake ECGs from :func:`ecgcore.data.generate_deepfake`, generated once into the
 data home and reused. Every number is a measured time; on a shared machine the load average at
@@ -60,6 +65,7 @@ class BenchSettings:
     predict_records: int = 10
     device: str = "auto"
     threads: int | None = None
+    ig_steps: int = 16
 
     @classmethod
     def quick(cls, device: str = "auto") -> BenchSettings:
@@ -72,6 +78,7 @@ class BenchSettings:
             matmul_n=1024,
             predict_records=4,
             device=device,
+            ig_steps=0,
         )
 
 
@@ -144,13 +151,13 @@ def bench_data(n: int, progress: ProgressFn | None = None) -> Path:
     return folder
 
 
-def matmul_flops(n: int, device: torch.device, repeats: int = 5) -> float:
-    """FLOP/s of an ``n x n`` fp32 matrix product (best of ``repeats``): the machine's practical peak."""
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
+def matmul_flops(n: int, device: torch.device, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """FLOP/s of an ``n x n`` matrix product in ``dtype`` (best of ``repeats``): the machine's practical peak."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     a @ b
     best = float("inf")
-    for _ in range(repeats):
+    for _ in range(repeats):  # best of: on a shared machine the least-disturbed repeat
         _sync(device)
         start = time.perf_counter()
         a @ b
@@ -185,7 +192,7 @@ def trainer_runner(
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     amp_dtype, use_scaler = resolve_precision(device, amp, force=True)
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None
-    source = BatchSource(data.signals, data.y, rows, device)
+    source = BatchSource(data.inputs, data.y, rows, device)
     rng = np.random.default_rng(0)
     loss_fn = nn.L1Loss()
 
@@ -272,18 +279,15 @@ def reference_runner(data_dir: Path, settings: BenchSettings, device: torch.devi
     )
 
 
-def measure_prediction(data_dir: Path, fs: float, settings: BenchSettings) -> dict:
-    """Milliseconds per record for :meth:`Predictor.predict` (preprocessing + forward, batch 1, CPU).
-
-    The network is untrained (latency does not depend on the weights); reading the file is timed
-    separately.
-    """
-    from ecgcore.data import Preprocessing, format_spec, open_source
+def _bench_predictor(fs: float, precision: str = "auto"):
+    """An untrained ``inception1d`` :class:`~ecgcore.predict.Predictor` for ``fs`` (latency does not depend
+    on the weights)."""
+    from ecgcore.data import Preprocessing
     from ecgcore.models import create_model
     from ecgcore.predict import Predictor
 
-    dataset = open_source(format_spec("deepfake", data_dir))
     prep = Preprocessing(fs=fs)
+    torch.manual_seed(0)
     model = create_model(MODEL, len(prep.leads), 4).eval()
     meta = {
         "task": "regression",
@@ -294,30 +298,184 @@ def measure_prediction(data_dir: Path, fs: float, settings: BenchSettings) -> di
         "stats": {},
         "label_mode": "single",
     }
-    predictor = Predictor(model, meta)
+    return Predictor(model, meta, precision)
+
+
+def forward_flops(fs: float) -> float:
+    """FLOPs of one ``inception1d`` forward pass over one 10 s record at ``fs`` (2 x MACs of model_stats)."""
+    from ecgcore.models import create_model, model_stats
+
+    return 2.0 * model_stats(create_model(MODEL, 8, 4), 8, int(fs * 10))["macs"]
+
+
+def measure_prediction(data_dir: Path, fs: float, settings: BenchSettings, peak: float) -> dict:
+    """Prediction at ``fs``: ms per record, batch 1, for the plain fp32 model (``before``: eval mode,
+    ``no_grad``, as predictions ran before issue 20) and for the inference network (``after``), interleaved;
+    then records/s of :meth:`Predictor.predict_many` (batch ``settings.batch_size``). Shares are the FLOP
+    bound at the fp32 matmul rate ``peak`` over the measured time. Reading the files is timed separately.
+    """
+    from ecgcore.data import format_spec, open_source
+
+    dataset = open_source(format_spec("deepfake", data_dir))
+    predictor = _bench_predictor(fs)
     ids = dataset.index["record_id"].iloc[: settings.predict_records + 1].tolist()
-    read_ms, predict_ms = [], []
+    read_ms, before_ms, after_ms = [], [], []
+    records = []
     for i, record_id in enumerate(ids):
         t0 = time.perf_counter()
         record = dataset.read(record_id)
         t1 = time.perf_counter()
-        predictor.predict(record)
+        with torch.no_grad():
+            predictor.model(predictor.prepare(record)).float().numpy()
         t2 = time.perf_counter()
+        predictor.predict(record)
+        t3 = time.perf_counter()
+        records.append(record)
         if i:  # the first call is warm-up
             read_ms.append(1000 * (t1 - t0))
-            predict_ms.append(1000 * (t2 - t1))
+            before_ms.append(1000 * (t2 - t1))
+            after_ms.append(1000 * (t3 - t2))
+    flops = forward_flops(fs)
+    batch = records * max(1, -(-settings.batch_size * 2 // len(records)))
+    predictor.predict_many(batch[: settings.batch_size])  # warm-up at the batch shape
+    t0 = time.perf_counter()
+    predictor.predict_many(batch, settings.batch_size)
+    per_s = len(batch) / (time.perf_counter() - t0)
+    bound_ms = 1000 * flops / peak
     return {
         "fs": fs,
-        "predict_ms_median": float(np.median(predict_ms)),
-        "predict_ms_max": float(np.max(predict_ms)),
+        "precision": predictor.precision if predictor.amp_dtype is None else "bf16",
+        "forward_flops": flops,
+        "bound_ms": bound_ms,
+        "before_ms_median": float(np.median(before_ms)),
+        "predict_ms_median": float(np.median(after_ms)),
+        "predict_ms_max": float(np.max(after_ms)),
+        "before_share": bound_ms / float(np.median(before_ms)),
+        "after_share": bound_ms / float(np.median(after_ms)),
+        "batched_records_per_s": per_s,
+        "batched_share": per_s * flops / peak,
         "read_ms_median": float(np.median(read_ms)),
-        "records": len(predict_ms),
+        "records": len(after_ms),
     }
+
+
+def measure_ig(
+    fs: float,
+    peak: float,
+    tolerance: float = 0.05,
+    n_steps: int = 16,
+    precisions: tuple[str, ...] = ("fp32", "auto"),
+) -> list[dict]:
+    """Integrated Gradients (one record, zeros baseline) with the convergence check, per precision.
+
+    Bound: each step is a forward and a backward to the input (about 2 forward passes), plus the two
+    forward passes of the completeness check, at the fp32 matmul rate ``peak``.
+    """
+    from ecgcore.explain.attributions import attribute
+
+    predictor = _bench_predictor(fs)
+    x = torch.randn(1, 8, int(fs * 10))
+    flops = forward_flops(fs)
+    rows = []
+    for precision in precisions:
+        start = time.perf_counter()
+        attr = attribute(
+            predictor.model, x, 0, "ig", fs=fs, n_steps=n_steps, tolerance=tolerance, precision=precision
+        )
+        seconds = time.perf_counter() - start
+        total_steps = sum(steps for _, steps, _ in attr.extra["ig_tried"])
+        bound_s = (2 * total_steps + 2) * flops / peak
+        rows.append(
+            {
+                "fs": fs,
+                "asked": precision,
+                "precision": attr.extra["ig_precision"],
+                "steps": attr.extra["ig_steps"],
+                "tried": attr.extra["ig_tried"],
+                "gap": attr.extra["ig_gap"],
+                "seconds": seconds,
+                "bound_s": bound_s,
+                "share": bound_s / seconds,
+            }
+        )
+    return rows
+
+
+def bench_scaling(
+    sizes: tuple[int, ...] = (500, 2000, 8000),
+    fs: float = 100.0,
+    batch_size: int = 32,
+    progress: ProgressFn | None = None,
+) -> list[dict]:
+    """Seconds to build the cache and to train one epoch (fp32 and the default precision) at each size.
+
+    Every size gets its own generated DeepFake folder (generation is not timed) and a cold cache (the
+    cache folder of that dataset and preprocessing is removed first).
+    """
+    import shutil
+
+    from ecgcore.data import format_spec, open_source
+    from ecgcore.data.cache import cache_key, load_cached
+    from ecgcore.models import create_model
+    from ecgcore.train.batches import BatchSource, prepare_data
+    from ecgcore.train.config import TrainConfig
+    from ecgcore.train.device import precision_name, resolve_precision
+    from ecgcore.train.optim import train_step
+
+    device = torch.device("cpu")
+    rows = []
+    for k, n in enumerate(sizes):
+        report(progress, k, len(sizes), f"{n} records")
+        data_dir = bench_data(n)
+        config = TrainConfig(
+            task="regression",
+            data=format_spec("deepfake", data_dir),
+            model=MODEL,
+            fs=fs,
+            batch_size=batch_size,
+        )
+        dataset = open_source(config.data)
+        shutil.rmtree(ecg_paths.cache_dir() / cache_key(dataset, config.preprocessing()), ignore_errors=True)
+        t0 = time.perf_counter()
+        load_cached(dataset, config.preprocessing())
+        cache_s = time.perf_counter() - t0
+        data = prepare_data(config)
+        train_rows = data.rows["train"]
+        row = {"records": n, "train_rows": len(train_rows), "cache_s": cache_s, "fs": fs}
+        for amp in (False, True):
+            torch.manual_seed(0)
+            model = create_model(MODEL, len(config.leads), len(data.names)).train()
+            optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
+            amp_dtype, _ = resolve_precision(device, amp)
+            source = BatchSource(data.inputs, data.y, train_rows, device)
+            order = np.random.default_rng(0).permutation(train_rows)
+            batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+            t0 = time.perf_counter()
+            for x, y in source.iterate(batches):
+                train_step(model, model, x, y, nn.L1Loss(), optimizer, amp_dtype=amp_dtype, grad_clip=None)
+            row[f"epoch_s_{precision_name(amp_dtype)}"] = time.perf_counter() - t0
+        rows.append(row)
+    report(progress, len(sizes), len(sizes), "done")
+    return rows
+
+
+def format_scaling(rows: list[dict]) -> str:
+    """The scaling table: seconds and seconds per 1,000 records (flat = linear growth)."""
+    epochs = [k for k in rows[0] if k.startswith("epoch_s_")]
+    head = f"{'records':>8}{'cache s':>10}{'s/1k':>7}" + "".join(
+        f"{k[8:] + ' epoch s':>20}{'s/1k':>8}" for k in epochs
+    )
+    lines = [head]
+    for r in rows:
+        line = f"{r['records']:>8}{r['cache_s']:>10.1f}{1000 * r['cache_s'] / r['records']:>7.2f}"
+        for k in epochs:
+            line += f"{r[k]:>20.1f}{1000 * r[k] / r['records']:>8.1f}"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def run_bench(settings: BenchSettings | None = None, progress: ProgressFn | None = None) -> dict[str, Any]:
     """Run every measurement; returns a JSON-able dict (see the module docstring)."""
-    from ecgcore.models import create_model, model_stats
     from ecgcore.train.device import cpu_has_bf16, resolve_device
 
     settings = settings or BenchSettings()
@@ -329,6 +487,7 @@ def run_bench(settings: BenchSettings | None = None, progress: ProgressFn | None
     report(progress, 0, 3, "data")
     data_dir = bench_data(settings.n_records)
     peak = matmul_flops(settings.matmul_n, device)
+    peak_bf16 = matmul_flops(settings.matmul_n, device, dtype=torch.bfloat16)
     report(progress, 1, 3, "training (all configurations in turn)")
     runners = [
         trainer_runner(data_dir, fs, amp, settings, device)
@@ -337,14 +496,33 @@ def run_bench(settings: BenchSettings | None = None, progress: ProgressFn | None
     runners.append(reference_runner(data_dir, settings, device))
     *training, reference = time_rounds(runners, settings.rounds, settings.steps, device)
     report(progress, 2, 3, "prediction")
-    prediction = [measure_prediction(data_dir, fs, settings) for fs in (500.0, 100.0)]
+    prediction = [measure_prediction(data_dir, fs, settings, peak) for fs in (500.0, 100.0)]
+    saliency = measure_ig(500.0, peak, n_steps=settings.ig_steps) if settings.ig_steps else []
     report(progress, 3, 3, "done")
+    # on a shared machine one measurement of the rate may catch a busy moment: the bound is the best seen
+    peak_start, peak_bf16_start = peak, peak_bf16
+    peak = max(peak, matmul_flops(settings.matmul_n, device))
+    peak_bf16 = max(peak_bf16, matmul_flops(settings.matmul_n, device, dtype=torch.bfloat16))
+    for p in prediction:  # the prediction shares were computed against the start rate
+        p["bound_ms"] *= peak_start / peak
+        p["before_share"] *= peak_start / peak
+        p["after_share"] *= peak_start / peak
+        p["batched_share"] *= peak_start / peak
+    for r in saliency:
+        r["bound_s"] *= peak_start / peak
+        r["share"] *= peak_start / peak
 
     for row in training + [reference]:
-        macs = model_stats(create_model(MODEL, 8, 4), 8, int(row["fs"] * 10))["macs"]
-        row["forward_flops_per_sample"] = 2 * macs
-        row["achieved_flops"] = 3 * 2 * macs * row["samples_per_s"]
+        row["forward_flops_per_sample"] = forward_flops(row["fs"])
+        row["achieved_flops"] = 3 * row["forward_flops_per_sample"] * row["samples_per_s"]
         row["share_of_matmul_peak"] = row["achieved_flops"] / peak
+        row["share_of_precision_peak"] = row["achieved_flops"] / (
+            peak if row["precision"] == "fp32" else peak_bf16
+        )
+    for p in prediction:
+        train_forward = [r for r in training if r["fs"] == p["fs"] and r["precision"] != "fp32"]
+        if train_forward:  # the forward share of a training step is a third of its FLOPs
+            p["training_forward_samples_per_s"] = 3 * train_forward[0]["samples_per_s"]
     best_500 = max((r for r in training if r["fs"] == 500.0), key=lambda r: r["samples_per_s"])
     return {
         "settings": asdict(settings),
@@ -359,7 +537,11 @@ def run_bench(settings: BenchSettings | None = None, progress: ProgressFn | None
         "loadavg_start": load_start,
         "loadavg_end": os.getloadavg(),
         "matmul_flops": peak,
+        "matmul_flops_start": peak_start,
+        "matmul_flops_bf16": peak_bf16,
+        "matmul_flops_bf16_start": peak_bf16_start,
         "training": training,
+        "saliency": saliency,
         "reference": reference,
         "prediction": prediction,
         "speedup_vs_reference_500hz": best_500["samples_per_s"] / reference["samples_per_s"],
@@ -374,8 +556,13 @@ def format_table(result: dict) -> str:
     lines = [
         f"device {result['device']} ({result['device_name']}), torch {result['torch']}, {result['threads']} threads, "
         f"load average {result['loadavg_start'][0]:.1f} -> {result['loadavg_end'][0]:.1f}, "
-        f"matmul {result['matmul_flops'] / 1e9:.1f} GFLOP/s",
-        f"{'training':<44}{'samples/s':>10}{'step ms':>10}{'load %':>8}{'input/s':>10}{'GFLOP/s':>9}{'% of mm':>8}",
+        f"matmul fp32 {result['matmul_flops'] / 1e9:.1f} GFLOP/s (best of before / after the timings; before "
+        f"{result['matmul_flops_start'] / 1e9:.1f}), bf16 {result['matmul_flops_bf16'] / 1e9:.1f} GFLOP/s; "
+        f"native bf16: {result['cpu_native_bf16']}",
+        "shares are of the FLOP bound at the fp32 matmul rate measured in this run (% mm); "
+        "bf16 rows also of the bf16 rate (% own)",
+        f"{'training':<44}{'samples/s':>10}{'step ms':>10}{'load %':>8}{'input/s':>10}{'GFLOP/s':>9}"
+        f"{'% mm':>7}{'% own':>7}",
     ]
     rows = [
         (f"trainer {r['fs']:g} Hz {r['precision']} b{r['batch_size']} ({r['data_mode']})", r)
@@ -386,7 +573,8 @@ def format_table(result: dict) -> str:
     for name, r in rows:
         lines.append(
             f"{name:<44}{r['samples_per_s']:>10.2f}{r['step_ms']:>10.0f}{100 * r['load_share']:>8.1f}"
-            f"{r['input_samples_per_s']:>10.0f}{r['achieved_flops'] / 1e9:>9.1f}{100 * r['share_of_matmul_peak']:>8.1f}"
+            f"{r['input_samples_per_s']:>10.0f}{r['achieved_flops'] / 1e9:>9.1f}{100 * r['share_of_matmul_peak']:>7.1f}"
+            f"{100 * r['share_of_precision_peak']:>7.1f}"
         )
     lines.append(
         f"speed-up vs reference at 500 Hz: {result['speedup_vs_reference_500hz']:.2f}x; "
@@ -398,8 +586,25 @@ def format_table(result: dict) -> str:
     )
     for p in result["prediction"]:
         lines.append(
-            f"prediction {p['fs']:g} Hz: {p['predict_ms_median']:.1f} ms/record median "
-            f"(max {p['predict_ms_max']:.1f}; reading the file {p['read_ms_median']:.1f} ms)"
+            f"prediction {p['fs']:g} Hz, one record: fp32 model {p['before_ms_median']:.1f} ms "
+            f"({100 * p['before_share']:.0f} % of bound {p['bound_ms']:.1f} ms) -> inference path ({p['precision']}) "
+            f"{p['predict_ms_median']:.1f} ms ({100 * p['after_share']:.0f} %); reading the file {p['read_ms_median']:.1f} ms"
+        )
+        train_rate = p.get("training_forward_samples_per_s")
+        lines.append(
+            f"prediction {p['fs']:g} Hz, batched: {p['batched_records_per_s']:.1f} records/s "
+            f"({100 * p['batched_share']:.0f} % of bound"
+            + (
+                f"; {100 * p['batched_records_per_s'] / train_rate:.0f} % of the training forward rate)"
+                if train_rate
+                else ")"
+            )
+        )
+    for r in result.get("saliency", []):
+        lines.append(
+            f"Integrated Gradients {r['fs']:g} Hz ({r['asked']} -> {r['precision']}): {r['steps']} steps, gap "
+            f"{100 * r['gap']:.1f} %, {r['seconds']:.1f} s ({100 * r['share']:.0f} % of bound {r['bound_s']:.1f} s; "
+            f"tried {[(p, n) for p, n, _ in r['tried']]})"
         )
     return "\n".join(lines)
 

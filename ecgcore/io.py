@@ -18,8 +18,12 @@ with the file and says what is wrong, so the command line and the pages can show
 from __future__ import annotations
 
 import math
+import re
+import stat
+import tempfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -69,7 +73,8 @@ class Record:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.signal = np.asarray(self.signal, dtype=np.float32)
+        with np.errstate(over="ignore"):  # beyond float32 becomes inf, which the readers refuse by name
+            self.signal = np.asarray(self.signal, dtype=np.float32)
         self.leads = tuple(self.leads)
         self.fs = float(self.fs)
         if self.signal.ndim != 2 or self.signal.shape[0] != len(self.leads):
@@ -175,8 +180,7 @@ def read_record(
         samples, a missing lead, a record that is too short, an empty CSV.
     """
     source, kind = _resolve(Path(path))
-    readers = {"wfdb": _read_wfdb, "asc": _read_asc, "csv": _read_csv}
-    record = readers[kind](source, fs)
+    record = _READERS[kind](source, fs)
     if fs is not None and kind != "csv" and not math.isclose(float(fs), record.fs):
         raise _error(source, f"the file is sampled at {record.fs:g} Hz, not the {float(fs):g} Hz given")
     _check_finite(record)
@@ -191,8 +195,172 @@ def read_record(
     return record
 
 
+def record_info(path: str | Path, *, fs: float | None = None) -> RecordInfo:
+    """What a record holds (rate, length, ECG leads) without reading its signal (for WFDB: the header only).
+
+    ``fs`` is required for CSV, as in :func:`read_record`. Raises the same errors.
+    """
+    source, kind = _resolve(Path(path))
+    if kind == "wfdb":
+        parsed = _wfdb_header(source)
+        if parsed.is_mat:
+            _read_mat_samples(source, source.parent / parsed.files[0], parsed.hdr)  # checks it matches
+        else:
+            for name in parsed.files:
+                _check_signal_file_size(source, source.parent / name, parsed.hdr)
+        fmt = "wfdb-mat" if parsed.is_mat else "wfdb"
+        return RecordInfo(
+            source,
+            source.name[: -len(".hea")],
+            float(parsed.hdr.fs),
+            int(parsed.hdr.sig_len),
+            parsed.leads,
+            fmt,
+        )
+    record = _READERS[kind](source, fs)
+    return RecordInfo(
+        source, record.record_id, record.fs, record.signal.shape[1], record.leads, record.metadata["format"]
+    )
+
+
+@dataclass
+class RecordChunk(Record):
+    """A window of a longer record: ``start`` is its first sample in the whole record of ``total`` samples."""
+
+    start: int = 0
+    total: int = 0
+
+    @property
+    def start_s(self) -> float:
+        """Where the window starts, in seconds from the record's start."""
+        return self.start / self.fs
+
+
+def iter_chunks(
+    path: str | Path,
+    seconds: float,
+    overlap_s: float = 0.0,
+    *,
+    fs: float | None = None,
+    leads: Iterable[str] | None = None,
+) -> Iterator[RecordChunk]:
+    """Consecutive windows of ``seconds`` (the last may be shorter), each ``seconds - overlap_s`` after the last.
+
+    A WFDB ``.dat`` record is read window by window (``wfdb.rdrecord(sampfrom, sampto)``), so memory
+    stays that of one window whatever the record's length; ``.mat``, ``.asc`` and CSV files (short by
+    nature) are read whole and cut. ``leads`` selects (and derives) leads as in :meth:`Record.select`.
+
+    Raises
+    ------
+    ECGFormatError
+        As :func:`read_record`; also for a non-positive window or an overlap not shorter than it.
+    """
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"window of {seconds!r} s: give a positive number of seconds")
+    if not (math.isfinite(overlap_s) and 0 <= overlap_s < seconds):
+        raise ValueError(f"overlap of {overlap_s!r} s: give 0 or more, less than the {seconds:g} s window")
+    source, kind = _resolve(Path(path))
+    parsed = _wfdb_header(source) if kind == "wfdb" else None
+    whole = None if parsed is not None and not parsed.is_mat else _READERS[kind](source, fs)
+    if whole is not None:
+        _check_finite(whole)
+    rate = float(parsed.hdr.fs) if whole is None else whole.fs
+    total = int(parsed.hdr.sig_len) if whole is None else whole.signal.shape[1]
+    window = max(1, round(seconds * rate))
+    step = max(1, window - round(overlap_s * rate))
+    if parsed is not None and whole is None:
+        for name in parsed.files:
+            _check_signal_file_size(source, source.parent / name, parsed.hdr)
+    for start in range(0, total, step):
+        stop = min(start + window, total)
+        if whole is None:
+            piece = _wfdb_range(parsed, start, stop)
+            _check_finite(piece)
+        else:
+            piece = replace(whole, signal=whole.signal[:, start:stop])
+        if leads is not None:
+            piece = piece.select(leads)
+        yield RecordChunk(
+            piece.signal,
+            piece.fs,
+            piece.leads,
+            piece.record_id,
+            piece.path,
+            piece.metadata,
+            start=start,
+            total=total,
+        )
+        if stop >= total:
+            return
+
+
+#: Longest file name (UTF-8 bytes) most file systems allow.
+MAX_NAME_BYTES = 255
+
+
+def check_upload_name(name: str, suffixes: tuple[str, ...] = SUFFIXES) -> str:
+    """An uploaded file's name, if it is a plain file name of a supported type; else ``ECGFormatError``.
+
+    Refused: empty names, ``.`` and ``..``, names with a path separator or a NUL, names longer
+    than a file name may be, and suffixes other than ``suffixes`` (the message says which).
+    """
+    shown = repr(name[:60] + ("..." if len(name) > 60 else ""))
+    if not name or not name.strip():
+        raise ECGFormatError("an uploaded file has an empty name")
+    if "\0" in name or "/" in name or "\\" in name:
+        raise ECGFormatError(f"upload {shown}: a file name may not hold '/', '\\' or NUL characters")
+    if name.strip(".") == "":
+        raise ECGFormatError(f"upload {shown}: not a file name")
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        raise ECGFormatError(
+            f"upload {shown}: a name of {len(name)} characters is longer than a file name may be "
+            f"({MAX_NAME_BYTES} bytes); rename the file"
+        )
+    suffix = Path(name).suffix.lower()
+    if suffix not in suffixes:
+        raise ECGFormatError(
+            f"upload {name}: unsupported type {suffix or '(no extension)'}; expected {', '.join(suffixes)}"
+        )
+    return name
+
+
+def read_upload(files: Iterable[tuple[str, bytes]], fs: float | None = None) -> Record:
+    """Read uploaded ``(name, contents)`` files as one record: the ``.hea`` (with its signal file), else
+    the ``.asc``, else the ``.csv`` (which needs ``fs``).
+
+    The files are written to a private temporary folder that is removed afterwards; messages name
+    the uploaded files only, never that folder.
+
+    Raises
+    ------
+    ECGFormatError
+        A bad file name (:func:`check_upload_name`), or files that do not form one readable record.
+    """
+    files = [(check_upload_name(name), data) for name, data in files]
+    with tempfile.TemporaryDirectory(prefix="ecglab-upload-") as tmp:
+        saved = []
+        for name, data in files:
+            path = Path(tmp) / name
+            path.write_bytes(data)
+            saved.append(path)
+        for suffix in (".hea", ".asc", ".csv"):
+            main = [p for p in saved if p.suffix.lower() == suffix]
+            if main:
+                try:
+                    rec = read_record(main[0], fs=fs if suffix == ".csv" else None)
+                except ECGFormatError as exc:  # name the uploaded file, not the folder it was put in
+                    raise ECGFormatError(str(exc).replace(f"{tmp}/", "").replace(tmp, "")) from None
+                rec.path = Path(main[0].name)
+                rec.metadata["uploaded"] = [p.name for p in saved]
+                return rec
+    raise ECGFormatError(
+        f"{', '.join(name for name, _ in files)}: no record among the uploaded files; "
+        "expected a WFDB .hea (with its .dat or .mat), a DeepFake .asc or a CSV"
+    )
+
+
 def _resolve(path: Path) -> tuple[Path, str]:
-    """The file to read (a header for WFDB) and its kind."""
+    """The file to read (a header for WFDB) and its kind; never opens anything but a regular file."""
     suffix = path.suffix.lower()
     if path.is_file():
         if suffix in (".dat", ".mat", ".hea"):
@@ -209,7 +377,25 @@ def _resolve(path: Path) -> tuple[Path, str]:
         candidate = path.with_name(path.name + ext)
         if candidate.is_file():
             return _resolve(candidate)
+    for candidate in (path, *(path.with_name(path.name + ext) for ext in _PROBE_ORDER)):
+        _check_regular(candidate)  # a directory, FIFO or link loop by that name: say so
     raise RecordNotFoundError(f"{path}: no such record (tried the path itself and {', '.join(_PROBE_ORDER)})")
+
+
+def _check_regular(path: Path) -> None:
+    """Refuse a directory, a FIFO or device, or a symbolic link that loops or leads nowhere, by name."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise _error(path, "a symbolic link to a missing file, not a record") from None
+        return
+    except OSError as exc:  # ELOOP, a name too long ...
+        raise _error(path, f"cannot be opened as a record ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise _error(path, "is a directory, not a record file (give the record's .hea, .asc or .csv)")
+    if not stat.S_ISREG(mode):
+        raise _error(path, "is not a regular file (a FIFO, socket or device), not a record")
 
 
 def _canonical_channels(path: Path, names: list[str]) -> tuple[list[int], tuple[str, ...], list[str]]:
@@ -231,55 +417,217 @@ def _canonical_channels(path: Path, names: list[str]) -> tuple[list[int], tuple[
     return keep, tuple(leads), dropped
 
 
-def _read_wfdb(header: Path, fs: float | None) -> Record:
-    base = header.with_name(header.name[: -len(".hea")])
+@dataclass(frozen=True)
+class RecordInfo:
+    """What a record holds, read from its header alone (no signal read): see :func:`record_info`."""
+
+    path: Path
+    record_id: str
+    fs: float
+    n_samples: int
+    leads: tuple[str, ...]
+    format: str
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.n_samples / self.fs
+
+
+@dataclass(frozen=True)
+class _WfdbHeader:
+    """A WFDB header, parsed by wfdb and checked here; the ECG channels to keep and their names."""
+
+    path: Path
+    hdr: wfdb.Record
+    files: tuple[str, ...]
+    keep: list[int]
+    leads: tuple[str, ...]
+    dropped: list[str]
+
+    @property
+    def is_mat(self) -> bool:
+        return all(name.lower().endswith(".mat") for name in self.files)
+
+
+#: Record names wfdb's header parser accepts (others are read through an alias).
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
+
+
+def _header_lines(header: Path) -> list[str]:
+    """The header's lines without comments and blank lines."""
     try:
-        hdr = wfdb.rdheader(str(base))
+        text = header.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _error(header, f"not a WFDB header: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except OSError as exc:
+        raise _error(header, f"cannot read the header ({exc.strerror or exc})") from exc
+    return [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+@contextmanager
+def _wfdb_name(header: Path) -> Iterator[str]:
+    """A record name wfdb can open for ``header``.
+
+    wfdb's parser refuses record and file names with spaces, dots or non-Latin letters
+    (``my record``, ``rec.v2``, ``ЭКГ-тест``), so such a record is read through an alias: a
+    temporary folder holding the header with plain names and links to the signal files.
+    """
+    base = header.with_name(header.name[: -len(".hea")])
+    stem = base.name
+    if _SAFE_NAME.fullmatch(stem):
+        yield str(base)
+        return
+    lines = header.read_text(encoding="utf-8").splitlines()
+    named = re.compile(re.escape(stem) + r"(\.[^\s]*)?(?=\s|$)")
+    with tempfile.TemporaryDirectory(prefix="ecglab-wfdb-") as tmp:
+        record_line_done = False
+        for i, line in enumerate(lines):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            match = named.match(line.lstrip())
+            if not match:
+                record_line_done = True
+                continue
+            indent = line[: len(line) - len(line.lstrip())]
+            if not record_line_done:  # the record line: ``name[/segments] n_sig fs ...``
+                lines[i] = indent + "record" + line.lstrip()[len(stem) :]
+                record_line_done = True
+                continue
+            alias = "record" + (match.group(1) or "")
+            target = base.parent / match.group(0)
+            link = Path(tmp) / alias
+            if not link.exists() and target.exists():
+                link.symlink_to(target.resolve())
+            lines[i] = indent + alias + line.lstrip()[len(match.group(0)) :]
+        (Path(tmp) / "record.hea").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        yield str(Path(tmp) / "record")
+
+
+def _check_header_text(header: Path) -> None:
+    """What wfdb lets through: a signal count that disagrees with the signal lines, a bad sampling rate."""
+    lines = _header_lines(header)
+    if not lines:
+        raise _error(header, "empty WFDB header: no record line")
+    line, stem = lines[0].strip(), header.name[: -len(".hea")]
+    if line.startswith(stem) and line[len(stem) : len(stem) + 1] in ("", " ", "\t", "/"):
+        rest = line[len(stem) :]  # the record's own name, which may hold spaces
+    else:
+        rest = line.split(None, 1)[1] if len(line.split(None, 1)) > 1 else ""
+    if rest.startswith("/"):
+        return  # a multi-segment header: wfdb checks its segment lines
+    fields = rest.split()
+    if not fields:
+        raise _error(header, f"the record line {line!r} gives no number of signals")
+    n_sig = fields[0]
+    if not n_sig.isdigit():
+        raise _error(header, f"the number of signals {n_sig!r} on the record line is not a whole number")
+    if len(fields) > 1:
+        rate = fields[1].split("/")[0].split("(")[0]
+        try:
+            fs = float(rate)
+        except ValueError:
+            raise _error(header, f"the sampling rate {rate!r} on the record line is not a number") from None
+        if not (math.isfinite(fs) and fs > 0):
+            raise _error(header, f"the sampling rate {rate!r} on the record line is not a positive number")
+    if int(n_sig) != len(lines) - 1:
+        raise _error(
+            header,
+            f"the record line says {int(n_sig)} signal(s) but the header has {len(lines) - 1} signal line(s)",
+        )
+    zero = []
+    for number, signal_line in enumerate(lines[1:], start=1):
+        named = re.match(re.escape(stem) + r"\S*\s", signal_line.strip())
+        fields = signal_line.strip()[named.end() :].split() if named else signal_line.split()[1:]
+        gain = (
+            re.match(r"[-+]?[\d.]*(e[-+]?\d+)?", fields[1], re.IGNORECASE).group(0) if len(fields) > 1 else ""
+        )
+        try:
+            if gain and float(gain) == 0:  # WFDB reads 0 as "uncalibrated" and silently assumes 200
+                zero.append(" ".join(fields[7:]) or f"on signal line {number}")
+        except ValueError:
+            continue
+    if zero:
+        raise _error(
+            header, f"an ADC gain of 0 for signal(s) {', '.join(zero)}: the samples cannot be scaled"
+        )
+
+
+def _wfdb_header(header: Path) -> _WfdbHeader:
+    """Parse and check a WFDB header (via wfdb, plus the checks wfdb does not make)."""
+    _check_header_text(header)
+    try:
+        with _wfdb_name(header) as name:
+            hdr = wfdb.rdheader(name)
+    except ECGFormatError:
+        raise
     except Exception as exc:  # wfdb raises many types for malformed headers
         raise _error(header, f"unreadable WFDB header ({type(exc).__name__}: {exc})") from exc
     if not hdr.n_sig or not hdr.file_name:
         raise _error(header, "the header describes no signals")
     if not hdr.sig_len:
         raise _error(header, "the header gives no signal length (number of samples)")
-    files = list(dict.fromkeys(hdr.file_name))
-    if all(name.lower().endswith(".mat") for name in files):
-        if len(files) != 1:
-            raise _error(header, f"expected one .mat file, the header names {', '.join(files)}")
-        digital = _read_mat_samples(header, base.parent / files[0], hdr)
+    if not (hdr.fs and math.isfinite(hdr.fs) and hdr.fs > 0):
+        raise _error(header, f"sampling rate {hdr.fs!r} is not a positive number")
+    base = header.with_name(header.name[: -len(".hea")])
+    stem = base.name
+    files = tuple(dict.fromkeys(_real_file_name(name, stem) for name in hdr.file_name))
+    keep, leads, dropped = _canonical_channels(header, list(hdr.sig_name))
+    for unit in hdr.units or []:
+        if (unit or "").strip().lower() not in _TO_MV:
+            raise _error(header, f"unsupported signal unit {unit!r}; expected mV, uV or V")
+    return _WfdbHeader(header, hdr, files, keep, leads, dropped)
+
+
+def _real_file_name(name: str, stem: str) -> str:
+    """The signal file's own name (undoing :func:`_wfdb_name`'s alias)."""
+    return (
+        stem + name[len("record") :] if not _SAFE_NAME.fullmatch(stem) and name.startswith("record") else name
+    )
+
+
+def _read_wfdb(header: Path, fs: float | None) -> Record:
+    parsed = _wfdb_header(header)
+    return _wfdb_range(parsed, 0, parsed.hdr.sig_len)
+
+
+def _wfdb_range(parsed: _WfdbHeader, sampfrom: int, sampto: int) -> Record:
+    """Samples ``[sampfrom, sampto)`` of the ECG channels, in mV (a ``.dat`` is read only over that range)."""
+    header, hdr = parsed.path, parsed.hdr
+    base = header.with_name(header.name[: -len(".hea")])
+    if parsed.is_mat:
+        if len(parsed.files) != 1:
+            raise _error(header, f"expected one .mat file, the header names {', '.join(parsed.files)}")
+        digital = _read_mat_samples(header, base.parent / parsed.files[0], hdr)[:, sampfrom:sampto]
         gain = np.asarray(hdr.adc_gain, dtype=np.float64)
         baseline = np.asarray(hdr.baseline, dtype=np.float64)
-        if np.any(gain == 0):
-            raise _error(header, "an ADC gain of 0 in the header")
-        signal = (digital - baseline[:, None]) / gain[:, None]
+        signal = ((digital - baseline[:, None]) / gain[:, None])[parsed.keep]
     else:
-        for name in files:
+        for name in parsed.files:
             _check_signal_file_size(header, base.parent / name, hdr)
         try:
-            rec = wfdb.rdrecord(str(base), physical=True)
+            with _wfdb_name(header) as name:
+                rec = wfdb.rdrecord(
+                    name, sampfrom=sampfrom, sampto=sampto, channels=parsed.keep, physical=True, return_res=32
+                )
         except Exception as exc:
             raise _error(header, f"wfdb could not read the signals ({type(exc).__name__}: {exc})") from exc
         signal = rec.p_signal.T
-    scale = []
-    for unit in hdr.units or ["mV"] * hdr.n_sig:
-        key = (unit or "").strip().lower()
-        if key not in _TO_MV:
-            raise _error(header, f"unsupported signal unit {unit!r}; expected mV, uV or V")
-        scale.append(_TO_MV[key])
-    signal = signal * np.asarray(scale)[:, None]
-    keep, leads, dropped = _canonical_channels(header, list(hdr.sig_name))
+    units = hdr.units or ["mV"] * hdr.n_sig
+    scale = np.asarray([_TO_MV[(units[i] or "").strip().lower()] for i in parsed.keep], dtype=np.float32)
     metadata = {
-        "format": "wfdb-mat" if files[0].lower().endswith(".mat") else "wfdb",
+        "format": "wfdb-mat" if parsed.is_mat else "wfdb",
         "comments": list(hdr.comments or []),
         "units": "mV",
     }
-    if dropped:
-        metadata["dropped_channels"] = dropped
+    if parsed.dropped:
+        metadata["dropped_channels"] = parsed.dropped
     if hdr.base_date or hdr.base_time:
         metadata["base_datetime"] = f"{hdr.base_date or ''} {hdr.base_time or ''}".strip()
     return Record(
-        signal=signal[keep],
+        signal=signal * scale[:, None],
         fs=float(hdr.fs),
-        leads=leads,
+        leads=parsed.leads,
         record_id=base.name,
         path=header,
         metadata=metadata,
@@ -290,7 +638,8 @@ def _check_signal_file_size(header: Path, signal_file: Path, hdr: wfdb.Record) -
     """Compare a signal file's size with what the header promises: truncated, or a different length."""
     if not signal_file.is_file():
         raise _error(header, f"the signal file {signal_file.name} named by the header is missing")
-    channels = [i for i, name in enumerate(hdr.file_name) if name == signal_file.name]
+    stem = header.name[: -len(".hea")]
+    channels = [i for i, file in enumerate(hdr.file_name) if _real_file_name(file, stem) == signal_file.name]
     fmt = hdr.fmt[channels[0]]
     per_sample = BYTES_PER_SAMPLE.get(str(fmt))
     if not per_sample:  # compressed (FLAC) formats: the size says nothing
@@ -353,6 +702,7 @@ def _read_asc(path: Path, fs: float | None) -> Record:
             path,
             f"expected {ASC_SAMPLES} rows (10 s at {ASC_FS:g} Hz), found {data.shape[0]}: truncated or not a DeepFake file",
         )
+    _check_float32(path, data / 1000.0, list(ASC_LEADS), "lead")
     return Record(
         signal=data.T / 1000.0,
         fs=ASC_FS,
@@ -384,6 +734,7 @@ def _read_csv(path: Path, fs: float | None) -> Record:
             path,
             f"non-numeric value {columns.iat[row, col]!r} in column {columns.columns[col]}, data row {row + 1}",
         )
+    _check_float32(path, numeric.to_numpy(np.float64), [str(c) for c in columns.columns], "column")
     metadata: dict[str, Any] = {"format": "csv", "units": "mV"}
     if dropped:
         metadata["dropped_columns"] = dropped
@@ -395,6 +746,22 @@ def _read_csv(path: Path, fs: float | None) -> Record:
         path=path,
         metadata=metadata,
     )
+
+
+#: The reader of each kind :func:`_resolve` returns.
+_READERS = {"wfdb": _read_wfdb, "asc": _read_asc, "csv": _read_csv}
+
+
+def _check_float32(path: Path, values: np.ndarray, names: list[str], what: str) -> None:
+    """Refuse a finite value too large for float32 (e.g. 1e308), naming where it is."""
+    too_big = np.isfinite(values) & (np.abs(values) > np.finfo(np.float32).max)
+    if too_big.any():
+        row, col = np.argwhere(too_big)[0]
+        raise _error(
+            path,
+            f"value {values[row, col]:g} in {what} {names[col]}, data row {row + 1}, is beyond the float32 range "
+            "(about 3.4e38); ECG values are millivolts",
+        )
 
 
 def _check_finite(record: Record) -> None:

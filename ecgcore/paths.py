@@ -27,6 +27,13 @@ SETTING_ENV: dict[str, str] = {
 }
 
 
+#: Matplotlib (the PDF report) keeps its font cache under the data directory, not in ``~/.cache``;
+#: set here, before anything imports matplotlib, unless the user chose a folder.
+os.environ.setdefault(
+    "MPLCONFIGDIR", str(Path(os.environ.get("ECGLAB_HOME") or DEFAULT_HOME).expanduser() / "matplotlib")
+)
+
+
 def data_home() -> Path:
     """Return the data directory, creating it if needed."""
     home = Path(os.environ.get("ECGLAB_HOME") or DEFAULT_HOME).expanduser()
@@ -100,3 +107,24 @@ def save_settings(updates: dict[str, Any]) -> dict[str, Any]:
     saved = {k: v for k, v in saved.items() if v not in (None, "")}
     atomic_write_json(path, saved)
     return load_settings()
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """A path fit to show in the browser: relative to the data directory or the project, else the file name.
+
+    Pages never show the server's absolute paths (home directories, temporary upload folders).
+    """
+    resolved = Path(path).expanduser().resolve()
+    for base in (data_home(), PROJECT_DIR):
+        try:
+            return str(resolved.relative_to(base.resolve()))
+        except ValueError:
+            continue
+    return resolved.name
+
+
+def display_text(text: str) -> str:
+    """A message fit for the browser: absolute paths under the data directory or the project made relative."""
+    for base in (data_home().resolve(), PROJECT_DIR.resolve()):
+        text = text.replace(f"{base}{os.sep}", "").replace(str(base), ".")
+    return text

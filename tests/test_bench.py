@@ -53,3 +53,27 @@ def test_image_bench_times_charts_fields_and_2d_training():
     (row,) = result["training"]
     assert row["model"] == "cnn2d" and row["steps"] == 2 and row["samples"] == 4
     assert "charts 224x224" in format_images(result)
+
+
+@pytest.mark.slow
+def test_scaling_times_a_cold_cache_and_one_epoch_per_size(monkeypatch):
+    from ecgcore import bench
+    from ecgcore.train.device import cpu_has_bf16
+
+    monkeypatch.setattr(bench, "MODEL", "cnn")  # the timing logic, not the model, is under test
+    built = []
+    real = bench.bench_data
+
+    def counting(n, progress=None):
+        built.append(n)
+        return real(n, progress)
+
+    monkeypatch.setattr(bench, "bench_data", counting)
+    rows = bench.bench_scaling((12, 24), batch_size=8)
+    assert built == [12, 24] and [r["records"] for r in rows] == [12, 24]
+    assert all(r["cache_s"] > 0 and r["epoch_s_fp32"] > 0 for r in rows)
+    assert rows[1]["train_rows"] > rows[0]["train_rows"]
+    native = {"epoch_s_bf16-mixed"} if cpu_has_bf16() else set()  # without it both epochs run in fp32
+    assert {k for k in rows[0] if k.startswith("epoch_s_")} == {"epoch_s_fp32"} | native
+    table = bench.format_scaling(rows).splitlines()
+    assert len(table) == 3 and table[1].split()[0] == "12"

@@ -19,7 +19,7 @@ import numpy as np
 import wfdb
 from wfdb.io.convert.edf import read_edf
 
-from ecgcore.io import ECGFormatError, RecordNotFoundError
+from ecgcore.io import SUFFIXES, ECGFormatError, RecordNotFoundError, check_upload_name
 
 _TO_MV = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "v": 1e3, "": 1.0, "nu": 1.0}
 
@@ -128,7 +128,7 @@ def save_upload(files: list[tuple[str, bytes]], folder: str | Path) -> Path:
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    names = [Path(name).name for name, _ in files]
+    names = [check_upload_name(name, (*SUFFIXES, ".edf")) for name, _ in files]  # no "..", NUL, "/" ...
     for name, data in zip(names, (d for _, d in files)):
         atomic_write_bytes(folder / name, data)
     headers = [n for n in names if n.lower().endswith((".hea", ".edf"))]

@@ -51,3 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:  # bad input: a clear message, not a traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM during a step that stops cleanly (a cache build)
+        print(f"interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
+        return 130
+    finally:
+        _print_repair_notices()
+
+
+def _print_repair_notices() -> None:
+    """Say once, on stderr, that a damaged run store was rebuilt while the command ran."""
+    store = sys.modules.get("ecgcore.runs.store")
+    if store is not None:
+        for notice in store.pending_notices():
+            print(f"note: {notice}", file=sys.stderr)

@@ -31,10 +31,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--hours", type=float, default=24.0, help="with --long-record: its length")
     parser.add_argument("--out", type=Path, help="JSON output (default: $ECGLAB_HOME/bench/bench-TIME.json)")
+    parser.add_argument(
+        "--ig-steps", type=int, help="first step count of the Integrated Gradients timing (0: skip it)"
+    )
+    parser.add_argument(
+        "--scaling",
+        nargs="*",
+        type=int,
+        metavar="N",
+        help="also time cache build and one training epoch (100 Hz) at N records each "
+        "(default sizes 500 2000 8000; long: hours for 8000 on 2 busy cores)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
-    from ecgcore.bench import BenchSettings, format_table, run_bench
+    from ecgcore.bench import BenchSettings, bench_scaling, format_scaling, format_table, run_bench
     from ecgcore.paths import atomic_write_json, subdir
     from ecgcore.progress import cli_progress
 
@@ -67,9 +78,16 @@ def main(args: argparse.Namespace) -> int:
         settings.threads = args.threads
     if args.batch_size is not None:
         settings.batch_size = args.batch_size
+    if args.ig_steps is not None:
+        settings.ig_steps = args.ig_steps
     result = run_bench(settings, progress=cli_progress("bench"))
     out = args.out or subdir("bench") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    atomic_write_json(out, result)
-    print(format_table(result))
+    atomic_write_json(out, result)  # written before the (long) scaling table, and again with it
+    print(format_table(result), flush=True)
+    if args.scaling is not None:
+        sizes = tuple(args.scaling or (500, 2000, 8000))
+        result["scaling"] = bench_scaling(sizes, progress=cli_progress("scaling"))
+        atomic_write_json(out, result)
+        print(format_scaling(result["scaling"]))
     print(f"written to {out}")
     return 0

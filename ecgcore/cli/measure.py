@@ -14,17 +14,22 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
 from plotly.offline import get_plotlyjs
 
 from ecgcore import viz
-from ecgcore.io import Record, read_record
+from ecgcore.io import Record, iter_chunks, read_record, record_info
 from ecgcore.measure import Measurement, measure_record
 from ecgcore.measure.annotations import evaluate_record, summarize
 from ecgcore.progress import cli_progress, report
 from ecgcore.vocab import LEADS_12, TARGET_KEYS
+
+#: Records longer than this (s) are measured window by window even without ``--window``.
+LONG_RECORD_S = 1800
+DEFAULT_WINDOW_S = 60.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +61,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "annotation per fiducial), to find the records furthest off",
     )
     parser.add_argument("--fs", type=float, default=None, help="sampling rate for CSV records (Hz)")
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=None,
+        metavar="S",
+        help=f"measure in windows of S seconds, one JSON line per window (with its start_s); records "
+        f"longer than {LONG_RECORD_S // 60} minutes are measured in {DEFAULT_WINDOW_S:g} s windows anyway, "
+        "read window by window so memory stays that of one window",
+    )
     parser.add_argument(
         "--brief", action="store_true", help="print only the intervals, beats and flags (no fiducial lists)"
     )
@@ -111,6 +125,19 @@ def write_figures(record: Record, m: Measurement, folder: Path, name: str) -> Pa
     return path
 
 
+def measure_windows(path: str, window: float, fs: float | None, brief: bool) -> None:
+    """Print one JSON line per window of ``window`` seconds of the record (read window by window)."""
+    for chunk in iter_chunks(path, window, fs=fs):
+        out = measure_record(chunk).to_dict()
+        if brief:
+            out = {k: v for k, v in out.items() if k not in ("r_peaks", "beat_fiducials")}
+        print(
+            json.dumps(
+                {"record": str(path), "start_s": round(chunk.start_s, 3), "leads": list(chunk.leads), **out}
+            )
+        )
+
+
 def main(args: argparse.Namespace) -> int:
     if args.reference_support is not None and args.reference_support < 1:
         raise ValueError(f"--reference-support must be at least 1, got {args.reference_support}")
@@ -152,8 +179,16 @@ def main(args: argparse.Namespace) -> int:
                 )
             )
         return 0
+    if args.window is not None and not (math.isfinite(args.window) and args.window > 0):
+        raise ValueError(f"--window must be a positive number of seconds, got {args.window}")
     names: set[str] = set()
     for path in args.records:
+        window = args.window
+        if window is None and record_info(path, fs=args.fs).duration > LONG_RECORD_S:
+            window = DEFAULT_WINDOW_S
+        if window is not None:
+            measure_windows(path, window, args.fs, args.brief)
+            continue
         record = read_record(path, fs=args.fs)
         m = measure_record(record)
         out = m.to_dict()

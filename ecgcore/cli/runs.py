@@ -1,4 +1,9 @@
-"""``python -m ecgcore runs list | show ID | cancel ID | resume ID``: the run store from the terminal."""
+"""``python -m ecgcore runs list | show ID | cancel ID | resume ID | repair``: the run store from the terminal.
+
+``repair`` checks the store file (SQLite's quick check), rebuilds a damaged one from the run
+directories (the damaged file is kept, renamed with a timestamp) and adds back run directories the
+store does not list.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ LIST_COLUMNS = ["id", "status", "task", "model", "data", "device", "epoch", "tot
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["list", "show", "cancel", "resume"])
+    parser.add_argument("action", choices=["list", "show", "cancel", "resume", "repair"])
     parser.add_argument("run_id", nargs="?", help="the run (show, cancel, resume)")
     parser.add_argument("--runs-dir", type=Path, help="run store directory (default: $ECGLAB_HOME/runs)")
     parser.add_argument(
@@ -22,8 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ecgcore.runs import worker
-    from ecgcore.runs.store import RunStore
+    from ecgcore.runs.store import RunStore, check_resumable, repair
 
+    if args.action == "repair":
+        print(repair(args.runs_dir).message())
+        return 0
     store = RunStore(args.runs_dir)
     worker.refresh_dead(args.runs_dir)
     if args.action == "list":
@@ -50,6 +58,7 @@ def main(args: argparse.Namespace) -> int:
         from ecgcore.progress import cli_progress
         from ecgcore.runs import run_training
 
+        check_resumable(store, args.run_id)
         summary = run_training(
             store.config(args.run_id),
             runs_dir=args.runs_dir,

@@ -99,7 +99,7 @@ def main(args: argparse.Namespace) -> int:
 
         config = RunStore(args.runs_dir).config(args.run_id)
     else:
-        config = config_from_args(args)
+        config = config_from_args(args)  # validated by run_training before a run exists
     is_main = int(os.environ.get("RANK", "0")) == 0
     progress = cli_progress("train") if is_main and not args.quiet else None
     summary = run_training(

@@ -22,13 +22,13 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import stat
 import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
@@ -128,7 +128,8 @@ def load_cached(
     cached = _open(final, dataset, fp)
     if cached is not None:
         return cached
-    _build(dataset, prep, final, fp, progress, n_jobs)
+    with _interruptible():  # SIGTERM / Ctrl-C stop the build at once
+        _build(dataset, prep, final, fp, progress, n_jobs)
     cached = _open(final, dataset, fp)
     if cached is None:  # another process replaced it with a different build meanwhile
         raise RuntimeError(f"cache {final} was replaced while it was being built; try again")
@@ -136,18 +137,32 @@ def load_cached(
 
 
 def _open(folder: Path, dataset: ECGDataset, fp: str) -> CachedDataset | None:
-    """The cache in ``folder`` if it is complete and its fingerprint matches, else None."""
+    """The cache in ``folder`` if it is complete, sound and its fingerprint matches, else None.
+
+    A damaged cache (unreadable manifest, a signal file missing, truncated or of another shape than
+    its manifest says) is reported with a :class:`CacheWarning` naming the folder, and ``None``
+    makes the caller rebuild it.
+    """
     meta_path = folder / "meta.json"
     if not meta_path.is_file():
         return None
-    meta = json.loads(meta_path.read_text())
-    if meta.get("fingerprint") != fp or not meta.get("complete"):
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:
+        return _damaged(folder, f"its manifest meta.json is unreadable ({exc})")
+    if not isinstance(meta, dict) or meta.get("fingerprint") != fp or not meta.get("complete"):
         return None
+    problem = _check_signals(folder / "signals.npy", meta)
+    if problem is not None:
+        return _damaged(folder, problem)
     signals = np.load(folder / "signals.npy", mmap_mode="r")
     by_id = pd.Series(np.arange(len(dataset.index)), index=dataset.index["record_id"].astype(str))
-    index = dataset.index.iloc[by_id.loc[meta["record_ids"]].to_numpy()].reset_index(drop=True)
+    try:
+        index = dataset.index.iloc[by_id.loc[meta["record_ids"]].to_numpy()].reset_index(drop=True)
+    except (KeyError, TypeError):
+        return None  # records the dataset no longer has: the fingerprint should have said so; rebuild
     if signals.shape[0] != len(index):
-        return None
+        return _damaged(folder, f"signals.npy holds {signals.shape[0]} rows for {len(index)} records")
     return CachedDataset(
         signals=signals,
         index=index,
@@ -155,6 +170,40 @@ def _open(folder: Path, dataset: ECGDataset, fp: str) -> CachedDataset | None:
         stats=meta.get("stats", {}),
         path=folder,
         meta=meta,
+    )
+
+
+def _check_signals(path: Path, meta: dict) -> str | None:
+    """What is wrong with a cache's ``signals.npy`` against its manifest (header, shape, size), or None."""
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            read_header = {
+                (1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0,
+            }.get(version)
+            if read_header is None:
+                return f"signals.npy is in .npy format {version}, which the cache never writes"
+            shape, fortran, dtype = read_header(handle)
+            offset = handle.tell()
+    except FileNotFoundError:
+        return "signals.npy is missing"
+    except (OSError, ValueError, SyntaxError) as exc:
+        return f"signals.npy has no readable array header ({exc})"
+    if dtype != np.float32 or fortran or list(shape) != list(meta.get("shape", shape)):
+        return f"signals.npy holds {dtype} {list(shape)}, its manifest says float32 {meta.get('shape')}"
+    expected = offset + int(np.prod(shape)) * 4
+    actual = path.stat().st_size
+    if actual != expected:
+        return f"signals.npy is {actual} bytes, {expected} expected for {list(shape)} float32 (truncated?)"
+    return None
+
+
+def _damaged(folder: Path, problem: str) -> None:
+    warnings.warn(
+        f"cache {folder} is damaged: {problem}; rebuilding it (or delete the folder to rebuild on the next run)",
+        CacheWarning,
+        stacklevel=4,
     )
 
 
@@ -173,6 +222,47 @@ _WORKER: dict[str, Any] = {}
 
 def _init_worker(dataset: ECGDataset, prep: Preprocessing, array_path: str) -> None:
     _WORKER.update(dataset=dataset, prep=prep, array=np.load(array_path, mmap_mode="r+"))
+
+
+def _init_pool_worker(initializer: Callable[..., None], *args: Any) -> None:
+    """A build worker dies at once on SIGTERM and leaves Ctrl-C to its parent, which stops the build;
+    then ``initializer(*args)`` sets it up."""
+    signal.signal(
+        signal.SIGTERM, signal.SIG_DFL
+    )  # a forked worker inherits the trainer's "set a flag" handler
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    initializer(*args)
+
+
+class BuildInterrupted(KeyboardInterrupt):
+    """SIGTERM or Ctrl-C arrived during a cache build: the build stopped and left nothing behind."""
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Turn SIGTERM and SIGINT into :class:`BuildInterrupted` while a build runs (main thread only).
+
+    A handler installed before (the trainer's, which marks the run for cancelling) is still called
+    first, so the run ends as cancelled, not failed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def stop(signum: int, frame) -> None:
+        before = previous[signum]
+        if callable(before) and before is not signal.default_int_handler:
+            before(signum, frame)
+        raise BuildInterrupted(f"cache build stopped by {signal.Signals(signum).name}")
+
+    for sig in previous:
+        signal.signal(sig, stop)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _mp_context():
@@ -231,11 +321,9 @@ def fill_in_chunks(
     results: list = []
     done = 0
     report(progress, 0, n, message)
-    if jobs > 1:
-        with ProcessPoolExecutor(
-            jobs, mp_context=_mp_context(), initializer=initializer, initargs=initargs
-        ) as pool:
-            for chunk, result in zip(chunks, pool.map(fill, chunks)):
+    if jobs > 1:  # Pool, not ProcessPoolExecutor: leaving the block early terminates the workers at once
+        with _mp_context().Pool(jobs, _init_pool_worker, (initializer, *initargs)) as pool:
+            for chunk, result in zip(chunks, pool.imap(fill, chunks)):
                 results.append(result)
                 done += len(chunk)
                 report(progress, done, n, message)
@@ -259,6 +347,7 @@ def _build(
     progress: ProgressFn | None,
     n_jobs: int | None,
 ) -> None:
+    """Build into a temporary folder and install it; the folder is removed on any failure or interrupt."""
     with build_folder(final) as tmp:
         start = time.perf_counter()
         n = len(dataset.index)

@@ -313,8 +313,7 @@ def calibrated_prediction(predictor, record, calibration: Calibration | None) ->
     """``predictor.predict(record)`` plus ``calibrated_probabilities`` (and ``calibration``) when calibrated."""
     result = predictor.predict(record)
     if calibration is not None and result["task"] == "classification":
-        with torch.no_grad():
-            logits = predictor.model(predictor.prepare(record)).float().cpu().numpy()[0]
+        logits = predictor.outputs(predictor.prepare(record))[0]  # the logits the prediction used
         probs = calibration.probabilities(logits)
         result["calibrated_probabilities"] = {c: float(p) for c, p in zip(calibration.classes, probs)}
         result["calibration"] = {"method": calibration.method, "temperature": calibration.temperature}

@@ -64,6 +64,13 @@ def list_models() -> list[ModelInfo]:
     )
 
 
+def model_signature(name: str) -> inspect.Signature:
+    """The builder's signature of model ``name`` (its keyword arguments, defaults and annotations)."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; expected one of {sorted(_REGISTRY)}")
+    return inspect.signature(_REGISTRY[name][1])
+
+
 def create_model(name: str, n_leads: int, n_outputs: int, **kwargs) -> ECGModel:
     """Build the model ``name`` for ``n_leads`` input leads and ``n_outputs`` outputs.
 

@@ -13,7 +13,7 @@ import numpy as np
 from ecgcore.processes import process_start_time
 from ecgcore.progress import ProgressFn
 from ecgcore.runs.recorder import StoreRecorder, sigterm_flag
-from ecgcore.runs.store import RunStore
+from ecgcore.runs.store import RunStore, check_resumable
 from ecgcore.train import distributed as ddp
 from ecgcore.train.config import TrainConfig
 from ecgcore.train.device import device_type
@@ -39,11 +39,21 @@ def run_training(
     Raises
     ------
     ValueError
-        ``resume`` of a run that is not in the store.
+        ``resume`` of a run that is not in the store, is done or has no checkpoint (the run is left
+        as it was); a config that cannot train (:func:`ecgcore.train.validate.validate`), before any
+        run is created.
     """
     from ecgcore.train.trainer import run_recorded, train
+    from ecgcore.train.validate import validate
 
     store = RunStore(runs_dir)
+    if not resume:
+        try:
+            validate(config)  # a setting that cannot train leaves no run behind
+        except ValueError as exc:
+            if run_id is not None and _exists(store, run_id):  # queued by the worker: say why it never ran
+                store.update(run_id, status="failed", error=f"{type(exc).__name__}: {exc}", message="failed")
+            raise
     info = ddp.setup(device_type(config.device))
     with sigterm_flag() as stop:
         if info.is_main:
@@ -51,6 +61,8 @@ def run_training(
                 if resume:
                     raise ValueError(f"cannot resume run {run_id!r}: it is not in {store.path}")
                 run_id = store.create_run(config, run_id=run_id)
+            elif resume:
+                check_resumable(store, run_id, starting=True)  # refused: the run stays as it was
             store.update(
                 run_id,
                 status="running",

@@ -99,6 +99,10 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module | dict[str, torch.T
     return weights
 
 
+class CheckpointError(ValueError):
+    """A checkpoint whose description cannot be used; the message names the file and the field."""
+
+
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     """The state dict and description of a checkpoint file, read without unpickling anything.
 
@@ -134,8 +138,22 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     from ecgcore.models import create_model
 
     state, meta = read_checkpoint(path)
-    model = create_model(**meta["model"])
-    model.load_state_dict(state)
+    described = meta.get("model")
+    if not isinstance(described, dict) or "name" not in described:
+        raise CheckpointError(
+            f"{_weights_path(path)}: description field 'model' is {described!r}; expected the model's name and arguments"
+        )
+    try:
+        model = create_model(**described)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{_weights_path(path)}: description field 'model': {exc}") from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise CheckpointError(
+            f"{_weights_path(path)}: the weights do not fit the model its description names ({first})"
+        ) from None
     return model.to(device).eval(), meta
 
 

@@ -14,7 +14,9 @@ closely but not exactly; before each evaluation rank 0's running statistics are 
 
 from __future__ import annotations
 
+import itertools
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,10 +69,39 @@ def shard(indices: np.ndarray, info: DistInfo) -> np.ndarray:
     return padded[info.rank :: info.world_size]
 
 
-def barrier(info: DistInfo) -> None:
-    """Wait for every rank (e.g. until rank 0 has built the data cache)."""
-    if info.enabled:
+#: Seconds the other ranks wait for rank 0 to build the data cache (``$ECGLAB_CACHE_TIMEOUT_S``, default 6 h).
+CACHE_TIMEOUT_S = float(os.environ.get("ECGLAB_CACHE_TIMEOUT_S", 6 * 3600))
+_barriers = itertools.count()
+
+
+class BarrierTimeout(TimeoutError):
+    """A rank waited longer than its timeout for the others at a barrier."""
+
+
+def barrier(info: DistInfo, timeout_s: float | None = None, what: str = "the other ranks") -> None:
+    """Wait for every rank (e.g. until rank 0 has built the data cache).
+
+    With ``timeout_s`` the wait goes through the process group's key-value store instead of a collective:
+    no NCCL operation is pending meanwhile (so NCCL's watchdog does not kill a long cache build), and a rank
+    that waits longer than ``timeout_s`` raises :class:`BarrierTimeout` naming ``what`` it waited for.
+    """
+    if not info.enabled:
+        return
+    if timeout_s is None:
         dist.barrier()
+        return
+    store = dist.distributed_c10d._get_default_store()
+    key = f"ecglab-barrier-{next(_barriers)}"
+    arrived = store.add(key, 1)
+    deadline = time.monotonic() + timeout_s
+    while arrived < info.world_size:
+        if time.monotonic() > deadline:
+            raise BarrierTimeout(
+                f"rank {info.rank} waited {timeout_s:g} s for {what} ({arrived} of {info.world_size} ranks "
+                "arrived); set ECGLAB_CACHE_TIMEOUT_S for a longer wait, or build the cache first in one process"
+            )
+        time.sleep(min(0.5, max(timeout_s / 20, 0.01)))
+        arrived = store.add(key, 0)
 
 
 def broadcast(obj: Any, info: DistInfo) -> Any:

@@ -130,7 +130,11 @@ def _setup(config, data, model, run_dir, device, recorder, strategy, resume, pro
             state.recorder.resumed(state.start_epoch)
     state.step = state.start_epoch * steps
     if info.is_main:
-        state.recorder.started(state.device_label, state.total_steps, f"training ({source.mode} data)")
+        state.recorder.started(
+            state.device_label,
+            state.total_steps,
+            f"training ({source.mode} data, {precision_name(state.amp_dtype)})",
+        )
     state.timer = time.monotonic()
     return state
 

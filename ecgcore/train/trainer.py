@@ -121,10 +121,10 @@ def run_recorded(recorder: Recorder, info: ddp.DistInfo, run_id: str, body: Call
 def _load_data(config: TrainConfig, progress: ProgressFn | None, info: ddp.DistInfo) -> PreparedData:
     """Rank 0 builds the cache first; the other ranks then map it."""
     if not info.is_main:
-        ddp.barrier(info)
+        ddp.barrier(info, ddp.CACHE_TIMEOUT_S, "rank 0 to build the data cache")
     data = prepare_data(config, progress=progress if info.is_main else None)
     if info.is_main:
-        ddp.barrier(info)
+        ddp.barrier(info, ddp.CACHE_TIMEOUT_S, "rank 0 to build the data cache")
     return data
 
 

@@ -8,7 +8,7 @@ and the one way of turning an upload into a :class:`ecgcore.io.Record` in one pl
 from __future__ import annotations
 
 import hashlib
-import tempfile
+import sqlite3
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -21,11 +21,9 @@ from ecgcore import paths
 from ecgcore.data import format_spec, open_source
 from ecgcore.data.base import ECGDataset
 from ecgcore.data.deepfake import DEMO_NAME
-from ecgcore.io import ECGFormatError, Record, read_record
+from ecgcore.io import ECGFormatError, Record, read_upload
 from ecgcore.measure import measure_record
 
-#: Upload suffixes a record can come as (WFDB header + data, Challenge .mat, DeepFake .asc, CSV).
-UPLOAD_TYPES = ["hea", "dat", "mat", "asc", "csv"]
 BUNDLED = "PTB-XL sample (bundled, real records)"
 
 
@@ -61,7 +59,7 @@ def dataset(spec: str) -> tuple[ECGDataset, list[str]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ds = open_source(spec)
-    return ds, [str(w.message) for w in caught]
+    return ds, [paths.display_text(str(w.message)) for w in caught]
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -98,45 +96,22 @@ def measured(rec: Record, key: str) -> dict[str, Any] | None:
 
 
 def upload_to_record(files: list, fs: float | None) -> Record:
-    """Write uploaded files to a temporary folder and read them as one record.
-
-    The record is the ``.hea`` (with its ``.dat`` / ``.mat``), else the ``.asc``, else the ``.csv``
-    among the files; CSV needs ``fs``.
+    """Read uploaded files as one record (:func:`ecgcore.io.read_upload`); CSV needs ``fs``.
 
     Raises
     ------
     ECGFormatError
-        If the files do not form one readable record (the message names the file and the problem).
+        If a name is not a plain file name of a supported type, or the files do not form one
+        readable record (the message names the file and the problem, never a server path).
     """
-    with tempfile.TemporaryDirectory(prefix="ecglab-upload-") as tmp:
-        saved = []
-        for f in files:
-            path = Path(tmp) / Path(f.name).name
-            path.write_bytes(f.getvalue())
-            saved.append(path)
-        for suffix in (".hea", ".asc", ".csv"):
-            main = [p for p in saved if p.suffix.lower() == suffix]
-            if main:
-                try:
-                    rec = read_record(main[0], fs=fs if suffix == ".csv" else None)
-                except (
-                    ECGFormatError
-                ) as exc:  # name the uploaded file, not the temporary folder it was put in
-                    raise ECGFormatError(str(exc).replace(f"{tmp}/", "")) from exc
-                rec.path = Path(main[0].name)
-                rec.metadata["uploaded"] = [p.name for p in saved]
-                return rec
-    raise ECGFormatError(
-        f"{', '.join(f.name for f in files)}: no record among the uploaded files; "
-        "expected a WFDB .hea (with its .dat or .mat), a DeepFake .asc or a CSV"
-    )
+    return read_upload([(f.name, f.getvalue()) for f in files], fs)
 
 
 def upload_widget(key: str) -> Record | None:
     """File uploader + sampling-rate box for CSV; the record, or ``None`` (errors are shown, never raised)."""
     files = st.file_uploader(
         "Upload a record: WFDB .hea + .dat/.mat, DeepFake .asc, or CSV (one column per lead, mV)",
-        type=UPLOAD_TYPES,
+        type=None,  # checked by ecgcore.io.check_upload_name, which says why a file is refused
         accept_multiple_files=True,
         key=f"{key}_files",
     )
@@ -148,8 +123,24 @@ def upload_widget(key: str) -> Record | None:
     try:
         return upload_to_record(files, fs)
     except (ECGFormatError, ValueError, OSError) as exc:
-        st.error(f"Could not read the upload: {exc}")
+        st.error(f"Could not read the upload: {paths.display_text(str(exc))}")
         return None
+
+
+def store_repair_banner() -> None:
+    """Open the run store (a damaged one is rebuilt from the run directories) and say so in this session."""
+    from ecgcore.runs.store import RunStore, take_repair_notice
+
+    try:
+        RunStore()
+    except (OSError, sqlite3.Error) as exc:
+        st.error(f"The run store could not be opened: {exc}")
+        return
+    notice = take_repair_notice()
+    if notice:
+        st.session_state["store_repair_notice"] = notice
+    if "store_repair_notice" in st.session_state:
+        st.warning(f"Run store repaired: {st.session_state['store_repair_notice']}", icon=":material/build:")
 
 
 def html_download(fig: go.Figure, name: str, key: str) -> None:
@@ -183,5 +174,5 @@ def guarded(what: str, fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except (ValueError, FileNotFoundError, KeyError, OSError) as exc:
-        st.error(f"{what}: {exc}")
+        st.error(paths.display_text(f"{what}: {exc}"))
         return None

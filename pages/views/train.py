@@ -18,6 +18,7 @@ from ecgcore.models import list_models
 from ecgcore.runs import worker
 from ecgcore.runs.store import ACTIVE, RunStore
 from ecgcore.train.config import LABEL_MODES, NORMALIZATIONS, OPTIMIZERS, SCHEDULES, TrainConfig
+from ecgcore.train.validate import validate
 from ecgcore.vocab import LEADS_8, LEADS_12, TARGET_KEYS, TARGETS_BY_KEY
 from pages.views.common import dataset, guarded, sources
 
@@ -178,7 +179,7 @@ def config_form(store: RunStore) -> TrainConfig | None:
         st.error(labels_problem)
         return None
     try:
-        return TrainConfig(
+        config = TrainConfig(
             task="classification" if task == "transfer" else task,
             targets=tuple(targets),
             label_mode=label_mode,
@@ -205,6 +206,8 @@ def config_form(store: RunStore) -> TrainConfig | None:
             transfer=transfer,
             representation=representation,
         )
+        validate(config)  # the command line's checks: device, sizes, model arguments, memory
+        return config
     except ValueError as exc:
         st.error(f"Invalid settings: {exc}")
         return None

@@ -226,3 +226,25 @@ def test_an_upload_is_validated_in_the_browser(server, page, tmp_path, test_outp
     idle(page)
     labels = set(lead_labels(page))
     assert {"I", "II", "III", "aVR", "aVL", "aVF"} <= labels  # the limb leads derived from I and II
+
+
+def test_a_damaged_run_store_is_rebuilt_and_the_banner_says_so(server, page, test_output):
+    from ecgcore.runs.store import RunStore
+    from ecgcore.train.config import TrainConfig
+
+    runs = Path(server["home"]) / "runs"
+    store = RunStore(runs)
+    store.create_run(TrainConfig(data="deepfake:/x"), run_id="kept-through-damage")
+    store.update(
+        "kept-through-damage", status="done", summary={"status": "done", "headline": {"val_mae": 3.5}}
+    )
+    (runs / "runs.sqlite").write_bytes(b"not a database" * 100)
+
+    page.goto(server["url"])  # the banner is the app's, above every page
+    page.get_by_text("Run store repaired").wait_for()
+    idle(page)
+    page.screenshot(path=str(test_output / "e2e-store-repaired.png"))
+    assert page.get_by_text("Traceback").count() == 0
+    banner = page.locator('[data-testid="stAlert"]').filter(has_text="Run store repaired").inner_text()
+    assert "1 run(s) recovered" in banner and str(server["home"]) not in banner  # no absolute server path
+    assert RunStore(runs).get_run("kept-through-damage")["status"] == "done"

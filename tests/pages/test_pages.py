@@ -15,6 +15,7 @@ from ecgcore.io import ECGFormatError
 from ecgcore.paths import load_settings
 from ecgcore.runs import worker
 from ecgcore.runs.store import RunStore
+from ecgcore.train.config import TrainConfig
 from pages.views.common import upload_to_record
 from tests.factories import make_deepfake_dir
 
@@ -144,6 +145,18 @@ def test_train_refuses_regression_on_data_without_interval_labels():
     assert len(RunStore().list_runs()) == 0  # nothing was launched
 
 
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_train_page_checks_settings_as_the_command_line_does(tmp_path, monkeypatch):
+    folder = make_deepfake_dir(tmp_path / "deepfake", 6, seed=3)
+    monkeypatch.setenv("ECGLAB_DEEPFAKE", str(folder))
+    at = app("train")
+    at.selectbox(key="t_data").select(f"DeepFake ({folder})")
+    at.selectbox(key="t_device").select("cuda")
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert any("--device cuda: no CUDA device: use --device cpu or auto" in e.value for e in at.error)
+    assert len(RunStore().list_runs()) == 0  # nothing was launched
+
+
 def test_results_and_record_pages_without_runs():
     at = app("results")
     assert any("No runs yet" in i.value for i in at.info)
@@ -252,3 +265,16 @@ def test_a_classification_run_gets_confusion_roc_calibration_and_probabilities(t
     spec = " ".join(f.proto.spec for f in at.get("plotly_chart"))
     assert "Class probabilities" in spec and "Calibrated (temperature)" in spec
     assert any(m.value.startswith("**Predicted:**") for m in at.markdown)
+
+
+def test_a_damaged_run_store_is_rebuilt_and_the_app_says_so_once(ecglab_home):
+    store = RunStore()
+    store.create_run(TrainConfig(data="deepfake:/x"), run_id="kept")
+    store.update("kept", status="done", summary={"status": "done", "headline": {"val_mae": 3.5}})
+    (ecglab_home / "runs" / "runs.sqlite").write_bytes(b"garbage" * 100)
+    at = app()
+    warnings = " ".join(w.value for w in at.warning)
+    assert "Run store repaired" in warnings and "1 run(s) recovered" in warnings
+    assert str(ecglab_home) not in warnings, "no absolute server path in the browser"
+    assert RunStore().get_run("kept")["summary"]["headline"]["val_mae"] == 3.5
+    assert "Run store repaired" not in " ".join(w.value for w in app().warning), "a new session: said once"

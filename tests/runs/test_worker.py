@@ -1,6 +1,7 @@
 import os
 import signal
 import time
+from typing import ClassVar
 
 import pytest
 
@@ -80,3 +81,52 @@ def test_a_run_cancelled_while_it_starts_ends_cancelled(deepfake_spec, tmp_path,
         worker.refresh_dead(runs_dir=tmp_path)
         time.sleep(0.1)
     assert store.get_run(run_id)["status"] == "cancelled", _log(store, run_id)
+
+
+class _FakeProcess:
+    """Stands in for the training process: records its environment; its pid is this (live) process."""
+
+    started: ClassVar[list[dict]] = []
+
+    def __init__(self, command, env=None, **kwargs):
+        self.pid = os.getpid()
+        _FakeProcess.started.append({"run": command[command.index("--run-id") + 1], "env": env})
+
+
+def test_runs_get_a_gpu_each_and_wait_for_a_free_one(deepfake_spec, tmp_path, monkeypatch):
+    monkeypatch.delenv("ECGLAB_MAX_RUNS", raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(worker, "gpu_count", lambda: 2)
+    monkeypatch.setattr(worker.subprocess, "Popen", _FakeProcess)
+    _FakeProcess.started = []
+    store = RunStore(tmp_path)
+    ids = [worker.launch(tiny_config(deepfake_spec, seed=s), runs_dir=tmp_path) for s in range(3)]
+    assert [(p["run"], p["env"]["CUDA_VISIBLE_DEVICES"]) for p in _FakeProcess.started] == [
+        (ids[0], "0"),
+        (ids[1], "1"),
+    ]
+    third = store.get_run(ids[2])
+    assert third["status"] == "queued" and third["message"] == worker.WAITING and third["pid"] is None
+    assert worker.refresh_dead(tmp_path) == []  # both slots still busy: the third keeps waiting
+    assert len(_FakeProcess.started) == 2
+    store.update(ids[1], status="done")  # GPU 1 frees up
+    worker.refresh_dead(tmp_path)
+    assert (
+        _FakeProcess.started[-1]["run"] == ids[2]
+        and _FakeProcess.started[-1]["env"]["CUDA_VISIBLE_DEVICES"] == "1"
+    )
+
+
+def test_without_gpus_or_a_limit_every_run_starts_at_once(deepfake_spec, tmp_path, monkeypatch):
+    monkeypatch.delenv("ECGLAB_MAX_RUNS", raising=False)
+    monkeypatch.setattr(worker, "gpu_count", lambda: 0)
+    monkeypatch.setattr(worker.subprocess, "Popen", _FakeProcess)
+    _FakeProcess.started = []
+    for s in range(3):
+        worker.launch(tiny_config(deepfake_spec, seed=s), runs_dir=tmp_path)
+    assert len(_FakeProcess.started) == 3
+    assert all(
+        "CUDA_VISIBLE_DEVICES" not in p["env"]
+        or p["env"]["CUDA_VISIBLE_DEVICES"] == os.environ.get("CUDA_VISIBLE_DEVICES")
+        for p in _FakeProcess.started
+    )

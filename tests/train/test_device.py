@@ -104,11 +104,45 @@ def test_two_gloo_processes_agree_on_the_strongest_stop(tmp_path, codes, expecte
     assert [int(np.load(tmp_path / f"r-{r}.npy")[0]) for r in (0, 1)] == [expected, expected]
 
 
-def test_a_missing_cuda_device_fails_the_recorded_run_with_a_clear_message(
+def test_a_missing_cuda_device_is_refused_before_a_run_exists_or_fails_a_queued_one(
     deepfake_spec, tmp_path, monkeypatch
 ):
+    from ecgcore.train.validate import ConfigError
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(dev.DeviceError):
-        run_training(tiny_config(deepfake_spec, device="cuda"), runs_dir=tmp_path, run_id="gpu")
-    run = RunStore(tmp_path).get_run("gpu")
+    config = tiny_config(deepfake_spec, device="cuda")
+    with pytest.raises(ConfigError, match="no CUDA device: use --device cpu or auto"):
+        run_training(config, runs_dir=tmp_path, run_id="gpu")
+    assert len(RunStore(tmp_path).list_runs()) == 0  # issue 15: a mistyped setting leaves no failed run
+    RunStore(tmp_path).create_run(config, run_id="queued")  # as the worker queues a run before it starts
+    with pytest.raises(ConfigError):
+        run_training(config, runs_dir=tmp_path, run_id="queued")
+    run = RunStore(tmp_path).get_run("queued")
     assert run["status"] == "failed" and "no CUDA device: use --device cpu or auto" in run["error"]
+
+
+def _barrier_worker(rank: int, init: str, delay: float, timeout: float, out: str) -> None:
+    import time
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    info = ddp.DistInfo(rank, 2, rank)
+    if rank == 0:
+        time.sleep(delay)  # rank 0 "builds the cache"
+    try:
+        ddp.barrier(info, timeout, "rank 0 to build the data cache")
+        result = "passed"
+    except ddp.BarrierTimeout as exc:
+        result = str(exc)
+    with open(f"{out}-{rank}.txt", "w") as f:
+        f.write(result)
+
+
+def test_the_cache_barrier_gives_up_after_its_timeout_with_a_clear_message(tmp_path):
+    """Rank 0 is late (3 s) for a 0.5 s barrier: rank 1 raises; rank 0, arriving last, goes on.
+
+    (The barrier's passing side also runs in every multi-process training: test_distributed.py.)"""
+    init = f"file://{tmp_path / 'rendezvous'}"
+    mp.spawn(_barrier_worker, args=(init, 3.0, 0.5, str(tmp_path / "r")), nprocs=2, join=True)
+    waited = (tmp_path / "r-1.txt").read_text()
+    assert "rank 1 waited 0.5 s for rank 0 to build the data cache (1 of 2 ranks arrived)" in waited
+    assert (tmp_path / "r-0.txt").read_text() == "passed"

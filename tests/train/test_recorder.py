@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ecgcore.train.checkpoint import read_checkpoint
+from ecgcore.train.device import cpu_has_bf16
 from ecgcore.train.recorder import MemoryRecorder, Recorder
 from ecgcore.train.trainer import train
 from tests.train.helpers import tiny_config
@@ -20,6 +21,9 @@ def test_a_run_needs_no_store_only_a_recorder(deepfake_spec, tmp_path, ecglab_ho
         read_checkpoint(tmp_path / "run" / "last")[1]["metrics"]["val_loss"]
     )
     assert [name for name, _ in recorder.events][:1] == ["started"]
+    # the precision is told when training starts and kept with the summary: bf16 where the CPU has it natively
+    assert summary["precision"] == ("bf16-mixed" if cpu_has_bf16() else "fp32")
+    assert summary["precision"] in recorder.events[0][1]["message"]
     assert not (ecglab_home / "runs").exists() and not list(tmp_path.rglob("*.sqlite*"))
 
 

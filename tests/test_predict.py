@@ -1,0 +1,108 @@
+"""The inference path (issue 20): batch norms folded, no autograd, bf16 where native, batches of records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ecgcore.data import Preprocessing, open_source
+from ecgcore.models import create_model
+from ecgcore.predict import Predictor, fold_batchnorm
+from ecgcore.vocab import TARGET_KEYS
+
+
+def _trained_looking(name: str, length: int = 400) -> nn.Module:
+    """A model whose batch norms have non-trivial statistics and affine parameters (not the identity)."""
+    torch.manual_seed(0)
+    model = create_model(name, 8, 4)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm1d):
+            nn.init.uniform_(m.weight, 0.5, 1.5)
+            nn.init.uniform_(m.bias, -0.5, 0.5)
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.randn(8, 8, length) * 2 + 0.3)
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", ["inception1d", "resnet1d_wang"])
+def test_folded_network_gives_the_training_networks_outputs(name):
+    model = _trained_looking(name)
+    net, folded = fold_batchnorm(model)
+    assert folded == sum(isinstance(m, nn.BatchNorm1d) for m in model.modules())  # every one folded away
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in net.modules())
+    x = torch.randn(4, 8, 400)
+    with torch.no_grad():
+        expected, got = model(x), net(x)
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-4 * float(expected.abs().max()))
+    assert model.training is False and any(isinstance(m, nn.BatchNorm1d) for m in model.modules())
+
+
+def _predictor(precision: str) -> Predictor:
+    prep = Preprocessing(fs=100.0)
+    meta = {
+        "task": "regression",
+        "targets": list(TARGET_KEYS),
+        "target_mean": [70.0, 160.0, 90.0, 400.0],
+        "target_sd": [10.0, 20.0, 10.0, 30.0],
+        "preprocessing": prep.to_dict(),
+        "stats": {},
+        "label_mode": "single",
+    }
+    return Predictor(_trained_looking("inception1d", 1000), meta, precision)
+
+
+def test_predictions_match_the_training_model_in_fp32_and_within_bf16_rounding(deepfake_spec):
+    dataset = open_source(deepfake_spec)
+    records = [dataset.read(r) for r in dataset.index["record_id"].iloc[:5]]
+    fp32, bf16 = _predictor("fp32"), _predictor("bf16")
+    x = torch.cat([fp32.prepare(r) for r in records])
+    with torch.no_grad():
+        reference = fp32.model(x).numpy() * np.asarray(fp32.meta["target_sd"]) + fp32.meta["target_mean"]
+    singles = [fp32.predict(r) for r in records]
+    batched = fp32.predict_many(iter(records), batch_size=2, total=5)
+    half = bf16.predict_many(records, batch_size=4)
+    assert [r["record_id"] for r in batched] == [r.record_id for r in records]
+    for i, (one, many, low) in enumerate(zip(singles, batched, half)):
+        values = np.array([one["intervals"][k] for k in TARGET_KEYS])
+        assert values == pytest.approx(reference[i], rel=1e-5)
+        assert [many["intervals"][k] for k in TARGET_KEYS] == pytest.approx(values, rel=1e-5)
+        # bf16 keeps 8 bits of mantissa: outputs (sd units) within a few per cent of the output scale
+        assert [low["intervals"][k] for k in TARGET_KEYS] == pytest.approx(values, abs=0.05 * 30)
+        assert one["precision"] == "fp32" and low["precision"] == "bf16-mixed"
+
+
+def test_predict_command_takes_folders_and_reports_unreadable_files(deepfake_spec, tmp_path, capsys):
+    import json
+    import shutil
+
+    from ecgcore.cli import main
+    from ecgcore.runs import run_training
+    from tests.train.helpers import tiny_config
+
+    summary = run_training(tiny_config(deepfake_spec, epochs=1), runs_dir=tmp_path / "runs")
+    folder = tmp_path / "records"
+    (folder / "sub").mkdir(parents=True)
+    source = sorted(Path(deepfake_spec.split(":", 1)[1]).glob("*.asc"))[:3]
+    for f in source[:2]:
+        shutil.copy(f, folder / f.name)
+    shutil.copy(source[2], folder / "sub" / source[2].name)
+    (folder / "broken.asc").write_text("not numbers\n")
+    args = ["predict", "--run", summary["id"], "--runs-dir", str(tmp_path / "runs"), "--quiet"]
+    code = main([*args, "--batch-size", "2", "--precision", "fp32", str(folder)])
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert code == 1  # one file could not be read
+    assert [Path(x["path"]).name for x in lines[:3]] == sorted(f.name for f in source[:2]) + [source[2].name]
+    assert lines[3]["path"].endswith("broken.asc") and "broken.asc" in lines[3]["error"]
+    assert "3 records in" in captured.err and "records/s" in captured.err
+    # the batched path gives what one record at a time gives
+    main([*args, "--batch-size", "1", "--precision", "fp32", *(x["path"] for x in lines[:3])])
+    singles = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for one, batched in zip(singles, lines[:3]):
+        assert one["intervals"] == pytest.approx(batched["intervals"], rel=1e-5)

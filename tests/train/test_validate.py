@@ -1,0 +1,69 @@
+"""Settings are checked before a run exists: one line naming the setting, exit 2, no run left behind."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from ecgcore.cli import main
+from ecgcore.models import create_model
+from ecgcore.runs import worker
+from ecgcore.runs.store import RunStore
+from ecgcore.train.config import TrainConfig
+from ecgcore.train.validate import ConfigError, validate
+
+BAD = [
+    (["--fs", "0.001"], "--fs 0.001: expected a rate from 50 to 2000 Hz"),
+    (["--fs", "nan"], "--fs nan: expected a rate"),
+    (["--lr", "inf"], "--lr inf: expected a finite positive number"),
+    (["--lr", "nan"], "--lr nan: expected a finite positive number"),
+    (["--patience", "0"], "--patience 0: expected at least 1"),
+    (["--patience", "-1"], "--patience -1: expected at least 1"),
+    (["--weight-decay", "nan"], "--weight-decay nan"),
+    (["--model-kwargs", '{"width": 3}'], "inception1d takes no argument 'width'; it takes depth, n_filters"),
+    (["--model-kwargs", '{"depth": "3"}'], "inception1d's depth takes a whole number (default 6), got '3'"),
+    (["--model-kwargs", '{"n_filters": 1000000}'], "parameters, about"),
+    (["--model", "vit", "--model-kwargs", '{"patch_size": 6000}'], "--model vit cannot take 8 leads x 5000"),
+    (["--device", "tpu"], "--device 'tpu': expected auto, cpu, cuda"),
+]
+
+
+@pytest.mark.parametrize("options,message", BAD, ids=[" ".join(o) for o, _ in BAD])
+def test_a_bad_setting_is_one_clear_line_and_leaves_no_run(tmp_path, capsys, options, message):
+    started = time.monotonic()
+    code = main(["train", "--data", "deepfake:/nowhere", "--runs-dir", str(tmp_path), "--quiet", *options])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert len(RunStore(tmp_path).list_runs()) == 0, "a refused setting leaves no failed run"
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_says_what_to_use(tmp_path, capsys):
+    assert main(["train", "--data", "deepfake:/x", "--runs-dir", str(tmp_path), "--device", "cuda"]) == 2
+    assert "--device cuda: no CUDA device: use --device cpu or auto" in capsys.readouterr().err
+
+
+def test_a_huge_model_is_refused_before_anything_is_allocated():
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=r"36,014,648,001,156 parameters.*more than the .* GiB"):
+        validate(TrainConfig(data="x", model_kwargs={"n_filters": 1_000_000}))
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("model,kwargs", [("inception1d", {"depth": 3}), ("cnn", {"widths": [8, 16]})])
+def test_the_estimate_counts_the_parameters_the_model_will_have(model, kwargs):
+    config = TrainConfig(data="x", model=model, model_kwargs=kwargs, fs=100, batch_size=8)
+    estimate = validate(config)
+    built = create_model(model, len(config.leads), len(config.targets), **kwargs)
+    assert estimate.params == sum(p.numel() for p in built.parameters())
+    assert estimate.train_bytes > 16 * estimate.params  # weights, gradients, Adam moments and activations
+
+
+def test_the_launcher_refuses_before_creating_a_run(tmp_path):
+    with pytest.raises(ConfigError, match="--lr inf"):
+        worker.launch(TrainConfig(data="deepfake:/x", lr=float("inf")), runs_dir=tmp_path)
+    assert len(RunStore(tmp_path).list_runs()) == 0
