@@ -207,7 +207,8 @@ class Predictor:
         def flush() -> None:
             by_shape: dict[tuple, list[int]] = {}
             for i, (_, x) in enumerate(pending):
-                by_shape.setdefault(tuple(x.shape), []).append(i)
+                shape = tuple(tuple(t.shape) for t in x) if isinstance(x, tuple) else tuple(x.shape)
+                by_shape.setdefault(shape, []).append(i)
             done: dict[int, dict] = {}
             for rows in by_shape.values():
                 batch = [pending[i][1] for i in rows]

@@ -86,6 +86,8 @@ def test_image_and_fusion_runs_train_and_predict(deepfake_spec, tmp_path, repres
     assert images.dtype == torch.float32 and float(images.min()) >= 0.0 and float(images.max()) <= 1.0
     result = predictor.predict(record)
     assert np.isfinite(result["intervals"]["qrs"])
+    many = predictor.predict_many([record, ds.read(ds.index["record_id"][1])], batch_size=2)
+    assert many[0]["intervals"]["qrs"] == pytest.approx(result["intervals"]["qrs"], rel=1e-4)
 
 
 def test_images_drawn_by_two_workers_equal_the_single_process_ones(deepfake_spec, tmp_path, monkeypatch):
