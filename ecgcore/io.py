@@ -562,7 +562,7 @@ def _wfdb_header(header: Path) -> _WfdbHeader:
     except ECGFormatError:
         raise
     except Exception as exc:  # wfdb raises many types for malformed headers
-        raise _error(header, f"unreadable WFDB header ({type(exc).__name__}: {exc})") from exc
+        raise _error(header, f"unreadable WFDB header: {exc}") from exc
     if not hdr.n_sig or not hdr.file_name:
         raise _error(header, "the header describes no signals")
     if not hdr.sig_len:
@@ -611,7 +611,7 @@ def _wfdb_range(parsed: _WfdbHeader, sampfrom: int, sampto: int) -> Record:
                     name, sampfrom=sampfrom, sampto=sampto, channels=parsed.keep, physical=True, return_res=32
                 )
         except Exception as exc:
-            raise _error(header, f"wfdb could not read the signals ({type(exc).__name__}: {exc})") from exc
+            raise _error(header, f"the signal file could not be read: {exc}") from exc
         signal = rec.p_signal.T
     units = hdr.units or ["mV"] * hdr.n_sig
     scale = np.asarray([_TO_MV[(units[i] or "").strip().lower()] for i in parsed.keep], dtype=np.float32)
@@ -669,7 +669,7 @@ def _read_mat_samples(header: Path, mat_file: Path, hdr: wfdb.Record) -> np.ndar
     try:
         contents = scipy.io.loadmat(str(mat_file))
     except Exception as exc:
-        raise _error(mat_file, f"truncated or unreadable MATLAB file ({type(exc).__name__}: {exc})") from exc
+        raise _error(mat_file, f"truncated or unreadable MATLAB file: {exc}") from exc
     if "val" not in contents:
         keys = [k for k in contents if not k.startswith("__")]
         raise _error(mat_file, f"no 'val' matrix (found {', '.join(keys) or 'nothing'})")

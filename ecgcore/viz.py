@@ -10,13 +10,14 @@ Nothing here imports streamlit.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ecgcore.vocab import SUPERCLASSES, TARGET_KEYS, TARGETS_BY_KEY
+from ecgcore.vocab import SALIENCY_COLOURMAP, SALIENCY_KEY, SUPERCLASSES, TARGET_KEYS, TARGETS_BY_KEY
 
 #: Paper speed and gain of the standard ECG printout.
 MM_PER_S = 25.0
@@ -46,13 +47,29 @@ BOUNDARY_STYLE: dict[str, tuple[str, str]] = {
 BEAT_GAP_S = 0.1
 #: Plot width the figure height is computed for (the page stretches it; the aspect stays locked).
 PLOT_WIDTH_PX = 850
+#: The ECG strip's width: the page's full width in a wide layout (about 4 px per mm of paper).
+ECG_WIDTH_PX = 1100
+#: The 1 mV calibration pulse drawn left of every row: (start, rise, fall, end) in s before the row's 0 s.
+CALIBRATION_S = (-0.30, -0.26, -0.06, -0.02)
+#: Rate of the hover / click points laid over each lead (Hz): 10 ms steps, few enough to stay fast in SVG.
+READOUT_HZ = 100.0
 _MINOR = "rgba(240, 128, 128, 0.25)"
 _MAJOR = "rgba(220, 60, 60, 0.55)"
 _PAPER = "#fff8f6"
+_INK = "#333333"
 
 
-def _paper_axes(fig: go.Figure, x_range: tuple[float, float], y_range: tuple[float, float]) -> None:
-    """Turn the axes into ECG paper: 0.04 s / 0.1 mV minor and 0.2 s / 0.5 mV major grid, square boxes."""
+def _paper_axes(
+    fig: go.Figure,
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    width_px: int = PLOT_WIDTH_PX,
+) -> None:
+    """Turn the axes into ECG paper: 0.04 s / 0.1 mV minor and 0.2 s / 0.5 mV major grid, square boxes.
+
+    The height is computed for a plot ``width_px`` wide; the legend sits top left, clear of the plot's
+    toolbar (top right), and the paper keeps its colour whatever the app's theme.
+    """
     major = np.round(np.arange(0.0, x_range[1] + 1e-9, 0.2), 6)  # a label on whole seconds only
     fig.update_xaxes(
         range=list(x_range),
@@ -67,6 +84,7 @@ def _paper_axes(fig: go.Figure, x_range: tuple[float, float], y_range: tuple[flo
         constrain="domain",
         tickvals=major,
         ticktext=[f"{t:g}" if abs(t - round(t)) < 1e-6 else "" for t in major],
+        color=_INK,
     )
     fig.update_yaxes(
         range=list(y_range),
@@ -80,15 +98,18 @@ def _paper_axes(fig: go.Figure, x_range: tuple[float, float], y_range: tuple[flo
         scaleanchor="x",
         scaleratio=MM_PER_MV / MM_PER_S,
         constrain="domain",
+        constraintoward="top",  # on a narrower page the spare height goes below the paper, not above
     )
     fig.update_layout(
         plot_bgcolor=_PAPER,
         paper_bgcolor="white",
-        margin=dict(l=10, r=10, t=40, b=40),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"),
+        font=dict(color=_INK),
+        margin=dict(l=10, r=10, t=70, b=40),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, xanchor="left", font=dict(color=_INK)),
+        hovermode="closest",
+        hoverlabel=dict(bgcolor="white", font=dict(color=_INK)),
         height=int(
-            90
-            + PLOT_WIDTH_PX * (MM_PER_MV / MM_PER_S) * (y_range[1] - y_range[0]) / (x_range[1] - x_range[0])
+            120 + width_px * (MM_PER_MV / MM_PER_S) * (y_range[1] - y_range[0]) / (x_range[1] - x_range[0])
         ),
     )
 
@@ -137,6 +158,30 @@ def paper_rows(
     return rows
 
 
+@dataclass(frozen=True)
+class CaliperReading:
+    """Two points on the strip as an ECG reader's calipers give them.
+
+    ``dt_ms`` is the time between them, ``bpm`` the rate that interval would be as an RR interval,
+    ``dmv`` the amplitude of the second minus the first (mV, each relative to its own lead's baseline).
+    """
+
+    dt_ms: float
+    bpm: float | None
+    dmv: float
+
+    def text(self) -> str:
+        """``Δt 800 ms (75 bpm) · Δ 0.50 mV``."""
+        rate = f" ({self.bpm:.0f} bpm)" if self.bpm is not None else ""
+        return f"Δt {self.dt_ms:.0f} ms{rate} · Δ {self.dmv:+.2f} mV"
+
+
+def caliper(a: tuple[float, float], b: tuple[float, float]) -> CaliperReading:
+    """The calipers between two points ``(time s, amplitude mV)`` (order does not matter for Δt)."""
+    dt_ms = abs(b[0] - a[0]) * 1000.0
+    return CaliperReading(dt_ms=dt_ms, bpm=60000.0 / dt_ms if dt_ms > 0 else None, dmv=b[1] - a[1])
+
+
 def ecg_paper(
     signal: np.ndarray,
     fs: float,
@@ -147,8 +192,16 @@ def ecg_paper(
     shown: Sequence[str] | None = None,
     fiducials: Mapping[str, np.ndarray] | None = None,
     title: str = "",
+    calipers: Sequence[tuple[float, float]] = (),
+    width_px: int = ECG_WIDTH_PX,
 ) -> go.Figure:
-    """A record on standard ECG paper.
+    """A record on standard ECG paper, as a viewer: calibration pulses, hover readout, calipers.
+
+    Every row starts with the 1 mV, 200 ms calibration pulse (left of 0 s). Each drawn lead is a
+    line trace named after the lead, overlaid by invisible points every 10 ms (:data:`READOUT_HZ`)
+    whose hover reads the time in the record and the amplitude in mV (``customdata``): plotly
+    selects points, not lines, so a click on the strip selects one of them. Lead labels are pinned to the plot's
+    left edge in the one-lead-per-row layout (they stay when zoomed); in 3x4 they mark each column.
 
     Parameters
     ----------
@@ -167,6 +220,12 @@ def ecg_paper(
         negative or NaN = missing), marked on every drawn lead at those times.
     title
         Figure title.
+    calipers
+        Up to two points ``(time s, y in plot units)`` marked with vertical lines; with two, the
+        :func:`caliper` reading is written between them (the amplitude from ``signal`` at those times
+        is the caller's: pass plot ``y`` here only to place the marks).
+    width_px
+        Plot width the height is computed for.
     """
     signal = np.asarray(signal, dtype=np.float64)
     duration = signal.shape[1] / fs
@@ -175,33 +234,65 @@ def ecg_paper(
         raise ValueError("no lead to draw: select at least one lead")
     pieces, y_bottom = _segments(signal, fs, leads, rows)
     index = {name: i for i, name in enumerate(leads)}
-    xs, ys = [], []
     fig = go.Figure()
+    c0, c1, c2, c3 = CALIBRATION_S
+    cal_x, cal_y = [], []
+    for r in range(len(rows)):
+        base = -r * ROW_PITCH_MV
+        cal_x += [c0, c1, c1, c2, c2, c3, np.nan]
+        cal_y += [base, base, base + 1.0, base + 1.0, base, base, np.nan]
+    fig.add_trace(
+        go.Scatter(
+            x=cal_x,
+            y=cal_y,
+            mode="lines",
+            name="1 mV calibration",
+            line=dict(color="black", width=1.5),
+            hovertemplate="calibration pulse: 1 mV, 200 ms<extra></extra>",
+            showlegend=False,
+        )
+    )
+    step = max(1, int(round(fs / READOUT_HZ)))
     for lead, s0, s1, x0, baseline in pieces:
         seg = signal[index[lead], s0:s1]
-        xs.append(x0 + np.arange(len(seg)) / fs)
-        ys.append(seg + baseline)
-        xs.append([np.nan])
-        ys.append([np.nan])
+        t = x0 + np.arange(len(seg)) / fs
+        fig.add_trace(
+            go.Scatter(
+                x=t,
+                y=seg + baseline,
+                mode="lines",
+                name=lead,
+                legendgroup=lead,
+                line=dict(color="black", width=1),
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+        fig.add_trace(  # invisible points every 10 ms: the hover readout and what a click selects
+            go.Scatter(
+                x=t[::step],
+                y=seg[::step] + baseline,
+                customdata=np.round(seg[::step], 4),
+                mode="markers",
+                name=lead,
+                legendgroup=lead,
+                marker=dict(size=8, opacity=0, color="black"),
+                selected=dict(marker=dict(opacity=0)),
+                unselected=dict(marker=dict(opacity=0)),
+                hovertemplate=f"<b>{lead}</b> %{{x:.3f}} s · %{{customdata:.2f}} mV<extra></extra>",
+                showlegend=False,
+            )
+        )
+        pinned = layout == "rows"
         fig.add_annotation(
-            x=x0 + 0.05,
+            x=0.005 if pinned else x0 + 0.05,
+            xref="paper" if pinned else "x",
             y=baseline + 1.1,
             text=f"<b>{lead}</b>",
             showarrow=False,
             xanchor="left",
-            font=dict(size=12, color="#333"),
+            font=dict(size=12, color=_INK),
         )
-    fig.add_trace(
-        go.Scatter(
-            x=np.concatenate(xs),
-            y=np.concatenate(ys),
-            mode="lines",
-            name="ECG",
-            line=dict(color="black", width=1),
-            hoverinfo="skip",
-            showlegend=False,
-        )
-    )
     for name, samples in (fiducials or {}).items():
         if name not in FIDUCIAL_STYLE:
             continue
@@ -220,6 +311,7 @@ def ecg_paper(
                 mode="markers",
                 name=label,
                 marker=dict(symbol=symbol, size=6, color=colour, line=dict(width=1.5, color=colour)),
+                hovertemplate=f"{label} %{{x:.3f}} s<extra></extra>",
             )
         )
     for _, _, _, x0, baseline in pieces:  # the printout's short marks where a column starts
@@ -232,10 +324,54 @@ def ecg_paper(
                 y1=baseline + 0.5,
                 line=dict(color="black", width=1.5),
             )
-    x_range = (0.0, max(x0 + (s1 - s0) / fs for _, s0, s1, x0, _ in pieces))
-    _paper_axes(fig, x_range, (y_bottom - 1.5, 1.5))
-    fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)))
+    x_range = (c0 - 0.02, max(x0 + (s1 - s0) / fs for _, s0, s1, x0, _ in pieces))
+    y_range = (y_bottom - 1.5, 1.5)
+    _draw_calipers(fig, calipers, y_range)
+    _paper_axes(fig, x_range, y_range, width_px)
+    fig.update_layout(title=dict(text=title, x=0, y=0.99, yanchor="top", font=dict(size=14)), dragmode="zoom")
     return fig
+
+
+_CALIPER = "#0057b8"
+
+
+def _draw_calipers(
+    fig: go.Figure, points: Sequence[tuple[float, float]], y_range: tuple[float, float]
+) -> None:
+    """Vertical caliper lines at up to two clicked points, and a bracket between them."""
+    for t, y in points[:2]:
+        fig.add_shape(
+            type="line",
+            x0=t,
+            x1=t,
+            y0=y_range[0],
+            y1=y_range[1],
+            line=dict(color=_CALIPER, width=1, dash="dot"),
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[t],
+                y=[y],
+                mode="markers",
+                name="caliper",
+                showlegend=False,
+                hoverinfo="skip",
+                marker=dict(symbol="x-thin", size=12, line=dict(width=2, color=_CALIPER)),
+            )
+        )
+    if len(points) >= 2:
+        (ta, ya), (tb, yb) = points[0], points[1]
+        top = max(ya, yb) + 0.4
+        fig.add_shape(type="line", x0=ta, x1=tb, y0=top, y1=top, line=dict(color=_CALIPER, width=2))
+        fig.add_annotation(
+            x=(ta + tb) / 2,
+            y=top,
+            text=f"Δt {abs(tb - ta) * 1000:.0f} ms",
+            showarrow=False,
+            yanchor="bottom",
+            font=dict(size=12, color=_CALIPER),
+            bgcolor="rgba(255,255,255,0.8)",
+        )
 
 
 def representative_beats(
@@ -361,13 +497,13 @@ def saliency_paper(
             z=cells[::-1],
             x=t_cells,
             y=baselines[::-1],
-            colorscale="YlOrRd",
+            colorscale=SALIENCY_COLOURMAP,
             zmin=0,
             zmax=1,
             opacity=0.55,
             showscale=True,
-            colorbar=dict(title="|attr|", len=0.5),
-            hovertemplate="t=%{x:.2f} s<br>attribution %{z:.2f}<extra></extra>",
+            colorbar=dict(title=dict(text=SALIENCY_KEY, side="right"), len=0.5),
+            hovertemplate="%{x:.2f} s · attribution %{z:.2f} of the largest<extra></extra>",
         )
     )
     fig.data = (fig.data[-1],) + fig.data[:-1]  # heatmap under the trace
@@ -436,7 +572,14 @@ def interval_histograms(index: pd.DataFrame, keys: Sequence[str] = TARGET_KEYS) 
 
 
 # --- runs ------------------------------------------------------------------------------------
-def learning_curves(epochs: Mapping[str, pd.DataFrame], metric: str | None = None) -> go.Figure:
+def learning_curves(
+    epochs: Mapping[str, pd.DataFrame],
+    metric: str | None = None,
+    *,
+    steps: Mapping[str, pd.DataFrame] | None = None,
+    steps_per_epoch: Mapping[str, float] | None = None,
+    metric_label: str | None = None,
+) -> go.Figure:
     """Training and validation loss per epoch (left) and a validation metric (right), one colour per run.
 
     Parameters
@@ -445,14 +588,41 @@ def learning_curves(epochs: Mapping[str, pd.DataFrame], metric: str | None = Non
         Run label -> :meth:`ecgcore.runs.store.RunStore.epochs` frame.
     metric
         Column of the epochs frames to plot on the right (e.g. ``"mae"``, ``"auc"``); none: loss only.
+    steps, steps_per_epoch
+        Run label -> :meth:`ecgcore.runs.store.RunStore.steps` frame (the streamed per-step training
+        loss) and that run's optimiser steps per epoch: drawn as a thin line at fractional epochs,
+        so the curve moves during an epoch.
+    metric_label
+        How the metric's axis is titled (default ``validation <metric>``).
     """
     cols = 2 if metric else 1
     fig = make_subplots(
-        rows=1, cols=cols, subplot_titles=["loss"] + ([f"validation {metric}"] if metric else [])
+        rows=1,
+        cols=cols,
+        subplot_titles=["loss"] + ([metric_label or f"validation {metric}"] if metric else []),
     )
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
-    for i, (label, frame) in enumerate(epochs.items()):
+    labels = list(dict.fromkeys([*epochs, *(steps or {})]))
+    for i, label in enumerate(labels):
         colour = palette[i % len(palette)]
+        per_step = (steps or {}).get(label)
+        spe = (steps_per_epoch or {}).get(label)
+        if per_step is not None and len(per_step) and spe:
+            fig.add_trace(
+                go.Scatter(
+                    x=per_step["step"] / spe,
+                    y=per_step["train_loss"],
+                    name=f"{label} train (per step)",
+                    mode="lines",
+                    line=dict(color=colour, width=1),
+                    opacity=0.5,
+                ),
+                row=1,
+                col=1,
+            )
+        frame = epochs.get(label)
+        if frame is None or not len(frame):
+            continue
         x = frame["epoch"] + 1
         fig.add_trace(
             go.Scatter(

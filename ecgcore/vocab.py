@@ -95,3 +95,8 @@ def parse_leads(spec: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
         return LEADS_8 if spec.strip() == "8" else LEADS_12
     items = spec.split(",") if isinstance(spec, str) else list(spec)
     return tuple(canonical_lead(item) for item in items if str(item).strip())
+
+
+#: The one colour map of saliency shading, in the app (plotly) and the PDF report (matplotlib), and its key.
+SALIENCY_COLOURMAP = "YlOrRd"
+SALIENCY_KEY = "attribution (share of the largest, 0-1)"

@@ -29,8 +29,9 @@ def test_3x4_layout_puts_each_lead_in_its_column_and_adds_a_lead_ii_rhythm_strip
     fig = viz.ecg_paper(signal, FS, LEADS_12)
     labels = [a.text.replace("<b>", "").replace("</b>", "") for a in fig.layout.annotations]
     assert labels == ["I", "aVR", "V1", "V4", "II", "aVL", "V2", "V5", "III", "aVF", "V3", "V6", "II"]
-    trace = fig.data[0]
-    x, y = np.asarray(trace.x, float), np.asarray(trace.y, float)
+    drawn = [t for t in fig.data if t.name in LEADS_12 and t.mode == "lines"]
+    x = np.concatenate([np.asarray(t.x, float) for t in drawn])
+    y = np.concatenate([np.asarray(t.y, float) for t in drawn])
     # first row (baseline 0): V4 drawn from 7.5 s to 10 s at its own level
     v4 = (x >= 7.5) & (x < 10) & (np.abs(y) < 1)
     assert np.allclose(y[v4], signal[LEADS_12.index("V4"), 0])
@@ -118,3 +119,74 @@ def test_representative_beats_of_non_standard_leads_fill_rows_of_four():
     assert x[np.isfinite(x)].max() == pytest.approx(pitch + 99 / 250)
     with pytest.raises(ValueError, match="do not match 3 lead"):
         viz.representative_beats(np.zeros((2, 100)), 250.0, ["I", "II", "V1"], {})
+
+
+def test_every_row_starts_with_a_1_mv_200_ms_calibration_pulse_before_0_s():
+    fig = viz.ecg_paper(constant_leads(), FS, LEADS_12)  # 3 rows of four + the rhythm strip
+    pulse = next(t for t in fig.data if t.name == "1 mV calibration")
+    x, y = np.asarray(pulse.x, float), np.asarray(pulse.y, float)
+    for r in range(4):
+        base = -r * viz.ROW_PITCH_MV
+        row = np.isfinite(y) & (np.abs(y - base - 0.5) <= 0.5 + 1e-9)
+        high = x[row & np.isclose(y, base + 1.0)]
+        assert high.max() - high.min() == pytest.approx(0.2)  # 5 mm wide at 25 mm/s
+        assert y[row].max() - y[row].min() == pytest.approx(1.0)  # 10 mm tall at 10 mm/mV
+        assert x[row].max() < 0  # left of the record's 0 s: never over the signal
+    assert fig.layout.xaxis.range[0] < x[np.isfinite(x)].min()
+
+
+def test_hover_reads_the_lead_time_and_amplitude_in_mv_every_10_ms():
+    signal = np.random.default_rng(1).normal(size=(12, 5000))  # 10 s at 500 Hz
+    fig = viz.ecg_paper(signal, 500.0, LEADS_12, layout="rows")
+    v2 = next(t for t in fig.data if t.name == "V2" and t.mode == "markers")
+    assert np.allclose(v2.x, np.arange(1000) * 0.01)  # a point every 10 ms
+    assert np.allclose(v2.customdata, signal[LEADS_12.index("V2"), ::5], atol=1e-4)  # mV, not the plot offset
+    assert np.allclose(np.asarray(v2.y) - np.asarray(v2.customdata), -7 * viz.ROW_PITCH_MV, atol=1e-4)
+    assert "V2" in v2.hovertemplate and "s" in v2.hovertemplate and "mV" in v2.hovertemplate
+    line = next(t for t in fig.data if t.name == "V2" and t.mode == "lines")
+    assert len(line.x) == 5000  # the trace itself at full resolution
+
+
+def test_one_lead_per_row_labels_are_pinned_to_the_left_edge_so_zooming_keeps_them():
+    fig = viz.ecg_paper(constant_leads(), FS, LEADS_12, layout="rows", shown=["I", "V6"])
+    labels = {a.text: a for a in fig.layout.annotations}
+    assert set(labels) == {"<b>I</b>", "<b>V6</b>"}
+    assert all(a.xref == "paper" for a in labels.values())
+    assert labels["<b>V6</b>"].y == pytest.approx(-viz.ROW_PITCH_MV + 1.1)  # on its own row
+
+
+def test_calipers_give_interval_rate_and_amplitude_difference():
+    reading = viz.caliper((1.20, 0.1), (2.00, 1.6))
+    assert reading.dt_ms == pytest.approx(800) and reading.bpm == pytest.approx(75)
+    assert reading.dmv == pytest.approx(1.5)
+    assert reading.text() == "Δt 800 ms (75 bpm) · Δ +1.50 mV"
+    assert viz.caliper((1.0, 0.0), (1.0, 0.5)).bpm is None  # the same instant: no rate
+    fig = viz.ecg_paper(constant_leads(), FS, LEADS_12, calipers=[(1.2, 0.1), (2.0, 0.2)])
+    assert any(a.text == "Δt 800 ms" for a in fig.layout.annotations)
+    verticals = [s for s in fig.layout.shapes if s.x0 == s.x1 and s.x0 in (1.2, 2.0)]
+    assert len(verticals) == 2
+
+
+def test_ecg_paper_keeps_paper_colours_and_dark_ink_whatever_the_app_theme():
+    fig = viz.ecg_paper(constant_leads(), FS, LEADS_12)
+    assert fig.layout.plot_bgcolor == viz._PAPER and fig.layout.paper_bgcolor == "white"
+    assert (
+        fig.layout.font.color == viz._INK and fig.layout.xaxis.color == viz._INK
+    )  # not the theme's text colour
+    assert (
+        fig.layout.legend.x == 0 and fig.layout.legend.xanchor == "left"
+    )  # clear of the toolbar (top right)
+
+
+def test_learning_curves_draw_the_streamed_loss_at_fractional_epochs():
+    import pandas as pd
+
+    epochs = pd.DataFrame({"epoch": [0], "step": [10], "train_loss": [1.0], "val_loss": [1.1], "mae": [5.0]})
+    steps = pd.DataFrame({"step": [5, 10, 15], "epoch": [0, 0, 1], "train_loss": [1.2, 0.9, 0.8]})
+    fig = viz.learning_curves({"r": epochs}, "mae", steps={"r": steps}, steps_per_epoch={"r": 10.0})
+    streamed = next(t for t in fig.data if t.name == "r train (per step)")
+    assert np.allclose(streamed.x, [0.5, 1.0, 1.5]) and np.allclose(streamed.y, [1.2, 0.9, 0.8])
+    only_steps = viz.learning_curves(
+        {"r": epochs.iloc[:0]}, None, steps={"r": steps}, steps_per_epoch={"r": 10.0}
+    )
+    assert [t.name for t in only_steps.data] == ["r train (per step)"]  # before the first epoch ends

@@ -7,6 +7,8 @@ expects: ``{"half": 150, "fs": 360.0, "classes": ["N", "S", "V", "F", "Q"], "inp
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,21 @@ DEFAULT_MODEL = PROJECT_DIR / "assets" / "models" / "beats-default.safetensors"
 INPUTS = "leads2+rr2"
 
 
+@contextmanager
+def flush_denormals() -> Iterator[None]:
+    """Flush denormal floats to zero inside the block, then restore IEEE behaviour.
+
+    Tiny activations deep in the beat network slow CPU convolutions several times over; flushing them
+    changes no prediction. The setting is process-wide, so it is switched off again on leaving: other
+    code (and hypothesis's float strategies) must see subnormals.
+    """
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+
+
 @dataclass
 class BeatClassifier:
     """A beat model in eval mode with what it expects; :meth:`predict_proba` maps windows to probabilities."""
@@ -37,13 +54,11 @@ class BeatClassifier:
     def predict_proba(self, inputs: np.ndarray, batch_size: int = 2048) -> np.ndarray:
         """Class probabilities ``[n, classes]`` for model inputs ``[n, 4, 2*half]``
         (:func:`ecgcore.beats.features.model_input`)."""
-        # Denormal floats (tiny activations deep in the network) slow CPU convolutions several times over;
-        # flushing them to zero changes no prediction (a process-wide setting, harmless for inference).
-        torch.set_flush_denormal(True)
         out = []
-        for start in range(0, len(inputs), batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(inputs[start : start + batch_size]))
-            out.append(torch.softmax(self.model(x).float(), dim=1).numpy())
+        with flush_denormals():
+            for start in range(0, len(inputs), batch_size):
+                x = torch.from_numpy(np.ascontiguousarray(inputs[start : start + batch_size]))
+                out.append(torch.softmax(self.model(x).float(), dim=1).numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), dtype=np.float32)
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ecgcore.beats.aami import CLASSES
-from ecgcore.beats.classify import DEFAULT_MODEL, BeatClassifier, describe
+from ecgcore.beats.classify import DEFAULT_MODEL, BeatClassifier, describe, flush_denormals
 from ecgcore.beats.dataset import BeatSet, BeatSource, balanced_rows, build_beat_set
 from ecgcore.beats.evaluate import Counts, read_reference, score
 from ecgcore.beats.features import CLASSIFIER_HALF, MODEL_FS
@@ -138,18 +138,18 @@ def train_model(
 ) -> tuple[torch.nn.Module, dict]:
     """Train the classifier through the common fit loop; returns its best weights (eval mode) and summary."""
     torch.manual_seed(SEED)
-    torch.set_flush_denormal(True)  # denormals slow CPU training several times over (see classify.py)
     config = _config(folder, epochs)
     model = create_model(MODEL, 4, len(CLASSES), **SMALL)
-    summary = fit(
-        config,
-        prepared(beats, split, config, epoch_rows),
-        model,
-        run_dir,
-        device=torch.device("cpu"),
-        source=BeatSource(beats),
-        progress=progress,
-    )
+    with flush_denormals():  # denormals slow CPU training several times over
+        summary = fit(
+            config,
+            prepared(beats, split, config, epoch_rows),
+            model,
+            run_dir,
+            device=torch.device("cpu"),
+            source=BeatSource(beats),
+            progress=progress,
+        )
     best, _ = load_checkpoint(run_dir / "best.safetensors")
     return best, summary
 

@@ -32,7 +32,7 @@ from ecgcore import paths
 from ecgcore.data.base import DatasetError, ECGDataset, hash_fold, require_dir, split_of, warn_missing
 from ecgcore.data.sources import register_source
 from ecgcore.io import ASC_FS, ASC_LEADS, ASC_SAMPLES
-from ecgcore.measure import measure_many
+from ecgcore.measure import measure_many, measurement_version
 from ecgcore.progress import ProgressFn, report
 
 REQUIRED_COLUMNS = ("patid", "avgrrinterval", "pr", "qrs", "qt")
@@ -128,6 +128,60 @@ def _generator(device: str):
     return net.to(device).eval()
 
 
+def _put_intervals(table: pd.DataFrame, intervals: pd.DataFrame) -> None:
+    """Write measured intervals into ground-truth rows (``avgrrinterval`` from the measured HR)."""
+    intervals = intervals.reset_index(drop=True)
+    table["avgrrinterval"] = 60_000.0 / intervals["hr"].astype(float)
+    for col in ("pr", "qrs", "qt", *MEASURED_COLUMNS):
+        if col in intervals.columns:
+            table[col] = intervals[col].to_numpy()
+
+
+def _tidy(truth: pd.DataFrame) -> pd.DataFrame:
+    """The ground-truth columns in order, rates rounded to 0.01."""
+    truth = truth.reindex(columns=[*REQUIRED_COLUMNS, *MEASURED_COLUMNS])
+    for col in ("avgrrinterval", "hr", "qtc_bazett", "qtc_fridericia"):
+        truth[col] = pd.to_numeric(truth[col], errors="coerce").round(2)
+    return truth
+
+
+def _measure(signals_mv: np.ndarray) -> pd.DataFrame:
+    """Intervals of a batch ``[B, 8, 5000]`` (mV) with :func:`ecgcore.measure.measure_many`."""
+    return measure_many(signals_mv, ASC_FS, ASC_LEADS, n_jobs=min(2, os.cpu_count() or 1))
+
+
+def remeasure_if_stale(root: str | Path, progress: ProgressFn | None = None, batch_size: int = 64) -> bool:
+    """Measure a generated set's intervals again when the measurement code changed since; True if it did.
+
+    Only sets this module generated (a ``generation.json`` whose intervals ``ecgcore.measure`` wrote)
+    are touched; their ground-truth CSV is rewritten atomically with the current measurement and the
+    version recorded. A published set's labels are never changed.
+    """
+    root = Path(root)
+    info_path = root / "generation.json"
+    if not info_path.is_file():
+        return False
+    info = json.loads(info_path.read_text())
+    if (
+        info.get("intervals") != "ecgcore.measure.measure_many"
+        or info.get("measure_version") == measurement_version()
+    ):
+        return False
+    truth = pd.read_csv(root / GROUND_TRUTH)
+    parts = []
+    for first in range(0, len(truth), batch_size):
+        table = truth.iloc[first : first + batch_size][["patid"]].reset_index(drop=True)
+        batch = np.stack([np.loadtxt(root / f"{pid}.asc", dtype=np.float32).T for pid in table["patid"]])
+        _put_intervals(table, _measure(batch / 1000.0))
+        parts.append(table)
+        report(progress, min(first + batch_size, len(truth)), len(truth), "measuring the intervals again")
+    paths.atomic_write_text(
+        root / GROUND_TRUTH, _tidy(pd.concat(parts, ignore_index=True)).to_csv(index=False)
+    )
+    paths.atomic_write_json(info_path, {**info, "measure_version": measurement_version()})
+    return True
+
+
 def generate_deepfake(
     out_dir: str | Path,
     n: int,
@@ -169,17 +223,10 @@ def generate_deepfake(
             for i, ecg in enumerate(batch):
                 np.savetxt(tmp / f"{first + i}.asc", ecg.T, fmt="%i")
             table = pd.DataFrame({"patid": np.arange(first, first + b)})
-            intervals = measure_many(
-                batch.astype(np.float32) / 1000.0, ASC_FS, ASC_LEADS, n_jobs=min(2, os.cpu_count() or 1)
-            ).reset_index(drop=True)
-            table["avgrrinterval"] = 60_000.0 / intervals["hr"].astype(float)
-            for col in ("pr", "qrs", "qt", *MEASURED_COLUMNS):
-                table[col] = intervals[col].to_numpy()
+            _put_intervals(table, _measure(batch.astype(np.float32) / 1000.0))
             rows.append(table)
             report(progress, first + b, n, f"generated {first + b} ECGs on {device}")
-        truth = pd.concat(rows, ignore_index=True).reindex(columns=[*REQUIRED_COLUMNS, *MEASURED_COLUMNS])
-        for col in ("avgrrinterval", "hr", "qtc_bazett", "qtc_fridericia"):
-            truth[col] = pd.to_numeric(truth[col], errors="coerce").round(2)
+        truth = _tidy(pd.concat(rows, ignore_index=True))
         truth.to_csv(tmp / GROUND_TRUTH, index=False)
         info: dict[str, Any] = {
             "n": n,
@@ -188,6 +235,7 @@ def generate_deepfake(
             "device": device,
             "generator": f"deepfake-ecg {metadata.version('deepfake-ecg')} (Pulse2Pulse, checkpoints/g_stat.pt)",
             "intervals": "ecgcore.measure.measure_many",
+            "measure_version": measurement_version(),
             "seconds": round(time.perf_counter() - start, 2),
         }
         paths.atomic_write_json(tmp / "generation.json", info)

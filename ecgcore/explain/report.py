@@ -36,12 +36,25 @@ from ecgcore.explain.attributions import (
 from ecgcore.explain.calibration import calibrated_prediction, load_calibration, run_directory
 from ecgcore.explain.faithfulness import deletion_test, randomisation_test
 from ecgcore.paths import atomic_write_bytes
-from ecgcore.vocab import TARGET_KEYS
+from ecgcore.vocab import SALIENCY_COLOURMAP, SALIENCY_KEY, TARGET_KEYS, TARGETS_BY_KEY
 
 DISCLAIMER = (
     "RESEARCH TOOL - NOT A DIAGNOSIS. Produced by a research model; it has not been validated for "
     "clinical use and must not guide the care of any patient."
 )
+#: Attribution methods and baselines as a reader names them.
+METHOD_NAMES = {
+    "ig": "Integrated Gradients",
+    "saliency": "Saliency (gradient magnitude)",
+    "gradientshap": "GradientSHAP",
+    "occlusion": "Occlusion (0.2 s windows per lead)",
+    "gradcam": "Grad-CAM (last convolution)",
+}
+BASELINE_NAMES = {
+    "zeros": "a flat signal",
+    "lead_mean": "each lead's mean",
+    "lowpass": "a low-pass filtered copy",
+}
 MM_PER_S = 25.0
 MM_PER_MV = 10.0
 ROW_MV = 3.0  # vertical space per lead
@@ -222,10 +235,10 @@ def draw_ecg(ax, signal_mv: np.ndarray, fs: float, leads, attribution: np.ndarra
                 heat[i][None, :],
                 extent=(0, duration, centre - ROW_MV / 2, centre + ROW_MV / 2),
                 aspect="auto",
-                cmap="Blues",
+                cmap=SALIENCY_COLOURMAP,
                 vmin=0,
                 vmax=vmax,
-                alpha=0.75,
+                alpha=0.6,
                 zorder=1,
                 interpolation="bilinear",
             )
@@ -237,6 +250,27 @@ def draw_ecg(ax, signal_mv: np.ndarray, fs: float, leads, attribution: np.ndarra
     ax.set_xlabel("time (s)  -  25 mm/s, 10 mm/mV")
 
 
+def draw_key(fig: Figure, rect: tuple[float, float, float, float]) -> None:
+    """The saliency colour map's key (0 to the largest attribution) in ``rect`` (figure fractions)."""
+    key = fig.add_axes(rect)
+    key.imshow(
+        np.linspace(0, 1, 256)[None, :],
+        aspect="auto",
+        cmap=SALIENCY_COLOURMAP,
+        alpha=0.6,
+        extent=(0, 1, 0, 1),
+    )
+    key.set_yticks([])
+    key.set_xticks([0, 0.5, 1])
+    key.tick_params(labelsize=7)
+    key.set_title(SALIENCY_KEY, fontsize=7, loc="left")
+
+
+def target_label(name: str) -> str:
+    """``hr`` -> ``Heart rate``; a class name as it is."""
+    return TARGETS_BY_KEY[name].name if name in TARGETS_BY_KEY else name
+
+
 def attribution_figure(
     signal_mv: np.ndarray, fs: float, leads, attribution: np.ndarray, title: str
 ) -> Figure:
@@ -246,6 +280,7 @@ def attribution_figure(
     ax = fig.add_axes((10 / (width + 20), 15 / (height + 25), width / (width + 20), height / (height + 25)))
     draw_ecg(ax, signal_mv, fs, leads, attribution)
     ax.set_title(title, fontsize=9, loc="left")
+    draw_key(fig, (1 - 70 / (width + 20), 4 / (height + 25), 55 / (width + 20), 3 / (height + 25)))
     return fig
 
 
@@ -258,61 +293,93 @@ def _fmt(value: Any, digits: int = 1) -> str:
 
 
 def _prediction_lines(summary: dict) -> list[str]:
+    """The prediction as a clinician reads it: plain names, units, which number is the model's."""
     pred = summary["prediction"]
     if pred["task"] == "regression":
         measured = summary.get("measured") or {}
-        lines = [f"{'':5}{'predicted':>11}{'measured':>10}{'difference':>12}"]
+        lines = []
         for key, value in pred["intervals"].items():
+            unit = pred["units"][key]
             m = measured.get(key)
-            diff = value - m if m is not None else None
             lines.append(
-                f"{key.upper():5}{_fmt(value):>11}{_fmt(m):>10}{_fmt(diff):>12}  {pred['units'][key]}"
+                f"{target_label(key) + ':':14}{_fmt(value, 0):>5} {unit} (model)"
+                + (
+                    f"  ·  {_fmt(m, 0)} {unit} (measured from the ECG)"
+                    if m is not None
+                    else "  ·  not measurable"
+                )
             )
-        lines.append("measured = ECG Lab's own interval measurement on this record")
+        lines.append(
+            "measured from the ECG = ECG Lab's own measurement of this record, independent of the model"
+        )
         return lines
     calibrated = pred.get("calibrated_probabilities")
     lines = [f"{'class':6}{'probability':>12}" + (f"{'calibrated':>12}" if calibrated else "")]
     for cls, p in pred["probabilities"].items():
-        lines.append(f"{cls:6}{p:12.3f}" + (f"{calibrated[cls]:12.3f}" if calibrated else ""))
+        lines.append(f"{cls:6}{p:12.0%}" + (f"{calibrated[cls]:12.0%}" if calibrated else ""))
     lines.append(
         f"predicted: {', '.join(pred['predicted']) or 'none'}"
-        + (
-            f"   (temperature {pred['calibration']['temperature']:.2f})"
-            if calibrated
-            else "   (uncalibrated: run `calibrate` on this run)"
-        )
+        + ("   (probabilities calibrated)" if calibrated else "   (probabilities not calibrated)")
     )
     return lines
 
 
 def _explanation_lines(summary: dict) -> list[str]:
+    """Which leads and waves the model's output leaned on, in words."""
     lines = [
-        f"method {summary['method']}, baseline {summary['baseline'] or 'none'}, explains output "
-        f"'{summary['target']}' (score {summary['score']:.3f})"
+        f"for the model's {target_label(summary['target'])}, shaded on the ECG above (key at the bottom right)"
     ]
-    lines.append("top leads: " + ", ".join(f"{lead} {share:.0%}" for lead, share in summary["top_leads"]))
+    lines.append("leads: " + ", ".join(f"{lead} {share:.0%}" for lead, share in summary["top_leads"]))
     if summary.get("wave_importance"):
         cover = summary["wave_coverage"]
         lines.append(
-            "top waves: "
-            + ", ".join(f"{w} {s:.0%} (of time {cover[w]:.0%})" for w, s in summary["top_waves"])
+            "waves: "
+            + ", ".join(
+                f"{w} {s:.0%} (the wave is {cover[w]:.0%} of the record)" for w, s in summary["top_waves"]
+            )
         )
     else:
         lines.append(summary.get("wave_note", "no per-wave summary"))
     faith = summary.get("faithfulness")
     if faith:
-        d, r = faith["deletion"], faith["randomisation"]
+        d = faith["deletion"]
         lines.append(
-            f"deletion area {_fmt(d['normalised_auc'], 3)} vs random {_fmt(d['random_normalised_auc'], 3)} "
-            f"(lower = more faithful; gain {d['gain']:+.3f}, "
-            f"{'beats' if d['beats_random'] else 'does NOT beat'} random)"
-        )
-        lines.append(
-            f"rank correlation with a randomised model {_fmt(r['spearman'], 2)} (must be low; "
-            f"with the input's own magnitude {_fmt(r['input_spearman'], 2)})"
+            "check: removing the shaded parts first "
+            + (
+                "changes the output faster than removing random parts (as it should)"
+                if d["beats_random"]
+                else "does NOT change the output faster than random: do not rely on the shading"
+            )
         )
     if not summary.get("lead_resolved", True):
         lines.append("Grad-CAM has no lead axis: the same time course is shown on every lead")
+    return lines
+
+
+def technical_lines(summary: dict) -> list[str]:
+    """The method, baseline, scores and faithfulness figures, for researchers."""
+    method = METHOD_NAMES.get(summary["method"], summary["method"])
+    baseline = (
+        BASELINE_NAMES.get(summary["baseline"], summary["baseline"]) if summary.get("baseline") else None
+    )
+    lines = [
+        f"{method}"
+        + (f" against {baseline}" if baseline else "")
+        + f"; output {summary['target']} score {summary['score']:.3f}"
+        + (
+            f", baseline score {summary['baseline_score']:.3f}"
+            if summary.get("baseline_score") is not None
+            else ""
+        )
+        + (f", completeness gap {summary['delta']:.3g}" if summary.get("delta") is not None else "")
+    ]
+    faith = summary.get("faithfulness")
+    if faith:
+        d, r = faith["deletion"], faith["randomisation"]
+        lines.append(
+            f"deletion area {_fmt(d['normalised_auc'], 3)} vs random {_fmt(d['random_normalised_auc'], 3)} "
+            f"(gain {d['gain']:+.3f}); rank correlation with a randomised model {_fmt(r['spearman'], 2)}"
+        )
     return lines
 
 
@@ -380,8 +447,9 @@ def render_report(
     )
     blocks = [
         ("Prediction", _prediction_lines(summary)),
-        ("What drove it", _explanation_lines(summary)),
+        ("What the prediction leaned on", _explanation_lines(summary)),
         ("Model card", model_card(meta, run_dir)),
+        ("Technical detail", technical_lines(summary)),
     ]
     y = (margin + text_h - 12) / fig_h
     for title, lines in blocks:
@@ -389,6 +457,7 @@ def render_report(
         y -= 5 / fig_h
         fig.text(margin / fig_w, y, "\n".join(lines), fontsize=8, family="monospace", va="top")
         y -= (len(lines) * 3.6 + 5) / fig_h
+    draw_key(fig, (1 - (margin + 60) / fig_w, (margin + text_h - 10) / fig_h, 55 / fig_w, 3 / fig_h))
     fig.text(0.5, 4 / fig_h, DISCLAIMER, fontsize=8, color="#b00020", ha="center", va="bottom")
     return fig
 

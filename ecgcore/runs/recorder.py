@@ -39,6 +39,10 @@ class StoreRecorder:
             self._last_write = now
             self.store.update(self.run_id, epoch=epoch, step=step, eta_s=eta_s)
 
+    def step_loss(self, epoch: int, step: int, loss: float) -> None:
+        """The current batch's training loss (the loop calls this at most once a second)."""
+        self.store.add_step_loss(self.run_id, epoch, step, loss)
+
     def epoch_end(self, epoch: int, step: int, **values) -> None:
         self.store.add_epoch(self.run_id, epoch, step, **values)
 

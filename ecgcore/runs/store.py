@@ -72,6 +72,13 @@ CREATE TABLE IF NOT EXISTS epochs (
     metrics_json TEXT,
     PRIMARY KEY (run_id, epoch)
 );
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    step INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    train_loss REAL,
+    PRIMARY KEY (run_id, step)
+);
 CREATE INDEX IF NOT EXISTS runs_key ON runs(config_key, status);
 """
 
@@ -91,6 +98,24 @@ _UPDATABLE = (
     "last_checkpoint",
     "error",
 )
+
+
+#: Columns the user writes to tell runs apart (added to older stores by :func:`_add_label_columns`).
+LABEL_COLUMNS = ("name", "tags", "notes")
+#: The labels' copy in each run directory, so a store rebuilt from the directories keeps them.
+LABELS_FILE = "labels.json"
+
+
+def _add_label_columns(con: sqlite3.Connection) -> None:
+    """Migration: a store made before runs could be named gets the name / tags / notes columns."""
+    have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
+    for column in LABEL_COLUMNS:
+        if column not in have:
+            try:
+                con.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
+            except sqlite3.OperationalError as exc:  # another process opening the store added it first
+                if "duplicate column" not in str(exc):
+                    raise
 
 
 def _now() -> str:
@@ -387,6 +412,7 @@ class RunStore:
                 self.repaired = _rebuild(self.root, _damage(self.path))
             with self._connect() as con:
                 con.executescript(_SCHEMA)
+                _add_label_columns(con)
         _CHECKED[self.path] = _checked_key(self.path)
 
     @contextmanager
@@ -505,6 +531,33 @@ class RunStore:
         row["run_dir"] = str(self.run_dir(run_id))
         return row
 
+    def label(
+        self, run_id: str, *, name: str | None = None, tags: list[str] | None = None, notes: str | None = None
+    ) -> None:
+        """Name, tag and annotate a run (``None`` leaves a field as it is; tags are stored comma-joined).
+
+        Raises
+        ------
+        KeyError
+            If there is no such run.
+        """
+        fields = {
+            "name": None if name is None else name.strip(),
+            "tags": None if tags is None else ",".join(dict.fromkeys(t.strip() for t in tags if t.strip())),
+            "notes": notes,
+        }
+        fields = {k: v for k, v in fields.items() if v is not None}
+        with self._connect() as con:
+            if con.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+                raise KeyError(f"no run {run_id!r} in {self.path}")
+            if fields:
+                con.execute(
+                    f"UPDATE runs SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+                    (*fields.values(), run_id),
+                )
+            row = con.execute("SELECT name, tags, notes FROM runs WHERE id = ?", (run_id,)).fetchone()
+        ecg_paths.atomic_write_json(self.run_dir(run_id) / LABELS_FILE, dict(row))
+
     def config(self, run_id: str) -> TrainConfig:
         """The run's :class:`TrainConfig`."""
         return TrainConfig.from_dict(self.get_run(run_id)["config"])
@@ -516,7 +569,7 @@ class RunStore:
         records = []
         for row in rows:
             summary = json.loads(row.pop("summary_json") or "{}")
-            row.pop("config_json")
+            row["epochs_planned"] = json.loads(row.pop("config_json")).get("epochs")
             row.update(summary.get("headline", {}))
             records.append(row)
         columns = [
@@ -534,6 +587,25 @@ class RunStore:
         ]
         frame = pd.DataFrame.from_records(records)
         return frame if len(frame) else pd.DataFrame(columns=columns)
+
+    def add_step_loss(self, run_id: str, epoch: int, step: int, loss: float) -> None:
+        """Record one step's training loss (streamed during an epoch; a resumed run overwrites its steps)."""
+        with self._connect() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO steps (run_id, step, epoch, train_loss) VALUES (?, ?, ?, ?)",
+                (run_id, step, epoch, loss),
+            )
+
+    def steps(self, run_id: str) -> pd.DataFrame:
+        """The streamed training losses: step, epoch, train_loss, in step order."""
+        with self._connect() as con:
+            rows = [
+                dict(r)
+                for r in con.execute(
+                    "SELECT step, epoch, train_loss FROM steps WHERE run_id = ? ORDER BY step", (run_id,)
+                )
+            ]
+        return pd.DataFrame.from_records(rows, columns=["step", "epoch", "train_loss"])
 
     def epochs(self, run_id: str) -> pd.DataFrame:
         """Per-epoch rows: epoch, step, train_loss, val_loss, lr, time_s and the validation metrics as columns."""

@@ -39,6 +39,9 @@ from ecgcore.train.recorder import Cancelled, MemoryRecorder, Recorder
 from ecgcore.train.resume import checkpoint_meta, restore, save_last
 from ecgcore.train.state import FitState
 
+#: How often the training loss of the current step goes to a recorder that streams it (``step_loss``).
+STEP_LOSS_EVERY_S = 1.0
+
 #: Steps between the ranks' agreement on stopping (every step in a single process, where it is free).
 STOP_CHECK_STEPS = 8
 
@@ -180,11 +183,13 @@ def _run_epoch(state: FitState, epoch: int, augment) -> float:
         state.strategy.on_epoch_start(epoch, model)
     loss_sum = torch.zeros((), device=state.device)
     batches = epoch_batches(state.data.rows["train"], state.batch, config.seed, epoch, state.info)
+    step_loss = getattr(state.recorder, "step_loss", None) if state.info.is_main else None
+    last_loss_at = 0.0
     for x, y in state.source.iterate(batches):
         _check_stop(state)
         if augment is not None:
             x = augment(x)
-        loss_sum += train_step(
+        loss = train_step(
             state.net,
             model,
             x,
@@ -195,8 +200,12 @@ def _run_epoch(state: FitState, epoch: int, augment) -> float:
             scaler=state.scaler,
             grad_clip=config.grad_clip,
         )
+        loss_sum += loss
         step_schedule_per_batch(state.schedule)
         state.step += 1
+        if step_loss is not None and time.monotonic() - last_loss_at >= STEP_LOSS_EVERY_S:
+            last_loss_at = time.monotonic()  # .item() waits for the device: at most once a second
+            step_loss(epoch, state.step, float(loss.item()))
         state.steps_timed += 1
         report(state.progress, state.step, state.total_steps, f"epoch {epoch + 1}/{config.epochs}")
         if state.info.is_main:

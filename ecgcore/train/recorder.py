@@ -1,7 +1,9 @@
 """How the training loop reports: the :class:`Recorder` protocol, and :class:`MemoryRecorder`, which keeps
 everything in memory so a run needs no store (``ecgcore.runs.recorder.StoreRecorder`` writes SQLite).
 
-Only rank 0 of a multi-process run reports; every rank asks :meth:`Recorder.cancel_requested`, and the
+A recorder may also stream the training loss: the loop calls its ``step_loss(epoch, step, loss)`` (the
+current batch's loss, at most once a second) when it has one; it is optional, not part of the protocol,
+so recorders without it keep working. Only rank 0 of a multi-process run reports; every rank asks :meth:`Recorder.cancel_requested`, and the
 loop agrees on the answer across ranks.
 """
 
@@ -83,6 +85,9 @@ class MemoryRecorder:
 
     def progress(self, epoch: int, step: int, eta_s: float) -> None:
         self.step = step
+
+    def step_loss(self, epoch: int, step: int, loss: float) -> None:
+        self._log("step_loss", epoch=epoch, step=step, loss=loss)
 
     def epoch_end(self, epoch: int, step: int, **values) -> None:
         self.epochs.append({"epoch": epoch, "step": step, **values})

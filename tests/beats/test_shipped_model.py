@@ -52,3 +52,13 @@ def test_shipped_model_beats_the_majority_class_on_held_out_records():
         model.add(score(refs[name], result.samples, result.classes))
         majority.add(score(refs[name], result.samples, np.zeros_like(result.classes)))
     assert _macro_f1(model) > _macro_f1(majority) + 0.1
+
+
+def test_beat_inference_leaves_subnormal_floats_working_for_the_rest_of_the_process():
+    """Flushing denormals speeds beat inference up; it must not leak out (hypothesis refuses to run then)."""
+    import torch
+
+    classifier = load_classifier()
+    classifier.predict_proba(np.zeros((2, 4, 2 * classifier.half), dtype=np.float32))
+    subnormal = torch.tensor([1e-40], dtype=torch.float32)
+    assert (subnormal * 1.0).item() != 0.0

@@ -100,3 +100,23 @@ def test_demo_set_is_built_once(ecglab_home):
     assert first.parent.parent == ecglab_home and len(list(first.glob("*.asc"))) == 2
     stamp = (first / "0.asc").stat().st_mtime_ns
     assert ensure_demo_set(n=2) == first and (first / "0.asc").stat().st_mtime_ns == stamp
+
+
+def test_a_generated_sets_intervals_are_measured_again_when_the_measurement_changed(tmp_path):
+    from ecgcore.data.deepfake import remeasure_if_stale
+    from ecgcore.measure import measure_record, measurement_version
+
+    root = make_deepfake_dir(tmp_path / "gen", 3, seed=5)
+    info = {"n": 3, "intervals": "ecgcore.measure.measure_many", "measure_version": "older-code"}
+    (root / "generation.json").write_text(json.dumps(info))
+    before = pd.read_csv(root / GROUND_TRUTH)
+    assert remeasure_if_stale(root)
+    after = pd.read_csv(root / GROUND_TRUTH)
+    today = measure_record(read_record(root / "1.asc"))
+    assert after.loc[1, "qrs"] == pytest.approx(today.qrs, abs=0.01)  # what the Explorer measures today
+    assert after.loc[1, "avgrrinterval"] == pytest.approx(60_000 / today.hr, rel=1e-3)
+    assert not np.allclose(after["qrs"], before["qrs"])  # the synthetic truth was replaced
+    assert json.loads((root / "generation.json").read_text())["measure_version"] == measurement_version()
+    assert not remeasure_if_stale(root)  # current now: left alone
+    (root / "generation.json").unlink()
+    assert not remeasure_if_stale(root)  # not a generated set: never touched

@@ -9,92 +9,19 @@ screenshot comes from here); the timings go to test-output/e2e-timings.json.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
+import re
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-PROJECT = Path(__file__).resolve().parents[2]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
-VIEWPORT = {"width": 1400, "height": 2000}
+from tests.e2e.conftest import CHROMIUM, OURS_MISSING_JS, choose, fill, idle, lead_labels
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """`streamlit run app.py` on a free localhost port with its own empty data directory."""
-    home = tmp_path_factory.mktemp("e2e_home")
-    port = free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("ECGLAB_PTBXL", "ECGLAB_PTBXL_PLUS", "ECGLAB_DEEPFAKE")
-    }
-    env["ECGLAB_HOME"] = str(home)
-    log = open(home / "streamlit.log", "wb")  # noqa: SIM115 -- the server outlives this block; closed at teardown
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-        ],
-        cwd=PROJECT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://localhost:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"streamlit did not start: {(home / 'streamlit.log').read_text()[-2000:]}")
-        time.sleep(0.3)
-    yield {"url": url, "home": home}
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
-
-
-@pytest.fixture(scope="module")
-def page(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        tab = browser.new_page(viewport=VIEWPORT)
-        tab.set_default_timeout(60_000)
-        yield tab
-        browser.close()
 
 
 class Steps:
@@ -106,29 +33,6 @@ class Steps:
     def done(self, name: str, started: float) -> None:
         self.timings[name] = round(time.monotonic() - started, 1)
         self.page.screenshot(path=str(self.out / f"e2e-{len(self.timings)}-{name}.png"))
-
-
-def idle(page) -> None:
-    """Wait until the app has finished its current script run."""
-    page.wait_for_timeout(300)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=120_000)
-
-
-def choose(page, label: str, option: str) -> None:
-    """Pick ``option`` in the selectbox labelled ``label``."""
-    page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first.click()
-    page.get_by_role("option", name=option).first.click()
-
-
-def fill(page, label: str, value: str) -> None:
-    box = page.get_by_label(label, exact=True)
-    box.fill(value)
-    box.press("Tab")
-
-
-def lead_labels(page) -> list[str]:
-    """The lead names written on the ECG figure (read in one go: the figure may redraw meanwhile)."""
-    return page.locator(".js-plotly-plot .annotation-text").evaluate_all("els => els.map(e => e.textContent)")
 
 
 def test_a_new_user_browses_builds_trains_compares_and_explains(server, page, test_output):
@@ -228,6 +132,26 @@ def test_an_upload_is_validated_in_the_browser(server, page, tmp_path, test_outp
     assert {"I", "II", "III", "aVR", "aVL", "aVF"} <= labels  # the limb leads derived from I and II
 
 
+@pytest.mark.slow
+def test_a_reproduction_fills_its_table_in_live_and_keeps_the_tab(server, page, test_output):
+    page.goto(f"{server['url']}/results")
+    tab = page.get_by_role("tab", name="Reproduction tables")
+    tab.click()
+    choose(page, "Preset", "tiny")
+    idle(page)
+    missing, cells = page.evaluate(OURS_MISSING_JS)
+    assert cells and missing == cells  # nothing trained yet: every "ours" cell is a dash
+    t = time.monotonic()
+    page.get_by_role("button", name="Reproduce: start what is missing").click()
+    page.get_by_text(re.compile(r"^5/5 runs done")).wait_for(timeout=900_000)  # no reload anywhere
+    page.wait_for_timeout(4000)  # one more refresh of the table
+    missing, cells = page.evaluate(OURS_MISSING_JS)
+    assert cells and missing < cells, "the finished runs' numbers are not in the table"
+    assert tab.get_attribute("aria-selected") == "true"  # still on the tab the user chose
+    page.screenshot(path=str(test_output / "e2e-reproduction-live.png"), full_page=True)
+    (test_output / "e2e-reproduction-s.txt").write_text(f"{time.monotonic() - t:.1f}\n")
+
+
 def test_a_damaged_run_store_is_rebuilt_and_the_banner_says_so(server, page, test_output):
     from ecgcore.runs.store import RunStore
     from ecgcore.train.config import TrainConfig
@@ -246,5 +170,9 @@ def test_a_damaged_run_store_is_rebuilt_and_the_banner_says_so(server, page, tes
     page.screenshot(path=str(test_output / "e2e-store-repaired.png"))
     assert page.get_by_text("Traceback").count() == 0
     banner = page.locator('[data-testid="stAlert"]').filter(has_text="Run store repaired").inner_text()
-    assert "1 run(s) recovered" in banner and str(server["home"]) not in banner  # no absolute server path
+    recovered = int(re.search(r"(\d+) run\(s\) recovered", banner).group(1))
+    assert recovered == sum(
+        1 for d in runs.iterdir() if (d / "config.json").exists()
+    )  # every run dir, this one too
+    assert str(server["home"]) not in banner  # no absolute server path
     assert RunStore(runs).get_run("kept-through-damage")["status"] == "done"

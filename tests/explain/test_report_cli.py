@@ -63,10 +63,10 @@ def test_report_shows_prediction_measurement_and_disclaimer(regression_run):
     )
     text = "\n".join(t.get_text() for t in fig.texts)
     assert DISCLAIMER in text
-    assert (
-        f"{summary['prediction']['intervals']['qt']:.1f}" in text
-        and f"{summary['measured']['qt']:.1f}" in text
-    )
+    qt, measured = summary["prediction"]["intervals"]["qt"], summary["measured"]["qt"]
+    line = next(line for line in text.splitlines() if line.startswith("QT interval:"))  # plain names, units
+    assert f"{qt:.0f} ms (model)" in line and f"{measured:.0f} ms (measured from the ECG)" in line
+    assert "model's QT interval" in text and "Technical detail" in text and "Integrated Gradients" in text
     assert summary["top_leads"][0][0] in text and regression_run["run_id"] in text
 
 

@@ -26,7 +26,7 @@ def test_images_page_draws_the_record_and_shows_a_study():
             )
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.run()
-    at.switch_page("pages/views/images.py")
+    at.switch_page("dashboard/images.py")
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     assert not at.error, [e.value for e in at.error]

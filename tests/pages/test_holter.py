@@ -28,7 +28,7 @@ def tiny_classifier(tmp_path, monkeypatch):
 def _holter(folder: str) -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     at.run()
-    at.switch_page("pages/views/holter.py")
+    at.switch_page("dashboard/holter.py")
     at.run()
     at.text_input[0].set_value(folder).run()
     return at

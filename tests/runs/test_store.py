@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 import threading
@@ -105,3 +106,40 @@ def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path):
             barrier = manager.Barrier(4)
             errors = pool.starmap(_open_store_at_barrier, [(str(tmp_path / f"runs{i}"), barrier)] * 4)
             assert errors == [""] * 4, errors
+
+
+def test_runs_can_be_named_tagged_and_annotated_and_an_old_store_gains_the_columns(tmp_path):
+    import sqlite3
+
+    from ecgcore.runs.store import LABELS_FILE
+
+    old = tmp_path / "old"
+    old.mkdir()
+    with sqlite3.connect(old / "runs.sqlite") as con:  # a store from before labels: no name / tags / notes
+        con.execute(
+            "CREATE TABLE runs (id TEXT PRIMARY KEY, created TEXT NOT NULL, updated TEXT NOT NULL, task TEXT NOT NULL,"
+            " model TEXT NOT NULL, data TEXT NOT NULL, config_key TEXT NOT NULL, config_json TEXT NOT NULL,"
+            " status TEXT NOT NULL, device TEXT, pid INTEGER, pid_start TEXT, epoch INTEGER, step INTEGER,"
+            " total_steps INTEGER, eta_s REAL, message TEXT, summary_json TEXT, best_checkpoint TEXT,"
+            " last_checkpoint TEXT, error TEXT)"
+        )
+    store = RunStore(old)
+    run_id = store.create_run(TrainConfig(data="deepfake:/nowhere", model="cnn"))
+    store.label(run_id, name="baseline cnn", tags=["ablation", " 100 Hz", "ablation", ""])
+    store.label(run_id, notes="lr too high?")  # other fields kept
+    row = store.list_runs().set_index("id").loc[run_id]
+    assert (row["name"], row["tags"], row["notes"]) == ("baseline cnn", "ablation,100 Hz", "lr too high?")
+    saved = json.loads((store.run_dir(run_id) / LABELS_FILE).read_text())
+    assert saved == {"name": "baseline cnn", "tags": "ablation,100 Hz", "notes": "lr too high?"}
+    with pytest.raises(KeyError, match="no run 'nope'"):
+        store.label("nope", name="x")
+
+
+def test_streamed_step_losses_are_kept_in_step_order_and_a_resume_overwrites_them(tmp_path):
+    store = RunStore(tmp_path)
+    run_id = store.create_run(TrainConfig(data="deepfake:/nowhere", model="cnn"))
+    for step, loss in ((2, 0.9), (1, 1.0), (3, 0.8)):
+        store.add_step_loss(run_id, 0, step, loss)
+    store.add_step_loss(run_id, 0, 3, 0.7)  # the same step again after a resume
+    assert store.steps(run_id).values.tolist() == [[1, 0, 1.0], [2, 0, 0.9], [3, 0, 0.7]]
+    assert store.steps("other").empty

@@ -46,3 +46,20 @@ def test_a_failure_is_told_to_the_recorder_before_it_is_raised(deepfake_spec, tm
         train(tiny_config(deepfake_spec, task="classification"), tmp_path, recorder=recorder)
     assert recorder.status == "failed"
     assert recorder.error.startswith("ValueError: ") and "needs superclass labels" in recorder.error
+
+
+def test_the_training_loss_is_streamed_per_step_and_averages_to_the_epochs_loss(
+    deepfake_spec, tmp_path, monkeypatch
+):
+    import numpy as np
+
+    from ecgcore.train import loop
+
+    monkeypatch.setattr(loop, "STEP_LOSS_EVERY_S", 0.0)  # every step, not once a second
+    recorder = MemoryRecorder()
+    train(tiny_config(deepfake_spec, epochs=2), tmp_path / "run", recorder=recorder)
+    streamed = [v for name, v in recorder.events if name == "step_loss"]
+    assert [s["step"] for s in streamed] == list(range(1, recorder.step + 1))  # one per optimiser step
+    for epoch in (0, 1):
+        losses = [s["loss"] for s in streamed if s["epoch"] == epoch]
+        assert np.mean(losses) == pytest.approx(recorder.epochs[epoch]["train_loss"], rel=1e-5)

@@ -11,6 +11,7 @@ import time
 import streamlit as st
 import torch
 
+from dashboard.common import dataset, metric_label, metric_text, sources
 from ecgcore import viz
 from ecgcore.data import parse_spec
 from ecgcore.data.inputs import INPUTS
@@ -20,7 +21,6 @@ from ecgcore.runs.store import ACTIVE, RunStore
 from ecgcore.train.config import LABEL_MODES, NORMALIZATIONS, OPTIMIZERS, SCHEDULES, TrainConfig
 from ecgcore.train.validate import validate
 from ecgcore.vocab import LEADS_8, LEADS_12, TARGET_KEYS, TARGETS_BY_KEY
-from pages.views.common import dataset, guarded, sources
 
 TASKS = {
     "Regression (intervals)": "regression",
@@ -58,21 +58,37 @@ def config_form(store: RunStore) -> TrainConfig | None:
         "the DeepFake demo set (build it on Home) or PTB-XL with a PTB-XL+ folder."
     )
     task = TASKS[task_label]
-    with st.form("train_form"):
+    # No st.form: in a form, Enter in any field submits it and started a run; here only the button does.
+    with st.container(border=True):
         c1, c2, c3 = st.columns(3)
         labels = list(srcs)
-        preferred = [
-            i
-            for i, label in enumerate(labels)
-            if parse_spec(srcs[label]).kind == ("deepfake" if task == "regression" else "ptbxl")
-            and parse_spec(srcs[label]).path != "bundled"
+        trainable = [
+            label for label in labels if missing_labels(srcs[label], task, list(TARGET_KEYS)) is None
         ]
+        if not trainable:
+            st.warning(
+                "None of your data can train this task yet: "
+                + (
+                    "regression needs interval labels: build the DeepFake demo set on **Home**, or set a "
+                    "PTB-XL folder with its PTB-XL+ folder in **Settings**."
+                    if task == "regression"
+                    else "classification needs PTB-XL's superclass labels: set your PTB-XL folder in **Settings**."
+                )
+            )
+        preferred = (
+            [label for label in trainable if parse_spec(srcs[label]).path != "bundled"] or trainable or labels
+        )
+        if st.session_state.get("t_data") not in labels or (
+            st.session_state.get("t_data_task") != task and st.session_state.get("t_data") not in trainable
+        ):
+            st.session_state["t_data"] = preferred[0]  # default to data that can train the chosen task
+        st.session_state["t_data_task"] = task
         data_label = c1.selectbox(
             "Data",
             labels,
-            index=preferred[0] if preferred else 0,
             key="t_data",
             help="Build the DeepFake demo set on Home, or set your folders in Settings",
+            format_func=lambda label: label if label in trainable else f"{label} (cannot train this task)",
         )
         subset = c1.selectbox(
             "PTB-XL half",
@@ -159,7 +175,13 @@ def config_form(store: RunStore) -> TrainConfig | None:
         augment = g2.toggle("Augmentation", value=False, key="t_augment")
         bandpass = g3.toggle("Band-pass filter", value=True, key="t_bandpass")
         device = g4.selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="t_device")
-        submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
+        submitted = st.button(
+            "Start training",
+            type="primary",
+            icon=":material/play_arrow:",
+            key="t_start",
+            disabled=data_label not in trainable,
+        )
     with st.expander("Model descriptions"):
         for info in models.values():
             st.markdown(f"**{info.name}** — {info.description}  \n*{info.reference}*")
@@ -215,10 +237,10 @@ def config_form(store: RunStore) -> TrainConfig | None:
 
 def missing_labels(spec: str, task: str, targets: list[str]) -> str | None:
     """Why ``spec`` cannot train ``task`` (no interval labels / no superclass labels), or ``None``."""
-    opened = guarded(f"Opening {spec}", lambda: dataset(spec))
-    if opened is None:
-        return f"{spec} could not be opened (see above)."
-    index = opened[0].index
+    try:
+        index = dataset(spec)[0].index
+    except (ValueError, OSError) as exc:
+        return f"{spec} could not be opened: {exc}"
     if task == "regression":
         empty = [k for k in targets if k not in index or not index[k].notna().any()]
         if empty:
@@ -280,30 +302,94 @@ def live(store_dir: str) -> None:
             worker.resume(run_id, store_dir)
         except ValueError as exc:
             st.error(str(exc))
-    frame = store.epochs(run_id)
-    if len(frame):
-        metric = "mae" if run["task"] == "regression" else "auc"
-        st.plotly_chart(
-            viz.learning_curves({run_id: frame}, metric if metric in frame else None), key="t_curves"
+    frame, steps = store.epochs(run_id), store.steps(run_id)
+    if len(frame) or len(steps):
+        metric = next(
+            (m for m in (("mae_over_sd", "mae") if run["task"] == "regression" else ("auc",)) if m in frame),
+            None,
         )
+        st.plotly_chart(
+            viz.learning_curves(
+                {run_id: frame},
+                metric,
+                metric_label=metric_label(f"val_{metric}")[0] if metric else None,
+                steps={run_id: steps},
+                steps_per_epoch={run_id: total / epochs} if total else None,
+            ),
+            key="t_curves",
+        )
+        st.caption("The thin line is the training loss streamed step by step; the markers are per epoch.")
     else:
-        st.caption("Curves appear after the first epoch.")
+        st.caption("Curves appear after the first training steps.")
     if status == "done":
         headline = run["summary"].get("headline", {})
-        numbers = ", ".join(f"{k} {v:.3f}" for k, v in headline.items() if isinstance(v, (int, float)))
-        st.success(f"Run {run_id} is done: {numbers} — compare it on the Results page.")
+        numbers = " · ".join(metric_text(k, v) for k, v in headline.items() if isinstance(v, (int, float)))
+        st.success(
+            f"Run {run_id} is done (epoch {epoch}/{epochs}): {numbers} — compare it on the Results page."
+        )
     log = store.run_dir(run_id) / worker.LOG_NAME
     if log.exists():
         with st.expander("Log (last lines)"):
             st.code("\n".join(log.read_text(errors="replace").splitlines()[-20:]) or "(empty)")
 
 
+def identical_runs(store: RunStore, config: TrainConfig) -> list[dict]:
+    """Runs with the same settings (:meth:`TrainConfig.key`) that are training or finished, newest first."""
+    runs = store.list_runs()
+    if not len(runs):
+        return []
+    same = runs[(runs["config_key"] == config.key()) & runs["status"].isin([*ACTIVE, "done"])]
+    return same[["id", "status"]].to_dict("records")
+
+
+def start(config: TrainConfig) -> None:
+    """Launch ``config`` in its own process and show it in the live view."""
+    run_id = worker.launch(config)
+    st.session_state["t_live_run"] = run_id
+    st.session_state["t_started"] = run_id
+
+
+def duplicate_prompt(store: RunStore) -> None:
+    """When the settings match a running or finished run: say so, and offer to open it or start anyway."""
+    pending = st.session_state.get("t_pending")
+    if pending is None:
+        return
+    config, same = pending
+    first = same[0]
+    st.warning(
+        f"A run with exactly these settings is already {'finished' if first['status'] == 'done' else first['status']}: "
+        f"**{first['id']}**"
+        + (f" (and {len(same) - 1} more)" if len(same) > 1 else "")
+        + ". Training it again gives the same model (same data, seed and settings)."
+    )
+    c1, c2, c3, _ = st.columns([1, 1, 1, 3])
+    if c1.button("Open it", key="t_open_same", type="primary", icon=":material/open_in_new:"):
+        st.session_state["t_live_run"] = first["id"]
+        del st.session_state["t_pending"]
+        st.rerun()
+    if c2.button("Start another anyway", key="t_start_anyway"):
+        del st.session_state["t_pending"]
+        start(config)
+        st.rerun()
+    if c3.button("Cancel", key="t_pending_cancel"):
+        del st.session_state["t_pending"]
+        st.rerun()
+
+
 st.title("Train")
 store = RunStore()
 config = config_form(store)
 if config is not None:
-    run_id = worker.launch(config)
-    st.session_state["t_live_run"] = run_id
-    st.success(f"Started run {run_id}: it trains in its own process (closing this tab does not stop it).")
+    same = identical_runs(store, config)
+    if same:
+        st.session_state["t_pending"] = (config, same)
+    else:
+        st.session_state.pop("t_pending", None)
+        start(config)
+duplicate_prompt(store)
+if st.session_state.get("t_started"):
+    st.success(
+        f"Started run {st.session_state['t_started']}: it trains in its own process (closing this tab does not stop it)."
+    )
 st.subheader("Live")
 live(str(store.root))

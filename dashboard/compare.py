@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.common import csv_download, dataset, guarded, sources
 from ecgcore import viz
 from ecgcore.data.compare import profile, profiles_table
 from ecgcore.data.labels import LABEL_SET_NAMES
-from pages.views.common import csv_download, dataset, guarded, sources
 
 st.title("Compare datasets")
 st.write(

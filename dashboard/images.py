@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.common import dataset, guarded, record, sources, upload_widget
 from ecgcore import viz
 from ecgcore.data.preprocess import Preprocessing, shape_record
 from ecgcore.data.representations import LAYOUTS
 from ecgcore.runs.store import RunStore
-from pages.views.common import dataset, guarded, record, sources, upload_widget
 
 st.title("ECGs as images")
 st.caption(

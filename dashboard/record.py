@@ -5,32 +5,28 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ecgcore import viz
-from ecgcore.data.preprocess import shape_record
-from ecgcore.explain import Attribution, explain_record, figure_bytes, render_report
-from ecgcore.io import Record
-from ecgcore.predict import Predictor, load_predictor
-from ecgcore.runs.store import RunStore
-from ecgcore.vocab import TARGETS_BY_KEY
-from pages.views.common import (
+from dashboard.common import (
     csv_download,
     dataset,
     guarded,
     html_download,
     record,
+    run_label,
     sources,
     upload_key,
     upload_widget,
 )
+from ecgcore import viz
+from ecgcore.data.preprocess import shape_record
+from ecgcore.explain import Attribution, explain_record, figure_bytes, render_report
+from ecgcore.explain.report import BASELINE_NAMES, METHOD_NAMES, target_label, technical_lines
+from ecgcore.io import Record
+from ecgcore.predict import Predictor, load_predictor
+from ecgcore.runs.store import RunStore
+from ecgcore.vocab import TARGETS_BY_KEY
 
-METHODS = {
-    "ig": "Integrated Gradients",
-    "saliency": "Saliency (|gradient|)",
-    "gradientshap": "GradientSHAP",
-    "occlusion": "Occlusion (0.2 s windows per lead)",
-    "gradcam": "Grad-CAM (last convolution)",
-}
-BASELINES = {"zeros": "zeros", "lead_mean": "per-lead mean", "lowpass": "low-pass filtered copy"}
+METHODS = METHOD_NAMES
+BASELINES = BASELINE_NAMES
 
 
 @st.cache_resource(show_spinner="Loading the model ...", max_entries=4)
@@ -110,23 +106,56 @@ def show_prediction(summary: dict, row: pd.Series | None) -> None:
         )
         return
     measured_values = summary.get("measured") or {}
-    table = pd.DataFrame(
-        [
-            {
-                "interval": f"{TARGETS_BY_KEY[k].name} ({TARGETS_BY_KEY[k].unit})",
-                "predicted": v,
-                "measured (ecgcore.measure)": measured_values.get(k),
-                "dataset label": row[k] if row is not None and k in row and pd.notna(row[k]) else None,
-            }
-            for k, v in result["intervals"].items()
-        ]
+    lines = []
+    for k, v in result["intervals"].items():
+        unit = TARGETS_BY_KEY[k].unit
+        m = measured_values.get(k)
+        label = row[k] if row is not None and k in row and pd.notna(row[k]) else None
+        lines.append(
+            f"**{TARGETS_BY_KEY[k].name}** {v:.0f} {unit} (model)"
+            + (
+                f" · {m:.0f} {unit} (measured from the ECG)"
+                if m is not None
+                else " · not measurable from the ECG"
+            )
+            + (f" · {label:.0f} {unit} (dataset label)" if label is not None else "")
+        )
+    st.markdown("  \n".join(lines))
+    st.caption(
+        "*model*: this run's prediction · *measured from the ECG*: ECG Lab's own measurement of this record · "
+        "*dataset label*: the value the dataset shipped with"
     )
-    table["predicted - measured"] = table["predicted"] - pd.to_numeric(table["measured (ecgcore.measure)"])
-    st.dataframe(
-        table,
-        hide_index=True,
-        column_config={c: st.column_config.NumberColumn(format="%.1f") for c in table.columns[1:]},
-    )
+
+
+def technical_detail(summary: dict, run_id: str) -> None:
+    """The method, scores and prediction table, for researchers (in an expander)."""
+    with st.expander("Technical detail (for researchers)"):
+        st.markdown(
+            "  \n".join(technical_lines(summary))
+            + f"  \nRun {run_id}; computed in {summary['attribution_time_s']:.2f} s."
+        )
+        result = summary["prediction"]
+        if result["task"] == "regression":
+            measured_values = summary.get("measured") or {}
+            table = pd.DataFrame(
+                [
+                    {
+                        "output": k,
+                        "model": v,
+                        "measured from the ECG": measured_values.get(k),
+                        "model − measured": v - measured_values[k]
+                        if measured_values.get(k) is not None
+                        else None,
+                        "unit": TARGETS_BY_KEY[k].unit,
+                    }
+                    for k, v in result["intervals"].items()
+                ]
+            )
+            st.dataframe(
+                table,
+                hide_index=True,
+                column_config={c: st.column_config.NumberColumn(format="%.1f") for c in table.columns[1:4]},
+            )
 
 
 st.title("Record & saliency")
@@ -140,7 +169,14 @@ if not done:
         "No finished run yet: train one on the Train page, then come back to see its predictions and saliency."
     )
     st.stop()
-run_id = st.selectbox("Run", done, key="s_run")
+by_id = runs.set_index("id")
+run_id = st.selectbox(
+    "Run",
+    done,
+    key="s_run",
+    format_func=lambda i: run_label({"id": i, **by_id.loc[i].to_dict()}),
+    help="Finished runs, newest first: name (or id), task, data and validation score",
+)
 if rec is None:
     st.stop()
 pred = guarded(f"Loading run {run_id}", lambda: predictor(str(store.root), run_id))
@@ -164,17 +200,25 @@ baseline = c2.selectbox(
     disabled=method in ("saliency", "gradcam"),
     help="What an absent signal is replaced by",
 )
+AUTO = -1
 output = c3.selectbox(
     "Explain the output",
-    [None, *range(len(outputs))],
+    [AUTO, *range(len(outputs))],
     key="s_output",
-    format_func=lambda i: "the predicted class / first target" if i is None else outputs[i],
+    format_func=lambda i: (
+        ("the predicted class" if pred.meta["task"] == "classification" else target_label(outputs[0]))
+        if i == AUTO
+        else target_label(outputs[i])
+    ),
 )
 evaluate = st.toggle(
     "Measure faithfulness (deletion curve against random deletion, model randomisation)", key="s_faithful"
 )
 done_explaining = guarded(
-    "Explaining", lambda: explained(str(store.root), run_id, rec, rec_key, method, baseline, output, evaluate)
+    "Explaining",
+    lambda: explained(
+        str(store.root), run_id, rec, rec_key, method, baseline, None if output == AUTO else output, evaluate
+    ),
 )
 if done_explaining is None:
     st.stop()
@@ -189,9 +233,7 @@ fig = viz.saliency_paper(
     pred.prep.fs,
     pred.prep.leads,
     attr.values,
-    title=f"{rec.record_id}: {METHODS[method]}"
-    + (f" (baseline {BASELINES[attr.baseline]})" if attr.baseline else "")
-    + f" for {summary['target']}, run {run_id}",
+    title=f"{rec.record_id}: what the model's {target_label(summary['target'])} leaned on ({METHODS[method]})",
 )
 st.plotly_chart(fig, key="s_heatmap", width="stretch")
 st.caption(
@@ -210,12 +252,7 @@ if summary.get("wave_importance"):
     )
 else:
     i2.info(summary.get("wave_note", "No per-wave summary."))
-st.caption(
-    f"Output {summary['target']}: score {attr.score:.3f}"
-    + (f", baseline score {attr.baseline_score:.3f}" if attr.baseline_score is not None else "")
-    + (f", completeness gap {attr.delta:.3g}" if attr.delta is not None else "")
-    + f"; computed in {summary['attribution_time_s']:.2f} s."
-)
+technical_detail(summary, run_id)
 if evaluate:
     d, r = summary["faithfulness"]["deletion"], summary["faithfulness"]["randomisation"]
     f1, f2, f3 = st.columns(3)

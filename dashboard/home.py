@@ -4,10 +4,10 @@ import time
 
 import streamlit as st
 
+from dashboard.common import BUNDLED, dataset, demo_ready, sources
 from ecgcore import paths
 from ecgcore.data import ensure_demo_set
 from ecgcore.runs.store import RunStore
-from pages.views.common import BUNDLED, dataset, demo_ready, sources
 
 #: Size of the DeepFake demo set: enough to train a small regression model, built in under a minute.
 DEMO_N = 300
@@ -38,7 +38,8 @@ st.dataframe(rows, hide_index=True, width="stretch")
 settings = paths.load_settings()
 if not settings.get("ptbxl_dir"):
     st.caption(
-        f"The {BUNDLED} is browsable now. For the full PTB-XL (21,799 records) download it from "
+        f"The {BUNDLED} is browsable now: 10 records at 500 Hz (the sample's eleventh, ecg_id 1, ships at "
+        "100 Hz only and is not shown). For the full PTB-XL (21,799 records) download it from "
         "https://physionet.org/content/ptb-xl/ and set its folder in **Settings**."
     )
 
@@ -79,18 +80,18 @@ else:
 
 st.subheader("Where to go")
 st.page_link(
-    "pages/views/explorer.py", label="Explorer: browse records on ECG paper", icon=":material/monitor_heart:"
+    "dashboard/explorer.py", label="Explorer: browse records on ECG paper", icon=":material/monitor_heart:"
 )
-st.page_link("pages/views/train.py", label="Train: start a run", icon=":material/model_training:")
+st.page_link("dashboard/train.py", label="Train: start a run", icon=":material/model_training:")
 st.page_link(
-    "pages/views/results.py",
+    "dashboard/results.py",
     label="Results: compare runs and reproduce the tables",
     icon=":material/leaderboard:",
 )
 st.page_link(
-    "pages/views/record.py",
+    "dashboard/record.py",
     label="Record & saliency: predict and explain one record",
     icon=":material/troubleshoot:",
 )
-st.page_link("pages/views/settings.py", label="Settings: where your datasets are", icon=":material/settings:")
+st.page_link("dashboard/settings.py", label="Settings: where your datasets are", icon=":material/settings:")
 st.caption(f"Data directory: `{paths.data_home()}` (set `ECGLAB_HOME` to move it).")

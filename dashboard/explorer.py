@@ -6,11 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ecgcore import viz
-from ecgcore.data.labels import challenge_map
-from ecgcore.io import Record
-from ecgcore.vocab import LEADS_12, SUPERCLASSES, TARGET_KEYS, TARGETS_BY_KEY
-from pages.views.common import (
+from dashboard.common import (
     csv_download,
     dataset,
     guarded,
@@ -21,8 +17,13 @@ from pages.views.common import (
     upload_key,
     upload_widget,
 )
+from ecgcore import viz
+from ecgcore.data.labels import challenge_map
+from ecgcore.io import Record
+from ecgcore.vocab import LEADS_12, SUPERCLASSES, TARGET_KEYS, TARGETS_BY_KEY
 
 UPLOAD = "Upload a record"
+BUNDLED_SPEC = "ptbxl:bundled"
 PAGE_SIZE = 20
 SEX = {0: "male", 1: "female", "Male": "male", "Female": "female"}  # PTB-XL's 0/1, the Challenge's words
 LAYOUTS = {"3x4 + rhythm strip (II)": "3x4", "one lead per row": "rows"}
@@ -76,26 +77,56 @@ def decoded_labels(dx: str) -> str:
     return ", ".join(d["abbreviation"] or d["code"] for d in challenge_map().decode(codes))
 
 
-def show_measurement(rec: Record, key: str) -> dict | None:
-    """The measured intervals beside the ECG; returns the measurement (or ``None`` if not measurable)."""
+#: What the panel shows, measured from the signal: (summary key, name, unit).
+MEASURED = (
+    ("hr", "Heart rate", "bpm"),
+    ("pr", "PR interval", "ms"),
+    ("qrs", "QRS duration", "ms"),
+    ("qt", "QT interval", "ms"),
+    ("qtc_bazett", "QTc (Bazett)", "ms"),
+    ("qtc_fridericia", "QTc (Fridericia)", "ms"),
+)
+LABEL_HELP = {
+    "deepfake": "The dataset's label: the DeepFake set's ground-truth CSV",
+    "ptbxl": "The dataset's label: PTB-XL+ 12SL intervals",
+}
+NO_LABEL_HELP = (
+    "No label: this source has no interval labels (PTB-XL needs a PTB-XL+ folder, set in Settings)"
+)
+
+
+def show_measurement(rec: Record, key: str, row: pd.Series | None = None) -> dict | None:
+    """The intervals measured from this ECG, as a row of numbers, and the dataset's labels beside them.
+
+    The two can differ: a label is what the dataset shipped with, the measurement is what
+    ``ecgcore.measure`` finds in the signal today. Returns the measurement (``None`` if not measurable).
+    """
     result = measured(rec, key)
     if result is None:
         return None
     m = result["summary"]
-    for field, label, unit in (
-        ("hr", "HR", "bpm"),
-        ("pr", "PR", "ms"),
-        ("qrs", "QRS", "ms"),
-        ("qt", "QT", "ms"),
-        ("qtc_bazett", "QTc (Bazett)", "ms"),
-        ("qtc_fridericia", "QTc (Fridericia)", "ms"),
-    ):
+    cols = st.columns(len(MEASURED) + 1)
+    for col, (field, name, unit) in zip(cols, MEASURED):
         value = m.get(field)
-        st.metric(
-            label, f"{value:.0f} {unit}" if value is not None else "—", help=m.get("missing", {}).get(field)
+        col.metric(
+            name,
+            f"{value:.0f} {unit}" if value is not None else "—",
+            help=m.get("missing", {}).get(field) or "Measured from this ECG (median beats, all leads)",
         )
+    cols[-1].metric("Beats", f"{m.get('n_beats', 0)}", help="Beats the measurement used")
+    labelled = [
+        f"{TARGETS_BY_KEY[k].name} {row[k]:.0f} {TARGETS_BY_KEY[k].unit}"
+        for k in ("hr", "pr", "qrs", "qt")
+        if row is not None and k in row and pd.notna(row[k])
+    ]
     st.caption(
-        f"{m.get('n_beats', 0)} beats" + (f"; flags: {', '.join(m['flags'])}" if m.get("flags") else "")
+        "**Measured from the ECG** (above)"
+        + (
+            f" · **dataset label**: {' · '.join(labelled)}"
+            if labelled
+            else " · no dataset label for this record"
+        )
+        + (f" · flags: {', '.join(m['flags'])}" if m.get("flags") else "")
     )
     return result
 
@@ -126,13 +157,14 @@ def show_representative_beats(rec: Record, result: dict) -> None:
 
 
 def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
-    """A record on ECG paper with layout and lead controls, its measurements, metadata and downloads."""
+    """A record on ECG paper, full width, with layout and lead controls, calipers, measurements and downloads."""
     if set(LEADS_12) - set(rec.leads) and {"I", "II"} <= set(rec.leads):
         rec = rec.select(
             [lead for lead in LEADS_12 if lead in rec.leads or lead in ("III", "aVR", "aVL", "aVF")]
         )
         st.caption(f"Leads {', '.join(rec.metadata.get('derived', []))} derived from I and II.")
-    c1, c2, c3 = st.columns([2, 5, 1])
+    result = show_measurement(rec, key, row)
+    c1, c2, c3 = st.columns([1.6, 5, 1.2])
     layout = LAYOUTS[c1.radio("Layout", list(LAYOUTS), key="layout", horizontal=True)]
     shown = c2.pills(
         "Leads", rec.leads, selection_mode="multi", default=list(rec.leads), key=f"leads_{len(rec.leads)}"
@@ -140,13 +172,11 @@ def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
     marks = c3.toggle(
         "Fiducials", value=True, key="fiducials", help="Measured P onset, QRS on/offset, T offset per beat"
     )
-    plot_col, numbers = st.columns([5, 1])
-    with numbers:
-        result = show_measurement(rec, key)
     fiducials = None if result is None else result["beat_fiducials"]
     if not shown:
-        plot_col.info("Select at least one lead to draw.")
+        st.info("Select at least one lead to draw.")
         return
+    points = calipers(key, layout, shown)
     fig = viz.ecg_paper(
         rec.signal,
         rec.fs,
@@ -155,8 +185,18 @@ def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
         shown=shown,
         fiducials=fiducials if marks else None,
         title=f"{rec.record_id} — {rec.fs:g} Hz, {rec.duration:.1f} s, 25 mm/s, 10 mm/mV",
+        calipers=[(t, y) for t, _, y, _ in points],
     )
-    plot_col.plotly_chart(fig, key="ecg_paper", width="stretch")
+    event = st.plotly_chart(
+        fig,
+        key="ecg_paper",
+        width="stretch",
+        on_select="rerun",
+        selection_mode="points",
+        config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]},
+    )
+    if take_click(event, key, layout, shown):
+        st.rerun()
     d1, d2 = st.columns(2)
     with d1:
         html_download(fig, f"ecg-{rec.record_id}", key="dl_ecg_html")
@@ -166,7 +206,7 @@ def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
         csv_download(signal, f"ecg-{rec.record_id}", key="dl_ecg_csv", label="Download signal (CSV, mV)")
     if result is not None:
         show_representative_beats(rec, result)
-    with st.expander("Metadata and labels", expanded=row is not None):
+    with st.expander("Metadata and labels", expanded=False):
         diagnoses = rec.metadata.get("diagnoses")
         if diagnoses:  # a Challenge record: its # Dx SNOMED codes, decoded
             st.dataframe(pd.DataFrame(diagnoses), hide_index=True)
@@ -180,12 +220,100 @@ def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
         st.json({k: v for k, v in rec.metadata.items()}, expanded=False)
 
 
-def browse(filtered: pd.DataFrame, total: int) -> pd.Series:
-    """One page of the filtered records as a table; returns the selected row (the page's first by default)."""
-    n_pages = (len(filtered) - 1) // PAGE_SIZE + 1
+CALIPERS = "explorer_calipers"
+
+
+def calipers(key: str, layout: str, shown: list[str]) -> list[tuple[float, float, float, str]]:
+    """The caliper points of this record and view ``(time s, mV, plot y, lead)``, with their reading and a clear button."""
+    view = (key, layout, tuple(shown))
+    state = st.session_state.get(CALIPERS)
+    if state is None or state["view"] != view:
+        state = st.session_state[CALIPERS] = {"view": view, "points": [], "last": None}
+    points = state["points"]
+    c1, c2 = st.columns([6, 1], vertical_alignment="center")
+    if len(points) == 2:
+        (ta, va, _, la), (tb, vb, _, lb) = points
+        reading = viz.caliper((ta, va), (tb, vb))
+        c1.markdown(
+            f"**Calipers** {la} {ta:.3f} s → {lb} {tb:.3f} s: **{reading.text()}**",
+            help="Δt between the two points, the rate it would be as an RR interval, and the amplitude "
+            "difference (each point relative to its own lead's baseline)",
+        )
+    elif len(points) == 1:
+        c1.caption(
+            f"Calipers: first point {points[0][3]} {points[0][0]:.3f} s; click a second point on the trace."
+        )
+    else:
+        c1.caption(
+            "Hover the trace for time and amplitude. Calipers: click two points on the trace for Δt (ms, bpm) "
+            "and Δ amplitude (mV). Drag to zoom, double-click to reset."
+        )
+    if c2.button("Clear calipers", key="clear_calipers", disabled=not points):
+        state["points"], state["last"] = [], None
+        st.rerun()
+    return points
+
+
+def take_click(event, key: str, layout: str, shown: list[str]) -> bool:
+    """Add the point just clicked on the ECG to the calipers (a third click starts a new pair); True if added."""
+    state = st.session_state.get(CALIPERS)
+    chosen = [p for p in (event.selection.points if event else []) if p.get("customdata") is not None]
+    if state is None or state["view"] != (key, layout, tuple(shown)) or not chosen:
+        return False
+    p = chosen[-1]
+    mv = p["customdata"][0] if isinstance(p["customdata"], list) else p["customdata"]
+    point = (
+        float(p["x"]),
+        float(mv),
+        float(p["y"]),
+        str(p.get("legendgroup") or p.get("data", {}).get("name", "")),
+    )
+    if (point[0], point[2]) == state["last"]:
+        return False
+    state["last"] = (point[0], point[2])
+    state["points"] = [*state["points"], point] if len(state["points"]) < 2 else [point]
+    return True
+
+
+def browse(filtered: pd.DataFrame, total: int, labels_note: str) -> pd.Series:
+    """The filtered records a page at a time, with previous / next (also the ← / → keys); returns the current row.
+
+    The current record is the one picked in the table, or stepped to with the buttons.
+    """
+    n = len(filtered)
+    n_pages = (n - 1) // PAGE_SIZE + 1
+    pos = min(int(st.session_state.get("explorer_pos", 0)), n - 1)
+
+    def step(by: int) -> None:  # runs before the page: the table follows to the record's page
+        moved = min(max(pos + by, 0), n - 1)
+        st.session_state["explorer_pos"] = moved
+        st.session_state["explorer_page"] = moved // PAGE_SIZE + 1
+        _, rows = st.session_state.get("explorer_picked", (1, ()))
+        st.session_state["explorer_picked"] = (moved // PAGE_SIZE + 1, rows)  # the old pick is not new
+
+    b1, b2, b3 = st.columns([1, 1, 6], vertical_alignment="center")
+    b1.button(
+        "Previous",
+        key="explorer_prev",
+        disabled=pos == 0,
+        shortcut="Left",
+        icon=":material/chevron_left:",
+        on_click=step,
+        args=(-1,),
+    )
+    b2.button(
+        "Next",
+        key="explorer_next",
+        disabled=pos >= n - 1,
+        shortcut="Right",
+        icon=":material/chevron_right:",
+        on_click=step,
+        args=(1,),
+    )
+    b3.caption(f"Record {pos + 1} of {n} ({total} in the source) · ← / → step through them")
     p1, p2 = st.columns([1, 5])
-    page = p1.number_input("Page", 1, n_pages, 1, key="explorer_page")
-    p2.caption(f"{len(filtered)} of {total} records, page {page} of {n_pages}")
+    page = p1.number_input("Page", 1, n_pages, key="explorer_page")
+    p2.caption(f"page {page} of {n_pages}. {labels_note}")
     view = filtered.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     view = view.assign(diagnoses=view["dx"].map(decoded_labels)) if "dx" in view else view
     shown = view[
@@ -201,14 +329,21 @@ def browse(filtered: pd.DataFrame, total: int) -> pd.Series:
                 "superclass",
                 "age",
                 "sex",
-                *TARGET_KEYS,
-                "report",
             )
             if c in view
         ]
     ].copy()
     if "sex" in shown:
         shown["sex"] = shown["sex"].map(SEX)
+    config = {"record_id": st.column_config.TextColumn("record")}
+    for k in TARGET_KEYS:
+        if k in view:
+            target = TARGETS_BY_KEY[k]
+            column = f"{target.name.split()[0] if k != 'hr' else 'HR'} label ({target.unit})"
+            shown[column] = [f"{v:.0f}" if pd.notna(v) else "—" for v in view[k]]
+            config[column] = st.column_config.TextColumn(column, help=labels_note)
+    if "report" in view:
+        shown["report"] = view["report"]  # last: the long text
     table = st.dataframe(
         shown,
         hide_index=True,
@@ -217,17 +352,15 @@ def browse(filtered: pd.DataFrame, total: int) -> pd.Series:
         selection_mode="single-row",
         key="explorer_table",
         height=260,
-        column_config={
-            "record_id": st.column_config.TextColumn("record"),
-            "hr": st.column_config.NumberColumn("HR (bpm)", format="%.0f"),
-            "pr": st.column_config.NumberColumn("PR (ms)", format="%.0f"),
-            "qrs": st.column_config.NumberColumn("QRS (ms)", format="%.0f"),
-            "qt": st.column_config.NumberColumn("QT (ms)", format="%.0f"),
-        },
+        column_config=config,
     )
     csv_download(filtered, "records", key="dl_records", label="Download the filtered list (CSV)")
-    picked = table.selection.rows
-    return view.iloc[picked[0] if picked else 0]
+    picked = (page, tuple(table.selection.rows))
+    if picked != st.session_state.get("explorer_picked") and picked[1]:  # a new pick in the table wins
+        pos = (page - 1) * PAGE_SIZE + picked[1][0]
+    st.session_state["explorer_picked"] = picked
+    st.session_state["explorer_pos"] = pos
+    return filtered.iloc[pos]
 
 
 def overview(index: pd.DataFrame) -> None:
@@ -261,7 +394,7 @@ opened = guarded(f"Opening {choice}", lambda: dataset(spec))
 if opened is None:
     st.stop()
 ds, notes = opened
-for note in notes:
+for note in notes if spec != BUNDLED_SPEC else ():  # the bundled sample's missing record: said once, on Home
     st.caption(note)
 records_tab, overview_tab = st.tabs(["Records", "Overview"])
 with records_tab:
@@ -270,7 +403,13 @@ with records_tab:
     if filtered.empty:
         st.info("No record matches the filters.")
     else:
-        row = browse(filtered, len(ds.index))
+        has_labels = any(k in ds.index and ds.index[k].notna().any() for k in ("hr", "pr", "qrs", "qt"))
+        row = browse(
+            filtered,
+            len(ds.index),
+            (LABEL_HELP.get(ds.kind, "The dataset's label") if has_labels else NO_LABEL_HELP)
+            + "; the panel below the table is measured from the ECG.",
+        )
         st.session_state["explorer_record"] = (spec, str(row["record_id"]))
         rec = guarded(f"Reading record {row['record_id']}", lambda: record(spec, str(row["record_id"])))
         if rec is not None:
