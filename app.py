@@ -19,6 +19,7 @@ PAGES = [
     st.Page("dashboard/train.py", title="Train", icon=":material/model_training:"),
     st.Page("dashboard/results.py", title="Results", icon=":material/leaderboard:"),
     st.Page("dashboard/record.py", title="Record & saliency", icon=":material/troubleshoot:"),
+    st.Page("dashboard/images.py", title="Images & studies", icon=":material/image:"),
     st.Page("dashboard/holter.py", title="Holter", icon=":material/ecg_heart:"),
     st.Page("dashboard/settings.py", title="Settings", icon=":material/settings:"),
 ]

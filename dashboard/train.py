@@ -14,6 +14,7 @@ import torch
 from dashboard.common import dataset, metric_label, metric_text, sources
 from ecgcore import viz
 from ecgcore.data import parse_spec
+from ecgcore.data.inputs import INPUTS
 from ecgcore.models import list_models
 from ecgcore.runs import worker
 from ecgcore.runs.store import ACTIVE, RunStore
@@ -102,6 +103,15 @@ def config_form(store: RunStore) -> TrainConfig | None:
             index=names.index(DEFAULTS["model"]) if DEFAULTS["model"] in names else 0,
             key="t_model",
             help="See the descriptions below the form",
+        )
+        inputs = sorted(INPUTS)
+        representation = c2.selectbox(
+            "Input",
+            inputs,
+            index=inputs.index("signal"),
+            key="t_representation",
+            help="What the model reads: the signal, the record drawn as a chart, GAF / MTF / RP images of "
+            "leads I, II, V2, or a pair for the fusion model (2D models for images: resnet18, cnn2d, ...)",
         )
         if task == "regression":
             targets = c3.multiselect(
@@ -216,6 +226,7 @@ def config_form(store: RunStore) -> TrainConfig | None:
             seed=int(seed),
             device=device,
             transfer=transfer,
+            representation=representation,
         )
         validate(config)  # the command line's checks: device, sizes, model arguments, memory
         return config

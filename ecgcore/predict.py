@@ -150,15 +150,34 @@ class Predictor:
         self.amp_dtype = inference_dtype(self.device, self.precision)
 
     @torch.inference_mode()
-    def outputs(self, x: torch.Tensor) -> np.ndarray:
-        """Raw float32 outputs ``[B, outputs]`` of the inference network for inputs ``[B, L, S]``."""
+    def outputs(self, x: torch.Tensor | tuple[torch.Tensor, ...]) -> np.ndarray:
+        """Raw float32 outputs ``[B, outputs]`` of the inference network for inputs ``[B, L, S]`` (or the
+        tuple of inputs of a fusion model)."""
         with autocast(self.device, self.amp_dtype):
+            if isinstance(x, tuple):
+                return self.net(*(t.to(self.device) for t in x)).float().cpu().numpy()
             return self.net(x.to(self.device)).float().cpu().numpy()
 
-    def prepare(self, record) -> torch.Tensor:
-        """The model input ``[1, L, S]`` for a :class:`ecgcore.io.Record` (the training preprocessing)."""
-        x = preprocess_record(record, self.prep, self.meta.get("stats"))
-        return torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32, device=self.device)[None]
+    @property
+    def representation(self) -> str:
+        """What the model reads (``TrainConfig.representation``): ``"signal"``, ``"chart"``, ``"signal+chart"`` ..."""
+        return (self.meta.get("config") or {}).get("representation", "signal")
+
+    def prepare(self, record) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """The model input for a :class:`ecgcore.io.Record`, as in training: ``[1, L, S]`` for signals, an image
+        ``[1, C, H, W]`` (uint8 / 255) or a tuple of such for other representations."""
+        if self.representation == "signal":
+            x = preprocess_record(record, self.prep, self.meta.get("stats"))
+            return torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32, device=self.device)[None]
+        from ecgcore.data.image_inputs import record_inputs
+
+        parts = record_inputs(self.representation, record, self.prep, self.meta.get("stats"))
+        tensors = tuple(
+            torch.as_tensor(np.ascontiguousarray(p), device=self.device)[None].float()
+            / (255.0 if p.dtype == np.uint8 else 1.0)
+            for p in (parts if isinstance(parts, tuple) else (parts,))
+        )
+        return tensors if isinstance(parts, tuple) else tensors[0]
 
     @torch.inference_mode()
     def predict(self, record) -> dict:
@@ -190,10 +209,15 @@ class Predictor:
         def flush() -> None:
             by_shape: dict[tuple, list[int]] = {}
             for i, (_, x) in enumerate(pending):
-                by_shape.setdefault(tuple(x.shape), []).append(i)
+                shape = tuple(tuple(t.shape) for t in x) if isinstance(x, tuple) else tuple(x.shape)
+                by_shape.setdefault(shape, []).append(i)
             done: dict[int, dict] = {}
             for rows in by_shape.values():
-                out = self.outputs(torch.cat([pending[i][1] for i in rows]))
+                batch = [pending[i][1] for i in rows]
+                joined = (
+                    tuple(map(torch.cat, zip(*batch))) if isinstance(batch[0], tuple) else torch.cat(batch)
+                )
+                out = self.outputs(joined)
                 done.update({i: self.interpret(pending[i][0], o) for i, o in zip(rows, out)})
             results.extend(done[i] for i in range(len(pending)))
             pending.clear()

@@ -1028,3 +1028,90 @@ def dataset_comparison(profiles: Sequence) -> go.Figure:
     fig.update_layout(barmode="group", height=620, legend=dict(orientation="h", y=-0.08))
     fig.update_yaxes(type="log", row=1, col=2)
     return fig
+
+
+# --- ECGs as images, studies, efficiency -------------------------------------------------------------------
+
+
+def representations_figure(
+    signal: np.ndarray,
+    fs: float,
+    leads: Sequence[str],
+    layout: str = "3x4+II",
+    size: int = 64,
+    field_leads: Sequence[str] = ("I", "II", "V2"),
+) -> go.Figure:
+    """One record as the models of the representation studies see it: chart, GAF, MTF and RP side by side.
+
+    ``signal``: float millivolts ``[len(leads), samples]`` (band-passed). The fields show leads
+    ``field_leads`` as red, green and blue (:func:`ecgcore.data.representations.signal_image`).
+    """
+    from ecgcore.data.representations import signal_image
+
+    kinds = (("chart", f"chart ({layout})"), ("gaf", "GAF (summation)"), ("mtf", "MTF"), ("rp", "RP"))
+    fig = make_subplots(
+        rows=1, cols=4, subplot_titles=[t for _, t in kinds], column_widths=[0.4, 0.2, 0.2, 0.2]
+    )
+    for col, (kind, _) in enumerate(kinds, start=1):
+        img = signal_image(signal, fs, leads, kind, layout=layout, size=size, field_leads=field_leads)
+        rgb = np.repeat(img, 3, axis=0) if img.shape[0] == 1 else img[:3]
+        fig.add_trace(go.Image(z=rgb.transpose(1, 2, 0), hoverinfo="skip"), row=1, col=col)
+        fig.update_xaxes(showticklabels=False, row=1, col=col)
+        fig.update_yaxes(showticklabels=False, scaleanchor=f"x{col if col > 1 else ''}", row=1, col=col)
+    fig.update_layout(
+        height=320,
+        margin=dict(l=10, r=10, t=40, b=10),
+        title_text=f"fields: {', '.join(field_leads)} as red, green, blue; {size} x {size}",
+        title_font_size=12,
+    )
+    return fig
+
+
+def study_figures(study) -> dict[str, go.Figure]:
+    """Optuna's own plotly figures of one study: history, parameter importances, parallel coordinates.
+
+    A figure Optuna cannot draw yet (no finished trial; importances need two or more parameters and
+    completed trials) is left out.
+    """
+    import optuna.visualization as ov
+
+    makers = {
+        "history": ov.plot_optimization_history,
+        "importances": ov.plot_param_importances,
+        "parallel": ov.plot_parallel_coordinate,
+    }
+    out = {}
+    for name, make in makers.items():
+        try:
+            out[name] = make(study)
+        except (ValueError, RuntimeError, ZeroDivisionError):
+            continue
+    return out
+
+
+def efficiency_figure(frame: pd.DataFrame, score: str = "score", score_label: str = "score") -> go.Figure:
+    """Score against parameters, multiply-accumulates and disk size (log x), one point per run.
+
+    ``frame``: columns ``label``, ``params``, ``macs``, ``disk_bytes`` and ``score`` (any metric).
+    """
+    cols = (("params", "parameters"), ("macs", "MACs per sample"), ("disk_bytes", "disk size (bytes)"))
+    fig = make_subplots(rows=1, cols=3, shared_yaxes=True, subplot_titles=[t for _, t in cols])
+    for col, (key, title) in enumerate(cols, start=1):
+        fig.add_trace(
+            go.Scatter(
+                x=frame[key],
+                y=frame[score],
+                mode="markers+text",
+                text=frame["label"],
+                textposition="top center",
+                marker=dict(size=9),
+                showlegend=False,
+                hovertemplate=f"%{{text}}<br>{title} %{{x:.3s}}<br>{score_label} %{{y:.4f}}<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
+        fig.update_xaxes(type="log", title_text=title, row=1, col=col)
+    fig.update_yaxes(title_text=score_label, row=1, col=1)
+    fig.update_layout(height=380, margin=dict(l=50, r=10, t=40, b=40))
+    return fig

@@ -45,6 +45,16 @@ def test_reference_dataset_reads_what_the_data_layer_reads(tmp_path):
     assert y.tolist() == [1.0, 2.0]
 
 
+def test_image_bench_times_charts_fields_and_2d_training():
+    from ecgcore.bench import bench_images, format_images
+
+    result = bench_images(n_charts=3, n_fields=3, steps=2, batch_size=2, models=(("cnn2d", (1, 32, 32)),))
+    assert result["charts_per_s"] > 0 and set(result["fields_per_s"]) == {"gasf", "gadf", "mtf", "rp"}
+    (row,) = result["training"]
+    assert row["model"] == "cnn2d" and row["steps"] == 2 and row["samples"] == 4
+    assert "charts 224x224" in format_images(result)
+
+
 @pytest.mark.slow
 def test_scaling_times_a_cold_cache_and_one_epoch_per_size(monkeypatch):
     from ecgcore import bench

@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "explain": ("explain", "attributions per lead and wave, with faithfulness checks"),
     "report": ("report", "write a per-record PDF/PNG report"),
     "reproduce": ("reproduce", "reproduce the published result tables"),
+    "tune": ("tune", "hyperparameter search on Optuna (staged; every trial a run)"),
+    "images": ("images", "draw records as ECG charts or GAF / MTF / RP images (PNG)"),
     "bench": ("bench", "measure training and prediction speed"),
     "beats": ("beats", "beat-by-beat analysis of long records (detect, classify, cluster); its evaluation"),
 }

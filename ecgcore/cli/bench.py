@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, help="batch size of the trainer measurements")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
     parser.add_argument(
+        "--images", action="store_true", help="only the image benchmark (charts/s, fields/s, 2D training)"
+    )
+    parser.add_argument(
         "--long-record",
         metavar="FOLDER",
         type=Path,
@@ -46,6 +49,17 @@ def main(args: argparse.Namespace) -> int:
     from ecgcore.paths import atomic_write_json, subdir
     from ecgcore.progress import cli_progress
 
+    if args.images:
+        from ecgcore.bench import bench_images, format_images
+
+        result = bench_images(
+            device="cpu" if args.device == "auto" else args.device, progress=cli_progress("bench")
+        )
+        out = args.out or subdir("bench") / f"images-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        atomic_write_json(out, result)
+        print(format_images(result))
+        print(f"written to {out}")
+        return 0
     if args.long_record is not None:
         import json
 

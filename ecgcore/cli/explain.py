@@ -21,7 +21,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--runs-dir", type=Path, default=None, help="run store directory (default: the data home's)"
     )
-    parser.add_argument("--method", choices=METHODS, default="ig", help="attribution method (default ig)")
+    parser.add_argument(
+        "--method",
+        choices=(*METHODS, "guided_gradcam"),
+        default="ig",
+        help="attribution method (default ig; image runs: gradcam, guided_gradcam, ig, saliency)",
+    )
     parser.add_argument(
         "--baseline",
         choices=BASELINES,
@@ -91,6 +96,13 @@ def main(args: argparse.Namespace) -> int:
     if not args.records:
         return 0
     predictor = load_predictor(run_dir)
+    if predictor.representation != "signal":
+        from ecgcore.explain.images import explain_image_record
+
+        for path in args.records:
+            record = read_record(path, fs=args.fs)
+            print(json.dumps(explain_image_record(predictor, record, args.method, args.target, args.steps)))
+        return 0
     for path in args.records:
         record = read_record(path, fs=args.fs)
         summary, attr = explain_record(

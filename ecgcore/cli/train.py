@@ -43,6 +43,11 @@ _OPTIONS: dict[str, tuple[str, type, str]] = {
     "--monitor": ("monitor", str, "auto (val loss) | val_loss | mae | auc"),
     "--seed": ("seed", int, "random seed"),
     "--device": ("device", str, "auto | cpu | cuda | cuda:1 | mps"),
+    "--representation": (
+        "representation",
+        str,
+        "model input: signal | chart | chart2 | gaf | gadf | mtf | rp | signal+chart | signal+gaf | gaf+mtf",
+    ),
     "--transfer": ("transfer", json.loads, "transfer settings as JSON (see ecgcore.train.transfer)"),
 }
 _FLAGS: dict[str, tuple[str, bool, str]] = {

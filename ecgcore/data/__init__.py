@@ -8,7 +8,15 @@ Torch is imported only by :mod:`ecgcore.data.transforms` and by :func:`generate_
 Every module that registers a source kind is imported here, so ``open_source`` knows them all.
 """
 
-from ecgcore.data import challenge, deepfake, frequency, ptbxl, wfdb_dir  # noqa: F401  (they register kinds / inputs)
+from ecgcore.data import (  # noqa: F401  (they register their source kinds / inputs)
+    challenge,
+    chapman,
+    deepfake,
+    frequency,
+    image_inputs,
+    ptbxl,
+    wfdb_dir,
+)
 from ecgcore.data.base import DatasetError, ECGDataset
 from ecgcore.data.cache import CachedDataset, load_cached
 from ecgcore.data.deepfake import ensure_demo_set, generate_deepfake

@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
@@ -224,13 +224,14 @@ def _init_worker(dataset: ECGDataset, prep: Preprocessing, array_path: str) -> N
     _WORKER.update(dataset=dataset, prep=prep, array=np.load(array_path, mmap_mode="r+"))
 
 
-def _init_pool_worker(dataset: ECGDataset, prep: Preprocessing, array_path: str) -> None:
-    """A build worker dies at once on SIGTERM and leaves Ctrl-C to its parent, which stops the build."""
+def _init_pool_worker(initializer: Callable[..., None], *args: Any) -> None:
+    """A build worker dies at once on SIGTERM and leaves Ctrl-C to its parent, which stops the build;
+    then ``initializer(*args)`` sets it up."""
     signal.signal(
         signal.SIGTERM, signal.SIG_DFL
     )  # a forked worker inherits the trainer's "set a flag" handler
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _init_worker(dataset, prep, array_path)
+    initializer(*args)
 
 
 class BuildInterrupted(KeyboardInterrupt):
@@ -289,6 +290,55 @@ def _fill(rows: range) -> list[tuple[int, str]]:
     return failures
 
 
+@contextlib.contextmanager
+def build_folder(final: Path) -> Iterator[Path]:
+    """A temporary folder beside ``final`` to build a cache in (abandoned ones are removed first); it is
+    deleted on the way out unless the build moved it into place (:func:`_install`)."""
+    _remove_abandoned(final)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-{os.getpid()}-", dir=final.parent))
+    try:
+        yield tmp
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def fill_in_chunks(
+    n: int,
+    n_jobs: int | None,
+    initializer: Callable[..., None],
+    initargs: tuple,
+    fill: Callable[[range], Any],
+    cleanup: Callable[[], None],
+    progress: ProgressFn | None,
+    message: str,
+) -> tuple[list, int]:
+    """``fill(rows)`` over ``n`` rows in chunks of ``_CHUNK``: in worker processes (each set up by
+    ``initializer(*initargs)``; default up to 2, and 1 below ``PARALLEL_MIN_RECORDS`` rows) or in this
+    process (set up, then ``cleanup()``); returns the chunks' results in order and the number of workers."""
+    chunks = [range(i, min(i + _CHUNK, n)) for i in range(0, n, _CHUNK)]
+    jobs = n_jobs if n_jobs is not None else (min(2, os.cpu_count() or 1) if n >= PARALLEL_MIN_RECORDS else 1)
+    results: list = []
+    done = 0
+    report(progress, 0, n, message)
+    if jobs > 1:  # Pool, not ProcessPoolExecutor: leaving the block early terminates the workers at once
+        with _mp_context().Pool(jobs, _init_pool_worker, (initializer, *initargs)) as pool:
+            for chunk, result in zip(chunks, pool.imap(fill, chunks)):
+                results.append(result)
+                done += len(chunk)
+                report(progress, done, n, message)
+        return results, jobs
+    initializer(*initargs)
+    try:
+        for chunk in chunks:
+            results.append(fill(chunk))
+            done += len(chunk)
+            report(progress, done, n, message)
+    finally:
+        cleanup()
+    return results, jobs
+
+
 def _build(
     dataset: ECGDataset,
     prep: Preprocessing,
@@ -298,9 +348,7 @@ def _build(
     n_jobs: int | None,
 ) -> None:
     """Build into a temporary folder and install it; the folder is removed on any failure or interrupt."""
-    _remove_abandoned(final)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-{os.getpid()}-", dir=final.parent))
-    try:
+    with build_folder(final) as tmp:
         start = time.perf_counter()
         n = len(dataset.index)
         array_path = tmp / "signals.npy"
@@ -308,30 +356,17 @@ def _build(
             array_path, mode="w+", dtype=np.float32, shape=(n, len(prep.leads), prep.n_samples)
         )
         del array
-        chunks = [range(i, min(i + _CHUNK, n)) for i in range(0, n, _CHUNK)]
-        jobs = (
-            n_jobs
-            if n_jobs is not None
-            else (min(2, os.cpu_count() or 1) if n >= PARALLEL_MIN_RECORDS else 1)
+        results, jobs = fill_in_chunks(
+            n,
+            n_jobs,
+            _init_worker,
+            (dataset, prep, str(array_path)),
+            _fill,
+            _WORKER.clear,
+            progress,
+            "building cache",
         )
-        failures: list[tuple[int, str]] = []
-        done = 0
-        report(progress, 0, n, "building cache")
-        if jobs > 1:  # Pool, not ProcessPoolExecutor: leaving the block early terminates the workers at once
-            with _mp_context().Pool(jobs, _init_pool_worker, (dataset, prep, str(array_path))) as pool:
-                for chunk, fails in zip(chunks, pool.imap(_fill, chunks)):
-                    failures += fails
-                    done += len(chunk)
-                    report(progress, done, n, "building cache")
-        else:
-            _init_worker(dataset, prep, str(array_path))
-            try:
-                for chunk in chunks:
-                    failures += _fill(chunk)
-                    done += len(chunk)
-                    report(progress, done, n, "building cache")
-            finally:
-                _WORKER.clear()
+        failures: list[tuple[int, str]] = [f for fails in results for f in fails]
         keep = np.setdiff1d(np.arange(n), [row for row, _ in failures])
         if not len(keep):
             raise ECGFormatError(
@@ -381,9 +416,6 @@ def _build(
         }
         paths.atomic_write_json(tmp / "meta.json", meta)  # written last: its presence marks a complete build
         _install(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _fit_standardizer(signals: np.ndarray, index: pd.DataFrame, prep: Preprocessing) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The reproduction experiments: definitions as data, the published numbers, and what runs them.
 
 Modules: :mod:`.definitions` (experiments and presets as data), :mod:`.g12ec` (the PTB-XL -> G12EC
-study's experiments, registered into the same table), :mod:`.published` (the seed
+study's experiments, registered into the same table), :mod:`.vision` (the image studies'), :mod:`.published` (the seed
 study's numbers), :mod:`.prepare` (check and make the data), :mod:`.planning` (where each run stands,
 launch workers), :mod:`.tables` (build, render and write a table), :mod:`.reproduction` (all of it in
 this process, for the command line).
@@ -19,7 +19,7 @@ What the dashboard's Results page calls::
     ex.table_notes("table1", "quick", sources)             # what a reader must know beside it
 """
 
-from ecgcore.experiments import g12ec  # noqa: F401  (registers the PTB-XL -> G12EC study's experiments)
+from ecgcore.experiments import g12ec, vision  # noqa: F401  (register the G12EC and image studies' experiments)
 from ecgcore.experiments.definitions import (
     EXPERIMENTS,
     PRESETS,

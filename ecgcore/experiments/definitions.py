@@ -218,6 +218,8 @@ PRESETS: dict[str, Preset] = {
                 "head_hidden": 16,
             },
             "resnet1d_wang": {"width": 8, "n_blocks": 2, "head_hidden": 16},
+            "cnn2d": {"widths": (4, 4), "head_hidden": 16},
+            "alexnet2d": {"base": 4, "dense": (16, 8)},
         },
         strategies=("linear_probe",),
         fractions=(0.5, 1.0),
@@ -244,6 +246,7 @@ class DataSources:
     #: A PhysioNet/CinC Challenge folder holding G12EC, and which of its databases form "G12EC".
     g12ec: Path | None = None
     g12ec_db: str = "Georgia"
+    chapman: Path | None = None
 
     def deepfake_dir(self, preset: Preset) -> Path:
         """The DeepFake folder the regression runs read (the generated one when none is given)."""
@@ -265,6 +268,12 @@ class DataSources:
         if self.ptbxl is None:
             raise ValueError("this experiment needs the full PTB-XL (--data ptbxl:DIR)")
         return format_spec("ptbxl", self.ptbxl, labels=labels)
+
+    def chapman_spec(self) -> str:
+        """The Chapman-Shaoxing (figshare layout) source spec."""
+        if self.chapman is None:
+            raise ValueError("this experiment needs Chapman-Shaoxing (--data chapman:DIR)")
+        return format_spec("chapman", self.chapman)
 
     def g12ec_spec(self, labels: str) -> str:
         """G12EC from the Challenge folder (only its ``g12ec_db`` databases) with the label set ``labels``."""

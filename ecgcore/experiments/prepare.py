@@ -31,7 +31,7 @@ from ecgcore.vocab import SUPERCLASSES
 PTBXL_URL = "https://physionet.org/content/ptb-xl/1.0.3/"
 PTBXL_PLUS_URL = "https://physionet.org/content/ptb-xl-plus/"
 #: The source kinds ``--data`` takes (``challenge``: a Challenge folder holding G12EC; option ``db=``).
-DATA_KINDS: tuple[str, ...] = ("ptbxl", "deepfake", "challenge")
+DATA_KINDS: tuple[str, ...] = ("ptbxl", "deepfake", "challenge", "chapman")
 
 
 class DataRequired(ValueError):
@@ -55,7 +55,7 @@ def data_sources(specs: Sequence[str] = (), plus: str | Path | None = None) -> D
             g12ec_db = str(parsed.options.get("db", g12ec_db))
         elif parsed.kind not in DATA_KINDS or parsed.options:
             raise ValueError(
-                f"bad --data {spec!r}; expected ptbxl:DIR, deepfake:DIR (no options) or challenge:DIR[;db=...]"
+                f"bad --data {spec!r}; expected ptbxl:DIR, deepfake:DIR, chapman:DIR (no options) or challenge:DIR[;db=...]"
             )
         bundled = (parsed.kind, parsed.path) == ("ptbxl", "bundled")
         found[parsed.kind] = BUNDLED_PTBXL if bundled else Path(parsed.path).expanduser()
@@ -71,6 +71,7 @@ def data_sources(specs: Sequence[str] = (), plus: str | Path | None = None) -> D
         deepfake=found.get("deepfake"),
         g12ec=challenge,
         g12ec_db=g12ec_db,
+        chapman=found.get("chapman"),
     )
 
 

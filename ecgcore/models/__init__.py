@@ -9,17 +9,28 @@ Importing this package registers every family (one module each).
 
 from ecgcore.models import (  # noqa: F401  (each module registers its models)
     cnn,
+    cnn2d,
     cnn_bilstm_attention,
     concat,
+    fusion,
     inception1d,
     resnet1d,
     rnn,
+    vision,
     vit1d,
     xresnet1d,
 )
 from ecgcore.models.base import Backbone, ECGModel, Head, LayerGroup
 from ecgcore.models.concat import ConcatBackbone
-from ecgcore.models.registry import ModelInfo, create_model, list_models, model_stats, register
+from ecgcore.models.registry import (
+    ModelInfo,
+    create_model,
+    example_input,
+    list_models,
+    model_efficiency,
+    model_stats,
+    register,
+)
 
 __all__ = [
     "Backbone",
@@ -29,7 +40,9 @@ __all__ = [
     "LayerGroup",
     "ModelInfo",
     "create_model",
+    "example_input",
     "list_models",
+    "model_efficiency",
     "model_stats",
     "register",
 ]

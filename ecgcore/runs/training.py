@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from ecgcore.runs.store import RunStore, check_resumable
 from ecgcore.train import distributed as ddp
 from ecgcore.train.config import TrainConfig
 from ecgcore.train.device import device_type
+from ecgcore.train.recorder import Recorder
 
 
 def run_training(
@@ -24,11 +26,13 @@ def run_training(
     run_id: str | None = None,
     resume: bool = False,
     progress: ProgressFn | None = None,
+    wrap_recorder: Callable[[Recorder], Recorder] | None = None,
 ) -> dict:
     """Train ``config`` as a run of the store in ``runs_dir``; returns the run summary.
 
     Creates the run (or takes ``run_id``, e.g. one the worker queued), marks it running with this
-    process's pid, and trains it with the store as recorder. SIGTERM (``runs cancel``) cancels; the
+    process's pid, and trains it with the store as recorder (wrapped by ``wrap_recorder`` when given: a
+    hyperparameter study watches the epochs that way). SIGTERM (``runs cancel``) cancels; the
     handler is installed before the run is marked running, so a cancel is never lost. Every failure,
     a missing device included, is recorded (status ``failed``, the message in ``error``) and raised.
 
@@ -69,6 +73,8 @@ def run_training(
             )
         run_id = ddp.broadcast(run_id, info)
         recorder = StoreRecorder(store, run_id, stop)
+        if wrap_recorder is not None:  # e.g. a study's pruning watcher around the store
+            recorder = wrap_recorder(recorder)
 
         def body() -> dict:
             sources = transfer_sources(config, store) if config.transfer else None

@@ -143,8 +143,9 @@ def _labels(
     """``(output names, raw labels per row, usable rows)`` for the config's task and label mode.
 
     ``classes``: the source's class columns when it names a label set (``challenge:...``,
-    ``ptbxl:...;labels=study18``); those train multi-label only, and every record counts (one with none of
-    the classes is a negative example for all of them).
+    ``ptbxl:...;labels=study18``, ``chapman:...``). Multi-label: every record counts (one with none of
+    the classes is a negative example for all of them). Single-label (mutually exclusive classes such as
+    Chapman's rhythms): the records with exactly one class.
     """
     if config.task == "regression":
         names = tuple(config.targets)
@@ -155,12 +156,13 @@ def _labels(
         return names, raw, np.isfinite(raw).all(axis=1)
     if classes != SUPERCLASSES:
         missing = [c for c in classes if c not in index.columns]
-        if missing or config.label_mode == "single":
-            raise ValueError(
-                f"{config.data}: a label set of {len(classes)} classes trains multi-label only, from its class "
-                f"columns{f' (the index lacks {missing})' if missing else ''}"
-            )
-        return classes, index[list(classes)].to_numpy(dtype=np.float32), np.ones(len(index), dtype=bool)
+        if missing:
+            raise ValueError(f"{config.data}: the index lacks the class columns {missing}")
+        onehot = index[list(classes)].to_numpy(dtype=np.float32)
+        if config.label_mode == "single":
+            single = onehot.sum(axis=1) == 1
+            return classes, np.where(single, onehot.argmax(axis=1), -1).astype(np.int64), single
+        return classes, onehot, np.ones(len(index), dtype=bool)
     missing = [c for c in (*SUPERCLASSES, "superclass") if c not in index.columns]
     if missing:
         raise ValueError(f"{config.data}: classification needs superclass labels; the index lacks {missing}")

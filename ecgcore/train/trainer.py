@@ -74,7 +74,9 @@ def train(
             atomic_write_json(run_dir / "records.json", _records(data))
         torch.manual_seed(config.seed)
         classes = data.names if config.task == "classification" else None
-        model, strategy = build_model(config, len(config.leads), len(data.names), transfer_sources, classes)
+        model, strategy = build_model(
+            config, input_channels(data.inputs), len(data.names), transfer_sources, classes
+        )
         return fit(
             config,
             data,
@@ -144,6 +146,12 @@ def _records(data: PreparedData) -> dict:
     if isinstance(data.inputs, np.ndarray) and data.inputs.ndim == 3 and data.inputs.dtype != np.uint8:
         out["signal_fingerprints"] = {s: signal_fingerprints(data.inputs, r) for s, r in data.rows.items()}
     return out
+
+
+def input_channels(inputs) -> int:
+    """Channels of the model's (first) input: the leads of a signal ``[N, L, S]``, an image's ``C`` of ``[N, C, H, W]``."""
+    first = inputs[0] if isinstance(inputs, tuple) else inputs
+    return int(first.shape[1])
 
 
 def build_model(

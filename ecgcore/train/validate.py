@@ -166,14 +166,16 @@ def estimate_model(config: TrainConfig) -> ModelEstimate:
     ConfigError
         Unknown model or arguments, an input too short for it, or more memory than this machine has.
     """
-    from ecgcore.models import create_model
+    from ecgcore.models import create_model, example_input
 
     _check_model_kwargs(config)
     n_outputs = len(config.targets) if config.task == "regression" else ASSUMED_CLASSES
     n_samples = round(config.fs * config.duration)
+    shape = _input_shape(config, n_samples)
+    channels = shape[0][0] if isinstance(shape[0], tuple) else shape[0]
     with torch.device("meta"):
         try:
-            model = create_model(config.model, len(config.leads), n_outputs, **config.model_kwargs)
+            model = create_model(config.model, channels, n_outputs, **config.model_kwargs)
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"--model-kwargs {config.model_kwargs}: {exc}") from None
         params = sum(p.numel() for p in model.parameters())
@@ -190,12 +192,15 @@ def estimate_model(config: TrainConfig) -> ModelEstimate:
         model.eval()  # one sample: batch norm in training mode would refuse it
         hooks = [m.register_forward_hook(count) for m in model.modules() if not list(m.children())]
         try:
-            model(torch.zeros(1, len(config.leads), n_samples))
+            x = example_input(shape, "meta")
+            model(*x) if isinstance(x, tuple) else model(x)
         except (RuntimeError, ValueError, IndexError) as exc:
-            raise ConfigError(
-                f"--model {config.model} cannot take {len(config.leads)} leads x {n_samples} samples "
-                f"({config.duration:g} s at {config.fs:g} Hz): {exc}"
-            ) from None
+            what = (
+                f"{len(config.leads)} leads x {n_samples} samples ({config.duration:g} s at {config.fs:g} Hz)"
+                if config.representation == "signal"
+                else f"the {config.representation!r} input {shape}"
+            )
+            raise ConfigError(f"--model {config.model} cannot take {what}: {exc}") from None
         finally:
             for hook in hooks:
                 hook.remove()
@@ -203,6 +208,18 @@ def estimate_model(config: TrainConfig) -> ModelEstimate:
     if total > limit:
         raise ConfigError(_too_big(config, params, total, limit, where))
     return ModelEstimate(params=int(params), train_bytes=int(total))
+
+
+def _input_shape(config: TrainConfig, n_samples: int) -> tuple:
+    """One sample's input shape: ``(leads, samples)``, an image's ``(C, H, W)`` or a tuple of shapes."""
+    if config.representation == "signal":
+        return (len(config.leads), n_samples)
+    from ecgcore.data.image_inputs import input_shape
+
+    try:
+        return input_shape(config.representation, config.preprocessing())
+    except KeyError:  # another registered input (e.g. Fourier parts): shaped like the signal
+        return (len(config.leads), n_samples)
 
 
 def _too_big(config: TrainConfig, params: int, need: float, limit: float, where: str) -> str:

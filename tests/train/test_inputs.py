@@ -61,8 +61,10 @@ class SignalPlusImage(nn.Module):
 
 
 def test_registry_names_the_known_representations_on_an_unknown_one(deepfake_spec):
-    with pytest.raises(ValueError, match=r"unknown input representation 'gaf'; expected one of \[.*'signal'"):
-        build_inputs("gaf", None, None)
+    with pytest.raises(
+        ValueError, match=r"unknown input representation 'no-such-input'; expected one of \[.*'signal'"
+    ):
+        build_inputs("no-such-input", None, None)
 
 
 def test_uint8_and_tuple_inputs_are_batched_as_float_tuples():
