@@ -114,3 +114,19 @@ def test_an_interval_clears_the_baseline_only_without_overlap():
     assert clears({"low": 1.0, "high": 3.5}, {"low": 3.0, "high": 4.0}, higher_is_better=False) is False
     assert clears({"low": 0.8, "high": 0.9}, {"low": 0.5, "high": 0.5}, higher_is_better=True) is True
     assert clears({"low": None, "high": 0.9}, {"low": 0.5, "high": 0.5}, higher_is_better=True) is None
+
+
+def test_class_aucs_equal_sklearn_with_ties_and_say_none_without_positives():
+    """The rank-sum AUC used on every bootstrap resample must be sklearn's AUC, ties included."""
+    from sklearn.metrics import roc_auc_score
+
+    from ecgcore.train.metrics import class_aucs
+
+    rng = np.random.default_rng(3)
+    onehot = (rng.random((200, 3)) < 0.3).astype(np.int64)
+    onehot[:, 2] = 0  # no positives: no AUC
+    probs = np.round(rng.random((200, 3)), 1)  # coarse scores: many ties
+    aucs = class_aucs(onehot, probs)
+    for j in range(2):
+        assert aucs[j] == pytest.approx(roc_auc_score(onehot[:, j], probs[:, j]), abs=1e-12)
+    assert aucs[2] is None
