@@ -4,8 +4,8 @@ A space file (JSON)::
 
     {"name": "vision",
      "base": {"task": "classification", "model": "resnet18", "representation": "chart", "epochs": 10},
-     "metric": "f1_macro",                 # "val_loss" or a validation metric of the trainer (auc, mae ...)
-     "direction": "maximize",              # default: minimize for val_loss / mae, maximize otherwise
+     "metric": "f1_macro",                 # "val_loss" or a validation metric of the trainer (auc, mae_over_sd ...)
+     "direction": "maximize",              # default: minimize for val_loss / mae_over_sd, maximize otherwise
      "pruner": {"name": "median", "n_startup_trials": 3, "n_warmup_steps": 1},
      "stages": [
        {"name": "head", "sampler": "grid", "fixed": {"model_kwargs.frozen": "backbone"},

@@ -76,7 +76,7 @@ def test_image_and_fusion_runs_train_and_predict(deepfake_spec, tmp_path, repres
     recorder = MemoryRecorder()
     summary = train(config, tmp_path / "run", recorder=recorder)
     assert recorder.status == "done" and len(recorder.epochs) == 1
-    assert np.isfinite(summary["metrics"]["test"]["mae"])
+    assert np.isfinite(summary["metrics"]["test"]["mae_over_sd"])
     predictor = load_predictor(tmp_path / "run")
     assert predictor.representation == representation
     ds = open_source(deepfake_spec)
