@@ -186,7 +186,8 @@ def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
     points = calipers(key, layout, shown)
     start_s = rec.start_s if isinstance(rec, RecordChunk) else 0.0
     span = (
-        f"{viz.clock(start_s)}–{viz.clock(start_s + rec.duration)} of {viz.clock(rec.total / rec.fs)}"
+        f"{viz.clock(start_s, rec.total / rec.fs)}–{viz.clock(start_s + rec.duration, rec.total / rec.fs)} "
+        f"of {viz.clock(rec.total / rec.fs)}"
         if isinstance(rec, RecordChunk)
         else f"{rec.duration:.1f} s"
     )
@@ -247,7 +248,7 @@ def show_long(source: Path | Record, row: pd.Series | None = None) -> None:
     )
     tag = hashlib.sha1(key.encode()).hexdigest()[:10]
     at, box, last = f"long_at_{tag}", f"long_box_{tag}", f"long_click_{tag}"
-    c1, c2, c3, c4 = st.columns([2, 4, 2, 2], vertical_alignment="bottom")
+    c1, c2, c3, c4 = st.columns([2, 4, 2, 3], vertical_alignment="bottom")
     seconds = c1.radio("Window", WINDOWS_S, format_func=lambda s: f"{s} s", horizontal=True, key="long_len")
     latest = max(0, int(env.duration - seconds))
 

@@ -119,12 +119,14 @@ def _paper_axes(
     )
 
 
-def clock(seconds: float) -> str:
-    """Seconds as a clock reading: ``1:02:03`` (from an hour), ``2:03`` (from a minute), else ``12``."""
+def clock(seconds: float, like: float = 0.0) -> str:
+    """Seconds as a clock reading: ``1:02:03`` (from an hour), ``2:03`` (from a minute), else ``12``;
+    ``like``: format as a reading of that size would be (``0:00:10`` in a day-long record)."""
     whole = int(round(seconds))
     h, rest = divmod(whole, 3600)
     m, sec = divmod(rest, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}" if m else f"{sec}"
+    size = max(whole, like)
+    return f"{h}:{m:02d}:{sec:02d}" if size >= 3600 else f"{m}:{sec:02d}" if size >= 60 else f"{sec}"
 
 
 def _segments(
