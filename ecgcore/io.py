@@ -447,6 +447,10 @@ def check_upload_name(name: str, suffixes: tuple[str, ...] = SUFFIXES) -> str:
             f"({MAX_NAME_BYTES} bytes); rename the file"
         )
     suffix = Path(name).suffix.lower()
+    if not suffix and name.startswith(".") and name.lower() in suffixes:
+        raise ECGFormatError(
+            f"upload {shown}: the name is only an extension; name the file, e.g. record{name}"
+        )
     if suffix not in suffixes:
         raise ECGFormatError(
             f"upload {name}: unsupported type {suffix or '(no extension)'}; expected {', '.join(suffixes)}"

@@ -194,6 +194,7 @@ def test_a_csv_value_beyond_float32_is_named_without_a_warning(tmp_path, recwarn
         ("../../etc/passwd.csv", "may not hold '/'"),
         ("x" * 300 + ".csv", "a name of 304 characters is longer than a file name may be"),
         ("notes.txt", "unsupported type .txt; expected .hea, .dat, .mat, .asc, .csv"),
+        (".csv", "the name is only an extension; name the file, e.g. record.csv"),
     ],
 )
 def test_a_bad_upload_name_gets_a_clear_message_without_server_paths(name, problem):

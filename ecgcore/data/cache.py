@@ -156,7 +156,9 @@ def _open(folder: Path, dataset: ECGDataset, fp: str) -> CachedDataset | None:
         meta = json.loads(meta_path.read_text())
     except (OSError, ValueError) as exc:
         return _damaged(folder, f"its manifest meta.json is unreadable ({exc})")
-    if not isinstance(meta, dict) or meta.get("fingerprint") != fp or not meta.get("complete"):
+    if not isinstance(meta, dict):
+        return _damaged(folder, f"its manifest meta.json holds a {type(meta).__name__}, not a manifest")
+    if meta.get("fingerprint") != fp or not meta.get("complete"):
         return None
     problem = _check_signals(folder / "signals.npy", meta) or verify_content(folder, meta)
     if problem is not None:
@@ -165,8 +167,8 @@ def _open(folder: Path, dataset: ECGDataset, fp: str) -> CachedDataset | None:
     by_id = pd.Series(np.arange(len(dataset.index)), index=dataset.index["record_id"].astype(str))
     try:
         index = dataset.index.iloc[by_id.loc[meta["record_ids"]].to_numpy()].reset_index(drop=True)
-    except (KeyError, TypeError):
-        return None  # records the dataset no longer has: the fingerprint should have said so; rebuild
+    except (KeyError, TypeError):  # the fingerprint covers the dataset's records: the manifest was changed
+        return _damaged(folder, "its manifest meta.json lists records the dataset does not have")
     if signals.shape[0] != len(index):
         return _damaged(folder, f"signals.npy holds {signals.shape[0]} rows for {len(index)} records")
     return CachedDataset(
@@ -238,11 +240,19 @@ def verify_content(folder: Path, meta: dict) -> str | None:
     recorded at the last full check, or at the build; otherwise opening costs a ``stat``. This finds
     every change made by writing to the file, copying or replacing it, even with its mtime set back
     (the ctime cannot be); it does not find bits flipped by failing hardware below the file system
-    after the last full check (delete ``verified.json`` to force one). Caches built before digests
-    were kept have none and are checked for size and shape only.
+    after the last full check (delete ``verified.json`` to force one). A cache built before digests
+    were kept gets them now, from its bytes as they are (the size and shape checks passed).
     """
     content = meta.get("content")
     if not isinstance(content, dict) or content.get("hash") != CONTENT_HASH:
+        meta["content"] = {
+            "hash": CONTENT_HASH,
+            "block_bytes": CONTENT_BLOCK,
+            "blocks": content_digests(folder / "signals.npy"),
+        }
+        with contextlib.suppress(OSError):  # a read-only cache: digested again on the next open
+            paths.atomic_write_json(folder / "meta.json", meta)
+        _stamp(folder, meta)
         return None
     path = folder / "signals.npy"
     try:

@@ -176,7 +176,7 @@ def estimate_model(config: TrainConfig) -> ModelEstimate:
     with torch.device("meta"):
         try:
             model = create_model(config.model, channels, n_outputs, **config.model_kwargs)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, RuntimeError) as exc:  # RuntimeError: a negative width or depth
             raise ConfigError(f"--model-kwargs {config.model_kwargs}: {exc}") from None
         params = sum(p.numel() for p in model.parameters())
         limit, where = _memory_limit(config.device)

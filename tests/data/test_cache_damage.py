@@ -49,6 +49,16 @@ def _missing(folder):
     (folder / "signals.npy").unlink()
 
 
+def _manifest_a_list(folder):
+    (folder / "meta.json").write_text("[1, 2]")
+
+
+def _manifest_lists_unknown_records(folder):
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["record_ids"] = ["zz"] * len(meta["record_ids"])
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
 def _flipped_bytes(folder):
     """Bytes changed in place: the same size, header and shape; only a content check sees it."""
     path = folder / "signals.npy"
@@ -76,6 +86,8 @@ def _flipped_with_mtime_set_back(folder):
         _garbage_manifest,
         _other_shape,
         _missing,
+        _manifest_a_list,
+        _manifest_lists_unknown_records,
         _flipped_bytes,
         _flipped_with_mtime_set_back,
     ],
@@ -110,6 +122,22 @@ def test_a_verified_cache_opens_by_stat_alone_and_is_read_again_when_its_file_ch
     assert len(reads) == 1  # no record of a check: one full read, then recorded again
     load_cached(ds, PREP)
     assert len(reads) == 1
+
+
+def test_a_cache_built_without_digests_gets_them_and_is_checked_from_then_on(deepfake_root):
+    ds = open_source(f"deepfake:{deepfake_root}")
+    good = np.array(load_cached(ds, PREP).signals)
+    folder = load_cached(ds, PREP).path
+    meta = json.loads((folder / "meta.json").read_text())
+    meta.pop("content")  # as the previous version wrote it
+    (folder / "meta.json").write_text(json.dumps(meta))
+    (folder / "verified.json").unlink()
+    load_cached(ds, PREP)
+    assert json.loads((folder / "meta.json").read_text())["content"]["blocks"]
+    _flipped_bytes(folder)
+    with pytest.warns(CacheWarning, match="changed since the build"):
+        rebuilt = load_cached(open_source(f"deepfake:{deepfake_root}"), PREP)
+    np.testing.assert_array_equal(np.asarray(rebuilt.signals), good)
 
 
 _SLOW_BUILD = """

@@ -25,6 +25,7 @@ BAD = [
     (["--model-kwargs", '{"width": 3}'], "inception1d takes no argument 'width'; it takes depth, n_filters"),
     (["--model-kwargs", '{"depth": "3"}'], "inception1d's depth takes a whole number (default 6), got '3'"),
     (["--model-kwargs", '{"n_filters": 1000000}'], "parameters, about"),
+    (["--model-kwargs", '{"n_filters": -4}'], "--model-kwargs {'n_filters': -4}: "),
     (["--model", "vit", "--model-kwargs", '{"patch_size": 6000}'], "--model vit cannot take 8 leads x 5000"),
     (["--device", "tpu"], "--device 'tpu': expected auto, cpu, cuda"),
 ]
