@@ -36,7 +36,7 @@ import pandas as pd
 import scipy.io
 import wfdb
 from scipy.signal import resample_poly
-from wfdb.io._signal import BYTES_PER_SAMPLE
+from wfdb.io._signal import BYTES_PER_SAMPLE, DAT_FMTS
 
 from ecgcore.paths import atomic_write_bytes
 from ecgcore.vocab import LEADS_8, LIMB_DERIVED, canonical_lead
@@ -753,6 +753,12 @@ def _wfdb_header(header: Path) -> _WfdbHeader:
     stem = base.name
     files = tuple(dict.fromkeys(_real_file_name(name, stem) for name in hdr.file_name))
     keep, leads, dropped = _canonical_channels(header, list(hdr.sig_name))
+    unknown = sorted({str(f) for f in hdr.fmt or []} - set(DAT_FMTS))
+    if unknown:
+        raise _error(
+            header,
+            f"signal format {', '.join(unknown)} is not a WFDB format (wfdb reads {', '.join(DAT_FMTS)})",
+        )
     for unit in hdr.units or []:
         if (unit or "").strip().lower() not in _TO_MV:
             raise _error(header, f"unsupported signal unit {unit!r}; expected mV, uV or V")

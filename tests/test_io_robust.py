@@ -74,6 +74,13 @@ def test_a_header_whose_signal_count_disagrees_with_its_signal_lines_is_named(tm
         read_record(header)
 
 
+def test_a_signal_format_wfdb_does_not_know_is_named(tmp_path):
+    header = _write(tmp_path)
+    _edit_header(header, 1, "base.dat 16", "base.dat 999")
+    with pytest.raises(ECGFormatError, match=r"base.hea: signal format 999 is not a WFDB format"):
+        read_record(header)
+
+
 @pytest.mark.parametrize("rate", ["-500", "0", "abc", "nan"])
 def test_a_sampling_rate_that_is_not_a_positive_number_is_refused(tmp_path, rate):
     header = _write(tmp_path)
