@@ -54,3 +54,20 @@ def test_a_two_hour_upload_shows_an_overview_and_a_window_that_moves(tmp_path):
     at.button(key="long_next").click().run()
     paper = _figures(at)[1]
     assert paper["layout"]["xaxis"]["range"][1] == 3620.0
+
+
+def test_a_long_csv_upload_is_read_whole_but_drawn_as_an_overview_and_a_window():
+    t = np.arange(0, 90, 1 / 250)
+    spike = np.exp(-(((t % 0.8) - 0.4) ** 2) / (2 * 0.012**2))
+    text = "I,II\n" + "\n".join(f"{0.5 * v:.3f},{v:.3f}" for v in spike)
+    at = app("explorer")
+    at.selectbox(key="explorer_source").set_value("Upload a record").run()
+    at.file_uploader(key="explorer_files").set_value(("long.csv", text.encode(), "text/csv")).run()
+    at.number_input(key="explorer_fs").set_value(250.0).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    overview, paper, *_ = _figures(at)
+    assert overview["layout"]["xaxis"]["range"] == [0.0, 90.0]
+    next(n for n in at.number_input if n.label == "Start at (s)").set_value(60).run()
+    x0, x1 = _figures(at)[1]["layout"]["xaxis"]["range"]
+    assert 59.6 < x0 < 60 and x1 == 70.0
+    assert "1:00–1:10 of 1:30" in _figures(at)[1]["layout"]["title"]["text"]
