@@ -132,6 +132,11 @@ def _check_model_kwargs(config: TrainConfig) -> None:
             raise ConfigError(
                 f"--model-kwargs: {config.model}'s {key} takes {_kind(default)} (default {default!r}), got {value!r}"
             )
+        if isinstance(default, int) and not isinstance(default, bool) and default > 0 and value < 0:
+            raise ConfigError(  # a size or a count: a negative one would fail deep inside the model
+                f"--model-kwargs: {config.model}'s {key} takes a whole number, 0 or more (default {default}), "
+                f"got {value!r}"
+            )
 
 
 def _kind(value: object) -> str:
@@ -200,7 +205,8 @@ def estimate_model(config: TrainConfig) -> ModelEstimate:
                 if config.representation == "signal"
                 else f"the {config.representation!r} input {shape}"
             )
-            raise ConfigError(f"--model {config.model} cannot take {what}: {exc}") from None
+            given = f" with --model-kwargs {config.model_kwargs}" if config.model_kwargs else ""
+            raise ConfigError(f"--model {config.model}{given} cannot take {what}: {exc}") from None
         finally:
             for hook in hooks:
                 hook.remove()
