@@ -823,6 +823,7 @@ def _wfdb_range(parsed: _WfdbHeader, sampfrom: int, sampto: int) -> Record:
 def _check_signal_file_size(header: Path, signal_file: Path, hdr: wfdb.Record) -> None:
     """Compare a signal file's size with what the header promises: truncated, or a different length."""
     if not signal_file.is_file():
+        _check_regular(signal_file)  # there, but a directory, FIFO or link loop: say so
         raise _error(header, f"the signal file {signal_file.name} named by the header is missing")
     stem = header.name[: -len(".hea")]
     channels = [i for i, file in enumerate(hdr.file_name) if _real_file_name(file, stem) == signal_file.name]

@@ -107,6 +107,14 @@ def test_an_adc_gain_of_zero_is_refused_for_dat_and_mat(tmp_path):
         read_record(mat / "m.hea")
 
 
+def test_a_signal_file_that_is_a_fifo_is_named_not_called_missing(tmp_path):
+    header = _write(tmp_path)
+    (tmp_path / "base.dat").unlink()
+    os.mkfifo(tmp_path / "base.dat")
+    with pytest.raises(ECGFormatError, match=r"base.dat: is not a regular file \(a FIFO"):
+        read_record(header)  # never opened: it would block
+
+
 def test_a_directory_a_fifo_or_a_link_loop_is_named_for_what_it_is(tmp_path):
     (tmp_path / "folder").mkdir()
     os.mkfifo(tmp_path / "pipe.csv")

@@ -61,6 +61,8 @@ def validate(
 
 
 def _check_numbers(config: TrainConfig) -> None:
+    if not config.leads:
+        raise ConfigError("--leads '': give at least one lead, e.g. 8, 12 or I,II,V1")
     finite = {
         "lr": (config.lr, "a finite positive number, e.g. 1e-3", lambda v: v > 0),
         "fs": (config.fs, f"a rate from {FS_RANGE[0]:g} to {FS_RANGE[1]:g} Hz", _fs_ok),
