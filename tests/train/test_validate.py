@@ -20,6 +20,8 @@ BAD = [
     (["--lr", "inf"], "--lr inf: expected a finite positive number"),
     (["--lr", "nan"], "--lr nan: expected a finite positive number"),
     (["--lr", "0"], "TrainConfig.lr=0.0; expected a positive number"),
+    (["--lr", "-1e-3"], "TrainConfig.lr=-0.001; expected a positive number"),
+    (["--lr", "-inf"], "TrainConfig.lr=-inf; expected a positive number"),
     (["--fs", "-250"], "TrainConfig.fs=-250.0; expected a positive number"),
     (["--leads", ""], "--leads '': give at least one lead"),
     (["--patience", "0"], "--patience 0: expected at least 1"),
