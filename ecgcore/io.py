@@ -909,6 +909,10 @@ def _read_csv(path: Path, fs: float | None) -> Record:
         raise _error(path, "empty CSV file") from exc
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise _error(path, f"unreadable CSV ({exc})") from exc
+    mangled = [str(c) for c in frame.columns if re.fullmatch(r"(.+)\.\d+", str(c))]
+    twice = sorted({c.rsplit(".", 1)[0] for c in mangled} & {str(c) for c in frame.columns})
+    if twice:  # pandas renames a repeated column "II" to "II.1", which would then be dropped unsaid
+        raise _error(path, f"column(s) {', '.join(twice)} appear more than once")
     keep, leads, dropped = _canonical_channels(path, [str(c) for c in frame.columns])
     if frame.empty:
         raise _error(path, "empty CSV: a header but no samples")

@@ -107,6 +107,13 @@ def test_an_adc_gain_of_zero_is_refused_for_dat_and_mat(tmp_path):
         read_record(mat / "m.hea")
 
 
+def test_a_csv_with_a_lead_column_twice_is_refused_not_half_read(tmp_path):
+    path = tmp_path / "twice.csv"
+    path.write_text("I,II,II\n" + "0.1,0.2,0.3\n" * 1000)
+    with pytest.raises(ECGFormatError, match=r"twice.csv: column\(s\) II appear more than once"):
+        read_record(path, fs=500)
+
+
 def test_a_signal_file_that_is_a_fifo_is_named_not_called_missing(tmp_path):
     header = _write(tmp_path)
     (tmp_path / "base.dat").unlink()
