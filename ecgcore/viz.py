@@ -378,34 +378,22 @@ def record_overview(
     starts = env.starts_s
     for i, lead in enumerate(env.leads, start=1):
         low, high = env.low[i - 1].astype(np.float64), env.high[i - 1].astype(np.float64)
-        fig.add_trace(
-            go.Scatter(
-                x=starts,
-                y=high,
-                mode="lines",
-                line=dict(color=_INK, width=0.6),
-                hoverinfo="skip",
-                showlegend=False,
-                name=lead,
-            ),
-            row=i,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=starts,
-                y=low,
-                mode="lines",
-                line=dict(color=_INK, width=0.6),
-                fill="tonexty",
-                fillcolor="rgba(51, 51, 51, 0.55)",
-                hoverinfo="skip",
-                showlegend=False,
-                name=lead,
-            ),
-            row=i,
-            col=1,
-        )
+        for y, fill in ((high, None), (low, "tonexty")):  # the band: its top, then its bottom filled up to it
+            fig.add_trace(
+                go.Scatter(
+                    x=starts,
+                    y=y,
+                    mode="lines",
+                    line=dict(color=_INK, width=0.6),
+                    fill=fill,
+                    fillcolor="rgba(51, 51, 51, 0.55)" if fill else None,
+                    hoverinfo="skip",
+                    showlegend=False,
+                    name=lead,
+                ),
+                row=i,
+                col=1,
+            )
         fig.add_trace(  # the click targets: one invisible point per bin, on the band's middle
             go.Scatter(
                 x=starts,
