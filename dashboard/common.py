@@ -17,11 +17,20 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
-from ecgcore import paths
+from ecgcore import paths, viz
 from ecgcore.data import format_spec, open_source, parse_spec
 from ecgcore.data.base import ECGDataset
 from ecgcore.data.deepfake import DEMO_NAME, remeasure_if_stale
-from ecgcore.io import ECGFormatError, Record, read_upload
+from ecgcore.io import (
+    ECGFormatError,
+    Envelope,
+    Record,
+    RecordInfo,
+    read_upload,
+    record_envelope,
+    record_info,
+    stage_upload,
+)
 from ecgcore.measure import measure_record, measurement_version
 from ecgcore.vocab import TARGETS_BY_KEY
 
@@ -85,6 +94,20 @@ def measurement(_record: Record, key: str) -> dict[str, Any]:
     }
 
 
+@st.cache_data(show_spinner="Reading the whole record for its overview ...", max_entries=16)
+def envelope(_source: Path | Record, key: str) -> Envelope:
+    """:func:`ecgcore.io.record_envelope` of a long record (read in chunks), once per ``key``."""
+    return record_envelope(_source)
+
+
+def source_key(source: Path | Record) -> str:
+    """A cache key for a long record: a file's path, size and time of change, or a record's samples."""
+    if isinstance(source, Record):
+        return upload_key(source)
+    info = Path(source).stat()
+    return f"file:{source}:{info.st_size}:{info.st_mtime_ns}"
+
+
 def upload_key(rec: Record) -> str:
     """A cache key for an uploaded record: its file name and a hash of its samples."""
     return f"upload:{rec.path}:{hashlib.sha1(rec.signal.tobytes()).hexdigest()[:16]}"
@@ -99,12 +122,16 @@ def measured(rec: Record, key: str) -> dict[str, Any] | None:
     return None
 
 
-def uploads_to_records(files: list, fs: float | None) -> list[tuple[str, Record | ECGFormatError]]:
+def uploads_to_records(
+    files: list, fs: float | None, long_ok: bool = False
+) -> list[tuple[str, Record | RecordInfo | ECGFormatError]]:
     """Every record among the uploaded files: ``(file name, record or the reason it could not be read)``.
 
     A WFDB ``.hea`` (with the ``.dat`` / ``.mat`` of the same name), each ``.asc`` and each ``.csv`` is
     one record, read by :func:`ecgcore.io.read_upload` (CSV needs ``fs``); files that belong to no
-    record are named in one error.
+    record are named in one error. With ``long_ok``, a WFDB ``.dat`` record longer than
+    :data:`ecgcore.viz.LONG_RECORD_S` is not read: it is kept on disk (:func:`ecgcore.io.stage_upload`)
+    and its :class:`~ecgcore.io.RecordInfo` (header only) is returned, for reading window by window.
     """
     named = [(f.name, f.getvalue()) for f in files]
     mains = [name for name, _ in named if Path(name).suffix.lower() in (".hea", ".asc", ".csv")]
@@ -116,7 +143,8 @@ def uploads_to_records(files: list, fs: float | None) -> list[tuple[str, Record 
             if Path(n).stem == Path(main).stem and (n == main or Path(n).suffix.lower() in (".dat", ".mat"))
         ]
         try:
-            out.append((main, read_upload(group, fs=fs)))
+            long = long_record(group) if long_ok and Path(main).suffix.lower() == ".hea" else None
+            out.append((main, long or read_upload(group, fs=fs)))
         except (ECGFormatError, ValueError, OSError) as exc:
             out.append((main, ECGFormatError(paths.display_text(str(exc)))))
     used = {Path(m).stem for m in mains}
@@ -132,6 +160,17 @@ def uploads_to_records(files: list, fs: float | None) -> list[tuple[str, Record 
             )
         )
     return out
+
+
+def long_record(group: list[tuple[str, bytes]]) -> RecordInfo | None:
+    """A WFDB upload kept on disk and described by its header, if it is too long to draw whole; else ``None``."""
+    root = paths.subdir("uploads")
+    main = stage_upload(group, root)
+    try:
+        info = record_info(main)
+    except ECGFormatError as exc:  # name the uploaded file, not the folder it was kept in
+        raise ECGFormatError(str(exc).replace(f"{main.parent}/", "")) from None
+    return info if info.format == "wfdb" and info.duration > viz.LONG_RECORD_S else None
 
 
 def upload_to_record(files: list, fs: float | None) -> Record:
@@ -151,11 +190,13 @@ def upload_to_record(files: list, fs: float | None) -> Record:
     raise ECGFormatError("no file was uploaded")
 
 
-def upload_widget(key: str) -> Record | None:
+def upload_widget(key: str, long_ok: bool = False) -> Record | RecordInfo | None:
     """File uploader (several records at once) + sampling-rate box for CSV; the chosen record, or ``None``.
 
     With several records uploaded they are listed and the user picks one, or steps through them with
     the previous / next buttons; a file that could not be read is named with what is wrong in it.
+    ``long_ok``: a long WFDB record comes back as its :class:`~ecgcore.io.RecordInfo`, unread (see
+    :func:`uploads_to_records`).
     """
     files = st.file_uploader(
         "Upload records: WFDB .hea + .dat/.mat, DeepFake .asc, or CSV (one column per lead, mV); "
@@ -169,11 +210,11 @@ def upload_widget(key: str) -> Record | None:
     fs = None
     if any(f.name.lower().endswith(".csv") for f in files):
         fs = st.number_input("Sampling rate of the CSV (Hz)", min_value=1.0, value=500.0, key=f"{key}_fs")
-    found = uploads_to_records(files, fs)
+    found = uploads_to_records(files, fs, long_ok)
     for _, problem in found:
-        if not isinstance(problem, Record):
+        if not isinstance(problem, (Record, RecordInfo)):
             st.error(f"Could not read the upload: {paths.display_text(str(problem))}")
-    records = {name: rec for name, rec in found if isinstance(rec, Record)}
+    records = {name: rec for name, rec in found if isinstance(rec, (Record, RecordInfo))}
     if len(records) <= 1:
         return next(iter(records.values()), None)
     names = list(records)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -9,17 +12,19 @@ import streamlit as st
 from dashboard.common import (
     csv_download,
     dataset,
+    envelope,
     guarded,
     html_download,
     measured,
     record,
+    source_key,
     sources,
     upload_key,
     upload_widget,
 )
 from ecgcore import viz
 from ecgcore.data.labels import challenge_map
-from ecgcore.io import Record
+from ecgcore.io import Record, RecordChunk, RecordInfo, read_window
 from ecgcore.vocab import LEADS_12, SUPERCLASSES, TARGET_KEYS, TARGETS_BY_KEY
 
 UPLOAD = "Upload a record"
@@ -27,6 +32,8 @@ BUNDLED_SPEC = "ptbxl:bundled"
 PAGE_SIZE = 20
 SEX = {0: "male", 1: "female", "Male": "male", "Female": "female"}  # PTB-XL's 0/1, the Challenge's words
 LAYOUTS = {"3x4 + rhythm strip (II)": "3x4", "one lead per row": "rows"}
+#: Window lengths offered for a long record (s).
+WINDOWS_S = (10, 30, 60)
 
 
 def filter_index(index: pd.DataFrame, classes: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -177,6 +184,13 @@ def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
         st.info("Select at least one lead to draw.")
         return
     points = calipers(key, layout, shown)
+    start_s = rec.start_s if isinstance(rec, RecordChunk) else 0.0
+    span = (
+        f"{viz.clock(start_s, rec.total / rec.fs)}–{viz.clock(start_s + rec.duration, rec.total / rec.fs)} "
+        f"of {viz.clock(rec.total / rec.fs)}"
+        if isinstance(rec, RecordChunk)
+        else f"{rec.duration:.1f} s"
+    )
     fig = viz.ecg_paper(
         rec.signal,
         rec.fs,
@@ -184,8 +198,9 @@ def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
         layout=layout,
         shown=shown,
         fiducials=fiducials if marks else None,
-        title=f"{rec.record_id} — {rec.fs:g} Hz, {rec.duration:.1f} s, 25 mm/s, 10 mm/mV",
+        title=f"{rec.record_id} — {rec.fs:g} Hz, {span}, 25 mm/s, 10 mm/mV",
         calipers=[(t, y) for t, _, y, _ in points],
+        start_s=start_s,
     )
     event = st.plotly_chart(
         fig,
@@ -202,7 +217,7 @@ def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
         html_download(fig, f"ecg-{rec.record_id}", key="dl_ecg_html")
     with d2:
         signal = pd.DataFrame(rec.signal.T, columns=list(rec.leads))
-        signal.insert(0, "time_s", np.arange(len(signal)) / rec.fs)
+        signal.insert(0, "time_s", start_s + np.arange(len(signal)) / rec.fs)
         csv_download(signal, f"ecg-{rec.record_id}", key="dl_ecg_csv", label="Download signal (CSV, mV)")
     if result is not None:
         show_representative_beats(rec, result)
@@ -218,6 +233,88 @@ def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
                 + (f" · **Report:** {row['report']}" if "report" in row else "")
             )
         st.json({k: v for k, v in rec.metadata.items()}, expanded=False)
+
+
+def show_long(source: Path | Record, row: pd.Series | None = None) -> None:
+    """A record too long to draw whole: an overview of all of it (read in chunks, a fixed number of points)
+    and a window of it on ECG paper, read alone (a WFDB ``.dat`` is read only over the window)."""
+    key = source_key(source)
+    env = envelope(source, key)
+    bins = len(env.edges) - 1
+    st.caption(
+        f"{env.record_id}: {viz.clock(env.duration)} ({env.duration:,.0f} s) at {env.fs:g} Hz, too long to "
+        f"draw whole. The overview shows each lead's lowest to highest value in {bins} stretches of "
+        f"{env.duration / bins:.1f} s; click it, or move the window below, to see that stretch on ECG paper."
+    )
+    tag = hashlib.sha1(key.encode()).hexdigest()[:10]
+    at, box, last = f"long_at_{tag}", f"long_box_{tag}", f"long_click_{tag}"
+    c1, c2, c3, c4 = st.columns([2, 4, 2, 3], vertical_alignment="bottom")
+    seconds = c1.radio("Window", WINDOWS_S, format_func=lambda s: f"{s} s", horizontal=True, key="long_len")
+    latest = max(0, int(env.duration - seconds))
+
+    def move(to: float) -> None:  # a callback, or before the widgets are drawn: both widgets follow
+        st.session_state[at] = st.session_state[box] = min(max(0, int(to)), latest)
+
+    if at not in st.session_state or st.session_state[at] > latest:
+        move(st.session_state.get(at, 0))
+    start = st.session_state[at]
+    event = st.plotly_chart(
+        viz.record_overview(
+            env,
+            (start, start + seconds),
+            title=f"{env.record_id} — the whole record, {viz.clock(env.duration)}",
+        ),
+        key="long_overview",
+        width="stretch",
+        on_select="rerun",
+        selection_mode="points",
+        config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]},
+    )
+    clicked = [p for p in (event.selection.points if event else []) if p.get("customdata") is not None]
+    if clicked and float(clicked[-1]["x"]) != st.session_state.get(last):
+        st.session_state[last] = float(clicked[-1]["x"])
+        move(float(clicked[-1]["x"]) - seconds / 2)
+        st.rerun()
+    c2.slider(
+        "Window start (s from the record's start)",
+        0,
+        max(latest, 1),
+        key=at,
+        on_change=lambda: move(st.session_state[at]),
+        disabled=latest == 0,
+    )
+    c3.number_input(
+        "Start at (s)",
+        0,
+        max(latest, 1),
+        step=seconds,
+        key=box,
+        on_change=lambda: move(st.session_state[box]),
+    )
+    with c4:
+        b1, b2 = st.columns(2)
+        b1.button(
+            "Earlier",
+            key="long_prev",
+            icon=":material/chevron_left:",
+            disabled=start == 0,
+            on_click=move,
+            args=(start - seconds,),
+        )
+        b2.button(
+            "Later",
+            key="long_next",
+            icon=":material/chevron_right:",
+            disabled=start >= latest,
+            on_click=move,
+            args=(start + seconds,),
+        )
+    window = guarded(
+        f"Reading {viz.clock(start)}–{viz.clock(start + seconds)} of {env.record_id}",
+        lambda: read_window(source, start, seconds),
+    )
+    if window is not None:
+        show_record(window, f"{key}@{window.start}", row)
 
 
 CALIPERS = "explorer_calipers"
@@ -384,8 +481,12 @@ st.title("Explorer")
 available = sources()
 choice = st.selectbox("Source", [*available, UPLOAD], key="explorer_source")
 if choice == UPLOAD:
-    uploaded = upload_widget("explorer")
-    if uploaded is not None:
+    uploaded = upload_widget("explorer", long_ok=True)
+    if isinstance(uploaded, RecordInfo):  # a long WFDB record, kept on disk: read window by window
+        show_long(uploaded.path)
+    elif uploaded is not None and uploaded.duration > viz.LONG_RECORD_S:
+        show_long(uploaded)
+    elif uploaded is not None:
         show_record(uploaded, upload_key(uploaded))
     st.stop()
 
@@ -414,6 +515,9 @@ with records_tab:
         rec = guarded(f"Reading record {row['record_id']}", lambda: record(spec, str(row["record_id"])))
         if rec is not None:
             st.subheader(f"Record {row['record_id']}")
-            show_record(rec, f"{spec}:{row['record_id']}", row)
+            if rec.duration > viz.LONG_RECORD_S:
+                show_long(rec, row)
+            else:
+                show_record(rec, f"{spec}:{row['record_id']}", row)
 with overview_tab:
     overview(ds.index)

@@ -17,8 +17,10 @@ with the file and says what is wrong, so the command line and the pages can show
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
+import shutil
 import stat
 import tempfile
 from collections import Counter
@@ -34,8 +36,9 @@ import pandas as pd
 import scipy.io
 import wfdb
 from scipy.signal import resample_poly
-from wfdb.io._signal import BYTES_PER_SAMPLE
+from wfdb.io._signal import BYTES_PER_SAMPLE, DAT_FMTS
 
+from ecgcore.paths import atomic_write_bytes
 from ecgcore.vocab import LEADS_8, LIMB_DERIVED, canonical_lead
 
 #: The DeepFake ``.asc`` layout (fixed: the files carry no header).
@@ -236,8 +239,72 @@ class RecordChunk(Record):
         return self.start / self.fs
 
 
+@dataclass(frozen=True)
+class _Ranged:
+    """A record opened for reading sample ranges: its rate, length and a reader of ``[start, stop)``."""
+
+    fs: float
+    total: int
+    read: Any  # Callable[[int, int], Record]
+
+
+def _open_ranged(source: str | Path | Record, fs: float | None) -> _Ranged:
+    """Open a record for range reads: a WFDB ``.dat`` is read only over each range asked for; ``.mat``,
+    ``.asc`` and CSV (short by nature) are read whole once and cut; a :class:`Record` is cut."""
+    if isinstance(source, Record):
+        whole = source
+    else:
+        path, kind = _resolve(Path(source))
+        parsed = _wfdb_header(path) if kind == "wfdb" else None
+        if parsed is not None and not parsed.is_mat:
+            for name in parsed.files:
+                _check_signal_file_size(path, path.parent / name, parsed.hdr)
+
+            def read(start: int, stop: int) -> Record:
+                piece = _wfdb_range(parsed, start, stop)
+                _check_finite(piece)
+                return piece
+
+            return _Ranged(float(parsed.hdr.fs), int(parsed.hdr.sig_len), read)
+        whole = _READERS[kind](path, fs)
+        _check_finite(whole)
+    return _Ranged(whole.fs, whole.signal.shape[1], lambda a, b: replace(whole, signal=whole.signal[:, a:b]))
+
+
+def _chunk(piece: Record, start: int, total: int, leads: Iterable[str] | None) -> RecordChunk:
+    if leads is not None:
+        piece = piece.select(leads)
+    return RecordChunk(
+        piece.signal,
+        piece.fs,
+        piece.leads,
+        piece.record_id,
+        piece.path,
+        piece.metadata,
+        start=start,
+        total=total,
+    )
+
+
+def _check_window(seconds: float, overlap_s: float = 0.0) -> None:
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"window of {seconds!r} s: give a positive number of seconds")
+    if not (math.isfinite(overlap_s) and 0 <= overlap_s < seconds):
+        raise ValueError(f"overlap of {overlap_s!r} s: give 0 or more, less than the {seconds:g} s window")
+
+
+def _windows(total: int, rate: float, seconds: float, overlap_s: float) -> Iterator[tuple[int, int]]:
+    window = max(1, round(seconds * rate))
+    step = max(1, window - round(overlap_s * rate))
+    for start in range(0, total, step):
+        stop = min(start + window, total)
+        yield start, stop
+        if stop >= total:
+            return
+
+
 def iter_chunks(
-    path: str | Path,
+    path: str | Path | Record,
     seconds: float,
     overlap_s: float = 0.0,
     *,
@@ -248,50 +315,113 @@ def iter_chunks(
 
     A WFDB ``.dat`` record is read window by window (``wfdb.rdrecord(sampfrom, sampto)``), so memory
     stays that of one window whatever the record's length; ``.mat``, ``.asc`` and CSV files (short by
-    nature) are read whole and cut. ``leads`` selects (and derives) leads as in :meth:`Record.select`.
+    nature) are read whole and cut; a :class:`Record` already in memory is cut. ``leads`` selects (and
+    derives) leads as in :meth:`Record.select`.
 
     Raises
     ------
     ECGFormatError
         As :func:`read_record`; also for a non-positive window or an overlap not shorter than it.
     """
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"window of {seconds!r} s: give a positive number of seconds")
-    if not (math.isfinite(overlap_s) and 0 <= overlap_s < seconds):
-        raise ValueError(f"overlap of {overlap_s!r} s: give 0 or more, less than the {seconds:g} s window")
-    source, kind = _resolve(Path(path))
-    parsed = _wfdb_header(source) if kind == "wfdb" else None
-    whole = None if parsed is not None and not parsed.is_mat else _READERS[kind](source, fs)
-    if whole is not None:
-        _check_finite(whole)
-    rate = float(parsed.hdr.fs) if whole is None else whole.fs
-    total = int(parsed.hdr.sig_len) if whole is None else whole.signal.shape[1]
-    window = max(1, round(seconds * rate))
-    step = max(1, window - round(overlap_s * rate))
-    if parsed is not None and whole is None:
-        for name in parsed.files:
-            _check_signal_file_size(source, source.parent / name, parsed.hdr)
-    for start in range(0, total, step):
-        stop = min(start + window, total)
-        if whole is None:
-            piece = _wfdb_range(parsed, start, stop)
-            _check_finite(piece)
-        else:
-            piece = replace(whole, signal=whole.signal[:, start:stop])
-        if leads is not None:
-            piece = piece.select(leads)
-        yield RecordChunk(
-            piece.signal,
-            piece.fs,
-            piece.leads,
-            piece.record_id,
-            piece.path,
-            piece.metadata,
-            start=start,
-            total=total,
+    _check_window(seconds, overlap_s)
+    ranged = _open_ranged(path, fs)
+    for start, stop in _windows(ranged.total, ranged.fs, seconds, overlap_s):
+        yield _chunk(ranged.read(start, stop), start, ranged.total, leads)
+
+
+def read_window(
+    path: str | Path | Record, start_s: float, seconds: float, *, fs: float | None = None
+) -> RecordChunk:
+    """``seconds`` of a record (a file, or a :class:`Record` in memory) from ``start_s``, kept inside the
+    record, as a :class:`RecordChunk`.
+
+    Only that range of a WFDB ``.dat`` is read, so a window of a 24-hour record costs what the window
+    does. Raises as :func:`read_record`, and ``ValueError`` for a non-finite start or a non-positive length.
+    """
+    if not (math.isfinite(start_s) and math.isfinite(seconds) and seconds > 0):
+        raise ValueError(
+            f"window of {seconds!r} s from {start_s!r} s: give a finite start and a positive length"
         )
-        if stop >= total:
-            return
+    ranged = _open_ranged(path, fs)
+    length = min(ranged.total, max(1, round(seconds * ranged.fs)))
+    start = min(max(0, round(start_s * ranged.fs)), ranged.total - length)
+    return _chunk(ranged.read(start, start + length), start, ranged.total, None)
+
+
+#: Points (bins) of a record's overview per lead, whatever its length.
+OVERVIEW_BINS = 2000
+#: Samples (all leads together) read per chunk while an overview is computed: about 8 MB as float32.
+OVERVIEW_CHUNK_SAMPLES = 2_000_000
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A record's overview: the lowest and highest sample of each lead in each of ``n_bins`` equal bins.
+
+    Bin ``i`` holds samples ``[edges[i], edges[i + 1])``; ``low`` and ``high`` are ``[leads, bins]`` mV.
+    Its size is fixed by the number of bins, not by the record's length.
+    """
+
+    fs: float
+    total: int
+    leads: tuple[str, ...]
+    record_id: str
+    edges: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+    @property
+    def duration(self) -> float:
+        """Length of the whole record in seconds."""
+        return self.total / self.fs
+
+    @property
+    def starts_s(self) -> np.ndarray:
+        """Where each bin starts, in seconds."""
+        return self.edges[:-1] / self.fs
+
+
+def bin_edges(total: int, n_bins: int = OVERVIEW_BINS) -> np.ndarray:
+    """``min(n_bins, total) + 1`` sample indices cutting ``total`` samples into near-equal bins."""
+    n = max(1, min(int(n_bins), int(total)))
+    return (np.arange(n + 1, dtype=np.int64) * int(total)) // n
+
+
+def envelope(chunks: Iterable[RecordChunk], n_bins: int = OVERVIEW_BINS) -> Envelope:
+    """The :class:`Envelope` of a record given as consecutive chunks (:func:`iter_chunks`).
+
+    Each chunk is folded into the bins it covers and dropped, so memory is one chunk plus the bins;
+    the result is the same whatever the chunk size (a minimum of minima is the minimum).
+    """
+    edges = low = high = None
+    first = None
+    for chunk in chunks:
+        if first is None:
+            first = chunk
+            edges = bin_edges(chunk.total, n_bins)
+            low = np.full((len(chunk.leads), len(edges) - 1), np.inf, dtype=np.float32)
+            high = np.full_like(low, -np.inf)
+        stop = chunk.start + chunk.signal.shape[1]
+        if stop <= chunk.start:
+            continue
+        b0 = int(np.searchsorted(edges, chunk.start, side="right")) - 1
+        b1 = int(np.searchsorted(edges, stop, side="left"))
+        cuts = np.clip(edges[b0:b1], chunk.start, stop) - chunk.start
+        low[:, b0:b1] = np.minimum(low[:, b0:b1], np.minimum.reduceat(chunk.signal, cuts, axis=1))
+        high[:, b0:b1] = np.maximum(high[:, b0:b1], np.maximum.reduceat(chunk.signal, cuts, axis=1))
+    if first is None:
+        raise ValueError("no samples: an empty record has no overview")
+    return Envelope(first.fs, first.total, first.leads, first.record_id, edges, low, high)
+
+
+def record_envelope(
+    path: str | Path | Record, *, fs: float | None = None, n_bins: int = OVERVIEW_BINS
+) -> Envelope:
+    """The :class:`Envelope` of a record file (or a :class:`Record`), read in chunks of about
+    :data:`OVERVIEW_CHUNK_SAMPLES` samples (all leads together)."""
+    info = path if isinstance(path, Record) else record_info(path, fs=fs)
+    seconds = max(1.0, OVERVIEW_CHUNK_SAMPLES / (info.fs * max(1, len(info.leads))))
+    return envelope(iter_chunks(path, seconds, fs=fs), n_bins)
 
 
 #: Longest file name (UTF-8 bytes) most file systems allow.
@@ -317,11 +447,72 @@ def check_upload_name(name: str, suffixes: tuple[str, ...] = SUFFIXES) -> str:
             f"({MAX_NAME_BYTES} bytes); rename the file"
         )
     suffix = Path(name).suffix.lower()
+    if not suffix and name.startswith(".") and name.lower() in suffixes:
+        raise ECGFormatError(
+            f"upload {shown}: the name is only an extension; name the file, e.g. record{name}"
+        )
     if suffix not in suffixes:
         raise ECGFormatError(
             f"upload {name}: unsupported type {suffix or '(no extension)'}; expected {', '.join(suffixes)}"
         )
     return name
+
+
+def save_upload(files: Iterable[tuple[str, bytes]], folder: str | Path) -> Path:
+    """Write uploaded ``(name, contents)`` files into ``folder`` (names checked, each written atomically)
+    and return the record's main file: the ``.hea``, else the ``.asc``, else the ``.csv``.
+
+    Raises
+    ------
+    ECGFormatError
+        A bad file name (:func:`check_upload_name`), or no record's main file among the files.
+    """
+    files = [(check_upload_name(name), data) for name, data in files]
+    folder = Path(folder)
+    main = _main_file(folder, [name for name, _ in files])
+    for name, data in files:
+        atomic_write_bytes(folder / name, data)
+    return main
+
+
+def _main_file(folder: Path, names: list[str]) -> Path:
+    """The record's main file among uploaded ``names``: the ``.hea``, else the ``.asc``, else the ``.csv``."""
+    for suffix in (".hea", ".asc", ".csv"):
+        main = [name for name in names if Path(name).suffix.lower() == suffix]
+        if main:
+            return folder / main[0]
+    raise ECGFormatError(
+        f"{', '.join(names)}: no record among the uploaded files; "
+        "expected a WFDB .hea (with its .dat or .mat), a DeepFake .asc or a CSV"
+    )
+
+
+def stage_upload(files: Iterable[tuple[str, bytes]], root: str | Path, keep: int = 4) -> Path:
+    """Keep uploaded files on disk, so that a long record can be read window by window while it is viewed.
+
+    The files go to ``root/<digest of names and contents>/`` (written once: a second call with the
+    same files only marks the folder used); the ``keep`` most recently used folders stay, older ones
+    are removed. Returns the record's main file, as :func:`save_upload` does.
+    """
+    files = [(check_upload_name(name), data) for name, data in files]
+    digest = hashlib.blake2b(digest_size=12)
+    for name, data in sorted(files):
+        digest.update(name.encode("utf-8") + b"\0" + len(data).to_bytes(8, "little") + data)
+    root = Path(root)
+    folder = root / digest.hexdigest()
+    done = folder / ".complete"
+    if not done.is_file():
+        save_upload(files, folder)
+        atomic_write_bytes(done, b"")
+    done.touch()
+    staged = sorted(
+        (p for p in root.iterdir() if (p / ".complete").is_file()),
+        key=lambda p: (p / ".complete").stat().st_mtime,
+        reverse=True,
+    )
+    for old in staged[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+    return _main_file(folder, [name for name, _ in files])
 
 
 def read_upload(files: Iterable[tuple[str, bytes]], fs: float | None = None) -> Record:
@@ -336,27 +527,16 @@ def read_upload(files: Iterable[tuple[str, bytes]], fs: float | None = None) -> 
     ECGFormatError
         A bad file name (:func:`check_upload_name`), or files that do not form one readable record.
     """
-    files = [(check_upload_name(name), data) for name, data in files]
+    files = list(files)
     with tempfile.TemporaryDirectory(prefix="ecglab-upload-") as tmp:
-        saved = []
-        for name, data in files:
-            path = Path(tmp) / name
-            path.write_bytes(data)
-            saved.append(path)
-        for suffix in (".hea", ".asc", ".csv"):
-            main = [p for p in saved if p.suffix.lower() == suffix]
-            if main:
-                try:
-                    rec = read_record(main[0], fs=fs if suffix == ".csv" else None)
-                except ECGFormatError as exc:  # name the uploaded file, not the folder it was put in
-                    raise ECGFormatError(str(exc).replace(f"{tmp}/", "").replace(tmp, "")) from None
-                rec.path = Path(main[0].name)
-                rec.metadata["uploaded"] = [p.name for p in saved]
-                return rec
-    raise ECGFormatError(
-        f"{', '.join(name for name, _ in files)}: no record among the uploaded files; "
-        "expected a WFDB .hea (with its .dat or .mat), a DeepFake .asc or a CSV"
-    )
+        main = save_upload(files, tmp)
+        try:
+            rec = read_record(main, fs=fs if main.suffix.lower() == ".csv" else None)
+        except ECGFormatError as exc:  # name the uploaded file, not the folder it was put in
+            raise ECGFormatError(str(exc).replace(f"{tmp}/", "").replace(tmp, "")) from None
+        rec.path = Path(main.name)
+        rec.metadata["uploaded"] = [name for name, _ in files]
+        return rec
 
 
 def _resolve(path: Path) -> tuple[Path, str]:
@@ -573,6 +753,12 @@ def _wfdb_header(header: Path) -> _WfdbHeader:
     stem = base.name
     files = tuple(dict.fromkeys(_real_file_name(name, stem) for name in hdr.file_name))
     keep, leads, dropped = _canonical_channels(header, list(hdr.sig_name))
+    unknown = sorted({str(f) for f in hdr.fmt or []} - set(DAT_FMTS))
+    if unknown:
+        raise _error(
+            header,
+            f"signal format {', '.join(unknown)} is not a WFDB format (wfdb reads {', '.join(DAT_FMTS)})",
+        )
     for unit in hdr.units or []:
         if (unit or "").strip().lower() not in _TO_MV:
             raise _error(header, f"unsupported signal unit {unit!r}; expected mV, uV or V")
@@ -637,6 +823,7 @@ def _wfdb_range(parsed: _WfdbHeader, sampfrom: int, sampto: int) -> Record:
 def _check_signal_file_size(header: Path, signal_file: Path, hdr: wfdb.Record) -> None:
     """Compare a signal file's size with what the header promises: truncated, or a different length."""
     if not signal_file.is_file():
+        _check_regular(signal_file)  # there, but a directory, FIFO or link loop: say so
         raise _error(header, f"the signal file {signal_file.name} named by the header is missing")
     stem = header.name[: -len(".hea")]
     channels = [i for i, file in enumerate(hdr.file_name) if _real_file_name(file, stem) == signal_file.name]
@@ -722,6 +909,10 @@ def _read_csv(path: Path, fs: float | None) -> Record:
         raise _error(path, "empty CSV file") from exc
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise _error(path, f"unreadable CSV ({exc})") from exc
+    mangled = [str(c) for c in frame.columns if re.fullmatch(r"(.+)\.\d+", str(c))]
+    twice = sorted({c.rsplit(".", 1)[0] for c in mangled} & {str(c) for c in frame.columns})
+    if twice:  # pandas renames a repeated column "II" to "II.1", which would then be dropped unsaid
+        raise _error(path, f"column(s) {', '.join(twice)} appear more than once")
     keep, leads, dropped = _canonical_channels(path, [str(c) for c in frame.columns])
     if frame.empty:
         raise _error(path, "empty CSV: a header but no samples")

@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ecgcore.io import Envelope
 from ecgcore.vocab import SALIENCY_COLOURMAP, SALIENCY_KEY, SUPERCLASSES, TARGET_KEYS, TARGETS_BY_KEY
 
 #: Paper speed and gain of the standard ECG printout.
@@ -51,6 +52,8 @@ PLOT_WIDTH_PX = 850
 ECG_WIDTH_PX = 1100
 #: The 1 mV calibration pulse drawn left of every row: (start, rise, fall, end) in s before the row's 0 s.
 CALIBRATION_S = (-0.30, -0.26, -0.06, -0.02)
+#: A record longer than this (s) is drawn as an overview of the whole plus a window on ECG paper.
+LONG_RECORD_S = 60.0
 #: Rate of the hover / click points laid over each lead (Hz): 10 ms steps, few enough to stay fast in SVG.
 READOUT_HZ = 100.0
 _MINOR = "rgba(240, 128, 128, 0.25)"
@@ -70,7 +73,9 @@ def _paper_axes(
     The height is computed for a plot ``width_px`` wide; the legend sits top left, clear of the plot's
     toolbar (top right), and the paper keeps its colour whatever the app's theme.
     """
-    major = np.round(np.arange(0.0, x_range[1] + 1e-9, 0.2), 6)  # a label on whole seconds only
+    first = max(0.0, np.ceil(x_range[0] / 0.2 - 1e-9) * 0.2)
+    major = np.round(np.arange(first, x_range[1] + 1e-9, 0.2), 6)  # a label on whole seconds only
+    long = x_range[1] >= 60
     fig.update_xaxes(
         range=list(x_range),
         dtick=0.2,
@@ -80,10 +85,10 @@ def _paper_axes(
         minor=dict(dtick=0.04, showgrid=True, gridcolor=_MINOR, gridwidth=0.5),
         zeroline=False,
         ticks="",
-        title_text="time (s) — 25 mm/s",
+        title_text=f"time ({'h:mm:ss' if long else 's'}) — 25 mm/s",
         constrain="domain",
         tickvals=major,
-        ticktext=[f"{t:g}" if abs(t - round(t)) < 1e-6 else "" for t in major],
+        ticktext=[(clock(t) if long else f"{t:g}") if abs(t - round(t)) < 1e-6 else "" for t in major],
         color=_INK,
     )
     fig.update_yaxes(
@@ -112,6 +117,16 @@ def _paper_axes(
             120 + width_px * (MM_PER_MV / MM_PER_S) * (y_range[1] - y_range[0]) / (x_range[1] - x_range[0])
         ),
     )
+
+
+def clock(seconds: float, like: float = 0.0) -> str:
+    """Seconds as a clock reading: ``1:02:03`` (from an hour), ``2:03`` (from a minute), else ``12``;
+    ``like``: format as a reading of that size would be (``0:00:10`` in a day-long record)."""
+    whole = int(round(seconds))
+    h, rest = divmod(whole, 3600)
+    m, sec = divmod(rest, 60)
+    size = max(whole, like)
+    return f"{h}:{m:02d}:{sec:02d}" if size >= 3600 else f"{m}:{sec:02d}" if size >= 60 else f"{sec}"
 
 
 def _segments(
@@ -194,6 +209,7 @@ def ecg_paper(
     title: str = "",
     calipers: Sequence[tuple[float, float]] = (),
     width_px: int = ECG_WIDTH_PX,
+    start_s: float = 0.0,
 ) -> go.Figure:
     """A record on standard ECG paper, as a viewer: calibration pulses, hover readout, calipers.
 
@@ -226,6 +242,9 @@ def ecg_paper(
         is the caller's: pass plot ``y`` here only to place the marks).
     width_px
         Plot width the height is computed for.
+    start_s
+        Where ``signal`` starts in its record (a window of a long record): the time axis, the hover
+        readout and the calipers read the record's time (``h:mm:ss`` labels from a minute on).
     """
     signal = np.asarray(signal, dtype=np.float64)
     duration = signal.shape[1] / fs
@@ -233,9 +252,10 @@ def ecg_paper(
     if not rows:
         raise ValueError("no lead to draw: select at least one lead")
     pieces, y_bottom = _segments(signal, fs, leads, rows)
+    pieces = [(lead, s0, s1, x0 + start_s, baseline) for lead, s0, s1, x0, baseline in pieces]
     index = {name: i for i, name in enumerate(leads)}
     fig = go.Figure()
-    c0, c1, c2, c3 = CALIBRATION_S
+    c0, c1, c2, c3 = (start_s + c for c in CALIBRATION_S)
     cal_x, cal_y = [], []
     for r in range(len(rows)):
         base = -r * ROW_PITCH_MV
@@ -315,7 +335,7 @@ def ecg_paper(
             )
         )
     for _, _, _, x0, baseline in pieces:  # the printout's short marks where a column starts
-        if x0 > 0:
+        if x0 > start_s:
             fig.add_shape(
                 type="line",
                 x0=x0,
@@ -329,6 +349,99 @@ def ecg_paper(
     _draw_calipers(fig, calipers, y_range)
     _paper_axes(fig, x_range, y_range, width_px)
     fig.update_layout(title=dict(text=title, x=0, y=0.99, yanchor="top", font=dict(size=14)), dragmode="zoom")
+    return fig
+
+
+#: Clock steps the overview's time axis may use (s): the first giving at most 12 labels is taken.
+_OVERVIEW_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600)
+#: The window is marked at least this share of the overview wide, so a 10 s window of a day shows.
+_WINDOW_MIN_SHARE = 0.004
+
+
+def record_overview(
+    env: Envelope,
+    window: tuple[float, float] | None = None,
+    *,
+    title: str = "",
+    width_px: int = ECG_WIDTH_PX,
+) -> go.Figure:
+    """A whole (long) record at a glance: each lead's lowest-to-highest band per bin, the window shown.
+
+    ``env`` is :func:`ecgcore.io.envelope`'s fixed-size summary (so a 24-hour record draws as fast as
+    a minute's); the time axis reads ``h:mm:ss`` from the record's start. Each bin also carries an
+    invisible point at its start (``customdata`` = its start in seconds): a click on the overview
+    selects one, which the page takes as "show the window here". ``window`` ``(start s, stop s)`` is
+    shaded in blue.
+    """
+    n = len(env.leads)
+    fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.04, subplot_titles=env.leads)
+    starts = env.starts_s
+    for i, lead in enumerate(env.leads, start=1):
+        low, high = env.low[i - 1].astype(np.float64), env.high[i - 1].astype(np.float64)
+        for y, fill in ((high, None), (low, "tonexty")):  # the band: its top, then its bottom filled up to it
+            fig.add_trace(
+                go.Scatter(
+                    x=starts,
+                    y=y,
+                    mode="lines",
+                    line=dict(color=_INK, width=0.6),
+                    fill=fill,
+                    fillcolor="rgba(51, 51, 51, 0.55)" if fill else None,
+                    hoverinfo="skip",
+                    showlegend=False,
+                    name=lead,
+                ),
+                row=i,
+                col=1,
+            )
+        fig.add_trace(  # the click targets: one invisible point per bin, on the band's middle
+            go.Scatter(
+                x=starts,
+                y=(low + high) / 2,
+                customdata=starts,
+                mode="markers",
+                name=f"{lead} overview",
+                marker=dict(size=10, opacity=0),
+                selected=dict(marker=dict(opacity=0)),
+                unselected=dict(marker=dict(opacity=0)),
+                showlegend=False,
+                text=[clock(t) for t in starts],
+                hovertemplate=f"<b>{lead}</b> %{{text}} · %{{y:.2f}} mV (middle of the band)<extra></extra>",
+            ),
+            row=i,
+            col=1,
+        )
+        lo, hi = np.nanpercentile(low, 0.5), np.nanpercentile(high, 99.5)  # a lone artefact keeps its scale
+        pad = max(0.2, 0.1 * (hi - lo))
+        fig.update_yaxes(range=[lo - pad, hi + pad], row=i, col=1, title_text="mV")
+    step = next((s for s in _OVERVIEW_STEPS if env.duration / s <= 12), _OVERVIEW_STEPS[-1])
+    ticks = np.arange(0.0, env.duration + 1e-9, step)
+    fig.update_xaxes(
+        range=[0.0, env.duration],
+        tickvals=ticks,
+        ticktext=[clock(t) for t in ticks],
+        showgrid=True,
+        gridcolor=_MAJOR,
+        color=_INK,
+    )
+    fig.update_xaxes(title_text="time from the record's start (h:mm:ss)", row=n, col=1)
+    fig.update_yaxes(showgrid=True, gridcolor=_MINOR, zeroline=False, color=_INK)
+    if window is not None:
+        x0, x1 = window
+        x1 = max(x1, x0 + _WINDOW_MIN_SHARE * env.duration)
+        fig.add_vrect(x0=x0, x1=x1, fillcolor="#0057b8", opacity=0.3, line_width=0, layer="above")
+        fig.add_vline(x=x0, line=dict(color=_CALIPER, width=1.5))
+    fig.update_layout(
+        title=dict(text=title, x=0, font=dict(size=14)),
+        plot_bgcolor=_PAPER,
+        paper_bgcolor="white",
+        font=dict(color=_INK),
+        height=90 + 130 * n,
+        margin=dict(l=10, r=10, t=60, b=40),
+        hovermode="closest",
+        dragmode="zoom",
+        clickmode="event+select",
+    )
     return fig
 
 

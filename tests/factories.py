@@ -234,3 +234,24 @@ def make_ptbxl_plus_dir(
     table.loc[: n_nan - 1, "PR_Int_Global"] = np.nan
     table.to_csv(root / "features" / "12sl_features.csv", index=False)
     return root
+
+
+def make_long_wfdb(folder: str | Path, name: str = "holter", hours: float = 2.0, fs: int = 250) -> Path:
+    """A long 2-lead (II, V5) WFDB record in format 16: a 75 bpm spike train whose R amplitude is
+    1 mV, except 2 mV in lead II during the record's second hour (so an overview can be checked).
+    Written in pieces, so a day-long record needs no day of memory. Returns the header."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    n = int(hours * 3600 * fs)
+    piece = 600 * fs
+    with open(folder / f"{name}.dat", "wb") as out:
+        for start in range(0, n, piece):
+            t = np.arange(start, min(n, start + piece)) / fs
+            spike = np.exp(-(((t % 0.8) - 0.4) ** 2) / (2 * 0.012**2))
+            lead_ii = spike * np.where((t >= 3600) & (t < 7200), 2.0, 1.0)
+            digital = np.round(np.stack([lead_ii, 0.8 * spike - 0.1], axis=1) * 200).astype("<i2")
+            out.write(digital.tobytes())
+    (folder / f"{name}.hea").write_text(
+        f"{name} 2 {fs} {n}\n{name}.dat 16 200/mV 16 0 0 0 0 II\n{name}.dat 16 200/mV 16 0 0 0 0 V5\n"
+    )
+    return folder / f"{name}.hea"

@@ -74,6 +74,13 @@ def test_a_header_whose_signal_count_disagrees_with_its_signal_lines_is_named(tm
         read_record(header)
 
 
+def test_a_signal_format_wfdb_does_not_know_is_named(tmp_path):
+    header = _write(tmp_path)
+    _edit_header(header, 1, "base.dat 16", "base.dat 999")
+    with pytest.raises(ECGFormatError, match=r"base.hea: signal format 999 is not a WFDB format"):
+        read_record(header)
+
+
 @pytest.mark.parametrize("rate", ["-500", "0", "abc", "nan"])
 def test_a_sampling_rate_that_is_not_a_positive_number_is_refused(tmp_path, rate):
     header = _write(tmp_path)
@@ -98,6 +105,21 @@ def test_an_adc_gain_of_zero_is_refused_for_dat_and_mat(tmp_path):
     )
     with pytest.raises(ECGFormatError, match=r"m.hea: an ADC gain of 0 for signal\(s\) I"):
         read_record(mat / "m.hea")
+
+
+def test_a_csv_with_a_lead_column_twice_is_refused_not_half_read(tmp_path):
+    path = tmp_path / "twice.csv"
+    path.write_text("I,II,II\n" + "0.1,0.2,0.3\n" * 1000)
+    with pytest.raises(ECGFormatError, match=r"twice.csv: column\(s\) II appear more than once"):
+        read_record(path, fs=500)
+
+
+def test_a_signal_file_that_is_a_fifo_is_named_not_called_missing(tmp_path):
+    header = _write(tmp_path)
+    (tmp_path / "base.dat").unlink()
+    os.mkfifo(tmp_path / "base.dat")
+    with pytest.raises(ECGFormatError, match=r"base.dat: is not a regular file \(a FIFO"):
+        read_record(header)  # never opened: it would block
 
 
 def test_a_directory_a_fifo_or_a_link_loop_is_named_for_what_it_is(tmp_path):
@@ -194,6 +216,7 @@ def test_a_csv_value_beyond_float32_is_named_without_a_warning(tmp_path, recwarn
         ("../../etc/passwd.csv", "may not hold '/'"),
         ("x" * 300 + ".csv", "a name of 304 characters is longer than a file name may be"),
         ("notes.txt", "unsupported type .txt; expected .hea, .dat, .mat, .asc, .csv"),
+        (".csv", "the name is only an extension; name the file, e.g. record.csv"),
     ],
 )
 def test_a_bad_upload_name_gets_a_clear_message_without_server_paths(name, problem):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 #: command -> (module under ecgcore.cli, one-line help)
@@ -28,6 +29,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: What argparse should read as a negative number, not an option: argparse's own pattern misses
+#: exponents and -inf / -nan, so "--lr -1e-3" said "expected one argument".
+NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ecgcore", description="ECG Lab, headless.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -44,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = argv[0], argv[1:]
     module = importlib.import_module(f"ecgcore.cli.{COMMANDS[name][0]}")
     parser = argparse.ArgumentParser(prog=f"python -m ecgcore {name}", description=COMMANDS[name][1])
+    parser._negative_number_matcher = NEGATIVE_NUMBER  # "--lr -1e-3" is a value, not an unknown option
     module.add_arguments(parser)
     args = parser.parse_args(rest)
     try:

@@ -14,6 +14,15 @@ from pathlib import Path
 
 from ecgcore.progress import cli_progress
 
+
+def json_value(text: str) -> object:
+    """A JSON option's value; argparse shows the reason it is not JSON (not "invalid loads value")."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc}): {text!r}") from None
+
+
 #: option -> (TrainConfig field, type, help); every one defaults to "not given".
 _OPTIONS: dict[str, tuple[str, type, str]] = {
     "--task": ("task", str, "regression | classification"),
@@ -25,7 +34,7 @@ _OPTIONS: dict[str, tuple[str, type, str]] = {
     "--train-fraction": ("train_fraction", float, "seeded fraction of the training records to use"),
     "--max-records": ("max_records", int, "cap on records (seeded sample)"),
     "--model": ("model", str, "model name (see ecgcore.models.list_models)"),
-    "--model-kwargs": ("model_kwargs", json.loads, "model arguments as JSON, e.g. '{\"depth\": 3}'"),
+    "--model-kwargs": ("model_kwargs", json_value, "model arguments as JSON, e.g. '{\"depth\": 3}'"),
     "--leads": ("leads", str, "leads, e.g. 8, 12 or I,II,V1"),
     "--fs": ("fs", float, "sampling rate of the model input (Hz)"),
     "--duration": ("duration", float, "seconds of signal per record"),
@@ -48,7 +57,7 @@ _OPTIONS: dict[str, tuple[str, type, str]] = {
         str,
         "model input: signal | chart | chart2 | gaf | gadf | mtf | rp | signal+chart | signal+gaf | gaf+mtf",
     ),
-    "--transfer": ("transfer", json.loads, "transfer settings as JSON (see ecgcore.train.transfer)"),
+    "--transfer": ("transfer", json_value, "transfer settings as JSON (see ecgcore.train.transfer)"),
 }
 _FLAGS: dict[str, tuple[str, bool, str]] = {
     "--no-amp": ("amp", False, "train in fp32 (default: mixed precision where the device supports it)"),

@@ -10,7 +10,10 @@ datasets), applies :func:`ecgcore.data.preprocess.preprocess_record` and writes,
 * ``meta.json``    preprocessing, fitted statistics, the fingerprint, skipped records, build time.
 
 The fingerprint hashes the parameters and the path, size and mtime of every source file
-(signal files and label tables); a mismatch rebuilds. A build writes into a temporary folder
+(signal files and label tables); a mismatch rebuilds. The manifest also holds a blake2b digest of
+every 16 MiB block of ``signals.npy`` (``content``), checked when the cache is opened: in full
+the first time and whenever the file's size, mtime, ctime or inode differ from the last check
+(recorded in ``verified.json``), else by that stat alone; see :func:`verify_content`. A build writes into a temporary folder
 and renames it into place only when complete, so a killed build leaves nothing that looks like
 a cache (its temporary folder is removed by the next build).
 """
@@ -45,6 +48,9 @@ from ecgcore.processes import pid_alive
 from ecgcore.progress import ProgressFn, report
 
 CACHE_VERSION = 1
+#: Bytes of ``signals.npy`` per content digest, and the digest used.
+CONTENT_BLOCK = 16 * 2**20
+CONTENT_HASH = "blake2b-128"
 #: Datasets at least this large are built by worker processes (both cores).
 PARALLEL_MIN_RECORDS = 400
 _CHUNK = 64
@@ -150,17 +156,19 @@ def _open(folder: Path, dataset: ECGDataset, fp: str) -> CachedDataset | None:
         meta = json.loads(meta_path.read_text())
     except (OSError, ValueError) as exc:
         return _damaged(folder, f"its manifest meta.json is unreadable ({exc})")
-    if not isinstance(meta, dict) or meta.get("fingerprint") != fp or not meta.get("complete"):
+    if not isinstance(meta, dict):
+        return _damaged(folder, f"its manifest meta.json holds a {type(meta).__name__}, not a manifest")
+    if meta.get("fingerprint") != fp or not meta.get("complete"):
         return None
-    problem = _check_signals(folder / "signals.npy", meta)
+    problem = _check_signals(folder / "signals.npy", meta) or verify_content(folder, meta)
     if problem is not None:
         return _damaged(folder, problem)
     signals = np.load(folder / "signals.npy", mmap_mode="r")
     by_id = pd.Series(np.arange(len(dataset.index)), index=dataset.index["record_id"].astype(str))
     try:
         index = dataset.index.iloc[by_id.loc[meta["record_ids"]].to_numpy()].reset_index(drop=True)
-    except (KeyError, TypeError):
-        return None  # records the dataset no longer has: the fingerprint should have said so; rebuild
+    except (KeyError, TypeError):  # the fingerprint covers the dataset's records: the manifest was changed
+        return _damaged(folder, "its manifest meta.json lists records the dataset does not have")
     if signals.shape[0] != len(index):
         return _damaged(folder, f"signals.npy holds {signals.shape[0]} rows for {len(index)} records")
     return CachedDataset(
@@ -196,6 +204,74 @@ def _check_signals(path: Path, meta: dict) -> str | None:
     actual = path.stat().st_size
     if actual != expected:
         return f"signals.npy is {actual} bytes, {expected} expected for {list(shape)} float32 (truncated?)"
+    return None
+
+
+def content_digests(path: Path, block: int = CONTENT_BLOCK) -> list[str]:
+    """blake2b (128-bit) of each ``block`` bytes of ``path``, read one block at a time."""
+    digests = []
+    with open(path, "rb") as handle:
+        while chunk := handle.read(block):
+            digests.append(hashlib.blake2b(chunk, digest_size=16).hexdigest())
+    return digests
+
+
+def _file_state(path: Path) -> dict[str, int]:
+    """What changes when a file's bytes are written: size, mtime, ctime (which no program can set back) and inode."""
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "inode": st.st_ino}
+
+
+def _stamp(folder: Path, meta: dict) -> None:
+    """Record that ``signals.npy``, as it is now, matched the manifest's digests (best effort: a read-only
+    cache is simply checked in full on every open)."""
+    with contextlib.suppress(OSError):
+        paths.atomic_write_json(
+            folder / "verified.json",
+            {"file": _file_state(folder / "signals.npy"), "content": meta["content"]["blocks"]},
+        )
+
+
+def verify_content(folder: Path, meta: dict) -> str | None:
+    """Check ``signals.npy`` against the manifest's block digests; what is wrong, or None.
+
+    Reading a large cache in full on every open would cost a second per gigabyte, so the full check
+    runs when the file's state (size, mtime, ctime, inode) differs from the one ``verified.json``
+    recorded at the last full check, or at the build; otherwise opening costs a ``stat``. This finds
+    every change made by writing to the file, copying or replacing it, even with its mtime set back
+    (the ctime cannot be); it does not find bits flipped by failing hardware below the file system
+    after the last full check (delete ``verified.json`` to force one). A cache built before digests
+    were kept gets them now, from its bytes as they are (the size and shape checks passed).
+    """
+    content = meta.get("content")
+    if not isinstance(content, dict) or content.get("hash") != CONTENT_HASH:
+        meta["content"] = {
+            "hash": CONTENT_HASH,
+            "block_bytes": CONTENT_BLOCK,
+            "blocks": content_digests(folder / "signals.npy"),
+        }
+        with contextlib.suppress(OSError):  # a read-only cache: digested again on the next open
+            paths.atomic_write_json(folder / "meta.json", meta)
+        _stamp(folder, meta)
+        return None
+    path = folder / "signals.npy"
+    try:
+        stamp = json.loads((folder / "verified.json").read_text())
+        if stamp.get("file") == _file_state(path) and stamp.get("content") == content["blocks"]:
+            return None
+    except (OSError, ValueError, AttributeError):
+        pass
+    block = int(content["block_bytes"])
+    actual = content_digests(path, block)
+    for i, (want, got) in enumerate(zip(content["blocks"], actual)):
+        if want != got:
+            return (
+                f"signals.npy bytes {i * block}-{min((i + 1) * block, path.stat().st_size) - 1} changed since "
+                f"the build (block {i} does not match its {CONTENT_HASH} digest in meta.json)"
+            )
+    if len(actual) != len(content["blocks"]):
+        return f"signals.npy has {len(actual)} blocks of {block} bytes, its manifest {len(content['blocks'])}"
+    _stamp(folder, meta)
     return None
 
 
@@ -398,6 +474,7 @@ def _build(
         signals.flush()
         del signals
         index.to_csv(tmp / "index.csv", index=False)
+        content = {"hash": CONTENT_HASH, "block_bytes": CONTENT_BLOCK, "blocks": content_digests(array_path)}
         meta = {
             "complete": True,
             "version": CACHE_VERSION,
@@ -410,10 +487,12 @@ def _build(
                 {"record_id": str(dataset.index["record_id"].iat[r]), "error": e} for r, e in failures
             ],
             "shape": [len(index), len(prep.leads), prep.n_samples],
+            "content": content,
             "build_seconds": round(time.perf_counter() - start, 3),
             "workers": jobs,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
+        _stamp(tmp, meta)  # the digests were just read from this very file
         paths.atomic_write_json(tmp / "meta.json", meta)  # written last: its presence marks a complete build
         _install(tmp, final)
 

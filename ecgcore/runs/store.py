@@ -162,6 +162,8 @@ def _damage(path: Path) -> str | None:
     """What is wrong with the store file (SQLite's quick check), or ``None`` when it is sound or absent."""
     if not path.exists():
         return None
+    if not path.is_file():
+        return "it is not a file (a directory or a device has taken its name)"
     if path.stat().st_size == 0:
         return "the file is empty"
     try:
@@ -302,7 +304,9 @@ def _recover_run(con: sqlite3.Connection, run_dir: Path) -> str | None:
 
 
 def _run_dirs(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(
+        p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", STORE_NAME))
+    )  # a damaged store set aside is no run, even if it was a directory
 
 
 def _rebuild(root: Path, problem: str | None) -> RepairReport:

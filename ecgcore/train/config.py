@@ -126,8 +126,9 @@ class TrainConfig:
             raise ValueError(
                 f"TrainConfig.max_records={self.max_records}; expected at least 3 (train, val, test)"
             )
-        if self.lr <= 0 or self.fs <= 0 or self.duration <= 0:
-            raise ValueError("TrainConfig.lr, fs and duration must be positive")
+        for name in ("lr", "fs", "duration"):
+            if getattr(self, name) <= 0:  # NaN and inf: ecgcore.train.validate names them
+                raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r}; expected a positive number")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (tuples become lists)."""

@@ -61,6 +61,8 @@ def validate(
 
 
 def _check_numbers(config: TrainConfig) -> None:
+    if not config.leads:
+        raise ConfigError("--leads '': give at least one lead, e.g. 8, 12 or I,II,V1")
     finite = {
         "lr": (config.lr, "a finite positive number, e.g. 1e-3", lambda v: v > 0),
         "fs": (config.fs, f"a rate from {FS_RANGE[0]:g} to {FS_RANGE[1]:g} Hz", _fs_ok),
@@ -132,6 +134,11 @@ def _check_model_kwargs(config: TrainConfig) -> None:
             raise ConfigError(
                 f"--model-kwargs: {config.model}'s {key} takes {_kind(default)} (default {default!r}), got {value!r}"
             )
+        if isinstance(default, int) and not isinstance(default, bool) and default > 0 and value < 0:
+            raise ConfigError(  # a size or a count: a negative one would fail deep inside the model
+                f"--model-kwargs: {config.model}'s {key} takes a whole number, 0 or more (default {default}), "
+                f"got {value!r}"
+            )
 
 
 def _kind(value: object) -> str:
@@ -176,7 +183,7 @@ def estimate_model(config: TrainConfig) -> ModelEstimate:
     with torch.device("meta"):
         try:
             model = create_model(config.model, channels, n_outputs, **config.model_kwargs)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, RuntimeError) as exc:  # RuntimeError: a negative width or depth
             raise ConfigError(f"--model-kwargs {config.model_kwargs}: {exc}") from None
         params = sum(p.numel() for p in model.parameters())
         limit, where = _memory_limit(config.device)
@@ -200,7 +207,8 @@ def estimate_model(config: TrainConfig) -> ModelEstimate:
                 if config.representation == "signal"
                 else f"the {config.representation!r} input {shape}"
             )
-            raise ConfigError(f"--model {config.model} cannot take {what}: {exc}") from None
+            given = f" with --model-kwargs {config.model_kwargs}" if config.model_kwargs else ""
+            raise ConfigError(f"--model {config.model}{given} cannot take {what}: {exc}") from None
         finally:
             for hook in hooks:
                 hook.remove()

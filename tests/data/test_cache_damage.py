@@ -49,7 +49,49 @@ def _missing(folder):
     (folder / "signals.npy").unlink()
 
 
-@pytest.mark.parametrize("damage", [_truncate, _garbage_header, _garbage_manifest, _other_shape, _missing])
+def _manifest_a_list(folder):
+    (folder / "meta.json").write_text("[1, 2]")
+
+
+def _manifest_lists_unknown_records(folder):
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["record_ids"] = ["zz"] * len(meta["record_ids"])
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
+def _flipped_bytes(folder):
+    """Bytes changed in place: the same size, header and shape; only a content check sees it."""
+    path = folder / "signals.npy"
+    size = path.stat().st_size
+    with open(path, "r+b") as handle:
+        handle.seek(size // 2)
+        byte = handle.read(1)
+        handle.seek(size // 2)
+        handle.write(bytes([byte[0] ^ 0x40]))
+    assert path.stat().st_size == size
+
+
+def _flipped_with_mtime_set_back(folder):
+    path = folder / "signals.npy"
+    before = path.stat()
+    _flipped_bytes(folder)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # only the ctime still tells
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        _truncate,
+        _garbage_header,
+        _garbage_manifest,
+        _other_shape,
+        _missing,
+        _manifest_a_list,
+        _manifest_lists_unknown_records,
+        _flipped_bytes,
+        _flipped_with_mtime_set_back,
+    ],
+)
 def test_a_damaged_cache_is_named_and_rebuilt(deepfake_root, damage):
     ds = open_source(f"deepfake:{deepfake_root}")
     good = np.array(load_cached(ds, PREP).signals)
@@ -59,6 +101,43 @@ def test_a_damaged_cache_is_named_and_rebuilt(deepfake_root, damage):
         rebuilt = load_cached(open_source(f"deepfake:{deepfake_root}"), PREP)
     np.testing.assert_array_equal(np.asarray(rebuilt.signals), good)
     assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # nothing set aside left behind
+
+
+def test_a_verified_cache_opens_by_stat_alone_and_is_read_again_when_its_file_changes(
+    deepfake_root, monkeypatch
+):
+    from ecgcore.data import cache
+
+    ds = open_source(f"deepfake:{deepfake_root}")
+    folder = load_cached(ds, PREP).path
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["content"]["hash"] == "blake2b-128" and len(meta["content"]["blocks"]) >= 1
+    reads = []
+    digests = cache.content_digests
+    monkeypatch.setattr(cache, "content_digests", lambda *a, **k: reads.append(a) or digests(*a, **k))
+    load_cached(ds, PREP)
+    assert reads == []  # verified at the build, unchanged since: no full read
+    (folder / "verified.json").unlink()
+    load_cached(ds, PREP)
+    assert len(reads) == 1  # no record of a check: one full read, then recorded again
+    load_cached(ds, PREP)
+    assert len(reads) == 1
+
+
+def test_a_cache_built_without_digests_gets_them_and_is_checked_from_then_on(deepfake_root):
+    ds = open_source(f"deepfake:{deepfake_root}")
+    good = np.array(load_cached(ds, PREP).signals)
+    folder = load_cached(ds, PREP).path
+    meta = json.loads((folder / "meta.json").read_text())
+    meta.pop("content")  # as the previous version wrote it
+    (folder / "meta.json").write_text(json.dumps(meta))
+    (folder / "verified.json").unlink()
+    load_cached(ds, PREP)
+    assert json.loads((folder / "meta.json").read_text())["content"]["blocks"]
+    _flipped_bytes(folder)
+    with pytest.warns(CacheWarning, match="changed since the build"):
+        rebuilt = load_cached(open_source(f"deepfake:{deepfake_root}"), PREP)
+    np.testing.assert_array_equal(np.asarray(rebuilt.signals), good)
 
 
 _SLOW_BUILD = """

@@ -6,6 +6,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -54,9 +55,14 @@ def _corrupt(path, how: str) -> None:
         page = 4096
         middle = (len(data) // page // 2) * page
         path.write_bytes(data[:middle] + os.urandom(page) + data[middle + page :])
+    elif how == "directory":  # something else took the store's name
+        for extra in ("-wal", "-shm"):
+            Path(f"{path}{extra}").unlink(missing_ok=True)
+        path.unlink()
+        path.mkdir()
 
 
-@pytest.mark.parametrize("how", ["empty", "half", "header", "page"])
+@pytest.mark.parametrize("how", ["empty", "half", "header", "page", "directory"])
 def test_a_damaged_store_is_rebuilt_with_every_run_and_its_metrics(tmp_path, how):
     maes = _finished_store(tmp_path)
     _corrupt(tmp_path / STORE_NAME, how)

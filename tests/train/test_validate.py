@@ -19,13 +19,29 @@ BAD = [
     (["--fs", "nan"], "--fs nan: expected a rate"),
     (["--lr", "inf"], "--lr inf: expected a finite positive number"),
     (["--lr", "nan"], "--lr nan: expected a finite positive number"),
+    (["--lr", "0"], "TrainConfig.lr=0.0; expected a positive number"),
+    (["--lr", "-1e-3"], "TrainConfig.lr=-0.001; expected a positive number"),
+    (["--lr", "-inf"], "TrainConfig.lr=-inf; expected a positive number"),
+    (["--fs", "-250"], "TrainConfig.fs=-250.0; expected a positive number"),
+    (["--leads", ""], "--leads '': give at least one lead"),
     (["--patience", "0"], "--patience 0: expected at least 1"),
     (["--patience", "-1"], "--patience -1: expected at least 1"),
     (["--weight-decay", "nan"], "--weight-decay nan"),
     (["--model-kwargs", '{"width": 3}'], "inception1d takes no argument 'width'; it takes depth, n_filters"),
     (["--model-kwargs", '{"depth": "3"}'], "inception1d's depth takes a whole number (default 6), got '3'"),
     (["--model-kwargs", '{"n_filters": 1000000}'], "parameters, about"),
-    (["--model", "vit", "--model-kwargs", '{"patch_size": 6000}'], "--model vit cannot take 8 leads x 5000"),
+    (
+        ["--model-kwargs", '{"n_filters": -4}'],
+        "n_filters takes a whole number, 0 or more (default 32), got -4",
+    ),
+    (
+        ["--model-kwargs", '{"n_filters": 0}'],
+        "--model inception1d with --model-kwargs {'n_filters': 0} cannot take",
+    ),
+    (
+        ["--model", "vit", "--model-kwargs", '{"patch_size": 6000}'],
+        "--model vit with --model-kwargs {'patch_size': 6000} cannot take 8 leads",
+    ),
     (["--device", "tpu"], "--device 'tpu': expected auto, cpu, cuda"),
 ]
 
@@ -39,6 +55,14 @@ def test_a_bad_setting_is_one_clear_line_and_leaves_no_run(tmp_path, capsys, opt
     assert err.count("\n") == 1 and "Traceback" not in err
     assert len(RunStore(tmp_path).list_runs()) == 0, "a refused setting leaves no failed run"
     assert time.monotonic() - started < 30
+
+
+def test_model_kwargs_that_are_not_json_say_so(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["train", "--data", "deepfake:/x", "--runs-dir", str(tmp_path), "--model-kwargs", "not json"])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and "argument --model-kwargs: not JSON (Expecting value" in err
+    assert "invalid loads value" not in err and "'not json'" in err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
