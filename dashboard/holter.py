@@ -16,7 +16,7 @@ from ecgcore.beats.aami import CLASSES
 from ecgcore.beats.analysis import analyse_record
 from ecgcore.beats.classify import load_classifier
 from ecgcore.beats.features import MORPH_SPAN_S
-from ecgcore.beats.longrecord import read_window, record_info, records_in, save_upload
+from ecgcore.beats.longrecord import open_record, read_span, records_in, save_upload
 from ecgcore.io import ECGFormatError
 
 STRIP_S = 10.0
@@ -32,18 +32,16 @@ record_path: Path | None = None
 try:
     if source == "a folder":
         folder = st.text_input(
-            "Folder with WFDB (.hea + .dat) or EDF records", value=paths.load_settings().get("holter_dir", "")
+            "Folder with WFDB records (.hea + .dat)", value=paths.load_settings().get("holter_dir", "")
         )
         if folder:
             found = records_in(folder)
             if not found:
-                st.warning(f"{folder}: no WFDB or EDF records there")
+                st.warning(f"{folder}: no WFDB records there")
             else:
                 record_path = st.selectbox("Record", found, format_func=lambda p: p.name)
     else:
-        files = st.file_uploader(
-            "Header and signal files (.hea + .dat) or one .edf", accept_multiple_files=True
-        )
+        files = st.file_uploader("Header and signal files (.hea + .dat)", accept_multiple_files=True)
         if files:
             record_path = save_upload(
                 [(f.name, f.getvalue()) for f in files], paths.subdir("uploads") / "holter"
@@ -55,8 +53,12 @@ except (ECGFormatError, FileNotFoundError) as exc:
 if record_path is None:
     st.stop()
 
-info = record_info(record_path)
-st.write(f"**{info.name}**: {info.duration / 3600:.2f} h, {info.fs:g} Hz, leads {', '.join(info.channels)}")
+try:
+    info = open_record(record_path)
+except ECGFormatError as exc:
+    st.error(str(exc))
+    st.stop()
+st.write(f"**{info.record_id}**: {info.duration / 3600:.2f} h, {info.fs:g} Hz, leads {', '.join(info.leads)}")
 key = f"holter:{info.path}"
 if st.button("Analyse", type="primary") or key in st.session_state:
     if key not in st.session_state:
@@ -140,9 +142,9 @@ with strip_tab:
     inside = (result.samples >= first) & (result.samples < last)
     st.plotly_chart(
         viz.holter_strip(
-            read_window(info, first, last),
+            read_span(info, first, last),
             info.fs,
-            info.channels,
+            info.leads,
             start,
             result.samples[inside] - first,
             [labels[i] for i in np.flatnonzero(inside)],
