@@ -10,6 +10,7 @@ its own part, so a beat near a window edge is found where it has context on both
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,20 +41,29 @@ class Window:
 
 
 def analysis_windows(info: RecordInfo, window_s: float, margin_s: float) -> Iterator[Window]:
-    """Windows of ``window_s`` read with ``margin_s`` either side (:func:`ecgcore.io.iter_chunks`); their
-    kept parts tile the record exactly once."""
+    """Windows of ``window_s`` (:func:`ecgcore.io.iter_chunks`), each read with ``margin_s`` either side;
+    their kept parts ``[k * window, (k + 1) * window)`` tile the record exactly once."""
     size, margin = round(window_s * info.fs), round(margin_s * info.fs)
     if size <= 0:
         raise ValueError("window size must be positive")
-    for chunk in io.iter_chunks(
-        info.path, (size + 2 * margin) / info.fs, 2 * margin / info.fs, channels=CHANNELS
-    ):
+    # the first window has no margin before it; the others start a margin before their kept part
+    first = io.iter_chunks(info.path, (size + margin) / info.fs, channels=CHANNELS)
+    rest = (
+        io.iter_chunks(
+            info.path,
+            (size + 2 * margin) / info.fs,
+            2 * margin / info.fs,
+            channels=CHANNELS,
+            start_s=(size - margin) / info.fs,
+        )
+        if info.n_samples > size
+        else iter(())
+    )
+    for chunk in itertools.chain(itertools.islice(first, 1), rest):
         stop = chunk.start + chunk.signal.shape[1]
+        keep_start = 0 if chunk.start == 0 else chunk.start + margin
         yield Window(
-            chunk.signal,
-            chunk.start,
-            0 if chunk.start == 0 else chunk.start + margin,
-            chunk.total if stop >= chunk.total else chunk.start + margin + size,
+            chunk.signal, chunk.start, keep_start, chunk.total if stop >= chunk.total else keep_start + size
         )
 
 

@@ -22,12 +22,12 @@ def test_windows_tile_the_record_once(long_record):
     parts = list(analysis_windows(info, 60, 10))
     kept = np.concatenate([np.arange(w.keep_start, w.keep_stop) for w in parts])
     assert kept.tolist() == list(range(info.n_samples))
-    # windows start every 60 s and are read 80 s long; each keeps its middle 60 s (the first from 0, the last to the end)
+    # each window keeps its 60 s and is read with 10 s either side (none before the first, none past the end)
     fs = int(info.fs)
-    assert (parts[1].start, parts[1].start + parts[1].signal.shape[1]) == (60 * fs, 140 * fs)
-    assert (parts[1].keep_start, parts[1].keep_stop) == (70 * fs, 130 * fs)
+    assert (parts[1].start, parts[1].start + parts[1].signal.shape[1]) == (50 * fs, 130 * fs)
+    assert (parts[1].keep_start, parts[1].keep_stop) == (60 * fs, 120 * fs)
     assert parts[-1].start + parts[-1].signal.shape[1] == info.n_samples
-    strip = read_span(info, 71 * fs, 73 * fs)
+    strip = read_span(info, 61 * fs, 63 * fs)
     assert np.array_equal(strip, parts[1].signal[:, 11 * fs : 13 * fs])
 
 
