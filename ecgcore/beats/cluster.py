@@ -1,7 +1,6 @@
 """Morphology clusters: k-means over beat morphology vectors, then clusters merged by template similarity.
 
-k-means (scikit-learn's mini-batch version, seeded; fitted on a sample of at most :data:`FIT_ROWS` beats,
-then every beat assigned to its nearest centre) splits the beats into up to ``k`` groups; each
+k-means (scikit-learn's mini-batch version, seeded) splits the beats into up to ``k`` groups; each
 group's template is the mean of its beats' morphology vectors. Groups whose templates have a cosine
 similarity of at least ``merge_threshold`` are then merged, most similar pair first, recomputing the
 merged template as the count-weighted mean, until no pair is that similar. k-means over-splits the
@@ -23,9 +22,6 @@ N_CLUSTERS = 12
 MERGE_THRESHOLD = 0.95
 #: Example beats kept per cluster (their indices among the record's beats).
 N_EXAMPLES = 5
-#: k-means is fitted on at most this many beats (drawn at random, seeded), then every beat is assigned to
-#: its nearest centre: a day's 100,000 beats cost no more than 20,000 to fit.
-FIT_ROWS = 20_000
 
 
 @dataclass
@@ -98,12 +94,8 @@ def cluster_beats(
     if n == 0:
         return np.zeros(0, dtype=np.int64), []
     k = max(1, min(n_clusters, n))
-    fit_rows = (
-        np.sort(np.random.default_rng(seed).choice(n, FIT_ROWS, replace=False)) if n > FIT_ROWS else None
-    )
-    km = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096)
-    km.fit(morph if fit_rows is None else morph[fit_rows])
-    raw = km.labels_ if fit_rows is None else km.predict(morph)
+    km = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096).fit(morph)
+    raw = km.labels_
     counts = np.bincount(raw, minlength=k)
     present = np.flatnonzero(counts)
     templates = np.stack([morph[raw == c].mean(axis=0) for c in present])
