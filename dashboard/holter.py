@@ -59,7 +59,7 @@ except ECGFormatError as exc:
     st.error(str(exc))
     st.stop()
 st.write(f"**{info.record_id}**: {info.duration / 3600:.2f} h, {info.fs:g} Hz, leads {', '.join(info.leads)}")
-key = f"holter:{info.path}"
+key = f"holter:{record_path}"
 if st.button("Analyse", type="primary") or key in st.session_state:
     if key not in st.session_state:
         try:
@@ -94,8 +94,21 @@ with overview:
 
 with gallery:
     st.caption(
-        "k-means over beat morphology, clusters merged by template similarity. Relabel a cluster to relabel all its beats."
+        "k-means over beat morphology, clusters merged by template similarity. Relabel a cluster to relabel all its "
+        "beats; merge two clusters that are one morphology."
     )
+    if len(result.clusters) > 1:
+        ids = [c.id for c in result.clusters]
+        name = {c.id: f"cluster {c.id} ({c.label}, {c.count:,} beats)" for c in result.clusters}
+        one, two, go = st.columns([2, 2, 1], vertical_alignment="bottom")
+        merged = one.selectbox(
+            "Merge cluster", ids, index=len(ids) - 1, format_func=name.get, key="merge_from"
+        )
+        into = two.selectbox("into", [i for i in ids if i != merged], format_func=name.get, key="merge_into")
+        if go.button("Merge"):
+            moved = result.merge_clusters(into, merged)
+            st.toast(f"{moved:,} beats moved into {name[into]}")
+            st.rerun()
     for cluster in result.clusters[:12]:
         left, right = st.columns([3, 1])
         examples = result.morph[cluster.examples]

@@ -27,7 +27,7 @@ import numpy as np
 from ecgcore.beats import features as feat
 from ecgcore.beats.aami import CLASS_INDEX, CLASSES
 from ecgcore.beats.classify import BeatClassifier
-from ecgcore.beats.cluster import MERGE_THRESHOLD, N_CLUSTERS, Cluster, cluster_beats
+from ecgcore.beats.cluster import MERGE_THRESHOLD, N_CLUSTERS, Cluster, cluster_beats, describe
 from ecgcore.beats.detect import WINDOW_S, detect_record, stage
 from ecgcore.beats.longrecord import analysis_windows, open_record
 from ecgcore.io import RecordInfo
@@ -91,6 +91,26 @@ class BeatAnalysis:
                 c.label = label
         self.flags = cross_check(self)
         return changed
+
+    def merge_clusters(self, keep: int, other: int) -> int:
+        """Move every beat of cluster ``other`` into cluster ``keep`` (two morphologies a reader judges the
+        same); clusters are renumbered by size and described anew. Returns how many beats moved."""
+        ids = {c.id for c in self.clusters}
+        for cid in (keep, other):
+            if cid not in ids:
+                raise ValueError(f"no cluster {cid} in {self.record}")
+        if keep == other:
+            raise ValueError(f"cluster {keep} cannot be merged with itself")
+        moved = self.cluster == other
+        self.cluster[moved] = keep
+        counts = np.bincount(self.cluster)
+        order = np.argsort(-counts, kind="stable")
+        mapping = np.zeros(counts.size, dtype=np.int64)
+        mapping[order] = np.arange(counts.size)
+        self.cluster = mapping[self.cluster]
+        self.clusters = describe(self.morph, self.classes, self.cluster)
+        _check_shapes(self)
+        return int(moved.sum())
 
     def counts(self) -> dict[str, int]:
         return {c: int(np.sum(self.classes == i)) for i, c in enumerate(CLASSES)}
@@ -222,6 +242,11 @@ def recluster(
 ) -> None:
     """(Re)compute the clusters, each beat's correlation with the dominant template, and the flags."""
     a.cluster, a.clusters = cluster_beats(a.morph, a.classes, n_clusters, merge_threshold)
+    _check_shapes(a)
+
+
+def _check_shapes(a: BeatAnalysis) -> None:
+    """Each beat's correlation with the dominant (largest) cluster's template, then the cross-check flags."""
     if a.clusters:
         dominant = a.clusters[0].template.astype(np.float64)
         centred = a.morph - a.morph.mean(axis=1, keepdims=True)
