@@ -102,9 +102,11 @@ with gallery:
         name = {c.id: f"cluster {c.id} ({c.label}, {c.count:,} beats)" for c in result.clusters}
         one, two, go = st.columns([2, 2, 1], vertical_alignment="bottom")
         merged = one.selectbox(
-            "Merge cluster", ids, index=len(ids) - 1, format_func=name.get, key="merge_from"
+            "Merge cluster", ids, index=len(ids) - 1, format_func=name.get, key=f"merge_from{len(ids)}"
         )
-        into = two.selectbox("into", [i for i in ids if i != merged], format_func=name.get, key="merge_into")
+        into = two.selectbox(
+            "into", [i for i in ids if i != merged], format_func=name.get, key=f"merge_into{len(ids)}"
+        )
         if go.button("Merge"):
             moved = result.merge_clusters(into, merged)
             st.toast(f"{moved:,} beats moved into {name[into]}")
