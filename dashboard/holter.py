@@ -144,6 +144,7 @@ with ectopics:
         )
         if st.button("Show in the strip"):
             st.session_state["holter_start"] = max(0.0, float(table["time (s)"].iloc[pick]) - STRIP_S / 2)
+            st.info(f"The Strip tab now shows {st.session_state['holter_start']:.1f} s onwards.")
 
 with strip_tab:
     start = st.number_input(
