@@ -28,8 +28,8 @@ from ecgcore.beats import features as feat
 from ecgcore.beats.aami import CLASS_INDEX, CLASSES
 from ecgcore.beats.classify import BeatClassifier
 from ecgcore.beats.cluster import MERGE_THRESHOLD, N_CLUSTERS, Cluster, cluster_beats, describe
-from ecgcore.beats.detect import WINDOW_S, detect_record, stage
-from ecgcore.beats.longrecord import analysis_windows, open_record
+from ecgcore.beats.detect import WINDOW_S, detect_record, stage, timed_windows
+from ecgcore.beats.longrecord import open_record
 from ecgcore.io import RecordInfo
 from ecgcore.progress import ProgressFn, report
 
@@ -197,12 +197,7 @@ def analyse_record(
     # The model of one window runs in the worker while the next window is read and cut; at most two
     # windows' inputs wait, so memory stays bounded however far the model falls behind.
     with ThreadPoolExecutor(1, thread_name_prefix="beat-model") as worker:
-        windows = analysis_windows(info, window_s, CONTEXT_S)
-        while True:
-            with stage(clock, "read"):
-                w = next(windows, None)
-            if w is None:
-                break
+        for w in timed_windows(info, window_s, CONTEXT_S, clock):
             lo, hi = np.searchsorted(samples, [w.keep_start, w.keep_stop])
             if hi > lo:
                 with stage(clock, "features"):

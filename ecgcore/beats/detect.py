@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ecgcore.beats.longrecord import analysis_windows
+from ecgcore.beats.longrecord import Window, analysis_windows
 from ecgcore.io import RecordInfo
 from ecgcore.measure.rpeaks import detect_qrs
 from ecgcore.progress import ProgressFn, report
@@ -35,6 +35,19 @@ def stage(clock: dict[str, float] | None, name: str) -> Iterator[None]:
         clock[name] = clock.get(name, 0.0) + time.thread_time() - started
 
 
+def timed_windows(
+    info: RecordInfo, window_s: float, margin_s: float, clock: dict[str, float] | None = None
+) -> Iterator[Window]:
+    """:func:`~ecgcore.beats.longrecord.analysis_windows`, the time spent reading added to ``clock["read"]``."""
+    windows = analysis_windows(info, window_s, margin_s)
+    while True:
+        with stage(clock, "read"):
+            w = next(windows, None)
+        if w is None:
+            return
+        yield w
+
+
 def detect_record(
     info: RecordInfo,
     window_s: float = WINDOW_S,
@@ -46,12 +59,7 @@ def detect_record(
 
     With ``clock``, the CPU seconds spent reading and detecting are added to its ``read`` and ``detect``."""
     found = []
-    windows = analysis_windows(info, window_s, margin_s)
-    while True:
-        with stage(clock, "read"):
-            w = next(windows, None)
-        if w is None:
-            break
+    for w in timed_windows(info, window_s, margin_s, clock):
         with stage(clock, "detect"):
             peaks = detect_qrs(w.signal, info.fs) + w.start
         found.append(peaks[(peaks >= w.keep_start) & (peaks < w.keep_stop)])
