@@ -89,8 +89,9 @@ def inference_net(model: nn.Module) -> nn.Module:
 
 #: Intra-op threads of beat inference. The beat model's layers are small: with more threads OpenMP's
 #: synchronisation costs more than it saves, and on a shared machine it collapses (measured on the 2-hour
-#: slice of the bench record: 1.1 s on 1 thread against 3-7 s on 2 under load); analysis overlaps
-#: inference with feature extraction instead, which keeps the second core busy.
+#: slice of the bench record, 7,971 beats: 1.1 s on 1 thread at load 13; on 2 threads 1.8 s at load 3.6
+#: and 7.4 s at load 6.6). Analysis overlaps inference with feature extraction instead, which keeps the
+#: second core busy.
 INFERENCE_THREADS = 1
 
 
