@@ -16,7 +16,7 @@ from ecgcore.beats.aami import CLASSES
 from ecgcore.beats.analysis import analyse_record
 from ecgcore.beats.classify import load_classifier
 from ecgcore.beats.features import MORPH_SPAN_S
-from ecgcore.beats.longrecord import read_window, record_info, records_in, save_upload
+from ecgcore.beats.longrecord import open_record, read_span, records_in, save_upload
 from ecgcore.io import ECGFormatError
 
 STRIP_S = 10.0
@@ -32,18 +32,16 @@ record_path: Path | None = None
 try:
     if source == "a folder":
         folder = st.text_input(
-            "Folder with WFDB (.hea + .dat) or EDF records", value=paths.load_settings().get("holter_dir", "")
+            "Folder with WFDB records (.hea + .dat)", value=paths.load_settings().get("holter_dir", "")
         )
         if folder:
             found = records_in(folder)
             if not found:
-                st.warning(f"{folder}: no WFDB or EDF records there")
+                st.warning(f"{folder}: no WFDB records there")
             else:
                 record_path = st.selectbox("Record", found, format_func=lambda p: p.name)
     else:
-        files = st.file_uploader(
-            "Header and signal files (.hea + .dat) or one .edf", accept_multiple_files=True
-        )
+        files = st.file_uploader("Header and signal files (.hea + .dat)", accept_multiple_files=True)
         if files:
             record_path = save_upload(
                 [(f.name, f.getvalue()) for f in files], paths.subdir("uploads") / "holter"
@@ -55,9 +53,13 @@ except (ECGFormatError, FileNotFoundError) as exc:
 if record_path is None:
     st.stop()
 
-info = record_info(record_path)
-st.write(f"**{info.name}**: {info.duration / 3600:.2f} h, {info.fs:g} Hz, leads {', '.join(info.channels)}")
-key = f"holter:{info.path}"
+try:
+    info = open_record(record_path)
+except ECGFormatError as exc:
+    st.error(str(exc))
+    st.stop()
+st.write(f"**{info.record_id}**: {info.duration / 3600:.2f} h, {info.fs:g} Hz, leads {', '.join(info.leads)}")
+key = f"holter:{record_path}"
 if st.button("Analyse", type="primary") or key in st.session_state:
     if key not in st.session_state:
         try:
@@ -92,8 +94,23 @@ with overview:
 
 with gallery:
     st.caption(
-        "k-means over beat morphology, clusters merged by template similarity. Relabel a cluster to relabel all its beats."
+        "k-means over beat morphology, clusters merged by template similarity. Relabel a cluster to relabel all its "
+        "beats; merge two clusters that are one morphology."
     )
+    if len(result.clusters) > 1:
+        ids = [c.id for c in result.clusters]
+        name = {c.id: f"cluster {c.id} ({c.label}, {c.count:,} beats)" for c in result.clusters}
+        one, two, go = st.columns([2, 2, 1], vertical_alignment="bottom")
+        merged = one.selectbox(
+            "Merge cluster", ids, index=len(ids) - 1, format_func=name.get, key=f"merge_from{len(ids)}"
+        )
+        into = two.selectbox(
+            "into", [i for i in ids if i != merged], format_func=name.get, key=f"merge_into{len(ids)}"
+        )
+        if go.button("Merge"):
+            moved = result.merge_clusters(into, merged)
+            st.toast(f"{moved:,} beats moved into {name[into]}")
+            st.rerun()
     for cluster in result.clusters[:12]:
         left, right = st.columns([3, 1])
         examples = result.morph[cluster.examples]
@@ -127,6 +144,7 @@ with ectopics:
         )
         if st.button("Show in the strip"):
             st.session_state["holter_start"] = max(0.0, float(table["time (s)"].iloc[pick]) - STRIP_S / 2)
+            st.info(f"The Strip tab now shows {st.session_state['holter_start']:.1f} s onwards.")
 
 with strip_tab:
     start = st.number_input(
@@ -140,9 +158,9 @@ with strip_tab:
     inside = (result.samples >= first) & (result.samples < last)
     st.plotly_chart(
         viz.holter_strip(
-            read_window(info, first, last),
+            read_span(info, first, last),
             info.fs,
-            info.channels,
+            info.leads,
             start,
             result.samples[inside] - first,
             [labels[i] for i in np.flatnonzero(inside)],

@@ -48,6 +48,11 @@ ASC_SAMPLES: int = 5000
 #: Suffixes :func:`read_record` recognises, and the ones tried when a path has none.
 SUFFIXES: tuple[str, ...] = (".hea", ".dat", ".mat", ".asc", ".csv")
 _PROBE_ORDER: tuple[str, ...] = (".hea", ".asc", ".csv")
+#: Which channels a long-record reader keeps: ``"ecg"`` the standard ECG leads (renamed canonically),
+#: ``"any"`` every signal channel under its own name (Holter channels such as ``ECG1``, ``CM5``, ``MLII``),
+#: an uncalibrated one (ADC gain 0) read at WFDB's default gain of 200 and named in
+#: ``metadata["uncalibrated"]``: for analyses that rescale each record themselves (beat analysis).
+CHANNELS: tuple[str, ...] = ("ecg", "any")
 #: Factor that converts a WFDB physical unit to millivolts.
 _TO_MV: dict[str, float] = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3, "nu": 1.0, "": 1.0}
 
@@ -198,14 +203,15 @@ def read_record(
     return record
 
 
-def record_info(path: str | Path, *, fs: float | None = None) -> RecordInfo:
+def record_info(path: str | Path, *, fs: float | None = None, channels: str = "ecg") -> RecordInfo:
     """What a record holds (rate, length, ECG leads) without reading its signal (for WFDB: the header only).
 
-    ``fs`` is required for CSV, as in :func:`read_record`. Raises the same errors.
+    ``fs`` is required for CSV, as in :func:`read_record`; ``channels`` as in :data:`CHANNELS`. Raises
+    the same errors.
     """
     source, kind = _resolve(Path(path))
     if kind == "wfdb":
-        parsed = _wfdb_header(source)
+        parsed = _wfdb_header(source, channels)
         if parsed.is_mat:
             _read_mat_samples(source, source.parent / parsed.files[0], parsed.hdr)  # checks it matches
         else:
@@ -248,14 +254,14 @@ class _Ranged:
     read: Any  # Callable[[int, int], Record]
 
 
-def _open_ranged(source: str | Path | Record, fs: float | None) -> _Ranged:
+def _open_ranged(source: str | Path | Record, fs: float | None, channels: str = "ecg") -> _Ranged:
     """Open a record for range reads: a WFDB ``.dat`` is read only over each range asked for; ``.mat``,
     ``.asc`` and CSV (short by nature) are read whole once and cut; a :class:`Record` is cut."""
     if isinstance(source, Record):
         whole = source
     else:
         path, kind = _resolve(Path(source))
-        parsed = _wfdb_header(path) if kind == "wfdb" else None
+        parsed = _wfdb_header(path, channels) if kind == "wfdb" else None
         if parsed is not None and not parsed.is_mat:
             for name in parsed.files:
                 _check_signal_file_size(path, path.parent / name, parsed.hdr)
@@ -293,10 +299,12 @@ def _check_window(seconds: float, overlap_s: float = 0.0) -> None:
         raise ValueError(f"overlap of {overlap_s!r} s: give 0 or more, less than the {seconds:g} s window")
 
 
-def _windows(total: int, rate: float, seconds: float, overlap_s: float) -> Iterator[tuple[int, int]]:
+def _windows(
+    total: int, rate: float, seconds: float, overlap_s: float, first: int = 0
+) -> Iterator[tuple[int, int]]:
     window = max(1, round(seconds * rate))
     step = max(1, window - round(overlap_s * rate))
-    for start in range(0, total, step):
+    for start in range(first, total, step):
         stop = min(start + window, total)
         yield start, stop
         if stop >= total:
@@ -310,13 +318,17 @@ def iter_chunks(
     *,
     fs: float | None = None,
     leads: Iterable[str] | None = None,
+    channels: str = "ecg",
+    start_s: float = 0.0,
 ) -> Iterator[RecordChunk]:
     """Consecutive windows of ``seconds`` (the last may be shorter), each ``seconds - overlap_s`` after the last.
 
     A WFDB ``.dat`` record is read window by window (``wfdb.rdrecord(sampfrom, sampto)``), so memory
     stays that of one window whatever the record's length; ``.mat``, ``.asc`` and CSV files (short by
     nature) are read whole and cut; a :class:`Record` already in memory is cut. ``leads`` selects (and
-    derives) leads as in :meth:`Record.select`.
+    derives) leads as in :meth:`Record.select`; ``channels="any"`` keeps a WFDB record's every channel
+    (:data:`CHANNELS`); the first window begins ``start_s`` seconds into the record (a strip of a long
+    record: ``next(iter_chunks(p, 10, start_s=t))``).
 
     Raises
     ------
@@ -324,8 +336,11 @@ def iter_chunks(
         As :func:`read_record`; also for a non-positive window or an overlap not shorter than it.
     """
     _check_window(seconds, overlap_s)
-    ranged = _open_ranged(path, fs)
-    for start, stop in _windows(ranged.total, ranged.fs, seconds, overlap_s):
+    if not (math.isfinite(start_s) and start_s >= 0):
+        raise ValueError(f"start of {start_s!r} s: give 0 or more seconds")
+    ranged = _open_ranged(path, fs, channels)
+    first = min(round(start_s * ranged.fs), max(ranged.total - 1, 0))
+    for start, stop in _windows(ranged.total, ranged.fs, seconds, overlap_s, first):
         yield _chunk(ranged.read(start, stop), start, ranged.total, leads)
 
 
@@ -624,6 +639,7 @@ class _WfdbHeader:
     keep: list[int]
     leads: tuple[str, ...]
     dropped: list[str]
+    uncalibrated: tuple[str, ...] = ()
 
     @property
     def is_mat(self) -> bool:
@@ -684,8 +700,10 @@ def _wfdb_name(header: Path) -> Iterator[str]:
         yield str(Path(tmp) / "record")
 
 
-def _check_header_text(header: Path) -> None:
-    """What wfdb lets through: a signal count that disagrees with the signal lines, a bad sampling rate."""
+def _check_header_text(header: Path, uncalibrated_ok: bool = False) -> tuple[str, ...]:
+    """What wfdb lets through: a signal count that disagrees with the signal lines, a bad sampling rate.
+
+    Returns the signals with an ADC gain of 0 (refused unless ``uncalibrated_ok``)."""
     lines = _header_lines(header)
     if not lines:
         raise _error(header, "empty WFDB header: no record line")
@@ -695,7 +713,7 @@ def _check_header_text(header: Path) -> None:
     else:
         rest = line.split(None, 1)[1] if len(line.split(None, 1)) > 1 else ""
     if rest.startswith("/"):
-        return  # a multi-segment header: wfdb checks its segment lines
+        return ()  # a multi-segment header: wfdb checks its segment lines
     fields = rest.split()
     if not fields:
         raise _error(header, f"the record line {line!r} gives no number of signals")
@@ -727,15 +745,18 @@ def _check_header_text(header: Path) -> None:
                 zero.append(" ".join(fields[7:]) or f"on signal line {number}")
         except ValueError:
             continue
-    if zero:
+    if zero and not uncalibrated_ok:
         raise _error(
             header, f"an ADC gain of 0 for signal(s) {', '.join(zero)}: the samples cannot be scaled"
         )
+    return tuple(zero)
 
 
-def _wfdb_header(header: Path) -> _WfdbHeader:
-    """Parse and check a WFDB header (via wfdb, plus the checks wfdb does not make)."""
-    _check_header_text(header)
+def _wfdb_header(header: Path, channels: str = "ecg") -> _WfdbHeader:
+    """Parse and check a WFDB header (via wfdb, plus the checks wfdb does not make); ``channels``: :data:`CHANNELS`."""
+    if channels not in CHANNELS:
+        raise ValueError(f"channels={channels!r}: expected one of {', '.join(CHANNELS)}")
+    uncalibrated = _check_header_text(header, uncalibrated_ok=channels == "any")
     try:
         with _wfdb_name(header) as name:
             hdr = wfdb.rdheader(name)
@@ -752,7 +773,11 @@ def _wfdb_header(header: Path) -> _WfdbHeader:
     base = header.with_name(header.name[: -len(".hea")])
     stem = base.name
     files = tuple(dict.fromkeys(_real_file_name(name, stem) for name in hdr.file_name))
-    keep, leads, dropped = _canonical_channels(header, list(hdr.sig_name))
+    if channels == "any":
+        names = [str(n) if n else f"signal {i + 1}" for i, n in enumerate(hdr.sig_name or [None] * hdr.n_sig)]
+        keep, leads, dropped = list(range(hdr.n_sig)), tuple(names), []
+    else:
+        keep, leads, dropped = _canonical_channels(header, list(hdr.sig_name))
     unknown = sorted({str(f) for f in hdr.fmt or []} - set(DAT_FMTS))
     if unknown:
         raise _error(
@@ -762,7 +787,7 @@ def _wfdb_header(header: Path) -> _WfdbHeader:
     for unit in hdr.units or []:
         if (unit or "").strip().lower() not in _TO_MV:
             raise _error(header, f"unsupported signal unit {unit!r}; expected mV, uV or V")
-    return _WfdbHeader(header, hdr, files, keep, leads, dropped)
+    return _WfdbHeader(header, hdr, files, keep, leads, dropped, uncalibrated)
 
 
 def _real_file_name(name: str, stem: str) -> str:
@@ -808,6 +833,8 @@ def _wfdb_range(parsed: _WfdbHeader, sampfrom: int, sampto: int) -> Record:
     }
     if parsed.dropped:
         metadata["dropped_channels"] = parsed.dropped
+    if parsed.uncalibrated:
+        metadata["uncalibrated"] = list(parsed.uncalibrated)
     if hdr.base_date or hdr.base_time:
         metadata["base_datetime"] = f"{hdr.base_date or ''} {hdr.base_time or ''}".strip()
     return Record(

@@ -1048,7 +1048,12 @@ def holter_strip(
 
     ``signal`` ``[leads, samples]`` starts at ``start_s`` of the record; ``beat_samples`` are sample
     indices relative to ``signal``. The time axis counts from the strip's start; the title says where.
+    Each lead is drawn about its median: an ambulatory recorder's DC offset (several mV on some records)
+    would put the trace off its row of paper.
     """
+    signal = np.asarray(signal, dtype=np.float64)
+    if signal.size:
+        signal = signal - np.median(signal, axis=1, keepdims=True)
     fig = ecg_paper(signal, fs, leads, layout="rows", title=title or f"from {start_s:.1f} s")
     beat_samples = np.asarray(beat_samples)
     for s, label in zip(beat_samples, beat_classes):

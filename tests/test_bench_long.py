@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import wfdb
 
-from ecgcore.bench import bench_long_record, build_long_record
+from ecgcore.bench import bench_long_record, build_long_record, format_long_record
 from ecgcore.data.synthetic import synthetic_ecg
 from tests.beats.conftest import write_record
 
@@ -37,3 +37,10 @@ def test_bench_long_record_reports_time_memory_and_beats(source):
     result = bench_long_record(source, hours=70 / 3600)
     assert result["n_beats"] == pytest.approx(70 * 75 / 60, abs=4)  # 20 s at 60 and 90 bpm alternating
     assert result["seconds"] > 0 and 50 < result["peak_rss_mb"] < 4096 and result["cpu_seconds"] > 0
+    # every stage was timed, and the stages ran inside the child's CPU time
+    stages = result["stages"]
+    assert set(stages) == {"read", "detect", "features", "classify", "cluster"}
+    assert all(v is not None and v > 0 for v in stages.values())
+    assert sum(stages.values()) <= result["cpu_seconds"]
+    text = format_long_record(result)
+    assert "classify" in text and f"{result['n_beats']:,} beats" in text

@@ -190,3 +190,21 @@ def test_learning_curves_draw_the_streamed_loss_at_fractional_epochs():
         {"r": epochs.iloc[:0]}, None, steps={"r": steps}, steps_per_epoch={"r": 10.0}
     )
     assert [t.name for t in only_steps.data] == ["r train (per step)"]  # before the first epoch ends
+
+
+def test_holter_strip_draws_each_lead_about_its_own_baseline():
+    """A recorder's DC offset (5 mV, -3 mV) must not push a lead off its row of paper."""
+    t = np.arange(2500) / 250
+    signal = np.stack([5 + np.sin(2 * np.pi * t), -3 + 0.5 * np.sin(2 * np.pi * t)])
+    fig = viz.holter_strip(signal, 250, ("A", "B"), 0.0, np.array([100]), ["V"])
+    lines = {
+        tr.name: np.asarray(tr.y, dtype=float) for tr in fig.data if tr.mode == "lines" and tr.name in "AB"
+    }
+    low, high = fig.layout.yaxis.range
+    for y in lines.values():
+        assert low < y.min() and y.max() < high  # on the paper
+    # both rows keep their amplitude and their spacing: the medians differ by the rows' distance only
+    assert np.ptp(lines["A"]) == pytest.approx(2.0, abs=0.01) and np.ptp(lines["B"]) == pytest.approx(
+        1.0, abs=0.01
+    )
+    assert [a.text for a in fig.layout.annotations if "V" in (a.text or "")] == ["<b>V</b>"]

@@ -7,10 +7,18 @@ holds only a few minutes of signal plus a few small numbers per beat. The beats 
 by morphology (:mod:`ecgcore.beats.cluster`), the clusters' templates give each beat a correlation
 with the dominant morphology, and the morphological cross-check flags predictions the waveform
 contradicts.
+
+The beat model of a window runs in a worker thread while the next window is read and cut (PyTorch
+releases the interpreter lock), so the two cores of a small machine both work; the model itself runs on
+one thread (:data:`ecgcore.beats.classify.INFERENCE_THREADS`). :attr:`BeatAnalysis.timings` holds the
+CPU seconds each stage took (``read``, ``detect``, ``features``, ``classify``, ``cluster``) and the
+analysis's ``wall`` seconds.
 """
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,9 +27,10 @@ import numpy as np
 from ecgcore.beats import features as feat
 from ecgcore.beats.aami import CLASS_INDEX, CLASSES
 from ecgcore.beats.classify import BeatClassifier
-from ecgcore.beats.cluster import MERGE_THRESHOLD, N_CLUSTERS, Cluster, cluster_beats
-from ecgcore.beats.detect import WINDOW_S, detect_record
-from ecgcore.beats.longrecord import RecordInfo, read_window, record_info, windows
+from ecgcore.beats.cluster import MERGE_THRESHOLD, N_CLUSTERS, Cluster, cluster_beats, describe
+from ecgcore.beats.detect import WINDOW_S, detect_record, stage, timed_windows
+from ecgcore.beats.longrecord import open_record
+from ecgcore.io import RecordInfo
 from ecgcore.progress import ProgressFn, report
 
 #: Context read on either side of a classification window (s): beyond the model window and filters.
@@ -54,6 +63,7 @@ class BeatAnalysis:
     correlation: np.ndarray = field(default_factory=lambda: np.zeros(0))
     flags: list[str] = field(default_factory=list)
     model: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
 
     def hr_per_minute(self) -> list[float | None]:
         """Heart rate (bpm) per minute of the record: 60 over the mean RR of the beats in that minute."""
@@ -82,6 +92,26 @@ class BeatAnalysis:
         self.flags = cross_check(self)
         return changed
 
+    def merge_clusters(self, keep: int, other: int) -> int:
+        """Move every beat of cluster ``other`` into cluster ``keep`` (two morphologies a reader judges the
+        same); clusters are renumbered by size and described anew. Returns how many beats moved."""
+        ids = {c.id for c in self.clusters}
+        for cid in (keep, other):
+            if cid not in ids:
+                raise ValueError(f"no cluster {cid} in {self.record}")
+        if keep == other:
+            raise ValueError(f"cluster {keep} cannot be merged with itself")
+        moved = self.cluster == other
+        self.cluster[moved] = keep
+        counts = np.bincount(self.cluster)
+        order = np.argsort(-counts, kind="stable")
+        mapping = np.zeros(counts.size, dtype=np.int64)
+        mapping[order] = np.arange(counts.size)
+        self.cluster = mapping[self.cluster]
+        self.clusters = describe(self.morph, self.classes, self.cluster)
+        _check_shapes(self)
+        return int(moved.sum())
+
     def counts(self) -> dict[str, int]:
         return {c: int(np.sum(self.classes == i)) for i, c in enumerate(CLASSES)}
 
@@ -96,6 +126,7 @@ class BeatAnalysis:
             "counts": self.counts(),
             "hr_per_minute": self.hr_per_minute(),
             "clusters": [c.to_json() for c in self.clusters],
+            "timings": {stage: round(seconds, 3) for stage, seconds in self.timings.items()},
         }
         if beats:
             out["beats"] = [
@@ -151,43 +182,53 @@ def analyse_record(
     progress: ProgressFn | None = None,
 ) -> BeatAnalysis:
     """Detect, classify and cluster every beat of a long record (see the module docstring)."""
-    info = path if isinstance(path, RecordInfo) else record_info(path)
-    samples = detect_record(info, window_s, progress=_part(progress, 0, 2))
+    info = path if isinstance(path, RecordInfo) else open_record(path)
+    clock: dict[str, float] = {}
+    started = time.perf_counter()
+    samples = detect_record(info, window_s, progress=_part(progress, 0, 2), clock=clock)
     rr = feat.rr_context(samples, info.fs)
-    classes, prob, qrs, morph = [], [], [], []
-    size, context = int(window_s * info.fs), int(CONTEXT_S * info.fs)
-    for read_start, read_stop, keep_start, keep_stop in windows(info.n_samples, size, context):
-        lo, hi = np.searchsorted(samples, [keep_start, keep_stop])
-        if hi > lo:
-            f = feat.chunk_features(
-                read_window(info, read_start, read_stop),
-                info.fs,
-                samples[lo:hi] - read_start,
-                (classifier.half,),
-            )
-            p = classifier.predict_proba(feat.model_input(f[f"window{classifier.half}"], rr[lo:hi]))
-            classes.append(p.argmax(axis=1))
-            prob.append(p.max(axis=1))
-            qrs.append(f["qrs_ms"])
-            morph.append(f["morph"])
-        report(progress, info.n_samples + keep_stop, 2 * info.n_samples, "classifying")
+    probabilities: list[Future] = []
+    qrs, morph = [], []
+
+    def classify(inputs: np.ndarray) -> np.ndarray:
+        with stage(clock, "classify"):
+            return classifier.predict_proba(inputs)
+
+    # The model of one window runs in the worker while the next window is read and cut; at most two
+    # windows' inputs wait, so memory stays bounded however far the model falls behind.
+    with ThreadPoolExecutor(1, thread_name_prefix="beat-model") as worker:
+        for w in timed_windows(info, window_s, CONTEXT_S, clock):
+            lo, hi = np.searchsorted(samples, [w.keep_start, w.keep_stop])
+            if hi > lo:
+                with stage(clock, "features"):
+                    f = feat.chunk_features(w.signal, info.fs, samples[lo:hi] - w.start, (classifier.half,))
+                    inputs = feat.model_input(f[f"window{classifier.half}"], rr[lo:hi])
+                if len(probabilities) >= 2:
+                    probabilities[-2].result()
+                probabilities.append(worker.submit(classify, inputs))
+                qrs.append(f["qrs_ms"])
+                morph.append(f["morph"])
+            report(progress, info.n_samples + w.keep_stop, 2 * info.n_samples, "classifying")
+        prob = [p.result() for p in probabilities]
     n_morph = 2 * len(np.arange(feat.MORPH_SPAN_S[0], feat.MORPH_SPAN_S[1] + 1e-9, 1 / feat.MORPH_FS))
     cat = lambda xs, shape, dtype: np.concatenate(xs).astype(dtype) if xs else np.zeros(shape, dtype)  # noqa: E731
     result = BeatAnalysis(
-        record=info.name,
+        record=info.record_id,
         fs=info.fs,
         n_samples=info.n_samples,
-        channels=info.channels,
+        channels=info.leads,
         samples=samples,
-        classes=cat(classes, 0, np.int64),
-        probability=cat(prob, 0, np.float32),
+        classes=cat([p.argmax(axis=1) for p in prob], 0, np.int64),
+        probability=cat([p.max(axis=1) for p in prob], 0, np.float32),
         rr=rr,
         qrs_ms=cat(qrs, 0, np.float32),
         morph=cat(morph, (0, n_morph), np.float32),
         cluster=np.zeros(samples.size, dtype=np.int64),
         model=classifier.source,
     )
-    recluster(result, n_clusters, merge_threshold)
+    with stage(clock, "cluster"):
+        recluster(result, n_clusters, merge_threshold)
+    result.timings = {**clock, "wall": time.perf_counter() - started}
     return result
 
 
@@ -196,6 +237,11 @@ def recluster(
 ) -> None:
     """(Re)compute the clusters, each beat's correlation with the dominant template, and the flags."""
     a.cluster, a.clusters = cluster_beats(a.morph, a.classes, n_clusters, merge_threshold)
+    _check_shapes(a)
+
+
+def _check_shapes(a: BeatAnalysis) -> None:
+    """Each beat's correlation with the dominant (largest) cluster's template, then the cross-check flags."""
     if a.clusters:
         dominant = a.clusters[0].template.astype(np.float64)
         centred = a.morph - a.morph.mean(axis=1, keepdims=True)

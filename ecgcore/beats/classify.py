@@ -7,13 +7,15 @@ expects: ``{"half": 150, "fs": 360.0, "classes": ["N", "S", "V", "F", "Q"], "inp
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from ecgcore.beats.aami import CLASSES
 from ecgcore.beats.features import CLASSIFIER_HALF, MODEL_FS
@@ -41,24 +43,85 @@ def flush_denormals() -> Iterator[None]:
         torch.set_flush_denormal(False)
 
 
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` intra-op threads (``None``: leave the setting), then restore it."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class NativeLSTM(nn.Module):
+    """An LSTM run by PyTorch's own kernels instead of oneDNN's (same weights, same results).
+
+    For the beat models' short sequences and small hidden size oneDNN's RNN is many times slower than
+    the native one on a CPU (measured: 0.92 s against 0.11 s for 2,048 windows on 2 threads), and it
+    degrades badly when the cores are shared; its convolutions stay on oneDNN, where they are fast.
+    """
+
+    def __init__(self, lstm: nn.LSTM) -> None:
+        super().__init__()
+        self.lstm = lstm
+
+    def forward(self, x: torch.Tensor, *args: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        with warnings.catch_warnings():  # flags() warns about TF32 on Intel GPUs, which this is not
+            warnings.simplefilter("ignore", UserWarning)
+            with torch.backends.mkldnn.flags(enabled=False):
+                return self.lstm(x, *args)
+
+
+def inference_net(model: nn.Module) -> nn.Module:
+    """The network :meth:`BeatClassifier.predict_proba` runs: an eval copy of ``model`` with its batch
+    norms folded (:func:`ecgcore.predict.fold_batchnorm`) and its LSTMs on native kernels."""
+    from ecgcore.predict import fold_batchnorm
+
+    net, _ = fold_batchnorm(model)
+    for module in list(net.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, nn.LSTM):
+                setattr(module, name, NativeLSTM(child))
+    return net
+
+
+#: Intra-op threads of beat inference. The beat model's layers are small: with more threads OpenMP's
+#: synchronisation costs more than it saves, and on a shared machine it collapses (measured on the 2-hour
+#: slice of the bench record, 7,971 beats: 1.1 s on 1 thread at load 13; on 2 threads 1.8 s at load 3.6
+#: and 7.4 s at load 6.6). Analysis overlaps inference with feature extraction instead, which keeps the
+#: second core busy.
+INFERENCE_THREADS = 1
+
+
 @dataclass
 class BeatClassifier:
-    """A beat model in eval mode with what it expects; :meth:`predict_proba` maps windows to probabilities."""
+    """A beat model in eval mode with what it expects; :meth:`predict_proba` maps windows to probabilities.
 
-    model: torch.nn.Module
+    Predictions run on :func:`inference_net` (built once, from the weights ``model`` holds then) under
+    ``torch.inference_mode``; ``model`` itself stays the training network (gradients, attributions).
+    """
+
+    model: nn.Module
     half: int = CLASSIFIER_HALF
     classes: tuple[str, ...] = CLASSES
     source: str = ""
+    threads: int | None = INFERENCE_THREADS
+    net: nn.Module | None = field(default=None, repr=False)
 
-    @torch.no_grad()
     def predict_proba(self, inputs: np.ndarray, batch_size: int = 2048) -> np.ndarray:
         """Class probabilities ``[n, classes]`` for model inputs ``[n, 4, 2*half]``
         (:func:`ecgcore.beats.features.model_input`)."""
+        if self.net is None:
+            self.net = inference_net(self.model)
         out = []
-        with flush_denormals():
+        with torch.inference_mode(), flush_denormals(), torch_threads(self.threads):
             for start in range(0, len(inputs), batch_size):
-                x = torch.from_numpy(np.ascontiguousarray(inputs[start : start + batch_size]))
-                out.append(torch.softmax(self.model(x).float(), dim=1).numpy())
+                x = torch.from_numpy(
+                    np.ascontiguousarray(inputs[start : start + batch_size], dtype=np.float32)
+                )
+                out.append(torch.softmax(self.net(x).float(), dim=1).numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), dtype=np.float32)
 
 

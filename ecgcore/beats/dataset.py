@@ -26,7 +26,7 @@ import torch
 from ecgcore.beats import features as feat
 from ecgcore.beats.detect import detect_record
 from ecgcore.beats.evaluate import TOLERANCE_S, match_beats, read_reference
-from ecgcore.beats.longrecord import read_window, record_info, windows
+from ecgcore.beats.longrecord import analysis_windows, open_record
 from ecgcore.paths import cache_dir
 from ecgcore.progress import ProgressFn, report
 
@@ -64,7 +64,7 @@ def record_beats(
     path: str | Path, annotator: str = "atr", half: int = feat.CLASSIFIER_HALF
 ) -> dict[str, np.ndarray]:
     """Windows, RR context and labels of one record's detected beats (see the module docstring)."""
-    info = record_info(path)
+    info = open_record(path)
     ref = read_reference(info.path, annotator)
     samples = detect_record(info)
     tol = int(round(TOLERANCE_S * info.fs))
@@ -75,13 +75,10 @@ def record_beats(
     labels[pairs[:, 1]] = ref.classes[pairs[:, 0]]
     rr = feat.rr_context(samples, info.fs)
     out = []
-    context = int(3 * info.fs)
-    for read_start, read_stop, keep_start, keep_stop in windows(info.n_samples, int(300 * info.fs), context):
-        lo, hi = np.searchsorted(samples, [keep_start, keep_stop])
+    for w in analysis_windows(info, 300.0, 3.0):
+        lo, hi = np.searchsorted(samples, [w.keep_start, w.keep_stop])
         if hi > lo:
-            f = feat.chunk_features(
-                read_window(info, read_start, read_stop), info.fs, samples[lo:hi] - read_start, (half,)
-            )
+            f = feat.chunk_features(w.signal, info.fs, samples[lo:hi] - w.start, (half,))
             out.append(f[f"window{half}"].astype(np.float16))
     win = np.concatenate(out) if out else np.zeros((0, feat.MODEL_LEADS, 2 * half), dtype=np.float16)
     return {"windows": win, "rr": rr.astype(np.float32), "labels": labels, "samples": samples}
@@ -111,14 +108,14 @@ def build_beat_set(
 
 
 def _cached(path: Path, annotator: str, half: int) -> dict[str, np.ndarray]:
-    info = record_info(path)
+    info = open_record(path)
     stamp = [str(info.path.resolve()), annotator, half, VERSION]
     for ext in ("hea", "dat", annotator):
         f = info.path.with_suffix(f".{ext}")
         if f.exists():
             stamp.append([f.stat().st_size, f.stat().st_mtime_ns])
     key = hashlib.sha1(json.dumps(stamp).encode()).hexdigest()[:16]
-    file = cache_dir() / "beats" / f"{info.name}-{key}.npz"
+    file = cache_dir() / "beats" / f"{info.record_id}-{key}.npz"
     if file.exists():
         with np.load(file) as z:
             return {k: z[k] for k in z.files}

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 
-from ecgcore.beats.longrecord import RecordInfo, read_window, windows
+from ecgcore.beats.longrecord import Window, analysis_windows
+from ecgcore.io import RecordInfo
 from ecgcore.measure.rpeaks import detect_qrs
 from ecgcore.progress import ProgressFn, report
 
@@ -14,19 +19,51 @@ WINDOW_S = 300.0
 MARGIN_S = 10.0
 
 
+@contextmanager
+def stage(clock: dict[str, float] | None, name: str) -> Iterator[None]:
+    """Add the CPU seconds this thread spends in the block to ``clock[name]`` (nothing without a clock).
+
+    Thread CPU time, not wall time: stages that overlap in two threads stay apart, and a shared machine's
+    waiting is not counted."""
+    if clock is None:
+        yield
+        return
+    started = time.thread_time()
+    try:
+        yield
+    finally:
+        clock[name] = clock.get(name, 0.0) + time.thread_time() - started
+
+
+def timed_windows(
+    info: RecordInfo, window_s: float, margin_s: float, clock: dict[str, float] | None = None
+) -> Iterator[Window]:
+    """:func:`~ecgcore.beats.longrecord.analysis_windows`, the time spent reading added to ``clock["read"]``."""
+    windows = analysis_windows(info, window_s, margin_s)
+    while True:
+        with stage(clock, "read"):
+            w = next(windows, None)
+        if w is None:
+            return
+        yield w
+
+
 def detect_record(
     info: RecordInfo,
     window_s: float = WINDOW_S,
     margin_s: float = MARGIN_S,
     progress: ProgressFn | None = None,
+    clock: dict[str, float] | None = None,
 ) -> np.ndarray:
-    """Sample indices of every QRS complex of the record, reading ``window_s`` seconds at a time."""
-    size, margin = int(window_s * info.fs), int(margin_s * info.fs)
+    """Sample indices of every QRS complex of the record, reading ``window_s`` seconds at a time.
+
+    With ``clock``, the CPU seconds spent reading and detecting are added to its ``read`` and ``detect``."""
     found = []
-    for read_start, read_stop, keep_start, keep_stop in windows(info.n_samples, size, margin):
-        peaks = detect_qrs(read_window(info, read_start, read_stop), info.fs) + read_start
-        found.append(peaks[(peaks >= keep_start) & (peaks < keep_stop)])
-        report(progress, keep_stop, info.n_samples, "R peaks")
+    for w in timed_windows(info, window_s, margin_s, clock):
+        with stage(clock, "detect"):
+            peaks = detect_qrs(w.signal, info.fs) + w.start
+        found.append(peaks[(peaks >= w.keep_start) & (peaks < w.keep_stop)])
+        report(progress, w.keep_stop, info.n_samples, "R peaks")
     beats = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
     # A beat on a window boundary can be found on both sides a few samples apart: keep the first.
     refractory = int(0.2 * info.fs)

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "records",
         nargs="+",
         metavar="RECORD",
-        help="WFDB records (path with or without .hea) or EDF files; or `train-default`",
+        help="WFDB records (path with or without .hea); or `train-default`",
     )
     parser.add_argument(
         "--run", default=None, metavar="ID", help="classify with this finished beat-model run"
@@ -124,7 +124,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ecgcore.beats.analysis import analyse_record
     from ecgcore.beats.detect import detect_record
     from ecgcore.beats.evaluate import Counts, read_reference, score
-    from ecgcore.beats.longrecord import read_window, record_info
+    from ecgcore.beats.longrecord import open_record, read_span
     from ecgcore.beats.noise import add_noise, parse_noise
     from ecgcore.measure.rpeaks import detect_qrs
 
@@ -134,16 +134,18 @@ def _evaluate(args: argparse.Namespace) -> int:
     classifier = None if args.detection_only else _classifier(args)
     total = Counts()
     for path in args.records:
-        info = record_info(path)
+        info = open_record(path)
         ref = read_reference(info.path, args.eval_annotations)
         if noise is not None or args.channel is not None:  # whole record in memory: 15-30 min records
-            signal = read_window(info, 0, info.n_samples)
+            signal = read_span(info, 0, info.n_samples).astype(np.float64)
             if args.channel is not None:
                 if not 0 <= args.channel < signal.shape[0]:
                     raise ValueError(f"{info.path}: no channel {args.channel} (it has {signal.shape[0]})")
                 signal = signal[[args.channel]]
             if noise is not None:
-                signal = add_noise(signal, info.fs, *noise, ref.samples, seed=zlib.crc32(info.name.encode()))
+                signal = add_noise(
+                    signal, info.fs, *noise, ref.samples, seed=zlib.crc32(info.record_id.encode())
+                )
             counts = score(ref, detect_qrs(signal, info.fs))
         elif classifier is None:
             counts = score(ref, detect_record(info))
@@ -154,7 +156,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         if args.per_record:
             for line in counts.lines()[: 1 if classifier is None else None]:
                 if line["n_reference"] or line["n_detected"]:
-                    print(json.dumps({"record": info.name, **line}), flush=True)
+                    print(json.dumps({"record": info.record_id, **line}), flush=True)
     lines = total.lines()[:1] if classifier is None else total.lines()
     for line in lines:
         print(json.dumps(line), flush=True)

@@ -63,12 +63,13 @@ def main(args: argparse.Namespace) -> int:
     if args.long_record is not None:
         import json
 
-        from ecgcore.bench import bench_long_record
+        from ecgcore.bench import bench_long_record, format_long_record
 
         result = bench_long_record(args.long_record, args.hours, progress=cli_progress("long record"))
         out = args.out or subdir("bench") / f"long-record-{time.strftime('%Y%m%d-%H%M%S')}.json"
         atomic_write_json(out, result)
         print()
+        print(format_long_record(result))
         print(json.dumps(result))
         return 0
     settings = BenchSettings.quick(args.device) if args.quick else BenchSettings(device=args.device)

@@ -105,3 +105,18 @@ def test_cross_check_flags_a_premature_wide_beat_called_n():
 def test_hr_per_minute():
     a = _analysis()  # a beat every 220 samples at 250 Hz: 68.2 bpm, 66 beats -> minute 0 only
     assert a.hr_per_minute() == [pytest.approx(68.2, abs=0.05)]
+
+
+def test_merging_two_clusters_moves_the_beats_and_renumbers_by_size():
+    a = _analysis()
+    assert len(a.clusters) == 2
+    big, small = a.clusters[0], a.clusters[1]
+    members_small = a.cluster == small.id
+    moved = a.merge_clusters(small.id, big.id)  # the big one into the small one: the merged one is id 0
+    assert moved == big.count
+    assert len(a.clusters) == 1 and a.clusters[0].id == 0 and a.clusters[0].count == a.samples.size
+    assert np.all(a.cluster == 0) and members_small.any()
+    assert a.clusters[0].label == "N"  # the majority class of the merged beats
+    assert np.allclose(a.clusters[0].template, a.morph.mean(axis=0), atol=1e-5)
+    with pytest.raises(ValueError, match="no cluster 1"):
+        a.merge_clusters(0, 1)

@@ -6,7 +6,7 @@ import numpy as np
 
 from ecgcore.beats.detect import detect_record
 from ecgcore.beats.evaluate import match_beats
-from ecgcore.beats.longrecord import read_window, record_info, windows
+from ecgcore.beats.longrecord import analysis_windows, open_record, read_span
 from ecgcore.beats.noise import add_noise
 from ecgcore.data.synthetic import synthetic_ecg
 from ecgcore.measure.rpeaks import bandpass, detect_qrs, detect_r_peaks
@@ -17,17 +17,24 @@ def _f1(truth: np.ndarray, found: np.ndarray, fs: float) -> float:
     return 2 * hits / (truth.size + found.size)
 
 
-def test_windows_tile_the_record_once():
-    parts = list(windows(1000, 300, 20))
-    kept = np.concatenate([np.arange(a, b) for _, _, a, b in parts])
-    assert kept.tolist() == list(range(1000))
-    assert parts[1][:2] == (280, 620) and parts[-1][1] == 1000
+def test_windows_tile_the_record_once(long_record):
+    info = open_record(long_record[0])
+    parts = list(analysis_windows(info, 60, 10))
+    kept = np.concatenate([np.arange(w.keep_start, w.keep_stop) for w in parts])
+    assert kept.tolist() == list(range(info.n_samples))
+    # each window keeps its 60 s and is read with 10 s either side (none before the first, none past the end)
+    fs = int(info.fs)
+    assert (parts[1].start, parts[1].start + parts[1].signal.shape[1]) == (50 * fs, 130 * fs)
+    assert (parts[1].keep_start, parts[1].keep_stop) == (60 * fs, 120 * fs)
+    assert parts[-1].start + parts[-1].signal.shape[1] == info.n_samples
+    strip = read_span(info, 61 * fs, 63 * fs)
+    assert np.array_equal(strip, parts[1].signal[:, 11 * fs : 13 * fs])
 
 
 def test_chunked_detection_gives_the_beats_of_one_pass(long_record):
     path, r_peaks = long_record
-    info = record_info(path)
-    whole = detect_qrs(read_window(info, 0, info.n_samples), info.fs)
+    info = open_record(path)
+    whole = detect_qrs(read_span(info, 0, info.n_samples), info.fs)
     chunked = detect_record(info, window_s=60, margin_s=10)
     # the same beats; a few sit one sample apart, since each window scales its leads by its own blocks
     assert chunked.size == whole.size
