@@ -229,8 +229,41 @@ def _our_beats(
     )
 
 
+def beat_labels(record: str | Path, annotator: str, qrs: np.ndarray, fs: float) -> np.ndarray:
+    """The beat label (e.g. MIT-BIH ``N``, ``V``, ``/``) of the ``annotator`` beat nearest each QRS sample in ``qrs``.
+
+    A QRS with no labelled beat within :data:`MATCH_S`, or a record without that annotation file,
+    gets ``""``. Labels are any symbol that is not a wave bracket, a wave peak or a non-beat mark.
+    """
+    base = Path(record)
+    base = base.with_suffix("") if base.suffix in (".hea", ".dat") else base
+    out = np.full(len(qrs), "", dtype=object)
+    if not base.with_name(f"{base.name}.{annotator}").is_file():
+        return out
+    try:
+        ann = wfdb.rdann(str(base), annotator)
+    except Exception as exc:  # wfdb raises many types for malformed files
+        raise ValueError(
+            f"{base}.{annotator}: unreadable WFDB annotation file ({type(exc).__name__}: {exc})"
+        ) from exc
+    symbols = np.asarray(ann.symbol, dtype=object)
+    beat = ~np.isin(symbols, list(NON_BEAT))
+    samples, symbols = np.asarray(ann.sample)[beat], symbols[beat]
+    if samples.size == 0 or len(qrs) == 0:
+        return out
+    q = np.asarray(qrs, dtype=float)
+    nearest = np.abs(samples[None, :] - q[:, None]).argmin(axis=1)
+    near = np.abs(samples[nearest] - q) <= MATCH_S * fs
+    out[near] = symbols[nearest[near]]
+    return out
+
+
 def evaluate_record(
-    record: str | Path, annotator: str, support: int | None = None, per_group: bool = True
+    record: str | Path,
+    annotator: str,
+    support: int | None = None,
+    per_group: bool = True,
+    labels: str | None = None,
 ) -> pd.DataFrame:
     """Differences (ours - annotation, ms) per annotated beat and fiducial for one record.
 
@@ -239,7 +272,8 @@ def evaluate_record(
     Columns: ``record``, ``qrs`` (annotated QRS sample), ``matched`` (bool), ``group`` (our beat's morphology group, -1 if none) and, per fiducial,
     ``ref_<f>`` and ``ours_<f>`` (samples), ``in_span_<f>`` (ours lies inside the annotated span)
     and ``<f>`` (difference in ms, NaN if either is missing). ``support``: see :func:`reference_beats`;
-    ``per_group``: see :func:`ecgcore.measure.measure`.
+    ``per_group``: see :func:`ecgcore.measure.measure`; ``labels``: an annotator of beat labels (e.g.
+    ``atr``) whose label of each annotated beat goes in column ``label`` (:func:`beat_labels`).
     """
     base = Path(record)
     base = base.with_suffix("") if base.suffix in (".hea", ".dat") else base
@@ -267,6 +301,8 @@ def evaluate_record(
         if len(ours)
         else -1
     )
+    if labels is not None:
+        out["label"] = beat_labels(base, labels, ref["qrs"].to_numpy(), fs)
     first, last = annotated_span(waves)
     for f in CSE_TOLERANCE_MS:
         theirs = ref[f].to_numpy(dtype=float)
