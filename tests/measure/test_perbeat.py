@@ -7,9 +7,13 @@ beat's true QRS onset, QRS offset and T offset are known by construction.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+import wfdb
 
+from ecgcore.__main__ import main as cli_main
 from ecgcore.data.synthetic import SyntheticECG, synthetic_ecg
 from ecgcore.measure import delineate as dl
 from ecgcore.measure import measure
@@ -132,3 +136,46 @@ def test_wide_qrs_with_a_slow_limb_on_two_leads_is_delineated(monkeypatch):
     assert m.qrs == pytest.approx(140, abs=12)
     monkeypatch.setattr(dl, "WIDE_QRS_REACH_MS", dl.QRS_REACH_MS)
     assert measure(ecg.signal, ecg.fs, ecg.leads).qrs is None
+
+
+def _write_mixed_record(directory) -> dict[str, np.ndarray]:
+    """The mixed record as WFDB (2 leads, 250 Hz) with q1c marks of every QRS and T end and atr beat labels."""
+    ecg, truth = _record(fs=250.0, leads=("II", "V5"))
+    wfdb.wrsamp(
+        "mix",
+        fs=250,
+        units=["mV", "mV"],
+        sig_name=["MLII", "V5"],
+        p_signal=ecg.signal.T.astype(np.float64),
+        fmt=["16", "16"],
+        write_dir=str(directory),
+    )
+    labels = ["V" if k in ECTOPIC else "N" for k in range(truth["r_peak"].size)]
+    samples, symbols = [], []
+    for k, label in enumerate(labels):
+        t_peak = (truth["qrs_off"][k] + truth["t_off"][k]) // 2
+        samples += [truth["qrs_on"][k], truth["r_peak"][k], truth["qrs_off"][k], t_peak, truth["t_off"][k]]
+        symbols += ["(", label, ")", "t", ")"]
+    wfdb.wrann("mix", "tmpx", np.asarray(samples, dtype=np.int64), symbols, write_dir=str(directory))
+    (directory / "mix.tmpx").rename(directory / "mix.q1c")
+    wfdb.wrann("mix", "atr", truth["r_peak"].astype(np.int64), labels, write_dir=str(directory))
+    return truth
+
+
+@pytest.mark.parametrize("templates", ["group", "dominant"])
+def test_cli_scores_each_beat_class(tmp_path, capsys, templates):
+    """`measure --eval-annotations q1c --beat-classes atr`: a line per class; the wide (V) beats are
+    delineated within a few ms with per-group templates and not at all with the dominant beat's."""
+    _write_mixed_record(tmp_path)
+    args = ["measure", "--eval-annotations", "q1c", "--beat-classes", "atr", "--beat-templates", templates]
+    assert cli_main([*args, str(tmp_path / "mix.hea")]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    classes = {line["class"]: line for line in lines if "class" in line}
+    assert set(classes) == {"N", "V"} and classes["V"]["annotated_beats"] == len(ECTOPIC)
+    v = classes["V"]
+    if templates == "group":
+        for key in ("qrs_on", "qrs_off", "t_off"):
+            assert v[key]["matched"] == len(ECTOPIC) and abs(v[key]["mean_ms"]) <= 16, (key, v[key])
+    else:
+        assert all(v[key]["matched"] == 0 for key in ("qrs_on", "qrs_off", "t_off"))
+    assert classes["N"]["qrs_off"]["matched"] >= 6
