@@ -11,7 +11,6 @@ import json
 
 import numpy as np
 import pytest
-import wfdb
 
 from ecgcore.__main__ import main as cli_main
 from ecgcore.data.synthetic import SyntheticECG, synthetic_ecg
@@ -19,6 +18,7 @@ from ecgcore.measure import delineate as dl
 from ecgcore.measure import measure
 from ecgcore.measure.perbeat import delineate_beats
 from ecgcore.vocab import LEADS_8
+from tests.measure.wfdb_files import write_annotation, write_record
 
 NORMAL = {"qrs": 90.0, "qt": 380.0}
 WIDE = {"qrs": 160.0, "qt": 480.0}
@@ -141,24 +141,15 @@ def test_wide_qrs_with_a_slow_limb_on_two_leads_is_delineated(monkeypatch):
 def _write_mixed_record(directory) -> dict[str, np.ndarray]:
     """The mixed record as WFDB (2 leads, 250 Hz) with q1c marks of every QRS and T end and atr beat labels."""
     ecg, truth = _record(fs=250.0, leads=("II", "V5"))
-    wfdb.wrsamp(
-        "mix",
-        fs=250,
-        units=["mV", "mV"],
-        sig_name=["MLII", "V5"],
-        p_signal=ecg.signal.T.astype(np.float64),
-        fmt=["16", "16"],
-        write_dir=str(directory),
-    )
+    write_record(directory, "mix", ecg.signal, 250, ["MLII", "V5"])
     labels = ["V" if k in ECTOPIC else "N" for k in range(truth["r_peak"].size)]
     samples, symbols = [], []
     for k, label in enumerate(labels):
         t_peak = (truth["qrs_off"][k] + truth["t_off"][k]) // 2
         samples += [truth["qrs_on"][k], truth["r_peak"][k], truth["qrs_off"][k], t_peak, truth["t_off"][k]]
         symbols += ["(", label, ")", "t", ")"]
-    wfdb.wrann("mix", "tmpx", np.asarray(samples, dtype=np.int64), symbols, write_dir=str(directory))
-    (directory / "mix.tmpx").rename(directory / "mix.q1c")
-    wfdb.wrann("mix", "atr", truth["r_peak"].astype(np.int64), labels, write_dir=str(directory))
+    write_annotation(directory, "mix", "q1c", np.asarray(samples), symbols)
+    write_annotation(directory, "mix", "atr", truth["r_peak"], labels)
     return truth
 
 
