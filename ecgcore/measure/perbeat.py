@@ -37,6 +37,9 @@ GROUP_CORRELATION = 0.9
 #: ... and its residual from that median, relative to the median's size, is at most this: the
 #: correlation ignores size, and a beat of the same shape but 1.5 times as large is another beat.
 GROUP_RESIDUAL = 0.45
+#: A group's reference QRS is the median of its first this many beats: more barely move it, and
+#: recomputing it for every beat that joins would make grouping a long record quadratic.
+GROUP_MEDIAN_BEATS = 64
 #: Fewest beats in a group's median for its P wave to count: the P wave must stand out from the
 #: beat-to-beat variation (:func:`~ecgcore.measure.delineate.delineate_p`), which one or two beats
 #: cannot show, so a lone beat's "P wave" would be any bump before its QRS.
@@ -91,9 +94,11 @@ def group_by_morphology(
 ) -> np.ndarray:
     """Group beats by the shape of their multi-lead QRS; returns a label per beat.
 
-    Leader clustering in time order: a beat joins the group whose median QRS it correlates best
-    with (at the best lag within :data:`~ecgcore.measure.delineate.MAX_SHIFT_MS`) if that reaches
-    :data:`GROUP_CORRELATION`, and otherwise starts a group. ``seed`` (``[leads, 2 x 60 ms]``
+    Leader clustering in time order: a beat joins the group whose median QRS it is closest to (at
+    the best-correlated lag within :data:`~ecgcore.measure.delineate.MAX_SHIFT_MS`) if the
+    correlation reaches :data:`GROUP_CORRELATION` and the relative residual is at most
+    :data:`GROUP_RESIDUAL`, and otherwise starts a group. A group's median is that of its first
+    :data:`GROUP_MEDIAN_BEATS` beats. ``seed`` (``[leads, 2 x 60 ms]``
     around the QRS fiducial, e.g. the representative beat's QRS) is group 0's fixed reference.
     Beats too close to the record's ends for a QRS window get ``-1``.
     """
@@ -110,7 +115,7 @@ def group_by_morphology(
         if distance and min(distance) <= GROUP_RESIDUAL:
             g = int(np.argmin(distance))
             members[g].append(j)
-            if g > 0 or seed is None:
+            if (g > 0 or seed is None) and len(members[g]) <= GROUP_MEDIAN_BEATS:
                 refs[g] = np.median(segs[members[g], :, shift : shift + 2 * core], axis=0)
         else:
             members.append([j])
