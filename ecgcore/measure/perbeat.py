@@ -180,16 +180,26 @@ def delineate_beats(
     Raises
     ------
     ValueError
-        If ``groups`` does not give one label per beat or fewer than two beats are given.
+        If ``signal`` is not ``[leads, samples]`` of finite values, a peak lies outside it, ``groups``
+        does not give one label per beat or fewer than two beats are given.
     """
+    signal = np.asarray(signal, dtype=np.float64)
+    if signal.ndim != 2 or signal.shape[0] == 0:
+        raise ValueError(f"signal of shape {signal.shape}; expected [leads, samples]")
+    if not np.isfinite(signal).all():
+        raise ValueError("signal contains NaN or infinite samples")
     peaks = np.asarray(peaks, dtype=np.int64).reshape(-1)
+    if peaks.size and (peaks.min() < 0 or peaks.max() >= signal.shape[1]):
+        raise ValueError(
+            f"peaks must lie in the signal's {signal.shape[1]} samples; got {peaks.min()}-{peaks.max()}"
+        )
     if groups is not None:
         groups = np.asarray(groups, dtype=np.int64).reshape(-1)
         if groups.shape != peaks.shape:
             raise ValueError(f"{groups.size} group labels for {peaks.size} beats; need one per beat")
     if peaks.size < 2:
         raise ValueError(f"{peaks.size} beat(s) given; need at least 2 (the RR interval bounds the waves)")
-    x, work_fs, scale = prepare(np.asarray(signal, dtype=np.float64), fs)[:3]
+    x, work_fs, scale = prepare(signal, fs)[:3]
     work_peaks = np.round(np.sort(peaks) / scale).astype(np.int64)
     order = np.argsort(peaks, kind="stable")
     if groups is None:

@@ -125,6 +125,12 @@ def test_delineate_beats_groups_by_itself_and_checks_its_arguments():
         delineate_beats(ecg.signal, ecg.fs, peaks, np.zeros(peaks.size - 1))
     with pytest.raises(ValueError, match="at least 2"):
         delineate_beats(ecg.signal, ecg.fs, peaks[:1])
+    with pytest.raises(ValueError, match="outside|must lie"):
+        delineate_beats(ecg.signal, ecg.fs, peaks + ecg.signal.shape[1])
+    bad = ecg.signal.copy()
+    bad[0, 100] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        delineate_beats(bad, ecg.fs, peaks)
 
 
 def test_wide_qrs_with_a_slow_limb_on_two_leads_is_delineated(monkeypatch):
