@@ -6,7 +6,9 @@ flags, and the reason for every missing value); with ``--figures DIR`` it also w
 were measured on, readable offline. ``measure --eval-annotations ANNOTATOR RECORD ...``
 prints one JSON object per fiducial: matched beats, mean and SD of (ours - annotation) in ms, the
 CSE tolerance and pass/fail (``ludb`` = one annotation file per lead; anything else, e.g. ``q1c``,
-is the extension of a QT Database annotation file); ``--per-record`` first prints each record's own.
+is the extension of a QT Database annotation file); ``--per-record`` first prints each record's own,
+``--beat-classes atr`` then one line per beat class. ``--beat-templates dominant`` gives only the
+beats like the representative beat fiducials (the default gives every beat its own group's).
 """
 
 from __future__ import annotations
@@ -59,6 +61,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with --eval-annotations: first one JSON line per record (its mean and SD of ours - "
         "annotation per fiducial), to find the records furthest off",
+    )
+    parser.add_argument(
+        "--beat-templates",
+        choices=("group", "dominant"),
+        default="group",
+        help="per-beat fiducials: 'group' (default) from each beat's own morphology group's median beat, so "
+        "ectopic, paced and wide beats get their own QRS and T boundaries; 'dominant': only the beats like "
+        "the representative beat get fiducials (the representative beat's)",
+    )
+    parser.add_argument(
+        "--beat-classes",
+        metavar="ANNOTATOR",
+        default=None,
+        help="with --eval-annotations: also one JSON line per beat class (ANSI/AAMI EC57: N, S, V, F, Q) of "
+        "the beat labels in this annotation file, e.g. atr; beats of records without one are 'unlabelled'",
     )
     parser.add_argument("--fs", type=float, default=None, help="sampling rate for CSV records (Hz)")
     parser.add_argument(
@@ -125,10 +142,25 @@ def write_figures(record: Record, m: Measurement, folder: Path, name: str) -> Pa
     return path
 
 
-def measure_windows(path: str, window: float, fs: float | None, brief: bool) -> None:
+def print_classes(diffs: pd.DataFrame) -> None:
+    """One JSON line per EC57 beat class of the annotated beats' labels: counts, mean and SD per fiducial."""
+    from ecgcore.beats.aami import CLASSES, SYMBOL_TO_CLASS
+
+    classes = diffs["label"].map(lambda s: SYMBOL_TO_CLASS.get(s, "unlabelled" if s == "" else "other"))
+    for name in (*CLASSES, "other", "unlabelled"):
+        part = diffs[classes == name]
+        if part.empty:
+            continue
+        one = summarize(part)
+        counts = one.pop("beats")
+        fiducials = {f: {k: row[k] for k in ("matched", "mean_ms", "sd_ms")} for f, row in one.items()}
+        print(json.dumps({"class": name, "annotated_beats": counts["annotated"], **fiducials}))
+
+
+def measure_windows(path: str, window: float, fs: float | None, brief: bool, per_group: bool = True) -> None:
     """Print one JSON line per window of ``window`` seconds of the record (read window by window)."""
     for chunk in iter_chunks(path, window, fs=fs):
-        out = measure_record(chunk).to_dict()
+        out = measure_record(chunk, per_group).to_dict()
         if brief:
             out = {k: v for k, v in out.items() if k not in ("r_peaks", "beat_fiducials")}
         print(
@@ -141,11 +173,16 @@ def measure_windows(path: str, window: float, fs: float | None, brief: bool) -> 
 def main(args: argparse.Namespace) -> int:
     if args.reference_support is not None and args.reference_support < 1:
         raise ValueError(f"--reference-support must be at least 1, got {args.reference_support}")
+    per_group = args.beat_templates == "group"
     if args.eval_annotations:
         progress = cli_progress("evaluating") if len(args.records) > 1 else None
         frames = []
         for i, path in enumerate(args.records):
-            frames.append(evaluate_record(path, args.eval_annotations, args.reference_support))
+            frames.append(
+                evaluate_record(
+                    path, args.eval_annotations, args.reference_support, per_group, args.beat_classes
+                )
+            )
             report(progress, i + 1, len(args.records), str(path))
             if args.per_record:
                 one = summarize(frames[-1])
@@ -164,7 +201,8 @@ def main(args: argparse.Namespace) -> int:
                         }
                     )
                 )
-        summary = summarize(pd.concat(frames, ignore_index=True))
+        diffs = pd.concat(frames, ignore_index=True)
+        summary = summarize(diffs)
         beats = summary.pop("beats")
         for name, row in summary.items():
             print(
@@ -175,9 +213,12 @@ def main(args: argparse.Namespace) -> int:
                         "records": len(args.records),
                         "annotated_beats": beats["annotated"],
                         "reference_support": args.reference_support or "auto",
+                        "beat_templates": args.beat_templates,
                     }
                 )
             )
+        if args.beat_classes:
+            print_classes(diffs)
         return 0
     if args.window is not None and not (math.isfinite(args.window) and args.window > 0):
         raise ValueError(f"--window must be a positive number of seconds, got {args.window}")
@@ -187,10 +228,10 @@ def main(args: argparse.Namespace) -> int:
         if window is None and record_info(path, fs=args.fs).duration > LONG_RECORD_S:
             window = DEFAULT_WINDOW_S
         if window is not None:
-            measure_windows(path, window, args.fs, args.brief)
+            measure_windows(path, window, args.fs, args.brief, per_group)
             continue
         record = read_record(path, fs=args.fs)
-        m = measure_record(record)
+        m = measure_record(record, per_group)
         out = m.to_dict()
         if args.brief:
             out = {k: v for k, v in out.items() if k not in ("r_peaks", "beat_fiducials")}

@@ -13,9 +13,10 @@ often enough to dominate the spread: in lead II of LUDB record 29 the experts en
 130 ms after the latest of the other 11 leads (485 against 330-353 ms after the R peak, medians
 over the beats). ``support=1`` gives that extreme reference all the same.
 
-Per-beat fiducials: each beat's fiducials are the representative beat's fiducials placed at that
-beat's own (template-aligned) QRS position, i.e. the median-beat offsets applied per beat; a long
-record is measured in consecutive 10 s segments so the offsets follow slow changes of the rhythm.
+Per-beat fiducials: each beat's fiducials are its morphology group's median-beat fiducials placed at
+that beat's own (template-aligned) QRS position (the representative beat's for the dominant beats;
+``per_group=False``: the dominant beats only); a long record is measured in consecutive 10 s
+segments so the offsets follow slow changes of the rhythm.
 """
 
 from __future__ import annotations
@@ -195,7 +196,9 @@ def annotated_span(waves: dict[str, list[Wave]]) -> tuple[int, int]:
     return min(marks), max(marks)
 
 
-def _our_beats(signal: np.ndarray, fs: float, leads: Sequence[str], first: int, last: int) -> pd.DataFrame:
+def _our_beats(
+    signal: np.ndarray, fs: float, leads: Sequence[str], first: int, last: int, per_group: bool = True
+) -> pd.DataFrame:
     """Our per-beat fiducials over ``[first, last]`` samples, measured in :data:`SEGMENT_S` segments.
 
     Segments overlap by 2 s and each keeps only the beats more than 1 s from its cut ends, so every
@@ -212,23 +215,65 @@ def _our_beats(signal: np.ndarray, fs: float, leads: Sequence[str], first: int, 
     for start, stop in bounds:
         if stop - start < 2 * fs:
             continue
-        m = measure(signal[:, start:stop], fs, leads)
+        m = measure(signal[:, start:stop], fs, leads, per_group)
         frame = pd.DataFrame({k: v + start for k, v in m.beat_fiducials.items()})
         frame["qrs"] = m.r_peaks + start
+        frame["group"] = m.beat_groups if m.beat_groups.size == m.r_peaks.size else -1
         keep_lo = start + margin if start > 0 else -np.inf
         keep_hi = stop - margin if stop < n else np.inf
         parts.append(frame[(frame["qrs"] >= keep_lo) & (frame["qrs"] < keep_hi)])
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["qrs", *CSE_TOLERANCE_MS])
+    return (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=["qrs", "group", *CSE_TOLERANCE_MS])
+    )
 
 
-def evaluate_record(record: str | Path, annotator: str, support: int | None = None) -> pd.DataFrame:
+def beat_labels(record: str | Path, annotator: str, qrs: np.ndarray, fs: float) -> np.ndarray:
+    """The beat label (e.g. MIT-BIH ``N``, ``V``, ``/``) of the ``annotator`` beat nearest each QRS sample in ``qrs``.
+
+    A QRS with no labelled beat within :data:`MATCH_S`, or a record without that annotation file,
+    gets ``""``. Labels are any symbol that is not a wave bracket, a wave peak or a non-beat mark.
+    """
+    base = Path(record)
+    base = base.with_suffix("") if base.suffix in (".hea", ".dat") else base
+    out = np.full(len(qrs), "", dtype=object)
+    if not base.with_name(f"{base.name}.{annotator}").is_file():
+        return out
+    try:
+        ann = wfdb.rdann(str(base), annotator)
+    except Exception as exc:  # wfdb raises many types for malformed files
+        raise ValueError(
+            f"{base}.{annotator}: unreadable WFDB annotation file ({type(exc).__name__}: {exc})"
+        ) from exc
+    symbols = np.asarray(ann.symbol, dtype=object)
+    beat = ~np.isin(symbols, list(NON_BEAT))
+    samples, symbols = np.asarray(ann.sample)[beat], symbols[beat]
+    if samples.size == 0 or len(qrs) == 0:
+        return out
+    q = np.asarray(qrs, dtype=float)
+    nearest = np.abs(samples[None, :] - q[:, None]).argmin(axis=1)
+    near = np.abs(samples[nearest] - q) <= MATCH_S * fs
+    out[near] = symbols[nearest[near]]
+    return out
+
+
+def evaluate_record(
+    record: str | Path,
+    annotator: str,
+    support: int | None = None,
+    per_group: bool = True,
+    labels: str | None = None,
+) -> pd.DataFrame:
     """Differences (ours - annotation, ms) per annotated beat and fiducial for one record.
 
     The signal is read with :func:`wfdb.rdrecord` with every channel as named in the header (the QT
     Database's ``MLII`` is not one of the 12 standard leads, yet its annotators used it).
-    Columns: ``record``, ``qrs`` (annotated QRS sample), ``matched`` (bool) and, per fiducial,
+    Columns: ``record``, ``qrs`` (annotated QRS sample), ``matched`` (bool), ``group`` (our beat's morphology group, -1 if none) and, per fiducial,
     ``ref_<f>`` and ``ours_<f>`` (samples), ``in_span_<f>`` (ours lies inside the annotated span)
-    and ``<f>`` (difference in ms, NaN if either is missing). ``support``: see :func:`reference_beats`.
+    and ``<f>`` (difference in ms, NaN if either is missing). ``support``: see :func:`reference_beats`;
+    ``per_group``: see :func:`ecgcore.measure.measure`; ``labels``: an annotator of beat labels (e.g.
+    ``atr``) whose label of each annotated beat goes in column ``label`` (:func:`beat_labels`).
     """
     base = Path(record)
     base = base.with_suffix("") if base.suffix in (".hea", ".dat") else base
@@ -242,7 +287,7 @@ def evaluate_record(record: str | Path, annotator: str, support: int | None = No
     ref = reference_beats(waves, fs, support)
     if ref.empty:
         raise ValueError(f"{base}: the {annotator} annotations hold no QRS complex")
-    ours = _our_beats(signal, fs, rec.sig_name, int(ref["qrs"].min()), int(ref["qrs"].max()))
+    ours = _our_beats(signal, fs, rec.sig_name, int(ref["qrs"].min()), int(ref["qrs"].max()), per_group)
     out = pd.DataFrame({"record": base.name, "qrs": ref["qrs"]})
     idx = np.full(len(ref), -1)
     if len(ours):
@@ -251,6 +296,13 @@ def evaluate_record(record: str | Path, annotator: str, support: int | None = No
         ok = np.abs(q[nearest] - ref["qrs"].to_numpy()) <= MATCH_S * fs
         idx = np.where(ok, nearest, -1)
     out["matched"] = idx >= 0
+    out["group"] = (
+        np.where(idx >= 0, ours["group"].to_numpy(dtype=float)[np.maximum(idx, 0)], -1).astype(int)
+        if len(ours)
+        else -1
+    )
+    if labels is not None:
+        out["label"] = beat_labels(base, labels, ref["qrs"].to_numpy(), fs)
     first, last = annotated_span(waves)
     for f in CSE_TOLERANCE_MS:
         theirs = ref[f].to_numpy(dtype=float)

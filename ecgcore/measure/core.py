@@ -18,35 +18,23 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy.interpolate import interp1d
 
 from ecgcore.measure import delineate as dl
-from ecgcore.measure.rpeaks import bandpass, detect_r_peaks, remove_pacer_spikes
+from ecgcore.measure.perbeat import GROUP_QRS_MS, delineate_groups, group_by_morphology, prepare
+from ecgcore.measure.rpeaks import detect_r_peaks
 from ecgcore.progress import ProgressFn, report
 from ecgcore.vocab import TARGET_KEYS
 
 if TYPE_CHECKING:
     from ecgcore.io import Record
 
-#: Records sampled below this rate are upsampled to it before delineation (4 ms resolution).
-MIN_FS = 250.0
 #: Fewer beats than this in the median beat: intervals are not measured.
 MIN_BEATS = 3
 #: RR coefficient of variation above which the rhythm is flagged irregular.
 IRREGULAR_CV = 0.15
-#: Longest QTc (Bazett, s) reported; a T wave "ending" later is taken for a U or P wave or noise.
-QTC_MAX = 0.6
-#: Spikes needed to flag a record as paced (a pacemaker fires beat after beat; a lone spike, e.g.
-#: a recorder's start-up transient, is removed all the same but is no sign of pacing).
-MIN_PACER_SPIKES = 2
 #: A pacing stimulus belongs to a beat when it ends this long (ms) or less before the beat's QRS
 #: fiducial (a paced QRS is wide: its slope centre lies up to ~100 ms after the stimulus).
 PACED_LEAD_MS = 150.0
-#: A removed spike leaves an edge (its after-potential) that the band-pass and the QRS wavelet smear
-#: back in time: an edge's slope stays above the QRS-onset threshold (2 % of its peak) for 28 ms
-#: before it at 250-1000 Hz. A QRS onset found this close before the stimulus's end is that
-#: residue, not ventricular activity (LUDB's paced records 8, 34, 45: 14, 16, 24 ms early).
-PACED_SMEAR_MS = 30.0
 #: Fiducial names on the representative beat and per beat.
 FIDUCIALS = ("p_on", "p_off", "qrs_on", "r", "qrs_off", "t_off")
 INTERVALS = (*TARGET_KEYS, "qtc_bazett", "qtc_fridericia")
@@ -71,10 +59,14 @@ class Measurement:
         Global fiducials on the representative beat, in samples from its start.
     beat_fiducials
         The same fiducials for every detected beat, as samples of the record (float, NaN where
-        missing or the beat was ectopic / cut by the record's ends).
+        missing or the beat was cut by the record's ends); a beat unlike the representative one
+        takes its own morphology group's fiducials (see :func:`measure`).
+    beat_groups
+        Morphology group of every detected beat: 0 the representative beat's, 1, 2, ... other
+        shapes, -1 not delineated.
     median_beat, median_fs
         The representative beat itself, ``[leads, samples]`` in mV (band-passed as delineated) at
-        ``median_fs`` Hz (the record's rate, or :data:`MIN_FS` where it was upsampled); empty when
+        ``median_fs`` Hz (the record's rate, or :data:`ecgcore.measure.perbeat.MIN_FS` where it was upsampled); empty when
         too few beats were found.
     flags
         Quality flags: ``no_qrs``, ``too_few_beats``, ``irregular_rhythm``, ``ectopic_beats_excluded``,
@@ -92,6 +84,7 @@ class Measurement:
     r_peaks: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     fiducials: dict[str, int] = field(default_factory=dict)
     beat_fiducials: dict[str, np.ndarray] = field(default_factory=dict)
+    beat_groups: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     flags: list[str] = field(default_factory=list)
     fs: float = 0.0
     median_beat: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
@@ -116,6 +109,7 @@ class Measurement:
             beat_fiducials={
                 k: [None if not np.isfinite(x) else int(x) for x in v] for k, v in self.beat_fiducials.items()
             },
+            beat_groups=[int(v) for v in self.beat_groups],
         )
         return out
 
@@ -126,14 +120,13 @@ def _miss(m: Measurement, keys: Iterable[str], reason: str) -> None:
             m.missing[key] = reason
 
 
-def _isoelectric(median: np.ndarray, qrs_on: int, fs: float) -> np.ndarray:
-    """Isoelectric level per lead ``[leads, 1]``: the mean of the PR segment just before the QRS onset."""
-    a, b = max(0, qrs_on - dl.ms(20, fs)), max(1, qrs_on - dl.ms(4, fs))
-    return median[:, a:b].mean(axis=1, keepdims=True)
-
-
-def measure(signal: np.ndarray, fs: float, leads: Sequence[str]) -> Measurement:
+def measure(signal: np.ndarray, fs: float, leads: Sequence[str], per_group: bool = True) -> Measurement:
     """Measure HR, PR, QRS, QT and QTc of one record.
+
+    The intervals are those of the representative (dominant) beat. Every beat's fiducials
+    (``beat_fiducials``) come from its own morphology group's median beat with ``per_group`` (the
+    default), so ectopic, paced and wide beats get their own QRS and T boundaries
+    (:mod:`ecgcore.measure.perbeat`); without it only the dominant beats get fiducials.
 
     Parameters
     ----------
@@ -144,6 +137,8 @@ def measure(signal: np.ndarray, fs: float, leads: Sequence[str]) -> Measurement:
     leads
         Lead names, one per row of ``signal`` (used in messages only: any channel names work,
         e.g. the QT Database's ``MLII``).
+    per_group
+        Delineate the beats unlike the dominant one from their own groups' median beats.
 
     Raises
     ------
@@ -165,23 +160,7 @@ def measure(signal: np.ndarray, fs: float, leads: Sequence[str]) -> Measurement:
     if bad.any():
         raise ValueError(f"lead(s) {[leads[i] for i in np.flatnonzero(bad)]} contain NaN or infinite samples")
     m = Measurement(fs=float(fs))
-    scale = 1.0
-    work_fs = float(fs)
-    spikes = np.zeros(0, dtype=np.int64)
-    if fs >= MIN_FS:
-        # Below MIN_FS a 0.5-2 ms pacemaker spike is already smeared by the recording's own filter.
-        signal, spikes = remove_pacer_spikes(signal, fs)
-        if spikes.size >= MIN_PACER_SPIKES:
-            m.flags.append("pacer_spikes_removed")
-    else:
-        # Linear interpolation: unlike a polyphase (sinc-like) filter it adds no ringing before and
-        # after the QRS, which the boundary thresholds would take for activity.
-        work_fs = MIN_FS
-        scale = fs / work_fs
-        t_new = np.arange(int((signal.shape[1] - 1) / scale) + 1) * scale
-        signal = interp1d(np.arange(signal.shape[1]), signal, axis=1, assume_sorted=True)(t_new)
-        m.flags.append("upsampled")
-    x = bandpass(signal, work_fs)
+    x, work_fs, scale, spikes, m.flags = prepare(signal, float(fs))
     peaks = detect_r_peaks(x, work_fs)
     if peaks.size < 2:
         m.flags.append("no_qrs")
@@ -210,7 +189,7 @@ def measure(signal: np.ndarray, fs: float, leads: Sequence[str]) -> Measurement:
         a, b = int(fid["qrs_on"]), int(fid["qrs_off"]) + 1
     else:
         a, b = pre - dl.ms(50, work_fs), pre + dl.ms(50, work_fs)
-    level = _isoelectric(tpl.median, a, work_fs)
+    level = dl.isoelectric(tpl.median, a, work_fs)
     r_shift = a + int(np.argmax(np.sum((tpl.median[:, a:b] - level) ** 2, axis=0))) - pre
     fid["r"] = float(pre + r_shift)
     m.r_peaks = np.round((tpl.peaks + r_shift) * scale).astype(np.int64)
@@ -218,10 +197,21 @@ def measure(signal: np.ndarray, fs: float, leads: Sequence[str]) -> Measurement:
     m.fiducials = {k: int(round(v * scale)) for k, v in found.items()}
     # Per beat: the representative beat's fiducials placed at each beat's template-aligned position.
     per_beat = np.where(tpl.used, tpl.peaks, np.nan).astype(np.float64)
-    m.beat_fiducials = {
-        k: np.round((per_beat + found[k] - pre) * scale) if k in found else np.full(per_beat.shape, np.nan)
-        for k in FIDUCIALS
+    beat_fid = {
+        k: per_beat + found[k] - pre if k in found else np.full(per_beat.shape, np.nan) for k in FIDUCIALS
     }
+    m.beat_groups = np.where(tpl.used, 0, -1)
+    if per_group:
+        # Beats unlike the representative one (ectopic, paced, wide; a stricter test than the one that
+        # kept them out of it): each from its own morphology group's median beat.
+        core = dl.ms(GROUP_QRS_MS, work_fs)
+        labels = group_by_morphology(x, tpl.peaks, work_fs, seed=tpl.median[:, pre - core : pre + core])
+        typical = tpl.used & (labels == 0)
+        others = delineate_groups(x, tpl.peaks, np.where(typical, -1, labels), work_fs, float(np.median(rr)))
+        m.beat_groups = np.where(typical, 0, others.groups)
+        for k, v in others.fiducials.items():
+            beat_fid[k] = np.where(typical, beat_fid[k], v)
+    m.beat_fiducials = {k: np.round(v * scale) for k, v in beat_fid.items()}
     return m
 
 
@@ -248,57 +238,32 @@ def paced_stimulus(spikes: np.ndarray, tpl: dl.Template, fs: float) -> int | Non
 def _delineate(
     m: Measurement, tpl: dl.Template, fs: float, mean_rr: float, stimulus: int | None = None
 ) -> dict[str, float | None]:
-    """Global fiducials of the representative beat (samples in it); fills the intervals of ``m``.
-
-    ``stimulus``: end of the pacing spike that precedes the QRS (see :func:`paced_stimulus`); the
-    ventricles respond after it, so a QRS onset found just before it is the spike's residue.
-    """
-    pre, median = tpl.pre, tpl.median
-    qrs_on, qrs_off = dl.delineate_qrs(median, tpl.beats, pre, fs)
-    if qrs_on is not None and stimulus is not None and 0 < stimulus - qrs_on <= dl.ms(PACED_SMEAR_MS, fs):
-        qrs_on = float(stimulus)
-    fid: dict[str, float | None] = {"qrs_on": qrs_on, "qrs_off": qrs_off}
-    if qrs_on is None or qrs_off is None:
-        _miss(
-            m, ("pr", "qrs", "qt", "qtc_bazett", "qtc_fridericia"), "QRS boundaries not found in enough leads"
-        )
+    """Global fiducials of the representative beat (samples in it); fills the intervals of ``m``."""
+    fid, problems = dl.delineate_beat(tpl.median, tpl.beats, tpl.pre, fs, mean_rr, stimulus)
+    if "qrs" in problems:
+        _miss(m, ("pr", "qrs", "qt", "qtc_bazett", "qtc_fridericia"), problems["qrs"])
         return fid
+    qrs_on, qrs_off = fid["qrs_on"], fid["qrs_off"]
     m.qrs = (qrs_off - qrs_on) * 1000 / fs
-    level = _isoelectric(median, int(qrs_on), fs)
-    flat = median - level
-    # T peaks are searched up to a generous Bazett-like bound (and before the next beat); the T
-    # wave must end before a QTc (Bazett) of QTC_MAX and 60 ms before the next QRS.
-    t_stop = pre + dl.ms(1000 * min(0.7, 0.45 * np.sqrt(mean_rr) + 0.1, mean_rr - 0.1), fs)
-    t_limit = int(qrs_on) + dl.ms(1000 * min(QTC_MAX * np.sqrt(mean_rr), mean_rr - 0.06), fs)
-    t_off = dl.delineate_t(flat, fs, int(qrs_off) + dl.ms(40, fs), min(t_stop, median.shape[1]), t_limit)
-    fid["t_off"] = t_off
-    if t_off is None:
+    if "t" in problems:
         m.flags.append("no_t_wave")
-        _miss(m, ("qt", "qtc_bazett", "qtc_fridericia"), "no T wave end found in enough leads")
+        _miss(m, ("qt", "qtc_bazett", "qtc_fridericia"), problems["t"])
     else:
-        m.qt = (t_off - qrs_on) * 1000 / fs
+        m.qt = (fid["t_off"] - qrs_on) * 1000 / fs
         m.qtc_bazett = m.qt / np.sqrt(mean_rr)
         m.qtc_fridericia = m.qt / np.cbrt(mean_rr)
-    # The P wave is searched after the previous beat's T wave (which ends one RR earlier).
-    p_start = max(0, int(qrs_on) - dl.ms(1000 * min(0.3, 0.6 * mean_rr), fs))
-    if t_off is not None:
-        p_start = max(p_start, int(t_off) - int(round(mean_rr * fs)))
-    p_on, p_off, reason = dl.delineate_p(
-        flat, tpl.beats - level[:, None, :], fs, p_start, int(qrs_on) - dl.ms(20, fs)
-    )
-    fid["p_on"], fid["p_off"] = p_on, p_off
-    if p_on is None:
+    if "p" in problems:
         m.flags.append("no_p_wave")
-        _miss(m, ("pr",), reason)
+        _miss(m, ("pr",), problems["p"])
     else:
-        m.pr = (qrs_on - p_on) * 1000 / fs
+        m.pr = (qrs_on - fid["p_on"]) * 1000 / fs
     return fid
 
 
-def measure_record(record: Record) -> Measurement:
-    """Measure an :class:`ecgcore.io.Record`."""
+def measure_record(record: Record, per_group: bool = True) -> Measurement:
+    """Measure an :class:`ecgcore.io.Record` (``per_group``: see :func:`measure`)."""
     try:
-        return measure(record.signal, record.fs, record.leads)
+        return measure(record.signal, record.fs, record.leads, per_group)
     except ValueError as exc:
         raise ValueError(f"{record.path or record.record_id}: {exc}") from exc
 

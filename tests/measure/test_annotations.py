@@ -12,6 +12,7 @@ import wfdb
 from ecgcore.__main__ import main as cli_main
 from ecgcore.data.synthetic import synthetic_ecg
 from ecgcore.measure import annotations as an
+from tests.measure.wfdb_files import write_annotation, write_record
 
 LUDB = Path(__file__).parent / "data" / "ludb"
 
@@ -41,30 +42,15 @@ def _marks(fid: dict[str, np.ndarray], beats, jitter: int = 0, rng=None, t_onset
     return np.asarray(samples, dtype=np.int64), symbols
 
 
-def _wrann(directory: Path, record: str, extension: str, samples: np.ndarray, symbols: list[str]) -> None:
-    """wfdb.wrann, for extensions with digits (``q1c``, ``v1``) too: wrann accepts only letters, so
-    the file is written under a letters-only extension and renamed (the content is the same)."""
-    wfdb.wrann(record, "tmpx", samples, symbols, write_dir=str(directory))
-    (directory / f"{record}.tmpx").rename(directory / f"{record}.{extension}")
-
-
 def test_qtdb_layout_two_leads_some_beats(tmp_path):
     """One q1c file for a 30 s, 250 Hz, two-channel record (MLII is not a standard lead name); T without onset."""
     ecg = synthetic_ecg(
         65, 170, 90, 410, fs=250.0, duration=30.0, leads=("II", "V5"), noise_mv=0.01, wander_mv=0.2, seed=2
     )
-    wfdb.wrsamp(
-        "sel1",
-        fs=250,
-        units=["mV", "mV"],
-        sig_name=["MLII", "V5"],
-        p_signal=ecg.signal.T.astype(np.float64),
-        fmt=["16", "16"],
-        write_dir=str(tmp_path),
-    )
+    write_record(tmp_path, "sel1", ecg.signal, 250, ["MLII", "V5"])
     beats = list(range(10, 25))
     samples, symbols = _marks(ecg.fiducials, beats, t_onset=False)
-    _wrann(tmp_path, "sel1", "q1c", samples, symbols)
+    write_annotation(tmp_path, "sel1", "q1c", samples, symbols)
 
     waves = an.read_annotations(tmp_path / "sel1", "q1c")
     assert list(waves) == ["q1c"]
@@ -86,21 +72,13 @@ def test_ludb_layout_reference_is_supported_by_two_leads(tmp_path):
     (the delineator's rule): the 2nd-earliest onset, or with support=1 the earliest."""
     leads = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
     ecg = synthetic_ecg(75, leads=leads, noise_mv=0.01, seed=4)
-    wfdb.wrsamp(
-        "7",
-        fs=500,
-        units=["mV"] * 8,
-        sig_name=[lead.lower() for lead in leads],
-        p_signal=ecg.signal.T.astype(np.float64),
-        fmt=["16"] * 8,
-        write_dir=str(tmp_path),
-    )
+    write_record(tmp_path, "7", ecg.signal, 500, [lead.lower() for lead in leads])
     beats = list(range(1, len(ecg.fiducials["r_peak"]) - 1))
     rng = np.random.default_rng(1)
     written = {}
     for lead in leads:
         samples, symbols = _marks(ecg.fiducials, beats, jitter=3, rng=rng)
-        _wrann(tmp_path, "7", lead.lower(), samples, symbols)
+        write_annotation(tmp_path, "7", lead.lower(), samples, symbols)
         written[lead.lower()] = (samples, symbols)
 
     waves = an.read_annotations(tmp_path / "7", "ludb")

@@ -11,7 +11,7 @@ import pytest
 from ecgcore.__main__ import main as cli_main
 from ecgcore.data import synthetic
 from ecgcore.data.synthetic import synthetic_ecg
-from ecgcore.measure import Measurement, core, measure, measure_many
+from ecgcore.measure import Measurement, core, measure, measure_many, perbeat
 from ecgcore.measure.annotations import CSE_TOLERANCE_MS
 from ecgcore.vocab import LEADS_8
 
@@ -199,7 +199,7 @@ def test_representative_beat_and_its_fiducials_share_one_time_axis(fs):
     deflection."""
     ecg = synthetic_ecg(70, 160, 100, 400, fs=fs, leads=LEADS_8, noise_mv=0.01, seed=2)
     m = measure(ecg.signal, ecg.fs, ecg.leads)
-    assert m.median_fs == max(fs, core.MIN_FS) and m.median_beat.shape[0] == len(ecg.leads)
+    assert m.median_fs == max(fs, perbeat.MIN_FS) and m.median_beat.shape[0] == len(ecg.leads)
     at = m.representative_fiducials_s()
     assert (at["qrs_off"] - at["qrs_on"]) * 1000 == pytest.approx(m.qrs, abs=1000 / fs)
     r = int(round(at["r"] * m.median_fs))
