@@ -100,6 +100,10 @@ class Recipe:
         return {**asdict(self), "sizes": dict(self.sizes)}
 
 
+#: The recipe ``train-default`` ships with (chosen by 5-fold leave-records-out cross-validation).
+FINAL = Recipe()
+
+
 def _config(folder: Path, recipe: Recipe, model: str = MODEL, half: int = CLASSIFIER_HALF) -> TrainConfig:
     return TrainConfig(
         task="classification",
@@ -291,37 +295,55 @@ def with_intervals(per_record: dict[str, Counts], seed: int = SEED) -> list[dict
     return [{**line, **intervals.get(line["class"], {})} for line in total.lines()]
 
 
-def main(argv: list[str], out: str | None = None, quiet: bool = False) -> int:
-    """``beats train-default [FOLDER] [--cross-validate K]``."""
-    k = None
-    if "--cross-validate" in argv:
-        i = argv.index("--cross-validate")
-        k = int(argv[i + 1])
-        argv = argv[:i] + argv[i + 2 :]
+def choose_split(names: list[str], how: str) -> dict[str, list[str]]:
+    """``records``: :func:`split_records`; ``de-chazal``: train (and validate) on DS1, test on DS2
+    (:func:`ecgcore.beats.splits.de_chazal_split`: MIT-BIH records or their qtdb excerpts only)."""
+    if how == "records":
+        return split_records(names)
+    if how != "de-chazal":
+        raise ValueError(f"split {how!r}: expected 'records' or 'de-chazal'")
+    ds = de_chazal_split(names)
+    if not ds["train"] or not ds["test"]:
+        raise ValueError(
+            f"--split de-chazal needs MIT-BIH Arrhythmia records of both DS1 and DS2 (found {len(ds['train'])} "
+            f"DS1 and {len(ds['test'])} DS2 records; {len(ds['excluded'])} others left out)"
+        )
+    return {**validation_split(ds["train"]), "test": ds["test"]}
+
+
+def main(
+    argv: list[str],
+    out: str | None = None,
+    quiet: bool = False,
+    cross_validate_k: int | None = None,
+    split: str = "records",
+    recipe: Recipe = FINAL,
+) -> int:
+    """``beats train-default [FOLDER] [--cross-validate K] [--split records|de-chazal]``."""
     folder = Path(argv[0]) if argv else DEFAULT_FOLDER
-    if k is not None:
-        print(json.dumps(cross_validate(folder, k, quiet=quiet)))
+    if cross_validate_k is not None:
+        print(json.dumps(cross_validate(folder, cross_validate_k, recipe, quiet=quiet)))
         return 0
     start = time.monotonic()
     records = annotated_records(folder)
     beats = build_beat_set(records, progress=None if quiet else cli_progress("beats"))
-    split = split_records(beats.records)
+    parts = choose_split(beats.records, split)
+    if shared_patients(parts):
+        raise ValueError(f"patients {sorted(shared_patients(parts))} on both sides of the split")
     target = Path(out) / DEFAULT_MODEL.name if out else DEFAULT_MODEL
     with tempfile.TemporaryDirectory() as tmp:
         model, summary = train_model(
-            beats, split, Path(tmp), folder, progress=None if quiet else cli_progress("train")
+            beats, parts, Path(tmp), folder, recipe, progress=None if quiet else cli_progress("train")
         )
-    held_out = score_records(beats, split["test"], folder, BeatClassifier(model))
-    baseline = score_records(beats, split["test"], folder, None)
-    counts = {n: int(np.sum(beats.labels[beats.rows_of(r)] >= 0)) for n, r in split.items()}
+    held_out = score_records(beats, parts["test"], folder, BeatClassifier(model))
+    baseline = score_records(beats, parts["test"], folder, None)
+    counts = {n: int(np.sum(beats.labels[beats.rows_of(r)] >= 0)) for n, r in parts.items()}
     meta = {
         "beats": describe(),
-        "trained_on": {"folder": folder.name, "records": split, "labelled_beats": counts},
+        "trained_on": {"folder": folder.name, "split": split, "records": parts, "labelled_beats": counts},
         "held_out": {"model": held_out.lines(), "majority_baseline": baseline.lines()},
         "training": {
-            "epochs": EPOCHS,
-            "rows_per_epoch": EPOCH_ROWS,
-            "seed": SEED,
+            **recipe.to_json(),
             "seconds": round(time.monotonic() - start, 1),
             "best_epoch": summary.get("best_epoch"),
         },

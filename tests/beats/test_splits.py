@@ -60,3 +60,14 @@ def test_stratified_folds_spread_rare_classes_and_keep_patients_together():
     assert any({"sel100", "100"} <= set(f) for f in folds)
     with pytest.raises(ValueError):
         stratified_folds(names[:3], counts, 5)
+
+
+def test_train_default_de_chazal_split_needs_both_sides_and_keeps_patients_apart():
+    from ecgcore.beats.train_default import choose_split
+
+    split = choose_split([*DS1, *DS2, "sel232", "sele0106"], "de-chazal")
+    assert set(split["train"]) | set(split["val"]) == set(DS1)
+    assert "sel232" in split["test"] and "sele0106" not in sum(split.values(), [])
+    assert not shared_patients(split)
+    with pytest.raises(ValueError, match="DS1"):
+        choose_split(["sel232", "sel231", "sele0106"], "de-chazal")  # the QT Database alone: no DS1 record
