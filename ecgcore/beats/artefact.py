@@ -54,7 +54,10 @@ def noisy_beat_set(
 ) -> tuple[BeatSet, np.ndarray]:
     """Beat windows (``HALF`` either side) of the detections on every record's noisy copies, all
     conditions together, and the condition index of each row. Labels: EC57 class, or -1 (artefact)."""
-    sets = [build_beat_set(records, half=HALF, noise=(kind, snr, i + 1)) for i, (kind, snr) in enumerate(conditions)]
+    sets = [
+        build_beat_set(records, half=HALF, noise=(kind, snr, i + 1))
+        for i, (kind, snr) in enumerate(conditions)
+    ]
     n_rec = len(sets[0].records)
     return (
         BeatSet(
@@ -65,7 +68,9 @@ def noisy_beat_set(
             records=list(sets[0].records),
             samples=np.concatenate([s.samples for s in sets]),
         ),
-        np.concatenate([np.full(len(s.labels), i) for i, s in enumerate(sets)]) if n_rec else np.zeros(0, int),
+        np.concatenate([np.full(len(s.labels), i) for i, s in enumerate(sets)])
+        if n_rec
+        else np.zeros(0, int),
     )
 
 

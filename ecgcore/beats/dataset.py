@@ -93,7 +93,9 @@ def record_beats(
     for read_start, read_stop, keep_start, keep_stop in windows(info.n_samples, int(300 * info.fs), context):
         lo, hi = np.searchsorted(samples, [keep_start, keep_stop])
         if hi > lo:
-            f = feat.chunk_features(read(read_start, read_stop), info.fs, samples[lo:hi] - read_start, (half,))
+            f = feat.chunk_features(
+                read(read_start, read_stop), info.fs, samples[lo:hi] - read_start, (half,)
+            )
             out.append(f[f"window{half}"].astype(np.float16))
     win = np.concatenate(out) if out else np.zeros((0, feat.MODEL_LEADS, 2 * half), dtype=np.float16)
     return {"windows": win, "rr": rr.astype(np.float32), "labels": labels, "samples": samples}
@@ -210,7 +212,9 @@ class BeatSource:
         self.device = torch.device(device)
         self.pool = None if redraw is None else np.unique(redraw)
         if self.pool is not None:
-            self.by_class = {c: self.pool[self.labels[self.pool] == c] for c in np.unique(self.labels[self.pool])}
+            self.by_class = {
+                c: self.pool[self.labels[self.pool] == c] for c in np.unique(self.labels[self.pool])
+            }
         self.rng = np.random.default_rng(seed)
 
     def _redrawn(self, rows: np.ndarray) -> np.ndarray:

@@ -88,12 +88,16 @@ def transfer_study(
         _add(results["pretrained only"], record_counts(beats, evaluate, folder, BeatClassifier(pretrained)))
         for fraction in fractions:
             labels = subsample(beats.labels, beats.rows_of(split["train"]), fraction, recipe.seed + i)
-            ft_beats[fraction] = ft_beats.get(fraction, 0) + int(np.sum(labels[beats.rows_of(split["train"])] >= 0))
+            ft_beats[fraction] = ft_beats.get(fraction, 0) + int(
+                np.sum(labels[beats.rows_of(split["train"])] >= 0)
+            )
             for name, init in (("transfer", copy.deepcopy(pretrained)), ("scratch", None)):
                 with tempfile.TemporaryDirectory() as tmp:
                     model, _ = train_model(beats, split, Path(tmp), folder, recipe, model=init, labels=labels)
                 key = f"{name} {fraction:g}"
-                _add(results.setdefault(key, {}), record_counts(beats, evaluate, folder, BeatClassifier(model)))
+                _add(
+                    results.setdefault(key, {}), record_counts(beats, evaluate, folder, BeatClassifier(model))
+                )
     return {
         "pretraining_records": pre,
         "pretraining_beats": int(np.sum(beats.labels[beats.rows_of(pre)] >= 0)),

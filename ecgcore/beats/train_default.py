@@ -151,7 +151,9 @@ def prepared(
         inputs=beats.windows,
         rows={
             **rows,
-            "train": balanced_rows(labels, rows["train"], recipe.epoch_rows, recipe.seed, recipe.balance_power),
+            "train": balanced_rows(
+                labels, rows["train"], recipe.epoch_rows, recipe.seed, recipe.balance_power
+            ),
         },
         y=labels,
         y_eval=labels,

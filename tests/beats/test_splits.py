@@ -54,7 +54,7 @@ def test_stratified_folds_spread_rare_classes_and_keep_patients_together():
     for n in ["r03", "r07", "r11", "r19", "r23"]:
         counts[n] = counts[n] + np.array([0, 50, 0, 0, 0])  # S
     folds = stratified_folds(names, counts, 5)
-    assert sorted(sum(folds, [])) == sorted(names)
+    assert sorted(n for fold in folds for n in fold) == sorted(names)
     for fold in folds:
         assert sum(counts[n][2] for n in fold) > 0 and sum(counts[n][1] for n in fold) > 0
     assert any({"sel100", "100"} <= set(f) for f in folds)
@@ -67,7 +67,7 @@ def test_train_default_de_chazal_split_needs_both_sides_and_keeps_patients_apart
 
     split = choose_split([*DS1, *DS2, "sel232", "sele0106"], "de-chazal")
     assert set(split["train"]) | set(split["val"]) == set(DS1)
-    assert "sel232" in split["test"] and "sele0106" not in sum(split.values(), [])
+    assert "sel232" in split["test"] and all("sele0106" not in part for part in split.values())
     assert not shared_patients(split)
     with pytest.raises(ValueError, match="DS1"):
         choose_split(["sel232", "sel231", "sele0106"], "de-chazal")  # the QT Database alone: no DS1 record
