@@ -1,19 +1,24 @@
 """The shipped beat classifier: how it is trained, evaluated leave-records-out, and written.
 
-``python -m ecgcore beats train-default [FOLDER] [--out DIR]`` (FOLDER: the QT Database development
-folder, default ``../shared/qtdb-dev`` next to the project) does, reproducibly (seeded, CPU):
+``python -m ecgcore beats train-default [FOLDER] [--out DIR] [--split records|de-chazal]`` (FOLDER: the
+QT Database development folder, default ``../shared/qtdb-dev`` next to the project) does, reproducibly
+(seeded, CPU):
 
 1. builds the labelled beats of every record with a ``.atr`` file (:func:`ecgcore.beats.dataset.build_beat_set`);
-2. splits the records (never the beats) into held-out test records (every fifth, sorted by name,
-   from the third), validation records (every eighth of the rest) and training records;
+2. splits the records (never the beats): ``records`` (default) holds out every fifth record, sorted by
+   name, from the third, and validates on every eighth patient of the rest; ``de-chazal`` trains on
+   MIT-BIH DS1 and tests on DS2 (:mod:`ecgcore.beats.splits`, for a user's MIT-BIH folder; the qtdb
+   ``selNNN`` excerpts count as their MIT-BIH patients);
 3. trains ``cnn_bilstm_attention_beat`` at :data:`SMALL` sizes through the common fit loop
-   (:func:`ecgcore.train.loop.fit`) on class-balanced training rows (:func:`ecgcore.beats.dataset.balanced_rows`);
+   (:func:`ecgcore.train.loop.fit`) with the :data:`FINAL` :class:`Recipe` (class-balanced rows,
+   optionally redrawn every epoch and augmented);
 4. scores the held-out records beat by beat (150 ms matching, per EC57 class) against the majority
    class (every beat N), and writes the weights and those figures to ``DIR/beats-default.safetensors``
    (+ ``.json``).
 
-``--cross-validate K`` instead trains K models, each with one K-th of the records held out, and
-prints the pooled per-class table (every record evaluated once, by a model that never saw it).
+``--cross-validate K`` instead trains K models on patient-grouped folds stratified so that each holds V
+and S beats (:func:`ecgcore.beats.splits.stratified_folds`), each tested on the records it never saw,
+and prints the pooled per-class table with bootstrap-by-record 95 % intervals beside the all-N baseline.
 """
 
 from __future__ import annotations
@@ -101,7 +106,7 @@ class Recipe:
 
 
 #: The recipe ``train-default`` ships with (chosen by 5-fold leave-records-out cross-validation).
-FINAL = Recipe()
+FINAL = Recipe(redraw=True, augment=True)
 
 
 def _config(folder: Path, recipe: Recipe, model: str = MODEL, half: int = CLASSIFIER_HALF) -> TrainConfig:
