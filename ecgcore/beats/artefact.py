@@ -102,14 +102,21 @@ def rejected(model: BeatClassifier, inputs: np.ndarray, threshold: float = THRES
     return model.predict_proba(inputs)[:, 1] > threshold
 
 
-def cross_validate(folder: Path, records: Sequence[Path], k: int, recipe: Recipe = Recipe()) -> dict:
-    """Leave-records-out scores of the beat-vs-artefact model (see the module docstring)."""
+def cross_validate(
+    folder: Path,
+    records: Sequence[Path],
+    k: int,
+    recipe: Recipe = Recipe(),
+    thresholds: Sequence[float] = (THRESHOLD,),
+) -> dict:
+    """Leave-records-out scores of the beat-vs-artefact model (see the module docstring), one set per
+    rejection threshold on P(artefact)."""
     start, cpu = time.monotonic(), time.process_time()
     beats, condition = noisy_beat_set(records)
     y = artefact_labels(beats.labels)
     counts = {n: np.bincount(y[beats.rows_of([n])], minlength=2) for n in beats.records}
     folds = stratified_folds(beats.records, counts, k, recipe.seed)
-    reject = np.zeros(y.size, dtype=bool)
+    p_artefact = np.zeros(y.size)
     for test in folds:
         rest = [n for n in beats.records if n not in test]
         split = {**validation_split(rest), "test": test}
@@ -118,11 +125,22 @@ def cross_validate(folder: Path, records: Sequence[Path], k: int, recipe: Recipe
         with tempfile.TemporaryDirectory() as tmp:
             model, _ = train_model(beats, split, Path(tmp), folder, recipe, names=CLASSES, labels=y)
         rows = beats.rows_of(test)
-        reject[rows] = rejected(BeatClassifier(model, half=HALF, classes=CLASSES), beats.inputs(rows))
+        p_artefact[rows] = BeatClassifier(model, half=HALF, classes=CLASSES).predict_proba(
+            beats.inputs(rows)
+        )[:, 1]
     n_reference = sum(read_reference(folder / n).samples.size for n in beats.records)
     out = {"records": len(beats.records), "patients": len({patient_of(n) for n in beats.records}), "folds": k}
-    out["rejection"] = _se_ppv(y == 1, reject)
-    out["conditions"] = []
+    out["thresholds"] = [
+        _scores(y, condition, p_artefact > t, n_reference) | {"threshold": t} for t in thresholds
+    ]
+    out["seconds"] = round(time.monotonic() - start, 1)
+    out["cpu_seconds"] = round(time.process_time() - cpu, 1)
+    return out
+
+
+def _scores(y: np.ndarray, condition: np.ndarray, reject: np.ndarray, n_reference: int) -> dict:
+    """Artefact rejection Se / PPV overall, and detection PPV and Se before and after rejection per condition."""
+    out: dict = {"rejection": _se_ppv(y == 1, reject), "conditions": []}
     for i, (kind, snr) in enumerate(CONDITIONS):
         at = condition == i
         beat, art, rej = at & (y == 0), at & (y == 1), at & reject
@@ -140,8 +158,6 @@ def cross_validate(folder: Path, records: Sequence[Path], k: int, recipe: Recipe
                 "artefacts_rejected": int((art & rej).sum()),
             }
         )
-    out["seconds"] = round(time.monotonic() - start, 1)
-    out["cpu_seconds"] = round(time.process_time() - cpu, 1)
     return out
 
 
