@@ -25,8 +25,10 @@ import torch
 
 from ecgcore.beats import features as feat
 from ecgcore.beats.detect import detect_record
-from ecgcore.beats.evaluate import TOLERANCE_S, match_beats, read_reference
-from ecgcore.beats.longrecord import analysis_windows, open_record
+from ecgcore.beats.evaluate import TOLERANCE_S, ReferenceBeats, match_beats, read_reference
+from ecgcore.beats.longrecord import analysis_windows, open_record, read_span
+from ecgcore.beats.noise import add_noise
+from ecgcore.measure.rpeaks import detect_qrs
 from ecgcore.paths import cache_dir
 from ecgcore.progress import ProgressFn, report
 
@@ -61,27 +63,51 @@ class BeatSet:
 
 
 def record_beats(
-    path: str | Path, annotator: str = "atr", half: int = feat.CLASSIFIER_HALF
+    path: str | Path,
+    annotator: str = "atr",
+    half: int = feat.CLASSIFIER_HALF,
+    noise: tuple[str, float, int] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Windows, RR context and labels of one record's detected beats (see the module docstring)."""
+    """Windows, RR context and labels of one record's detected beats (see the module docstring).
+
+    ``noise`` ``(kind, snr_db, seed)`` adds synthetic noise (:func:`ecgcore.beats.noise.add_noise`) to
+    the whole record first and detects on that copy (whole record in memory: meant for the 15-minute
+    development records); the detections that match no reference beat are the artefacts the
+    beat-vs-artefact model learns from.
+    """
     info = open_record(path)
     ref = read_reference(info.path, annotator)
-    samples = detect_record(info)
-    tol = int(round(TOLERANCE_S * info.fs))
-    first, last = ref.samples.min() - tol, ref.samples.max() + tol
-    samples = samples[(samples >= first) & (samples <= last)]
-    labels = np.full(samples.size, ARTEFACT, dtype=np.int64)
-    pairs = match_beats(ref.samples, samples, tol)
-    labels[pairs[:, 1]] = ref.classes[pairs[:, 0]]
+    noisy = None
+    if noise is None:
+        samples = detect_record(info)
+    else:
+        kind, snr_db, seed = noise
+        noisy = add_noise(read_span(info, 0, info.n_samples), info.fs, kind, snr_db, ref.samples, seed)
+        samples = detect_qrs(noisy, info.fs)
+    samples, labels = label_detections(ref, samples, info.fs)
     rr = feat.rr_context(samples, info.fs)
     out = []
     for w in analysis_windows(info, 300.0, 3.0):
         lo, hi = np.searchsorted(samples, [w.keep_start, w.keep_stop])
         if hi > lo:
-            f = feat.chunk_features(w.signal, info.fs, samples[lo:hi] - w.start, (half,))
+            signal = w.signal if noisy is None else noisy[:, w.start : w.start + w.signal.shape[1]]
+            f = feat.chunk_features(signal, info.fs, samples[lo:hi] - w.start, (half,))
             out.append(f[f"window{half}"].astype(np.float16))
     win = np.concatenate(out) if out else np.zeros((0, feat.MODEL_LEADS, 2 * half), dtype=np.float16)
     return {"windows": win, "rr": rr.astype(np.float32), "labels": labels, "samples": samples}
+
+
+def label_detections(ref: ReferenceBeats, samples: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """The detections within the annotated span (widened by the 150 ms tolerance) and their labels: the
+    EC57 class of the reference beat each matches (one-to-one, closest first), else :data:`ARTEFACT`."""
+    samples = np.asarray(samples, dtype=np.int64)
+    tol = int(round(TOLERANCE_S * fs))
+    first, last = ref.samples.min() - tol, ref.samples.max() + tol
+    samples = samples[(samples >= first) & (samples <= last)]
+    labels = np.full(samples.size, ARTEFACT, dtype=np.int64)
+    pairs = match_beats(ref.samples, samples, tol)
+    labels[pairs[:, 1]] = ref.classes[pairs[:, 0]]
+    return samples, labels
 
 
 def build_beat_set(
@@ -90,11 +116,16 @@ def build_beat_set(
     half: int = feat.CLASSIFIER_HALF,
     progress: ProgressFn | None = None,
     cache: bool = True,
+    noise: tuple[str, float, int] | None = None,
 ) -> BeatSet:
-    """The labelled beats of ``records`` (cached per record under the data home's cache)."""
+    """The labelled beats of ``records`` (cached per record under the data home's cache); ``noise``: see
+    :func:`record_beats` (each record gets its own noise seed, derived from ``noise``'s and its index)."""
     parts, names = [], []
     for i, path in enumerate(records):
-        parts.append(_cached(Path(path), annotator, half) if cache else record_beats(path, annotator, half))
+        spec = None if noise is None else (noise[0], noise[1], noise[2] * 1000 + i)
+        parts.append(
+            _cached(Path(path), annotator, half, spec) if cache else record_beats(path, annotator, half, spec)
+        )
         names.append(Path(path).name)
         report(progress, i + 1, len(records), Path(path).name)
     return BeatSet(
@@ -107,9 +138,11 @@ def build_beat_set(
     )
 
 
-def _cached(path: Path, annotator: str, half: int) -> dict[str, np.ndarray]:
+def _cached(
+    path: Path, annotator: str, half: int, noise: tuple[str, float, int] | None = None
+) -> dict[str, np.ndarray]:
     info = open_record(path)
-    stamp = [str(info.path.resolve()), annotator, half, VERSION]
+    stamp = [str(info.path.resolve()), annotator, half, VERSION] + ([list(noise)] if noise else [])
     for ext in ("hea", "dat", annotator):
         f = info.path.with_suffix(f".{ext}")
         if f.exists():
@@ -119,7 +152,7 @@ def _cached(path: Path, annotator: str, half: int) -> dict[str, np.ndarray]:
     if file.exists():
         with np.load(file) as z:
             return {k: z[k] for k in z.files}
-    data = record_beats(path, annotator, half)
+    data = record_beats(path, annotator, half, noise)
     file.parent.mkdir(parents=True, exist_ok=True)
     tmp = file.with_suffix(".tmp.npz")
     np.savez(tmp, **data)
@@ -154,17 +187,71 @@ class BeatSource:
 
     ``iterate(list of row arrays)`` yields ``(inputs [B, 4, 2*half] float32, targets [B] int64)`` on
     ``device``, building each batch's inputs from the float16 windows and the RR context, so the
-    set stays a fifth of the size of its float32 inputs.
+    set stays a fifth of the size of its float32 inputs. ``labels`` replaces the set's labels (another
+    task on the same windows). With ``redraw`` (the training rows), every training row is replaced, each
+    time it is served, by a random training row of the same class (seeded): the class-balanced row
+    slots of an epoch then show new beats every epoch, so N's variety is not cut to one draw.
     """
 
     mode = "host"
 
-    def __init__(self, beats: BeatSet, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self,
+        beats: BeatSet,
+        device: str | torch.device = "cpu",
+        labels: np.ndarray | None = None,
+        redraw: np.ndarray | None = None,
+        seed: int = 0,
+    ) -> None:
         self.beats = beats
+        self.labels = beats.labels if labels is None else np.asarray(labels)
         self.device = torch.device(device)
+        self.pool = None if redraw is None else np.unique(redraw)
+        if self.pool is not None:
+            self.by_class = {
+                c: self.pool[self.labels[self.pool] == c] for c in np.unique(self.labels[self.pool])
+            }
+        self.rng = np.random.default_rng(seed)
+
+    def _redrawn(self, rows: np.ndarray) -> np.ndarray:
+        if self.pool is None:
+            return rows
+        rows = rows.copy()
+        for i in np.flatnonzero(np.isin(rows, self.pool)):
+            same = self.by_class[self.labels[rows[i]]]
+            rows[i] = same[self.rng.integers(same.size)]
+        return rows
 
     def iterate(self, batches: list[np.ndarray]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for rows in batches:
-            x = torch.from_numpy(self.beats.inputs(np.asarray(rows))).to(self.device)
-            y = torch.from_numpy(self.beats.labels[rows].astype(np.int64)).to(self.device)
+            rows = self._redrawn(np.asarray(rows))
+            x = torch.from_numpy(self.beats.inputs(rows)).to(self.device)
+            y = torch.from_numpy(self.labels[rows].astype(np.int64)).to(self.device)
             yield x, y
+
+
+class BeatAugment:
+    """A seeded batch transform of model inputs ``[B, 4, L]`` (two lead windows, two RR channels): per beat
+    and lead an amplitude scale (log-normal, SD 0.15), a baseline offset and slope (SD 0.1), white noise
+    (SD up to 0.05 of the QRS amplitude) and a shift of up to ``shift`` samples (detection jitter); the RR
+    ratios get a 3 % log-normal jitter. The classes do not change under any of these."""
+
+    def __init__(self, seed: int, shift: int = 4) -> None:
+        self.gen = torch.Generator().manual_seed(seed)
+        self.shift = shift
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, length = x.shape
+        g = self.gen
+        leads, rr = x[:, :2], x[:, 2:]
+        ramp = torch.linspace(-1, 1, length)
+        scale = torch.exp(0.15 * torch.randn(b, 2, 1, generator=g))
+        offset = 0.1 * torch.randn(b, 2, 1, generator=g) + 0.1 * torch.randn(b, 2, 1, generator=g) * ramp
+        noise = 0.05 * torch.rand(b, 1, 1, generator=g) * torch.randn(b, 2, length, generator=g)
+        leads = leads * scale + offset + noise
+        if self.shift:
+            shifts = torch.randint(-self.shift, self.shift + 1, (b,), generator=g)
+            index = (torch.arange(length)[None, :] - shifts[:, None]).clamp(0, length - 1)
+            leads = torch.gather(leads, 2, index[:, None, :].expand(b, 2, length))
+        rr = (rr + 1.0) * torch.exp(0.03 * torch.randn(b, 2, 1, generator=g)) - 1.0
+        return torch.cat([leads, rr], dim=1)

@@ -145,3 +145,34 @@ def score(reference: ReferenceBeats, samples: np.ndarray, classes: np.ndarray | 
         counts.true_ref[name] = hits
         counts.true_det[name] = hits
     return counts
+
+
+def bootstrap_by_record(
+    per_record: list[Counts], n: int = 1000, seed: int = 0, level: float = 0.95
+) -> dict[str, dict[str, list[float | None]]]:
+    """95 % intervals of pooled Se, PPV and F1 per class, resampling whole records with replacement
+    (beats of one record are not independent): ``{class: {"se_ci": [lo, hi], "ppv_ci": ..., "f1_ci": ...}}``.
+    A resample where a class has no reference (or no detection) beats leaves that figure out."""
+    keys = ("beat", *CLASSES)
+    fields = ("n_reference", "true_ref", "n_detected", "true_det")
+    table = np.array([[[getattr(c, f).get(k, 0) for f in fields] for k in keys] for c in per_record], float)
+    if table.size == 0:
+        return {}
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(per_record), size=(n, len(per_record)))
+    sums = table[picks].sum(axis=1)  # [n, classes, 4]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = sums[..., 1] / sums[..., 0]
+        ppv = sums[..., 3] / sums[..., 2]
+        f1 = np.where(se + ppv > 0, 2 * se * ppv / (se + ppv), 0.0)
+        f1[np.isnan(se) | np.isnan(ppv)] = np.nan
+    tail = 100 * (1 - level) / 2
+    out = {}
+    for i, key in enumerate(keys):
+        out[key] = {}
+        for name, values in (("se_ci", se[:, i]), ("ppv_ci", ppv[:, i]), ("f1_ci", f1[:, i])):
+            ok = values[~np.isnan(values)]
+            out[key][name] = (
+                [_r(np.percentile(ok, tail)), _r(np.percentile(ok, 100 - tail))] if ok.size else [None, None]
+            )
+    return out

@@ -81,6 +81,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="train-default: where to write the model (default assets/models)",
     )
+    parser.add_argument(
+        "--cross-validate",
+        type=int,
+        default=None,
+        metavar="K",
+        help="train-default: K-fold leave-records-out table instead of training the shipped model",
+    )
+    parser.add_argument(
+        "--split",
+        choices=("records", "de-chazal"),
+        default="records",
+        help="train-default: held-out development records, or de Chazal's DS1 (train) / DS2 (test)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -88,7 +101,13 @@ def main(args: argparse.Namespace) -> int:
     if args.records[0] == "train-default":
         from ecgcore.beats.train_default import main as train_main
 
-        return train_main(args.records[1:], out=args.out, quiet=args.quiet)
+        return train_main(
+            args.records[1:],
+            out=args.out,
+            quiet=args.quiet,
+            cross_validate_k=args.cross_validate,
+            split=args.split,
+        )
     if args.eval_annotations:
         return _evaluate(args)
     from ecgcore.beats.analysis import analyse_record

@@ -9,12 +9,15 @@ import wfdb
 from ecgcore.beats.aami import CLASS_INDEX
 from ecgcore.beats.dataset import (
     ARTEFACT,
+    BeatAugment,
     BeatSource,
     balanced_indices,
     balanced_rows,
     build_beat_set,
+    label_detections,
     record_beats,
 )
+from ecgcore.beats.evaluate import ReferenceBeats
 from ecgcore.beats.features import CLASSIFIER_HALF
 from ecgcore.data.synthetic import synthetic_ecg
 from tests.beats.conftest import write_record
@@ -82,3 +85,57 @@ def test_beat_set_cache_gives_the_same_beats(tmp_path):
     again = build_beat_set([path])  # reads it
     for b in (first, again):
         assert np.array_equal(b.labels, fresh.labels) and np.array_equal(b.windows, fresh.windows)
+
+
+def test_detections_matching_no_reference_beat_are_artefacts():
+    ref = ReferenceBeats(np.array([1000, 1250, 1500, 1750]), np.array([0, 2, 0, 1]), 250.0)
+    # 10 (before the span), 1010 (N), 1120 (480 ms from any beat: artefact),
+    # 1240 (V), 1290 (40 samples from 1250 but 1240 is closer: artefact), 1760 (S), 5000 (after the span)
+    samples, labels = label_detections(ref, np.array([10, 1010, 1120, 1240, 1290, 1760, 5000]), 250.0)
+    assert samples.tolist() == [1010, 1120, 1240, 1290, 1760]
+    assert labels.tolist() == [0, ARTEFACT, 2, ARTEFACT, 1]
+
+
+def test_noisy_copies_add_detections_that_match_no_beat_and_only_those_are_artefacts(tmp_path):
+    path, r, _ = _annotated(tmp_path)
+    clean = record_beats(path, half=50)
+    noisy = record_beats(path, half=50, noise=("em", -6.0, 3))
+    assert noisy["windows"].shape[-1] == 100
+    assert np.sum(noisy["labels"] == ARTEFACT) > np.sum(clean["labels"] == ARTEFACT)
+    # an artefact is a detection farther than 150 ms from every reference beat, or the farther of two
+    reference = np.delete(r, 20)
+    distance = np.abs(noisy["samples"][:, None] - reference[None, :]).min(axis=1)
+    tolerance = round(0.15 * 250)
+    assert np.all(distance[noisy["labels"] >= 0] <= tolerance)
+    far = distance > tolerance
+    assert np.all(noisy["labels"][far] == ARTEFACT)
+
+
+def test_source_redraws_training_rows_within_their_class_only():
+    labels = np.array([0] * 50 + [2] * 5 + [0] * 20)
+    rows_train = np.arange(55)  # rows 55.. are another record (validation)
+
+    class Beats:  # the part of a BeatSet a source reads
+        def __init__(self):
+            self.labels = labels
+
+        def inputs(self, rows):
+            return np.asarray(rows, dtype=np.float32)[:, None, None] * np.ones((1, 4, 3), np.float32)
+
+    source = BeatSource(Beats(), redraw=rows_train, seed=1)
+    batch = np.array([0, 1, 50, 51, 60, 61])
+    served = np.concatenate([x[:, 0, 0].numpy() for x, _ in source.iterate([batch] * 20)]).astype(int)
+    targets = np.concatenate([y.numpy() for _, y in source.iterate([batch])])
+    assert targets.tolist() == labels[batch].tolist()
+    assert np.all(labels[served] == np.tile(labels[batch], 20))
+    assert set(served[np.tile(batch, 20) >= 55]) == {60, 61}  # validation rows untouched
+    assert len(set(served[np.tile(batch, 20) < 50])) > 10  # N slots show many different N beats
+
+
+def test_augmentation_changes_leads_not_the_rr_context():
+    x = torch.randn(16, 4, 300)
+    x[:, 2:] = 0.3
+    out = BeatAugment(seed=0)(x)
+    assert out.shape == x.shape and not torch.allclose(out[:, :2], x[:, :2])
+    assert torch.all(out[:, 2:].std(dim=2) < 1e-6) and torch.allclose(out[:, 2:], x[:, 2:], atol=0.15)
+    assert torch.equal(BeatAugment(seed=0)(x), out)  # seeded

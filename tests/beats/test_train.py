@@ -44,7 +44,8 @@ def test_split_keeps_every_record_on_one_side():
 def test_prepared_rows_come_from_their_own_records_only(folder):
     beats = build_beat_set(train_default.annotated_records(folder), cache=False)
     split = {"train": ["r0", "r1"], "val": ["r2"], "test": ["r3"]}
-    data = train_default.prepared(beats, split, train_default._config(folder, 1), epoch_rows=300)
+    recipe = train_default.Recipe(epochs=1, epoch_rows=300)
+    data = train_default.prepared(beats, split, train_default._config(folder, recipe), recipe)
     for name, records in split.items():
         assert set(data.record_ids[data.rows[name]]) == set(records)
         assert np.all(beats.labels[data.rows[name]] >= 0)
@@ -52,16 +53,28 @@ def test_prepared_rows_come_from_their_own_records_only(folder):
     assert 0.35 < np.mean(beats.labels[data.rows["train"]] == 2) < 0.55
 
 
-def test_a_beat_model_trains_through_the_fit_loop(folder, tmp_path, monkeypatch):
-    monkeypatch.setattr(
-        train_default, "SMALL", {"channels": 8, "lstm_hidden": 8, "attention_hidden": 8, "head_hidden": 8}
-    )
+TINY = (("channels", 8), ("lstm_hidden", 8), ("attention_hidden", 8), ("head_hidden", 8))
+
+
+def test_a_beat_model_trains_through_the_fit_loop(folder, tmp_path):
     beats = build_beat_set(train_default.annotated_records(folder), cache=False)
     split = {"train": ["r0", "r1"], "val": ["r2"], "test": ["r3"]}
-    model, summary = train_default.train_model(
-        beats, split, tmp_path / "run", folder, epochs=2, epoch_rows=256
-    )
+    recipe = train_default.Recipe(epochs=2, epoch_rows=256, sizes=TINY, redraw=True, augment=True)
+    model, summary = train_default.train_model(beats, split, tmp_path / "run", folder, recipe)
     assert summary["status"] == "done" and summary["epochs_run"] == 2
     assert (tmp_path / "run" / "best.safetensors").exists()
     counts = train_default.score_records(beats, ["r3"], folder, BeatClassifier(model))
     assert counts.lines()[0]["n_reference"] == len(beats.rows_of(["r3"]))
+
+
+def test_cross_validation_tests_every_record_once_against_the_majority_class(folder):
+    beats = build_beat_set(train_default.annotated_records(folder), cache=False)
+    recipe = train_default.Recipe(epochs=1, epoch_rows=128, sizes=TINY)
+    out = train_default.cross_validate(folder, 2, recipe, quiet=True, beats=beats)
+    assert out["records"] == 4 and sorted(out["folds"]) == [2, 2]
+    lines = {x["class"]: x for x in out["model"]}
+    base = {x["class"]: x for x in out["majority_baseline"]}
+    assert lines["V"]["n_reference"] == base["V"]["n_reference"] == int(np.sum(beats.labels == 2))
+    assert base["V"]["se"] == 0.0 and base["N"]["se"] == 1.0
+    lo, hi = lines["N"]["se_ci"]
+    assert lo <= lines["N"]["se"] <= hi
