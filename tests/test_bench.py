@@ -11,7 +11,7 @@ from ecgcore.io import read_record
 def test_rounds_time_loading_and_compute_separately_after_a_warm_up(monkeypatch):
     # A clock that only the fetch and the step move: 10 ms per fetch, 30 ms per step, nothing else.
     now = [0.0]
-    monkeypatch.setattr("ecgcore.bench.time", SimpleNamespace(perf_counter=lambda: now[0]))
+    monkeypatch.setattr("ecgcore.bench.common.time", SimpleNamespace(perf_counter=lambda: now[0]))
     calls = []
 
     def fetch():
@@ -57,7 +57,7 @@ def test_image_bench_times_charts_fields_and_2d_training():
 
 @pytest.mark.slow
 def test_scaling_times_a_cold_cache_and_one_epoch_per_size(monkeypatch):
-    from ecgcore import bench
+    from ecgcore.bench import scaling as bench
     from ecgcore.train.device import cpu_has_bf16
 
     monkeypatch.setattr(bench, "MODEL", "cnn")  # the timing logic, not the model, is under test
