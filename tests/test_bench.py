@@ -77,3 +77,50 @@ def test_scaling_times_a_cold_cache_and_one_epoch_per_size(monkeypatch):
     assert {k for k in rows[0] if k.startswith("epoch_s_")} == {"epoch_s_fp32"} | native
     table = bench.format_scaling(rows).splitlines()
     assert len(table) == 3 and table[1].split()[0] == "12"
+
+
+def _fake_result(one_record_ms=50.0, batched=7.0, ig_s=2.0):
+    train = [
+        {"fs": 500.0, "amp": False, "precision": "fp32", "samples_per_s": 2.0, "share_of_matmul_peak": 0.2},
+        {"fs": 500.0, "amp": True, "precision": "bf16-mixed", "samples_per_s": 4.0,
+         "share_of_matmul_peak": 0.4, "share_of_precision_peak": 0.05},
+        {"fs": 100.0, "amp": False, "precision": "fp32", "samples_per_s": 10.0, "share_of_matmul_peak": 0.2},
+        {"fs": 100.0, "amp": True, "precision": "bf16-mixed", "samples_per_s": 30.0,
+         "share_of_matmul_peak": 0.6, "share_of_precision_peak": 0.55},
+    ]  # fmt: skip
+    pred = {"fs": 500.0, "precision": "bf16", "bound_ms": 40.0, "before_ms_median": 100.0, "before_share": 0.4,
+            "predict_ms_median": one_record_ms, "after_share": 40.0 / one_record_ms,
+            "batched_records_per_s": batched, "batched_share": 0.5, "training_forward_samples_per_s": 12.0}  # fmt: skip
+    sal = [
+        {"fs": 500.0, "asked": "reference", "precision": "fp32", "steps": 16, "gap": 0.01, "seconds": 20.0,
+         "share": 0.1, "bound_s": 2.0},
+        {"fs": 500.0, "asked": "auto", "precision": "bf16", "steps": 8, "gap": 0.02, "seconds": ig_s,
+         "share": 1.0 / ig_s, "bound_s": 1.0},
+    ]  # fmt: skip
+    ref = {"fs": 500.0, "samples_per_s": 1.0, "share_of_matmul_peak": 0.1}
+    return {"training": train, "reference": ref, "prediction": [pred], "saliency": sal}
+
+
+def test_comparison_puts_each_reference_beside_its_default_with_the_right_speedup_direction():
+    from ecgcore.bench.compare import comparison, format_comparison
+
+    rows = {r["what"]: r for r in comparison(_fake_result())}
+    t = rows["training 500 Hz"]  # the plain loop against the trainer's default precision
+    assert (t["before_value"], t["after_value"], t["speedup"]) == (1.0, 4.0, 4.0)
+    assert rows["training 100 Hz"]["speedup"] == pytest.approx(3.0)  # fp32 trainer -> default
+    one = rows["one record 500 Hz"]  # times: before / after
+    assert one["speedup"] == pytest.approx(2.0) and one["after_share"] == pytest.approx(0.8)
+    folder = rows["folder 500 Hz"]  # one by one with the plain model: 1000 / 100 ms
+    assert folder["before_value"] == pytest.approx(10.0) and folder["speedup"] == pytest.approx(0.7)
+    assert rows["IG 500 Hz"]["speedup"] == pytest.approx(10.0)
+    assert len(format_comparison(_fake_result()).splitlines()) == 2 + len(rows) + 4
+
+
+def test_goals_are_met_only_on_the_right_side_of_each_threshold():
+    from ecgcore.bench.compare import goals
+
+    met = {g["goal"].split(" ")[0] + g["goal"].split(" ")[1]: g["met"] for g in goals(_fake_result())}
+    # training 5 % of its own rate; 50 ms = 1.25x the 40 ms bound; 7 / 12 forwards/s = 58 %; IG 2 s = 2x bound
+    assert met == {"training500": False, "onerecord": True, "batchedprediction": False, "IG500": True}
+    met = {g["goal"][:6]: g["met"] for g in goals(_fake_result(one_record_ms=61.0, batched=8.5, ig_s=2.5))}
+    assert met == {"traini": False, "one re": False, "batche": True, "IG 500": False}

@@ -16,6 +16,7 @@ from ecgcore.bench.common import (
     forward_flops,
     time_rounds,
 )
+from ecgcore.bench.compare import comparison, format_comparison, goals
 from ecgcore.bench.matmul import matmul_flops
 from ecgcore.bench.prediction import measure_prediction
 from ecgcore.bench.saliency import measure_ig
@@ -69,11 +70,11 @@ def run_bench(settings: BenchSettings | None = None, progress: ProgressFn | None
             peak if row["precision"] == "fp32" else peak_bf16
         )
     for p in prediction:
-        train_forward = [r for r in training if r["fs"] == p["fs"] and r["precision"] != "fp32"]
+        train_forward = [r for r in training if r["fs"] == p["fs"] and r["amp"]]
         if train_forward:  # the forward share of a training step is a third of its FLOPs
             p["training_forward_samples_per_s"] = 3 * train_forward[0]["samples_per_s"]
     best_500 = max((r for r in training if r["fs"] == 500.0), key=lambda r: r["samples_per_s"])
-    return {
+    result = {
         "settings": asdict(settings),
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device)
@@ -98,6 +99,9 @@ def run_bench(settings: BenchSettings | None = None, progress: ProgressFn | None
         / reference["samples_per_s"],
         "seconds": time.perf_counter() - started,
     }
+    result["comparison"] = comparison(result)
+    result["goals"] = goals(result)
+    return result
 
 
 def format_table(result: dict) -> str:
@@ -155,4 +159,6 @@ def format_table(result: dict) -> str:
             f"{100 * r['gap']:.1f} %, {r['seconds']:.1f} s ({100 * r['share']:.0f} % of bound {r['bound_s']:.1f} s; "
             f"tried {[(p, n) for p, n, _ in r['tried']]})"
         )
+    if result.get("comparison"):
+        lines += ["", format_comparison(result)]
     return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""Integrated Gradients timing with the convergence check."""
+"""Integrated Gradients timing: the reference (captum on the plain fp32 model, one step per pass, fixed
+steps) beside the default execution (folded model, all steps in one batch, convergence check)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ import time
 
 import torch
 
-from ecgcore.bench.common import (
-    bench_predictor,
-    forward_flops,
-)
+from ecgcore.bench.common import bench_predictor, forward_flops
+
+
+def ig_bound_s(steps: int, fs: float, peak: float) -> float:
+    """Seconds IG's FLOPs need at ``peak`` FLOP/s: a forward and a backward to the input per step (about
+    2 forward passes; no weight gradients) plus the completeness check's two forward passes."""
+    return (2 * steps + 2) * forward_flops(fs) / peak
 
 
 def measure_ig(
@@ -18,18 +22,47 @@ def measure_ig(
     tolerance: float = 0.05,
     n_steps: int = 16,
     precisions: tuple[str, ...] = ("fp32", "auto"),
+    reference: bool = True,
 ) -> list[dict]:
     """Integrated Gradients (one record, zeros baseline) with the convergence check, per precision.
 
-    Bound: each step is a forward and a backward to the input (about 2 forward passes), plus the two
-    forward passes of the completeness check, at the fp32 matmul rate ``peak``.
+    With ``reference`` a first row times IG as it ran before issue 20 (``asked="reference"``): captum's
+    ``IntegratedGradients`` on the unfolded fp32 model, one interpolation step per pass
+    (``internal_batch_size=1``), ``n_steps`` steps, no convergence check. Shares are the bound
+    (:func:`ig_bound_s` of the steps run) at the fp32 matmul rate ``peak`` over the measured time.
     """
+    from captum.attr import IntegratedGradients
+
     from ecgcore.explain.attributions import attribute
 
     predictor = bench_predictor(fs)
     x = torch.randn(1, 8, int(fs * 10))
-    flops = forward_flops(fs)
     rows = []
+    if reference:
+        model = predictor.model.eval()
+        start = time.perf_counter()
+        _, delta = IntegratedGradients(model).attribute(
+            x, baselines=torch.zeros_like(x), target=0, n_steps=n_steps, internal_batch_size=1,
+            return_convergence_delta=True,
+        )  # fmt: skip
+        seconds = time.perf_counter() - start
+        with torch.no_grad():
+            difference = float(model(x)[0, 0] - model(torch.zeros_like(x))[0, 0])
+        gap = abs(float(delta.sum())) / max(abs(difference), 1e-12)
+        bound_s = ig_bound_s(n_steps, fs, peak)
+        rows.append(
+            {
+                "fs": fs,
+                "asked": "reference",
+                "precision": "fp32",
+                "steps": n_steps,
+                "tried": [("fp32", n_steps, gap)],
+                "gap": gap,
+                "seconds": seconds,
+                "bound_s": bound_s,
+                "share": bound_s / seconds,
+            }
+        )
     for precision in precisions:
         start = time.perf_counter()
         attr = attribute(
@@ -37,7 +70,7 @@ def measure_ig(
         )
         seconds = time.perf_counter() - start
         total_steps = sum(steps for _, steps, _ in attr.extra["ig_tried"])
-        bound_s = (2 * total_steps + 2) * flops / peak
+        bound_s = ig_bound_s(total_steps, fs, peak)
         rows.append(
             {
                 "fs": fs,

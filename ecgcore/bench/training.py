@@ -65,7 +65,11 @@ def trainer_runner(
         fetch,
         step,
         dict(
-            fs=fs, precision=precision_name(amp_dtype), batch_size=settings.batch_size, data_mode=source.mode
+            fs=fs,
+            amp=amp,
+            precision=precision_name(amp_dtype),
+            batch_size=settings.batch_size,
+            data_mode=source.mode,
         ),
     )
 
