@@ -55,28 +55,44 @@ def test_image_bench_times_charts_fields_and_2d_training():
     assert "charts 224x224" in format_images(result)
 
 
+def test_scaling_inputs_are_distinct_shifted_copies_of_the_base_records(tmp_path):
+    from ecgcore.bench.scaling import scaling_data
+    from ecgcore.data import format_spec, open_source
+    from tests.factories import make_deepfake_dir
+
+    base = make_deepfake_dir(tmp_path / "base", 3)
+    folder = scaling_data(10, base)
+    dataset = open_source(format_spec("deepfake", folder))
+    assert len(dataset.index) == 10
+    signals = [dataset.read(str(i)).signal for i in range(10)]
+    originals = [open_source(format_spec("deepfake", base)).read(str(j)).signal for j in range(3)]
+    assert len({s.tobytes() for s in signals}) == 10  # no two records alike
+    for i, s in enumerate(signals):  # record i is base record i % 3 rolled by i // 3 samples
+        assert np.array_equal(s, np.roll(originals[i % 3], -(i // 3), axis=1))
+    assert dataset.index["qt"].nunique() == 10
+    assert scaling_data(10, base) == folder  # reused, not rewritten
+
+
 @pytest.mark.slow
-def test_scaling_times_a_cold_cache_and_one_epoch_per_size(monkeypatch):
-    from ecgcore.bench import scaling as bench
+def test_scaling_times_a_cold_cache_and_one_epoch_per_size(monkeypatch, tmp_path):
+    from ecgcore.bench import common, scaling
     from ecgcore.train.device import cpu_has_bf16
+    from tests.factories import make_deepfake_dir
 
-    monkeypatch.setattr(bench, "MODEL", "cnn")  # the timing logic, not the model, is under test
-    built = []
-    real = bench.bench_data
-
-    def counting(n, progress=None):
-        built.append(n)
-        return real(n, progress)
-
-    monkeypatch.setattr(bench, "bench_data", counting)
-    rows = bench.bench_scaling((12, 24), batch_size=8)
-    assert built == [12, 24] and [r["records"] for r in rows] == [12, 24]
+    monkeypatch.setattr(common, "MODEL", "cnn")  # the timing logic, not the model, is under test
+    base = make_deepfake_dir(tmp_path / "base", 4)
+    monkeypatch.setattr(common, "bench_data", lambda n, progress=None: base)
+    messages = []
+    rows = scaling.bench_scaling(
+        (12, 24), batch_size=8, precisions=(False, True), progress=lambda i, n, m: messages.append(m)
+    )
+    assert [r["records"] for r in rows] == [12, 24] and "min left" in messages[1]
     assert all(r["cache_s"] > 0 and r["epoch_s_fp32"] > 0 for r in rows)
     assert rows[1]["train_rows"] > rows[0]["train_rows"]
     native = {"epoch_s_bf16-mixed"} if cpu_has_bf16() else set()  # without it both epochs run in fp32
     assert {k for k in rows[0] if k.startswith("epoch_s_")} == {"epoch_s_fp32"} | native
-    table = bench.format_scaling(rows).splitlines()
-    assert len(table) == 3 and table[1].split()[0] == "12"
+    table = scaling.format_scaling(rows).splitlines()
+    assert len(table) == 4 and table[2].split()[0] == "12" and "derived" in table[0]
 
 
 def _fake_result(one_record_ms=50.0, batched=7.0, ig_s=2.0):
