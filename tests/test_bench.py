@@ -140,3 +140,47 @@ def test_goals_are_met_only_on_the_right_side_of_each_threshold():
     assert met == {"training500": False, "onerecord": True, "batchedprediction": False, "IG500": True}
     met = {g["goal"][:6]: g["met"] for g in goals(_fake_result(one_record_ms=61.0, batched=8.5, ig_s=2.5))}
     assert met == {"traini": False, "one re": False, "batche": True, "IG 500": False}
+
+
+def test_sweep_times_each_configuration_with_its_own_batch_threads_and_optimizer(monkeypatch, tmp_path):
+    from ecgcore.bench import common
+    from ecgcore.bench.common import BenchSettings
+    from ecgcore.bench.sweep import format_sweep, sweep_training
+    from tests.factories import make_deepfake_dir
+
+    monkeypatch.setattr(common, "MODEL", "cnn")
+    data = make_deepfake_dir(tmp_path / "df", 8)
+    seen = []
+    real_set = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (seen.append(n), real_set(n)))
+    settings = BenchSettings(batch_size=4, rounds=1, steps=1)
+    rows = sweep_training(data, settings, ("batch", "threads", "fused"), batch_sizes=(2, 4))
+    got = {(r["precision"] != "fp32", r["batch_size"], r["threads"], r["fused"]) for r in rows}
+    one = torch.get_num_threads()
+    other = 2 if one == 1 else 1
+    assert got == {
+        (False, 4, one, False), (True, 4, one, False),  # the base in both precisions
+        (False, 2, one, False), (True, 2, one, False),  # the other batch size
+        (False, 4, other, False), (True, 4, other, False),  # the other thread count
+        (True, 4, one, True),  # fused AdamW, mixed precision
+    }  # fmt: skip
+    assert all(r["samples"] == r["batch_size"] for r in rows)  # warm-up untimed, then 1 round x 1 step
+    assert other in seen and torch.get_num_threads() == one  # set per step, restored after
+    result = {"torch": "x", "threads": one, "loadavg_start": [0.0], "loadavg_end": [0.0], "matmul_flops": 1e9,
+              "matmul_flops_bf16": 1e9, "training": [{**r, "share_of_matmul_peak": 0.1,
+              "share_of_precision_peak": 0.1} for r in rows], "onnx": None}  # fmt: skip
+    assert len(format_sweep(result).splitlines()) == 2 + len(rows)
+
+
+def test_onnx_sweep_checks_onnx_outputs_against_torch(monkeypatch, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from ecgcore.bench import common
+    from ecgcore.bench.sweep import sweep_onnx
+
+    monkeypatch.setattr(common, "MODEL", "cnn")
+    result = sweep_onnx(fs=100.0, batch_size=4, repeats=1, tmp=tmp_path)
+    assert result["max_rel_diff"] < 1e-4
+    assert (
+        set(result["one_record_ms"]) == set(result["batched_records_per_s"])
+        and len(result["one_record_ms"]) == 3
+    )

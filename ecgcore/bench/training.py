@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ecgcore.bench import common
 from ecgcore.bench.common import (
-    MODEL,
     BenchSettings,
     Runner,
 )
@@ -17,9 +17,23 @@ from ecgcore.vocab import TARGET_KEYS
 
 
 def trainer_runner(
-    data_dir: Path, fs: float, amp: bool, settings: BenchSettings, device: torch.device
+    data_dir: Path,
+    fs: float,
+    amp: bool,
+    settings: BenchSettings,
+    device: torch.device,
+    *,
+    batch_size: int | None = None,
+    threads: int | None = None,
+    fused: bool = False,
+    compile_mode: str | None = None,
 ) -> Runner:
-    """The trainer's own data path and step for ``inception1d`` at ``fs``."""
+    """The trainer's own data path and step for ``inception1d`` at ``fs``.
+
+    Sweep options: ``batch_size`` (default ``settings.batch_size``), ``threads`` (torch CPU threads set
+    before every step, so runners with different counts can be interleaved), ``fused`` (AdamW's fused
+    kernel) and ``compile_mode`` (the step's forward through ``torch.compile(mode=...)``).
+    """
     from ecgcore.data import format_spec
     from ecgcore.models import create_model
     from ecgcore.train.batches import BatchSource, prepare_data
@@ -27,19 +41,23 @@ def trainer_runner(
     from ecgcore.train.device import precision_name, resolve_precision
     from ecgcore.train.optim import train_step
 
+    batch_size = batch_size or settings.batch_size
     config = TrainConfig(
         task="regression",
         data=format_spec("deepfake", data_dir),
-        model=MODEL,
+        model=common.MODEL,
         fs=fs,
-        batch_size=settings.batch_size,
+        batch_size=batch_size,
         amp=amp,
     )
     data = prepare_data(config)
     rows = np.concatenate(list(data.rows.values()))
     torch.manual_seed(0)
-    model = create_model(MODEL, len(config.leads), len(data.names)).to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    model = create_model(common.MODEL, len(config.leads), len(data.names)).to(device).train()
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused or None
+    )
+    net = torch.compile(model, mode=compile_mode) if compile_mode else model
     amp_dtype, use_scaler = resolve_precision(device, amp, force=True)
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None
     source = BatchSource(data.inputs, data.y, rows, device)
@@ -47,11 +65,13 @@ def trainer_runner(
     loss_fn = nn.L1Loss()
 
     def fetch():
-        return source.batch(rng.choice(rows, settings.batch_size, replace=len(rows) < settings.batch_size))
+        if threads:
+            torch.set_num_threads(threads)
+        return source.batch(rng.choice(rows, batch_size, replace=len(rows) < batch_size))
 
     def step(batch):
         train_step(
-            model,
+            net,
             model,
             *batch,
             loss_fn,
@@ -68,8 +88,11 @@ def trainer_runner(
             fs=fs,
             amp=amp,
             precision=precision_name(amp_dtype),
-            batch_size=settings.batch_size,
+            batch_size=batch_size,
             data_mode=source.mode,
+            threads=threads or torch.get_num_threads(),
+            fused=fused,
+            compile=compile_mode,
         ),
     )
 
@@ -103,7 +126,7 @@ def reference_runner(data_dir: Path, settings: BenchSettings, device: torch.devi
         FileDataset(files, targets), batch_size=settings.reference_batch_size, shuffle=True, drop_last=True
     )
     torch.manual_seed(0)
-    model = create_model(MODEL, 8, 4).to(device).train()
+    model = create_model(common.MODEL, 8, 4).to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.L1Loss()
     batches = iter(())

@@ -45,6 +45,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "same cost); about 10-15 min on an idle 2-core CPU",
     )
     parser.add_argument(
+        "--sweep",
+        nargs="*",
+        metavar="PART",
+        help="instead: sweep training settings at 500 Hz, interleaved (PARTs: batch threads fused compile onnx; "
+        "default all): batch 8-64 x fp32/mixed, threads 1/2, fused AdamW, torch.compile modes (compile time "
+        "apart), ONNX Runtime vs torch prediction; --rounds/--batch-size apply (about 20-30 min idle, all parts)",
+    )
+    parser.add_argument(
         "--scaling-fp32",
         action="store_true",
         help="with --scaling: also time an fp32 epoch (about 1.4x longer)",
@@ -87,6 +95,22 @@ def main(args: argparse.Namespace) -> int:
         settings.batch_size = args.batch_size
     if args.ig_steps is not None:
         settings.ig_steps = args.ig_steps
+    if args.sweep is not None:
+        from ecgcore.bench.sweep import SWEEP_PARTS, format_sweep, run_sweep
+
+        unknown = set(args.sweep) - set(SWEEP_PARTS)
+        if unknown:
+            raise SystemExit(
+                f"bench --sweep: unknown part(s) {sorted(unknown)}; choose from {list(SWEEP_PARTS)}"
+            )
+        sweep_settings = BenchSettings(rounds=args.rounds or 2, steps=1, batch_size=args.batch_size or 32)
+        sweep_settings.threads = args.threads
+        result = run_sweep(sweep_settings, tuple(args.sweep or SWEEP_PARTS), progress=cli_progress("sweep"))
+        out = args.out or subdir("bench") / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        atomic_write_json(out, result)
+        print(format_sweep(result))
+        print(f"written to {out}")
+        return 0
     if args.scaling is not None:
         sizes = tuple(args.scaling or (500, 2000, 8000))
         load_start = os.getloadavg()
