@@ -121,7 +121,8 @@ def goals(result: dict) -> list[dict]:
                 "value": d["share_of_precision_peak"],
                 "target": GOALS["training_share"],
                 "met": d["share_of_precision_peak"] >= GOALS["training_share"],
-                "note": f"{100 * d['share_of_matmul_peak']:.0f} % of the fp32 rate",
+                "note": f"{100 * d['share_of_precision_peak']:.1f} % ({100 * d['share_of_matmul_peak']:.0f} % of the "
+                "fp32 rate)",
             }
         )
     for p in result["prediction"]:
@@ -134,7 +135,7 @@ def goals(result: dict) -> list[dict]:
                 "value": x,
                 "target": GOALS["one_record_x_bound"],
                 "met": x <= GOALS["one_record_x_bound"],
-                "note": f"{p['predict_ms_median']:.0f} ms against {p['bound_ms']:.0f} ms",
+                "note": f"{x:.1f}x ({p['predict_ms_median']:.0f} ms against {p['bound_ms']:.0f} ms)",
             }
         )
         forward = p.get("training_forward_samples_per_s")
@@ -146,7 +147,8 @@ def goals(result: dict) -> list[dict]:
                     "value": v,
                     "target": GOALS["batched_vs_forward"],
                     "met": v >= GOALS["batched_vs_forward"],
-                    "note": f"{p['batched_records_per_s']:.1f} records/s against {forward:.1f} forwards/s",
+                    "note": f"{100 * v:.0f} % ({p['batched_records_per_s']:.1f} records/s against {forward:.1f} "
+                    "forwards/s)",
                 }
             )
     for r in result.get("saliency", []):
@@ -159,7 +161,8 @@ def goals(result: dict) -> list[dict]:
                 "value": r["seconds"],
                 "target": GOALS["ig_s"],
                 "met": r["seconds"] < GOALS["ig_s"] and x <= GOALS["ig_x_bound"],
-                "note": f"{r['steps']} steps {r['precision']}, {x:.1f}x the bound {r['bound_s']:.2f} s",
+                "note": f"{r['seconds']:.1f} s, {x:.1f}x the bound {r['bound_s']:.2f} s ({r['steps']} steps "
+                f"{r['precision']})",
             }
         )
     return out
