@@ -7,21 +7,15 @@ finds no page for a deep link such as ``/record`` and shows "Page not found" ove
 
 import streamlit as st
 
+from dashboard import navigation
 from dashboard.common import store_repair_banner
 
 st.set_page_config(page_title="ECG Lab", page_icon=":material/monitor_heart:", layout="wide")
 store_repair_banner()
 
 PAGES = [
-    st.Page("dashboard/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("dashboard/explorer.py", title="Explorer", icon=":material/monitor_heart:"),
-    st.Page("dashboard/compare.py", title="Compare datasets", icon=":material/compare:"),
-    st.Page("dashboard/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("dashboard/results.py", title="Results", icon=":material/leaderboard:"),
-    st.Page("dashboard/record.py", title="Record & saliency", icon=":material/troubleshoot:"),
-    st.Page("dashboard/images.py", title="Images & studies", icon=":material/image:"),
-    st.Page("dashboard/holter.py", title="Holter", icon=":material/ecg_heart:"),
-    st.Page("dashboard/settings.py", title="Settings", icon=":material/settings:"),
+    st.Page(page.script, title=page.title, icon=page.icon, default=page.script.endswith("home.py"))
+    for page in navigation.PAGES
 ]
 
 st.navigation(PAGES).run()

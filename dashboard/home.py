@@ -4,6 +4,7 @@ import time
 
 import streamlit as st
 
+from dashboard import navigation
 from dashboard.common import BUNDLED, dataset, demo_ready, sources
 from ecgcore import paths
 from ecgcore.data import ensure_demo_set
@@ -14,10 +15,13 @@ DEMO_N = 300
 
 st.title("ECG Lab")
 st.markdown(
-    "A research dashboard for deep learning on 12-lead ECGs: browse real **PTB-XL** records and synthetic "
-    "**DeepFake** ECGs on standard ECG paper with their measured intervals, train interval-regression and "
-    "superclass-classification models, transfer a regression backbone to classification, compare runs with "
-    "the published numbers and a trivial baseline, and see which leads drove a prediction. "
+    "A research dashboard for deep learning on 12-lead ECGs: browse real **PTB-XL** records, synthetic "
+    "**DeepFake** ECGs, PhysioNet Challenge databases and long ambulatory recordings on standard ECG paper "
+    "with their labels and measured intervals; train interval-regression and classification models (1D "
+    "CNNs, RNNs, ViT, 2D CNNs on ECG images, fusion models) and transfer them (regression to PTB-XL "
+    "superclasses, PTB-XL to Georgia); compare runs with the published numbers, a trivial baseline and "
+    "confidence intervals; see which leads and waves drove a prediction; and analyse a day-long Holter "
+    "recording beat by beat. "
     "Everything here also runs headless: `python -m ecgcore ...`.  \n"
     "*A research tool, not a diagnostic device.*"
 )
@@ -79,19 +83,6 @@ else:
     st.write("No training runs yet.")
 
 st.subheader("Where to go")
-st.page_link(
-    "dashboard/explorer.py", label="Explorer: browse records on ECG paper", icon=":material/monitor_heart:"
-)
-st.page_link("dashboard/train.py", label="Train: start a run", icon=":material/model_training:")
-st.page_link(
-    "dashboard/results.py",
-    label="Results: compare runs and reproduce the tables",
-    icon=":material/leaderboard:",
-)
-st.page_link(
-    "dashboard/record.py",
-    label="Record & saliency: predict and explain one record",
-    icon=":material/troubleshoot:",
-)
-st.page_link("dashboard/settings.py", label="Settings: where your datasets are", icon=":material/settings:")
+for page in navigation.PAGES[1:]:
+    st.page_link(page.script, label=f"{page.title}: {page.blurb}", icon=page.icon)
 st.caption(f"Data directory: `{paths.data_home()}` (set `ECGLAB_HOME` to move it).")

@@ -16,6 +16,7 @@ Diagram (defaults)::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 from torch import nn
@@ -76,16 +77,16 @@ def _recurrent(
     cell: str,
     n_leads: int,
     n_outputs: int,
-    hidden: int,
-    n_layers: int,
-    stem_widths: Sequence[int],
-    stem_kernels: Sequence[int],
-    stem_strides: Sequence[int],
-    dropout: float,
-    head_hidden: int | None,
-    head_dropout: Sequence[float],
+    hidden: int = 128,
+    n_layers: int = 2,
+    stem_widths: Sequence[int] = (32, 64),
+    stem_kernels: Sequence[int] = (9, 5),
+    stem_strides: Sequence[int] = (4, 4),
+    dropout: float = 0.1,
+    head_hidden: int | None = 128,
+    head_dropout: Sequence[float] = (0.25, 0.5),
 ) -> ECGModel:
-    """Build ``rnn`` or ``lstm`` (``cell``), checking the stem description first."""
+    """Build ``rnn`` or ``lstm`` (``cell``; see the module docstring), checking the stem description first."""
     if not len(stem_widths) == len(stem_kernels) == len(stem_strides) >= 1:
         raise ValueError(
             f"{cell}: stem_widths, stem_kernels and stem_strides need the same (non-zero) length, "
@@ -97,69 +98,16 @@ def _recurrent(
     return ECGModel(backbone, Head(backbone.feature_dim, n_outputs, head_hidden, head_dropout))
 
 
-@register(
+rnn = register(
     "rnn",
     description="Vanilla (tanh) RNN, 2 layers x 128, on a 16x strided-conv downsampled signal; "
     "seed-study baseline",
     reference="Elman, Finding structure in time, Cognitive Science 1990 (RNN baseline of the seed study)",
-)
-def rnn(
-    n_leads: int,
-    n_outputs: int,
-    hidden: int = 128,
-    n_layers: int = 2,
-    stem_widths: Sequence[int] = (32, 64),
-    stem_kernels: Sequence[int] = (9, 5),
-    stem_strides: Sequence[int] = (4, 4),
-    dropout: float = 0.1,
-    head_hidden: int | None = 128,
-    head_dropout: Sequence[float] = (0.25, 0.5),
-) -> ECGModel:
-    """Build ``rnn`` (see the module docstring)."""
-    return _recurrent(
-        "rnn",
-        n_leads,
-        n_outputs,
-        hidden,
-        n_layers,
-        stem_widths,
-        stem_kernels,
-        stem_strides,
-        dropout,
-        head_hidden,
-        head_dropout,
-    )
+)(partial(_recurrent, "rnn"))
 
-
-@register(
+lstm = register(
     "lstm",
     description="LSTM, 2 layers x 128, on a 16x strided-conv downsampled signal; seed-study baseline",
     reference="Hochreiter & Schmidhuber, Long short-term memory, Neural Computation 1997 "
     "(LSTM baseline of the seed study)",
-)
-def lstm(
-    n_leads: int,
-    n_outputs: int,
-    hidden: int = 128,
-    n_layers: int = 2,
-    stem_widths: Sequence[int] = (32, 64),
-    stem_kernels: Sequence[int] = (9, 5),
-    stem_strides: Sequence[int] = (4, 4),
-    dropout: float = 0.1,
-    head_hidden: int | None = 128,
-    head_dropout: Sequence[float] = (0.25, 0.5),
-) -> ECGModel:
-    """Build ``lstm`` (see the module docstring)."""
-    return _recurrent(
-        "lstm",
-        n_leads,
-        n_outputs,
-        hidden,
-        n_layers,
-        stem_widths,
-        stem_kernels,
-        stem_strides,
-        dropout,
-        head_hidden,
-        head_dropout,
-    )
+)(partial(_recurrent, "lstm"))

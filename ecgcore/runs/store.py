@@ -256,7 +256,10 @@ def _recover_run(con: sqlite3.Connection, run_dir: Path) -> str | None:
     created = row.get("created") or datetime.fromtimestamp(run_dir.stat().st_mtime, UTC).isoformat(
         timespec="seconds"
     )
+    labels = _read_json(run_dir / LABELS_FILE)
+    labels = labels if isinstance(labels, dict) else row
     values = {column: row.get(column) for column in _UPDATABLE}
+    values.update({column: labels.get(column) for column in LABEL_COLUMNS})
     values.update(
         status=status,
         summary_json=json.dumps(summary, default=str) if summary is not None else None,
@@ -325,6 +328,7 @@ def _rebuild(root: Path, problem: str | None) -> RepairReport:
         _enable_wal(con)
         with con:
             con.executescript(_SCHEMA)
+            _add_label_columns(con)
             known = {row[0] for row in con.execute("SELECT id FROM runs")}
             for run_dir in _run_dirs(root):
                 if run_dir.name in known:

@@ -77,6 +77,23 @@ def test_a_damaged_store_is_rebuilt_with_every_run_and_its_metrics(tmp_path, how
     assert take_repair_notice(tmp_path) is None, "the notice is given once"
 
 
+def test_run_names_tags_and_notes_survive_a_rebuild(tmp_path):
+    """Labels a user gave (kept in each run's ``labels.json``) come back with the rebuilt store."""
+    _finished_store(tmp_path)
+    RunStore(tmp_path).label("run1", name="baseline, lr 3e-3", tags=["paper", "seed 0"], notes="keep")
+    _corrupt(tmp_path / STORE_NAME, "empty")
+
+    store = RunStore(tmp_path)
+
+    labelled, unlabelled = store.get_run("run1"), store.get_run("run0")
+    assert (labelled["name"], labelled["tags"], labelled["notes"]) == (
+        "baseline, lr 3e-3",
+        "paper,seed 0",
+        "keep",
+    )
+    assert unlabelled["name"] is None and unlabelled["tags"] is None, "an unlabelled run stays unlabelled"
+
+
 def test_runs_list_says_once_on_stderr_that_the_store_was_rebuilt(tmp_path):
     maes = _finished_store(tmp_path)
     _corrupt(tmp_path / STORE_NAME, "header")
