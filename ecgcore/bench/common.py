@@ -148,3 +148,19 @@ def forward_flops(fs: float) -> float:
     from ecgcore.models import create_model, model_stats
 
     return 2.0 * model_stats(create_model(MODEL, 8, 4), 8, int(fs * 10))["macs"]
+
+
+def bench_config(data_dir: Path, fs: float, batch_size: int, amp: bool = True):
+    """The trainer configuration every training benchmark uses: :data:`MODEL` regressing the DeepFake
+    intervals of ``data_dir`` at ``fs``."""
+    from ecgcore.data import format_spec
+    from ecgcore.train.config import TrainConfig
+
+    return TrainConfig(
+        task="regression",
+        data=format_spec("deepfake", data_dir),
+        model=MODEL,
+        fs=fs,
+        batch_size=batch_size,
+        amp=amp,
+    )

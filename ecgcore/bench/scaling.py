@@ -94,11 +94,10 @@ def bench_scaling(
     removed first); building the derived folder is timed separately (``derive_s``), not counted.
     A progress message after each size estimates the time left from the per-record cost so far.
     """
-    from ecgcore.data import format_spec, open_source
+    from ecgcore.data import open_source
     from ecgcore.data.cache import cache_key, load_cached
     from ecgcore.models import create_model
     from ecgcore.train.batches import BatchSource, prepare_data
-    from ecgcore.train.config import TrainConfig
     from ecgcore.train.device import precision_name, resolve_precision
     from ecgcore.train.optim import train_step
 
@@ -111,13 +110,7 @@ def bench_scaling(
         t0 = time.perf_counter()
         data_dir = scaling_data(n)
         derive_s = time.perf_counter() - t0
-        config = TrainConfig(
-            task="regression",
-            data=format_spec("deepfake", data_dir),
-            model=common.MODEL,
-            fs=fs,
-            batch_size=batch_size,
-        )
+        config = common.bench_config(data_dir, fs, batch_size)
         dataset = open_source(config.data)
         shutil.rmtree(ecg_paths.cache_dir() / cache_key(dataset, config.preprocessing()), ignore_errors=True)
         t0 = time.perf_counter()

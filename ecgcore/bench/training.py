@@ -34,22 +34,13 @@ def trainer_runner(
     before every step, so runners with different counts can be interleaved), ``fused`` (AdamW's fused
     kernel) and ``compile_mode`` (the step's forward through ``torch.compile(mode=...)``).
     """
-    from ecgcore.data import format_spec
     from ecgcore.models import create_model
     from ecgcore.train.batches import BatchSource, prepare_data
-    from ecgcore.train.config import TrainConfig
     from ecgcore.train.device import precision_name, resolve_precision
     from ecgcore.train.optim import train_step
 
     batch_size = batch_size or settings.batch_size
-    config = TrainConfig(
-        task="regression",
-        data=format_spec("deepfake", data_dir),
-        model=common.MODEL,
-        fs=fs,
-        batch_size=batch_size,
-        amp=amp,
-    )
+    config = common.bench_config(data_dir, fs, batch_size, amp)
     data = prepare_data(config)
     rows = np.concatenate(list(data.rows.values()))
     torch.manual_seed(0)
