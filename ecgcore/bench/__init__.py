@@ -18,7 +18,8 @@ Measured in one run (:func:`run_bench`):
 * Integrated Gradients at 500 Hz with the completeness check (:func:`measure_ig`);
 * every compute figure as a share of its FLOP bound: the FLOPs it needs at the matrix-product rate
   measured in the same run (fp32, and bf16 for the bf16 rows);
-* with ``--scaling`` (:func:`bench_scaling`): cache build and one training epoch at growing record counts.
+* with ``--scaling`` (:func:`bench_scaling`): cache build and one training epoch at growing record counts,
+  on records derived cheaply from a few generated ones (:func:`~ecgcore.bench.scaling.scaling_data`).
 
 The data are DeepFake ECGs from :func:`ecgcore.data.generate_deepfake`, generated once into the
 data home and reused. Every number is a measured time; on a shared machine the load average at
@@ -27,8 +28,9 @@ start and end is recorded next to them.
 One job per module: :mod:`~ecgcore.bench.common` (settings, step timer, data, FLOPs),
 :mod:`~ecgcore.bench.matmul` (the rate every bound is taken at), :mod:`~ecgcore.bench.training`,
 :mod:`~ecgcore.bench.prediction`, :mod:`~ecgcore.bench.saliency` (IG), :mod:`~ecgcore.bench.scaling`,
-:mod:`~ecgcore.bench.images`, :mod:`~ecgcore.bench.long_record`, :mod:`~ecgcore.bench.efficiency` and
-:mod:`~ecgcore.bench.run` (the default run and its table).
+:mod:`~ecgcore.bench.images`, :mod:`~ecgcore.bench.long_record`, :mod:`~ecgcore.bench.efficiency`,
+:mod:`~ecgcore.bench.sweep` (``bench --sweep``), :mod:`~ecgcore.bench.compare` (before -> after in one run,
+the issue-20 goals) and :mod:`~ecgcore.bench.run` (the default run and its table).
 """
 
 from ecgcore.bench.common import (
