@@ -184,7 +184,5 @@ def format_comparison(result: dict) -> str:
             f"  ({r['unit']})"
         )
     for g in result.get("goals") or goals(result):
-        lines.append(
-            f"goal: {g['goal']}: {g['value']:.2f} ({g['note']}) -> {'met' if g['met'] else 'NOT met'}"
-        )
+        lines.append(f"goal: {g['goal']}: {g['note']} -> {'met' if g['met'] else 'NOT met'}")
     return "\n".join(lines)
