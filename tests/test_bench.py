@@ -11,7 +11,7 @@ from ecgcore.io import read_record
 def test_rounds_time_loading_and_compute_separately_after_a_warm_up(monkeypatch):
     # A clock that only the fetch and the step move: 10 ms per fetch, 30 ms per step, nothing else.
     now = [0.0]
-    monkeypatch.setattr("ecgcore.bench.time", SimpleNamespace(perf_counter=lambda: now[0]))
+    monkeypatch.setattr("ecgcore.bench.common.time", SimpleNamespace(perf_counter=lambda: now[0]))
     calls = []
 
     def fetch():
@@ -55,25 +55,132 @@ def test_image_bench_times_charts_fields_and_2d_training():
     assert "charts 224x224" in format_images(result)
 
 
+def test_scaling_inputs_are_distinct_shifted_copies_of_the_base_records(tmp_path):
+    from ecgcore.bench.scaling import scaling_data
+    from ecgcore.data import format_spec, open_source
+    from tests.factories import make_deepfake_dir
+
+    base = make_deepfake_dir(tmp_path / "base", 3)
+    folder = scaling_data(10, base)
+    dataset = open_source(format_spec("deepfake", folder))
+    assert len(dataset.index) == 10
+    signals = [dataset.read(str(i)).signal for i in range(10)]
+    originals = [open_source(format_spec("deepfake", base)).read(str(j)).signal for j in range(3)]
+    assert len({s.tobytes() for s in signals}) == 10  # no two records alike
+    for i, s in enumerate(signals):  # record i is base record i % 3 rolled by i // 3 samples
+        assert np.array_equal(s, np.roll(originals[i % 3], -(i // 3), axis=1))
+    assert dataset.index["qt"].nunique() == 10
+    assert scaling_data(10, base) == folder  # reused, not rewritten
+
+
 @pytest.mark.slow
-def test_scaling_times_a_cold_cache_and_one_epoch_per_size(monkeypatch):
-    from ecgcore import bench
+def test_scaling_times_a_cold_cache_and_one_epoch_per_size(monkeypatch, tmp_path):
+    from ecgcore.bench import common, scaling
     from ecgcore.train.device import cpu_has_bf16
+    from tests.factories import make_deepfake_dir
 
-    monkeypatch.setattr(bench, "MODEL", "cnn")  # the timing logic, not the model, is under test
-    built = []
-    real = bench.bench_data
-
-    def counting(n, progress=None):
-        built.append(n)
-        return real(n, progress)
-
-    monkeypatch.setattr(bench, "bench_data", counting)
-    rows = bench.bench_scaling((12, 24), batch_size=8)
-    assert built == [12, 24] and [r["records"] for r in rows] == [12, 24]
+    monkeypatch.setattr(common, "MODEL", "cnn")  # the timing logic, not the model, is under test
+    base = make_deepfake_dir(tmp_path / "base", 4)
+    monkeypatch.setattr(common, "bench_data", lambda n, progress=None: base)
+    messages = []
+    rows = scaling.bench_scaling(
+        (12, 24), batch_size=8, precisions=(False, True), progress=lambda i, n, m: messages.append(m)
+    )
+    assert [r["records"] for r in rows] == [12, 24] and "min left" in messages[1]
     assert all(r["cache_s"] > 0 and r["epoch_s_fp32"] > 0 for r in rows)
     assert rows[1]["train_rows"] > rows[0]["train_rows"]
     native = {"epoch_s_bf16-mixed"} if cpu_has_bf16() else set()  # without it both epochs run in fp32
     assert {k for k in rows[0] if k.startswith("epoch_s_")} == {"epoch_s_fp32"} | native
-    table = bench.format_scaling(rows).splitlines()
-    assert len(table) == 3 and table[1].split()[0] == "12"
+    table = scaling.format_scaling(rows).splitlines()
+    assert len(table) == 4 and table[2].split()[0] == "12" and "derived" in table[0]
+
+
+def _fake_result(one_record_ms=50.0, batched=7.0, ig_s=2.0):
+    train = [
+        {"fs": 500.0, "amp": False, "precision": "fp32", "samples_per_s": 2.0, "share_of_matmul_peak": 0.2},
+        {"fs": 500.0, "amp": True, "precision": "bf16-mixed", "samples_per_s": 4.0,
+         "share_of_matmul_peak": 0.4, "share_of_precision_peak": 0.05},
+        {"fs": 100.0, "amp": False, "precision": "fp32", "samples_per_s": 10.0, "share_of_matmul_peak": 0.2},
+        {"fs": 100.0, "amp": True, "precision": "bf16-mixed", "samples_per_s": 30.0,
+         "share_of_matmul_peak": 0.6, "share_of_precision_peak": 0.55},
+    ]  # fmt: skip
+    pred = {"fs": 500.0, "precision": "bf16", "bound_ms": 40.0, "before_ms_median": 100.0, "before_share": 0.4,
+            "predict_ms_median": one_record_ms, "after_share": 40.0 / one_record_ms,
+            "batched_records_per_s": batched, "batched_share": 0.5, "training_forward_samples_per_s": 12.0}  # fmt: skip
+    sal = [
+        {"fs": 500.0, "asked": "reference", "precision": "fp32", "steps": 16, "gap": 0.01, "seconds": 20.0,
+         "share": 0.1, "bound_s": 2.0},
+        {"fs": 500.0, "asked": "auto", "precision": "bf16", "steps": 8, "gap": 0.02, "seconds": ig_s,
+         "share": 1.0 / ig_s, "bound_s": 1.0},
+    ]  # fmt: skip
+    ref = {"fs": 500.0, "samples_per_s": 1.0, "share_of_matmul_peak": 0.1}
+    return {"training": train, "reference": ref, "prediction": [pred], "saliency": sal}
+
+
+def test_comparison_puts_each_reference_beside_its_default_with_the_right_speedup_direction():
+    from ecgcore.bench.compare import comparison, format_comparison
+
+    rows = {r["what"]: r for r in comparison(_fake_result())}
+    t = rows["training 500 Hz"]  # the plain loop against the trainer's default precision
+    assert (t["before_value"], t["after_value"], t["speedup"]) == (1.0, 4.0, 4.0)
+    assert rows["training 100 Hz"]["speedup"] == pytest.approx(3.0)  # fp32 trainer -> default
+    one = rows["one record 500 Hz"]  # times: before / after
+    assert one["speedup"] == pytest.approx(2.0) and one["after_share"] == pytest.approx(0.8)
+    folder = rows["folder 500 Hz"]  # one by one with the plain model: 1000 / 100 ms
+    assert folder["before_value"] == pytest.approx(10.0) and folder["speedup"] == pytest.approx(0.7)
+    assert rows["IG 500 Hz"]["speedup"] == pytest.approx(10.0)
+    assert len(format_comparison(_fake_result()).splitlines()) == 2 + len(rows) + 4
+
+
+def test_goals_are_met_only_on_the_right_side_of_each_threshold():
+    from ecgcore.bench.compare import goals
+
+    met = {g["goal"].split(" ")[0] + g["goal"].split(" ")[1]: g["met"] for g in goals(_fake_result())}
+    # training 5 % of its own rate; 50 ms = 1.25x the 40 ms bound; 7 / 12 forwards/s = 58 %; IG 2 s = 2x bound
+    assert met == {"training500": False, "onerecord": True, "batchedprediction": False, "IG500": True}
+    met = {g["goal"][:6]: g["met"] for g in goals(_fake_result(one_record_ms=61.0, batched=8.5, ig_s=2.5))}
+    assert met == {"traini": False, "one re": False, "batche": True, "IG 500": False}
+
+
+def test_sweep_times_each_configuration_with_its_own_batch_threads_and_optimizer(monkeypatch, tmp_path):
+    from ecgcore.bench import common
+    from ecgcore.bench.common import BenchSettings
+    from ecgcore.bench.sweep import format_sweep, sweep_training
+    from tests.factories import make_deepfake_dir
+
+    monkeypatch.setattr(common, "MODEL", "cnn")
+    data = make_deepfake_dir(tmp_path / "df", 8)
+    seen = []
+    real_set = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (seen.append(n), real_set(n)))
+    settings = BenchSettings(batch_size=4, rounds=1, steps=1)
+    rows = sweep_training(data, settings, ("batch", "threads", "fused"), batch_sizes=(2, 4))
+    got = {(r["precision"] != "fp32", r["batch_size"], r["threads"], r["fused"]) for r in rows}
+    one = torch.get_num_threads()
+    other = 2 if one == 1 else 1
+    assert got == {
+        (False, 4, one, False), (True, 4, one, False),  # the base in both precisions
+        (False, 2, one, False), (True, 2, one, False),  # the other batch size
+        (False, 4, other, False), (True, 4, other, False),  # the other thread count
+        (True, 4, one, True),  # fused AdamW, mixed precision
+    }  # fmt: skip
+    assert all(r["samples"] == r["batch_size"] for r in rows)  # warm-up untimed, then 1 round x 1 step
+    assert other in seen and torch.get_num_threads() == one  # set per step, restored after
+    result = {"torch": "x", "threads": one, "loadavg_start": [0.0], "loadavg_end": [0.0], "matmul_flops": 1e9,
+              "matmul_flops_bf16": 1e9, "training": [{**r, "share_of_matmul_peak": 0.1,
+              "share_of_precision_peak": 0.1} for r in rows], "onnx": None}  # fmt: skip
+    assert len(format_sweep(result).splitlines()) == 2 + len(rows)
+
+
+def test_onnx_sweep_checks_onnx_outputs_against_torch(monkeypatch, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from ecgcore.bench import common
+    from ecgcore.bench.sweep import sweep_onnx
+
+    monkeypatch.setattr(common, "MODEL", "cnn")
+    result = sweep_onnx(fs=100.0, batch_size=4, repeats=1, tmp=tmp_path)
+    assert result["max_rel_diff"] < 1e-4
+    assert (
+        set(result["one_record_ms"]) == set(result["batched_records_per_s"])
+        and len(result["one_record_ms"]) == 3
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -39,8 +40,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="*",
         type=int,
         metavar="N",
-        help="also time cache build and one training epoch (100 Hz) at N records each "
-        "(default sizes 500 2000 8000; long: hours for 8000 on 2 busy cores)",
+        help="instead: cache build and one training epoch (100 Hz, fp32 and the default precision) at N records "
+        "each (default 500 2000 8000), on records derived from 32 generated ones (each shifted in time: "
+        "distinct, same cost); about 8-10 min on an idle 2-core CPU (estimated from its bench rates)",
+    )
+    parser.add_argument(
+        "--sweep",
+        nargs="*",
+        metavar="PART",
+        help="instead: sweep training settings at 500 Hz, interleaved (PARTs: batch threads fused compile onnx; "
+        "default all): batch 8-64 x fp32/mixed, threads 1/2, fused AdamW, torch.compile modes (compile time "
+        "apart), ONNX Runtime vs torch prediction; --rounds/--batch-size apply (about 20-30 min idle, all parts)",
+    )
+    parser.add_argument(
+        "--scaling-default-only",
+        action="store_true",
+        help="with --scaling: time the epoch in the default precision only (skips the fp32 epoch)",
     )
 
 
@@ -81,14 +96,39 @@ def main(args: argparse.Namespace) -> int:
         settings.batch_size = args.batch_size
     if args.ig_steps is not None:
         settings.ig_steps = args.ig_steps
-    result = run_bench(settings, progress=cli_progress("bench"))
-    out = args.out or subdir("bench") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    atomic_write_json(out, result)  # written before the (long) scaling table, and again with it
-    print(format_table(result), flush=True)
+    if args.sweep is not None:
+        from ecgcore.bench.sweep import SWEEP_PARTS, format_sweep, run_sweep
+
+        unknown = set(args.sweep) - set(SWEEP_PARTS)
+        if unknown:
+            raise SystemExit(
+                f"bench --sweep: unknown part(s) {sorted(unknown)}; choose from {list(SWEEP_PARTS)}"
+            )
+        sweep_settings = BenchSettings(rounds=args.rounds or 2, steps=1, batch_size=args.batch_size or 32)
+        sweep_settings.threads = args.threads
+        result = run_sweep(sweep_settings, tuple(args.sweep or SWEEP_PARTS), progress=cli_progress("sweep"))
+        out = args.out or subdir("bench") / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        atomic_write_json(out, result)
+        print(format_sweep(result))
+        print(f"written to {out}")
+        return 0
     if args.scaling is not None:
         sizes = tuple(args.scaling or (500, 2000, 8000))
-        result["scaling"] = bench_scaling(sizes, progress=cli_progress("scaling"))
+        load_start = os.getloadavg()
+        rows = bench_scaling(
+            sizes,
+            precisions=(True,) if args.scaling_default_only else (False, True),
+            progress=cli_progress("scaling"),
+        )
+        result = {"scaling": rows, "loadavg_start": load_start, "loadavg_end": os.getloadavg()}
+        out = args.out or subdir("bench") / f"scaling-{time.strftime('%Y%m%d-%H%M%S')}.json"
         atomic_write_json(out, result)
-        print(format_scaling(result["scaling"]))
+        print(format_scaling(rows))
+        print(f"load average {load_start[0]:.1f} -> {result['loadavg_end'][0]:.1f}; written to {out}")
+        return 0
+    result = run_bench(settings, progress=cli_progress("bench"))
+    out = args.out or subdir("bench") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    atomic_write_json(out, result)
+    print(format_table(result), flush=True)
     print(f"written to {out}")
     return 0

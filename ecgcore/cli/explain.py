@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ecgcore.explain.attributions import BASELINES, METHODS
+from ecgcore.explain.attributions import BASELINES, IG_FIRST_STEPS, IG_PRECISIONS, IG_TOLERANCE, METHODS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +40,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="class name, target key (hr, pr, qrs, qt) or output index; "
         "default: the predicted class / the first target",
     )
-    parser.add_argument("--steps", type=int, default=50, help="Integrated Gradients steps (default 50)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help=f"Integrated Gradients: first step count, doubled until the completeness gap is under --tolerance "
+        f"(default {IG_FIRST_STEPS}; image runs: exactly this many, default 32)",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=IG_TOLERANCE,
+        help=f"largest IG completeness gap |delta| / |f(x) - f(baseline)| accepted (default {IG_TOLERANCE})",
+    )
+    parser.add_argument(
+        "--fixed-steps", action="store_true", help="exactly --steps IG steps, no convergence check"
+    )
+    parser.add_argument(
+        "--precision",
+        choices=IG_PRECISIONS,
+        default="auto",
+        help="IG precision: auto (bf16 where native, fp32 when bf16 cannot meet the tolerance), fp32, bf16",
+    )
     parser.add_argument("--batch", type=int, default=None, help="IG steps per forward pass (default: all)")
     parser.add_argument(
         "--eval", action="store_true", help="also measure faithfulness (deletion, randomisation)"
@@ -101,7 +122,11 @@ def main(args: argparse.Namespace) -> int:
 
         for path in args.records:
             record = read_record(path, fs=args.fs)
-            print(json.dumps(explain_image_record(predictor, record, args.method, args.target, args.steps)))
+            print(
+                json.dumps(
+                    explain_image_record(predictor, record, args.method, args.target, args.steps or 32)
+                )
+            )
         return 0
     for path in args.records:
         record = read_record(path, fs=args.fs)
@@ -111,8 +136,10 @@ def main(args: argparse.Namespace) -> int:
             method=args.method,
             baseline=args.baseline,
             target=args.target,
-            n_steps=args.steps,
+            n_steps=args.steps or IG_FIRST_STEPS,
             internal_batch_size=args.batch,
+            tolerance=None if args.fixed_steps else args.tolerance,
+            precision=args.precision,
             evaluate=args.eval,
             randomisation=args.randomisation,
             run_dir=run_dir,

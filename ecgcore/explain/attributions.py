@@ -53,6 +53,10 @@ ST_SHARE = 0.4
 OCCLUSION_WINDOW_S = 0.2
 #: Integrated Gradients: largest step count the convergence check goes to, and the precisions it may run in.
 IG_MAX_STEPS = 512
+#: The default saliency (explain, report, pages): Integrated Gradients from this many Gauss-Legendre steps,
+#: doubled until the completeness gap is under ``IG_TOLERANCE``.
+IG_FIRST_STEPS = 16
+IG_TOLERANCE = 0.05
 IG_PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "auto")
 
 

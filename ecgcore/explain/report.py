@@ -26,6 +26,8 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from ecgcore.explain.attributions import (
+    IG_FIRST_STEPS,
+    IG_TOLERANCE,
     Attribution,
     attribute,
     default_baseline,
@@ -109,8 +111,10 @@ def explain_record(
     method: str = "ig",
     baseline: str | None = None,
     target: str | int | None = None,
-    n_steps: int = 50,
+    n_steps: int = IG_FIRST_STEPS,
     internal_batch_size: int | None = None,
+    tolerance: float | None = IG_TOLERANCE,
+    precision: str = "auto",
     evaluate: bool = False,
     randomisation: str = "full",
     deletion_steps: int = 20,
@@ -132,6 +136,11 @@ def explain_record(
         names it (``baseline``) and says what it means for this run (``baseline_meaning``).
     target
         Class name, regression target key or output index; default: the predicted class / first target.
+    n_steps, tolerance, precision
+        Integrated Gradients: steps start at ``n_steps`` and double until the completeness gap is under
+        ``tolerance`` (``None``: exactly ``n_steps``), in the fastest ``precision`` that meets it
+        (``"auto"``: bf16 where native, else fp32); the summary reports ``ig_steps``, ``ig_gap`` and
+        ``ig_precision``. The randomisation check re-runs IG with the same steps and precision.
     evaluate
         Also run the deletion test and the ``randomisation`` (``"full"`` / ``"cascading"``) sanity check.
     run_dir
@@ -168,6 +177,8 @@ def explain_record(
         n_steps=n_steps,
         internal_batch_size=internal_batch_size,
         seed=seed,
+        tolerance=tolerance,
+        precision=precision,
     )
     elapsed = time.perf_counter() - started
     leads = lead_importance(attr.values, prep.leads)
@@ -219,8 +230,9 @@ def explain_record(
                 mode=randomisation,
                 fs=prep.fs,
                 seed=seed,
-                n_steps=n_steps,
+                n_steps=attr.extra.get("ig_steps", n_steps),  # the map's own steps and precision, fixed
                 internal_batch_size=internal_batch_size,
+                precision=attr.extra.get("ig_precision", "fp32"),
             ),
         }
     return summary, attr

@@ -21,7 +21,7 @@ from ecgcore.data.labels import class_counts, rare_classes
 from ecgcore.progress import ProgressFn
 from ecgcore.train import distributed as ddp
 from ecgcore.train.config import TrainConfig
-from ecgcore.train.device import available_ram
+from ecgcore.train.device import available_ram, free_device_memory
 from ecgcore.vocab import SUPERCLASSES
 
 #: Share of free GPU memory the rows may take to be kept on the device.
@@ -227,7 +227,7 @@ class BatchSource:
         self.y = torch.as_tensor(np.ascontiguousarray(y[self.rows])).to(device)
         nbytes = sum(len(self.rows) * int(np.prod(a.shape[1:])) * _stored_itemsize(a) for a in self._arrays)
         self.x: list[torch.Tensor] | None = None
-        if device.type == "cuda" and nbytes < DEVICE_DATA_SHARE * torch.cuda.mem_get_info(device)[0]:
+        if device.type == "cuda" and nbytes < DEVICE_DATA_SHARE * free_device_memory(device):
             self.mode = "device"
             self.x = [self._to_device(a) for a in self._arrays]
         elif nbytes < HOST_DATA_SHARE * available_ram():
@@ -247,17 +247,21 @@ class BatchSource:
         return out
 
     def _gather(self, rows: np.ndarray) -> list[torch.Tensor]:
-        """Input rows on the host (pinned for CUDA), stored dtype; not used in device mode."""
+        """Input rows on the host in the stored dtype (not used in device mode), gathered straight into
+        pinned memory for CUDA: one copy per batch, not a gather and then a second copy to pin it."""
+        parts = []
         if self.mode == "host":
             pos = torch.from_numpy(self.position[rows])
-            parts = [x[pos] for x in self.x]
-        else:
-            order = np.argsort(rows)  # sequential reads from the memmap, then back to batch order
-            back = np.argsort(order)
-            parts = [
-                torch.from_numpy(np.asarray(a[rows[order]], dtype=_stored(a))[back]) for a in self._arrays
-            ]
-        return [p.pin_memory() for p in parts] if self.pin else parts
+            for x in self.x:
+                out = _host_buffer((len(rows), *x.shape[1:]), x.dtype, self.pin)
+                parts.append(torch.index_select(x, 0, pos, out=out))
+            return parts
+        order = np.argsort(rows)  # sequential reads from the memmap, written back in batch order
+        for a in self._arrays:
+            out = _host_buffer((len(rows), *a.shape[1:]), _torch_dtype(a), self.pin)
+            out.numpy()[order] = a[rows[order]]
+            parts.append(out)
+        return parts
 
     def _finish(self, parts: list[torch.Tensor], pos: torch.Tensor) -> Batch:
         xs = tuple(_as_float(p.to(self.device, non_blocking=True)) for p in parts)
@@ -292,6 +296,12 @@ class BatchSource:
                 if i + 1 < len(batches):
                     pending = pool.submit(self._gather, batches[i + 1])
                 yield self._finish(parts, pos)
+
+
+def _host_buffer(shape: tuple[int, ...], dtype: torch.dtype, pin: bool) -> torch.Tensor:
+    """An uninitialised host tensor, page-locked when ``pin`` (fresh per batch: a non-blocking copy
+    from it may still be in flight while the next batch is gathered)."""
+    return torch.empty(shape, dtype=dtype, pin_memory=pin)
 
 
 def _stored(array: np.ndarray) -> type:

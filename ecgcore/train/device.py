@@ -119,3 +119,10 @@ def available_ram() -> int:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return 0
+
+
+def free_device_memory(device: torch.device) -> int:
+    """Bytes free on a CUDA ``device`` once this process's caching allocator has returned its unused blocks
+    (memory an earlier model or evaluation left cached counts as free: it is ours to reuse)."""
+    torch.cuda.empty_cache()
+    return torch.cuda.mem_get_info(device)[0]

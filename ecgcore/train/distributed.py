@@ -69,6 +69,24 @@ def shard(indices: np.ndarray, info: DistInfo) -> np.ndarray:
     return padded[info.rank :: info.world_size]
 
 
+def rank_rows(rows: np.ndarray, info: DistInfo) -> np.ndarray:
+    """This rank's contiguous part of ``rows`` for evaluation (no padding: every row counted once);
+    concatenating the parts in rank order gives ``rows`` back."""
+    if not info.enabled:
+        return rows
+    bounds = np.linspace(0, len(rows), info.world_size + 1).astype(int)
+    return rows[bounds[info.rank] : bounds[info.rank + 1]]
+
+
+def gather_rows(local: np.ndarray, info: DistInfo) -> np.ndarray:
+    """Every rank's ``local`` array (rows along axis 0) concatenated in rank order, on every rank."""
+    if not info.enabled:
+        return local
+    parts: list[Any] = [None] * info.world_size
+    dist.all_gather_object(parts, local)
+    return np.concatenate([p for p in parts if len(p)] or [local])  # a rank with no rows adds nothing
+
+
 #: Seconds the other ranks wait for rank 0 to build the data cache (``$ECGLAB_CACHE_TIMEOUT_S``, default 6 h).
 CACHE_TIMEOUT_S = float(os.environ.get("ECGLAB_CACHE_TIMEOUT_S", 6 * 3600))
 _barriers = itertools.count()

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ecgcore.paths import atomic_write_bytes
+from ecgcore.train import distributed as ddp
 from ecgcore.train.batches import BatchSource, PreparedData, prepare_data
 from ecgcore.train.checkpoint import load_checkpoint
 from ecgcore.train.config import TrainConfig
@@ -21,17 +22,31 @@ from ecgcore.train.metrics import evaluate
 
 @torch.no_grad()
 def predict_rows(
-    model: nn.Module, source: BatchSource, rows: np.ndarray, batch_size: int, amp_dtype: torch.dtype | None
+    model: nn.Module,
+    source: BatchSource,
+    rows: np.ndarray,
+    batch_size: int,
+    amp_dtype: torch.dtype | None,
+    info: ddp.DistInfo | None = None,
 ) -> torch.Tensor:
-    """Raw model outputs for ``rows`` (eval mode), float32 on the CPU."""
+    """Raw model outputs for ``rows`` (eval mode), float32 on the CPU.
+
+    Under data parallelism (``info``) each rank predicts its own contiguous part of ``rows`` and the
+    parts are gathered, so every rank returns the outputs of all ``rows`` in order at 1 / world-size of
+    the work (the model's weights and batch-norm statistics must agree across ranks: they do after
+    :func:`~ecgcore.train.distributed.sync_buffers`).
+    """
+    info = info or ddp.DistInfo()
+    mine = ddp.rank_rows(rows, info)
     model.eval()
     outs = []
-    batches = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
+    batches = [mine[i : i + batch_size] for i in range(0, len(mine), batch_size)]
     for x, _ in source.iterate(batches):
         with autocast(source.device, amp_dtype):
             out = model(*x) if isinstance(x, tuple) else model(x)
         outs.append(out.float().cpu())
-    return torch.cat(outs)
+    local = torch.cat(outs).numpy() if outs else np.zeros((0, 0), dtype=np.float32)
+    return torch.from_numpy(np.ascontiguousarray(ddp.gather_rows(local, info)))
 
 
 def outputs_to_predictions(out: torch.Tensor, config: TrainConfig, data: PreparedData) -> np.ndarray:
@@ -52,11 +67,13 @@ def evaluate_split(
     batch_size: int,
     amp_dtype: torch.dtype | None,
     loss_fn: nn.Module,
+    info: ddp.DistInfo | None = None,
 ) -> dict:
     """Loss and metrics (with the trivial baseline) of ``model`` on one split, and the truth and
-    predictions they came from (``y_true``, ``y_pred``: original units or probabilities)."""
+    predictions they came from (``y_true``, ``y_pred``: original units or probabilities). With ``info``
+    the ranks share the predictions (:func:`predict_rows`) and all compute the same metrics."""
     rows = data.rows[split]
-    out = predict_rows(model, source, rows, batch_size, amp_dtype)
+    out = predict_rows(model, source, rows, batch_size, amp_dtype, info)
     loss = float(loss_fn(out, torch.as_tensor(data.y[rows])).item())
     predictions = outputs_to_predictions(out, config, data)
     result = evaluate(

@@ -220,7 +220,15 @@ def _end_epoch(state: FitState, epoch: int, train_loss: float) -> bool:
     config, model, run_dir = state.config, state.model, state.run_dir
     ddp.sync_buffers(model, state.info)
     val = evaluate_split(
-        model, state.source, config, state.data, "val", state.batch, state.amp_dtype, state.loss_fn
+        model,
+        state.source,
+        config,
+        state.data,
+        "val",
+        state.batch,
+        state.amp_dtype,
+        state.loss_fn,
+        state.info,
     )
     metrics = epoch_metrics(val, config)
     # rank 0 decides: every rank must step the schedule and stop early identically
@@ -261,7 +269,9 @@ def _summary(state: FitState, epoch: int) -> dict:
         state.best.state = read_checkpoint(state.run_dir / "best.safetensors")[0]
     model.load_state_dict(state.best.state)
     results = {
-        s: evaluate_split(model, state.source, config, data, s, state.batch, state.amp_dtype, state.loss_fn)
+        s: evaluate_split(
+            model, state.source, config, data, s, state.batch, state.amp_dtype, state.loss_fn, state.info
+        )
         for s in ("train", "val", "test")
     }
     baseline = {s: r["baseline"] for s, r in results.items()}

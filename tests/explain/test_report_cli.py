@@ -260,3 +260,29 @@ def render_report_lines(summary: dict) -> list[str]:
     from ecgcore.explain.report import _prediction_lines
 
     return _prediction_lines(summary)
+
+
+def test_default_saliency_runs_ig_to_the_completeness_tolerance_and_reports_its_steps(
+    regression_run, monkeypatch
+):
+    from ecgcore.explain import attributions
+    from ecgcore.explain.attributions import IG_FIRST_STEPS, IG_TOLERANCE
+
+    predictor = load_predictor(regression_run["run_id"], runs_dir=regression_run["runs_dir"])
+    record = read_record(_test_records(regression_run, 1)[0])
+    summary, _ = explain_record(predictor, record, target="qt")
+    tried = summary["ig_tried"]
+    assert tried[0][1] == IG_FIRST_STEPS and summary["ig_steps"] == tried[-1][1]
+    assert summary["ig_gap"] < IG_TOLERANCE and summary["ig_precision"] in ("bf16", "fp32")
+    # a tolerance the first count cannot meet: the steps double and the summary says how many it took
+    calls = []
+    real = attributions.integrated_gradients
+    monkeypatch.setattr(attributions, "integrated_gradients", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(attributions, "IG_MAX_STEPS", 8)
+    strict, _ = explain_record(predictor, record, target="qt", n_steps=2, tolerance=1e-9, precision="fp32")
+    assert calls[0][5:] == (None, 1e-9, "fp32")  # (internal_batch_size, tolerance, precision) passed on
+    assert [t[1] for t in strict["ig_tried"]][:3] == [2, 4, 8] and strict["ig_steps"] == strict["ig_tried"][
+        -1
+    ][1]
+    fixed, _ = explain_record(predictor, record, target="qt", n_steps=4, tolerance=None)
+    assert fixed["ig_steps"] == 4 and len(fixed["ig_tried"]) == 1

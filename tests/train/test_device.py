@@ -146,3 +146,76 @@ def test_the_cache_barrier_gives_up_after_its_timeout_with_a_clear_message(tmp_p
     waited = (tmp_path / "r-1.txt").read_text()
     assert "rank 1 waited 0.5 s for rank 0 to build the data cache (1 of 2 ranks arrived)" in waited
     assert (tmp_path / "r-0.txt").read_text() == "passed"
+
+
+def test_free_cuda_memory_is_measured_after_emptying_the_allocator_cache(monkeypatch):
+    calls = []
+    cached = [3 << 30]  # 3 GiB held by the caching allocator, free to reuse once released
+
+    def empty_cache():
+        calls.append("empty_cache")
+        cached[0] = 0
+
+    def mem_get_info(device):
+        calls.append(("mem_get_info", str(device)))
+        return (10 << 30) - cached[0], 24 << 30
+
+    monkeypatch.setattr(torch.cuda, "empty_cache", empty_cache)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", mem_get_info)
+    assert dev.free_device_memory(torch.device("cuda:1")) == 10 << 30
+    assert calls == ["empty_cache", ("mem_get_info", "cuda:1")]
+
+
+def _evaluate(spec: str, info: ddp.DistInfo | None, home: str) -> tuple[dict, int]:
+    """Val metrics of a seeded untrained tiny model, and how many rows this process predicted."""
+    import os
+
+    from torch import nn
+
+    from ecgcore.models import create_model
+    from ecgcore.train import batches
+    from ecgcore.train.evaluate import evaluate_split
+    from tests.train.helpers import tiny_config
+
+    os.environ["ECGLAB_HOME"] = home  # the spawned ranks share the parent's data cache
+    config = tiny_config(spec)
+    data = batches.prepare_data(config)
+    torch.manual_seed(0)
+    model = create_model(config.model, len(config.leads), len(data.names), **config.model_kwargs)
+    source = batches.BatchSource(
+        data.inputs, data.y, np.concatenate(list(data.rows.values())), torch.device("cpu")
+    )
+    predicted = [0]
+    real = source.iterate
+    source.iterate = lambda b: (predicted.__setitem__(0, predicted[0] + sum(map(len, b))), real(b))[1]
+    result = evaluate_split(model, source, config, data, "val", 4, None, nn.L1Loss(), info)
+    return result, predicted[0]
+
+
+def _evaluate_worker(rank: int, init: str, spec: str, home: str, out: str) -> None:
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    result, predicted = _evaluate(spec, ddp.DistInfo(rank, 2, rank), home)
+    np.savez(
+        f"{out}-{rank}.npz",
+        y_pred=result["y_pred"],
+        loss=result["loss"],
+        mae=result["model"]["mae_over_sd"],
+        predicted=predicted,
+    )
+    dist.destroy_process_group()
+
+
+def test_two_gloo_ranks_share_the_evaluation_and_gather_one_process_metrics(deepfake_spec, tmp_path):
+    import os
+
+    home = os.environ["ECGLAB_HOME"]
+    one, n_one = _evaluate(deepfake_spec, None, home)
+    init = f"file://{tmp_path / 'rendezvous'}"
+    mp.spawn(_evaluate_worker, args=(init, deepfake_spec, home, str(tmp_path / "r")), nprocs=2, join=True)
+    ranks = [np.load(tmp_path / f"r-{r}.npz") for r in (0, 1)]
+    assert int(ranks[0]["predicted"]) + int(ranks[1]["predicted"]) == n_one == len(one["y_pred"])
+    assert 0 < int(ranks[1]["predicted"]) < n_one  # each rank did its part, not the whole split
+    for r in ranks:  # every rank holds every row's prediction, in order, and the same metrics
+        np.testing.assert_allclose(r["y_pred"], one["y_pred"], rtol=1e-5, atol=1e-6)
+        assert float(r["loss"]) == pytest.approx(one["loss"], rel=1e-5)
+        assert float(r["mae"]) == pytest.approx(one["model"]["mae_over_sd"], rel=1e-5)

@@ -195,3 +195,30 @@ def test_batches_from_the_memmap_equal_batches_from_memory(monkeypatch):
     for (xa, ya), (xb, yb), wanted in zip(in_ram.iterate(batches), mapped.iterate(batches), batches):
         assert torch.equal(xa, torch.from_numpy(signals[wanted])) and torch.equal(xa, xb)
         assert torch.equal(ya, yb) and ya[:, 0].tolist() == wanted.tolist()
+
+
+@pytest.mark.parametrize("share", [None, 0.0])  # host mode, then memmap mode
+def test_pinned_batches_are_gathered_straight_into_pinned_memory(monkeypatch, share):
+    """For CUDA, a host batch is gathered into a page-locked buffer in one copy (no gather, then pin)."""
+    signals = np.random.default_rng(0).normal(size=(30, 2, 50)).astype(np.float32)
+    y = np.arange(30, dtype=np.float32)[:, None]
+    rows = np.array([3, 7, 11, 12, 20, 29])
+    if share is not None:
+        monkeypatch.setattr(batch_module, "HOST_DATA_SHARE", share)
+    source = BatchSource(signals, y, rows, torch.device("cpu"))
+    source.pin = True  # as on CUDA (no CUDA here: pinned buffers are faked below)
+    buffers = []
+
+    def fake_pinned(shape, dtype, pin):
+        buffers.append(torch.empty(shape, dtype=dtype))
+        assert pin
+        return buffers[-1]
+
+    def second_copy(self, *args, **kwargs):
+        raise AssertionError("the batch was copied again to pin it")
+
+    monkeypatch.setattr(batch_module, "_host_buffer", fake_pinned)
+    monkeypatch.setattr(torch.Tensor, "pin_memory", second_copy)
+    wanted = np.array([29, 3, 12])
+    (x,) = source._gather(wanted)
+    assert x is buffers[-1] and torch.equal(x, torch.from_numpy(signals[wanted]))
