@@ -313,7 +313,10 @@ def check_description(meta: dict, path: Path | str) -> None:
             or value <= 0
         ):
             raise bad(f"preprocessing.{key}", f"is {value!r}; expected a positive number")
-    for lead in prep.get("leads") or [None]:
+    leads = prep.get("leads")
+    if not isinstance(leads, (list, tuple)) or not leads:
+        raise bad("preprocessing.leads", f"is {leads!r}; expected a non-empty list of ECG leads")
+    for lead in leads:
         try:
             canonical_lead(lead)
         except (ValueError, TypeError, AttributeError):

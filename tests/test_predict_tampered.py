@@ -52,6 +52,11 @@ TAMPERED = [
         "field 'preprocessing.fs' is 'abc'; expected a positive number",
     ),
     ("regression", {"preprocessing__leads": ["I", "XYZ"]}, "field 'preprocessing.leads' holds 'XYZ'"),
+    (
+        "regression",
+        {"preprocessing__leads": []},
+        "field 'preprocessing.leads' is []; expected a non-empty list",
+    ),
     ("regression", {"targets": ["hr", "zz"]}, "field 'targets' is ['hr', 'zz']"),
     (
         "classification",
