@@ -201,8 +201,10 @@ def analyse_record(
             lo, hi = np.searchsorted(samples, [w.keep_start, w.keep_stop])
             if hi > lo:
                 with stage(clock, "features"):
-                    f = feat.chunk_features(w.signal, info.fs, samples[lo:hi] - w.start, (classifier.half,))
-                    inputs = feat.model_input(f[f"window{classifier.half}"], rr[lo:hi])
+                    f = feat.chunk_features(
+                        w.signal, info.fs, samples[lo:hi] - w.start, (classifier.half,), classifier.templates
+                    )
+                    inputs = classifier.model_input(f, rr[lo:hi])
                 if len(probabilities) >= 2:
                     probabilities[-2].result()
                 probabilities.append(worker.submit(classify, inputs))

@@ -7,7 +7,7 @@ beat matches is labelled :data:`ARTEFACT` (no beat there). Training on detected 
 annotations' own, means the models see beats centred exactly as they will be at analysis time.
 
 :class:`BeatSource` is a batch source for the common trainer: it yields ``(inputs, targets)`` with
-``inputs`` ``[B, 4, 2*half]`` (:func:`ecgcore.beats.features.model_input`). Class imbalance (N
+``inputs`` ``[B, C, 2*half]`` in the set's input layout (:func:`ecgcore.beats.features.model_input`). Class imbalance (N
 outnumbers V a hundredfold) is handled by the training rows: :func:`balanced_rows` draws them with
 repeats so that rare classes are oversampled (:func:`balanced_indices`).
 """
@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from ecgcore.beats import features as feat
-from ecgcore.beats.detect import detect_record
+from ecgcore.beats.analysis import CONTEXT_S
+from ecgcore.beats.detect import WINDOW_S, detect_record
 from ecgcore.beats.evaluate import TOLERANCE_S, ReferenceBeats, match_beats, read_reference
 from ecgcore.beats.longrecord import analysis_windows, open_record, read_span
 from ecgcore.beats.noise import add_noise
@@ -37,13 +38,15 @@ ARTEFACT = -1
 #: Default oversampling of rare classes (see :func:`balanced_indices`): between uniform (0) and equal (1).
 BALANCE_POWER = 0.75
 #: Bump when the windows change, so cached beat sets are rebuilt.
-VERSION = 1
+VERSION = 2
 
 
 @dataclass
 class BeatSet:
     """Beat windows ``[n, 2, 2*half]`` (float16), RR context ``[n, 2]``, labels ``[n]`` (EC57 index or
-    :data:`ARTEFACT`), for each beat its record's index in ``records`` and its sample in that record."""
+    :data:`ARTEFACT`), for each beat its record's index in ``records`` and its sample in that record;
+    ``templates`` ``[n, 2, 2*half]`` (float16): each beat's analysis-window dominant template (None when
+    not built); ``layout``: the input layout :meth:`inputs` builds by default (a ``features.LAYOUTS`` name)."""
 
     windows: np.ndarray
     rr: np.ndarray
@@ -51,15 +54,23 @@ class BeatSet:
     record: np.ndarray
     records: list[str]
     samples: np.ndarray
+    templates: np.ndarray | None = None
+    layout: str = feat.INPUTS
 
     def rows_of(self, names: Sequence[str]) -> np.ndarray:
         """Rows of the beats of the records named."""
         wanted = [i for i, r in enumerate(self.records) if r in set(names)]
         return np.flatnonzero(np.isin(self.record, wanted))
 
-    def inputs(self, rows: np.ndarray | None = None) -> np.ndarray:
+    def inputs(self, rows: np.ndarray | None = None, layout: str | None = None) -> np.ndarray:
+        """Model inputs of ``rows`` (default all) in ``layout`` (default the set's :attr:`layout`)."""
         rows = np.arange(len(self.labels)) if rows is None else rows
-        return feat.model_input(self.windows[rows].astype(np.float32), self.rr[rows])
+        templates = None
+        if feat.uses_templates(layout or self.layout):
+            if self.templates is None:
+                raise ValueError(f"layout {layout or self.layout!r} needs templates; this beat set has none")
+            templates = self.templates[rows].astype(np.float32)
+        return feat.model_input(self.windows[rows].astype(np.float32), self.rr[rows], templates)
 
 
 def record_beats(
@@ -68,7 +79,9 @@ def record_beats(
     half: int = feat.CLASSIFIER_HALF,
     noise: tuple[str, float, int] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Windows, RR context and labels of one record's detected beats (see the module docstring).
+    """Windows, dominant templates, RR context and labels of one record's detected beats (see the
+    module docstring); windows and templates are cut per analysis window exactly as
+    :func:`ecgcore.beats.analysis.analyse_record` cuts them.
 
     ``noise`` ``(kind, snr_db, seed)`` adds synthetic noise (:func:`ecgcore.beats.noise.add_noise`) to
     the whole record first and detects on that copy (whole record in memory: meant for the 15-minute
@@ -86,15 +99,22 @@ def record_beats(
         samples = detect_qrs(noisy, info.fs)
     samples, labels = label_detections(ref, samples, info.fs)
     rr = feat.rr_context(samples, info.fs)
-    out = []
-    for w in analysis_windows(info, 300.0, 3.0):
+    out, templates = [], []
+    for w in analysis_windows(info, WINDOW_S, CONTEXT_S):
         lo, hi = np.searchsorted(samples, [w.keep_start, w.keep_stop])
         if hi > lo:
             signal = w.signal if noisy is None else noisy[:, w.start : w.start + w.signal.shape[1]]
-            f = feat.chunk_features(signal, info.fs, samples[lo:hi] - w.start, (half,))
+            f = feat.chunk_features(signal, info.fs, samples[lo:hi] - w.start, (half,), templates=True)
             out.append(f[f"window{half}"].astype(np.float16))
-    win = np.concatenate(out) if out else np.zeros((0, feat.MODEL_LEADS, 2 * half), dtype=np.float16)
-    return {"windows": win, "rr": rr.astype(np.float32), "labels": labels, "samples": samples}
+            templates.append(np.broadcast_to(f[f"template{half}"], out[-1].shape).astype(np.float16))
+    empty = np.zeros((0, feat.MODEL_LEADS, 2 * half), dtype=np.float16)
+    return {
+        "windows": np.concatenate(out) if out else empty,
+        "templates": np.concatenate(templates) if templates else empty,
+        "rr": rr.astype(np.float32),
+        "labels": labels,
+        "samples": samples,
+    }
 
 
 def label_detections(ref: ReferenceBeats, samples: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
@@ -135,6 +155,7 @@ def build_beat_set(
         record=np.concatenate([np.full(len(p["labels"]), i) for i, p in enumerate(parts)]),
         records=names,
         samples=np.concatenate([p["samples"] for p in parts]),
+        templates=np.concatenate([p["templates"] for p in parts]),
     )
 
 
@@ -188,7 +209,7 @@ class BeatSource:
     ``iterate(list of row arrays)`` yields ``(inputs [B, 4, 2*half] float32, targets [B] int64)`` on
     ``device``, building each batch's inputs from the float16 windows and the RR context, so the
     set stays a fifth of the size of its float32 inputs. ``labels`` replaces the set's labels (another
-    task on the same windows). With ``redraw`` (the training rows), every training row is replaced, each
+    task on the same windows); ``layout`` the input layout (default the set's). With ``redraw`` (the training rows), every training row is replaced, each
     time it is served, by a random training row of the same class (seeded): the class-balanced row
     slots of an epoch then show new beats every epoch, so N's variety is not cut to one draw.
     """
@@ -202,8 +223,10 @@ class BeatSource:
         labels: np.ndarray | None = None,
         redraw: np.ndarray | None = None,
         seed: int = 0,
+        layout: str | None = None,
     ) -> None:
         self.beats = beats
+        self.layout = layout
         self.labels = beats.labels if labels is None else np.asarray(labels)
         self.device = torch.device(device)
         self.pool = None if redraw is None else np.unique(redraw)
@@ -225,16 +248,18 @@ class BeatSource:
     def iterate(self, batches: list[np.ndarray]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for rows in batches:
             rows = self._redrawn(np.asarray(rows))
-            x = torch.from_numpy(self.beats.inputs(rows)).to(self.device)
+            x = torch.from_numpy(self.beats.inputs(rows, self.layout)).to(self.device)
             y = torch.from_numpy(self.labels[rows].astype(np.int64)).to(self.device)
             yield x, y
 
 
 class BeatAugment:
-    """A seeded batch transform of model inputs ``[B, 4, L]`` (two lead windows, two RR channels): per beat
-    and lead an amplitude scale (log-normal, SD 0.15), a baseline offset and slope (SD 0.1), white noise
-    (SD up to 0.05 of the QRS amplitude) and a shift of up to ``shift`` samples (detection jitter); the RR
-    ratios get a 3 % log-normal jitter. The classes do not change under any of these."""
+    """A seeded batch transform of model inputs ``[B, C, L]`` (two lead windows, two RR channels, and in
+    the template layout two template channels): per beat and lead an amplitude scale (log-normal, SD
+    0.15; the template of that lead is scaled alike, as a whole record's gain would be), a baseline
+    offset and slope (SD 0.1), white noise (SD up to 0.05 of the QRS amplitude) and a shift of up to
+    ``shift`` samples (detection jitter) of the beat's own window; the RR ratios get a 3 % log-normal
+    jitter. The classes do not change under any of these."""
 
     def __init__(self, seed: int, shift: int = 4) -> None:
         self.gen = torch.Generator().manual_seed(seed)
@@ -243,7 +268,7 @@ class BeatAugment:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         b, _, length = x.shape
         g = self.gen
-        leads, rr = x[:, :2], x[:, 2:]
+        leads, rr, template = x[:, :2], x[:, 2:4], x[:, 4:]
         ramp = torch.linspace(-1, 1, length)
         scale = torch.exp(0.15 * torch.randn(b, 2, 1, generator=g))
         offset = 0.1 * torch.randn(b, 2, 1, generator=g) + 0.1 * torch.randn(b, 2, 1, generator=g) * ramp
@@ -254,4 +279,4 @@ class BeatAugment:
             index = (torch.arange(length)[None, :] - shifts[:, None]).clamp(0, length - 1)
             leads = torch.gather(leads, 2, index[:, None, :].expand(b, 2, length))
         rr = (rr + 1.0) * torch.exp(0.03 * torch.randn(b, 2, 1, generator=g)) - 1.0
-        return torch.cat([leads, rr], dim=1)
+        return torch.cat([leads, rr, template * scale if template.shape[1] else template], dim=1)

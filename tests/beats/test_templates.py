@@ -1,0 +1,105 @@
+"""The dominant-template input channels: the template itself, and the same inputs at training and analysis."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import wfdb
+
+from ecgcore.beats import features as feat
+from ecgcore.beats.analysis import analyse_record
+from ecgcore.beats.classify import BeatClassifier, describe, load_classifier
+from ecgcore.beats.dataset import BeatAugment, build_beat_set, record_beats
+from ecgcore.beats.train_default import MODEL, SMALL
+from ecgcore.data.synthetic import synthetic_ecg
+from ecgcore.models import create_model
+from ecgcore.train.checkpoint import save_checkpoint
+from tests.beats.conftest import write_record
+
+
+def test_dominant_template_is_the_median_of_the_beats_like_the_usual_one():
+    t = np.linspace(0, 1, 40)
+    usual = np.stack([np.sin(2 * np.pi * t), np.cos(2 * np.pi * t)])  # [2 leads, 40]
+    other = np.stack([np.exp(-((t - 0.3) ** 2) / 0.01), -np.exp(-((t - 0.6) ** 2) / 0.02)])
+    scales = [0.9, 0.95, 1.0, 1.05, 1.1, 1.2]
+    windows = np.stack([s * usual for s in scales] + [3.0 * other] * 4)  # 6 usual beats, 4 others
+    # all six usual beats correlate alike with the plain median, better than the others: the template
+    # is their median, usual x median(scales); the plain median of all ten is pulled towards the others
+    expected = usual * np.median(scales)
+    np.testing.assert_allclose(feat.dominant_template(windows), expected, atol=1e-5)
+    assert np.abs(np.median(windows, axis=0) - expected).max() > 0.1
+    assert feat.dominant_template(np.zeros((0, 2, 40))).shape == (2, 40)
+
+
+def test_layouts_build_four_or_six_channels():
+    windows = np.random.default_rng(0).normal(size=(3, 2, 10)).astype(np.float32)
+    template = np.ones((2, 10), dtype=np.float32)
+    rr = np.array([[0.8, 1.2], [1.0, 1.0], [1.1, 0.9]])
+    f = {"window5": windows, "template5": template}
+    old = feat.layout_input(feat.INPUTS, f, 5, rr)
+    new = feat.layout_input(feat.TEMPLATE_INPUTS, f, 5, rr)
+    assert old.shape == (3, 4, 10) and new.shape == (3, 6, 10)
+    assert np.array_equal(new[:, :4], old) and np.all(new[:, 4:] == 1.0)
+    with pytest.raises(ValueError, match="layout"):
+        feat.layout_input("leads2", f, 5, rr)
+
+
+def test_augmentation_scales_the_template_with_its_lead_only():
+    x = torch.ones(16, 6, 300)
+    out = BeatAugment(seed=1, shift=0)(x)
+    # a template channel is the same constant all along (no noise, offset or shift), scaled as its lead
+    assert torch.all(out[:, 4:].std(dim=2) < 1e-6)
+    assert not torch.allclose(out[:, 4:, 0], torch.ones(16, 2))
+    assert BeatAugment(seed=1)(torch.ones(4, 4, 300)).shape == (4, 4, 300)  # the old layout still works
+
+
+@pytest.fixture(scope="module")
+def annotated_long(tmp_path_factory):
+    """A 7-minute 2-lead record (two analysis windows) with every beat annotated N."""
+    folder = tmp_path_factory.mktemp("annotated")
+    ecg = synthetic_ecg(
+        hr=75, fs=250, duration=420, leads=("II", "V1"), rr_jitter=0.05, noise_mv=0.02, seed=7
+    )
+    path = write_record(folder, "rec", ecg.signal, ecg.fs)
+    r = ecg.fiducials["r_peak"]
+    wfdb.wrann("rec", "atr", r, symbol=["N"] * len(r), fs=250, write_dir=str(folder))
+    return path
+
+
+def test_analysis_feeds_the_model_the_inputs_it_was_trained_on(annotated_long):
+    """Windows and templates cut by the training set equal those the long-record analysis cuts,
+    window by window (the template is per analysis window: both sides must use the same windows)."""
+    data = record_beats(annotated_long)
+    model = create_model(MODEL, 6, 5, **SMALL)
+    seen = []
+
+    class Capture(BeatClassifier):
+        def predict_proba(self, inputs, batch_size=2048):
+            seen.append(np.array(inputs))
+            return np.full((len(inputs), 5), 0.2, dtype=np.float32)
+
+    result = analyse_record(annotated_long, Capture(model, inputs=feat.TEMPLATE_INPUTS), n_clusters=2)
+    analysed = np.concatenate(seen)
+    assert analysed.shape[1] == 6 and len(seen) == 2  # two analysis windows
+    rows = np.searchsorted(result.samples, data["samples"])
+    assert np.array_equal(result.samples[rows], data["samples"])
+    trained = feat.model_input(
+        data["windows"].astype(np.float32), data["rr"], data["templates"].astype(np.float32)
+    )
+    np.testing.assert_allclose(analysed[rows], trained, atol=2e-2, rtol=2e-3)
+    # one template per analysis window, and the two windows' templates differ (not one global median)
+    assert len({t.tobytes() for t in data["templates"]}) == 2
+
+
+def test_a_template_checkpoint_loads_with_its_layout(tmp_path, annotated_long):
+    model = create_model(MODEL, 6, 5, **SMALL).eval()
+    save_checkpoint(tmp_path / "m.safetensors", model, {"beats": describe(inputs=feat.TEMPLATE_INPUTS)})
+    classifier = load_classifier(tmp_path / "m.safetensors")
+    assert classifier.inputs == feat.TEMPLATE_INPUTS and classifier.templates
+    beats = build_beat_set([annotated_long], cache=False)
+    probs = classifier.predict_proba(beats.inputs(np.arange(5), classifier.inputs))
+    assert probs.shape == (5, 5)
+    save_checkpoint(tmp_path / "bad.safetensors", model, {"beats": describe(inputs="leads2+rr9")})
+    with pytest.raises(ValueError, match="not a beat classifier"):
+        load_classifier(tmp_path / "bad.safetensors")
