@@ -187,6 +187,7 @@ def analyse_record(
     started = time.perf_counter()
     samples = detect_record(info, window_s, progress=_part(progress, 0, 2), clock=clock)
     rr = feat.rr_context(samples, info.fs)
+    model_rr = feat.layout_rr(classifier.inputs, samples, info.fs)
     probabilities: list[Future] = []
     qrs, morph = [], []
 
@@ -204,7 +205,7 @@ def analyse_record(
                     f = feat.chunk_features(
                         w.signal, info.fs, samples[lo:hi] - w.start, (classifier.half,), classifier.templates
                     )
-                    inputs = classifier.model_input(f, rr[lo:hi])
+                    inputs = classifier.model_input(f, model_rr[lo:hi])
                 if len(probabilities) >= 2:
                     probabilities[-2].result()
                 probabilities.append(worker.submit(classify, inputs))

@@ -18,6 +18,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -65,12 +66,25 @@ class BeatSet:
     def inputs(self, rows: np.ndarray | None = None, layout: str | None = None) -> np.ndarray:
         """Model inputs of ``rows`` (default all) in ``layout`` (default the set's :attr:`layout`)."""
         rows = np.arange(len(self.labels)) if rows is None else rows
+        layout = layout or self.layout
+        rr = self.rr[rows]
+        if feat.rr_channels(layout) == 4:
+            rr = np.concatenate([rr, self.rr_record[rows]], axis=1)
         templates = None
-        if feat.uses_templates(layout or self.layout):
+        if feat.uses_templates(layout):
             if self.templates is None:
-                raise ValueError(f"layout {layout or self.layout!r} needs templates; this beat set has none")
+                raise ValueError(f"layout {layout!r} needs templates; this beat set has none")
             templates = self.templates[rows].astype(np.float32)
-        return feat.model_input(self.windows[rows].astype(np.float32), self.rr[rows], templates)
+        return feat.model_input(self.windows[rows].astype(np.float32), rr, templates)
+
+    @cached_property
+    def rr_record(self) -> np.ndarray:
+        """``[n, 2]`` :func:`ecgcore.beats.features.rr_record` of every beat, per record (computed once)."""
+        out = np.ones((len(self.labels), 2), dtype=np.float32)
+        for i in range(len(self.records)):
+            rows = np.flatnonzero(self.record == i)
+            out[rows] = feat.rr_record(self.samples[rows])
+        return out
 
 
 def record_beats(
@@ -254,21 +268,23 @@ class BeatSource:
 
 
 class BeatAugment:
-    """A seeded batch transform of model inputs ``[B, C, L]`` (two lead windows, two RR channels, and in
-    the template layout two template channels): per beat and lead an amplitude scale (log-normal, SD
+    """A seeded batch transform of model inputs ``[B, C, L]`` in input layout ``layout`` (two lead windows,
+    two or four RR channels, and in the template layouts two template channels): per beat and lead an amplitude scale (log-normal, SD
     0.15; the template of that lead is scaled alike, as a whole record's gain would be), a baseline
     offset and slope (SD 0.1), white noise (SD up to 0.05 of the QRS amplitude) and a shift of up to
     ``shift`` samples (detection jitter) of the beat's own window; the RR ratios get a 3 % log-normal
     jitter. The classes do not change under any of these."""
 
-    def __init__(self, seed: int, shift: int = 4) -> None:
+    def __init__(self, seed: int, shift: int = 4, layout: str = feat.INPUTS) -> None:
         self.gen = torch.Generator().manual_seed(seed)
         self.shift = shift
+        self.rr_channels = feat.rr_channels(layout)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         b, _, length = x.shape
         g = self.gen
-        leads, rr, template = x[:, :2], x[:, 2:4], x[:, 4:]
+        k = 2 + self.rr_channels
+        leads, rr, template = x[:, :2], x[:, 2:k], x[:, k:]
         ramp = torch.linspace(-1, 1, length)
         scale = torch.exp(0.15 * torch.randn(b, 2, 1, generator=g))
         offset = 0.1 * torch.randn(b, 2, 1, generator=g) + 0.1 * torch.randn(b, 2, 1, generator=g) * ramp
@@ -278,5 +294,8 @@ class BeatAugment:
             shifts = torch.randint(-self.shift, self.shift + 1, (b,), generator=g)
             index = (torch.arange(length)[None, :] - shifts[:, None]).clamp(0, length - 1)
             leads = torch.gather(leads, 2, index[:, None, :].expand(b, 2, length))
-        rr = (rr + 1.0) * torch.exp(0.03 * torch.randn(b, 2, 1, generator=g)) - 1.0
+        jitter = torch.exp(0.03 * torch.randn(b, 2, 1, generator=g))
+        if self.rr_channels == 4:  # RR before over the record's usual RR moves with RR before
+            jitter = torch.cat([jitter, jitter[:, :1], torch.ones(b, 1, 1)], dim=1)
+        rr = (rr + 1.0) * jitter - 1.0
         return torch.cat([leads, rr, template * scale if template.shape[1] else template], dim=1)

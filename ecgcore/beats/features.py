@@ -42,8 +42,9 @@ QRS_LEVEL = 0.2
 MODEL_LEADS = 2
 #: Input layouts of the beat models (the checkpoint's ``beats.inputs``) and their channel counts:
 #: ``leads2+rr2`` = the two lead windows and the two RR ratios; ``leads2+rr2+template2`` adds the
-#: window's dominant template of each lead (:func:`dominant_template`).
-LAYOUTS = {"leads2+rr2": 4, "leads2+rr2+template2": 6}
+#: window's dominant template of each lead (:func:`dominant_template`); ``leads2+rr4+template2`` also
+#: has the record-relative RR ratios (:func:`rr_record`) after the local ones.
+LAYOUTS = {"leads2+rr2": 4, "leads2+rr2+template2": 6, "leads2+rr4+template2": 8}
 #: The first layout (the beat-vs-artefact model's, and the default of a beat set).
 INPUTS = "leads2+rr2"
 #: The layout with the dominant-template channels.
@@ -67,6 +68,35 @@ def rr_context(samples: np.ndarray, fs: float) -> np.ndarray:
     before = np.concatenate([[np.nan], rr / local])
     after = np.concatenate([rr / local, [np.nan]])
     return np.nan_to_num(np.stack([before, after], axis=1), nan=1.0)
+
+
+def rr_record(samples: np.ndarray) -> np.ndarray:
+    """``[n, 2]``: the RR before each beat and the local median RR (as in :func:`rr_context`), both over
+    the whole record's median RR (1.0 where undefined): prematurity and rate against this patient's
+    usual rate, which a run of premature beats does not hide as it hides them from the local median."""
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.size < 2:
+        return np.ones((samples.size, 2))
+    rr = np.diff(samples)
+    usual = max(float(np.median(rr)), 1e-9)
+    local = median_filter(rr, size=min(RR_CONTEXT, rr.size), mode="nearest")
+    before = np.concatenate([[np.nan], rr / usual])
+    rate = np.concatenate([[local[0]], local]) / usual
+    return np.nan_to_num(np.stack([before, rate], axis=1), nan=1.0)
+
+
+def rr_channels(layout: str) -> int:
+    """How many RR channels input layout ``layout`` has (2 or 4)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown beat input layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
+    return 4 if "+rr4" in layout else 2
+
+
+def layout_rr(layout: str, samples: np.ndarray, fs: float) -> np.ndarray:
+    """The RR channels' values of layout ``layout`` for the beats at ``samples`` (all of a record's
+    detections): :func:`rr_context`, then for ``rr4`` layouts :func:`rr_record`."""
+    rr = rr_context(samples, fs)
+    return np.concatenate([rr, rr_record(samples)], axis=1) if rr_channels(layout) == 4 else rr
 
 
 def _gather(signal: np.ndarray, centres: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -156,10 +186,11 @@ def qrs_width_ms(filtered: np.ndarray, samples: np.ndarray, fs: float) -> np.nda
 
 def model_input(windows: np.ndarray, rr: np.ndarray, templates: np.ndarray | None = None) -> np.ndarray:
     """``[n, 4, L]`` float32 (layout ``leads2+rr2``): the two lead windows, then RR before and after
-    (ratio - 1) as constant channels; with ``templates`` (``[n, 2, L]``, each beat's dominant template)
-    ``[n, 6, L]`` with the templates last (layout ``leads2+rr2+template2``)."""
+    (ratio - 1) as constant channels (``rr`` ``[n, k]``: k constant channels); with ``templates``
+    (``[n, 2, L]``, each beat's dominant template) the templates come last (``leads2+rr2+template2``)."""
     n, _, length = windows.shape
-    extra = np.broadcast_to((np.asarray(rr, dtype=np.float32) - 1.0)[:, :, None], (n, 2, length))
+    rr = np.asarray(rr, dtype=np.float32)
+    extra = np.broadcast_to((rr - 1.0)[:, :, None], (n, rr.shape[1], length))
     parts = [windows.astype(np.float32), extra]
     if templates is not None:
         parts.append(np.broadcast_to(templates, windows.shape).astype(np.float32))
@@ -168,13 +199,12 @@ def model_input(windows: np.ndarray, rr: np.ndarray, templates: np.ndarray | Non
 
 def uses_templates(layout: str) -> bool:
     """Whether input layout ``layout`` (a :data:`LAYOUTS` name) takes the dominant-template channels."""
-    if layout not in LAYOUTS:
-        raise ValueError(f"unknown beat input layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
-    return LAYOUTS[layout] == 6
+    rr = rr_channels(layout)  # ValueError for an unknown layout
+    return LAYOUTS[layout] - MODEL_LEADS - rr == MODEL_LEADS
 
 
 def layout_input(layout: str, features: dict[str, np.ndarray], half: int, rr: np.ndarray) -> np.ndarray:
     """The model inputs of layout ``layout`` from :func:`chunk_features`'s output (with ``templates``
-    when the layout needs them) and the beats' RR context."""
+    when the layout needs them) and the beats' RR channels (:func:`layout_rr`)."""
     template = features[f"template{half}"] if uses_templates(layout) else None
     return model_input(features[f"window{half}"], rr, template)

@@ -212,7 +212,9 @@ def train_model(
             device=torch.device("cpu"),
             source=source,
             progress=progress,
-            augment=(lambda epoch, rank: BeatAugment(recipe.seed * 1000 + epoch)) if recipe.augment else None,
+            augment=(lambda epoch, rank: BeatAugment(recipe.seed * 1000 + epoch, layout=recipe.inputs))
+            if recipe.augment
+            else None,
         )
     best, _ = load_checkpoint(run_dir / "best.safetensors")
     return best, summary

@@ -32,7 +32,7 @@ def test_dominant_template_is_the_median_of_the_beats_like_the_usual_one():
     assert feat.dominant_template(np.zeros((0, 2, 40))).shape == (2, 40)
 
 
-def test_layouts_build_four_or_six_channels():
+def test_layouts_build_four_six_or_eight_channels():
     windows = np.random.default_rng(0).normal(size=(3, 2, 10)).astype(np.float32)
     template = np.ones((2, 10), dtype=np.float32)
     rr = np.array([[0.8, 1.2], [1.0, 1.0], [1.1, 0.9]])
@@ -41,17 +41,22 @@ def test_layouts_build_four_or_six_channels():
     new = feat.layout_input(feat.TEMPLATE_INPUTS, f, 5, rr)
     assert old.shape == (3, 4, 10) and new.shape == (3, 6, 10)
     assert np.array_equal(new[:, :4], old) and np.all(new[:, 4:] == 1.0)
+    wide = feat.layout_input("leads2+rr4+template2", f, 5, np.concatenate([rr, rr], axis=1))
+    assert wide.shape == (3, 8, 10) and np.array_equal(wide[:, 6:], new[:, 4:])
     with pytest.raises(ValueError, match="layout"):
         feat.layout_input("leads2", f, 5, rr)
 
 
 def test_augmentation_scales_the_template_with_its_lead_only():
     x = torch.ones(16, 6, 300)
-    out = BeatAugment(seed=1, shift=0)(x)
+    out = BeatAugment(seed=1, shift=0, layout=feat.TEMPLATE_INPUTS)(x)
     # a template channel is the same constant all along (no noise, offset or shift), scaled as its lead
     assert torch.all(out[:, 4:].std(dim=2) < 1e-6)
     assert not torch.allclose(out[:, 4:, 0], torch.ones(16, 2))
     assert BeatAugment(seed=1)(torch.ones(4, 4, 300)).shape == (4, 4, 300)  # the old layout still works
+    wide = BeatAugment(seed=1, shift=0, layout="leads2+rr4+template2")(torch.ones(16, 8, 300))
+    assert torch.all(wide[:, 6:].std(dim=2) < 1e-6) and not torch.allclose(wide[:, 6:, 0], torch.ones(16, 2))
+    assert torch.allclose(wide[:, 5], torch.ones(16, 300))  # the rate channel is not jittered
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +72,24 @@ def annotated_long(tmp_path_factory):
     return path
 
 
-def test_analysis_feeds_the_model_the_inputs_it_was_trained_on(annotated_long):
-    """Windows and templates cut by the training set equal those the long-record analysis cuts,
-    window by window (the template is per analysis window: both sides must use the same windows)."""
+def test_rr_record_is_rr_over_the_records_usual_rr():
+    samples = np.array([0, 100, 200, 260, 360, 460, 560])  # RR 100 x5 and one 60: usual RR 100
+    out = feat.rr_record(samples)
+    np.testing.assert_allclose(out[:, 0], [1.0, 1.0, 1.0, 0.6, 1.0, 1.0, 1.0])
+    # the local median of all 6 intervals is 100: rate 1 everywhere
+    np.testing.assert_allclose(out[:, 1], 1.0)
+    fast = feat.rr_record(np.arange(0, 50 * 80, 80))  # a run of 80-sample beats only: usual = local
+    np.testing.assert_allclose(fast, 1.0)
+    assert feat.rr_record(np.array([5])).shape == (1, 2)
+
+
+@pytest.mark.parametrize("layout", [feat.TEMPLATE_INPUTS, "leads2+rr4+template2"])
+def test_analysis_feeds_the_model_the_inputs_it_was_trained_on(annotated_long, layout):
+    """Windows, RR channels and templates built for training equal those the long-record analysis
+    builds, window by window (the template is per analysis window: both sides must use the same windows)."""
     data = record_beats(annotated_long)
-    model = create_model(MODEL, 6, 5, **SMALL)
+    beats = build_beat_set([annotated_long], cache=False)
+    model = create_model(MODEL, feat.LAYOUTS[layout], 5, **SMALL)
     seen = []
 
     class Capture(BeatClassifier):
@@ -79,15 +97,12 @@ def test_analysis_feeds_the_model_the_inputs_it_was_trained_on(annotated_long):
             seen.append(np.array(inputs))
             return np.full((len(inputs), 5), 0.2, dtype=np.float32)
 
-    result = analyse_record(annotated_long, Capture(model, inputs=feat.TEMPLATE_INPUTS), n_clusters=2)
+    result = analyse_record(annotated_long, Capture(model, inputs=layout), n_clusters=2)
     analysed = np.concatenate(seen)
-    assert analysed.shape[1] == 6 and len(seen) == 2  # two analysis windows
+    assert analysed.shape[1] == feat.LAYOUTS[layout] and len(seen) == 2  # two analysis windows
     rows = np.searchsorted(result.samples, data["samples"])
     assert np.array_equal(result.samples[rows], data["samples"])
-    trained = feat.model_input(
-        data["windows"].astype(np.float32), data["rr"], data["templates"].astype(np.float32)
-    )
-    np.testing.assert_allclose(analysed[rows], trained, atol=2e-2, rtol=2e-3)
+    np.testing.assert_allclose(analysed[rows], beats.inputs(None, layout), atol=2e-2, rtol=2e-3)
     # one template per analysis window, and the two windows' templates differ (not one global median)
     assert len({t.tobytes() for t in data["templates"]}) == 2
 
