@@ -107,8 +107,9 @@ class Recipe:
         return {**asdict(self), "sizes": dict(self.sizes)}
 
 
-#: The recipe ``train-default`` ships with (chosen by 5-fold leave-records-out cross-validation).
-FINAL = Recipe(redraw=True, augment=True)
+#: The recipe ``train-default`` ships with (chosen by 5-fold leave-records-out cross-validation, two seeds:
+#: the dominant-template and record-relative RR inputs lifted V F1 from 0.45 / 0.27 to 0.64 / 0.63).
+FINAL = Recipe(redraw=True, augment=True, inputs="leads2+rr4+template2")
 
 
 def _config(folder: Path, recipe: Recipe, model: str = MODEL, half: int = CLASSIFIER_HALF) -> TrainConfig:
