@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from ecgcore.beats.analysis import analyse_record
-from ecgcore.beats.features import LAYOUTS
 from ecgcore.beats.classify import DEFAULT_MODEL, load_classifier
 from ecgcore.beats.evaluate import Counts, read_reference, score
+from ecgcore.beats.features import LAYOUTS
 from ecgcore.paths import PROJECT_DIR
 from ecgcore.train.checkpoint import read_checkpoint
 
