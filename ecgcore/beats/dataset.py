@@ -7,9 +7,9 @@ beat matches is labelled :data:`ARTEFACT` (no beat there). Training on detected 
 annotations' own, means the models see beats centred exactly as they will be at analysis time.
 
 :class:`BeatSource` is a batch source for the common trainer: it yields ``(inputs, targets)`` with
-``inputs`` ``[B, C, 2*half]`` in the set's input layout (:func:`ecgcore.beats.features.model_input`). Class imbalance (N
-outnumbers V a hundredfold) is handled by the training rows: :func:`balanced_rows` draws them with
-repeats so that rare classes are oversampled (:func:`balanced_indices`).
+``inputs`` ``[B, C, 2*half]`` in an input layout (:func:`ecgcore.beats.features.model_input`). Class
+imbalance (N outnumbers V a hundredfold) is handled by the training rows: :func:`balanced_rows` draws
+them with repeats so that rare classes are oversampled (:func:`balanced_indices`).
 """
 
 from __future__ import annotations
@@ -220,11 +220,11 @@ def balanced_rows(
 class BeatSource:
     """Batch source for the common trainer (:func:`ecgcore.train.loop.fit`) over a :class:`BeatSet`.
 
-    ``iterate(list of row arrays)`` yields ``(inputs [B, 4, 2*half] float32, targets [B] int64)`` on
-    ``device``, building each batch's inputs from the float16 windows and the RR context, so the
-    set stays a fifth of the size of its float32 inputs. ``labels`` replaces the set's labels (another
-    task on the same windows); ``layout`` the input layout (default the set's). With ``redraw`` (the training rows), every training row is replaced, each
-    time it is served, by a random training row of the same class (seeded): the class-balanced row
+    ``iterate(list of row arrays)`` yields ``(inputs [B, C, 2*half] float32, targets [B] int64)`` on
+    ``device``, building each batch's inputs (in ``layout``, default the set's) from the float16 windows,
+    templates and the RR context, so the set stays a fifth of the size of its float32 inputs.
+    ``labels`` replaces the set's labels (another task on the same windows). With ``redraw`` (the
+    training rows), every training row is replaced, each time it is served, by a random training row of the same class (seeded): the class-balanced row
     slots of an epoch then show new beats every epoch, so N's variety is not cut to one draw.
     """
 
