@@ -11,7 +11,8 @@
   so the model sees the beat beside this patient's own usual beat at this time, on the same scale.
 * **RR context**: the RR interval before and after each beat over the local median RR (the median of
   the :data:`RR_CONTEXT` intervals around it), which tells a premature beat from a normal one.
-  Models get it as two constant extra channels (ratio - 1), so any 1-D model takes it unchanged.
+  Models get it as two constant extra channels (ratio - 1), so any 1-D model takes it unchanged;
+  ``rr4`` layouts add the RR before and the local median RR over the record's median RR (:func:`rr_record`).
 * **Morphology vectors** for clustering: both leads from -250 to +400 ms at 50 Hz (33 points each).
 * **QRS width** (ms), an estimate for the morphological cross-check (:func:`qrs_width_ms`).
 """
