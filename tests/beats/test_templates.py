@@ -47,10 +47,10 @@ def test_layouts_build_four_six_or_eight_channels():
         feat.layout_input("leads2", f, 5, rr)
 
 
-def test_augmentation_scales_the_template_with_its_lead_only():
+def test_augmentation_scales_the_template_and_keeps_it_constant():
     x = torch.ones(16, 6, 300)
     out = BeatAugment(seed=1, shift=0, layout=feat.TEMPLATE_INPUTS)(x)
-    # a template channel is the same constant all along (no noise, offset or shift), scaled as its lead
+    # a template channel stays one constant along the window (no noise, offset or shift), but is scaled
     assert torch.all(out[:, 4:].std(dim=2) < 1e-6)
     assert not torch.allclose(out[:, 4:, 0], torch.ones(16, 2))
     assert BeatAugment(seed=1)(torch.ones(4, 4, 300)).shape == (4, 4, 300)  # the old layout still works
