@@ -12,6 +12,7 @@ from torch import nn
 from ecgcore.data import Preprocessing, open_source
 from ecgcore.models import create_model
 from ecgcore.predict import Predictor, fold_batchnorm
+from ecgcore.train.device import cpu_has_bf16
 from ecgcore.vocab import TARGET_KEYS
 
 
@@ -106,3 +107,28 @@ def test_predict_command_takes_folders_and_reports_unreadable_files(deepfake_spe
     singles = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     for one, batched in zip(singles, lines[:3]):
         assert one["intervals"] == pytest.approx(batched["intervals"], rel=1e-5)
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="channels-last is the CPU bf16 layout")
+def test_bf16_predictions_run_channels_last_within_bf16_rounding_of_the_training_model():
+    fp32, bf16 = _predictor("fp32"), _predictor("bf16")
+    assert (fp32.layout, bf16.layout) == ("plain", "channels-last")
+    x = torch.randn(3, 8, 1000)
+    with torch.no_grad():
+        reference = fp32.model(x).numpy()
+    got = bf16.outputs(x)
+    assert np.abs(got - reference).max() < 0.02 * np.abs(reference).max()
+
+
+@pytest.mark.slow
+def test_the_compiled_network_gives_the_eager_networks_outputs():
+    eager, compiled = (
+        _predictor("auto"),
+        Predictor(_predictor("auto").model, _predictor("auto").meta, compiled=True),
+    )
+    x = torch.randn(2, 8, 1000)
+    want, got = eager.outputs(x), compiled.outputs(x)
+    scale = np.abs(want).max()
+    tolerance = 1e-4 if eager.amp_dtype is None else 0.02  # bf16: a different summation order, same rounding
+    assert np.abs(got - want).max() < tolerance * scale
+    assert compiled.outputs(x[:1]).shape == (1, 4)  # a new shape compiles again, still right
