@@ -181,6 +181,13 @@ class Predictor:
                 return self._run(*(t.to(self.device) for t in x)).float().cpu().numpy()
             return self._run(x.to(self.device)).float().cpu().numpy()
 
+    @torch.inference_mode()
+    def run_net(self, net: nn.Module, x: torch.Tensor) -> np.ndarray:
+        """Float32 outputs of ``net`` (a variant of :attr:`net`, e.g. compiled) for ``x`` in this predictor's
+        precision: what :meth:`outputs` does with its own network (benchmarks compare variants with it)."""
+        with autocast(self.device, self.amp_dtype):
+            return net(x.to(self.device)).float().cpu().numpy()
+
     @property
     def representation(self) -> str:
         """What the model reads (``TrainConfig.representation``): ``"signal"``, ``"chart"``, ``"signal+chart"`` ..."""
