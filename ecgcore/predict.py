@@ -247,7 +247,7 @@ class Predictor:
                 joined = (
                     tuple(map(torch.cat, zip(*batch))) if isinstance(batch[0], tuple) else torch.cat(batch)
                 )
-                out = self.outputs(joined)
+                out = self.outputs(self._padded(joined, batch_size))[: len(rows)]
                 done.update({i: self.interpret(pending[i][0], o) for i, o in zip(rows, out)})
             results.extend(done[i] for i in range(len(pending)))
             pending.clear()
@@ -260,6 +260,13 @@ class Predictor:
         if pending:
             flush()
         return results
+
+    def _padded(self, x, batch_size: int):
+        """A compiled network's short last batch padded (last row repeated) to ``batch_size``: one compiled
+        shape for the whole folder instead of a second compile (rows are independent in eval mode)."""
+        if not self.compiled or isinstance(x, tuple) or len(x) >= batch_size:
+            return x
+        return torch.cat([x, x[-1:].expand(batch_size - len(x), *x.shape[1:])])
 
     def interpret(self, record_id: str, out: np.ndarray) -> dict:
         """One record's raw outputs as the :meth:`predict` result (original units, or probabilities)."""
@@ -292,6 +299,7 @@ def load_predictor(
     which: str = "best",
     device: str = "cpu",
     precision: str = "auto",
+    compiled: bool = False,
 ) -> Predictor:
     """A :class:`Predictor` from a run id (looked up in the run store) or a run directory.
 
@@ -309,7 +317,7 @@ def load_predictor(
     path = run_dir / f"{which}.safetensors"
     model, meta = load_checkpoint(path, device=device)
     check_description(meta, path)
-    return Predictor(model, meta, precision)
+    return Predictor(model, meta, precision, compiled)
 
 
 def check_description(meta: dict, path: Path | str) -> None:
