@@ -1,8 +1,9 @@
 """Transfer learning from finished interval-regression runs to superclass classification.
 
-:func:`prepare` is what the trainer calls when ``TrainConfig.transfer`` is set::
+:func:`prepare` is what the trainer calls when ``TrainConfig.transfer`` is set, a
+:class:`ecgcore.train.config.TransferConfig` (JSON form)::
 
-    {"sources": [run_id, ...], "approach": "combined" | "qrs",
+    {"sources": [run_id, ...], "approach": "combined" | "qrs" | "pretrained",
      "strategy": "linear_probe" | "gradual_unfreeze" | "discriminative", "lr_factor": 2.6 (optional),
      "init": "pretrained" (default) | "random" (the same architecture and size, randomly initialised:
      the control that separates what the pretrained weights bring from what the bigger model brings)}
@@ -42,17 +43,16 @@ import torch
 
 from ecgcore.models import ECGModel, create_model
 from ecgcore.train.checkpoint import load_checkpoint, read_checkpoint
-from ecgcore.train.config import TrainConfig
+from ecgcore.train.config import (
+    APPROACHES,
+    DEFAULT_LR_FACTOR,
+    INITS,
+    STRATEGIES,
+    TrainConfig,
+    TransferConfig,
+)
 from ecgcore.train.leakage import LeakageError, assert_no_leakage, target_records
 from ecgcore.vocab import TARGET_KEYS
-
-APPROACHES = ("combined", "qrs", "pretrained")
-#: ``transfer["init"]``: the sources' trained backbones, or the same architecture randomly initialised
-#: (the same-size scratch control of the transfer tables).
-INITS = ("pretrained", "random")
-STRATEGIES = ("linear_probe", "gradual_unfreeze", "discriminative")
-#: ULMFiT's factor between the learning rates of neighbouring layer groups.
-DEFAULT_LR_FACTOR = 2.6
 
 
 # --- strategies ---------------------------------------------------------------------------------
@@ -235,7 +235,7 @@ def prepare(
 ) -> tuple[ECGModel, Strategy]:
     """The model and strategy of a transfer run (what :func:`ecgcore.train.trainer.train` calls).
 
-    ``sources`` are the runs named in ``config.transfer["sources"]``, already loaded (checkpoint and
+    ``sources`` are the runs named in ``config.transfer.sources``, already loaded (checkpoint and
     record list; ``ecgcore.runs.transfer_sources`` resolves run ids to them). Checks their inputs
     match the target's and that none of their records is in the target data, and builds the model with
     the approach's backbones and a new head. The returned model is already set up for epoch 0.
@@ -243,36 +243,26 @@ def prepare(
     Raises
     ------
     ValueError
-        For an unknown approach or strategy, unusable sources, mismatched inputs, or a classification
-        target that is not a classification run.
+        For a config without transfer settings, no loaded sources, unusable sources or mismatched
+        inputs (the settings themselves are checked by :class:`TransferConfig`).
     LeakageError
         If a pretraining record is in the target data.
     """
-    transfer = dict(config.transfer or {})
-    unknown = sorted(set(transfer) - {"sources", "approach", "strategy", "lr_factor", "init"})
-    if unknown:
-        raise ValueError(f"TrainConfig.transfer has unknown keys {unknown}")
-    approach = transfer.get("approach", "combined")
-    if approach not in APPROACHES:
-        raise ValueError(f"transfer approach {approach!r}; expected one of {APPROACHES}")
-    strategy = Strategy(
-        transfer.get("strategy", "linear_probe"), float(transfer.get("lr_factor", DEFAULT_LR_FACTOR))
-    )
-    if not transfer.get("sources") or not sources:
-        raise ValueError("TrainConfig.transfer['sources'] lists no source runs")
-    if config.task != "classification":
-        raise ValueError(f"transfer targets classification; this run's task is {config.task!r}")
+    transfer: TransferConfig | None = config.transfer
+    if transfer is None:
+        raise ValueError("TrainConfig.transfer is not set: this is not a transfer run")
+    if not sources:
+        raise ValueError(f"no source run loaded for TrainConfig.transfer.sources={list(transfer.sources)}")
+    approach = transfer.approach
+    strategy = Strategy(transfer.strategy, transfer.lr_factor)
     for source in sources:  # every source's weights, in the order given (a broken one fails here)
         source.model  # noqa: B018
     sources = select_sources(list(sources), approach)
     for source in sources:
         _check_compatible(source, config)
     assert_no_leakage([s.records for s in sources], target_records(config))
-    init = transfer.get("init", "pretrained")
-    if init not in INITS:
-        raise ValueError(f"transfer init {init!r}; expected one of {INITS}")
     model = build_transfer_model(sources, n_leads, n_outputs, classes if approach == "pretrained" else None)
-    if init == "random":  # the same-size control: the transferred architecture, none of its weights
+    if transfer.init == "random":  # the same-size control: the transferred architecture, none of its weights
         torch.manual_seed(config.seed)
         for module in model.modules():
             if module is not model and hasattr(module, "reset_parameters"):
@@ -284,10 +274,13 @@ def prepare(
 
 __all__ = [
     "APPROACHES",
+    "DEFAULT_LR_FACTOR",
+    "INITS",
     "STRATEGIES",
     "LeakageError",
     "Source",
     "Strategy",
+    "TransferConfig",
     "assert_no_leakage",
     "build_transfer_model",
     "prepare",
