@@ -374,6 +374,10 @@ CheckFn = Callable[[DataSources], None]
 TARGET_ORDER: tuple[str, ...] = ("hr", "qrs", "pr", "qt")
 
 
+#: What a classification table shows unless its experiment says otherwise (``Experiment.metrics``).
+CLASSIFICATION_METRICS: tuple[str, ...] = ("accuracy", "auc")
+
+
 @dataclass(frozen=True)
 class Experiment:
     """A reproducible table: its runs come from ``build(preset, sources)``; how it is shown is data too.
@@ -394,7 +398,11 @@ class Experiment:
     check:
         The experiment's own data check, run by ``check_data`` (None: the PTB-XL check of ``needs_ptbxl``).
     rows:
-        Builds the table rows of one run (None: accuracy and macro AUC / MAE from the run summary).
+        Builds the table rows of one run (None: ``metrics`` / MAE from the run summary).
+    metrics:
+        A classification table's metrics, one table row each: ``accuracy``, ``auc`` (macro) and the
+        per-class rates of :data:`ecgcore.train.metrics.RATES`, macro (``"f1"``) or of one class
+        (``"f1:AFIB"``).
     study:
         Which study the experiment reproduces: ``"seed"`` (the notes and citation of the seed study) or
         another study's key, whose citation is in ``citation``.
@@ -415,6 +423,7 @@ class Experiment:
     rows: RowsFn | None = None
     study: str = "seed"
     citation: Mapping[str, str] | None = None
+    metrics: tuple[str, ...] = CLASSIFICATION_METRICS
 
 
 def _config(preset: Preset, *, task: str, data: str, model: str, **overrides) -> TrainConfig:
