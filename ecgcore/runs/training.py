@@ -101,7 +101,7 @@ def _exists(store: RunStore, run_id: str) -> bool:
 
 def transfer_sources(config: TrainConfig, store: RunStore) -> list:
     """The finished runs named in ``config.transfer.sources``, as transfer sources: regression runs, or
-    for the ``pretrained`` approach a classification run.
+    for the ``pretrained`` approach a classification run, for ``continue`` a run of this run's task.
 
     Raises
     ------
@@ -112,7 +112,7 @@ def transfer_sources(config: TrainConfig, store: RunStore) -> list:
     """
     if config.transfer is None:
         return []
-    task = "classification" if config.transfer.approach == "pretrained" else "regression"
+    task = "regression" if config.transfer.approach in ("combined", "qrs") else config.task
     return [load_source(run_id, store, task) for run_id in config.transfer.sources]
 
 

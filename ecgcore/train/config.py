@@ -27,7 +27,7 @@ SUBSETS = (None, "A", "B")
 _NOT_IN_KEY = ("device", "compile")
 
 #: Transfer approaches (:mod:`ecgcore.train.transfer` says what each builds).
-APPROACHES = ("combined", "qrs", "pretrained")
+APPROACHES = ("combined", "qrs", "pretrained", "continue")
 #: Which layer groups train when: head only, one more group from the top per epoch, all at falling rates.
 STRATEGIES = ("linear_probe", "gradual_unfreeze", "discriminative")
 #: The sources' trained backbones, or the same architecture randomly initialised (the same-size control).
@@ -46,8 +46,10 @@ class TransferConfig:
         Run ids of the source runs in the run store (until an experiment resolves them: spec names).
     approach
         One of :data:`APPROACHES`: ``"combined"`` (every source's backbone side by side), ``"qrs"`` (the
-        QRS run's backbone) or ``"pretrained"`` (one classification run's backbone, and its head when the
-        classes match).
+        QRS run's backbone), ``"pretrained"`` (one classification run's backbone, and its head when the
+        classes match) or ``"continue"`` (one finished run of the same task on the same data and splits:
+        this run's model, all of it starting from that run's weights; a hyperparameter study's later
+        stage warm-started from an earlier stage's best run).
     strategy
         One of :data:`STRATEGIES`: ``"linear_probe"`` (head only), ``"gradual_unfreeze"`` (ULMFiT: one
         more group from the top each epoch) or ``"discriminative"`` (full fine-tuning, group ``k`` below
@@ -91,6 +93,14 @@ class TransferConfig:
                 f"TrainConfig.transfer.lr_factor={factor!r}; expected >= 1 (lower layers learn slower)"
             )
         object.__setattr__(self, "lr_factor", float(factor))
+        if self.approach == "continue" and len(self.sources) != 1:
+            raise ValueError(
+                f"TrainConfig.transfer.sources={list(self.sources)}; approach 'continue' takes one source run"
+            )
+        if self.approach == "continue" and self.init != "pretrained":
+            raise ValueError(
+                f"TrainConfig.transfer.init={self.init!r}; approach 'continue' starts from the source's weights"
+            )
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TransferConfig:
@@ -226,9 +236,10 @@ class TrainConfig:
                 raise ValueError(
                     f"TrainConfig.transfer={self.transfer!r}; expected a TransferConfig or a dict"
                 )
-            if self.task != "classification":
+            if self.task != "classification" and self.transfer.approach != "continue":
                 raise ValueError(
-                    f"TrainConfig.transfer targets classification; this run's task is {self.task!r}"
+                    f"TrainConfig.transfer.approach={self.transfer.approach!r} targets classification; "
+                    f"this run's task is {self.task!r}"
                 )
         if not 0.0 < self.train_fraction <= 1.0:
             raise ValueError(f"TrainConfig.train_fraction={self.train_fraction}; expected 0 < fraction <= 1")

@@ -15,7 +15,10 @@ Approaches
     model is that run's architecture with a new head. ``qrs``: only the backbone of the run that
     predicts QRS (a single-target QRS run preferred), with a new head. ``pretrained``: one finished
     *classification* run (PTB-XL pretraining for a Challenge database, say): its backbone, and its head
-    too when it predicts the same classes in the same order (a new head otherwise).
+    too when it predicts the same classes in the same order (a new head otherwise). ``continue``: one
+    finished run of the same task on the same data: this run's model (its own ``model_kwargs``, e.g. a
+    study's sampled dropout and no frozen backbone) takes all of the source's weights, head included;
+    a later stage of a hyperparameter study starts from the best run of an earlier one this way.
 
 Strategies (all by the models' *named* layer groups, ``model.layer_groups()``, input side first)
     ``linear_probe``: only the head trains; the backbone is frozen, BatchNorm statistics included (frozen
@@ -29,7 +32,8 @@ Leakage
     the evaluation splits": a pretraining record in the target's training split would be harmless, but
     the check cannot know how the target's splits will be drawn by future code, so any overlap refuses.
     Records and patients are compared within a data kind (the Challenge's ``HR*`` records are PTB-XL's),
-    waveforms (signal fingerprints) across kinds (:mod:`ecgcore.train.leakage`).
+    waveforms (signal fingerprints) across kinds (:mod:`ecgcore.train.leakage`). ``continue`` trains on
+    the source's own data, so there a source record may appear, but only in the split of the same name.
 """
 
 from __future__ import annotations
@@ -186,9 +190,9 @@ def _check_compatible(source: Source, config: TrainConfig) -> None:
 
 def select_sources(sources: list[Source], approach: str) -> list[Source]:
     """The sources an approach uses (see the module docstring); clear errors when they do not fit."""
-    if approach == "pretrained":
+    if approach in ("pretrained", "continue"):
         if len(sources) != 1:
-            raise ValueError(f"approach 'pretrained' takes one source run; got {len(sources)}")
+            raise ValueError(f"approach {approach!r} takes one source run; got {len(sources)}")
         return sources
     if approach == "qrs":
         with_qrs = [s for s in sources if "qrs" in s.targets]
@@ -226,6 +230,34 @@ def build_transfer_model(
     return model
 
 
+def continued_model(config: TrainConfig, source: Source, n_leads: int, n_outputs: int, classes) -> ECGModel:
+    """Approach ``continue``: the model of ``config`` with every weight of ``source`` (same task and outputs)."""
+    if source.meta.get("task") != config.task:
+        raise ValueError(
+            f"transfer source {source.run_id!r} is a {source.meta.get('task')} run; approach 'continue' "
+            f"needs a {config.task} run"
+        )
+    if config.task == "classification" and list(source.meta.get("classes") or []) != list(classes or []):
+        raise ValueError(
+            f"transfer source {source.run_id!r} predicts classes {source.meta.get('classes')}; this run "
+            f"predicts {list(classes or [])} (approach 'continue' keeps the head)"
+        )
+    if source.model.config["name"] != config.model:
+        raise ValueError(
+            f"transfer source {source.run_id!r} is a {source.model.config['name']} model; this run trains "
+            f"{config.model} (approach 'continue' needs the same architecture)"
+        )
+    model = create_model(config.model, n_leads, n_outputs, **config.model_kwargs)
+    try:
+        model.load_state_dict(source.model.state_dict())
+    except RuntimeError as err:
+        raise ValueError(
+            f"transfer source {source.run_id!r}'s weights do not fit {config.model} with "
+            f"{config.model_kwargs}: {str(err).splitlines()[0]}"
+        ) from None
+    return model
+
+
 def prepare(
     config: TrainConfig,
     n_leads: int,
@@ -260,8 +292,15 @@ def prepare(
     sources = select_sources(list(sources), approach)
     for source in sources:
         _check_compatible(source, config)
-    assert_no_leakage([s.records for s in sources], target_records(config))
-    model = build_transfer_model(sources, n_leads, n_outputs, classes if approach == "pretrained" else None)
+    assert_no_leakage(
+        [s.records for s in sources], target_records(config), same_split_ok=approach == "continue"
+    )
+    if approach == "continue":
+        model = continued_model(config, sources[0], n_leads, n_outputs, classes)
+    else:
+        model = build_transfer_model(
+            sources, n_leads, n_outputs, classes if approach == "pretrained" else None
+        )
     if transfer.init == "random":  # the same-size control: the transferred architecture, none of its weights
         torch.manual_seed(config.seed)
         for module in model.modules():
@@ -283,6 +322,7 @@ __all__ = [
     "TransferConfig",
     "assert_no_leakage",
     "build_transfer_model",
+    "continued_model",
     "prepare",
     "select_sources",
     "target_records",

@@ -101,7 +101,8 @@ def test_a_bad_setting_is_named_with_its_value(transfer, message):
 
 def test_transfer_needs_a_classification_run():
     with pytest.raises(
-        ValueError, match="TrainConfig.transfer targets classification; this run's task is 're"
+        ValueError,
+        match="TrainConfig.transfer.approach='combined' targets classification; this run's task is 're",
     ):
         TrainConfig(task="regression", transfer={"sources": ["s"]})
 
