@@ -131,7 +131,10 @@ def test_a_mat_record_too_long_to_read_whole_says_why(tmp_path, monkeypatch):
     assert read_record(tmp_path / "A1.hea").signal.shape == (2, 5_000)
     monkeypatch.setattr(io, "MAT_MAX_VALUES", 9_999)
     for read in (read_record, record_info, lambda p: next(iter_chunks(p, 1.0))):
-        with pytest.raises(ECGFormatError, match=r"A1.mat: about 10,\d{3} samples .* than the 9,999 .* cannot be read in parts"):
+        with pytest.raises(
+            ECGFormatError,
+            match=r"A1.mat: about 10,\d{3} samples .* than the 9,999 .* cannot be read in parts",
+        ):
             read(tmp_path / "A1.hea")
 
 
