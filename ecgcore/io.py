@@ -440,10 +440,10 @@ def envelope(chunks: Iterable[RecordChunk], n_bins: int = OVERVIEW_BINS) -> Enve
     the result is the same whatever the chunk size (a minimum of minima is the minimum).
     """
     edges = low = high = None
-    first = None
+    first = None  # the record's description, not its first chunk's samples
     for chunk in chunks:
         if first is None:
-            first = chunk
+            first = (chunk.fs, chunk.total, chunk.leads, chunk.record_id)
             edges = bin_edges(chunk.total, n_bins)
             low = np.full((len(chunk.leads), len(edges) - 1), np.inf, dtype=np.float32)
             high = np.full_like(low, -np.inf)
@@ -455,9 +455,10 @@ def envelope(chunks: Iterable[RecordChunk], n_bins: int = OVERVIEW_BINS) -> Enve
         cuts = np.clip(edges[b0:b1], chunk.start, stop) - chunk.start
         low[:, b0:b1] = np.minimum(low[:, b0:b1], np.minimum.reduceat(chunk.signal, cuts, axis=1))
         high[:, b0:b1] = np.maximum(high[:, b0:b1], np.maximum.reduceat(chunk.signal, cuts, axis=1))
+        del chunk  # not kept while the next one is read
     if first is None:
         raise ValueError("no samples: an empty record has no overview")
-    return Envelope(first.fs, first.total, first.leads, first.record_id, edges, low, high)
+    return Envelope(*first, edges, low, high)
 
 
 def record_envelope(
@@ -1095,15 +1096,18 @@ class _CsvRows:
         """Rows ``[start, stop)`` (fewer at the end of the file) as a record."""
         if self._pass is None or start < self._at:
             self._pass, self._held, self._at = self._chunks(), self._held[:0], 0
-        while self._at + len(self._held) < stop:
-            values = next(self._pass, None)
-            if values is None:
-                break
-            drop = min(max(0, start - self._at), len(self._held))
-            self._held, self._at = np.concatenate([self._held[drop:], values]), self._at + drop
-        drop = min(max(0, start - self._at), len(self._held))
-        self._held, self._at = self._held[drop:], self._at + drop
-        return _csv_record(self.path, self.fs, self.layout, self._held[: stop - start].copy())
+        drop = min(max(0, start - self._at), len(self._held))  # the last range's rows before this one
+        self._held, self._at = self._held[drop:].copy(), self._at + drop  # a copy frees the last range
+        parts, end = [self._held], self._at + len(self._held)
+        while end < stop and (values := next(self._pass, None)) is not None:
+            parts.append(values)
+            end += len(values)
+            while len(parts) > 1 and self._at + len(parts[0]) <= start:  # wholly before the range
+                self._at += len(parts.pop(0))
+        held = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        drop = min(max(0, start - self._at), len(held))
+        self._held, self._at = held[drop:], self._at + drop
+        return _csv_record(self.path, self.fs, self.layout, self._held[: stop - start])  # float32: a copy
 
 
 #: The reader of each kind :func:`_resolve` returns.
