@@ -38,7 +38,8 @@ DEFAULT_LR_FACTOR = 2.6
 
 @dataclass(frozen=True)
 class TransferConfig:
-    """How a classification run starts from finished source runs (:func:`ecgcore.train.transfer.prepare`).
+    """How a run starts from finished source runs (:func:`ecgcore.train.transfer.prepare`): a classification
+    run from their backbones, or (``continue``) any run from another run's weights.
 
     Attributes
     ----------
@@ -127,14 +128,14 @@ class TransferConfig:
         page); hashing that form keeps the keys of those runs, so they are still found and reused.
         """
         out = self.to_dict()
+        defaults = {f.name: f.default for f in fields(self)}
         for name in ("lr_factor", "init"):
-            if out[name] == _DEFAULTS[name]:
+            if out[name] == defaults[name]:
                 del out[name]
         return out
 
 
 _EXAMPLE = '{"sources": ["RUN_ID"], "approach": "qrs", "strategy": "linear_probe"}'
-_DEFAULTS = {"lr_factor": DEFAULT_LR_FACTOR, "init": "pretrained"}
 
 
 @dataclass
