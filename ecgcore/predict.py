@@ -116,6 +116,17 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
     return net, folded
 
 
+#: From this many records on, ``predict`` compiles the network by default (``--compile auto``): measured near
+#: idle (issue 20, perf3) compiling saved ~16 ms per 500 Hz record batched (37 -> 91 records/s) for a compile
+#: of 7 s (inductor's disk cache warm) to 25 s (cold): it pays after ~450-1,600 records.
+COMPILE_MIN_RECORDS = 2000
+
+
+def compile_pays_off(n_records: int) -> bool:
+    """Whether compiling the inference network is worth its compile for ``n_records`` records."""
+    return n_records >= COMPILE_MIN_RECORDS
+
+
 def compiled_network(net: nn.Module) -> nn.Module:
     """``net`` through ``torch.compile`` (inductor, default mode) with freezing: parameters become constants
     and oneDNN's weight layouts are packed once, convolutions fused with their bias and ReLU.

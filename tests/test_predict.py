@@ -138,3 +138,29 @@ def test_the_compiled_network_gives_the_eager_networks_outputs(deepfake_spec):
         assert [a["intervals"][k] for k in TARGET_KEYS] == pytest.approx(
             [b["intervals"][k] for k in TARGET_KEYS], abs=tolerance * scale * 30
         )
+
+
+def test_predict_compiles_by_default_only_for_folders_big_enough_to_pay_for_it(
+    deepfake_spec, tmp_path, monkeypatch, capsys
+):
+    from ecgcore import predict
+    from ecgcore.cli import main
+    from ecgcore.runs import run_training
+    from tests.train.helpers import tiny_config
+
+    compiled = []
+    monkeypatch.setattr(predict, "compiled_network", lambda net: compiled.append(net) or net)
+    summary = run_training(tiny_config(deepfake_spec, epochs=1), runs_dir=tmp_path / "runs")
+    records = [str(p) for p in sorted(Path(deepfake_spec.split(":", 1)[1]).glob("*.asc"))[:3]]
+    args = ["predict", "--run", summary["id"], "--runs-dir", str(tmp_path / "runs"), "--quiet", *records]
+    assert predict.compile_pays_off(predict.COMPILE_MIN_RECORDS)
+    assert not predict.compile_pays_off(predict.COMPILE_MIN_RECORDS - 1)
+    main(args)
+    assert not compiled  # 3 records: the compile would cost more than it saves
+    monkeypatch.setattr(predict, "COMPILE_MIN_RECORDS", 3)
+    main(args)
+    assert len(compiled) == 1
+    main([*args, "--compile", "off"])
+    main(args[:1] + ["--compile", "on"] + args[1:-2])  # one record, compiled on request
+    assert len(compiled) == 2
+    assert len(capsys.readouterr().out.splitlines()) == 3 + 3 + 3 + 1
