@@ -79,7 +79,7 @@ GRID: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0
 CLEAN_LOSS = 0.0005
 #: Probability of "artefact" above which the shipped model rejects a detection (chosen by
 #: :func:`choose_threshold` on half of the development patients, confirmed on the other half).
-THRESHOLD = 0.995
+THRESHOLD = 0.998
 
 
 @dataclass
