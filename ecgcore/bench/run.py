@@ -148,7 +148,7 @@ def format_table(result: dict) -> str:
         )
         if "compiled_ms_median" in p:
             lines.append(
-                f"prediction {p['fs']:g} Hz, one record, compiled (opt-in): {p['compiled_ms_median']:.1f} ms "
+                f"prediction {p['fs']:g} Hz, one record, compiled (predict, 2,000+ records): {p['compiled_ms_median']:.1f} ms "
                 f"({100 * p['compiled_share']:.0f} % of bound; compile {p['compile_s']:.0f} s, once per process)"
             )
         train_rate = p.get("training_forward_samples_per_s")
