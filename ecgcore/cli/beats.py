@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "records",
         nargs="+",
         metavar="RECORD",
-        help="WFDB records (path with or without .hea); or `train-default`",
+        help="WFDB records (path with or without .hea) or EDF/EDF+ files; or `train-default`",
     )
     parser.add_argument(
         "--run", default=None, metavar="ID", help="classify with this finished beat-model run"
