@@ -1035,7 +1035,9 @@ def _edf_header(path: Path, channels: str = "ecg") -> _EdfHeader:
     with path.open("rb") as handle:
         reserved = handle.read(236)[192:236]
     if reserved[:5] in (b"EDF+D", b"BDF+D"):
-        raise _error(path, "an EDF+D file (discontinuous recording) is not supported; give a continuous EDF/EDF+C")
+        raise _error(
+            path, "an EDF+D file (discontinuous recording) is not supported; give a continuous EDF/EDF+C"
+        )
     with _edf_reader(path) as reader:
         n = reader.signals_in_file
         labels = [str(x).strip() for x in reader.getSignalLabels()]
@@ -1060,7 +1062,9 @@ def _edf_header(path: Path, channels: str = "ecg") -> _EdfHeader:
     by_rate = Counter(rates[i] for i in candidates)
     fs = max(by_rate, key=lambda r: (by_rate[r], r))
     keep = [i for i in candidates if rates[i] == fs]
-    skipped += [f"{names[i]} ({rates[i]:g} Hz, not the ECG channels' {fs:g} Hz)" for i in candidates if rates[i] != fs]
+    skipped += [
+        f"{names[i]} ({rates[i]:g} Hz, not the ECG channels' {fs:g} Hz)" for i in candidates if rates[i] != fs
+    ]
     leads = [_edf_lead(labels[i]) if channels == "ecg" else names[i] for i in keep]
     duplicates = [lead for lead, k in Counter(leads).items() if k > 1]
     if duplicates:
@@ -1084,7 +1088,9 @@ def _edf_range(edf: _EdfHeader, start: int, stop: int) -> Record:
     metadata: dict[str, Any] = {"format": edf.format, "units": "mV"}
     if edf.skipped:
         metadata["skipped_channels"] = list(edf.skipped)
-    return Record(signal=signal, fs=edf.fs, leads=edf.leads, record_id=edf.path.stem, path=edf.path, metadata=metadata)
+    return Record(
+        signal=signal, fs=edf.fs, leads=edf.leads, record_id=edf.path.stem, path=edf.path, metadata=metadata
+    )
 
 
 def _read_edf(path: Path, fs: float | None) -> Record:

@@ -89,7 +89,11 @@ def test_standard_and_holter_channel_names(tmp_path):
 
 def test_other_rate_voltage_channel_is_skipped_by_name(tmp_path):
     path = tmp_path / "mixed.edf"
-    headers = [_channel("II", "mV", FS, 5.0), _channel("V1", "mV", FS, 5.0), _channel("V2", "mV", FS / 2, 5.0)]
+    headers = [
+        _channel("II", "mV", FS, 5.0),
+        _channel("V1", "mV", FS, 5.0),
+        _channel("V2", "mV", FS / 2, 5.0),
+    ]
     writer = pyedflib.EdfWriter(str(path), 3, file_type=pyedflib.FILETYPE_EDFPLUS)
     writer.setSignalHeaders(headers)
     mv = _source()

@@ -10,9 +10,11 @@ contradicts.
 
 The beat model of a window runs in a worker thread while the next window is read and cut (PyTorch
 releases the interpreter lock), so the two cores of a small machine both work; the model itself runs on
-one thread (:data:`ecgcore.beats.classify.INFERENCE_THREADS`). :attr:`BeatAnalysis.timings` holds the
-CPU seconds each stage took (``read``, ``detect``, ``features``, ``classify``, ``cluster``) and the
-analysis's ``wall`` seconds.
+one thread (:data:`ecgcore.beats.classify.INFERENCE_THREADS`). Once the clusters are known, a third pass
+delineates every beat from its cluster's template in each window (:mod:`ecgcore.beats.intervals`: per-beat
+PR, QRS, QT and a per-minute QT/QTc trend). :attr:`BeatAnalysis.timings` holds the CPU seconds each stage
+took (``read``, ``detect``, ``features``, ``classify``, ``cluster``, ``delineate``) and the analysis's
+``wall`` seconds.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ecgcore.beats.aami import CLASS_INDEX, CLASSES
 from ecgcore.beats.classify import BeatClassifier
 from ecgcore.beats.cluster import MERGE_THRESHOLD, N_CLUSTERS, Cluster, cluster_beats, describe
 from ecgcore.beats.detect import WINDOW_S, detect_record, stage, timed_windows
+from ecgcore.beats.intervals import BeatIntervals, IntervalTrend, delineate_record, interval_trend
 from ecgcore.beats.longrecord import open_record
 from ecgcore.io import RecordInfo
 from ecgcore.progress import ProgressFn, report
@@ -64,6 +67,14 @@ class BeatAnalysis:
     flags: list[str] = field(default_factory=list)
     model: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    #: Per-beat wave boundaries from the clusters' templates (None: not delineated).
+    intervals: BeatIntervals | None = None
+
+    def interval_trend(self) -> IntervalTrend | None:
+        """Per-minute QT, RR, QTc (Bazett, Fridericia) over the N beats (None without intervals)."""
+        if self.intervals is None:
+            return None
+        return interval_trend(self.samples, self.classes, self.intervals.qt_ms, self.fs, self.n_samples)
 
     def hr_per_minute(self) -> list[float | None]:
         """Heart rate (bpm) per minute of the record: 60 over the mean RR of the beats in that minute."""
@@ -128,6 +139,22 @@ class BeatAnalysis:
             "clusters": [c.to_json() for c in self.clusters],
             "timings": {stage: round(seconds, 3) for stage, seconds in self.timings.items()},
         }
+        per_beat: dict[str, np.ndarray] = {}
+        if self.intervals is not None:
+            per_beat = {
+                "pr_ms": self.intervals.pr_ms,
+                "qrs_ms": self.intervals.qrs_ms,
+                "qt_ms": self.intervals.qt_ms,
+            }
+            normal = self.classes == CLASS_INDEX["N"]
+            out["intervals"] = {
+                "groups": "the clusters found by the analysis (a later merge does not re-delineate)",
+                "median_n_beats_ms": {
+                    k: _ms(np.nanmedian(v[normal])) if np.isfinite(v[normal]).any() else None
+                    for k, v in per_beat.items()
+                },
+                "trend_per_minute": self.interval_trend().to_json(),
+            }
         if beats:
             out["beats"] = [
                 {
@@ -137,8 +164,9 @@ class BeatAnalysis:
                     "cluster": int(k),
                 }
                 | ({"flag": f} if f else {})
-                for s, c, p, k, f in zip(
-                    self.samples, self.classes, self.probability, self.cluster, self.flags
+                | {name: _ms(values[i]) for name, values in per_beat.items()}
+                for i, (s, c, p, k, f) in enumerate(
+                    zip(self.samples, self.classes, self.probability, self.cluster, self.flags)
                 )
             ]
         return out
@@ -180,12 +208,15 @@ def analyse_record(
     merge_threshold: float = MERGE_THRESHOLD,
     window_s: float = WINDOW_S,
     progress: ProgressFn | None = None,
+    intervals: bool = True,
 ) -> BeatAnalysis:
-    """Detect, classify and cluster every beat of a long record (see the module docstring)."""
+    """Detect, classify and cluster every beat of a long record, and (``intervals``) delineate each beat
+    from its cluster's template (see the module docstring)."""
     info = path if isinstance(path, RecordInfo) else open_record(path)
     clock: dict[str, float] = {}
     started = time.perf_counter()
-    samples = detect_record(info, window_s, progress=_part(progress, 0, 2), clock=clock)
+    parts = 3 if intervals else 2
+    samples = detect_record(info, window_s, progress=_part(progress, 0, parts), clock=clock)
     rr = feat.rr_context(samples, info.fs)
     probabilities: list[Future] = []
     qrs, morph = [], []
@@ -208,7 +239,7 @@ def analyse_record(
                 probabilities.append(worker.submit(classify, inputs))
                 qrs.append(f["qrs_ms"])
                 morph.append(f["morph"])
-            report(progress, info.n_samples + w.keep_stop, 2 * info.n_samples, "classifying")
+            report(progress, info.n_samples + w.keep_stop, parts * info.n_samples, "classifying")
         prob = [p.result() for p in probabilities]
     n_morph = 2 * len(np.arange(feat.MORPH_SPAN_S[0], feat.MORPH_SPAN_S[1] + 1e-9, 1 / feat.MORPH_FS))
     cat = lambda xs, shape, dtype: np.concatenate(xs).astype(dtype) if xs else np.zeros(shape, dtype)  # noqa: E731
@@ -228,6 +259,10 @@ def analyse_record(
     )
     with stage(clock, "cluster"):
         recluster(result, n_clusters, merge_threshold)
+    if intervals:
+        result.intervals = delineate_record(
+            info, samples, result.cluster, window_s, _part(progress, 2, parts), clock
+        )
     result.timings = {**clock, "wall": time.perf_counter() - started}
     return result
 
@@ -250,6 +285,11 @@ def _check_shapes(a: BeatAnalysis) -> None:
     else:
         a.correlation = np.zeros(0)
     a.flags = cross_check(a)
+
+
+def _ms(value: float) -> float | None:
+    """A duration in ms for JSON: one decimal, None for NaN."""
+    return round(float(value), 1) if np.isfinite(value) else None
 
 
 def _part(progress: ProgressFn | None, index: int, parts: int) -> ProgressFn | None:

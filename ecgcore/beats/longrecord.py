@@ -112,6 +112,8 @@ def save_upload(files: list[tuple[str, bytes]], folder: str | Path) -> Path:
         return header.with_suffix("")
     edf = [n for n in names if n.lower().endswith(".edf")]
     if not edf:
-        raise ECGFormatError(f"{', '.join(names)}: no WFDB header (.hea) or EDF file among the uploaded files")
+        raise ECGFormatError(
+            f"{', '.join(names)}: no WFDB header (.hea) or EDF file among the uploaded files"
+        )
     open_record(folder / edf[0])
     return folder / edf[0]
