@@ -19,9 +19,13 @@ import numpy as np
 
 from ecgcore import io
 from ecgcore.io import ECGFormatError, RecordInfo, RecordNotFoundError, check_upload_name
+from ecgcore.paths import PROJECT_DIR
 
 #: The channels beat analysis reads (see :data:`ecgcore.io.CHANNELS`).
 CHANNELS = "any"
+#: A real 15-minute, 2-lead record shipped with the project (QT Database sel853, with its beat labels;
+#: attribution and licence in assets/README.md), so the Holter page can be tried without a folder.
+EXAMPLE_RECORD = PROJECT_DIR / "assets" / "holter-example" / "sel853"
 
 
 def open_record(path: str | Path) -> RecordInfo:
