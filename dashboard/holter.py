@@ -106,10 +106,17 @@ else:
 result = st.session_state[key]
 labels = [CLASSES[c] for c in result.classes]
 counts = result.counts()
-cols = st.columns(len(CLASSES) + 1)
+# detections the beat-vs-artefact filter rejected (helper "artefact"'s BeatAnalysis.rejected; none before it)
+rejected = getattr(result, "rejected", np.zeros(0, dtype=np.int64))
+cols = st.columns(len(CLASSES) + 2)
 cols[0].metric("beats", f"{result.samples.size:,}")
 for col, name in zip(cols[1:], CLASSES):
     col.metric(name, f"{counts[name]:,}")
+cols[-1].metric(
+    "rejected",
+    f"{rejected.size:,}",
+    help="Detections the beat-vs-artefact filter rejected: left out of the beats, drawn as grey ~ on the strip",
+)
 
 overview, intervals_tab, gallery, strip_tab, ectopics = st.tabs(
     ["Overview", "Intervals", "Clusters", "Strip", "Ectopic beats"]
@@ -199,6 +206,7 @@ with strip_tab:
     )
     first, last = int(start * info.fs), int((start + STRIP_S) * info.fs)
     inside = np.flatnonzero((result.samples >= first) & (result.samples < last))
+    noise = rejected[(rejected >= first) & (rejected < last)]
     beats_here = result.intervals.select(inside) if result.intervals is not None else None
     st.plotly_chart(
         viz.holter_strip(
@@ -206,8 +214,8 @@ with strip_tab:
             info.fs,
             info.leads,
             start,
-            result.samples[inside] - first,
-            [labels[i] for i in inside],
+            np.concatenate([result.samples[inside], noise]) - first,
+            [labels[i] for i in inside] + ["~"] * noise.size,
             boundaries=None
             if beats_here is None
             else {name: getattr(beats_here, name) - first for name in ("qrs_on", "qrs_off", "t_off")},

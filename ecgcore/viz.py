@@ -1073,7 +1073,8 @@ def holter_strip(
     title: str = "",
     boundaries: Mapping[str, np.ndarray] | None = None,
 ) -> go.Figure:
-    """A strip of a long record on ECG paper (one row per lead) with each beat's class over it.
+    """A strip of a long record on ECG paper (one row per lead) with each beat's class over it (a label
+    that is not a beat class, e.g. ``~`` for a rejected detection, in grey).
 
     ``signal`` ``[leads, samples]`` starts at ``start_s`` of the record; ``beat_samples`` are sample
     indices relative to ``signal``. The time axis counts from the strip's start; the title says where.
@@ -1094,7 +1095,7 @@ def holter_strip(
                 y=1.3,
                 text=f"<b>{label}</b>",
                 showarrow=False,
-                font=dict(size=11, color=BEAT_CLASS_COLOURS.get(label, "black")),
+                font=dict(size=11, color=BEAT_CLASS_COLOURS.get(label, "#999999")),
             )
     for name, positions in (boundaries or {}).items():
         colour = _BOUNDARY_COLOURS.get(name, _CALIPER)

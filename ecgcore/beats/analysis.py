@@ -261,7 +261,7 @@ def analyse_record(
         recluster(result, n_clusters, merge_threshold)
     if intervals:
         result.intervals = delineate_record(
-            info, samples, result.cluster, window_s, _part(progress, 2, parts), clock
+            info, result.samples, result.cluster, window_s, _part(progress, 2, parts), clock
         )
     result.timings = {**clock, "wall": time.perf_counter() - started}
     return result

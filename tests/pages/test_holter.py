@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -107,3 +109,23 @@ def test_holter_page_relabels_a_cluster(tmp_path, tiny_classifier):
     result = at.session_state[f"holter:{tmp_path / 'holter2'}"]
     assert result.clusters[0].label == target
     assert np.all(result.classes[result.cluster == 0] == ["N", "S", "V", "F", "Q"].index(target))
+
+
+def test_holter_page_marks_rejected_detections_on_the_strip(tmp_path, tiny_classifier):
+    ecg = synthetic_ecg(hr=70, fs=250, duration=70, leads=("II", "V1"), seed=7)
+    write_record(tmp_path, "holter3", ecg.signal, ecg.fs)
+    at = _holter(str(tmp_path))
+    next(b for b in at.button if b.label == "Analyse").click().run()
+    assert next(m for m in at.metric if m.label == "rejected").value == "0"
+    # what the artefact filter leaves in BeatAnalysis.rejected (helper "artefact"): two in the first strip
+    result = at.session_state[f"holter:{tmp_path / 'holter3'}"]
+    result.rejected = np.array([300, 1900, 9000])
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert next(m for m in at.metric if m.label == "rejected").value == "3"
+    labels = [
+        [a.get("text") for a in json.loads(c.proto.spec)["layout"].get("annotations", [])]
+        for c in at.get("plotly_chart")
+    ]
+    strip = next(texts for texts in labels if "<b>~</b>" in texts)
+    assert strip.count("<b>~</b>") == 2
