@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -94,3 +96,22 @@ def test_analysis_reports_intervals_per_beat_and_per_minute(long_record):
     assert beat["qt_ms"] == pytest.approx(float(qt[10]), abs=0.05)
     bare = analyse_record(path, classifier, window_s=120.0, intervals=False)
     assert bare.intervals is None and "intervals" not in bare.to_json() and "delineate" not in bare.timings
+
+
+def test_cli_prints_intervals_unless_asked_not_to(tmp_path, capsys):
+    from ecgcore.cli import main
+
+    ecg = synthetic_ecg(hr=75, fs=250, duration=130, leads=("II", "V1"), seed=8)
+    path = write_record(tmp_path, "cli", ecg.signal, ecg.fs)
+    assert main(["beats", str(path), "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert set(report["intervals"]["trend_per_minute"]) >= {
+        "qt_ms",
+        "qtc_bazett_ms",
+        "qtc_fridericia_ms",
+        "rr_ms",
+    }
+    assert report["beats"][5]["qt_ms"] == pytest.approx(400, abs=24) and "delineate" in report["timings"]
+    assert main(["beats", str(path), "--quiet", "--no-beats", "--no-intervals"]) == 0
+    bare = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert "intervals" not in bare and "beats" not in bare
