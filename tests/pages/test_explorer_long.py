@@ -73,6 +73,8 @@ def test_a_long_csv_upload_is_read_whole_but_drawn_as_an_overview_and_a_window()
 
 
 def test_a_long_edf_upload_is_kept_on_disk_and_read_window_by_window(tmp_path):
+    from dashboard import common
+    from ecgcore.io import RecordInfo
     from tests.test_io_edf import write_edf
 
     t = np.arange(0, 600, 1 / 250)
@@ -91,3 +93,7 @@ def test_a_long_edf_upload_is_kept_on_disk_and_read_window_by_window(tmp_path):
     paper = _figures(at)[1]
     lead = next(t for t in paper["data"] if t.get("name") == "II" and t["mode"] == "lines")
     assert np.ptp(_values(lead["y"])) > 1.9  # the second half's 2 mV spikes: that window was read
+    # the upload is kept on disk and described by its header (read window by window), as a long WFDB upload
+    kept = common.long_record([("tape.edf", edf.read_bytes())])
+    assert isinstance(kept, RecordInfo) and kept.format == "edf+" and kept.path.is_file()
+    assert kept.n_samples == t.size and kept.leads == ("I", "II")
