@@ -138,7 +138,9 @@ with intervals_tab:
         st.plotly_chart(viz.interval_trend(report["trend_per_minute"]), width="stretch")
         st.caption(
             f"Each beat is delineated from its cluster's median beat in its 5-minute window, placed at the beat's "
-            f"own aligned position. Trend: {report['trend_per_minute']['method']}; a minute with fewer than "
+            f"own aligned position: the beats of one cluster in one window share that template's QT, so QT changes "
+            f"show from window to window, not within one (QTc follows each minute's RR). "
+            f"Trend: {report['trend_per_minute']['method']}; a minute with fewer than "
             f"{MIN_TREND_BEATS} such beats is left blank. Intervals come from {report['groups']}."
         )
 

@@ -990,7 +990,12 @@ def interval_trend(
     fig.update_yaxes(title_text="ms", row=1, col=1)
     fig.update_yaxes(title_text="RR (ms)", row=2, col=1)
     fig.update_xaxes(title_text="time (h)", row=2, col=1)
-    fig.update_layout(title=title, height=380, margin=dict(t=40, b=40), legend=dict(orientation="h", y=1.12))
+    fig.update_layout(
+        title=title,
+        height=380,
+        margin=dict(t=60, b=40),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1.0),
+    )
     return fig
 
 

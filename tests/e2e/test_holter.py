@@ -120,7 +120,11 @@ def test_holter_page_analyses_merges_relabels_and_jumps(server, page, tmp_path, 
     beat_s = float(picked.split(" s")[0])
     start = float(page.locator('[data-testid="stNumberInput"] input:visible').last.input_value())
     assert start == pytest.approx(beat_s - 5.0, abs=0.01)
-    # every beat of the 10 s strip, now V (plotly redraws the strip after the rerun: wait for it)
+    # the strip of the beat's moment (plotly redraws it after the rerun: wait for its title)
+    expect(page.locator(".js-plotly-plot .gtitle").filter(has_text=f"from {start:.1f} s")).to_have_count(
+        1, timeout=60_000
+    )
+    # every beat of the 10 s strip, now V
     expect(
         page.locator(".js-plotly-plot .annotation-text").filter(has_text=re.compile("^V$"))
     ).not_to_have_count(0, timeout=60_000)
