@@ -22,6 +22,7 @@ from ecgcore.data import format_spec, open_source, parse_spec
 from ecgcore.data.base import ECGDataset
 from ecgcore.data.deepfake import DEMO_NAME, remeasure_if_stale
 from ecgcore.io import (
+    UPLOAD_WHOLE_MAX_BYTES,
     ECGFormatError,
     Envelope,
     Record,
@@ -132,6 +133,8 @@ def uploads_to_records(
     record are named in one error. With ``long_ok``, a WFDB ``.dat`` or EDF record longer than
     :data:`ecgcore.viz.LONG_RECORD_S` is not read: it is kept on disk (:func:`ecgcore.io.stage_upload`)
     and its :class:`~ecgcore.io.RecordInfo` (header only) is returned, for reading window by window.
+    Without ``long_ok`` (pages that use a record whole) an upload over
+    :data:`ecgcore.io.UPLOAD_WHOLE_MAX_BYTES` is refused with that reason before it is parsed.
     """
     named = [(f.name, f.getvalue()) for f in files]
     mains = [name for name, _ in named if Path(name).suffix.lower() in (".hea", ".edf", ".asc", ".csv")]
@@ -144,7 +147,8 @@ def uploads_to_records(
         ]
         try:
             long = long_record(group) if long_ok and Path(main).suffix.lower() in (".hea", ".edf") else None
-            out.append((main, long or read_upload(group, fs=fs)))
+            whole_max = None if long_ok else UPLOAD_WHOLE_MAX_BYTES  # pages that use the record whole
+            out.append((main, long or read_upload(group, fs=fs, max_bytes=whole_max)))
         except (ECGFormatError, ValueError, OSError) as exc:
             out.append((main, ECGFormatError(paths.display_text(str(exc)))))
     used = {Path(m).stem for m in mains}
