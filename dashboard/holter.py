@@ -106,8 +106,7 @@ else:
 result = st.session_state[key]
 labels = [CLASSES[c] for c in result.classes]
 counts = result.counts()
-# detections the beat-vs-artefact filter rejected (helper "artefact"'s BeatAnalysis.rejected; none before it)
-rejected = getattr(result, "rejected", np.zeros(0, dtype=np.int64))
+rejected = result.rejected  # detections the beat-vs-artefact filter rejected
 cols = st.columns(len(CLASSES) + 2)
 cols[0].metric("beats", f"{result.samples.size:,}")
 for col, name in zip(cols[1:], CLASSES):
