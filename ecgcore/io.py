@@ -15,6 +15,10 @@ Supported sources
   millivolts; the caller gives the sampling rate. :func:`record_info`, :func:`iter_chunks`,
   :func:`read_window` and :func:`record_envelope` parse it :data:`CSV_CHUNK_ROWS` rows at a time, so
   a CSV of any length is read in bounded memory; :func:`read_record` reads it whole.
+* EDF and EDF+ (continuous, ``EDF+C``): read with :mod:`pyedflib`, a sample range at a time, so a day-long
+  Holter file is read in bounded memory. The ECG channels must share one rate; channels at other rates
+  (accelerometer, respiration ...) and channels whose unit is not a voltage are skipped and named in
+  ``metadata["skipped_channels"]``. Physical values are converted to millivolts from each channel's unit.
 
 :func:`read_upload` (the pages that need a whole record) refuses an upload of more than ``max_bytes``.
 
@@ -54,8 +58,8 @@ ASC_LEADS: tuple[str, ...] = LEADS_8
 ASC_FS: float = 500.0
 ASC_SAMPLES: int = 5000
 #: Suffixes :func:`read_record` recognises, and the ones tried when a path has none.
-SUFFIXES: tuple[str, ...] = (".hea", ".dat", ".mat", ".asc", ".csv")
-_PROBE_ORDER: tuple[str, ...] = (".hea", ".asc", ".csv")
+SUFFIXES: tuple[str, ...] = (".hea", ".dat", ".mat", ".asc", ".csv", ".edf")
+_PROBE_ORDER: tuple[str, ...] = (".hea", ".edf", ".asc", ".csv")
 #: Which channels a long-record reader keeps: ``"ecg"`` the standard ECG leads (renamed canonically),
 #: ``"any"`` every signal channel under its own name (Holter channels such as ``ECG1``, ``CM5``, ``MLII``),
 #: an uncalibrated one (ADC gain 0) read at WFDB's default gain of 200 and named in
@@ -241,6 +245,9 @@ def record_info(path: str | Path, *, fs: float | None = None, channels: str = "e
             parsed.leads,
             fmt,
         )
+    if kind == "edf":
+        edf = _edf_header(source, channels)
+        return RecordInfo(source, source.stem, edf.fs, edf.n_samples, edf.leads, edf.format)
     if kind == "csv":
         rows = _CsvRows(source, fs)
         return RecordInfo(source, source.stem, rows.fs, rows.count(), rows.layout.leads, "csv")
@@ -291,6 +298,9 @@ def _open_ranged(source: str | Path | Record, fs: float | None, channels: str = 
         if kind == "csv":
             rows = _CsvRows(path, fs)
             return _Ranged(rows.fs, rows.count(), _finite_reads(rows.read))
+        if kind == "edf":
+            edf = _edf_header(path, channels)
+            return _Ranged(edf.fs, edf.n_samples, _finite_reads(partial(_edf_range, edf)))
         whole = _READERS[kind](path, fs)
         _check_finite(whole)
     return _Ranged(whole.fs, whole.signal.shape[1], lambda a, b: replace(whole, signal=whole.signal[:, a:b]))
@@ -507,7 +517,7 @@ def check_upload_name(name: str, suffixes: tuple[str, ...] = SUFFIXES) -> str:
 
 def save_upload(files: Iterable[tuple[str, bytes]], folder: str | Path) -> Path:
     """Write uploaded ``(name, contents)`` files into ``folder`` (names checked, each written atomically)
-    and return the record's main file: the ``.hea``, else the ``.asc``, else the ``.csv``.
+    and return the record's main file: the ``.hea``, else the ``.edf``, the ``.asc``, the ``.csv``.
 
     Raises
     ------
@@ -524,13 +534,13 @@ def save_upload(files: Iterable[tuple[str, bytes]], folder: str | Path) -> Path:
 
 def _main_file(folder: Path, names: list[str]) -> Path:
     """The record's main file among uploaded ``names``: the ``.hea``, else the ``.asc``, else the ``.csv``."""
-    for suffix in (".hea", ".asc", ".csv"):
+    for suffix in (".hea", ".edf", ".asc", ".csv"):
         main = [name for name in names if Path(name).suffix.lower() == suffix]
         if main:
             return folder / main[0]
     raise ECGFormatError(
         f"{', '.join(names)}: no record among the uploaded files; "
-        "expected a WFDB .hea (with its .dat or .mat), a DeepFake .asc or a CSV"
+        "expected a WFDB .hea (with its .dat or .mat), an EDF, a DeepFake .asc or a CSV"
     )
 
 
@@ -608,7 +618,7 @@ def _resolve(path: Path) -> tuple[Path, str]:
             if not header.is_file():
                 raise _error(path, f"no WFDB header {header.name} next to the signal file")
             return header, "wfdb"
-        if suffix in (".asc", ".csv"):
+        if suffix in (".asc", ".csv", ".edf"):
             return path, suffix[1:]
         raise _error(
             path, f"unknown ECG format {suffix or '(no extension)'!r}; expected one of {', '.join(SUFFIXES)}"
@@ -1051,6 +1061,122 @@ def _csv_record(path: Path, fs: float, layout: _CsvLayout, values: np.ndarray) -
     )
 
 
+@dataclass(frozen=True)
+class _EdfHeader:
+    """An EDF file's header, checked: the channels kept (indices into pyedflib's signals), their names, rate
+    and mV factor, and the channels skipped with why."""
+
+    path: Path
+    format: str
+    fs: float
+    n_samples: int
+    keep: tuple[int, ...]
+    leads: tuple[str, ...]
+    scale: tuple[float, ...]
+    skipped: tuple[str, ...]
+
+
+@contextmanager
+def _edf_reader(path: Path) -> Iterator[Any]:
+    """An open :class:`pyedflib.EdfReader` (annotations not read: opening a day-long EDF+ stays cheap)."""
+    import pyedflib
+
+    try:
+        reader = pyedflib.EdfReader(str(path), annotations_mode=pyedflib.DO_NOT_READ_ANNOTATIONS)
+    except OSError as exc:  # pyedflib names the problem after the file name
+        problem = str(exc).split(": ", 1)[-1] if str(exc).startswith(str(path)) else str(exc)
+        raise _error(path, f"not a readable EDF file: {problem}") from None
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+def _edf_lead(label: str) -> str | None:
+    """The standard lead an EDF label names (``II``, ``ECG II``, ``EKG V1``), or None."""
+    for name in (label, re.sub(r"^(ecg|ekg)[\s_-]*", "", label.strip(), flags=re.IGNORECASE)):
+        try:
+            return canonical_lead(name)
+        except ValueError:
+            continue
+    return None
+
+
+def _edf_header(path: Path, channels: str = "ecg") -> _EdfHeader:
+    """Open an EDF/EDF+ file's header and choose its ECG channels (``channels`` as in :data:`CHANNELS`).
+
+    Kept: channels with a voltage unit (``"ecg"``: also a standard lead name) at the rate most of them
+    share (the highest such rate on a tie); skipped and named: annotation-free other channels (units
+    such as ``g``), voltage channels at another rate, and, with ``"ecg"``, non-standard names.
+    """
+    if channels not in CHANNELS:
+        raise ValueError(f"channels={channels!r}: expected one of {', '.join(CHANNELS)}")
+    with path.open("rb") as handle:
+        reserved = handle.read(236)[192:236]
+    if reserved[:5] in (b"EDF+D", b"BDF+D"):
+        raise _error(
+            path, "an EDF+D file (discontinuous recording) is not supported; give a continuous EDF/EDF+C"
+        )
+    with _edf_reader(path) as reader:
+        n = reader.signals_in_file
+        labels = [str(x).strip() for x in reader.getSignalLabels()]
+        rates = [float(x) for x in reader.getSampleFrequencies()]
+        lengths = [int(x) for x in reader.getNSamples()]
+        units = [str(reader.getPhysicalDimension(i)).strip() for i in range(n)]
+        fmt = "edf+" if reader.filetype == 1 else "edf"
+    names = [label or f"signal {i + 1}" for i, label in enumerate(labels)]
+    skipped, candidates = [], []
+    for i in range(n):
+        unit = units[i].lower().replace("µ", "u").replace("μ", "u")
+        if unit not in ("uv", "mv", "v"):
+            skipped.append(f"{names[i]} (unit {units[i] or 'none'!r} is not a voltage)")
+        elif channels == "ecg" and _edf_lead(labels[i]) is None:
+            skipped.append(f"{names[i]} (not a standard ECG lead name)")
+        elif not (math.isfinite(rates[i]) and rates[i] > 0):
+            skipped.append(f"{names[i]} (sampling rate {rates[i]!r} is not a positive number)")
+        else:
+            candidates.append(i)
+    if not candidates:
+        raise _error(path, f"no ECG channel to read: {'; '.join(skipped) or 'the file holds no signals'}")
+    by_rate = Counter(rates[i] for i in candidates)
+    fs = max(by_rate, key=lambda r: (by_rate[r], r))
+    keep = [i for i in candidates if rates[i] == fs]
+    skipped += [
+        f"{names[i]} ({rates[i]:g} Hz, not the ECG channels' {fs:g} Hz)" for i in candidates if rates[i] != fs
+    ]
+    leads = [_edf_lead(labels[i]) if channels == "ecg" else names[i] for i in keep]
+    duplicates = [lead for lead, k in Counter(leads).items() if k > 1]
+    if duplicates:
+        raise _error(path, f"channel(s) {', '.join(map(str, duplicates))} appear more than once")
+    n_samples = min(lengths[i] for i in keep)
+    if n_samples <= 0:
+        raise _error(path, "the file holds no samples")
+    scale = tuple(_TO_MV[units[i].lower().replace("µ", "u").replace("μ", "u")] for i in keep)
+    return _EdfHeader(path, fmt, fs, n_samples, tuple(keep), tuple(map(str, leads)), scale, tuple(skipped))
+
+
+def _edf_range(edf: _EdfHeader, start: int, stop: int) -> Record:
+    """Samples ``[start, stop)`` of the kept channels, in mV (only that range of the file is read)."""
+    signal = np.empty((len(edf.keep), max(0, stop - start)), dtype=np.float32)
+    with _edf_reader(edf.path) as reader:
+        for row, (channel, scale) in enumerate(zip(edf.keep, edf.scale)):
+            values = reader.readSignal(channel, start, stop - start)
+            if values.size != signal.shape[1]:
+                raise _error(edf.path, f"channel {edf.leads[row]} holds fewer samples than its header says")
+            signal[row] = values * scale
+    metadata: dict[str, Any] = {"format": edf.format, "units": "mV"}
+    if edf.skipped:
+        metadata["skipped_channels"] = list(edf.skipped)
+    return Record(
+        signal=signal, fs=edf.fs, leads=edf.leads, record_id=edf.path.stem, path=edf.path, metadata=metadata
+    )
+
+
+def _read_edf(path: Path, fs: float | None) -> Record:
+    edf = _edf_header(path)
+    return _edf_range(edf, 0, edf.n_samples)
+
+
 def _read_csv(path: Path, fs: float | None) -> Record:
     if fs is None:
         raise _error(path, "a CSV file carries no sampling rate; give fs (Hz)")
@@ -1111,7 +1237,7 @@ class _CsvRows:
 
 
 #: The reader of each kind :func:`_resolve` returns.
-_READERS = {"wfdb": _read_wfdb, "asc": _read_asc, "csv": _read_csv}
+_READERS = {"wfdb": _read_wfdb, "asc": _read_asc, "csv": _read_csv, "edf": _read_edf}
 
 
 def _check_float32(path: Path, values: np.ndarray, names: list[str], what: str, first_row: int = 0) -> None:

@@ -16,8 +16,10 @@ of every beat stays the one computed from all detections.
 
 The beat model of a window runs in a worker thread while the next window is read and cut (PyTorch
 releases the interpreter lock), so the two cores of a small machine both work; the model itself runs on
-one thread (:data:`ecgcore.beats.classify.INFERENCE_THREADS`). :attr:`BeatAnalysis.timings` holds the
-CPU seconds each stage took (``read``, ``detect``, ``features``, ``artefact``, ``classify``, ``cluster``) and the
+one thread (:data:`ecgcore.beats.classify.INFERENCE_THREADS`). Once the clusters are known, a third pass
+delineates every kept beat from its cluster's template in each window (:mod:`ecgcore.beats.intervals`:
+per-beat PR, QRS, QT and a per-minute QT/QTc trend). :attr:`BeatAnalysis.timings` holds the CPU seconds each
+stage took (``read``, ``detect``, ``features``, ``artefact``, ``classify``, ``cluster``, ``delineate``) and the
 analysis's ``wall`` seconds.
 """
 
@@ -36,6 +38,7 @@ from ecgcore.beats.artefact import ArtefactFilter, default_filter
 from ecgcore.beats.classify import BeatClassifier
 from ecgcore.beats.cluster import MERGE_THRESHOLD, N_CLUSTERS, Cluster, cluster_beats, describe
 from ecgcore.beats.detect import WINDOW_S, detect_record, stage, timed_windows
+from ecgcore.beats.intervals import BeatIntervals, IntervalTrend, delineate_record, interval_trend
 from ecgcore.beats.longrecord import open_record
 from ecgcore.io import RecordInfo
 from ecgcore.progress import ProgressFn, report
@@ -71,11 +74,19 @@ class BeatAnalysis:
     flags: list[str] = field(default_factory=list)
     model: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    #: Per-beat wave boundaries from the clusters' templates (None: not delineated).
+    intervals: BeatIntervals | None = None
     #: Detections the beat-vs-artefact filter rejected: their samples and P(artefact); the filter used
     #: (``{"model", "threshold"}``, empty when it was off).
     rejected: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     rejected_probability: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     artefact_filter: dict = field(default_factory=dict)
+
+    def interval_trend(self) -> IntervalTrend | None:
+        """Per-minute QT, RR, QTc (Bazett, Fridericia) over the N beats (None without intervals)."""
+        if self.intervals is None:
+            return None
+        return interval_trend(self.samples, self.classes, self.intervals.qt_ms, self.fs, self.n_samples)
 
     def hr_per_minute(self) -> list[float | None]:
         """Heart rate (bpm) per minute of the record: 60 over the mean RR of the beats in that minute."""
@@ -142,6 +153,22 @@ class BeatAnalysis:
             "artefact_filter": self.artefact_filter or None,
             "n_rejected": int(self.rejected.size),
         }
+        per_beat: dict[str, np.ndarray] = {}
+        if self.intervals is not None:
+            per_beat = {
+                "pr_ms": self.intervals.pr_ms,
+                "qrs_ms": self.intervals.qrs_ms,
+                "qt_ms": self.intervals.qt_ms,
+            }
+            normal = self.classes == CLASS_INDEX["N"]
+            out["intervals"] = {
+                "groups": "the clusters found by the analysis (a later merge does not re-delineate)",
+                "median_n_beats_ms": {
+                    k: _ms(np.nanmedian(v[normal])) if np.isfinite(v[normal]).any() else None
+                    for k, v in per_beat.items()
+                },
+                "trend_per_minute": self.interval_trend().to_json(),
+            }
         if beats:
             out["beats"] = [
                 {
@@ -151,8 +178,9 @@ class BeatAnalysis:
                     "cluster": int(k),
                 }
                 | ({"flag": f} if f else {})
-                for s, c, p, k, f in zip(
-                    self.samples, self.classes, self.probability, self.cluster, self.flags
+                | {name: _ms(values[i]) for name, values in per_beat.items()}
+                for i, (s, c, p, k, f) in enumerate(
+                    zip(self.samples, self.classes, self.probability, self.cluster, self.flags)
                 )
             ]
             out["rejected"] = [
@@ -199,10 +227,11 @@ def analyse_record(
     window_s: float = WINDOW_S,
     progress: ProgressFn | None = None,
     artefact_model: ArtefactFilter | str | None = "default",
+    intervals: bool = True,
 ) -> BeatAnalysis:
-    """Detect, reject artefacts, classify and cluster every beat of a long record (see the module
-    docstring). ``artefact_model``: ``"default"`` (the shipped filter), an :class:`ArtefactFilter`, or
-    None (no rejection)."""
+    """Detect, reject artefacts, classify and cluster every beat of a long record, and (``intervals``)
+    delineate each kept beat from its cluster's template (see the module docstring). ``artefact_model``:
+    ``"default"`` (the shipped filter), an :class:`ArtefactFilter`, or None (no rejection)."""
     info = path if isinstance(path, RecordInfo) else open_record(path)
     if isinstance(artefact_model, str) and artefact_model != "default":
         raise ValueError(f"artefact_model {artefact_model!r}: expected 'default', an ArtefactFilter or None")
@@ -210,7 +239,8 @@ def analyse_record(
     halves = tuple(sorted({classifier.half} | ({artefact.half} if artefact else set())))
     clock: dict[str, float] = {}
     started = time.perf_counter()
-    samples = detect_record(info, window_s, progress=_part(progress, 0, 2), clock=clock)
+    parts = 3 if intervals else 2
+    samples = detect_record(info, window_s, progress=_part(progress, 0, parts), clock=clock)
     rr = feat.rr_context(samples, info.fs)
     probabilities: list[Future] = []
     qrs, morph = [], []
@@ -240,7 +270,7 @@ def analyse_record(
                 probabilities.append(worker.submit(classify, inputs, artefact_inputs))
                 qrs.append(f["qrs_ms"])
                 morph.append(f["morph"])
-            report(progress, info.n_samples + w.keep_stop, 2 * info.n_samples, "classifying")
+            report(progress, info.n_samples + w.keep_stop, parts * info.n_samples, "classifying")
         prob, p_art = zip(*[p.result() for p in probabilities]) if probabilities else ((), ())
     n_morph = 2 * len(np.arange(feat.MORPH_SPAN_S[0], feat.MORPH_SPAN_S[1] + 1e-9, 1 / feat.MORPH_FS))
     cat = lambda xs, shape, dtype: np.concatenate(xs).astype(dtype) if xs else np.zeros(shape, dtype)  # noqa: E731
@@ -265,6 +295,10 @@ def analyse_record(
     )
     with stage(clock, "cluster"):
         recluster(result, n_clusters, merge_threshold)
+    if intervals:
+        result.intervals = delineate_record(
+            info, result.samples, result.cluster, window_s, _part(progress, 2, parts), clock
+        )
     result.timings = {**clock, "wall": time.perf_counter() - started}
     return result
 
@@ -287,6 +321,11 @@ def _check_shapes(a: BeatAnalysis) -> None:
     else:
         a.correlation = np.zeros(0)
     a.flags = cross_check(a)
+
+
+def _ms(value: float) -> float | None:
+    """A duration in ms for JSON: one decimal, None for NaN."""
+    return round(float(value), 1) if np.isfinite(value) else None
 
 
 def _part(progress: ProgressFn | None, index: int, parts: int) -> ProgressFn | None:

@@ -14,7 +14,7 @@ from ecgcore.progress import ProgressFn, report
 
 LONG_RECORD_TARGET = {"seconds": 60.0, "peak_rss_mb": 1536.0}
 #: The stages of the beat analysis whose CPU seconds the long-record benchmark reports, in pipeline order.
-LONG_RECORD_STAGES = ("read", "detect", "features", "artefact", "classify", "cluster")
+LONG_RECORD_STAGES = ("read", "detect", "features", "artefact", "classify", "cluster", "delineate")
 
 
 def build_long_record(source: Path, hours: float = 24.0, fs: float = 250.0) -> Path:
@@ -68,7 +68,7 @@ def build_long_record(source: Path, hours: float = 24.0, fs: float = 250.0) -> P
 def bench_long_record(
     source: Path, hours: float = 24.0, progress: ProgressFn | None = None, artefact_filter: bool = True
 ) -> dict[str, Any]:
-    """Time and peak memory of the beat analysis (detect, classify, cluster) of a ``hours``-long record.
+    """Time and peak memory of the beat analysis (detect, classify, cluster, delineate) of a ``hours``-long record.
 
     The analysis runs as ``python -m ecgcore beats RECORD --no-beats`` in a child process, so its
     peak resident memory is the child's own (VmHWM), and the time is the command's wall time

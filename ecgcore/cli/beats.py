@@ -2,8 +2,10 @@
 
 ``beats RECORD ...`` prints one JSON object per record: sampling rate, number of beats, every beat's
 sample index, EC57 class (N, S, V, F, Q), probability, cluster and cross-check flag, the morphology
-clusters and the heart rate per minute. ``--run ID`` (a finished beat-model run) or ``--model FILE``
-chooses the classifier; the default is the shipped one (assets/models/beats-default.safetensors).
+clusters, the heart rate per minute, and each beat's PR, QRS and QT (ms, from its cluster's template in
+each window) with a per-minute QT/QTc trend (``--no-intervals`` skips them). ``--run ID`` (a finished
+beat-model run) or ``--model FILE`` chooses the classifier; the default is the shipped one
+(assets/models/beats-default.safetensors).
 
 ``beats --eval-annotations atr RECORD ...`` scores detection and classes against the WFDB beat
 annotations ``RECORD.atr`` within 150 ms (ANSI/AAMI EC57) over the annotated span: one JSON line per
@@ -35,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "records",
         nargs="+",
         metavar="RECORD",
-        help="WFDB records (path with or without .hea); or `train-default` / `train-artefact` [FOLDER]",
+        help="WFDB records (path with or without .hea) or EDF/EDF+ files; or `train-default` / `train-artefact` [FOLDER]",
     )
     parser.add_argument(
         "--run", default=None, metavar="ID", help="classify with this finished beat-model run"
@@ -100,6 +102,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-beats", action="store_true", help="leave the per-beat list out of the JSON")
     parser.add_argument(
+        "--no-intervals",
+        action="store_true",
+        help="skip the per-beat PR/QRS/QT delineation from the clusters (and the QT/QTc trend)",
+    )
+    parser.add_argument(
         "--out",
         default=None,
         metavar="DIR",
@@ -151,6 +158,7 @@ def main(args: argparse.Namespace) -> int:
             n_clusters=args.clusters or N_CLUSTERS,
             merge_threshold=args.merge_threshold if args.merge_threshold is not None else MERGE_THRESHOLD,
             progress=progress,
+            intervals=not args.no_intervals,
             artefact_model=artefact,
         )
         if progress is not None:
@@ -217,7 +225,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             kept = _kept(info, samples, artefact)
             counts, rejected = score(ref, kept), samples.size - kept.size
         else:
-            result = analyse_record(info, classifier, artefact_model=artefact)
+            result = analyse_record(info, classifier, artefact_model=artefact, intervals=False)
             counts, rejected = score(ref, result.samples, result.classes), result.rejected.size
         n_rejected += int(rejected)
         total.add(counts)
