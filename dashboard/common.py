@@ -22,6 +22,7 @@ from ecgcore.data import format_spec, open_source, parse_spec
 from ecgcore.data.base import ECGDataset
 from ecgcore.data.deepfake import DEMO_NAME, remeasure_if_stale
 from ecgcore.io import (
+    UPLOAD_WHOLE_MAX_BYTES,
     ECGFormatError,
     Envelope,
     Record,
@@ -127,14 +128,16 @@ def uploads_to_records(
 ) -> list[tuple[str, Record | RecordInfo | ECGFormatError]]:
     """Every record among the uploaded files: ``(file name, record or the reason it could not be read)``.
 
-    A WFDB ``.hea`` (with the ``.dat`` / ``.mat`` of the same name), each ``.asc`` and each ``.csv`` is
+    A WFDB ``.hea`` (with the ``.dat`` / ``.mat`` of the same name), each ``.edf``, ``.asc`` and ``.csv`` is
     one record, read by :func:`ecgcore.io.read_upload` (CSV needs ``fs``); files that belong to no
-    record are named in one error. With ``long_ok``, a WFDB ``.dat`` record longer than
+    record are named in one error. With ``long_ok``, a WFDB ``.dat`` or EDF record longer than
     :data:`ecgcore.viz.LONG_RECORD_S` is not read: it is kept on disk (:func:`ecgcore.io.stage_upload`)
     and its :class:`~ecgcore.io.RecordInfo` (header only) is returned, for reading window by window.
+    Without ``long_ok`` (pages that use a record whole) an upload over
+    :data:`ecgcore.io.UPLOAD_WHOLE_MAX_BYTES` is refused with that reason before it is parsed.
     """
     named = [(f.name, f.getvalue()) for f in files]
-    mains = [name for name, _ in named if Path(name).suffix.lower() in (".hea", ".asc", ".csv")]
+    mains = [name for name, _ in named if Path(name).suffix.lower() in (".hea", ".edf", ".asc", ".csv")]
     out: list[tuple[str, Record | ECGFormatError]] = []
     for main in mains:
         group = [
@@ -143,8 +146,9 @@ def uploads_to_records(
             if Path(n).stem == Path(main).stem and (n == main or Path(n).suffix.lower() in (".dat", ".mat"))
         ]
         try:
-            long = long_record(group) if long_ok and Path(main).suffix.lower() == ".hea" else None
-            out.append((main, long or read_upload(group, fs=fs)))
+            long = long_record(group) if long_ok and Path(main).suffix.lower() in (".hea", ".edf") else None
+            whole_max = None if long_ok else UPLOAD_WHOLE_MAX_BYTES  # pages that use the record whole
+            out.append((main, long or read_upload(group, fs=fs, max_bytes=whole_max)))
         except (ECGFormatError, ValueError, OSError) as exc:
             out.append((main, ECGFormatError(paths.display_text(str(exc)))))
     used = {Path(m).stem for m in mains}
@@ -155,7 +159,7 @@ def uploads_to_records(
                 ", ".join(loose),
                 ECGFormatError(
                     f"{', '.join(loose)}: no record among the uploaded files; expected a WFDB .hea (with its "
-                    ".dat or .mat of the same name), a DeepFake .asc or a CSV"
+                    ".dat or .mat of the same name), an EDF, a DeepFake .asc or a CSV"
                 ),
             )
         )
@@ -170,7 +174,7 @@ def long_record(group: list[tuple[str, bytes]]) -> RecordInfo | None:
         info = record_info(main)
     except ECGFormatError as exc:  # name the uploaded file, not the folder it was kept in
         raise ECGFormatError(str(exc).replace(f"{main.parent}/", "")) from None
-    return info if info.format == "wfdb" and info.duration > viz.LONG_RECORD_S else None
+    return info if info.format in ("wfdb", "edf", "edf+") and info.duration > viz.LONG_RECORD_S else None
 
 
 def upload_to_record(files: list, fs: float | None) -> Record:
@@ -199,7 +203,7 @@ def upload_widget(key: str, long_ok: bool = False) -> Record | RecordInfo | None
     :func:`uploads_to_records`).
     """
     files = st.file_uploader(
-        "Upload records: WFDB .hea + .dat/.mat, DeepFake .asc, or CSV (one column per lead, mV); "
+        "Upload records: WFDB .hea + .dat/.mat, EDF, DeepFake .asc, or CSV (one column per lead, mV); "
         "several at once are listed",
         type=None,  # checked by ecgcore.io.check_upload_name, which says why a file is refused
         accept_multiple_files=True,

@@ -1,4 +1,5 @@
-"""Holter: beat-by-beat analysis of a long record (detect, classify, cluster), its overview and strips.
+"""Holter: beat-by-beat analysis of a long record (detect, classify, cluster, per-beat intervals), its overview,
+QT/QTc trend and strips; WFDB or EDF, from a folder, an upload, or the shipped example record.
 
 All the science is in :mod:`ecgcore.beats`; the figures come from :mod:`ecgcore.viz`.
 """
@@ -16,7 +17,8 @@ from ecgcore.beats.aami import CLASSES
 from ecgcore.beats.analysis import analyse_record
 from ecgcore.beats.classify import load_classifier
 from ecgcore.beats.features import MORPH_SPAN_S
-from ecgcore.beats.longrecord import open_record, read_span, records_in, save_upload
+from ecgcore.beats.intervals import MIN_TREND_BEATS
+from ecgcore.beats.longrecord import EXAMPLE_RECORD, open_record, read_span, records_in, save_upload
 from ecgcore.io import ECGFormatError
 
 STRIP_S = 10.0
@@ -27,21 +29,43 @@ st.caption(
     "The shipped classifier was trained on development data only: a research tool, not a diagnosis."
 )
 
-source = st.radio("Record from", ["a folder", "an upload"], horizontal=True)
+SOURCES = ["a folder", "an upload", "the example record"]
+
+
+def _open_example() -> None:
+    st.session_state["holter_source"] = SOURCES[2]
+
+
+st.button(
+    "Open the example record",
+    on_click=_open_example,
+    help="QT Database sel853: 15 min, 2 leads, 250 Hz, shipped with ECG Lab (attribution in assets/README.md)",
+)
+source = st.radio("Record from", SOURCES, horizontal=True, key="holter_source")
 record_path: Path | None = None
 try:
-    if source == "a folder":
+    if source == SOURCES[2]:
+        record_path = EXAMPLE_RECORD
+        st.caption(
+            "The example: QT Database record sel853 (PhysioNet, ODC Attribution licence; Laguna et al. 1997), "
+            "a 15-minute excerpt of MIT-BIH Supraventricular Arrhythmia record 853 with supraventricular and "
+            "ventricular beats. The shipped classifier was not trained on it, but it is a development record."
+        )
+    elif source == SOURCES[0]:
         folder = st.text_input(
-            "Folder with WFDB records (.hea + .dat)", value=paths.load_settings().get("holter_dir", "")
+            "Folder with WFDB records (.hea + .dat) or EDF files",
+            value=paths.load_settings().get("holter_dir", ""),
         )
         if folder:
             found = records_in(folder)
             if not found:
-                st.warning(f"{folder}: no WFDB records there")
+                st.warning(f"{folder}: no WFDB records or EDF files there")
             else:
                 record_path = st.selectbox("Record", found, format_func=lambda p: p.name)
     else:
-        files = st.file_uploader("Header and signal files (.hea + .dat)", accept_multiple_files=True)
+        files = st.file_uploader(
+            "Header and signal files (.hea + .dat), or one EDF/EDF+ file (.edf)", accept_multiple_files=True
+        )
         if files:
             record_path = save_upload(
                 [(f.name, f.getvalue()) for f in files], paths.subdir("uploads") / "holter"
@@ -82,15 +106,42 @@ else:
 result = st.session_state[key]
 labels = [CLASSES[c] for c in result.classes]
 counts = result.counts()
-cols = st.columns(len(CLASSES) + 1)
+rejected = result.rejected  # detections the beat-vs-artefact filter rejected
+cols = st.columns(len(CLASSES) + 2)
 cols[0].metric("beats", f"{result.samples.size:,}")
 for col, name in zip(cols[1:], CLASSES):
     col.metric(name, f"{counts[name]:,}")
+cols[-1].metric(
+    "rejected",
+    f"{rejected.size:,}",
+    help="Detections the beat-vs-artefact filter rejected: left out of the beats, drawn as grey ~ on the strip",
+)
 
-overview, gallery, strip_tab, ectopics = st.tabs(["Overview", "Clusters", "Strip", "Ectopic beats"])
+overview, intervals_tab, gallery, strip_tab, ectopics = st.tabs(
+    ["Overview", "Intervals", "Clusters", "Strip", "Ectopic beats"]
+)
 with overview:
     st.plotly_chart(viz.hr_trend(result.hr_per_minute()), width="stretch")
     st.plotly_chart(viz.beat_classes_over_time(result.samples, labels, result.fs), width="stretch")
+
+with intervals_tab:
+    report = result.to_json(beats=False).get("intervals")
+    if report is None:
+        st.info("This analysis has no per-beat intervals.")
+    else:
+        medians = report["median_n_beats_ms"]
+        cols = st.columns(3)
+        for col, (name, key_ms) in zip(cols, (("PR", "pr_ms"), ("QRS", "qrs_ms"), ("QT", "qt_ms"))):
+            value = medians[key_ms]
+            col.metric(f"median {name} of N beats", "–" if value is None else f"{value:.0f} ms")
+        st.plotly_chart(viz.interval_trend(report["trend_per_minute"]), width="stretch")
+        st.caption(
+            f"Each beat is delineated from its cluster's median beat in its 5-minute window, placed at the beat's "
+            f"own aligned position: the beats of one cluster in one window share that template's QT, so QT changes "
+            f"show from window to window, not within one (QTc follows each minute's RR). "
+            f"Trend: {report['trend_per_minute']['method']}; a minute with fewer than "
+            f"{MIN_TREND_BEATS} such beats is left blank. Intervals come from {report['groups']}."
+        )
 
 with gallery:
     st.caption(
@@ -155,15 +206,37 @@ with strip_tab:
         key="holter_start",
     )
     first, last = int(start * info.fs), int((start + STRIP_S) * info.fs)
-    inside = (result.samples >= first) & (result.samples < last)
+    inside = np.flatnonzero((result.samples >= first) & (result.samples < last))
+    noise = rejected[(rejected >= first) & (rejected < last)]
+    beats_here = result.intervals.select(inside) if result.intervals is not None else None
     st.plotly_chart(
         viz.holter_strip(
             read_span(info, first, last),
             info.fs,
             info.leads,
             start,
-            result.samples[inside] - first,
-            [labels[i] for i in np.flatnonzero(inside)],
+            np.concatenate([result.samples[inside], noise]) - first,
+            [labels[i] for i in inside] + ["~"] * noise.size,
+            boundaries=None
+            if beats_here is None
+            else {name: getattr(beats_here, name) - first for name in ("qrs_on", "qrs_off", "t_off")},
         ),
         width="stretch",
     )
+    if beats_here is not None and inside.size:
+        st.caption("Dotted lines: QRS onset and offset (blue), T offset (green) of each beat.")
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "time (s)": np.round(result.samples[inside] / result.fs, 2),
+                    "class": [labels[i] for i in inside],
+                    "cluster": result.cluster[inside],
+                    "PR (ms)": np.round(beats_here.pr_ms, 0),
+                    "QRS (ms)": np.round(beats_here.qrs_ms, 0),
+                    "QT (ms)": np.round(beats_here.qt_ms, 0),
+                }
+            ),
+            width="stretch",
+            hide_index=True,
+            key="holter_strip_beats",
+        )

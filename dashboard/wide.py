@@ -14,6 +14,7 @@ import math
 import pandas as pd
 
 from ecgcore.experiments.published import MODEL_LABELS
+from ecgcore.experiments.tables import metric_label
 from ecgcore.vocab import TARGETS_BY_KEY
 
 #: Columns of the long table that are neither row labels nor values.
@@ -36,7 +37,7 @@ def column_name(target: object, metric: str) -> str:
     if isinstance(target, str) and target in TARGETS_BY_KEY:
         t = TARGETS_BY_KEY[target]
         return f"{t.key.upper()} ({t.unit})" if metric == "mae" else f"{t.key.upper()} {metric} ({t.unit})"
-    return {"auc": "macro AUC", "accuracy": "accuracy"}.get(metric, metric)
+    return {"auc": "macro AUC"}.get(metric) or metric_label(metric)
 
 
 def splits_of(table: pd.DataFrame) -> list[str]:

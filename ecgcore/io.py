@@ -5,11 +5,22 @@ Supported sources
 * WFDB: ``.hea`` + ``.dat`` (any format wfdb reads), read with :func:`wfdb.rdrecord`.
 * WFDB, PhysioNet/CinC Challenge form: ``.hea`` + ``.mat`` (a MATLAB file holding the digital
   samples as a ``val`` matrix ``[leads, samples]``; gains and baselines come from the header).
-  Read with :func:`scipy.io.loadmat`, which handles MATLAB v4 and v5 files alike.
+  Read with :func:`scipy.io.loadmat`, which handles MATLAB v4 and v5 files alike, always whole: a
+  v5 file cannot be read in parts, so a ``.mat`` record of more than :data:`MAT_MAX_VALUES` samples
+  (all channels) is refused with that reason; convert it to WFDB ``.dat`` to read it window by window.
 * DeepFake ECG ``.asc``: 5000 rows x 8 whitespace-separated integer columns in microvolts,
-  leads I, II, V1-V6, 500 Hz (the layout ``deepfakeecg.generate`` writes).
+  leads I, II, V1-V6, 500 Hz (the layout ``deepfakeecg.generate`` writes). Never more than 5001 rows
+  are parsed, so a long file is refused without being read.
 * CSV: one named column per lead (``I``, ``aVR``, ``V1`` ... in any usual spelling), values in
-  millivolts; the caller gives the sampling rate.
+  millivolts; the caller gives the sampling rate. :func:`record_info`, :func:`iter_chunks`,
+  :func:`read_window` and :func:`record_envelope` parse it :data:`CSV_CHUNK_ROWS` rows at a time, so
+  a CSV of any length is read in bounded memory; :func:`read_record` reads it whole.
+* EDF and EDF+ (continuous, ``EDF+C``): read with :mod:`pyedflib`, a sample range at a time, so a day-long
+  Holter file is read in bounded memory. The ECG channels must share one rate; channels at other rates
+  (accelerometer, respiration ...) and channels whose unit is not a voltage are skipped and named in
+  ``metadata["skipped_channels"]``. Physical values are converted to millivolts from each channel's unit.
+
+:func:`read_upload` (the pages that need a whole record) refuses an upload of more than ``max_bytes``.
 
 Every problem with a file raises :class:`ECGFormatError` (a ``ValueError``) whose message starts
 with the file and says what is wrong, so the command line and the pages can show it as it is.
@@ -24,10 +35,11 @@ import shutil
 import stat
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +58,20 @@ ASC_LEADS: tuple[str, ...] = LEADS_8
 ASC_FS: float = 500.0
 ASC_SAMPLES: int = 5000
 #: Suffixes :func:`read_record` recognises, and the ones tried when a path has none.
-SUFFIXES: tuple[str, ...] = (".hea", ".dat", ".mat", ".asc", ".csv")
-_PROBE_ORDER: tuple[str, ...] = (".hea", ".asc", ".csv")
+SUFFIXES: tuple[str, ...] = (".hea", ".dat", ".mat", ".asc", ".csv", ".edf")
+_PROBE_ORDER: tuple[str, ...] = (".hea", ".edf", ".asc", ".csv")
 #: Which channels a long-record reader keeps: ``"ecg"`` the standard ECG leads (renamed canonically),
 #: ``"any"`` every signal channel under its own name (Holter channels such as ``ECG1``, ``CM5``, ``MLII``),
 #: an uncalibrated one (ADC gain 0) read at WFDB's default gain of 200 and named in
 #: ``metadata["uncalibrated"]``: for analyses that rescale each record themselves (beat analysis).
 CHANNELS: tuple[str, ...] = ("ecg", "any")
+#: Rows of a CSV parsed at a time by the windowed readers (about 10 MB of float64 at 12 leads).
+CSV_CHUNK_ROWS = 100_000
+#: Samples (all channels together) a Challenge ``.mat`` may hold: it is read whole (512 MB as float64).
+MAT_MAX_VALUES = 64_000_000
+#: What the pages that work on a whole record (prediction, saliency, images) read of an upload at most:
+#: a 10-second 12-lead CSV is about 1 MB; a long record belongs in the windowed readers.
+UPLOAD_WHOLE_MAX_BYTES = 64 * 2**20
 #: Factor that converts a WFDB physical unit to millivolts.
 _TO_MV: dict[str, float] = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3, "nu": 1.0, "": 1.0}
 
@@ -226,6 +245,12 @@ def record_info(path: str | Path, *, fs: float | None = None, channels: str = "e
             parsed.leads,
             fmt,
         )
+    if kind == "edf":
+        edf = _edf_header(source, channels)
+        return RecordInfo(source, source.stem, edf.fs, edf.n_samples, edf.leads, edf.format)
+    if kind == "csv":
+        rows = _CsvRows(source, fs)
+        return RecordInfo(source, source.stem, rows.fs, rows.count(), rows.layout.leads, "csv")
     record = _READERS[kind](source, fs)
     return RecordInfo(
         source, record.record_id, record.fs, record.signal.shape[1], record.leads, record.metadata["format"]
@@ -255,8 +280,9 @@ class _Ranged:
 
 
 def _open_ranged(source: str | Path | Record, fs: float | None, channels: str = "ecg") -> _Ranged:
-    """Open a record for range reads: a WFDB ``.dat`` is read only over each range asked for; ``.mat``,
-    ``.asc`` and CSV (short by nature) are read whole once and cut; a :class:`Record` is cut."""
+    """Open a record for range reads: a WFDB ``.dat`` is read only over each range asked for, a CSV
+    :data:`CSV_CHUNK_ROWS` rows at a time (:class:`_CsvRows`); ``.mat`` and ``.asc`` (short, or refused when
+    long) are read whole once and cut; a :class:`Record` is cut."""
     if isinstance(source, Record):
         whole = source
     else:
@@ -266,15 +292,29 @@ def _open_ranged(source: str | Path | Record, fs: float | None, channels: str = 
             for name in parsed.files:
                 _check_signal_file_size(path, path.parent / name, parsed.hdr)
 
-            def read(start: int, stop: int) -> Record:
-                piece = _wfdb_range(parsed, start, stop)
-                _check_finite(piece)
-                return piece
-
-            return _Ranged(float(parsed.hdr.fs), int(parsed.hdr.sig_len), read)
+            return _Ranged(
+                float(parsed.hdr.fs), int(parsed.hdr.sig_len), _finite_reads(partial(_wfdb_range, parsed))
+            )
+        if kind == "csv":
+            rows = _CsvRows(path, fs)
+            return _Ranged(rows.fs, rows.count(), _finite_reads(rows.read))
+        if kind == "edf":
+            edf = _edf_header(path, channels)
+            return _Ranged(edf.fs, edf.n_samples, _finite_reads(partial(_edf_range, edf)))
         whole = _READERS[kind](path, fs)
         _check_finite(whole)
     return _Ranged(whole.fs, whole.signal.shape[1], lambda a, b: replace(whole, signal=whole.signal[:, a:b]))
+
+
+def _finite_reads(read: Callable[[int, int], Record]) -> Callable[[int, int], Record]:
+    """``read`` of sample ranges, each piece checked for non-finite samples."""
+
+    def checked(start: int, stop: int) -> Record:
+        piece = read(start, stop)
+        _check_finite(piece)
+        return piece
+
+    return checked
 
 
 def _chunk(piece: Record, start: int, total: int, leads: Iterable[str] | None) -> RecordChunk:
@@ -323,9 +363,10 @@ def iter_chunks(
 ) -> Iterator[RecordChunk]:
     """Consecutive windows of ``seconds`` (the last may be shorter), each ``seconds - overlap_s`` after the last.
 
-    A WFDB ``.dat`` record is read window by window (``wfdb.rdrecord(sampfrom, sampto)``), so memory
-    stays that of one window whatever the record's length; ``.mat``, ``.asc`` and CSV files (short by
-    nature) are read whole and cut; a :class:`Record` already in memory is cut. ``leads`` selects (and
+    A WFDB ``.dat`` record is read window by window (``wfdb.rdrecord(sampfrom, sampto)``) and a CSV
+    :data:`CSV_CHUNK_ROWS` rows at a time (one pass to count and check its rows, one to read), so memory
+    stays that of one window whatever the record's length; ``.mat`` and ``.asc`` files (short, or
+    refused when long) are read whole and cut; a :class:`Record` already in memory is cut. ``leads`` selects (and
     derives) leads as in :meth:`Record.select`; ``channels="any"`` keeps a WFDB record's every channel
     (:data:`CHANNELS`); the first window begins ``start_s`` seconds into the record (a strip of a long
     record: ``next(iter_chunks(p, 10, start_s=t))``).
@@ -351,7 +392,7 @@ def read_window(
     record, as a :class:`RecordChunk`.
 
     Only that range of a WFDB ``.dat`` is read, so a window of a 24-hour record costs what the window
-    does. Raises as :func:`read_record`, and ``ValueError`` for a non-finite start or a non-positive length.
+    does; a CSV is parsed in chunks up to the window (bounded memory, time growing with the start). Raises as :func:`read_record`, and ``ValueError`` for a non-finite start or a non-positive length.
     """
     if not (math.isfinite(start_s) and math.isfinite(seconds) and seconds > 0):
         raise ValueError(
@@ -409,10 +450,10 @@ def envelope(chunks: Iterable[RecordChunk], n_bins: int = OVERVIEW_BINS) -> Enve
     the result is the same whatever the chunk size (a minimum of minima is the minimum).
     """
     edges = low = high = None
-    first = None
+    first = None  # the record's description, not its first chunk's samples
     for chunk in chunks:
         if first is None:
-            first = chunk
+            first = (chunk.fs, chunk.total, chunk.leads, chunk.record_id)
             edges = bin_edges(chunk.total, n_bins)
             low = np.full((len(chunk.leads), len(edges) - 1), np.inf, dtype=np.float32)
             high = np.full_like(low, -np.inf)
@@ -424,9 +465,10 @@ def envelope(chunks: Iterable[RecordChunk], n_bins: int = OVERVIEW_BINS) -> Enve
         cuts = np.clip(edges[b0:b1], chunk.start, stop) - chunk.start
         low[:, b0:b1] = np.minimum(low[:, b0:b1], np.minimum.reduceat(chunk.signal, cuts, axis=1))
         high[:, b0:b1] = np.maximum(high[:, b0:b1], np.maximum.reduceat(chunk.signal, cuts, axis=1))
+        del chunk  # not kept while the next one is read
     if first is None:
         raise ValueError("no samples: an empty record has no overview")
-    return Envelope(first.fs, first.total, first.leads, first.record_id, edges, low, high)
+    return Envelope(*first, edges, low, high)
 
 
 def record_envelope(
@@ -475,7 +517,7 @@ def check_upload_name(name: str, suffixes: tuple[str, ...] = SUFFIXES) -> str:
 
 def save_upload(files: Iterable[tuple[str, bytes]], folder: str | Path) -> Path:
     """Write uploaded ``(name, contents)`` files into ``folder`` (names checked, each written atomically)
-    and return the record's main file: the ``.hea``, else the ``.asc``, else the ``.csv``.
+    and return the record's main file: the ``.hea``, else the ``.edf``, the ``.asc``, the ``.csv``.
 
     Raises
     ------
@@ -492,13 +534,13 @@ def save_upload(files: Iterable[tuple[str, bytes]], folder: str | Path) -> Path:
 
 def _main_file(folder: Path, names: list[str]) -> Path:
     """The record's main file among uploaded ``names``: the ``.hea``, else the ``.asc``, else the ``.csv``."""
-    for suffix in (".hea", ".asc", ".csv"):
+    for suffix in (".hea", ".edf", ".asc", ".csv"):
         main = [name for name in names if Path(name).suffix.lower() == suffix]
         if main:
             return folder / main[0]
     raise ECGFormatError(
         f"{', '.join(names)}: no record among the uploaded files; "
-        "expected a WFDB .hea (with its .dat or .mat), a DeepFake .asc or a CSV"
+        "expected a WFDB .hea (with its .dat or .mat), an EDF, a DeepFake .asc or a CSV"
     )
 
 
@@ -530,19 +572,32 @@ def stage_upload(files: Iterable[tuple[str, bytes]], root: str | Path, keep: int
     return _main_file(folder, [name for name, _ in files])
 
 
-def read_upload(files: Iterable[tuple[str, bytes]], fs: float | None = None) -> Record:
+def read_upload(
+    files: Iterable[tuple[str, bytes]], fs: float | None = None, max_bytes: int | None = None
+) -> Record:
     """Read uploaded ``(name, contents)`` files as one record: the ``.hea`` (with its signal file), else
     the ``.asc``, else the ``.csv`` (which needs ``fs``).
 
     The files are written to a private temporary folder that is removed afterwards; messages name
-    the uploaded files only, never that folder.
+    the uploaded files only, never that folder. ``max_bytes``: refuse files larger than that together,
+    before anything is parsed (a page that works on a whole record passes
+    :data:`UPLOAD_WHOLE_MAX_BYTES`; a long record is read window by window, :func:`iter_chunks`).
 
     Raises
     ------
     ECGFormatError
-        A bad file name (:func:`check_upload_name`), or files that do not form one readable record.
+        A bad file name (:func:`check_upload_name`), files that do not form one readable record, or
+        more than ``max_bytes``.
     """
     files = list(files)
+    size = sum(len(data) for _, data in files)
+    if max_bytes is not None and size > max_bytes:
+        raise ECGFormatError(
+            f"{', '.join(name for name, _ in files)}: {size / 2**20:.3g} MB, more than the "
+            f"{max_bytes / 2**20:.3g} MB read whole here (the record is used whole, e.g. for a 10 s "
+            "prediction); cut out the part you need, or view a long record window by window in the ECG "
+            "Explorer"
+        )
     with tempfile.TemporaryDirectory(prefix="ecglab-upload-") as tmp:
         main = save_upload(files, tmp)
         try:
@@ -563,7 +618,7 @@ def _resolve(path: Path) -> tuple[Path, str]:
             if not header.is_file():
                 raise _error(path, f"no WFDB header {header.name} next to the signal file")
             return header, "wfdb"
-        if suffix in (".asc", ".csv"):
+        if suffix in (".asc", ".csv", ".edf"):
             return path, suffix[1:]
         raise _error(
             path, f"unknown ECG format {suffix or '(no extension)'!r}; expected one of {', '.join(SUFFIXES)}"
@@ -880,6 +935,14 @@ def _read_mat_samples(header: Path, mat_file: Path, hdr: wfdb.Record) -> np.ndar
     """The digital ``val`` matrix ``[leads, samples]`` of a Challenge ``.mat`` file, checked against the header."""
     if not mat_file.is_file():
         raise _error(header, f"the signal file {mat_file.name} named by the header is missing")
+    held = max(hdr.n_sig * hdr.sig_len, mat_file.stat().st_size // 2)  # int16: 2 bytes per sample at least
+    if held > MAT_MAX_VALUES:
+        raise _error(
+            mat_file,
+            f"about {held:,} samples (all channels), more than the {MAT_MAX_VALUES:,} a .mat record may hold: "
+            "a MATLAB file cannot be read in parts, so it would be read whole; convert it to WFDB .dat "
+            "(wfdb.wrsamp) to read it window by window",
+        )
     try:
         contents = scipy.io.loadmat(str(mat_file))
     except Exception as exc:
@@ -899,8 +962,8 @@ def _read_mat_samples(header: Path, mat_file: Path, hdr: wfdb.Record) -> np.ndar
 
 
 def _read_asc(path: Path, fs: float | None) -> Record:
-    try:  # pandas' C parser: about 3x faster than np.loadtxt on these files
-        data = pd.read_csv(path, sep=r"\s+", header=None, dtype=np.float64).to_numpy()
+    try:  # pandas' C parser: about 3x faster than np.loadtxt; one row past the layout says "too long"
+        data = pd.read_csv(path, sep=r"\s+", header=None, dtype=np.float64, nrows=ASC_SAMPLES + 1).to_numpy()
     except pd.errors.EmptyDataError as exc:
         raise _error(path, "empty .asc file") from exc
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -910,6 +973,12 @@ def _read_asc(path: Path, fs: float | None) -> Record:
     if data.shape[1] != len(ASC_LEADS):
         raise _error(
             path, f"expected {len(ASC_LEADS)} columns ({', '.join(ASC_LEADS)}), found {data.shape[1]}"
+        )
+    if data.shape[0] > ASC_SAMPLES:
+        raise _error(
+            path,
+            f"expected {ASC_SAMPLES} rows (10 s at {ASC_FS:g} Hz), found more: not a DeepFake file "
+            "(a long record in microvolt columns can be read as a CSV with named lead columns)",
         )
     if data.shape[0] != ASC_SAMPLES:
         raise _error(
@@ -927,58 +996,259 @@ def _read_asc(path: Path, fs: float | None) -> Record:
     )
 
 
-def _read_csv(path: Path, fs: float | None) -> Record:
-    if fs is None:
-        raise _error(path, "a CSV file carries no sampling rate; give fs (Hz)")
+@dataclass(frozen=True)
+class _CsvLayout:
+    """A CSV record's lead columns, from its header line: positions, names in the file, canonical leads."""
+
+    keep: list[int]
+    names: list[str]
+    leads: tuple[str, ...]
+    dropped: list[str]
+
+
+def _csv_layout(path: Path) -> _CsvLayout:
+    """Read the header line only: the lead columns, and which other columns are dropped."""
     try:
-        frame = pd.read_csv(path)
+        header = pd.read_csv(path, nrows=0)
     except pd.errors.EmptyDataError as exc:
         raise _error(path, "empty CSV file") from exc
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise _error(path, f"unreadable CSV ({exc})") from exc
-    mangled = [str(c) for c in frame.columns if re.fullmatch(r"(.+)\.\d+", str(c))]
-    twice = sorted({c.rsplit(".", 1)[0] for c in mangled} & {str(c) for c in frame.columns})
+    columns = [str(c) for c in header.columns]
+    mangled = [c for c in columns if re.fullmatch(r"(.+)\.\d+", c)]
+    twice = sorted({c.rsplit(".", 1)[0] for c in mangled} & set(columns))
     if twice:  # pandas renames a repeated column "II" to "II.1", which would then be dropped unsaid
         raise _error(path, f"column(s) {', '.join(twice)} appear more than once")
-    keep, leads, dropped = _canonical_channels(path, [str(c) for c in frame.columns])
-    if frame.empty:
-        raise _error(path, "empty CSV: a header but no samples")
-    columns = frame.iloc[:, keep]
-    numeric = columns.apply(pd.to_numeric, errors="coerce")
-    bad = numeric.isna() & columns.notna()
+    keep, leads, dropped = _canonical_channels(path, columns)
+    return _CsvLayout(keep, [columns[i] for i in keep], leads, dropped)
+
+
+def _csv_frames(path: Path, layout: _CsvLayout, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+    """The lead columns of the data rows: one frame, or frames of ``chunk_rows`` rows."""
+    try:
+        if chunk_rows is None:
+            yield pd.read_csv(path, usecols=layout.keep)
+        else:
+            yield from pd.read_csv(path, usecols=layout.keep, chunksize=chunk_rows)
+    except pd.errors.EmptyDataError as exc:
+        raise _error(path, "empty CSV file") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise _error(path, f"unreadable CSV ({exc})") from exc
+
+
+def _csv_values(path: Path, frame: pd.DataFrame, layout: _CsvLayout, first_row: int = 0) -> np.ndarray:
+    """``[rows, leads]`` millivolts of ``frame`` (data rows ``first_row`` on), every cell a number in float32 range."""
+    numeric = frame.apply(pd.to_numeric, errors="coerce")
+    bad = numeric.isna() & frame.notna()
     if bad.to_numpy().any():
         row, col = np.argwhere(bad.to_numpy())[0]
         raise _error(
             path,
-            f"non-numeric value {columns.iat[row, col]!r} in column {columns.columns[col]}, data row {row + 1}",
+            f"non-numeric value {frame.iat[row, col]!r} in column {layout.names[col]}, "
+            f"data row {first_row + row + 1}",
         )
-    _check_float32(path, numeric.to_numpy(np.float64), [str(c) for c in columns.columns], "column")
+    values = numeric.to_numpy(np.float64)
+    _check_float32(path, values, layout.names, "column", first_row)
+    return values
+
+
+def _csv_record(path: Path, fs: float, layout: _CsvLayout, values: np.ndarray) -> Record:
     metadata: dict[str, Any] = {"format": "csv", "units": "mV"}
-    if dropped:
-        metadata["dropped_columns"] = dropped
+    if layout.dropped:
+        metadata["dropped_columns"] = layout.dropped
     return Record(
-        signal=numeric.to_numpy(np.float64).T,
-        fs=float(fs),
-        leads=leads,
-        record_id=path.stem,
-        path=path,
-        metadata=metadata,
+        signal=values.T, fs=float(fs), leads=layout.leads, record_id=path.stem, path=path, metadata=metadata
     )
 
 
+@dataclass(frozen=True)
+class _EdfHeader:
+    """An EDF file's header, checked: the channels kept (indices into pyedflib's signals), their names, rate
+    and mV factor, and the channels skipped with why."""
+
+    path: Path
+    format: str
+    fs: float
+    n_samples: int
+    keep: tuple[int, ...]
+    leads: tuple[str, ...]
+    scale: tuple[float, ...]
+    skipped: tuple[str, ...]
+
+
+@contextmanager
+def _edf_reader(path: Path) -> Iterator[Any]:
+    """An open :class:`pyedflib.EdfReader` (annotations not read: opening a day-long EDF+ stays cheap)."""
+    import pyedflib
+
+    try:
+        reader = pyedflib.EdfReader(str(path), annotations_mode=pyedflib.DO_NOT_READ_ANNOTATIONS)
+    except OSError as exc:  # pyedflib names the problem after the file name
+        problem = str(exc).split(": ", 1)[-1] if str(exc).startswith(str(path)) else str(exc)
+        raise _error(path, f"not a readable EDF file: {problem}") from None
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+def _edf_lead(label: str) -> str | None:
+    """The standard lead an EDF label names (``II``, ``ECG II``, ``EKG V1``), or None."""
+    for name in (label, re.sub(r"^(ecg|ekg)[\s_-]*", "", label.strip(), flags=re.IGNORECASE)):
+        try:
+            return canonical_lead(name)
+        except ValueError:
+            continue
+    return None
+
+
+def _edf_header(path: Path, channels: str = "ecg") -> _EdfHeader:
+    """Open an EDF/EDF+ file's header and choose its ECG channels (``channels`` as in :data:`CHANNELS`).
+
+    Kept: channels with a voltage unit (``"ecg"``: also a standard lead name) at the rate most of them
+    share (the highest such rate on a tie); skipped and named: annotation-free other channels (units
+    such as ``g``), voltage channels at another rate, and, with ``"ecg"``, non-standard names.
+    """
+    if channels not in CHANNELS:
+        raise ValueError(f"channels={channels!r}: expected one of {', '.join(CHANNELS)}")
+    with path.open("rb") as handle:
+        reserved = handle.read(236)[192:236]
+    if reserved[:5] in (b"EDF+D", b"BDF+D"):
+        raise _error(
+            path, "an EDF+D file (discontinuous recording) is not supported; give a continuous EDF/EDF+C"
+        )
+    with _edf_reader(path) as reader:
+        n = reader.signals_in_file
+        labels = [str(x).strip() for x in reader.getSignalLabels()]
+        rates = [float(x) for x in reader.getSampleFrequencies()]
+        lengths = [int(x) for x in reader.getNSamples()]
+        units = [str(reader.getPhysicalDimension(i)).strip() for i in range(n)]
+        fmt = "edf+" if reader.filetype == 1 else "edf"
+    names = [label or f"signal {i + 1}" for i, label in enumerate(labels)]
+    skipped, candidates = [], []
+    for i in range(n):
+        unit = units[i].lower().replace("µ", "u").replace("μ", "u")
+        if unit not in ("uv", "mv", "v"):
+            skipped.append(f"{names[i]} (unit {units[i] or 'none'!r} is not a voltage)")
+        elif channels == "ecg" and _edf_lead(labels[i]) is None:
+            skipped.append(f"{names[i]} (not a standard ECG lead name)")
+        elif not (math.isfinite(rates[i]) and rates[i] > 0):
+            skipped.append(f"{names[i]} (sampling rate {rates[i]!r} is not a positive number)")
+        else:
+            candidates.append(i)
+    if not candidates:
+        raise _error(path, f"no ECG channel to read: {'; '.join(skipped) or 'the file holds no signals'}")
+    by_rate = Counter(rates[i] for i in candidates)
+    fs = max(by_rate, key=lambda r: (by_rate[r], r))
+    keep = [i for i in candidates if rates[i] == fs]
+    skipped += [
+        f"{names[i]} ({rates[i]:g} Hz, not the ECG channels' {fs:g} Hz)" for i in candidates if rates[i] != fs
+    ]
+    leads = [_edf_lead(labels[i]) if channels == "ecg" else names[i] for i in keep]
+    duplicates = [lead for lead, k in Counter(leads).items() if k > 1]
+    if duplicates:
+        raise _error(path, f"channel(s) {', '.join(map(str, duplicates))} appear more than once")
+    n_samples = min(lengths[i] for i in keep)
+    if n_samples <= 0:
+        raise _error(path, "the file holds no samples")
+    scale = tuple(_TO_MV[units[i].lower().replace("µ", "u").replace("μ", "u")] for i in keep)
+    return _EdfHeader(path, fmt, fs, n_samples, tuple(keep), tuple(map(str, leads)), scale, tuple(skipped))
+
+
+def _edf_range(edf: _EdfHeader, start: int, stop: int) -> Record:
+    """Samples ``[start, stop)`` of the kept channels, in mV (only that range of the file is read)."""
+    signal = np.empty((len(edf.keep), max(0, stop - start)), dtype=np.float32)
+    with _edf_reader(edf.path) as reader:
+        for row, (channel, scale) in enumerate(zip(edf.keep, edf.scale)):
+            values = reader.readSignal(channel, start, stop - start)
+            if values.size != signal.shape[1]:
+                raise _error(edf.path, f"channel {edf.leads[row]} holds fewer samples than its header says")
+            signal[row] = values * scale
+    metadata: dict[str, Any] = {"format": edf.format, "units": "mV"}
+    if edf.skipped:
+        metadata["skipped_channels"] = list(edf.skipped)
+    return Record(
+        signal=signal, fs=edf.fs, leads=edf.leads, record_id=edf.path.stem, path=edf.path, metadata=metadata
+    )
+
+
+def _read_edf(path: Path, fs: float | None) -> Record:
+    edf = _edf_header(path)
+    return _edf_range(edf, 0, edf.n_samples)
+
+
+def _read_csv(path: Path, fs: float | None) -> Record:
+    if fs is None:
+        raise _error(path, "a CSV file carries no sampling rate; give fs (Hz)")
+    layout = _csv_layout(path)
+    frame = next(_csv_frames(path, layout, None))
+    if frame.empty:
+        raise _error(path, "empty CSV: a header but no samples")
+    return _csv_record(path, fs, layout, _csv_values(path, frame, layout))
+
+
+class _CsvRows:
+    """Data rows ``[start, stop)`` of a CSV record, parsed :data:`CSV_CHUNK_ROWS` at a time.
+
+    A range that starts at or after the previous one continues the same pass through the file (the
+    consecutive windows of :func:`iter_chunks` read it once); an earlier one starts a new pass. Memory
+    holds one chunk and one range, whatever the file's length.
+    """
+
+    def __init__(self, path: Path, fs: float | None, chunk_rows: int | None = None) -> None:
+        if fs is None:
+            raise _error(path, "a CSV file carries no sampling rate; give fs (Hz)")
+        self.path, self.fs = path, float(fs)
+        self.layout = _csv_layout(path)
+        self.chunk_rows = chunk_rows or CSV_CHUNK_ROWS
+        self._pass: Iterator[np.ndarray] | None = None
+        self._held = np.empty((0, len(self.layout.keep)))
+        self._at = 0  # data row of self._held[0]
+
+    def _chunks(self) -> Iterator[np.ndarray]:
+        first = 0
+        for frame in _csv_frames(self.path, self.layout, self.chunk_rows):
+            yield _csv_values(self.path, frame, self.layout, first)
+            first += len(frame)
+
+    def count(self) -> int:
+        """The number of data rows, every value checked (one pass)."""
+        total = sum(len(values) for values in self._chunks())
+        if total == 0:
+            raise _error(self.path, "empty CSV: a header but no samples")
+        return total
+
+    def read(self, start: int, stop: int) -> Record:
+        """Rows ``[start, stop)`` (fewer at the end of the file) as a record."""
+        if self._pass is None or start < self._at:
+            self._pass, self._held, self._at = self._chunks(), self._held[:0], 0
+        drop = min(max(0, start - self._at), len(self._held))  # the last range's rows before this one
+        self._held, self._at = self._held[drop:].copy(), self._at + drop  # a copy frees the last range
+        parts, end = [self._held], self._at + len(self._held)
+        while end < stop and (values := next(self._pass, None)) is not None:
+            parts.append(values)
+            end += len(values)
+            while len(parts) > 1 and self._at + len(parts[0]) <= start:  # wholly before the range
+                self._at += len(parts.pop(0))
+        held = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        drop = min(max(0, start - self._at), len(held))
+        self._held, self._at = held[drop:], self._at + drop
+        return _csv_record(self.path, self.fs, self.layout, self._held[: stop - start])  # float32: a copy
+
+
 #: The reader of each kind :func:`_resolve` returns.
-_READERS = {"wfdb": _read_wfdb, "asc": _read_asc, "csv": _read_csv}
+_READERS = {"wfdb": _read_wfdb, "asc": _read_asc, "csv": _read_csv, "edf": _read_edf}
 
 
-def _check_float32(path: Path, values: np.ndarray, names: list[str], what: str) -> None:
+def _check_float32(path: Path, values: np.ndarray, names: list[str], what: str, first_row: int = 0) -> None:
     """Refuse a finite value too large for float32 (e.g. 1e308), naming where it is."""
     too_big = np.isfinite(values) & (np.abs(values) > np.finfo(np.float32).max)
     if too_big.any():
         row, col = np.argwhere(too_big)[0]
         raise _error(
             path,
-            f"value {values[row, col]:g} in {what} {names[col]}, data row {row + 1}, is beyond the float32 range "
-            "(about 3.4e38); ECG values are millivolts",
+            f"value {values[row, col]:g} in {what} {names[col]}, data row {first_row + row + 1}, is beyond the "
+            "float32 range (about 3.4e38); ECG values are millivolts",
         )
 
 

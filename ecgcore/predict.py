@@ -4,7 +4,9 @@ loading one from a run directory or a run id (:func:`load_predictor`).
 Predictions run on an inference copy of the network (:func:`inference_network`): batch norms folded into
 the convolution or linear layer next to them (one pass over the signal fewer per block), no autograd
 (``torch.inference_mode``), and bf16 where the device computes it natively (``precision="auto"``;
-outputs within bf16 rounding of the fp32 model, see ``tests/test_predict.py``). ``Predictor.model``
+outputs within bf16 rounding of the fp32 model, see ``tests/test_predict.py``), in bf16 on a CPU in the
+channels-last layout of oneDNN's AMX kernels (:mod:`ecgcore.train.layout`); optionally compiled
+(``compiled=True``: :func:`compiled_network`). ``Predictor.model``
 stays the training network (gradients, attributions). :meth:`Predictor.predict_many` batches records.
 
 Shared by the command line (``predict``, ``explain``), the pages and the report. :func:`guarded_prediction`
@@ -34,6 +36,7 @@ from ecgcore.progress import ProgressFn, report
 from ecgcore.train.checkpoint import CheckpointError, load_checkpoint
 from ecgcore.train.config import LABEL_MODES, TASKS
 from ecgcore.train.device import autocast, cpu_has_bf16, cuda_has_native_bf16, precision_name
+from ecgcore.train.layout import channels_last, wants_channels_last
 from ecgcore.vocab import TARGETS_BY_KEY, canonical_lead
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -113,6 +116,28 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
     return net, folded
 
 
+#: From this many records on, ``predict`` compiles the network by default (``--compile auto``): measured near
+#: idle (issue 20, perf3) compiling saved ~16 ms per 500 Hz record batched (37 -> 91 records/s) for a compile
+#: of 7 s (inductor's disk cache warm) to 25 s (cold): it pays after ~450-1,600 records.
+COMPILE_MIN_RECORDS = 2000
+
+
+def compile_pays_off(n_records: int) -> bool:
+    """Whether compiling the inference network is worth its compile for ``n_records`` records."""
+    return n_records >= COMPILE_MIN_RECORDS
+
+
+def compiled_network(net: nn.Module) -> nn.Module:
+    """``net`` through ``torch.compile`` (inductor, default mode) with freezing: parameters become constants
+    and oneDNN's weight layouts are packed once, convolutions fused with their bias and ReLU.
+
+    The compile runs at the first call of each input shape (about 5-25 s for inception1d at 500 Hz on 2
+    cores; inductor's on-disk cache makes later processes faster) and is kept for the life of ``net``.
+    Outputs equal the eager network's within the precision's rounding (``tests/test_predict.py``).
+    """
+    return torch.compile(net, dynamic=False, options={"freezing": True})
+
+
 def inference_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
     """The autocast dtype for prediction: ``None`` (fp32) or bf16 (``auto``: where the device has it natively)."""
     if precision not in PRECISIONS:
@@ -137,17 +162,26 @@ class Predictor:
         The checkpoint description (task, targets or classes, preprocessing, metrics ...).
     precision
         ``auto`` (bf16 where native, else fp32), ``fp32`` or ``bf16``: the precision of predictions.
+    compiled
+        Run ``net`` through ``torch.compile`` with inductor's freezing (weights folded in as constants):
+        faster per record once compiled, but the first prediction of each input shape pays the compile
+        (seconds; see :func:`compiled_network`). Off by default; ``predict --compile`` turns it on.
     """
 
     model: torch.nn.Module
     meta: dict
     precision: str = "auto"
+    compiled: bool = False
 
     def __post_init__(self) -> None:
         self.prep = Preprocessing.from_dict(self.meta["preprocessing"])
         self.device = next(self.model.parameters()).device
         self.net, self.folded = fold_batchnorm(self.model)
         self.amp_dtype = inference_dtype(self.device, self.precision)
+        self.layout = "channels-last" if wants_channels_last(self.device, self.amp_dtype) else "plain"
+        if self.layout == "channels-last" and not channels_last(self.net):
+            self.layout = "plain"
+        self._run = compiled_network(self.net) if self.compiled else self.net
 
     @torch.inference_mode()
     def outputs(self, x: torch.Tensor | tuple[torch.Tensor, ...]) -> np.ndarray:
@@ -155,8 +189,15 @@ class Predictor:
         tuple of inputs of a fusion model)."""
         with autocast(self.device, self.amp_dtype):
             if isinstance(x, tuple):
-                return self.net(*(t.to(self.device) for t in x)).float().cpu().numpy()
-            return self.net(x.to(self.device)).float().cpu().numpy()
+                return self._run(*(t.to(self.device) for t in x)).float().cpu().numpy()
+            return self._run(x.to(self.device)).float().cpu().numpy()
+
+    @torch.inference_mode()
+    def run_net(self, net: nn.Module, x: torch.Tensor) -> np.ndarray:
+        """Float32 outputs of ``net`` (a variant of :attr:`net`, e.g. compiled) for ``x`` in this predictor's
+        precision: what :meth:`outputs` does with its own network (benchmarks compare variants with it)."""
+        with autocast(self.device, self.amp_dtype):
+            return net(x.to(self.device)).float().cpu().numpy()
 
     @property
     def representation(self) -> str:
@@ -217,7 +258,7 @@ class Predictor:
                 joined = (
                     tuple(map(torch.cat, zip(*batch))) if isinstance(batch[0], tuple) else torch.cat(batch)
                 )
-                out = self.outputs(joined)
+                out = self.outputs(self._padded(joined, batch_size))[: len(rows)]
                 done.update({i: self.interpret(pending[i][0], o) for i, o in zip(rows, out)})
             results.extend(done[i] for i in range(len(pending)))
             pending.clear()
@@ -230,6 +271,13 @@ class Predictor:
         if pending:
             flush()
         return results
+
+    def _padded(self, x, batch_size: int):
+        """A compiled network's short last batch padded (last row repeated) to ``batch_size``: one compiled
+        shape for the whole folder instead of a second compile (rows are independent in eval mode)."""
+        if not self.compiled or isinstance(x, tuple) or len(x) >= batch_size:
+            return x
+        return torch.cat([x, x[-1:].expand(batch_size - len(x), *x.shape[1:])])
 
     def interpret(self, record_id: str, out: np.ndarray) -> dict:
         """One record's raw outputs as the :meth:`predict` result (original units, or probabilities)."""
@@ -262,6 +310,7 @@ def load_predictor(
     which: str = "best",
     device: str = "cpu",
     precision: str = "auto",
+    compiled: bool = False,
 ) -> Predictor:
     """A :class:`Predictor` from a run id (looked up in the run store) or a run directory.
 
@@ -279,7 +328,7 @@ def load_predictor(
     path = run_dir / f"{which}.safetensors"
     model, meta = load_checkpoint(path, device=device)
     check_description(meta, path)
-    return Predictor(model, meta, precision)
+    return Predictor(model, meta, precision, compiled)
 
 
 def check_description(meta: dict, path: Path | str) -> None:

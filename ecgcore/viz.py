@@ -966,6 +966,39 @@ def hr_trend(hr_per_minute: Sequence[float | None], title: str = "Heart rate per
     return fig
 
 
+def interval_trend(
+    trend: Mapping[str, Sequence[float | None]], title: str = "QT and QTc per minute"
+) -> go.Figure:
+    """QT, QTc (Bazett, Fridericia) and RR per minute of a long record: ``trend`` is
+    :meth:`ecgcore.beats.intervals.IntervalTrend.to_json` (keys ``qt_ms``, ``qtc_bazett_ms``,
+    ``qtc_fridericia_ms``, ``rr_ms``); minutes without a value leave a gap. RR is on its own axis."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.65, 0.35], vertical_spacing=0.06)
+    lines = (
+        ("qt_ms", "QT", "#2b6cb0"),
+        ("qtc_bazett_ms", "QTc Bazett", "#c05621"),
+        ("qtc_fridericia_ms", "QTc Fridericia", "#2f855a"),
+    )
+    for key, name, colour in (*lines, ("rr_ms", "RR", "#555555")):
+        values = np.array([np.nan if v is None else v for v in trend.get(key, [])], dtype=np.float64)
+        fig.add_trace(
+            go.Scatter(
+                x=np.arange(values.size) / 60.0, y=values, mode="lines", name=name, line=dict(color=colour)
+            ),
+            row=2 if key == "rr_ms" else 1,
+            col=1,
+        )
+    fig.update_yaxes(title_text="ms", row=1, col=1)
+    fig.update_yaxes(title_text="RR (ms)", row=2, col=1)
+    fig.update_xaxes(title_text="time (h)", row=2, col=1)
+    fig.update_layout(
+        title=title,
+        height=380,
+        margin=dict(t=60, b=40),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1.0),
+    )
+    return fig
+
+
 def beat_classes_over_time(
     samples: np.ndarray, classes: Sequence[str], fs: float, minutes_per_bin: int = 5
 ) -> go.Figure:
@@ -1043,11 +1076,15 @@ def holter_strip(
     beat_samples: np.ndarray,
     beat_classes: Sequence[str],
     title: str = "",
+    boundaries: Mapping[str, np.ndarray] | None = None,
 ) -> go.Figure:
-    """A strip of a long record on ECG paper (one row per lead) with each beat's class over it.
+    """A strip of a long record on ECG paper (one row per lead) with each beat's class over it (a label
+    that is not a beat class, e.g. ``~`` for a rejected detection, in grey).
 
     ``signal`` ``[leads, samples]`` starts at ``start_s`` of the record; ``beat_samples`` are sample
     indices relative to ``signal``. The time axis counts from the strip's start; the title says where.
+    ``boundaries`` (``{"qrs_on" | "qrs_off" | "t_off" | "p_on": samples relative to the strip, NaN for
+    none}``) are drawn as thin dashed lines across the strip, so a reader sees where each interval was taken.
     Each lead is drawn about its median: an ambulatory recorder's DC offset (several mV on some records)
     would put the trace off its row of paper.
     """
@@ -1063,9 +1100,18 @@ def holter_strip(
                 y=1.3,
                 text=f"<b>{label}</b>",
                 showarrow=False,
-                font=dict(size=11, color=BEAT_CLASS_COLOURS.get(label, "black")),
+                font=dict(size=11, color=BEAT_CLASS_COLOURS.get(label, "#999999")),
             )
+    for name, positions in (boundaries or {}).items():
+        colour = _BOUNDARY_COLOURS.get(name, _CALIPER)
+        for s in np.asarray(positions, dtype=np.float64):
+            if np.isfinite(s) and 0 <= s < signal.shape[1]:
+                fig.add_vline(x=s / fs, line=dict(color=colour, width=1, dash="dot"))
     return fig
+
+
+#: Colours of the wave boundaries :func:`holter_strip` draws.
+_BOUNDARY_COLOURS = {"p_on": "#805ad5", "qrs_on": "#0057b8", "qrs_off": "#0057b8", "t_off": "#2f855a"}
 
 
 # --- dataset comparison ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import torch
 
 from ecgcore.bench import FileDataset, Runner, time_rounds
 from ecgcore.io import read_record
+from ecgcore.train.device import cpu_has_bf16
 
 
 def test_rounds_time_loading_and_compute_separately_after_a_warm_up(monkeypatch):
@@ -184,3 +185,43 @@ def test_onnx_sweep_checks_onnx_outputs_against_torch(monkeypatch, tmp_path):
         set(result["one_record_ms"]) == set(result["batched_records_per_s"])
         and len(result["one_record_ms"]) == 3
     )
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="channels-last is the CPU bf16 layout")
+def test_layout_sweep_times_the_plain_layout_beside_the_channels_last_default(tmp_path):
+    from ecgcore.bench.common import BenchSettings
+    from ecgcore.bench.sweep import sweep_training
+    from tests.factories import make_deepfake_dir
+
+    data = make_deepfake_dir(tmp_path / "df", 8)
+    rows = sweep_training(data, BenchSettings(batch_size=2, rounds=1, steps=1), ("layout",), fs=50.0)
+    assert [(r["precision"], r["layout"]) for r in rows] == [
+        ("fp32", "plain"), ("bf16-mixed", "channels-last"), ("bf16-mixed", "plain"),
+    ]  # fmt: skip
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="channels-last is the CPU bf16 layout")
+def test_inference_sweep_compares_layouts_with_equal_outputs():
+    from ecgcore.bench.sweep import sweep_inference
+
+    result = sweep_inference(fs=50.0, batch_size=2, repeats=1, compiled=False)
+    assert (
+        set(result["one_record_ms"])
+        == set(result["batched_records_per_s"])
+        == {"eager channels-last", "eager plain"}
+    )
+    assert result["max_rel_diff"]["eager channels-last"] == 0.0  # the reference itself
+    assert result["max_rel_diff"]["eager plain"] < 0.02  # at most bf16 rounding of another summation order
+
+
+def test_the_compiled_one_record_path_is_a_goal_row_of_its_own():
+    from ecgcore.bench.compare import comparison, goals
+
+    result = _fake_result()
+    result["prediction"][0].update(compiled_ms_median=30.0, compiled_share=40.0 / 30.0, compile_s=12.0)
+    rows = [r for r in comparison(result) if r["what"] == "one record 500 Hz"]
+    assert [r["after_value"] for r in rows] == [50.0, 30.0] and rows[1]["speedup"] == pytest.approx(100 / 30)
+    compiled = [g for g in goals(result) if "compiled" in g["goal"]]
+    assert len(compiled) == 1 and compiled[0]["value"] == pytest.approx(0.75) and compiled[0]["met"]
+    result["prediction"][0]["compiled_ms_median"] = 70.0
+    assert not next(g for g in goals(result) if "compiled" in g["goal"])["met"]

@@ -39,7 +39,7 @@ def test_bench_long_record_reports_time_memory_and_beats(source):
     assert result["seconds"] > 0 and 50 < result["peak_rss_mb"] < 4096 and result["cpu_seconds"] > 0
     # every stage was timed, and the stages ran inside the child's CPU time
     stages = result["stages"]
-    assert set(stages) == {"read", "detect", "features", "classify", "cluster"}
+    assert set(stages) == {"read", "detect", "features", "artefact", "classify", "cluster", "delineate"}
     assert all(v is not None and v > 0 for v in stages.values())
     assert sum(stages.values()) <= result["cpu_seconds"]
     text = format_long_record(result)

@@ -211,9 +211,9 @@ def test_non_finite_samples(tmp_path, real_copy):
 
 
 def test_unknown_format_and_missing_record(tmp_path):
-    (tmp_path / "x.edf").write_bytes(b"0       ")
-    with pytest.raises(ECGFormatError, match=r"x\.edf: unknown ECG format '\.edf'"):
-        read_record(tmp_path / "x.edf")
+    (tmp_path / "x.xml").write_bytes(b"<ecg/>")  # e.g. an HL7 aECG export, which is not read
+    with pytest.raises(ECGFormatError, match=r"x\.xml: unknown ECG format '\.xml'"):
+        read_record(tmp_path / "x.xml")
     with pytest.raises(RecordNotFoundError, match="nothere: no such record"):
         read_record(tmp_path / "nothere")
     with pytest.raises(FileNotFoundError):  # also a FileNotFoundError for callers that catch that

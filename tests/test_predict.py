@@ -12,6 +12,7 @@ from torch import nn
 from ecgcore.data import Preprocessing, open_source
 from ecgcore.models import create_model
 from ecgcore.predict import Predictor, fold_batchnorm
+from ecgcore.train.device import cpu_has_bf16
 from ecgcore.vocab import TARGET_KEYS
 
 
@@ -106,3 +107,60 @@ def test_predict_command_takes_folders_and_reports_unreadable_files(deepfake_spe
     singles = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     for one, batched in zip(singles, lines[:3]):
         assert one["intervals"] == pytest.approx(batched["intervals"], rel=1e-5)
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="channels-last is the CPU bf16 layout")
+def test_bf16_predictions_run_channels_last_within_bf16_rounding_of_the_training_model():
+    fp32, bf16 = _predictor("fp32"), _predictor("bf16")
+    assert (fp32.layout, bf16.layout) == ("plain", "channels-last")
+    x = torch.randn(3, 8, 1000)
+    with torch.no_grad():
+        reference = fp32.model(x).numpy()
+    got = bf16.outputs(x)
+    assert np.abs(got - reference).max() < 0.02 * np.abs(reference).max()
+
+
+@pytest.mark.slow
+def test_the_compiled_network_gives_the_eager_networks_outputs(deepfake_spec):
+    eager = _predictor("auto")
+    compiled = Predictor(eager.model, eager.meta, compiled=True)
+    x = torch.randn(2, 8, 1000)
+    want, got = eager.outputs(x), compiled.outputs(x)
+    scale = np.abs(want).max()
+    tolerance = 1e-4 if eager.amp_dtype is None else 0.02  # bf16: a different summation order, same rounding
+    assert np.abs(got - want).max() < tolerance * scale
+    dataset = open_source(deepfake_spec)
+    records = [dataset.read(r) for r in dataset.index["record_id"].iloc[:3]]
+    # batches of 2: the short last batch is padded to the compiled shape, its padding dropped
+    many, reference = compiled.predict_many(records, batch_size=2), eager.predict_many(records, batch_size=2)
+    assert [r["record_id"] for r in many] == [r.record_id for r in records]
+    for a, b in zip(many, reference):
+        assert [a["intervals"][k] for k in TARGET_KEYS] == pytest.approx(
+            [b["intervals"][k] for k in TARGET_KEYS], abs=tolerance * scale * 30
+        )
+
+
+def test_predict_compiles_by_default_only_for_folders_big_enough_to_pay_for_it(
+    deepfake_spec, tmp_path, monkeypatch, capsys
+):
+    from ecgcore import predict
+    from ecgcore.cli import main
+    from ecgcore.runs import run_training
+    from tests.train.helpers import tiny_config
+
+    compiled = []
+    monkeypatch.setattr(predict, "compiled_network", lambda net: compiled.append(net) or net)
+    summary = run_training(tiny_config(deepfake_spec, epochs=1), runs_dir=tmp_path / "runs")
+    records = [str(p) for p in sorted(Path(deepfake_spec.split(":", 1)[1]).glob("*.asc"))[:3]]
+    args = ["predict", "--run", summary["id"], "--runs-dir", str(tmp_path / "runs"), "--quiet", *records]
+    assert predict.compile_pays_off(predict.COMPILE_MIN_RECORDS)
+    assert not predict.compile_pays_off(predict.COMPILE_MIN_RECORDS - 1)
+    main(args)
+    assert not compiled  # 3 records: the compile would cost more than it saves
+    monkeypatch.setattr(predict, "COMPILE_MIN_RECORDS", 3)
+    main(args)
+    assert len(compiled) == 1
+    main([*args, "--compile", "off"])
+    main(args[:1] + ["--compile", "on"] + args[1:-2])  # one record, compiled on request
+    assert len(compiled) == 2
+    assert len(capsys.readouterr().out.splitlines()) == 3 + 3 + 3 + 1

@@ -208,3 +208,28 @@ def test_holter_strip_draws_each_lead_about_its_own_baseline():
         1.0, abs=0.01
     )
     assert [a.text for a in fig.layout.annotations if "V" in (a.text or "")] == ["<b>V</b>"]
+
+
+def test_holter_strip_draws_wave_boundaries_inside_the_strip_only():
+    signal = np.zeros((2, 2500))
+    marks = {"qrs_on": np.array([100.0, np.nan, 3000.0]), "t_off": np.array([200.0])}
+    fig = viz.holter_strip(signal, 250, ("A", "B"), 0.0, np.array([120]), ["N"], boundaries=marks)
+    dotted = [s for s in fig.layout.shapes if s.line.dash == "dot"]
+    assert sorted(s.x0 for s in dotted) == [0.4, 0.8]  # NaN and the beat past the strip are not drawn
+    plain = viz.holter_strip(signal, 250, ("A", "B"), 0.0, np.array([120]), ["N"])
+    assert not [s for s in plain.layout.shapes if s.line.dash == "dot"]
+
+
+def test_interval_trend_plots_qt_qtc_and_rr_with_gaps():
+    trend = {
+        "qt_ms": [400.0, None, 410.0],
+        "qtc_bazett_ms": [500.0, None, 505.0],
+        "qtc_fridericia_ms": [464.2, None, 470.0],
+        "rr_ms": [640.0, None, 660.0],
+    }
+    fig = viz.interval_trend(trend)
+    by_name = {tr.name: np.asarray(tr.y, dtype=float) for tr in fig.data}
+    assert set(by_name) == {"QT", "QTc Bazett", "QTc Fridericia", "RR"}
+    assert by_name["QTc Bazett"][0] == 500.0 and np.isnan(by_name["QT"][1])
+    rr = next(tr for tr in fig.data if tr.name == "RR")
+    assert rr.yaxis == "y2" and np.allclose(np.asarray(rr.x, dtype=float), [0, 1 / 60, 2 / 60])

@@ -8,10 +8,18 @@ by morphology (:mod:`ecgcore.beats.cluster`), the clusters' templates give each 
 with the dominant morphology, and the morphological cross-check flags predictions the waveform
 contradicts.
 
+Before classification counts, the beat-vs-artefact model (:mod:`ecgcore.beats.artefact`; by default the
+shipped one, ``artefact_model=None`` switches it off) scores every detection on its own 100-sample
+window; the detections it rejects leave the beats (classes, clusters, heart rate) but are kept in
+:attr:`BeatAnalysis.rejected` (their samples) and the report, so nothing is lost silently. The RR context
+of every beat stays the one computed from all detections.
+
 The beat model of a window runs in a worker thread while the next window is read and cut (PyTorch
 releases the interpreter lock), so the two cores of a small machine both work; the model itself runs on
-one thread (:data:`ecgcore.beats.classify.INFERENCE_THREADS`). :attr:`BeatAnalysis.timings` holds the
-CPU seconds each stage took (``read``, ``detect``, ``features``, ``classify``, ``cluster``) and the
+one thread (:data:`ecgcore.beats.classify.INFERENCE_THREADS`). Once the clusters are known, a third pass
+delineates every kept beat from its cluster's template in each window (:mod:`ecgcore.beats.intervals`:
+per-beat PR, QRS, QT and a per-minute QT/QTc trend). :attr:`BeatAnalysis.timings` holds the CPU seconds each
+stage took (``read``, ``detect``, ``features``, ``artefact``, ``classify``, ``cluster``, ``delineate``) and the
 analysis's ``wall`` seconds.
 """
 
@@ -26,15 +34,17 @@ import numpy as np
 
 from ecgcore.beats import features as feat
 from ecgcore.beats.aami import CLASS_INDEX, CLASSES
+from ecgcore.beats.artefact import ArtefactFilter, default_filter
 from ecgcore.beats.classify import BeatClassifier
 from ecgcore.beats.cluster import MERGE_THRESHOLD, N_CLUSTERS, Cluster, cluster_beats, describe
 from ecgcore.beats.detect import WINDOW_S, detect_record, stage, timed_windows
+from ecgcore.beats.intervals import BeatIntervals, IntervalTrend, delineate_record, interval_trend
 from ecgcore.beats.longrecord import open_record
 from ecgcore.io import RecordInfo
 from ecgcore.progress import ProgressFn, report
 
 #: Context read on either side of a classification window (s): beyond the model window and filters.
-CONTEXT_S = 3.0
+CONTEXT_S = feat.CONTEXT_S
 #: Cross-check limits: a beat is premature when its RR before is under PREMATURE of the local RR (late
 #: above LATE);
 #: wide when its QRS estimate exceeds WIDE_MS; like the dominant beat above SAME_SHAPE correlation.
@@ -64,6 +74,19 @@ class BeatAnalysis:
     flags: list[str] = field(default_factory=list)
     model: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    #: Per-beat wave boundaries from the clusters' templates (None: not delineated).
+    intervals: BeatIntervals | None = None
+    #: Detections the beat-vs-artefact filter rejected: their samples and P(artefact); the filter used
+    #: (``{"model", "threshold"}``, empty when it was off).
+    rejected: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    rejected_probability: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    artefact_filter: dict = field(default_factory=dict)
+
+    def interval_trend(self) -> IntervalTrend | None:
+        """Per-minute QT, RR, QTc (Bazett, Fridericia) over the N beats (None without intervals)."""
+        if self.intervals is None:
+            return None
+        return interval_trend(self.samples, self.classes, self.intervals.qt_ms, self.fs, self.n_samples)
 
     def hr_per_minute(self) -> list[float | None]:
         """Heart rate (bpm) per minute of the record: 60 over the mean RR of the beats in that minute."""
@@ -127,7 +150,25 @@ class BeatAnalysis:
             "hr_per_minute": self.hr_per_minute(),
             "clusters": [c.to_json() for c in self.clusters],
             "timings": {stage: round(seconds, 3) for stage, seconds in self.timings.items()},
+            "artefact_filter": self.artefact_filter or None,
+            "n_rejected": int(self.rejected.size),
         }
+        per_beat: dict[str, np.ndarray] = {}
+        if self.intervals is not None:
+            per_beat = {
+                "pr_ms": self.intervals.pr_ms,
+                "qrs_ms": self.intervals.qrs_ms,
+                "qt_ms": self.intervals.qt_ms,
+            }
+            normal = self.classes == CLASS_INDEX["N"]
+            out["intervals"] = {
+                "groups": "the clusters found by the analysis (a later merge does not re-delineate)",
+                "median_n_beats_ms": {
+                    k: _ms(np.nanmedian(v[normal])) if np.isfinite(v[normal]).any() else None
+                    for k, v in per_beat.items()
+                },
+                "trend_per_minute": self.interval_trend().to_json(),
+            }
         if beats:
             out["beats"] = [
                 {
@@ -137,9 +178,14 @@ class BeatAnalysis:
                     "cluster": int(k),
                 }
                 | ({"flag": f} if f else {})
-                for s, c, p, k, f in zip(
-                    self.samples, self.classes, self.probability, self.cluster, self.flags
+                | {name: _ms(values[i]) for name, values in per_beat.items()}
+                for i, (s, c, p, k, f) in enumerate(
+                    zip(self.samples, self.classes, self.probability, self.cluster, self.flags)
                 )
+            ]
+            out["rejected"] = [
+                {"sample": int(s), "p_artefact": round(float(p), 4)}
+                for s, p in zip(self.rejected, self.rejected_probability)
             ]
         return out
 
@@ -180,20 +226,33 @@ def analyse_record(
     merge_threshold: float = MERGE_THRESHOLD,
     window_s: float = WINDOW_S,
     progress: ProgressFn | None = None,
+    artefact_model: ArtefactFilter | str | None = "default",
+    intervals: bool = True,
 ) -> BeatAnalysis:
-    """Detect, classify and cluster every beat of a long record (see the module docstring)."""
+    """Detect, reject artefacts, classify and cluster every beat of a long record, and (``intervals``)
+    delineate each kept beat from its cluster's template (see the module docstring). ``artefact_model``:
+    ``"default"`` (the shipped filter), an :class:`ArtefactFilter`, or None (no rejection)."""
     info = path if isinstance(path, RecordInfo) else open_record(path)
+    if isinstance(artefact_model, str) and artefact_model != "default":
+        raise ValueError(f"artefact_model {artefact_model!r}: expected 'default', an ArtefactFilter or None")
+    artefact = default_filter() if isinstance(artefact_model, str) else artefact_model
+    halves = tuple(sorted({classifier.half} | ({artefact.half} if artefact else set())))
     clock: dict[str, float] = {}
     started = time.perf_counter()
-    samples = detect_record(info, window_s, progress=_part(progress, 0, 2), clock=clock)
+    parts = 3 if intervals else 2
+    samples = detect_record(info, window_s, progress=_part(progress, 0, parts), clock=clock)
     rr = feat.rr_context(samples, info.fs)
     model_rr = feat.layout_rr(classifier.inputs, samples, info.fs)
     probabilities: list[Future] = []
     qrs, morph = [], []
 
-    def classify(inputs: np.ndarray) -> np.ndarray:
+    def classify(inputs: np.ndarray, artefact_inputs: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        p_artefact = np.zeros(len(inputs), dtype=np.float32)
+        if artefact_inputs is not None:
+            with stage(clock, "artefact"):
+                p_artefact = artefact.probability(artefact_inputs)
         with stage(clock, "classify"):
-            return classifier.predict_proba(inputs)
+            return classifier.predict_proba(inputs), p_artefact
 
     # The model of one window runs in the worker while the next window is read and cut; at most two
     # windows' inputs wait, so memory stays bounded however far the model falls behind.
@@ -203,34 +262,46 @@ def analyse_record(
             if hi > lo:
                 with stage(clock, "features"):
                     f = feat.chunk_features(
-                        w.signal, info.fs, samples[lo:hi] - w.start, (classifier.half,), classifier.templates
+                        w.signal, info.fs, samples[lo:hi] - w.start, halves, classifier.templates
                     )
                     inputs = classifier.model_input(f, model_rr[lo:hi])
+                    artefact_inputs = (
+                        feat.model_input(f[f"window{artefact.half}"], rr[lo:hi]) if artefact else None
+                    )
                 if len(probabilities) >= 2:
                     probabilities[-2].result()
-                probabilities.append(worker.submit(classify, inputs))
+                probabilities.append(worker.submit(classify, inputs, artefact_inputs))
                 qrs.append(f["qrs_ms"])
                 morph.append(f["morph"])
-            report(progress, info.n_samples + w.keep_stop, 2 * info.n_samples, "classifying")
-        prob = [p.result() for p in probabilities]
+            report(progress, info.n_samples + w.keep_stop, parts * info.n_samples, "classifying")
+        prob, p_art = zip(*[p.result() for p in probabilities]) if probabilities else ((), ())
     n_morph = 2 * len(np.arange(feat.MORPH_SPAN_S[0], feat.MORPH_SPAN_S[1] + 1e-9, 1 / feat.MORPH_FS))
     cat = lambda xs, shape, dtype: np.concatenate(xs).astype(dtype) if xs else np.zeros(shape, dtype)  # noqa: E731
+    p_artefact = cat(p_art, 0, np.float32)
+    keep = ~(p_artefact > artefact.threshold) if artefact else np.ones(samples.size, dtype=bool)
     result = BeatAnalysis(
         record=info.record_id,
         fs=info.fs,
         n_samples=info.n_samples,
         channels=info.leads,
-        samples=samples,
-        classes=cat([p.argmax(axis=1) for p in prob], 0, np.int64),
-        probability=cat([p.max(axis=1) for p in prob], 0, np.float32),
-        rr=rr,
-        qrs_ms=cat(qrs, 0, np.float32),
-        morph=cat(morph, (0, n_morph), np.float32),
-        cluster=np.zeros(samples.size, dtype=np.int64),
+        samples=samples[keep],
+        classes=cat([p.argmax(axis=1) for p in prob], 0, np.int64)[keep],
+        probability=cat([p.max(axis=1) for p in prob], 0, np.float32)[keep],
+        rr=rr[keep],
+        qrs_ms=cat(qrs, 0, np.float32)[keep],
+        morph=cat(morph, (0, n_morph), np.float32)[keep],
+        cluster=np.zeros(int(keep.sum()), dtype=np.int64),
         model=classifier.source,
+        rejected=samples[~keep],
+        rejected_probability=p_artefact[~keep],
+        artefact_filter=artefact.describe() if artefact else {},
     )
     with stage(clock, "cluster"):
         recluster(result, n_clusters, merge_threshold)
+    if intervals:
+        result.intervals = delineate_record(
+            info, result.samples, result.cluster, window_s, _part(progress, 2, parts), clock
+        )
     result.timings = {**clock, "wall": time.perf_counter() - started}
     return result
 
@@ -253,6 +324,11 @@ def _check_shapes(a: BeatAnalysis) -> None:
     else:
         a.correlation = np.zeros(0)
     a.flags = cross_check(a)
+
+
+def _ms(value: float) -> float | None:
+    """A duration in ms for JSON: one decimal, None for NaN."""
+    return round(float(value), 1) if np.isfinite(value) else None
 
 
 def _part(progress: ProgressFn | None, index: int, parts: int) -> ProgressFn | None:

@@ -25,7 +25,6 @@ import numpy as np
 import torch
 
 from ecgcore.beats import features as feat
-from ecgcore.beats.analysis import CONTEXT_S
 from ecgcore.beats.detect import WINDOW_S, detect_record
 from ecgcore.beats.evaluate import TOLERANCE_S, ReferenceBeats, match_beats, read_reference
 from ecgcore.beats.longrecord import analysis_windows, open_record, read_span
@@ -114,7 +113,7 @@ def record_beats(
     samples, labels = label_detections(ref, samples, info.fs)
     rr = feat.rr_context(samples, info.fs)
     out, templates = [], []
-    for w in analysis_windows(info, WINDOW_S, CONTEXT_S):
+    for w in analysis_windows(info, WINDOW_S, feat.CONTEXT_S):
         lo, hi = np.searchsorted(samples, [w.keep_start, w.keep_stop])
         if hi > lo:
             signal = w.signal if noisy is None else noisy[:, w.start : w.start + w.signal.shape[1]]

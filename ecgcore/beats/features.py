@@ -41,6 +41,9 @@ QRS_SEARCH_S = 0.12
 QRS_LEVEL = 0.2
 #: Leads the models take.
 MODEL_LEADS = 2
+#: Context (s) read on either side of an analysis window's kept part; training sets cut their windows
+#: and templates on the same analysis windows as the long-record analysis.
+CONTEXT_S = 3.0
 #: Input layouts of the beat models (the checkpoint's ``beats.inputs``) and their channel counts:
 #: ``leads2+rr2`` = the two lead windows and the two RR ratios; ``leads2+rr2+template2`` adds the
 #: window's dominant template of each lead (:func:`dominant_template`); ``leads2+rr4+template2`` also

@@ -19,13 +19,18 @@ import numpy as np
 
 from ecgcore import io
 from ecgcore.io import ECGFormatError, RecordInfo, RecordNotFoundError, check_upload_name
+from ecgcore.paths import PROJECT_DIR
 
 #: The channels beat analysis reads (see :data:`ecgcore.io.CHANNELS`).
 CHANNELS = "any"
+#: A real 15-minute, 2-lead record shipped with the project (QT Database sel853, with its beat labels;
+#: attribution and licence in assets/README.md), so the Holter page can be tried without a folder.
+EXAMPLE_RECORD = PROJECT_DIR / "assets" / "holter-example" / "sel853"
 
 
 def open_record(path: str | Path) -> RecordInfo:
-    """The header of a WFDB record (path with or without ``.hea``): rate, length, every channel's name."""
+    """The header of a WFDB record (path with or without ``.hea``) or an EDF/EDF+ file: rate, length, every
+    channel's name (EDF: the voltage channels at the ECG rate; others are skipped, see :mod:`ecgcore.io`)."""
     return io.record_info(path, channels=CHANNELS)
 
 
@@ -79,19 +84,23 @@ def read_span(info: RecordInfo, start: int, stop: int) -> np.ndarray:
 
 
 def records_in(folder: str | Path) -> list[Path]:
-    """The WFDB records (paths without extension) of ``folder``, sorted by name."""
+    """The records of ``folder``, sorted by name: WFDB records (paths without extension) and EDF files
+    (their ``.edf`` path; one without extension would be the WFDB record of the same name)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise RecordNotFoundError(f"{folder}: no such folder")
-    return sorted(p.with_suffix("") for p in folder.glob("*.hea"))
+    wfdb_records = [p.with_suffix("") for p in folder.glob("*.hea")]
+    edf = [p for p in folder.iterdir() if p.suffix.lower() == ".edf" and p.is_file()]
+    return sorted(wfdb_records + edf, key=lambda p: (p.name, p.suffix))
 
 
 def save_upload(files: list[tuple[str, bytes]], folder: str | Path) -> Path:
     """Write uploaded ``(name, bytes)`` files into ``folder`` (each atomically) and return the record in
-    them (its path without ``.hea``; the header's signal files must be among them).
+    them: a WFDB record (its path without ``.hea``; the header's signal files must be among them), else
+    an EDF file (its path).
 
-    Raises :class:`~ecgcore.io.ECGFormatError` when the files hold no header, or the header is not one
-    :mod:`ecgcore.io` reads (a signal file it names was not uploaded, ...).
+    Raises :class:`~ecgcore.io.ECGFormatError` when the files hold no header or EDF, or the record is not
+    one :mod:`ecgcore.io` reads (a signal file the header names was not uploaded, ...).
     """
     from ecgcore.paths import atomic_write_bytes
 
@@ -101,8 +110,14 @@ def save_upload(files: list[tuple[str, bytes]], folder: str | Path) -> Path:
     for name, data in zip(names, (d for _, d in files)):
         atomic_write_bytes(folder / name, data)
     headers = [n for n in names if n.lower().endswith(".hea")]
-    if not headers:
-        raise ECGFormatError(f"{', '.join(names)}: no WFDB header (.hea) among the uploaded files")
-    header = folder / headers[0]
-    open_record(header)  # names a signal file the header wants that was not uploaded
-    return header.with_suffix("")
+    if headers:
+        header = folder / headers[0]
+        open_record(header)  # names a signal file the header wants that was not uploaded
+        return header.with_suffix("")
+    edf = [n for n in names if n.lower().endswith(".edf")]
+    if not edf:
+        raise ECGFormatError(
+            f"{', '.join(names)}: no WFDB header (.hea) or EDF file among the uploaded files"
+        )
+    open_record(folder / edf[0])
+    return folder / edf[0]

@@ -35,6 +35,7 @@ class BenchSettings:
     device: str = "auto"
     threads: int | None = None
     ig_steps: int = 16
+    compile_predict: bool = False
 
     @classmethod
     def quick(cls, device: str = "auto") -> BenchSettings:
@@ -121,9 +122,9 @@ def bench_data(n: int, progress: ProgressFn | None = None) -> Path:
     return folder
 
 
-def bench_predictor(fs: float, precision: str = "auto"):
+def bench_predictor(fs: float, precision: str = "auto", compiled: bool = False):
     """An untrained ``inception1d`` :class:`~ecgcore.predict.Predictor` for ``fs`` (latency does not depend
-    on the weights)."""
+    on the weights); ``compiled``: through :func:`~ecgcore.predict.compiled_network`."""
     from ecgcore.data import Preprocessing
     from ecgcore.models import create_model
     from ecgcore.predict import Predictor
@@ -140,7 +141,7 @@ def bench_predictor(fs: float, precision: str = "auto"):
         "stats": {},
         "label_mode": "single",
     }
-    return Predictor(model, meta, precision)
+    return Predictor(model, meta, precision, compiled=compiled)
 
 
 def forward_flops(fs: float) -> float:

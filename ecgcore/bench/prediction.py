@@ -20,11 +20,16 @@ def measure_prediction(data_dir: Path, fs: float, settings: BenchSettings, peak:
     ``no_grad``, as predictions ran before issue 20) and for the inference network (``after``), interleaved;
     then records/s of :meth:`Predictor.predict_many` (batch ``settings.batch_size``). Shares are the FLOP
     bound at the fp32 matmul rate ``peak`` over the measured time. Reading the files is timed separately.
+    With ``settings.compile_predict`` a compiled predictor (:func:`~ecgcore.predict.compiled_network`) is
+    timed too, interleaved with the others (``compiled_ms_median``; its compile in ``compile_s``).
     """
     from ecgcore.data import format_spec, open_source
 
     dataset = open_source(format_spec("deepfake", data_dir))
     predictor = bench_predictor(fs)
+    compiled, compile_s, compiled_ms = None, None, []
+    if settings.compile_predict:
+        compiled = bench_predictor(fs, compiled=True)
     ids = dataset.index["record_id"].iloc[: settings.predict_records + 1].tolist()
     read_ms, before_ms, after_ms = [], [], []
     records = []
@@ -37,6 +42,12 @@ def measure_prediction(data_dir: Path, fs: float, settings: BenchSettings, peak:
         t2 = time.perf_counter()
         predictor.predict(record)
         t3 = time.perf_counter()
+        if compiled is not None:
+            compiled.predict(record)
+            if i == 0:
+                compile_s = time.perf_counter() - t3
+            else:
+                compiled_ms.append(1000 * (time.perf_counter() - t3))
         records.append(record)
         if i:  # the first call is warm-up
             read_ms.append(1000 * (t1 - t0))
@@ -63,4 +74,14 @@ def measure_prediction(data_dir: Path, fs: float, settings: BenchSettings, peak:
         "batched_share": per_s * flops / peak,
         "read_ms_median": float(np.median(read_ms)),
         "records": len(after_ms),
+        "layout": predictor.layout,
+        **(
+            {
+                "compiled_ms_median": float(np.median(compiled_ms)),
+                "compiled_share": bound_ms / float(np.median(compiled_ms)),
+                "compile_s": compile_s,
+            }
+            if compiled_ms
+            else {}
+        ),
     }

@@ -58,6 +58,8 @@ def run_bench(settings: BenchSettings | None = None, progress: ProgressFn | None
         p["before_share"] *= peak_start / peak
         p["after_share"] *= peak_start / peak
         p["batched_share"] *= peak_start / peak
+        if "compiled_share" in p:
+            p["compiled_share"] *= peak_start / peak
     for r in saliency:
         r["bound_s"] *= peak_start / peak
         r["share"] *= peak_start / peak
@@ -141,8 +143,14 @@ def format_table(result: dict) -> str:
         lines.append(
             f"prediction {p['fs']:g} Hz, one record: fp32 model {p['before_ms_median']:.1f} ms "
             f"({100 * p['before_share']:.0f} % of bound {p['bound_ms']:.1f} ms) -> inference path ({p['precision']}) "
-            f"{p['predict_ms_median']:.1f} ms ({100 * p['after_share']:.0f} %); reading the file {p['read_ms_median']:.1f} ms"
+            f"{p['predict_ms_median']:.1f} ms ({100 * p['after_share']:.0f} %, {p['layout']}); reading the file "
+            f"{p['read_ms_median']:.1f} ms"
         )
+        if "compiled_ms_median" in p:
+            lines.append(
+                f"prediction {p['fs']:g} Hz, one record, compiled (predict, 2,000+ records): {p['compiled_ms_median']:.1f} ms "
+                f"({100 * p['compiled_share']:.0f} % of bound; compile {p['compile_s']:.0f} s, once per process)"
+            )
         train_rate = p.get("training_forward_samples_per_s")
         lines.append(
             f"prediction {p['fs']:g} Hz, batched: {p['batched_records_per_s']:.1f} records/s "

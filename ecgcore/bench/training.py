@@ -27,16 +27,19 @@ def trainer_runner(
     threads: int | None = None,
     fused: bool = False,
     compile_mode: str | None = None,
+    layout: str = "auto",
 ) -> Runner:
     """The trainer's own data path and step for ``inception1d`` at ``fs``.
 
     Sweep options: ``batch_size`` (default ``settings.batch_size``), ``threads`` (torch CPU threads set
     before every step, so runners with different counts can be interleaved), ``fused`` (AdamW's fused
-    kernel) and ``compile_mode`` (the step's forward through ``torch.compile(mode=...)``).
+    kernel), ``compile_mode`` (the step's forward through ``torch.compile(mode=...)``) and ``layout``
+    (``auto``: the trainer's choice, channels-last for CPU bf16 (:mod:`ecgcore.train.layout`); ``plain``).
     """
     from ecgcore.models import create_model
     from ecgcore.train.batches import BatchSource, prepare_data
     from ecgcore.train.device import precision_name, resolve_precision
+    from ecgcore.train.layout import channels_last, wants_channels_last
     from ecgcore.train.optim import train_step
 
     batch_size = batch_size or settings.batch_size
@@ -48,8 +51,11 @@ def trainer_runner(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused or None
     )
-    net = torch.compile(model, mode=compile_mode) if compile_mode else model
     amp_dtype, use_scaler = resolve_precision(device, amp, force=True)
+    if layout not in ("auto", "plain"):
+        raise ValueError(f"unknown layout {layout!r}; expected auto or plain")
+    cl = layout == "auto" and wants_channels_last(device, amp_dtype) and channels_last(model)
+    net = torch.compile(model, mode=compile_mode) if compile_mode else model
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None
     source = BatchSource(data.inputs, data.y, rows, device)
     rng = np.random.default_rng(0)
@@ -84,6 +90,7 @@ def trainer_runner(
             threads=threads or torch.get_num_threads(),
             fused=fused,
             compile=compile_mode,
+            layout="channels-last" if cl else "plain",
         ),
     )
 

@@ -2,8 +2,10 @@
 
 ``beats RECORD ...`` prints one JSON object per record: sampling rate, number of beats, every beat's
 sample index, EC57 class (N, S, V, F, Q), probability, cluster and cross-check flag, the morphology
-clusters and the heart rate per minute. ``--run ID`` (a finished beat-model run) or ``--model FILE``
-chooses the classifier; the default is the shipped one (assets/models/beats-default.safetensors).
+clusters, the heart rate per minute, and each beat's PR, QRS and QT (ms, from its cluster's template in
+each window) with a per-minute QT/QTc trend (``--no-intervals`` skips them). ``--run ID`` (a finished
+beat-model run) or ``--model FILE`` chooses the classifier; the default is the shipped one
+(assets/models/beats-default.safetensors).
 
 ``beats --eval-annotations atr RECORD ...`` scores detection and classes against the WFDB beat
 annotations ``RECORD.atr`` within 150 ms (ANSI/AAMI EC57) over the annotated span: one JSON line per
@@ -11,7 +13,13 @@ class (``beat``, N, S, V, F, Q) with n_reference, se, ppv and f1, then a ``total
 classes; ``--per-record`` first prints one line per record and class. ``--noise em:6`` adds synthetic
 noise (bw, ma, em at the SNR in dB) before detection; ``--detection-only`` skips the classifier.
 
-``beats train-default`` retrains the shipped classifier (see assets/models/README.md).
+Detections pass the shipped beat-vs-artefact filter first (assets/models/beats-artefact.safetensors;
+the rejected ones are listed under ``rejected`` in the JSON, and the evaluation scores the filtered
+detections and says so on its ``beat`` line); ``--no-artefact-filter`` switches it off,
+``--artefact-model FILE`` / ``--artefact-threshold P`` choose another model or threshold.
+
+``beats train-default`` retrains the shipped classifier, ``beats train-artefact`` the shipped
+beat-vs-artefact model (see assets/models/README.md).
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "records",
         nargs="+",
         metavar="RECORD",
-        help="WFDB records (path with or without .hea); or `train-default`",
+        help="WFDB records (path with or without .hea) or EDF/EDF+ files; or `train-default` / `train-artefact` [FOLDER]",
     )
     parser.add_argument(
         "--run", default=None, metavar="ID", help="classify with this finished beat-model run"
@@ -74,12 +82,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="template cosine similarity that merges two clusters",
     )
+    parser.add_argument(
+        "--no-artefact-filter",
+        action="store_true",
+        help="keep every detection (no beat-vs-artefact rejection)",
+    )
+    parser.add_argument(
+        "--artefact-model",
+        default=None,
+        metavar="FILE",
+        help="beat-vs-artefact checkpoint (default: the shipped one)",
+    )
+    parser.add_argument(
+        "--artefact-threshold",
+        type=float,
+        default=None,
+        metavar="P",
+        help="reject detections whose P(artefact) exceeds P (default: the model's own)",
+    )
     parser.add_argument("--no-beats", action="store_true", help="leave the per-beat list out of the JSON")
+    parser.add_argument(
+        "--no-intervals",
+        action="store_true",
+        help="skip the per-beat PR/QRS/QT delineation from the clusters (and the QT/QTc trend)",
+    )
     parser.add_argument(
         "--out",
         default=None,
         metavar="DIR",
-        help="train-default: where to write the model (default assets/models)",
+        help="train-default / train-artefact: where to write the model (default assets/models)",
     )
     parser.add_argument(
         "--cross-validate",
@@ -108,12 +139,17 @@ def main(args: argparse.Namespace) -> int:
             cross_validate_k=args.cross_validate,
             split=args.split,
         )
+    if args.records[0] == "train-artefact":
+        from ecgcore.beats.artefact import main as train_artefact
+
+        return train_artefact(args.records[1:], out=args.out, quiet=args.quiet)
     if args.eval_annotations:
         return _evaluate(args)
     from ecgcore.beats.analysis import analyse_record
     from ecgcore.beats.cluster import MERGE_THRESHOLD, N_CLUSTERS
 
     classifier = _classifier(args)
+    artefact = _artefact_filter(args)
     for path in args.records:
         progress = None if args.quiet else cli_progress(Path(path).name)
         result = analyse_record(
@@ -122,6 +158,8 @@ def main(args: argparse.Namespace) -> int:
             n_clusters=args.clusters or N_CLUSTERS,
             merge_threshold=args.merge_threshold if args.merge_threshold is not None else MERGE_THRESHOLD,
             progress=progress,
+            intervals=not args.no_intervals,
+            artefact_model=artefact,
         )
         if progress is not None:
             print(file=__import__("sys").stderr)
@@ -135,6 +173,19 @@ def _classifier(args: argparse.Namespace):
     if args.run and args.model:
         raise ValueError("give --run or --model, not both")
     return load_classifier(run_checkpoint(args.run) if args.run else args.model)
+
+
+def _artefact_filter(args: argparse.Namespace):
+    """The beat-vs-artefact filter the options ask for (None with ``--no-artefact-filter``)."""
+    from ecgcore.beats.artefact import load_artefact_model
+
+    if args.no_artefact_filter:
+        if args.artefact_model or args.artefact_threshold is not None:
+            raise ValueError("--no-artefact-filter: leave out --artefact-model and --artefact-threshold")
+        return None
+    if args.artefact_threshold is not None and not 0.0 <= args.artefact_threshold <= 1.0:
+        raise ValueError(f"--artefact-threshold {args.artefact_threshold}: expected a probability in [0, 1]")
+    return load_artefact_model(args.artefact_model, args.artefact_threshold)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -151,7 +202,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     if (noise is not None or args.channel is not None) and not args.detection_only:
         raise ValueError("--noise and --channel score detection only: add --detection-only")
     classifier = None if args.detection_only else _classifier(args)
-    total = Counts()
+    artefact = _artefact_filter(args)
+    total, n_rejected = Counts(), 0
     for path in args.records:
         info = open_record(path)
         ref = read_reference(info.path, args.eval_annotations)
@@ -165,18 +217,27 @@ def _evaluate(args: argparse.Namespace) -> int:
                 signal = add_noise(
                     signal, info.fs, *noise, ref.samples, seed=zlib.crc32(info.record_id.encode())
                 )
-            counts = score(ref, detect_qrs(signal, info.fs))
+            samples = detect_qrs(signal, info.fs)
+            kept = _kept(info, samples, artefact, signal)
+            counts, rejected = score(ref, kept), samples.size - kept.size
         elif classifier is None:
-            counts = score(ref, detect_record(info))
+            samples = detect_record(info)
+            kept = _kept(info, samples, artefact)
+            counts, rejected = score(ref, kept), samples.size - kept.size
         else:
-            result = analyse_record(info, classifier)
-            counts = score(ref, result.samples, result.classes)
+            result = analyse_record(info, classifier, artefact_model=artefact, intervals=False)
+            counts, rejected = score(ref, result.samples, result.classes), result.rejected.size
+        n_rejected += int(rejected)
         total.add(counts)
         if args.per_record:
             for line in counts.lines()[: 1 if classifier is None else None]:
                 if line["n_reference"] or line["n_detected"]:
                     print(json.dumps({"record": info.record_id, **line}), flush=True)
     lines = total.lines()[:1] if classifier is None else total.lines()
+    lines[0] |= {
+        "artefact_filter": artefact.describe() if artefact else "off",
+        "rejected": n_rejected,
+    }
     for line in lines:
         print(json.dumps(line), flush=True)
     classes = [x for x in lines if x["class"] != "beat"]
@@ -195,3 +256,12 @@ def _evaluate(args: argparse.Namespace) -> int:
             )
         )
     return 0
+
+
+def _kept(info, samples, artefact, signal=None):
+    """The detections ``samples`` the artefact filter keeps (all of them when it is off)."""
+    from ecgcore.beats.artefact import filter_record
+
+    if artefact is None:
+        return samples
+    return samples[filter_record(info, samples, artefact, signal) <= artefact.threshold]

@@ -33,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hours", type=float, default=24.0, help="with --long-record: its length")
     parser.add_argument("--out", type=Path, help="JSON output (default: $ECGLAB_HOME/bench/bench-TIME.json)")
     parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time one record through the compiled inference network (Predictor(compiled=True); the "
+        "compile, about 5-25 s per record length on 2 cores, is reported apart)",
+    )
+    parser.add_argument(
         "--ig-steps", type=int, help="first step count of the Integrated Gradients timing (0: skip it)"
     )
     parser.add_argument(
@@ -48,9 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--sweep",
         nargs="*",
         metavar="PART",
-        help="instead: sweep training settings at 500 Hz, interleaved (PARTs: batch threads fused compile onnx; "
-        "default all): batch 8-64 x fp32/mixed, threads 1/2, fused AdamW, torch.compile modes (compile time "
-        "apart), ONNX Runtime vs torch prediction; --rounds/--batch-size apply (about 20-30 min idle, all parts)",
+        help="instead: sweep training settings at 500 Hz, interleaved (PARTs: batch threads fused layout compile "
+        "onnx inference; default all): batch 8-64 x fp32/mixed, threads 1/2, fused AdamW, channels-last vs plain "
+        "layout, torch.compile modes (compile time apart), ONNX Runtime vs torch prediction, the inference "
+        "network's layouts and its compiled form (with 'compile'); --rounds/--batch-size apply "
+        "(about 20-30 min idle, all parts; 'layout inference' about 2 min)",
     )
     parser.add_argument(
         "--scaling-default-only",
@@ -96,6 +104,7 @@ def main(args: argparse.Namespace) -> int:
         settings.batch_size = args.batch_size
     if args.ig_steps is not None:
         settings.ig_steps = args.ig_steps
+    settings.compile_predict = args.compile
     if args.sweep is not None:
         from ecgcore.bench.sweep import SWEEP_PARTS, format_sweep, run_sweep
 

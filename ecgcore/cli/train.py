@@ -57,7 +57,13 @@ _OPTIONS: dict[str, tuple[str, type, str]] = {
         str,
         "model input: signal | chart | chart2 | gaf | gadf | mtf | rp | signal+chart | signal+gaf | gaf+mtf",
     ),
-    "--transfer": ("transfer", json_value, "transfer settings as JSON (see ecgcore.train.transfer)"),
+    "--transfer": (
+        "transfer",
+        json_value,
+        'transfer settings as JSON, e.g. \'{"sources": ["RUN_ID"], "approach": "qrs", "strategy": '
+        '"linear_probe"}\'; keys: sources, approach (combined | qrs | pretrained), strategy (linear_probe | '
+        "gradual_unfreeze | discriminative), lr_factor (default 2.6), init (pretrained | random)",
+    ),
 }
 _FLAGS: dict[str, tuple[str, bool, str]] = {
     "--no-amp": ("amp", False, "train in fp32 (default: mixed precision where the device supports it)"),

@@ -35,7 +35,7 @@ from types import MappingProxyType
 from ecgcore.data import format_spec
 from ecgcore.experiments.published import PUBLISHED_TRAINING, table1_value, table2_value
 from ecgcore.paths import generated_dir
-from ecgcore.train.config import TrainConfig
+from ecgcore.train.config import TrainConfig, TransferConfig
 from ecgcore.vocab import LEADS_8, TARGET_KEYS
 
 #: The published DeepFake set (121,977 ECGs) the seed study trained on (its code/datasets/deepfake_ecg/download.sh).
@@ -297,7 +297,7 @@ class DataSources:
 class RunSpec:
     """One run of an experiment.
 
-    ``config.transfer["sources"]`` holds the *names* of other specs (``sources``) until
+    ``config.transfer.sources`` holds the *names* of other specs (``sources``) until
     :func:`resolve` replaces them with the run ids of their finished runs.
     """
 
@@ -350,9 +350,14 @@ def resolve(spec: RunSpec, run_ids: Mapping[str, str]) -> TrainConfig:
     """
     if not spec.sources:
         return spec.config
-    transfer = dict(spec.config.transfer or {})
-    transfer["sources"] = [run_ids[name] for name in spec.sources]
-    return dataclasses.replace(spec.config, transfer=transfer)
+    sources = tuple(run_ids[name] for name in spec.sources)
+    if spec.config.transfer is None:
+        raise ValueError(
+            f"spec {spec.name!r} names sources {list(spec.sources)} but has no transfer settings"
+        )
+    return dataclasses.replace(
+        spec.config, transfer=dataclasses.replace(spec.config.transfer, sources=sources)
+    )
 
 
 #: The published number of a table row: ``(row labels, target or None, metric, split) -> value or None``.
@@ -367,6 +372,10 @@ RowsFn = Callable[["RunSpec", Mapping | None, str | None, Path | None], list[dic
 CheckFn = Callable[[DataSources], None]
 #: Table order of the targets (the seed study's: HR, QRS, PR, QT).
 TARGET_ORDER: tuple[str, ...] = ("hr", "qrs", "pr", "qt")
+
+
+#: What a classification table shows unless its experiment says otherwise (``Experiment.metrics``).
+CLASSIFICATION_METRICS: tuple[str, ...] = ("accuracy", "auc")
 
 
 @dataclass(frozen=True)
@@ -389,7 +398,11 @@ class Experiment:
     check:
         The experiment's own data check, run by ``check_data`` (None: the PTB-XL check of ``needs_ptbxl``).
     rows:
-        Builds the table rows of one run (None: accuracy and macro AUC / MAE from the run summary).
+        Builds the table rows of one run (None: ``metrics`` / MAE from the run summary).
+    metrics:
+        A classification table's metrics, one table row each: ``accuracy``, ``auc`` (macro) and the
+        per-class rates of :data:`ecgcore.train.metrics.RATES`, macro (``"f1"``) or of one class
+        (``"f1:AFIB"``).
     study:
         Which study the experiment reproduces: ``"seed"`` (the notes and citation of the seed study) or
         another study's key, whose citation is in ``citation``.
@@ -410,6 +423,7 @@ class Experiment:
     rows: RowsFn | None = None
     study: str = "seed"
     citation: Mapping[str, str] | None = None
+    metrics: tuple[str, ...] = CLASSIFICATION_METRICS
 
 
 def _config(preset: Preset, *, task: str, data: str, model: str, **overrides) -> TrainConfig:
@@ -504,7 +518,7 @@ def _source_specs(
 
 
 def _target_config(
-    preset: Preset, sources: DataSources, fraction: float, transfer: dict | None = None
+    preset: Preset, sources: DataSources, fraction: float, transfer: TransferConfig | None = None
 ) -> TrainConfig:
     """The classification run on PTB-XL-B (scratch, transferred or control) with ``fraction`` of its training split."""
     return _config(
@@ -533,7 +547,7 @@ def _transferred(
     source_names: list[str],
     fraction: float = 1.0,
 ) -> RunSpec:
-    transfer = {"sources": list(source_names), "approach": approach, "strategy": strategy}
+    transfer = TransferConfig(tuple(source_names), approach, strategy)
     config = _target_config(preset, sources, fraction, transfer)
     row = {"setting": setting, "approach": approach, "strategy": strategy, "fraction": fraction}
     return RunSpec(f"transfer/{setting}/{approach}/{strategy}/{fraction:g}", config, row, tuple(source_names))
@@ -547,13 +561,7 @@ def _random_init_control(
     It separates what the pretrained weights bring from what the bigger model brings: approach 1
     concatenates several backbones, so it has several times the plain scratch model's parameters.
     """
-    transfer = {
-        "sources": list(source_names),
-        "approach": approach,
-        "strategy": "discriminative",
-        "lr_factor": 1.0,
-        "init": "random",
-    }
+    transfer = TransferConfig(tuple(source_names), approach, "discriminative", lr_factor=1.0, init="random")
     config = _target_config(preset, sources, 1.0, transfer)
     row = {
         "setting": f"{setting}, random init",

@@ -44,6 +44,7 @@ from ecgcore.experiments.definitions import (
     register_experiment,
 )
 from ecgcore.experiments.prepare import DataRequired
+from ecgcore.train.config import TransferConfig
 from ecgcore.vocab import LEADS_12
 
 #: The architectures the study compared, in its order, and the one the later experiments use.
@@ -176,7 +177,7 @@ def _run(
     if representation is not None:
         extra["representation"] = representation
     if source is not None:
-        extra["transfer"] = {"sources": [source], "approach": "pretrained", "strategy": STRATEGY}
+        extra["transfer"] = TransferConfig((source,), "pretrained", STRATEGY)
     config = _config(
         preset,
         task="classification",

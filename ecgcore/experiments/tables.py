@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ecgcore.experiments.definitions import (
+    CLASSIFICATION_METRICS,
     TARGET_ORDER,
     DataSources,
     Experiment,
@@ -37,12 +38,15 @@ from ecgcore.experiments.published import MODEL_LABELS, SEED_STUDY
 from ecgcore.paths import atomic_write_json, atomic_write_text, data_home
 from ecgcore.runs.store import RunStore
 from ecgcore.train.metrics import (
+    RATES,
     accuracy_of,
     baseline_predictions,
     bootstrap_interval,
     clears,
     macro_auc_of,
     mae_of,
+    rate_of,
+    rate_value,
 )
 from ecgcore.version import code_version
 from ecgcore.vocab import TARGETS_BY_KEY
@@ -55,7 +59,28 @@ NOT_CLEAR = "†"
 #: Who a value column is about, in column order.
 WHO: tuple[str, ...] = ("ours", "baseline", "published")
 SPLIT_LABELS: dict[str, str] = {"train": "train", "val": "val", "test": "test"}
-CLASSIFICATION_METRICS: tuple[str, ...] = ("accuracy", "auc")
+#: How a classification metric is named in a table (``"<rate>:<class>"`` adds the class).
+METRIC_LABELS: dict[str, str] = {
+    "auc": "AUC (macro)",
+    "accuracy": "accuracy",
+    "sensitivity": "sensitivity (macro)",
+    "specificity": "specificity (macro)",
+    "precision": "precision (macro)",
+    "f1": "F1 (macro)",
+}
+
+
+def is_rate(metric: str) -> bool:
+    """Whether ``metric`` is a per-class rate (:data:`ecgcore.train.metrics.RATES`), macro or of one class."""
+    return metric.partition(":")[0] in RATES
+
+
+def metric_label(metric: str) -> str:
+    """``"F1 (macro)"``, ``"sensitivity AFIB"``, ``"AUC SEHYP"``: a classification metric as a table names it."""
+    base, _, name = metric.partition(":")
+    if name:
+        return f"{'AUC' if base == 'auc' else 'F1' if base == 'f1' else base} {name}"
+    return METRIC_LABELS.get(metric, metric)
 
 
 def value_columns(splits: Sequence[str] = ("train", "val", "test")) -> tuple[str, ...]:
@@ -107,14 +132,15 @@ def run_values(
     task: str,
     targets: Iterable[str] = (),
     shown: Sequence[str] = ("train", "val", "test"),
+    metrics: Sequence[str] = CLASSIFICATION_METRICS,
 ) -> list[dict]:
     """One dict per (target, metric) with ``ours_<split>`` and ``baseline_<split>`` for each ``shown`` split.
 
     ``splits`` maps a split to its (model metrics, baseline metrics), as :func:`summary_splits` gives.
+    A classification table shows ``metrics``: summary keys (``accuracy``, ``auc``) or rates
+    (:func:`is_rate`), which are computed from the summary's per-class counts (every run has them).
     """
-    keys = (
-        [(t, "mae") for t in targets] if task == "regression" else [(None, m) for m in CLASSIFICATION_METRICS]
-    )
+    keys = [(t, "mae") for t in targets] if task == "regression" else [(None, m) for m in metrics]
     out = []
     for target, metric in keys:
         values: dict = {"target": target, "metric": metric}
@@ -123,10 +149,17 @@ def run_values(
             if target is not None:
                 model = (model.get("per_target") or {}).get(target, {})
                 base = (base.get("per_target") or {}).get(target, {})
-            values[f"ours_{split}"] = _num(model.get(metric))
-            values[f"baseline_{split}"] = _num(base.get(metric))
+            values[f"ours_{split}"] = _value(model, metric)
+            values[f"baseline_{split}"] = _value(base, metric)
         out.append(values)
     return out
+
+
+def _value(metrics: Mapping, metric: str) -> float:
+    if is_rate(metric):
+        per_class = metrics.get("per_class")
+        return _num(rate_value(per_class, metric)) if isinstance(per_class, Mapping) else math.nan
+    return _num(metrics.get(metric))
 
 
 def published_values(experiment: Experiment, row: Mapping, target: str | None, metric: str) -> dict:
@@ -150,6 +183,8 @@ def load_predictions(run_dir: Path) -> dict | None:
 def _metric_fn(task: str, names: Sequence[str], target: str | None, metric: str, multi: bool) -> Callable:
     if task == "regression":
         return mae_of(list(names).index(target))
+    if is_rate(metric):
+        return rate_of(names, multi, metric)
     return macro_auc_of(names, multi) if metric == "auc" else accuracy_of(names, multi)
 
 
@@ -200,9 +235,7 @@ def _metric_label(target: object, metric: str) -> str:
     if isinstance(target, str) and target in TARGETS_BY_KEY:
         t = TARGETS_BY_KEY[target]
         return f"{t.key.upper()} {metric.upper()} ({t.unit})"
-    if metric.startswith("auc:"):  # one class's AUC
-        return f"AUC {metric[4:]}"
-    return {"auc": "AUC (macro)", "accuracy": "accuracy"}.get(metric, metric)
+    return metric_label(metric)
 
 
 def interval_columns(table: pd.DataFrame) -> tuple[str, ...]:
@@ -323,8 +356,11 @@ def _row_values(experiment: Experiment, store: RunStore, runs: Sequence[PlannedR
     done = [p for p in runs if p.status == "done"]
     targets = [t for t in TARGET_ORDER if t in spec.config.targets]
     summaries = [store.get_run(p.run_id)["summary"] for p in done]
-    per_seed = [run_values(summary_splits(s), experiment.task, targets, experiment.splits) for s in summaries]
-    template = run_values({}, experiment.task, targets, experiment.splits)
+    per_seed = [
+        run_values(summary_splits(s), experiment.task, targets, experiment.splits, experiment.metrics)
+        for s in summaries
+    ]
+    template = run_values({}, experiment.task, targets, experiment.splits, experiment.metrics)
     saved = [load_predictions(store.run_dir(p.run_id)) for p in done] if "test" in experiment.splits else []
     versions = sorted({((s.get("code_version") or {}).get("label") or "unrecorded") for s in summaries})
     out = []
@@ -414,6 +450,19 @@ def table_notes(experiment: Experiment | str, preset: Preset | str, sources: Dat
         + f". {NOT_CLEAR} marks a model whose interval overlaps the baseline's: on these test records it is "
         "not distinguishable from the trivial predictor. A macro AUC is given only when every class has "
         "positives among the records.",
+        *(
+            [
+                "Sensitivity (recall), specificity, precision (PPV) and F1 are one-vs-rest per class at the "
+                "predicted class (the arg-max; multi-label: probability >= 0.5), averaged over the classes "
+                "(macro) or shown for one class (e.g. 'F1 AFIB'). A class never predicted has precision 0; a "
+                "macro sensitivity or F1 is given only when every class has positives among the records. "
+                "The class-prior baseline always predicts the most frequent class (multi-label: the classes "
+                "present in at least half the training records), so its macro sensitivity is 1 / classes "
+                "(single-label).",
+            ]
+            if experiment.task == "classification" and any(is_rate(m) for m in experiment.metrics)
+            else []
+        ),
         f"Code: the runs' ecglab version and ecgcore source digest are in the code_version column (running "
         f"now: {code_version()['label']}); runs are reused across code versions only with --reuse-any-version.",
     ]

@@ -100,8 +100,8 @@ def _exists(store: RunStore, run_id: str) -> bool:
 
 
 def transfer_sources(config: TrainConfig, store: RunStore) -> list:
-    """The finished runs named in ``config.transfer["sources"]``, as transfer sources: regression runs, or
-    for the ``pretrained`` approach a classification run.
+    """The finished runs named in ``config.transfer.sources``, as transfer sources: regression runs, or
+    for the ``pretrained`` approach a classification run, for ``continue`` a run of this run's task.
 
     Raises
     ------
@@ -110,9 +110,10 @@ def transfer_sources(config: TrainConfig, store: RunStore) -> list:
     FileNotFoundError
         If its best checkpoint or ``records.json`` is missing.
     """
-    transfer = config.transfer or {}
-    task = "classification" if transfer.get("approach") == "pretrained" else "regression"
-    return [load_source(run_id, store, task) for run_id in transfer.get("sources") or []]
+    if config.transfer is None:
+        return []
+    task = "regression" if config.transfer.approach in ("combined", "qrs") else config.task
+    return [load_source(run_id, store, task) for run_id in config.transfer.sources]
 
 
 def load_source(run_id: str, store: RunStore, task: str = "regression"):

@@ -25,6 +25,7 @@ from ecgcore.train.checkpoint import jsonable, read_checkpoint, save_checkpoint
 from ecgcore.train.config import TrainConfig
 from ecgcore.train.device import precision_name, resolve_precision
 from ecgcore.train.evaluate import epoch_metrics, evaluate_split, headline, save_predictions
+from ecgcore.train.layout import channels_last, plain_layout, wants_channels_last
 from ecgcore.train.optim import (
     BestTracker,
     build_optimizer,
@@ -84,17 +85,21 @@ def fit(
         source,
     )
     epoch = state.start_epoch - 1
-    for epoch in range(state.start_epoch, config.epochs):
-        train_loss = _run_epoch(state, epoch, augment(epoch, state.info.rank) if augment else None)
-        if _end_epoch(state, epoch, train_loss):
-            break
-    return _summary(state, epoch)
+    try:
+        for epoch in range(state.start_epoch, config.epochs):
+            train_loss = _run_epoch(state, epoch, augment(epoch, state.info.rank) if augment else None)
+            if _end_epoch(state, epoch, train_loss):
+                break
+        return _summary(state, epoch)
+    finally:
+        plain_layout(state.model)  # the caller gets the model back in the layout it gave
 
 
 def _setup(config, data, model, run_dir, device, recorder, strategy, resume, progress, run_id, info, source):
     """The model on its device (wrapped for DDP / compile), loss, optimiser, schedule, precision, resume."""
     model = model.to(device)
     amp_dtype, use_scaler = resolve_precision(device, config.amp)
+    layout = "channels-last" if wants_channels_last(device, amp_dtype) and channels_last(model) else None
     batch = ddp.per_rank_batch(config.batch_size, info)
     monitor, mode = monitor_of(config)
     optimizer = build_optimizer(config, model, strategy)
@@ -137,7 +142,7 @@ def _setup(config, data, model, run_dir, device, recorder, strategy, resume, pro
         state.recorder.started(
             state.device_label,
             state.total_steps,
-            f"training ({source.mode} data, {precision_name(state.amp_dtype)})",
+            f"training ({', '.join(filter(None, (f'{source.mode} data', precision_name(amp_dtype), layout)))})",
         )
     state.timer = time.monotonic()
     return state

@@ -131,11 +131,6 @@ def classification_metrics(
         confusion = cms.tolist()
         accuracy = accuracy_score(onehot, pred)
         f1 = f1_score(onehot, pred, average="macro", zero_division=0)
-        counts = {name: cms[j] for j, name in enumerate(classes)}
-        per_class = {
-            name: {"tp": int(c[1, 1]), "fn": int(c[1, 0]), "fp": int(c[0, 1]), "tn": int(c[0, 0])}
-            for name, c in counts.items()
-        }
     else:
         true_idx = np.asarray(y_true, dtype=np.int64)
         pred_idx = probs.argmax(axis=1)
@@ -143,13 +138,7 @@ def classification_metrics(
         confusion = cm.tolist()
         accuracy = accuracy_score(true_idx, pred_idx)
         f1 = f1_score(true_idx, pred_idx, labels=list(range(n_classes)), average="macro", zero_division=0)
-        total = cm.sum()
-        per_class = {}
-        for j, name in enumerate(classes):
-            tp = cm[j, j]
-            fn = cm[j].sum() - tp
-            fp = cm[:, j].sum() - tp
-            per_class[name] = {"tp": int(tp), "fn": int(fn), "fp": int(fp), "tn": int(total - tp - fn - fp)}
+    per_class = class_counts(classes, onehot, predicted(probs, multi_label))
     return {
         "auc": float(np.mean(defined)) if defined and not undefined else None,
         "auc_classes": len(defined),
@@ -340,6 +329,74 @@ def accuracy_of(classes: Sequence[str], multi_label: bool) -> Callable[[np.ndarr
         return float(accuracy_score(np.asarray(t, dtype=np.int64), p.argmax(axis=1)))
 
     return accuracy
+
+
+def predicted(probs: np.ndarray, multi_label: bool) -> np.ndarray:
+    """The predicted classes as a 0/1 matrix ``[N, C]``: probability >= 0.5 per class (multi-label) or
+    the arg-max (single-label)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if multi_label:
+        return (probs >= 0.5).astype(np.int64)
+    return np.eye(probs.shape[1], dtype=np.int64)[probs.argmax(axis=1)]
+
+
+def class_counts(classes: Sequence[str], onehot: np.ndarray, pred: np.ndarray) -> dict[str, dict[str, int]]:
+    """One-vs-rest ``{"tp", "fn", "fp", "tn"}`` per class from 0/1 truth and prediction matrices ``[N, C]``."""
+    t, p = np.asarray(onehot, dtype=bool), np.asarray(pred, dtype=bool)
+    tp, fn, fp = (t & p).sum(axis=0), (t & ~p).sum(axis=0), (~t & p).sum(axis=0)
+    tn = len(t) - tp - fn - fp
+    return {
+        name: {"tp": int(tp[j]), "fn": int(fn[j]), "fp": int(fp[j]), "tn": int(tn[j])}
+        for j, name in enumerate(classes)
+    }
+
+
+#: Per-class rates from one-vs-rest counts that a result table can show (``"<rate>"`` is the macro mean,
+#: ``"<rate>:<class>"`` one class): sensitivity (recall), specificity, precision (PPV), F1.
+RATES: tuple[str, ...] = ("sensitivity", "specificity", "precision", "f1")
+
+
+def class_rate(counts: dict[str, int], rate: str) -> float | None:
+    """One class's ``rate`` from its counts.
+
+    Sensitivity and F1 are undefined (``None``) for a class without positives, specificity for a
+    class without negatives; precision is 0 for a class never predicted (scikit-learn's
+    ``zero_division=0``: a predictor that never names a class gets no credit for it).
+    """
+    tp, fn, fp, tn = (counts[k] for k in ("tp", "fn", "fp", "tn"))
+    if rate == "sensitivity":
+        return tp / (tp + fn) if tp + fn else None
+    if rate == "specificity":
+        return tn / (tn + fp) if tn + fp else None
+    if rate == "precision":
+        return tp / (tp + fp) if tp + fp else 0.0
+    if rate == "f1":
+        return 2 * tp / (2 * tp + fp + fn) if tp + fn else None
+    raise ValueError(f"unknown rate {rate!r}; expected one of {RATES}")
+
+
+def rate_value(per_class: dict[str, dict[str, int]], metric: str) -> float | None:
+    """``"<rate>"``: the macro mean over classes (``None`` if any class's rate is undefined) or
+    ``"<rate>:<class>"``: that class's rate, from :func:`class_counts` output (a run summary's ``per_class``)."""
+    rate, _, name = metric.partition(":")
+    if name:
+        return class_rate(per_class[name], rate) if name in per_class else None
+    values = [class_rate(c, rate) for c in per_class.values()]
+    return None if not values or any(v is None for v in values) else float(np.mean(values))
+
+
+def rate_of(
+    classes: Sequence[str], multi_label: bool, metric: str
+) -> Callable[[np.ndarray, np.ndarray], float | None]:
+    """:func:`rate_value` of predictions (arg-max, or >= 0.5 when multi-label), for :func:`bootstrap_interval`."""
+
+    def rate(t: np.ndarray, p: np.ndarray) -> float | None:
+        onehot = np.asarray(t, dtype=np.int64)
+        if not multi_label:
+            onehot = np.eye(len(classes), dtype=np.int64)[onehot]
+        return rate_value(class_counts(classes, onehot, predicted(p, multi_label)), metric)
+
+    return rate
 
 
 def clears(model: dict, baseline: dict, higher_is_better: bool) -> bool | None:

@@ -1,8 +1,9 @@
 """Transfer learning from finished interval-regression runs to superclass classification.
 
-:func:`prepare` is what the trainer calls when ``TrainConfig.transfer`` is set::
+:func:`prepare` is what the trainer calls when ``TrainConfig.transfer`` is set, a
+:class:`ecgcore.train.config.TransferConfig` (JSON form)::
 
-    {"sources": [run_id, ...], "approach": "combined" | "qrs",
+    {"sources": [run_id, ...], "approach": "combined" | "qrs" | "pretrained",
      "strategy": "linear_probe" | "gradual_unfreeze" | "discriminative", "lr_factor": 2.6 (optional),
      "init": "pretrained" (default) | "random" (the same architecture and size, randomly initialised:
      the control that separates what the pretrained weights bring from what the bigger model brings)}
@@ -14,7 +15,10 @@ Approaches
     model is that run's architecture with a new head. ``qrs``: only the backbone of the run that
     predicts QRS (a single-target QRS run preferred), with a new head. ``pretrained``: one finished
     *classification* run (PTB-XL pretraining for a Challenge database, say): its backbone, and its head
-    too when it predicts the same classes in the same order (a new head otherwise).
+    too when it predicts the same classes in the same order (a new head otherwise). ``continue``: one
+    finished run of the same task on the same data: this run's model (its own ``model_kwargs``, e.g. a
+    study's sampled dropout and no frozen backbone) takes all of the source's weights, head included;
+    a later stage of a hyperparameter study starts from the best run of an earlier one this way.
 
 Strategies (all by the models' *named* layer groups, ``model.layer_groups()``, input side first)
     ``linear_probe``: only the head trains; the backbone is frozen, BatchNorm statistics included (frozen
@@ -28,7 +32,8 @@ Leakage
     the evaluation splits": a pretraining record in the target's training split would be harmless, but
     the check cannot know how the target's splits will be drawn by future code, so any overlap refuses.
     Records and patients are compared within a data kind (the Challenge's ``HR*`` records are PTB-XL's),
-    waveforms (signal fingerprints) across kinds (:mod:`ecgcore.train.leakage`).
+    waveforms (signal fingerprints) across kinds (:mod:`ecgcore.train.leakage`). ``continue`` trains on
+    the source's own data, so there a source record may appear, but only in the split of the same name.
 """
 
 from __future__ import annotations
@@ -42,17 +47,16 @@ import torch
 
 from ecgcore.models import ECGModel, create_model
 from ecgcore.train.checkpoint import load_checkpoint, read_checkpoint
-from ecgcore.train.config import TrainConfig
+from ecgcore.train.config import (
+    APPROACHES,
+    DEFAULT_LR_FACTOR,
+    INITS,
+    STRATEGIES,
+    TrainConfig,
+    TransferConfig,
+)
 from ecgcore.train.leakage import LeakageError, assert_no_leakage, target_records
 from ecgcore.vocab import TARGET_KEYS
-
-APPROACHES = ("combined", "qrs", "pretrained")
-#: ``transfer["init"]``: the sources' trained backbones, or the same architecture randomly initialised
-#: (the same-size scratch control of the transfer tables).
-INITS = ("pretrained", "random")
-STRATEGIES = ("linear_probe", "gradual_unfreeze", "discriminative")
-#: ULMFiT's factor between the learning rates of neighbouring layer groups.
-DEFAULT_LR_FACTOR = 2.6
 
 
 # --- strategies ---------------------------------------------------------------------------------
@@ -186,9 +190,9 @@ def _check_compatible(source: Source, config: TrainConfig) -> None:
 
 def select_sources(sources: list[Source], approach: str) -> list[Source]:
     """The sources an approach uses (see the module docstring); clear errors when they do not fit."""
-    if approach == "pretrained":
+    if approach in ("pretrained", "continue"):
         if len(sources) != 1:
-            raise ValueError(f"approach 'pretrained' takes one source run; got {len(sources)}")
+            raise ValueError(f"approach {approach!r} takes one source run; got {len(sources)}")
         return sources
     if approach == "qrs":
         with_qrs = [s for s in sources if "qrs" in s.targets]
@@ -226,6 +230,34 @@ def build_transfer_model(
     return model
 
 
+def continued_model(config: TrainConfig, source: Source, n_leads: int, n_outputs: int, classes) -> ECGModel:
+    """Approach ``continue``: the model of ``config`` with every weight of ``source`` (same task and outputs)."""
+    if source.meta.get("task") != config.task:
+        raise ValueError(
+            f"transfer source {source.run_id!r} is a {source.meta.get('task')} run; approach 'continue' "
+            f"needs a {config.task} run"
+        )
+    if config.task == "classification" and list(source.meta.get("classes") or []) != list(classes or []):
+        raise ValueError(
+            f"transfer source {source.run_id!r} predicts classes {source.meta.get('classes')}; this run "
+            f"predicts {list(classes or [])} (approach 'continue' keeps the head)"
+        )
+    if source.model.config["name"] != config.model:
+        raise ValueError(
+            f"transfer source {source.run_id!r} is a {source.model.config['name']} model; this run trains "
+            f"{config.model} (approach 'continue' needs the same architecture)"
+        )
+    model = create_model(config.model, n_leads, n_outputs, **config.model_kwargs)
+    try:
+        model.load_state_dict(source.model.state_dict())
+    except RuntimeError as err:
+        raise ValueError(
+            f"transfer source {source.run_id!r}'s weights do not fit {config.model} with "
+            f"{config.model_kwargs}: {str(err).splitlines()[0]}"
+        ) from None
+    return model
+
+
 def prepare(
     config: TrainConfig,
     n_leads: int,
@@ -235,7 +267,7 @@ def prepare(
 ) -> tuple[ECGModel, Strategy]:
     """The model and strategy of a transfer run (what :func:`ecgcore.train.trainer.train` calls).
 
-    ``sources`` are the runs named in ``config.transfer["sources"]``, already loaded (checkpoint and
+    ``sources`` are the runs named in ``config.transfer.sources``, already loaded (checkpoint and
     record list; ``ecgcore.runs.transfer_sources`` resolves run ids to them). Checks their inputs
     match the target's and that none of their records is in the target data, and builds the model with
     the approach's backbones and a new head. The returned model is already set up for epoch 0.
@@ -243,36 +275,33 @@ def prepare(
     Raises
     ------
     ValueError
-        For an unknown approach or strategy, unusable sources, mismatched inputs, or a classification
-        target that is not a classification run.
+        For a config without transfer settings, no loaded sources, unusable sources or mismatched
+        inputs (the settings themselves are checked by :class:`TransferConfig`).
     LeakageError
         If a pretraining record is in the target data.
     """
-    transfer = dict(config.transfer or {})
-    unknown = sorted(set(transfer) - {"sources", "approach", "strategy", "lr_factor", "init"})
-    if unknown:
-        raise ValueError(f"TrainConfig.transfer has unknown keys {unknown}")
-    approach = transfer.get("approach", "combined")
-    if approach not in APPROACHES:
-        raise ValueError(f"transfer approach {approach!r}; expected one of {APPROACHES}")
-    strategy = Strategy(
-        transfer.get("strategy", "linear_probe"), float(transfer.get("lr_factor", DEFAULT_LR_FACTOR))
-    )
-    if not transfer.get("sources") or not sources:
-        raise ValueError("TrainConfig.transfer['sources'] lists no source runs")
-    if config.task != "classification":
-        raise ValueError(f"transfer targets classification; this run's task is {config.task!r}")
+    transfer: TransferConfig | None = config.transfer
+    if transfer is None:
+        raise ValueError("TrainConfig.transfer is not set: this is not a transfer run")
+    if not sources:
+        raise ValueError(f"no source run loaded for TrainConfig.transfer.sources={list(transfer.sources)}")
+    approach = transfer.approach
+    strategy = Strategy(transfer.strategy, transfer.lr_factor)
     for source in sources:  # every source's weights, in the order given (a broken one fails here)
         source.model  # noqa: B018
     sources = select_sources(list(sources), approach)
     for source in sources:
         _check_compatible(source, config)
-    assert_no_leakage([s.records for s in sources], target_records(config))
-    init = transfer.get("init", "pretrained")
-    if init not in INITS:
-        raise ValueError(f"transfer init {init!r}; expected one of {INITS}")
-    model = build_transfer_model(sources, n_leads, n_outputs, classes if approach == "pretrained" else None)
-    if init == "random":  # the same-size control: the transferred architecture, none of its weights
+    assert_no_leakage(
+        [s.records for s in sources], target_records(config), same_split_ok=approach == "continue"
+    )
+    if approach == "continue":
+        model = continued_model(config, sources[0], n_leads, n_outputs, classes)
+    else:
+        model = build_transfer_model(
+            sources, n_leads, n_outputs, classes if approach == "pretrained" else None
+        )
+    if transfer.init == "random":  # the same-size control: the transferred architecture, none of its weights
         torch.manual_seed(config.seed)
         for module in model.modules():
             if module is not model and hasattr(module, "reset_parameters"):
@@ -284,12 +313,16 @@ def prepare(
 
 __all__ = [
     "APPROACHES",
+    "DEFAULT_LR_FACTOR",
+    "INITS",
     "STRATEGIES",
     "LeakageError",
     "Source",
     "Strategy",
+    "TransferConfig",
     "assert_no_leakage",
     "build_transfer_model",
+    "continued_model",
     "prepare",
     "select_sources",
     "target_records",

@@ -123,6 +123,8 @@ def _check_model_kwargs(config: TrainConfig) -> None:
             f"--model-kwargs {config.model_kwargs!r}: expected a JSON object of the model's arguments"
         )
     for key, value in config.model_kwargs.items():
+        if key == "frozen":  # any model's (create_model freezes those layer groups; the build checks them)
+            continue
         if key not in accepted:
             raise ConfigError(
                 f"--model-kwargs: {config.model} takes no argument {key!r}; it takes {', '.join(accepted) or 'none'}"

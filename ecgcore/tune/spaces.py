@@ -10,10 +10,11 @@ A space file (JSON)::
      "stages": [
        {"name": "head", "sampler": "grid", "fixed": {"model_kwargs.frozen": "backbone"},
         "params": {"lr": [1e-3, 3e-3, 1e-2], "batch_size": [32, 64]}},
-       {"name": "full", "sampler": "tpe",
+       {"name": "full", "sampler": "tpe", "warm_start": "head",
         "params": {"lr": {"low": 1e-5, "high": 1e-3, "log": true}, "weight_decay": {"low": 1e-4, "high": 1e-1,
                    "log": true}, "model_kwargs.dropout": {"low": 0.0, "high": 0.5}}},
-       {"name": "refine", "sampler": "around", "factors": [0.5, 1, 2], "params": {"lr": null, "weight_decay": null}}
+       {"name": "refine", "sampler": "around", "factors": [0.5, 1, 2], "warm_start": "head",
+        "params": {"lr": null, "weight_decay": null}}
      ]}
 
 Parameter names are :class:`ecgcore.train.TrainConfig` fields, or ``model_kwargs.NAME`` for an argument
@@ -23,6 +24,13 @@ previous stages' best value times each factor. Every stage's trials start from `
 of the earlier stages, then the stage's ``fixed`` values and its sampled ones. ``model_kwargs.frozen``
 (any model; see :func:`ecgcore.models.create_model`) trains only the head: the first stage of the
 vision study.
+
+``warm_start`` names an earlier stage: every trial of this stage starts from the weights of that stage's
+best run (all layers, head included; ``TrainConfig.transfer`` with approach ``continue``), not from a
+fresh model. That is how the vision study's second stage fine-tunes all layers: from the head it trained
+with the backbone frozen, so a random head does not wreck the backbone's features in the first steps.
+The ``refine`` stage starts from the same run, so its trials differ from the TPE stage's only in their
+values.
 """
 
 from __future__ import annotations
@@ -45,6 +53,8 @@ class Stage:
     params: dict[str, Any]
     fixed: dict[str, Any] = field(default_factory=dict)
     factors: tuple[float, ...] = (0.5, 1.0, 2.0)
+    #: An earlier stage whose best run every trial of this stage starts from (None: a fresh model).
+    warm_start: str | None = None
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -85,6 +95,13 @@ class Space:
             raise ValueError(f"space {self.name!r} has no stage")
         if self.stages[0].sampler == "around":
             raise ValueError(f"space {self.name!r}: an 'around' stage needs an earlier stage")
+        for i, stage in enumerate(self.stages):
+            earlier = [s.name for s in self.stages[:i]]
+            if stage.warm_start is not None and stage.warm_start not in earlier:
+                raise ValueError(
+                    f"space {self.name!r}: stage {stage.name!r} warm-starts from {stage.warm_start!r}, "
+                    f"which is not an earlier stage ({earlier or 'none'})"
+                )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Space:
@@ -95,6 +112,7 @@ class Space:
                 params=dict(s["params"]),
                 fixed=dict(s.get("fixed", {})),
                 factors=tuple(s.get("factors", (0.5, 1.0, 2.0))),
+                warm_start=s.get("warm_start"),
             )
             for s in d.get("stages", [])
         )
@@ -128,13 +146,19 @@ PRESETS: dict[str, dict[str, Any]] = {
             {
                 "name": "full",
                 "sampler": "tpe",
+                "warm_start": "head",
                 "params": {
                     "lr": {"low": 1e-5, "high": 1e-3, "log": True},
                     "weight_decay": {"low": 1e-4, "high": 1e-1, "log": True},
                     "model_kwargs.dropout": {"low": 0.0, "high": 0.5},
                 },
             },
-            {"name": "refine", "sampler": "around", "params": {"lr": None, "weight_decay": None}},
+            {
+                "name": "refine",
+                "sampler": "around",
+                "warm_start": "head",
+                "params": {"lr": None, "weight_decay": None},
+            },
         ],
     },
     "quick": {
@@ -147,8 +171,19 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "fixed": {"model_kwargs.frozen": "backbone"},
                 "params": {"lr": [1e-3, 1e-2]},
             },
-            {"name": "full", "sampler": "tpe", "params": {"lr": {"low": 1e-4, "high": 1e-2, "log": True}}},
-            {"name": "refine", "sampler": "around", "factors": [0.5, 2.0], "params": {"lr": None}},
+            {
+                "name": "full",
+                "sampler": "tpe",
+                "warm_start": "head",
+                "params": {"lr": {"low": 1e-4, "high": 1e-2, "log": True}},
+            },
+            {
+                "name": "refine",
+                "sampler": "around",
+                "factors": [0.5, 2.0],
+                "warm_start": "head",
+                "params": {"lr": None},
+            },
         ],
     },
 }

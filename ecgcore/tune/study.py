@@ -10,7 +10,9 @@ named ``<study>.<stage>`` in ``storage`` (default: SQLite ``studies.db`` in the 
   once the shared count of finished trials reaches its target.
 
 Each trial is a run (:func:`ecgcore.runs.run_training`), visible in Results, with ``trial.json`` in its
-directory (study, stage, trial number, parameters). Its validation metric is reported to Optuna every
+directory (study, stage, trial number, parameters, and the run it warm-started from). A stage with
+``warm_start`` starts every trial from the best run of the earlier stage it names (transfer approach
+``continue``: all weights, the trial's own settings). Its validation metric is reported to Optuna every
 epoch; when the pruner says so the run is cancelled ("pruned by ...") and the trial marked pruned. The
 trial's value is the best validation value of its epochs.
 """
@@ -182,7 +184,7 @@ def run_study(
             load_if_exists=True,
         )
         target = math.prod(len(v) for v in grid.values()) if grid is not None else int(trials)
-        stage_base = apply(base, {**best, **stage.fixed})
+        stage_base = apply(base, {**best, **stage.fixed, **_warm_start(stage, results, space)})
 
         objective = _objective(name, stage, stage_base, grid, space, store, train, runs_dir, storage)
 
@@ -210,6 +212,22 @@ def run_study(
     return results
 
 
+#: How a warm-started trial continues from the earlier stage's best run: every layer at the trial's lr.
+WARM_START = {"approach": "continue", "strategy": "discriminative", "lr_factor": 1.0}
+
+
+def _warm_start(stage: Stage, results: dict[str, Any], space: Space) -> dict[str, Any]:
+    """``{"transfer": ...}`` continuing from the best run of the stage ``stage.warm_start`` names, or ``{}``."""
+    if stage.warm_start is None:
+        return {}
+    source = results[stage.warm_start]["best_run"]
+    if source is None:
+        raise RuntimeError(
+            f"stage {stage.name!r} warm-starts from stage {stage.warm_start!r}, whose best trial names no run"
+        )
+    return {"transfer": {"sources": [source], **WARM_START}}
+
+
 def _objective(
     name: str,
     stage: Stage,
@@ -232,7 +250,14 @@ def _objective(
         trial.set_user_attr("pid", os.getpid())
         paths.atomic_write_json(
             store.run_dir(run_id) / "trial.json",
-            {"study": name, "stage": stage.name, "trial": trial.number, "params": values, "storage": storage},
+            {
+                "study": name,
+                "stage": stage.name,
+                "trial": trial.number,
+                "params": values,
+                "storage": storage,
+                "warm_start": config.transfer.sources[0] if config.transfer else None,
+            },
         )
         watcher: dict[str, PruningRecorder] = {}
 

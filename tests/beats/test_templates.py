@@ -97,7 +97,9 @@ def test_analysis_feeds_the_model_the_inputs_it_was_trained_on(annotated_long, l
             seen.append(np.array(inputs))
             return np.full((len(inputs), 5), 0.2, dtype=np.float32)
 
-    result = analyse_record(annotated_long, Capture(model, inputs=layout), n_clusters=2)
+    result = analyse_record(
+        annotated_long, Capture(model, inputs=layout), n_clusters=2, artefact_model=None, intervals=False
+    )
     analysed = np.concatenate(seen)
     assert analysed.shape[1] == feat.LAYOUTS[layout] and len(seen) == 2  # two analysis windows
     rows = np.searchsorted(result.samples, data["samples"])

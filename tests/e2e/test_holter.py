@@ -1,6 +1,7 @@
 """The Holter page end to end in a real browser: open a record from a folder, watch the analysis's progress
-bar move, see the overview, merge two clusters and relabel the merged one, then find its beats in the
-ectopic list and jump to one in the strip, where its label is drawn over the ECG paper.
+bar move, see the overview and the QT/QTc trend, merge two clusters and relabel the merged one, then find
+its beats in the ectopic list and jump to one in the strip, where its label and its intervals are shown.
+A second test opens the shipped example record with one button.
 
 The record is generated (4 minutes, 2 leads, 250 Hz): two halves of opposite polarity, so clustering
 finds two morphologies whatever the shipped model says; relabelling them V makes every beat ectopic.
@@ -8,8 +9,11 @@ finds two morphologies whatever the shipped model says; relabelling them V makes
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
+from playwright.sync_api import expect
 
 from ecgcore.data.synthetic import synthetic_ecg
 from tests.beats.conftest import write_record
@@ -55,7 +59,7 @@ def test_holter_page_analyses_merges_relabels_and_jumps(server, page, tmp_path, 
 
     page.goto(f"{server['url']}/holter")
     idle(page)
-    box = page.get_by_label("Folder with WFDB records (.hea + .dat)")
+    box = page.get_by_label("Folder with WFDB records (.hea + .dat) or EDF files")
     box.fill(str(tmp_path))
     box.press("Enter")
     idle(page)
@@ -79,10 +83,17 @@ def test_holter_page_analyses_merges_relabels_and_jumps(server, page, tmp_path, 
     assert "Heart rate per minute" in overview and any(t.startswith("Beat classes") for t in overview)
     page.screenshot(path=str(test_output / "e2e-holter-1-overview.png"), full_page=True)
 
+    tab(page, "Intervals")
+    assert "QT and QTc per minute" in titles(page)
+    medians = page.locator('[data-testid="stMetric"]:visible').filter(has_text="median QT").inner_text()
+    assert 370 <= int(medians.split()[-2]) <= 430  # synthetic_ecg's QT is 400 ms
+
     tab(page, "Clusters")
     before = cluster_titles(page)
     assert len(before) == 2, before  # the two polarities
     page.get_by_role("button", name="Merge").click()
+    # wait for the rerun's gallery (on a loaded machine the rerun may start after idle()'s first look)
+    expect(page.locator(".js-plotly-plot .gtitle").filter(has_text=" beats")).to_have_count(1, timeout=60_000)
     idle(page)
     tab(page, "Clusters")
     after = cluster_titles(page)
@@ -90,10 +101,10 @@ def test_holter_page_analyses_merges_relabels_and_jumps(server, page, tmp_path, 
     choose(page, "class", "V")
     idle(page)
     page.get_by_role("button", name="Relabel").click()
+    v_metric = page.locator('[data-testid="stMetric"]').filter(has_text="V").first
+    expect(v_metric).to_contain_text(f"{n_beats:,}", timeout=60_000)
     idle(page)
-    assert page.locator('[data-testid="stMetric"]').filter(has_text="V").first.inner_text().split()[-1] == (
-        f"{n_beats:,}"
-    )
+    assert v_metric.inner_text().split()[-1] == f"{n_beats:,}"
     page.screenshot(path=str(test_output / "e2e-holter-2-clusters.png"), full_page=True)
 
     tab(page, "Ectopic beats")
@@ -109,8 +120,37 @@ def test_holter_page_analyses_merges_relabels_and_jumps(server, page, tmp_path, 
     beat_s = float(picked.split(" s")[0])
     start = float(page.locator('[data-testid="stNumberInput"] input:visible').last.input_value())
     assert start == pytest.approx(beat_s - 5.0, abs=0.01)
+    # the strip of the beat's moment (plotly redraws it after the rerun: wait for its title)
+    expect(page.locator(".js-plotly-plot .gtitle").filter(has_text=f"from {start:.1f} s")).to_have_count(
+        1, timeout=60_000
+    )
+    # every beat of the 10 s strip, now V
+    expect(
+        page.locator(".js-plotly-plot .annotation-text").filter(has_text=re.compile("^V$"))
+    ).not_to_have_count(0, timeout=60_000)
     labels = page.locator(".js-plotly-plot .annotation-text").evaluate_all(
         "els => els.map(e => e.textContent)"
     )
-    assert labels.count("V") >= 8  # every beat of the 10 s strip, now V
+    assert labels.count("V") >= 8 and "N" not in labels, labels
+    # the beats in view with their PR, QRS and QT (a canvas grid: its cells are not in the DOM)
+    expect(page.get_by_text("Dotted lines: QRS onset and offset")).to_be_visible()
+    expect(page.locator('[data-testid="stDataFrame"]:visible')).to_have_count(1)
     page.screenshot(path=str(test_output / "e2e-holter-3-strip.png"), full_page=True)
+
+
+def test_holter_page_opens_the_example_record(server, page, test_output):
+    page.goto(f"{server['url']}/holter")
+    idle(page)
+    page.get_by_role("button", name="Open the example record").click()
+    expect(
+        page.locator('[data-testid="stMarkdown"]').filter(has_text="sel853: 0.25 h, 250 Hz")
+    ).to_have_count(1, timeout=60_000)
+    idle(page)
+    page.get_by_role("button", name="Analyse").click()
+    page.locator('[data-testid="stMetric"]').first.wait_for()
+    idle(page)
+    n_beats = int(page.locator('[data-testid="stMetric"]').first.inner_text().split()[-1].replace(",", ""))
+    assert abs(n_beats - 1118) <= 25  # the record's reference labels: 1,113 beats and 5 artefact marks
+    tab(page, "Intervals")
+    assert "QT and QTc per minute" in titles(page)
+    page.screenshot(path=str(test_output / "e2e-holter-4-example.png"), full_page=True)

@@ -100,18 +100,18 @@ def test_transfer_wires_sources_to_approaches(preset):
     specs = get_experiment("transfer").build(p, SOURCES)
     _check_graph(specs)
     by_name = {s.name: s for s in specs}
-    transfers = [s for s in specs if s.config.transfer and s.config.transfer.get("init") != "random"]
+    transfers = [s for s in specs if s.config.transfer and s.config.transfer.init != "random"]
     assert len(transfers) == 2 * len(APPROACHES) * len(STRATEGIES)
     # per setting and approach, a same-architecture same-size control trained from random weights
-    controls = [s for s in specs if s.config.transfer and s.config.transfer.get("init") == "random"]
-    assert sorted((c.row["setting"], c.config.transfer["approach"]) for c in controls) == sorted(
+    controls = [s for s in specs if s.config.transfer and s.config.transfer.init == "random"]
+    assert sorted((c.row["setting"], c.config.transfer.approach) for c in controls) == sorted(
         (f"{setting}, random init", a) for setting in ("ptbxl", "deepfake") for a in APPROACHES
     )
     for control in controls:
         twin = by_name[
-            f"transfer/{control.row['setting'].split(',')[0]}/{control.config.transfer['approach']}/discriminative/1"
+            f"transfer/{control.row['setting'].split(',')[0]}/{control.config.transfer.approach}/discriminative/1"
         ]
-        assert control.sources == twin.sources and control.config.transfer["lr_factor"] == 1.0
+        assert control.sources == twin.sources and control.config.transfer.lr_factor == 1.0
     scratch = [s for s in specs if s.config.task == "classification" and not s.config.transfer]
     assert len(scratch) == 1 and scratch[0].config.subset == "B"
     for spec in transfers:
@@ -119,7 +119,7 @@ def test_transfer_wires_sources_to_approaches(preset):
         sources = [by_name[n].config for n in spec.sources]
         assert all(c.task == "regression" and not by_name[n].in_table for n, c in zip(spec.sources, sources))
         covered = sorted(t for c in sources for t in c.targets)
-        if spec.config.transfer["approach"] == "qrs":
+        if spec.config.transfer.approach == "qrs":
             assert covered == ["qrs"]
         else:
             assert covered == sorted(TARGET_KEYS)
@@ -155,8 +155,8 @@ def test_resolve_fills_in_run_ids_and_needs_every_source():
     specs = get_experiment("fractions").build(PRESETS["quick"], SOURCES)
     spec = next(s for s in specs if s.sources)
     config = resolve(spec, {name: f"run-{i}" for i, name in enumerate(spec.sources)})
-    assert config.transfer["sources"] == [f"run-{i}" for i in range(len(spec.sources))]
-    assert spec.config.transfer["sources"] == list(spec.sources)  # the spec itself is unchanged
+    assert config.transfer.sources == tuple(f"run-{i}" for i in range(len(spec.sources)))
+    assert spec.config.transfer.sources == spec.sources  # the spec itself is unchanged
     with pytest.raises(KeyError):
         resolve(spec, {})
 

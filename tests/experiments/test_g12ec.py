@@ -44,6 +44,8 @@ def test_g12ec_transfer_end_to_end(toy, tmp_path):
         "sources": [source],
         "approach": "pretrained",
         "strategy": "gradual_unfreeze",
+        "lr_factor": 2.6,
+        "init": "pretrained",
     }
     assert "rare_classes" in fine["summary"] and "SEHYP" in fine["summary"]["rare_classes"]["test"]
     assert "0.843" in result.markdown and "AUC (macro)" in result.markdown

@@ -70,3 +70,30 @@ def test_a_long_csv_upload_is_read_whole_but_drawn_as_an_overview_and_a_window()
     x0, x1 = _figures(at)[1]["layout"]["xaxis"]["range"]
     assert 59.6 < x0 < 60 and x1 == 70.0
     assert "1:00–1:10 of 1:30" in _figures(at)[1]["layout"]["title"]["text"]
+
+
+def test_a_long_edf_upload_is_kept_on_disk_and_read_window_by_window(tmp_path):
+    from dashboard import common
+    from ecgcore.io import RecordInfo
+    from tests.test_io_edf import write_edf
+
+    t = np.arange(0, 600, 1 / 250)
+    lead_ii = np.exp(-(((t % 0.8) - 0.4) ** 2) / (2 * 0.012**2)) * np.where(t >= 300, 2.0, 1.0)
+    edf = write_edf(tmp_path / "tape.edf", np.stack([0.5 * lead_ii, lead_ii]), labels=("I", "II"))
+    at = app("explorer")
+    at.selectbox(key="explorer_source").set_value("Upload a record").run()
+    at.file_uploader(key="explorer_files").set_value(
+        ("tape.edf", edf.read_bytes(), "application/octet-stream")
+    ).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    overview, paper, *_ = _figures(at)
+    assert overview["layout"]["xaxis"]["range"] == [0.0, 600.0]
+    assert paper["layout"]["xaxis"]["range"][1] == 10.0
+    next(n for n in at.number_input if n.label == "Start at (s)").set_value(300).run()
+    paper = _figures(at)[1]
+    lead = next(t for t in paper["data"] if t.get("name") == "II" and t["mode"] == "lines")
+    assert np.ptp(_values(lead["y"])) > 1.9  # the second half's 2 mV spikes: that window was read
+    # the upload is kept on disk and described by its header (read window by window), as a long WFDB upload
+    kept = common.long_record([("tape.edf", edf.read_bytes())])
+    assert isinstance(kept, RecordInfo) and kept.format == "edf+" and kept.path.is_file()
+    assert kept.n_samples == t.size and kept.leads == ("I", "II")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -30,6 +32,7 @@ def _holter(folder: str) -> AppTest:
     at.run()
     at.switch_page("dashboard/holter.py")
     at.run()
+    at.radio[0].set_value("a folder").run()
     at.text_input[0].set_value(folder).run()
     return at
 
@@ -42,12 +45,49 @@ def test_holter_page_analyses_a_folder_record(tmp_path, tiny_classifier):
     at = _holter(str(tmp_path))
     assert not at.exception, [e.message for e in at.exception]
     assert at.selectbox[0].value.name == "holter1"
-    at.button[0].click().run()
+    next(b for b in at.button if b.label == "Analyse").click().run()
     assert not at.exception, [e.message for e in at.exception]
     beats = next(m for m in at.metric if m.label == "beats")
     assert int(beats.value.replace(",", "")) == len(ecg.fiducials["r_peak"])
-    assert [t.label for t in at.tabs] == ["Overview", "Clusters", "Strip", "Ectopic beats"]
+    assert [t.label for t in at.tabs] == ["Overview", "Intervals", "Clusters", "Strip", "Ectopic beats"]
     assert at.number_input[0].label == "Start (s)"
+    # per-beat intervals: the medians of the N beats (the tiny untrained model may call none N) and the
+    # strip's table of the beats in view with their PR, QRS and QT
+    assert [m.label for m in at.metric if m.label.startswith("median")] == [
+        "median PR of N beats",
+        "median QRS of N beats",
+        "median QT of N beats",
+    ]
+    table = next(d.value for d in at.dataframe if "QT (ms)" in d.value.columns)
+    assert list(table.columns) == ["time (s)", "class", "cluster", "PR (ms)", "QRS (ms)", "QT (ms)"]
+    assert len(table) == np.sum(ecg.fiducials["r_peak"] < 10 * ecg.fs)  # the first 10 s strip
+    assert table["QT (ms)"].median() == pytest.approx(400, abs=24)  # synthetic_ecg's QT
+
+
+def test_holter_page_opens_the_example_record(tiny_classifier):
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("dashboard/holter.py")
+    at.run()
+    next(b for b in at.button if b.label == "Open the example record").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.radio[0].value == "the example record"
+    assert any("**sel853**: 0.25 h, 250 Hz, leads ECG1, ECG2" in m.value for m in at.markdown)
+    next(b for b in at.button if b.label == "Analyse").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    beats = int(next(m for m in at.metric if m.label == "beats").value.replace(",", ""))
+    assert abs(beats - 1118) <= 25  # the record's .atr labels 1,113 beats and 5 artefacts
+
+
+def test_holter_page_lists_edf_files_of_a_folder(tmp_path, tiny_classifier):
+    from tests.test_io_edf import write_edf
+
+    ecg = synthetic_ecg(hr=70, fs=250, duration=70, leads=("II", "V1"), seed=2)
+    write_edf(tmp_path / "tape.edf", ecg.signal.astype(np.float64), labels=("ECG1", "ECG2"))
+    at = _holter(str(tmp_path))
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.selectbox[0].value.name == "tape.edf"
+    assert any("**tape**: 0.02 h, 250 Hz, leads ECG1, ECG2" in m.value for m in at.markdown)
 
 
 def test_holter_page_names_a_missing_folder(tmp_path, tiny_classifier):
@@ -60,7 +100,7 @@ def test_holter_page_relabels_a_cluster(tmp_path, tiny_classifier):
     ecg = synthetic_ecg(hr=75, fs=250, duration=90, leads=("II", "V1"), rr_jitter=0.05, noise_mv=0.02, seed=6)
     write_record(tmp_path, "holter2", ecg.signal, ecg.fs)
     at = _holter(str(tmp_path))
-    at.button[0].click().run()
+    next(b for b in at.button if b.label == "Analyse").click().run()
     first = next(s for s in at.selectbox if s.key == "label0")
     target = "V" if first.value != "V" else "S"
     first.set_value(target).run()
@@ -69,3 +109,23 @@ def test_holter_page_relabels_a_cluster(tmp_path, tiny_classifier):
     result = at.session_state[f"holter:{tmp_path / 'holter2'}"]
     assert result.clusters[0].label == target
     assert np.all(result.classes[result.cluster == 0] == ["N", "S", "V", "F", "Q"].index(target))
+
+
+def test_holter_page_marks_rejected_detections_on_the_strip(tmp_path, tiny_classifier):
+    ecg = synthetic_ecg(hr=70, fs=250, duration=70, leads=("II", "V1"), seed=7)
+    write_record(tmp_path, "holter3", ecg.signal, ecg.fs)
+    at = _holter(str(tmp_path))
+    next(b for b in at.button if b.label == "Analyse").click().run()
+    assert next(m for m in at.metric if m.label == "rejected").value == "0"
+    # what the artefact filter leaves in BeatAnalysis.rejected (helper "artefact"): two in the first strip
+    result = at.session_state[f"holter:{tmp_path / 'holter3'}"]
+    result.rejected = np.array([300, 1900, 9000])
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert next(m for m in at.metric if m.label == "rejected").value == "3"
+    labels = [
+        [a.get("text") for a in json.loads(c.proto.spec)["layout"].get("annotations", [])]
+        for c in at.get("plotly_chart")
+    ]
+    strip = next(texts for texts in labels if "<b>~</b>" in texts)
+    assert strip.count("<b>~</b>") == 2

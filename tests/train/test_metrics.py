@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from sklearn.metrics import f1_score
 
 from ecgcore.train.metrics import classification_metrics, evaluate, regression_metrics
 
@@ -130,3 +131,52 @@ def test_class_aucs_equal_sklearn_with_ties_and_say_none_without_positives():
     for j in range(2):
         assert aucs[j] == pytest.approx(roc_auc_score(onehot[:, j], probs[:, j]), abs=1e-12)
     assert aucs[2] is None
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_macro_and_per_class_rates_agree_with_sklearn_and_the_confusion_matrix(multi_label):
+    from sklearn.metrics import precision_score, recall_score
+
+    from ecgcore.train.metrics import class_counts, predicted, rate_of, rate_value
+
+    rng = np.random.default_rng(3)
+    classes = ["A", "B", "C", "D"]
+    probs = rng.dirichlet(np.ones(4), 300)
+    if multi_label:
+        truth = (rng.random((300, 4)) < 0.4).astype(np.int64)
+        probs = np.clip(truth * 0.35 + rng.random((300, 4)) * 0.6, 0, 1)
+        onehot, pred = truth, (probs >= 0.5).astype(np.int64)
+        y = truth
+    else:
+        y = rng.integers(0, 4, 300)
+        probs[np.arange(300), y] += rng.random(300)  # mostly right, not always
+        onehot, pred = np.eye(4, dtype=np.int64)[y], np.eye(4, dtype=np.int64)[probs.argmax(1)]
+    assert np.array_equal(predicted(probs, multi_label), pred)
+    counts = class_counts(classes, onehot, pred)
+    assert rate_value(counts, "sensitivity") == pytest.approx(recall_score(onehot, pred, average="macro"))
+    assert rate_value(counts, "precision") == pytest.approx(
+        precision_score(onehot, pred, average="macro", zero_division=0)
+    )
+    assert rate_value(counts, "f1") == pytest.approx(f1_score(onehot, pred, average="macro", zero_division=0))
+    per_class_f1 = f1_score(onehot, pred, average=None, zero_division=0)
+    assert [rate_value(counts, f"f1:{c}") for c in classes] == pytest.approx(list(per_class_f1))
+    negatives = onehot == 0
+    specificity = [((pred[:, j] == 0) & negatives[:, j]).sum() / negatives[:, j].sum() for j in range(4)]
+    assert rate_value(counts, "specificity") == pytest.approx(np.mean(specificity))
+    summary = classification_metrics(y, probs, classes, multi_label)
+    assert summary["per_class"] == counts  # the summary keeps the same counts (old runs' tables read them)
+    assert rate_of(classes, multi_label, "f1")(y, probs) == pytest.approx(summary["f1_macro"])
+
+
+def test_a_rate_is_withheld_when_a_class_has_no_positives_and_precision_is_zero_when_never_predicted():
+    from ecgcore.train.metrics import class_counts, rate_value
+
+    onehot = np.array([[1, 0], [1, 0], [1, 0]])
+    counts = class_counts(["A", "B"], onehot, np.array([[1, 0], [1, 0], [1, 0]]))
+    assert (
+        rate_value(counts, "sensitivity") is None and rate_value(counts, "f1") is None
+    )  # B has no positives
+    assert rate_value(counts, "sensitivity:A") == 1.0 and rate_value(counts, "precision:B") == 0.0
+    assert rate_value(counts, "specificity:A") is None  # A has no negatives
+    with pytest.raises(ValueError, match="unknown rate 'recall'"):
+        rate_value(counts, "recall")

@@ -148,6 +148,13 @@ def test_strategy_and_leakage_errors_are_specific():
         assert_no_leakage(source, target)
     assert_no_leakage(source, {**target, "kind": "deepfake"})  # a DeepFake patid is not a PTB-XL ecg_id
     assert_no_leakage([source], {**target, "test": ["7"]})
+    # a run continued on its own data: a record may stay in its split, never move to another
+    same = {**target, "train": ["1", "2", "5"], "val": ["3", "6"], "test": ["7"]}
+    assert_no_leakage(source, same, same_split_ok=True)
+    with pytest.raises(
+        LeakageError, match=r"sit in another split .* run-A \(val split\) are in the target test"
+    ):
+        assert_no_leakage(source, target, same_split_ok=True)
 
 
 # --- end to end through the trainer -------------------------------------------------------------
@@ -349,10 +356,36 @@ def test_the_random_init_control_has_the_transferred_architecture_but_none_of_it
     first = next(k for k in control.backbone.members[0].state_dict() if k.endswith("weight"))
     assert torch.equal(pretrained.backbone.members[0].state_dict()[first], weights[f"backbone.{first}"])
     assert not torch.equal(control.backbone.members[0].state_dict()[first], weights[f"backbone.{first}"])
-    with pytest.raises(ValueError, match="transfer init 'imagenet'"):
-        prepare(
-            tiny_config(ptbxl_spec, task="classification", transfer={**transfer, "init": "imagenet"}),
-            8,
-            5,
-            transfer_sources(pretrained_config, store),
-        )
+    with pytest.raises(ValueError, match=r"TrainConfig.transfer.init='imagenet'; expected one of"):
+        tiny_config(ptbxl_spec, task="classification", transfer={**transfer, "init": "imagenet"})
+
+
+def test_continue_starts_from_every_weight_of_a_run_on_the_same_data(source_runs, deepfake_spec, home):
+    """Approach 'continue' (a study's warm start): this run's model with all of the source's weights."""
+    runs_dir, ids = source_runs
+    store = RunStore(runs_dir)
+    transfer = {
+        "sources": [ids["qrs"]],
+        "approach": "continue",
+        "strategy": "discriminative",
+        "lr_factor": 1.0,
+    }
+    config = tiny_config(deepfake_spec, targets=("qrs",), epochs=1, transfer=transfer)
+    model, strategy = prepare(config, 8, 1, transfer_sources(config, store))
+    weights = read_checkpoint(store.run_dir(ids["qrs"]) / "best.safetensors")[0]
+    assert set(model.state_dict()) == set(weights)
+    assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())  # head included
+    assert strategy.trainable_groups(model, 0) == [n for n, _ in model.layer_groups()]
+    other = tiny_config(
+        deepfake_spec,
+        targets=("qrs",),
+        transfer=transfer,
+        model_kwargs={"widths": [8, 8, 8], "head_hidden": 32},
+    )
+    with pytest.raises(ValueError, match=r"weights do not fit cnn with \{'widths': \[8, 8, 8\]"):
+        prepare(other, 8, 1, transfer_sources(other, store))
+    two_targets = tiny_config(deepfake_spec, targets=("qrs", "qt"), transfer=transfer)
+    with pytest.raises(ValueError, match="weights do not fit"):
+        prepare(two_targets, 8, 2, transfer_sources(two_targets, store))
+    summary = run_training(config, runs_dir=runs_dir)
+    assert summary["status"] == "done" and summary["epochs_run"] == 1

@@ -91,3 +91,13 @@ def test_the_launcher_refuses_before_creating_a_run(tmp_path):
     with pytest.raises(ConfigError, match="--lr inf"):
         worker.launch(TrainConfig(data="deepfake:/x", lr=float("inf")), runs_dir=tmp_path)
     assert len(RunStore(tmp_path).list_runs()) == 0
+
+
+def test_any_model_takes_frozen_layer_groups_and_an_unknown_group_is_named():
+    """``frozen`` is create_model's argument for every model (a study's head-only stage passes it)."""
+    config = TrainConfig(data="x", model="cnn", model_kwargs={"frozen": "backbone"}, fs=100, batch_size=8)
+    assert validate(config, check_device=False).params > 0
+    with pytest.raises(ConfigError, match=r"frozen: no layer group \['nope'\]; the model has \['block1'"):
+        validate(
+            TrainConfig(data="x", model="cnn", model_kwargs={"frozen": ["nope"]}, fs=100), check_device=False
+        )

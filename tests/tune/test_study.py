@@ -49,7 +49,14 @@ def fake_train(calls: list):
     def train(config, runs_dir=None, run_id=None, wrap_recorder=None):
         inner = FakeRecorder()
         rec = wrap_recorder(inner)
-        calls.append({"lr": config.lr, "frozen": config.model_kwargs.get("frozen"), "run_id": run_id})
+        calls.append(
+            {
+                "lr": config.lr,
+                "frozen": config.model_kwargs.get("frozen"),
+                "run_id": run_id,
+                "transfer": config.transfer,
+            }
+        )
         for epoch in range(config.epochs):
             loss = abs(math.log10(config.lr) + 2) + 0.1 / (epoch + 1)
             rec.epoch_end(epoch, epoch, train_loss=loss, val_loss=loss, lr=config.lr, time_s=0.0, metrics={})
@@ -81,6 +88,35 @@ def test_stages_run_prune_and_carry_the_best_forward(tmp_path):
     assert json.loads((run_dirs[0] / "trial.json").read_text())["study"] == "s1"
 
 
+def test_later_stages_start_from_the_weights_of_the_head_stages_best_run(tmp_path):
+    warm = {
+        **SPACE,
+        "stages": [SPACE["stages"][0], *({**st, "warm_start": "head"} for st in SPACE["stages"][1:])],
+    }
+    calls: list = []
+    result = run_study("w1", Space.from_dict(warm), 3, runs_dir=tmp_path, train=fake_train(calls))
+    head_best = result["head"]["best_run"]
+    head_runs = [c["run_id"] for c in calls[:4]]
+    assert head_best in head_runs and all(c["transfer"] is None for c in calls[:4])
+    later = calls[4:]
+    assert len(later) == 3 + 3
+    for call in later:  # every trial of full and refine continues from the head's best run, all layers
+        transfer = call["transfer"]
+        assert transfer.sources == (head_best,) and transfer.approach == "continue"
+        assert transfer.strategy == "discriminative" and transfer.lr_factor == 1.0
+        assert call["frozen"] is None
+        trial = json.loads((tmp_path / call["run_id"] / "trial.json").read_text())
+        assert trial["warm_start"] == head_best
+    # without warm_start (the space above), a later stage starts from a fresh model
+    cold: list = []
+    run_study("w2", Space.from_dict(SPACE), 3, runs_dir=tmp_path, train=fake_train(cold))
+    assert all(c["transfer"] is None for c in cold)
+    with pytest.raises(ValueError, match=r"stage 'full' warm-starts from 'refine', which is not an earlier"):
+        Space.from_dict(
+            {**SPACE, "stages": [SPACE["stages"][0], {**SPACE["stages"][1], "warm_start": "refine"}]}
+        )
+
+
 def test_rerun_resumes_from_storage_without_new_trials(tmp_path):
     calls: list = []
     run_study("s2", Space.from_dict(SPACE), 3, runs_dir=tmp_path, train=fake_train(calls))
@@ -99,6 +135,7 @@ def test_rerun_resumes_from_storage_without_new_trials(tmp_path):
 
 def test_spaces_presets_and_bad_spaces(tmp_path):
     assert [s.name for s in load_space("vision").stages] == ["head", "full", "refine"]
+    assert [s.warm_start for s in load_space("vision").stages] == [None, "head", "head"]
     assert load_space("vision").direction == "maximize" and load_space("quick").direction == "minimize"
     assert apply({"lr": 1, "model_kwargs": {"a": 1}}, {"model_kwargs.b": 2, "lr": 3}) == {
         "lr": 3,
@@ -215,3 +252,53 @@ def test_tune_command_trains_real_runs_and_prunes_them_in_the_store(deepfake_spe
     assert result["full"]["trials"] == 2 and result["full"]["best_run"] in set(
         RunStore(runs).list_runs()["id"]
     )
+
+
+def test_a_warm_started_stage_trains_real_runs_from_the_head_runs_weights(
+    deepfake_spec, tmp_path, monkeypatch
+):
+    import torch
+
+    from ecgcore.runs.store import RunStore
+    from ecgcore.train.checkpoint import read_checkpoint
+
+    monkeypatch.setenv("ECGLAB_HOME", str(tmp_path))
+    space = {
+        "name": "real-warm",
+        "base": {
+            "data": deepfake_spec,
+            "model": "cnn",
+            "targets": ["qrs"],
+            "fs": 100.0,
+            "epochs": 1,
+            "batch_size": 16,
+            "amp": False,
+            "device": "cpu",
+            "schedule": "none",
+            "model_kwargs": {"widths": [8, 8]},
+        },
+        "pruner": {"name": "none"},
+        "stages": [
+            {
+                "name": "head",
+                "sampler": "grid",
+                "fixed": {"model_kwargs.frozen": "backbone"},
+                "params": {"lr": [0.01]},
+            },
+            {"name": "full", "sampler": "grid", "warm_start": "head", "params": {"lr": [0.001]}},
+        ],
+    }
+    runs = tmp_path / "runs"
+    result = run_study("rw", Space.from_dict(space), 1, runs_dir=runs)
+    store = RunStore(runs)
+    head, full = result["head"]["best_run"], result["full"]["best_run"]
+    assert store.get_run(full)["status"] == "done"
+    assert store.config(full).transfer.sources == (head,)
+    head_weights = read_checkpoint(store.run_dir(head) / "best.safetensors")[0]
+    full_weights = read_checkpoint(store.run_dir(full) / "last.safetensors")[0]
+    backbone = [k for k in head_weights if k.startswith("backbone.") and k.endswith("weight")]
+    # the head stage froze the backbone; the warm-started stage moved it from the head run's values
+    assert backbone and all(not torch.equal(head_weights[k], full_weights[k]) for k in backbone)
+    assert all(
+        torch.allclose(head_weights[k], full_weights[k], atol=0.05) for k in backbone
+    )  # one epoch at lr 1e-3 from there, not a fresh random init
