@@ -44,7 +44,7 @@ from ecgcore.io import RecordInfo
 from ecgcore.progress import ProgressFn, report
 
 #: Context read on either side of a classification window (s): beyond the model window and filters.
-CONTEXT_S = 3.0
+CONTEXT_S = feat.CONTEXT_S
 #: Cross-check limits: a beat is premature when its RR before is under PREMATURE of the local RR (late
 #: above LATE);
 #: wide when its QRS estimate exceeds WIDE_MS; like the dominant beat above SAME_SHAPE correlation.
@@ -242,6 +242,7 @@ def analyse_record(
     parts = 3 if intervals else 2
     samples = detect_record(info, window_s, progress=_part(progress, 0, parts), clock=clock)
     rr = feat.rr_context(samples, info.fs)
+    model_rr = feat.layout_rr(classifier.inputs, samples, info.fs)
     probabilities: list[Future] = []
     qrs, morph = [], []
 
@@ -260,8 +261,10 @@ def analyse_record(
             lo, hi = np.searchsorted(samples, [w.keep_start, w.keep_stop])
             if hi > lo:
                 with stage(clock, "features"):
-                    f = feat.chunk_features(w.signal, info.fs, samples[lo:hi] - w.start, halves)
-                    inputs = feat.model_input(f[f"window{classifier.half}"], rr[lo:hi])
+                    f = feat.chunk_features(
+                        w.signal, info.fs, samples[lo:hi] - w.start, halves, classifier.templates
+                    )
+                    inputs = classifier.model_input(f, model_rr[lo:hi])
                     artefact_inputs = (
                         feat.model_input(f[f"window{artefact.half}"], rr[lo:hi]) if artefact else None
                     )

@@ -2,7 +2,8 @@
 
 A classifier checkpoint is an ordinary ECG Lab checkpoint (:func:`ecgcore.train.checkpoint.save_checkpoint`:
 safetensors weights, the model's config and a description); its ``beats`` entry says what the model
-expects: ``{"half": 150, "fs": 360.0, "classes": ["N", "S", "V", "F", "Q"], "inputs": "leads2+rr2"}``.
+expects: ``{"half": 150, "fs": 360.0, "classes": ["N", "S", "V", "F", "Q"], "inputs": "leads2+rr2"}``
+(``inputs``: a :data:`ecgcore.beats.features.LAYOUTS` name; the classifier builds its inputs in it).
 """
 
 from __future__ import annotations
@@ -18,14 +19,12 @@ import torch
 from torch import nn
 
 from ecgcore.beats.aami import CLASSES
-from ecgcore.beats.features import CLASSIFIER_HALF, MODEL_FS
+from ecgcore.beats.features import CLASSIFIER_HALF, INPUTS, LAYOUTS, MODEL_FS, layout_input, uses_templates
 from ecgcore.paths import PROJECT_DIR
 from ecgcore.train.checkpoint import load_checkpoint
 
 #: The shipped N/S/V/F/Q classifier (see assets/models/README.md, its model card).
 DEFAULT_MODEL = PROJECT_DIR / "assets" / "models" / "beats-default.safetensors"
-#: What the beat-model description must say (``meta["beats"]``), checked on loading.
-INPUTS = "leads2+rr2"
 
 
 @contextmanager
@@ -109,10 +108,21 @@ class BeatClassifier:
     source: str = ""
     threads: int | None = INFERENCE_THREADS
     net: nn.Module | None = field(default=None, repr=False)
+    inputs: str = INPUTS
+
+    @property
+    def templates(self) -> bool:
+        """Whether the model's input layout takes the dominant-template channels."""
+        return uses_templates(self.inputs)
+
+    def model_input(self, features: dict[str, np.ndarray], rr: np.ndarray) -> np.ndarray:
+        """This model's inputs from :func:`ecgcore.beats.features.chunk_features`'s output (computed
+        with ``templates=self.templates``) and the beats' RR context."""
+        return layout_input(self.inputs, features, self.half, rr)
 
     def predict_proba(self, inputs: np.ndarray, batch_size: int = 2048) -> np.ndarray:
-        """Class probabilities ``[n, classes]`` for model inputs ``[n, 4, 2*half]``
-        (:func:`ecgcore.beats.features.model_input`)."""
+        """Class probabilities ``[n, classes]`` for model inputs ``[n, C, 2*half]`` in the model's layout
+        (:meth:`model_input`)."""
         if self.net is None:
             self.net = inference_net(self.model)
         out = []
@@ -125,9 +135,9 @@ class BeatClassifier:
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), dtype=np.float32)
 
 
-def describe(half: int = CLASSIFIER_HALF) -> dict:
+def describe(half: int = CLASSIFIER_HALF, inputs: str = INPUTS) -> dict:
     """The ``beats`` entry of a classifier checkpoint's description."""
-    return {"half": half, "fs": MODEL_FS, "classes": list(CLASSES), "inputs": INPUTS}
+    return {"half": half, "fs": MODEL_FS, "classes": list(CLASSES), "inputs": inputs}
 
 
 def load_classifier(path: str | Path | None = None) -> BeatClassifier:
@@ -150,12 +160,12 @@ def load_classifier(path: str | Path | None = None) -> BeatClassifier:
     spec = meta.get("beats")
     if (
         not spec
-        or spec.get("inputs") != INPUTS
+        or spec.get("inputs") not in LAYOUTS
         or float(spec.get("fs", 0)) != MODEL_FS
         or tuple(spec.get("classes", ())) != CLASSES
     ):
         raise ValueError(f"{path}: not a beat classifier checkpoint (its description: {spec!r})")
-    return BeatClassifier(model=model, half=int(spec["half"]), source=str(path))
+    return BeatClassifier(model=model, half=int(spec["half"]), source=str(path), inputs=spec["inputs"])
 
 
 def run_checkpoint(run_id: str) -> Path:

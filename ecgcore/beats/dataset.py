@@ -7,9 +7,9 @@ beat matches is labelled :data:`ARTEFACT` (no beat there). Training on detected 
 annotations' own, means the models see beats centred exactly as they will be at analysis time.
 
 :class:`BeatSource` is a batch source for the common trainer: it yields ``(inputs, targets)`` with
-``inputs`` ``[B, 4, 2*half]`` (:func:`ecgcore.beats.features.model_input`). Class imbalance (N
-outnumbers V a hundredfold) is handled by the training rows: :func:`balanced_rows` draws them with
-repeats so that rare classes are oversampled (:func:`balanced_indices`).
+``inputs`` ``[B, C, 2*half]`` in an input layout (:func:`ecgcore.beats.features.model_input`). Class
+imbalance (N outnumbers V a hundredfold) is handled by the training rows: :func:`balanced_rows` draws
+them with repeats so that rare classes are oversampled (:func:`balanced_indices`).
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ecgcore.beats import features as feat
-from ecgcore.beats.detect import detect_record
+from ecgcore.beats.detect import WINDOW_S, detect_record
 from ecgcore.beats.evaluate import TOLERANCE_S, ReferenceBeats, match_beats, read_reference
 from ecgcore.beats.longrecord import analysis_windows, open_record, read_span
 from ecgcore.beats.noise import add_noise
@@ -37,13 +38,15 @@ ARTEFACT = -1
 #: Default oversampling of rare classes (see :func:`balanced_indices`): between uniform (0) and equal (1).
 BALANCE_POWER = 0.75
 #: Bump when the windows change, so cached beat sets are rebuilt.
-VERSION = 1
+VERSION = 2
 
 
 @dataclass
 class BeatSet:
     """Beat windows ``[n, 2, 2*half]`` (float16), RR context ``[n, 2]``, labels ``[n]`` (EC57 index or
-    :data:`ARTEFACT`), for each beat its record's index in ``records`` and its sample in that record."""
+    :data:`ARTEFACT`), for each beat its record's index in ``records`` and its sample in that record;
+    ``templates`` ``[n, 2, 2*half]`` (float16): each beat's analysis-window dominant template (None when
+    not built); ``layout``: the input layout :meth:`inputs` builds by default (a ``features.LAYOUTS`` name)."""
 
     windows: np.ndarray
     rr: np.ndarray
@@ -51,15 +54,36 @@ class BeatSet:
     record: np.ndarray
     records: list[str]
     samples: np.ndarray
+    templates: np.ndarray | None = None
+    layout: str = feat.INPUTS
 
     def rows_of(self, names: Sequence[str]) -> np.ndarray:
         """Rows of the beats of the records named."""
         wanted = [i for i, r in enumerate(self.records) if r in set(names)]
         return np.flatnonzero(np.isin(self.record, wanted))
 
-    def inputs(self, rows: np.ndarray | None = None) -> np.ndarray:
+    def inputs(self, rows: np.ndarray | None = None, layout: str | None = None) -> np.ndarray:
+        """Model inputs of ``rows`` (default all) in ``layout`` (default the set's :attr:`layout`)."""
         rows = np.arange(len(self.labels)) if rows is None else rows
-        return feat.model_input(self.windows[rows].astype(np.float32), self.rr[rows])
+        layout = layout or self.layout
+        rr = self.rr[rows]
+        if feat.rr_channels(layout) == 4:
+            rr = np.concatenate([rr, self.rr_record[rows]], axis=1)
+        templates = None
+        if feat.uses_templates(layout):
+            if self.templates is None:
+                raise ValueError(f"layout {layout!r} needs templates; this beat set has none")
+            templates = self.templates[rows].astype(np.float32)
+        return feat.model_input(self.windows[rows].astype(np.float32), rr, templates)
+
+    @cached_property
+    def rr_record(self) -> np.ndarray:
+        """``[n, 2]`` :func:`ecgcore.beats.features.rr_record` of every beat, per record (computed once)."""
+        out = np.ones((len(self.labels), 2), dtype=np.float32)
+        for i in range(len(self.records)):
+            rows = np.flatnonzero(self.record == i)
+            out[rows] = feat.rr_record(self.samples[rows])
+        return out
 
 
 def record_beats(
@@ -68,7 +92,9 @@ def record_beats(
     half: int = feat.CLASSIFIER_HALF,
     noise: tuple[str, float, int] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Windows, RR context and labels of one record's detected beats (see the module docstring).
+    """Windows, dominant templates, RR context and labels of one record's detected beats (see the
+    module docstring); windows and templates are cut per analysis window exactly as
+    :func:`ecgcore.beats.analysis.analyse_record` cuts them.
 
     ``noise`` ``(kind, snr_db, seed)`` adds synthetic noise (:func:`ecgcore.beats.noise.add_noise`) to
     the whole record first and detects on that copy (whole record in memory: meant for the 15-minute
@@ -86,15 +112,22 @@ def record_beats(
         samples = detect_qrs(noisy, info.fs)
     samples, labels = label_detections(ref, samples, info.fs)
     rr = feat.rr_context(samples, info.fs)
-    out = []
-    for w in analysis_windows(info, 300.0, 3.0):
+    out, templates = [], []
+    for w in analysis_windows(info, WINDOW_S, feat.CONTEXT_S):
         lo, hi = np.searchsorted(samples, [w.keep_start, w.keep_stop])
         if hi > lo:
             signal = w.signal if noisy is None else noisy[:, w.start : w.start + w.signal.shape[1]]
-            f = feat.chunk_features(signal, info.fs, samples[lo:hi] - w.start, (half,))
+            f = feat.chunk_features(signal, info.fs, samples[lo:hi] - w.start, (half,), templates=True)
             out.append(f[f"window{half}"].astype(np.float16))
-    win = np.concatenate(out) if out else np.zeros((0, feat.MODEL_LEADS, 2 * half), dtype=np.float16)
-    return {"windows": win, "rr": rr.astype(np.float32), "labels": labels, "samples": samples}
+            templates.append(np.broadcast_to(f[f"template{half}"], out[-1].shape).astype(np.float16))
+    empty = np.zeros((0, feat.MODEL_LEADS, 2 * half), dtype=np.float16)
+    return {
+        "windows": np.concatenate(out) if out else empty,
+        "templates": np.concatenate(templates) if templates else empty,
+        "rr": rr.astype(np.float32),
+        "labels": labels,
+        "samples": samples,
+    }
 
 
 def label_detections(ref: ReferenceBeats, samples: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
@@ -135,6 +168,7 @@ def build_beat_set(
         record=np.concatenate([np.full(len(p["labels"]), i) for i, p in enumerate(parts)]),
         records=names,
         samples=np.concatenate([p["samples"] for p in parts]),
+        templates=np.concatenate([p["templates"] for p in parts]),
     )
 
 
@@ -185,11 +219,11 @@ def balanced_rows(
 class BeatSource:
     """Batch source for the common trainer (:func:`ecgcore.train.loop.fit`) over a :class:`BeatSet`.
 
-    ``iterate(list of row arrays)`` yields ``(inputs [B, 4, 2*half] float32, targets [B] int64)`` on
-    ``device``, building each batch's inputs from the float16 windows and the RR context, so the
-    set stays a fifth of the size of its float32 inputs. ``labels`` replaces the set's labels (another
-    task on the same windows). With ``redraw`` (the training rows), every training row is replaced, each
-    time it is served, by a random training row of the same class (seeded): the class-balanced row
+    ``iterate(list of row arrays)`` yields ``(inputs [B, C, 2*half] float32, targets [B] int64)`` on
+    ``device``, building each batch's inputs (in ``layout``, default the set's) from the float16 windows,
+    templates and the RR context, so the set stays a fifth of the size of its float32 inputs.
+    ``labels`` replaces the set's labels (another task on the same windows). With ``redraw`` (the
+    training rows), every training row is replaced, each time it is served, by a random training row of the same class (seeded): the class-balanced row
     slots of an epoch then show new beats every epoch, so N's variety is not cut to one draw.
     """
 
@@ -202,8 +236,10 @@ class BeatSource:
         labels: np.ndarray | None = None,
         redraw: np.ndarray | None = None,
         seed: int = 0,
+        layout: str | None = None,
     ) -> None:
         self.beats = beats
+        self.layout = layout
         self.labels = beats.labels if labels is None else np.asarray(labels)
         self.device = torch.device(device)
         self.pool = None if redraw is None else np.unique(redraw)
@@ -225,25 +261,29 @@ class BeatSource:
     def iterate(self, batches: list[np.ndarray]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for rows in batches:
             rows = self._redrawn(np.asarray(rows))
-            x = torch.from_numpy(self.beats.inputs(rows)).to(self.device)
+            x = torch.from_numpy(self.beats.inputs(rows, self.layout)).to(self.device)
             y = torch.from_numpy(self.labels[rows].astype(np.int64)).to(self.device)
             yield x, y
 
 
 class BeatAugment:
-    """A seeded batch transform of model inputs ``[B, 4, L]`` (two lead windows, two RR channels): per beat
-    and lead an amplitude scale (log-normal, SD 0.15), a baseline offset and slope (SD 0.1), white noise
-    (SD up to 0.05 of the QRS amplitude) and a shift of up to ``shift`` samples (detection jitter); the RR
-    ratios get a 3 % log-normal jitter. The classes do not change under any of these."""
+    """A seeded batch transform of model inputs ``[B, C, L]`` in input layout ``layout`` (two lead windows,
+    two or four RR channels, and in the template layouts two template channels): per beat and lead an amplitude scale (log-normal, SD
+    0.15; the template of that lead is scaled alike, as a whole record's gain would be), a baseline
+    offset and slope (SD 0.1), white noise (SD up to 0.05 of the QRS amplitude) and a shift of up to
+    ``shift`` samples (detection jitter) of the beat's own window; the RR ratios get a 3 % log-normal
+    jitter. The classes do not change under any of these."""
 
-    def __init__(self, seed: int, shift: int = 4) -> None:
+    def __init__(self, seed: int, shift: int = 4, layout: str = feat.INPUTS) -> None:
         self.gen = torch.Generator().manual_seed(seed)
         self.shift = shift
+        self.rr_channels = feat.rr_channels(layout)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         b, _, length = x.shape
         g = self.gen
-        leads, rr = x[:, :2], x[:, 2:]
+        k = 2 + self.rr_channels
+        leads, rr, template = x[:, :2], x[:, 2:k], x[:, k:]
         ramp = torch.linspace(-1, 1, length)
         scale = torch.exp(0.15 * torch.randn(b, 2, 1, generator=g))
         offset = 0.1 * torch.randn(b, 2, 1, generator=g) + 0.1 * torch.randn(b, 2, 1, generator=g) * ramp
@@ -253,5 +293,8 @@ class BeatAugment:
             shifts = torch.randint(-self.shift, self.shift + 1, (b,), generator=g)
             index = (torch.arange(length)[None, :] - shifts[:, None]).clamp(0, length - 1)
             leads = torch.gather(leads, 2, index[:, None, :].expand(b, 2, length))
-        rr = (rr + 1.0) * torch.exp(0.03 * torch.randn(b, 2, 1, generator=g)) - 1.0
-        return torch.cat([leads, rr], dim=1)
+        jitter = torch.exp(0.03 * torch.randn(b, 2, 1, generator=g))
+        if self.rr_channels == 4:  # RR before over the record's usual RR moves with RR before
+            jitter = torch.cat([jitter, jitter[:, :1], torch.ones(b, 1, 1)], dim=1)
+        rr = (rr + 1.0) * jitter - 1.0
+        return torch.cat([leads, rr, template * scale if template.shape[1] else template], dim=1)

@@ -5,9 +5,14 @@
   the beat (150 for the classifier), scaled per lead by the
   median QRS peak-to-peak amplitude of the surrounding chunk (so a ventricular beat stays bigger
   than its neighbours).
+* **Dominant template** (layout ``leads2+rr2+template2``): per analysis window (the same
+  :data:`ecgcore.beats.detect.WINDOW_S` windows at training and at analysis time), the median of the
+  model windows of the half of the window's beats most like their plain median (:func:`dominant_template`),
+  so the model sees the beat beside this patient's own usual beat at this time, on the same scale.
 * **RR context**: the RR interval before and after each beat over the local median RR (the median of
   the :data:`RR_CONTEXT` intervals around it), which tells a premature beat from a normal one.
-  Models get it as two constant extra channels (ratio - 1), so any 1-D model takes it unchanged.
+  Models get it as two constant extra channels (ratio - 1), so any 1-D model takes it unchanged;
+  ``rr4`` layouts add the RR before and the local median RR over the record's median RR (:func:`rr_record`).
 * **Morphology vectors** for clustering: both leads from -250 to +400 ms at 50 Hz (33 points each).
 * **QRS width** (ms), an estimate for the morphological cross-check (:func:`qrs_width_ms`).
 """
@@ -36,6 +41,18 @@ QRS_SEARCH_S = 0.12
 QRS_LEVEL = 0.2
 #: Leads the models take.
 MODEL_LEADS = 2
+#: Context (s) read on either side of an analysis window's kept part; training sets cut their windows
+#: and templates on the same analysis windows as the long-record analysis.
+CONTEXT_S = 3.0
+#: Input layouts of the beat models (the checkpoint's ``beats.inputs``) and their channel counts:
+#: ``leads2+rr2`` = the two lead windows and the two RR ratios; ``leads2+rr2+template2`` adds the
+#: window's dominant template of each lead (:func:`dominant_template`); ``leads2+rr4+template2`` also
+#: has the record-relative RR ratios (:func:`rr_record`) after the local ones.
+LAYOUTS = {"leads2+rr2": 4, "leads2+rr2+template2": 6, "leads2+rr4+template2": 8}
+#: The first layout (the beat-vs-artefact model's, and the default of a beat set).
+INPUTS = "leads2+rr2"
+#: The layout with the dominant-template channels.
+TEMPLATE_INPUTS = "leads2+rr2+template2"
 
 
 def lead_pair(signal: np.ndarray) -> np.ndarray:
@@ -55,6 +72,35 @@ def rr_context(samples: np.ndarray, fs: float) -> np.ndarray:
     before = np.concatenate([[np.nan], rr / local])
     after = np.concatenate([rr / local, [np.nan]])
     return np.nan_to_num(np.stack([before, after], axis=1), nan=1.0)
+
+
+def rr_record(samples: np.ndarray) -> np.ndarray:
+    """``[n, 2]``: the RR before each beat and the local median RR (as in :func:`rr_context`), both over
+    the whole record's median RR (1.0 where undefined): prematurity and rate against this patient's
+    usual rate, which a run of premature beats does not hide as it hides them from the local median."""
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.size < 2:
+        return np.ones((samples.size, 2))
+    rr = np.diff(samples)
+    usual = max(float(np.median(rr)), 1e-9)
+    local = median_filter(rr, size=min(RR_CONTEXT, rr.size), mode="nearest")
+    before = np.concatenate([[np.nan], rr / usual])
+    rate = np.concatenate([[local[0]], local]) / usual
+    return np.nan_to_num(np.stack([before, rate], axis=1), nan=1.0)
+
+
+def rr_channels(layout: str) -> int:
+    """How many RR channels input layout ``layout`` has (2 or 4)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown beat input layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
+    return 4 if "+rr4" in layout else 2
+
+
+def layout_rr(layout: str, samples: np.ndarray, fs: float) -> np.ndarray:
+    """The RR channels' values of layout ``layout`` for the beats at ``samples`` (all of a record's
+    detections): :func:`rr_context`, then for ``rr4`` layouts :func:`rr_record`."""
+    rr = rr_context(samples, fs)
+    return np.concatenate([rr, rr_record(samples)], axis=1) if rr_channels(layout) == 4 else rr
 
 
 def _gather(signal: np.ndarray, centres: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -80,12 +126,35 @@ def qrs_amplitude(filtered: np.ndarray, samples: np.ndarray, fs: float) -> np.nd
     return np.where(amp > 1e-6, amp, 1.0)
 
 
+def dominant_template(windows: np.ndarray) -> np.ndarray:
+    """``[leads, L]``: the median of the half of ``windows`` (``[n, leads, L]``, one analysis window's
+    beats) that correlate best with the plain median of all of them; zeros when there are none.
+
+    The plain median is already the usual beat when ectopic beats are few; keeping the closer half
+    first stops a large share of them (bigeminy, runs) from pulling the template towards their shape.
+    """
+    if len(windows) == 0:
+        return np.zeros(windows.shape[1:], dtype=np.float32)
+    w = windows.astype(np.float32).reshape(len(windows), -1)
+    first = np.median(w, axis=0)
+    centred = w - w.mean(axis=1, keepdims=True)
+    ref = first - first.mean()
+    corr = (centred @ ref) / np.maximum(np.linalg.norm(centred, axis=1) * np.linalg.norm(ref), 1e-12)
+    closer = corr >= np.median(corr)
+    return np.median(w[closer], axis=0).reshape(windows.shape[1:]).astype(np.float32)
+
+
 def chunk_features(
-    signal: np.ndarray, fs: float, samples: np.ndarray, halves: tuple[int, ...] = (CLASSIFIER_HALF,)
+    signal: np.ndarray,
+    fs: float,
+    samples: np.ndarray,
+    halves: tuple[int, ...] = (CLASSIFIER_HALF,),
+    templates: bool = False,
 ) -> dict[str, np.ndarray]:
     """Model windows (one ``[n, 2, 2*half]`` float32 array per half), morphology vectors and QRS widths
     of the beats at ``samples`` (indices into ``signal``, a chunk ``[leads, samples]`` in mV that
-    extends at least a second beyond the beats on either side where the record allows)."""
+    extends at least a second beyond the beats on either side where the record allows); with
+    ``templates``, also ``template{half}`` ``[2, 2*half]``: the chunk's :func:`dominant_template`."""
     samples = np.asarray(samples, dtype=np.int64)
     pair = lead_pair(signal)
     filtered = rpeaks.bandpass(pair, fs)
@@ -95,6 +164,8 @@ def chunk_features(
     centres = np.round(samples * MODEL_FS / fs).astype(np.int64)
     for half in halves:
         out[f"window{half}"] = _gather(resampled, centres, np.arange(-half, half)).astype(np.float32)
+        if templates:
+            out[f"template{half}"] = dominant_template(out[f"window{half}"])
     morph_offsets = np.round(np.arange(MORPH_SPAN_S[0], MORPH_SPAN_S[1] + 1e-9, 1 / MORPH_FS) * fs).astype(
         np.int64
     )
@@ -117,8 +188,27 @@ def qrs_width_ms(filtered: np.ndarray, samples: np.ndarray, fs: float) -> np.nda
     return ((last - first) * 1000.0 / fs).astype(np.float32)
 
 
-def model_input(windows: np.ndarray, rr: np.ndarray) -> np.ndarray:
-    """``[n, 4, L]`` float32: the two lead windows, then RR before and after (ratio - 1) as constant channels."""
+def model_input(windows: np.ndarray, rr: np.ndarray, templates: np.ndarray | None = None) -> np.ndarray:
+    """``[n, 4, L]`` float32 (layout ``leads2+rr2``): the two lead windows, then RR before and after
+    (ratio - 1) as constant channels (``rr`` ``[n, k]``: k constant channels); with ``templates``
+    (``[n, 2, L]``, each beat's dominant template) the templates come last (``leads2+rr2+template2``)."""
     n, _, length = windows.shape
-    extra = np.broadcast_to((np.asarray(rr, dtype=np.float32) - 1.0)[:, :, None], (n, 2, length))
-    return np.concatenate([windows.astype(np.float32), extra], axis=1)
+    rr = np.asarray(rr, dtype=np.float32)
+    extra = np.broadcast_to((rr - 1.0)[:, :, None], (n, rr.shape[1], length))
+    parts = [windows.astype(np.float32), extra]
+    if templates is not None:
+        parts.append(np.broadcast_to(templates, windows.shape).astype(np.float32))
+    return np.concatenate(parts, axis=1)
+
+
+def uses_templates(layout: str) -> bool:
+    """Whether input layout ``layout`` (a :data:`LAYOUTS` name) takes the dominant-template channels."""
+    rr = rr_channels(layout)  # ValueError for an unknown layout
+    return LAYOUTS[layout] - MODEL_LEADS - rr == MODEL_LEADS
+
+
+def layout_input(layout: str, features: dict[str, np.ndarray], half: int, rr: np.ndarray) -> np.ndarray:
+    """The model inputs of layout ``layout`` from :func:`chunk_features`'s output (with ``templates``
+    when the layout needs them) and the beats' RR channels (:func:`layout_rr`)."""
+    template = features[f"template{half}"] if uses_templates(layout) else None
+    return model_input(features[f"window{half}"], rr, template)

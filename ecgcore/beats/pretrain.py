@@ -85,7 +85,10 @@ def transfer_study(
         split = {**validation_split(tune), "test": evaluate}
         if shared_patients({"pre": pre, **split}):
             raise ValueError(f"rotation {i + 1}: a patient in two of pretraining, fine-tuning, evaluation")
-        _add(results["pretrained only"], record_counts(beats, evaluate, folder, BeatClassifier(pretrained)))
+        _add(
+            results["pretrained only"],
+            record_counts(beats, evaluate, folder, BeatClassifier(pretrained, inputs=recipe.inputs)),
+        )
         for fraction in fractions:
             labels = subsample(beats.labels, beats.rows_of(split["train"]), fraction, recipe.seed + i)
             ft_beats[fraction] = ft_beats.get(fraction, 0) + int(
@@ -96,7 +99,8 @@ def transfer_study(
                     model, _ = train_model(beats, split, Path(tmp), folder, recipe, model=init, labels=labels)
                 key = f"{name} {fraction:g}"
                 _add(
-                    results.setdefault(key, {}), record_counts(beats, evaluate, folder, BeatClassifier(model))
+                    results.setdefault(key, {}),
+                    record_counts(beats, evaluate, folder, BeatClassifier(model, inputs=recipe.inputs)),
                 )
     return {
         "pretraining_records": pre,

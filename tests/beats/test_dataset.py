@@ -119,7 +119,7 @@ def test_source_redraws_training_rows_within_their_class_only():
         def __init__(self):
             self.labels = labels
 
-        def inputs(self, rows):
+        def inputs(self, rows, layout=None):
             return np.asarray(rows, dtype=np.float32)[:, None, None] * np.ones((1, 4, 3), np.float32)
 
     source = BeatSource(Beats(), redraw=rows_train, seed=1)

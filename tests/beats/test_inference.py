@@ -11,20 +11,21 @@ from ecgcore.beats.detect import detect_record
 from ecgcore.beats.longrecord import analysis_windows, open_record
 
 
-def _windows(path) -> np.ndarray:
-    """Model inputs of the first window's beats of a synthetic 2-lead record (real features, not noise)."""
+def _windows(path, classifier) -> np.ndarray:
+    """Model inputs (in the classifier's layout) of the first window's beats of a synthetic 2-lead
+    record (real features, not noise)."""
     info = open_record(path)
     samples = detect_record(info, window_s=60)
     w = next(analysis_windows(info, 60, 3))
     inside = samples[(samples >= w.keep_start) & (samples < w.keep_stop)]
-    f = feat.chunk_features(w.signal, info.fs, inside - w.start)
-    return feat.model_input(f["window150"], feat.rr_context(samples, info.fs)[: inside.size])
+    f = feat.chunk_features(w.signal, info.fs, inside - w.start, templates=classifier.templates)
+    return classifier.model_input(f, feat.layout_rr(classifier.inputs, samples, info.fs)[: inside.size])
 
 
 def test_fast_path_equals_the_reference_model(long_record):
-    x = _windows(long_record[0])
-    assert len(x) > 50
     classifier = load_classifier()
+    x = _windows(long_record[0], classifier)
+    assert len(x) > 50
     with torch.no_grad(), flush_denormals():  # the reference: the training network, eval mode, fp32
         reference = torch.softmax(classifier.model.eval()(torch.from_numpy(x)), dim=1).numpy()
     threads = torch.get_num_threads()

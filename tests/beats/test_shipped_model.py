@@ -16,6 +16,7 @@ import pytest
 from ecgcore.beats.analysis import analyse_record
 from ecgcore.beats.classify import DEFAULT_MODEL, load_classifier
 from ecgcore.beats.evaluate import Counts, read_reference, score
+from ecgcore.beats.features import LAYOUTS
 from ecgcore.paths import PROJECT_DIR
 from ecgcore.train.checkpoint import read_checkpoint
 
@@ -25,7 +26,7 @@ QTDB_DEV = Path(os.environ.get("ECGLAB_QTDB_DEV", PROJECT_DIR.parent / "shared" 
 def test_shipped_model_loads_and_is_small():
     assert DEFAULT_MODEL.stat().st_size < 2 * 1024 * 1024
     classifier = load_classifier()
-    x = np.zeros((3, 4, 2 * classifier.half), dtype=np.float32)
+    x = np.zeros((3, LAYOUTS[classifier.inputs], 2 * classifier.half), dtype=np.float32)
     p = classifier.predict_proba(x)
     assert p.shape == (3, 5) and np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
     _, meta = read_checkpoint(DEFAULT_MODEL)
@@ -59,6 +60,6 @@ def test_beat_inference_leaves_subnormal_floats_working_for_the_rest_of_the_proc
     import torch
 
     classifier = load_classifier()
-    classifier.predict_proba(np.zeros((2, 4, 2 * classifier.half), dtype=np.float32))
+    classifier.predict_proba(np.zeros((2, LAYOUTS[classifier.inputs], 2 * classifier.half), dtype=np.float32))
     subnormal = torch.tensor([1e-40], dtype=torch.float32)
     assert (subnormal * 1.0).item() != 0.0
