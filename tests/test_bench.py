@@ -96,6 +96,23 @@ def test_scaling_times_a_cold_cache_and_one_epoch_per_size(monkeypatch, tmp_path
     assert len(table) == 4 and table[2].split()[0] == "12" and "derived" in table[0]
 
 
+def test_scaling_epochs_run_in_the_trainers_layout(monkeypatch, tmp_path):
+    """The scaling epoch times the trainer's default path: channels-last where the trainer would use it
+    (CPU bf16), the plain layout in fp32."""
+    from ecgcore.bench import common, scaling
+    from ecgcore.train import layout
+    from ecgcore.train.device import cpu_has_bf16
+    from tests.factories import make_deepfake_dir
+
+    monkeypatch.setattr(common, "MODEL", "cnn")
+    base = make_deepfake_dir(tmp_path / "base", 4)
+    monkeypatch.setattr(common, "bench_data", lambda n, progress=None: base)
+    converted = []
+    monkeypatch.setattr(layout, "channels_last", lambda model: converted.append(model) or False)
+    scaling.bench_scaling((12,), batch_size=8, precisions=(False, True))
+    assert len(converted) == (1 if cpu_has_bf16() else 0)
+
+
 def _fake_result(one_record_ms=50.0, batched=7.0, ig_s=2.0):
     train = [
         {"fs": 500.0, "amp": False, "precision": "fp32", "samples_per_s": 2.0, "share_of_matmul_peak": 0.2},

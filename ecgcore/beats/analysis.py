@@ -237,6 +237,7 @@ def analyse_record(
         raise ValueError(f"artefact_model {artefact_model!r}: expected 'default', an ArtefactFilter or None")
     artefact = default_filter() if isinstance(artefact_model, str) else artefact_model
     halves = tuple(sorted({classifier.half} | ({artefact.half} if artefact else set())))
+    template_halves = (classifier.half,) if classifier.templates else ()
     clock: dict[str, float] = {}
     started = time.perf_counter()
     parts = 3 if intervals else 2
@@ -262,7 +263,7 @@ def analyse_record(
             if hi > lo:
                 with stage(clock, "features"):
                     f = feat.chunk_features(
-                        w.signal, info.fs, samples[lo:hi] - w.start, halves, classifier.templates
+                        w.signal, info.fs, samples[lo:hi] - w.start, halves, template_halves
                     )
                     inputs = classifier.model_input(f, model_rr[lo:hi])
                     artefact_inputs = (

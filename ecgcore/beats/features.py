@@ -149,12 +149,13 @@ def chunk_features(
     fs: float,
     samples: np.ndarray,
     halves: tuple[int, ...] = (CLASSIFIER_HALF,),
-    templates: bool = False,
+    template_halves: tuple[int, ...] = (),
 ) -> dict[str, np.ndarray]:
     """Model windows (one ``[n, 2, 2*half]`` float32 array per half), morphology vectors and QRS widths
     of the beats at ``samples`` (indices into ``signal``, a chunk ``[leads, samples]`` in mV that
-    extends at least a second beyond the beats on either side where the record allows); with
-    ``templates``, also ``template{half}`` ``[2, 2*half]``: the chunk's :func:`dominant_template`."""
+    extends at least a second beyond the beats on either side where the record allows); for each half in
+    ``template_halves``, also ``template{half}`` ``[2, 2*half]``: the chunk's :func:`dominant_template`
+    (only the halves whose model takes templates, as the medians cost time on a day-long record)."""
     samples = np.asarray(samples, dtype=np.int64)
     pair = lead_pair(signal)
     filtered = rpeaks.bandpass(pair, fs)
@@ -164,7 +165,7 @@ def chunk_features(
     centres = np.round(samples * MODEL_FS / fs).astype(np.int64)
     for half in halves:
         out[f"window{half}"] = _gather(resampled, centres, np.arange(-half, half)).astype(np.float32)
-        if templates:
+        if half in template_halves:
             out[f"template{half}"] = dominant_template(out[f"window{half}"])
     morph_offsets = np.round(np.arange(MORPH_SPAN_S[0], MORPH_SPAN_S[1] + 1e-9, 1 / MORPH_FS) * fs).astype(
         np.int64

@@ -99,6 +99,7 @@ def bench_scaling(
     from ecgcore.models import create_model
     from ecgcore.train.batches import BatchSource, prepare_data
     from ecgcore.train.device import precision_name, resolve_precision
+    from ecgcore.train.layout import channels_last, wants_channels_last
     from ecgcore.train.optim import train_step
 
     device = torch.device("cpu")
@@ -130,6 +131,8 @@ def bench_scaling(
             model = create_model(common.MODEL, len(config.leads), len(data.names)).train()
             optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
             amp_dtype, _ = resolve_precision(device, amp)
+            if wants_channels_last(device, amp_dtype):  # the trainer's own layout choice
+                channels_last(model)
             source = BatchSource(data.inputs, data.y, train_rows, device)
             order = np.random.default_rng(0).permutation(train_rows)
             batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]

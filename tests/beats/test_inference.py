@@ -18,7 +18,12 @@ def _windows(path, classifier) -> np.ndarray:
     samples = detect_record(info, window_s=60)
     w = next(analysis_windows(info, 60, 3))
     inside = samples[(samples >= w.keep_start) & (samples < w.keep_stop)]
-    f = feat.chunk_features(w.signal, info.fs, inside - w.start, templates=classifier.templates)
+    f = feat.chunk_features(
+        w.signal,
+        info.fs,
+        inside - w.start,
+        template_halves=(classifier.half,) if classifier.templates else (),
+    )
     return classifier.model_input(f, feat.layout_rr(classifier.inputs, samples, info.fs)[: inside.size])
 
 
