@@ -117,7 +117,9 @@ def record_beats(
         lo, hi = np.searchsorted(samples, [w.keep_start, w.keep_stop])
         if hi > lo:
             signal = w.signal if noisy is None else noisy[:, w.start : w.start + w.signal.shape[1]]
-            f = feat.chunk_features(signal, info.fs, samples[lo:hi] - w.start, (half,), template_halves=(half,))
+            f = feat.chunk_features(
+                signal, info.fs, samples[lo:hi] - w.start, (half,), template_halves=(half,)
+            )
             out.append(f[f"window{half}"].astype(np.float16))
             templates.append(np.broadcast_to(f[f"template{half}"], out[-1].shape).astype(np.float16))
     empty = np.zeros((0, feat.MODEL_LEADS, 2 * half), dtype=np.float16)
