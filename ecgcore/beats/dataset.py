@@ -74,7 +74,9 @@ class BeatSet:
             if self.templates is None:
                 raise ValueError(f"layout {layout!r} needs templates; this beat set has none")
             templates = self.templates[rows].astype(np.float32)
-        return feat.model_input(self.windows[rows].astype(np.float32), rr, templates)
+        return feat.model_input(
+            self.windows[rows].astype(np.float32), rr, templates, feat.uses_difference(layout)
+        )
 
     @cached_property
     def rr_record(self) -> np.ndarray:
@@ -196,26 +198,36 @@ def _cached(
     return data
 
 
-def balanced_indices(labels: np.ndarray, n: int, rng: np.random.Generator, power: float = 1.0) -> np.ndarray:
+def balanced_indices(
+    labels: np.ndarray, n: int, rng: np.random.Generator, power: float = 1.0, natural: tuple[int, ...] = ()
+) -> np.ndarray:
     """``n`` rows drawn with replacement, each with probability proportional to count(its class)^-power.
 
     ``power=1`` makes every present class equally likely; ``0`` is plain uniform sampling; between
-    them the rare classes are seen more often without being repeated as much.
+    them the rare classes are seen more often without being repeated as much. Classes in ``natural``
+    are not balanced up: their rows get the per-row weight of the most common class (they keep their
+    natural share beside it), for classes too rare or too patient-specific to learn across patients.
     """
     labels = np.asarray(labels)
-    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    values, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     weight = counts.astype(np.float64) ** (-power)
+    weight[np.isin(values, natural)] = weight[counts.argmax()]
     p = weight[inverse]
     return rng.choice(labels.size, size=n, replace=True, p=p / p.sum())
 
 
 def balanced_rows(
-    labels: np.ndarray, rows: np.ndarray, n: int, seed: int, power: float = BALANCE_POWER
+    labels: np.ndarray,
+    rows: np.ndarray,
+    n: int,
+    seed: int,
+    power: float = BALANCE_POWER,
+    natural: tuple[int, ...] = (),
 ) -> np.ndarray:
     """``n`` of ``rows`` (with repeats) drawn by :func:`balanced_indices` over their labels, seeded:
-    a training set in which the rare classes are oversampled and N undersampled."""
+    a training set in which the rare classes (but those in ``natural``) are oversampled and N undersampled."""
     rng = np.random.default_rng(seed)
-    return np.sort(rows[balanced_indices(labels[rows], n, rng, power)])
+    return np.sort(rows[balanced_indices(labels[rows], n, rng, power, natural)])
 
 
 class BeatSource:
@@ -270,7 +282,7 @@ class BeatSource:
 
 class BeatAugment:
     """A seeded batch transform of model inputs ``[B, C, L]`` in input layout ``layout`` (two lead windows,
-    two or four RR channels, and in the template layouts two template channels): per beat and lead an amplitude scale (log-normal, SD
+    two or four RR channels, and in the template layouts two template or beat-minus-template channels): per beat and lead an amplitude scale (log-normal, SD
     0.15; the template of that lead is scaled alike, as a whole record's gain would be), a baseline
     offset and slope (SD 0.1), white noise (SD up to 0.05 of the QRS amplitude) and a shift of up to
     ``shift`` samples (detection jitter) of the beat's own window; the RR ratios get a 3 % log-normal
@@ -280,12 +292,15 @@ class BeatAugment:
         self.gen = torch.Generator().manual_seed(seed)
         self.shift = shift
         self.rr_channels = feat.rr_channels(layout)
+        self.difference = feat.uses_difference(layout)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         b, _, length = x.shape
         g = self.gen
         k = 2 + self.rr_channels
         leads, rr, template = x[:, :2], x[:, 2:k], x[:, k:]
+        if self.difference:  # augment the beat and its template, then take their difference again
+            template = leads - template
         ramp = torch.linspace(-1, 1, length)
         scale = torch.exp(0.15 * torch.randn(b, 2, 1, generator=g))
         offset = 0.1 * torch.randn(b, 2, 1, generator=g) + 0.1 * torch.randn(b, 2, 1, generator=g) * ramp
@@ -299,4 +314,5 @@ class BeatAugment:
         if self.rr_channels == 4:  # RR before over the record's usual RR moves with RR before
             jitter = torch.cat([jitter, jitter[:, :1], torch.ones(b, 1, 1)], dim=1)
         rr = (rr + 1.0) * jitter - 1.0
-        return torch.cat([leads, rr, template * scale if template.shape[1] else template], dim=1)
+        template = template * scale if template.shape[1] else template
+        return torch.cat([leads, rr, leads - template if self.difference else template], dim=1)

@@ -47,8 +47,9 @@ CONTEXT_S = 3.0
 #: Input layouts of the beat models (the checkpoint's ``beats.inputs``) and their channel counts:
 #: ``leads2+rr2`` = the two lead windows and the two RR ratios; ``leads2+rr2+template2`` adds the
 #: window's dominant template of each lead (:func:`dominant_template`); ``leads2+rr4+template2`` also
-#: has the record-relative RR ratios (:func:`rr_record`) after the local ones.
-LAYOUTS = {"leads2+rr2": 4, "leads2+rr2+template2": 6, "leads2+rr4+template2": 8}
+#: has the record-relative RR ratios (:func:`rr_record`) after the local ones; ``leads2+rr4+diff2`` has,
+#: instead of the templates, each lead's beat minus its template (how the beat departs from the usual one).
+LAYOUTS = {"leads2+rr2": 4, "leads2+rr2+template2": 6, "leads2+rr4+template2": 8, "leads2+rr4+diff2": 8}
 #: The first layout (the beat-vs-artefact model's, and the default of a beat set).
 INPUTS = "leads2+rr2"
 #: The layout with the dominant-template channels.
@@ -189,27 +190,38 @@ def qrs_width_ms(filtered: np.ndarray, samples: np.ndarray, fs: float) -> np.nda
     return ((last - first) * 1000.0 / fs).astype(np.float32)
 
 
-def model_input(windows: np.ndarray, rr: np.ndarray, templates: np.ndarray | None = None) -> np.ndarray:
+def model_input(
+    windows: np.ndarray, rr: np.ndarray, templates: np.ndarray | None = None, difference: bool = False
+) -> np.ndarray:
     """``[n, 4, L]`` float32 (layout ``leads2+rr2``): the two lead windows, then RR before and after
     (ratio - 1) as constant channels (``rr`` ``[n, k]``: k constant channels); with ``templates``
-    (``[n, 2, L]``, each beat's dominant template) the templates come last (``leads2+rr2+template2``)."""
+    (``[n, 2, L]``, each beat's dominant template) the templates come last (``leads2+rr2+template2``),
+    or with ``difference`` each window minus its template (``leads2+rr4+diff2``)."""
     n, _, length = windows.shape
+    windows = windows.astype(np.float32)
     rr = np.asarray(rr, dtype=np.float32)
     extra = np.broadcast_to((rr - 1.0)[:, :, None], (n, rr.shape[1], length))
-    parts = [windows.astype(np.float32), extra]
+    parts = [windows, extra]
     if templates is not None:
-        parts.append(np.broadcast_to(templates, windows.shape).astype(np.float32))
+        templates = np.broadcast_to(templates, windows.shape).astype(np.float32)
+        parts.append(windows - templates if difference else templates)
     return np.concatenate(parts, axis=1)
 
 
 def uses_templates(layout: str) -> bool:
-    """Whether input layout ``layout`` (a :data:`LAYOUTS` name) takes the dominant-template channels."""
+    """Whether input layout ``layout`` (a :data:`LAYOUTS` name) is built from the dominant templates
+    (as template or as beat-minus-template channels)."""
     rr = rr_channels(layout)  # ValueError for an unknown layout
     return LAYOUTS[layout] - MODEL_LEADS - rr == MODEL_LEADS
+
+
+def uses_difference(layout: str) -> bool:
+    """Whether input layout ``layout`` has beat-minus-template channels instead of the templates."""
+    return uses_templates(layout) and layout.endswith("+diff2")
 
 
 def layout_input(layout: str, features: dict[str, np.ndarray], half: int, rr: np.ndarray) -> np.ndarray:
     """The model inputs of layout ``layout`` from :func:`chunk_features`'s output (with ``templates``
     when the layout needs them) and the beats' RR channels (:func:`layout_rr`)."""
     template = features[f"template{half}"] if uses_templates(layout) else None
-    return model_input(features[f"window{half}"], rr, template)
+    return model_input(features[f"window{half}"], rr, template, uses_difference(layout))

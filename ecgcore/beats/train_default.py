@@ -102,6 +102,9 @@ class Recipe:
     lr: float = 3e-3
     seed: int = SEED
     inputs: str = INPUTS
+    #: Classes not balanced up (drawn at N's per-beat rate: ``natural`` of
+    #: :func:`ecgcore.beats.dataset.balanced_indices`).
+    natural: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         return {**asdict(self), "sizes": dict(self.sizes)}
@@ -160,7 +163,12 @@ def prepared(
         rows={
             **rows,
             "train": balanced_rows(
-                labels, rows["train"], recipe.epoch_rows, recipe.seed, recipe.balance_power
+                labels,
+                rows["train"],
+                recipe.epoch_rows,
+                recipe.seed,
+                recipe.balance_power,
+                tuple(names.index(c) for c in recipe.natural),
             ),
         },
         y=labels,

@@ -57,6 +57,15 @@ def test_balanced_indices_equalise_classes_at_power_one():
     assert np.mean(drawn == 2) < 0.02
 
 
+def test_natural_classes_keep_their_share_beside_the_most_common_one():
+    labels = np.array([0] * 1000 + [1] * 10 + [4] * 50)
+    drawn = labels[balanced_indices(labels, 20_000, np.random.default_rng(0), power=1.0, natural=(4,))]
+    # class 1 is balanced up to class 0's share; class 4 keeps 50 rows per 1000 of class 0
+    share = np.bincount(drawn, minlength=5) / drawn.size
+    assert abs(share[1] - share[0]) < 0.03
+    assert abs(share[4] / share[0] - 0.05) < 0.015
+
+
 def test_balanced_rows_stay_within_the_rows_given():
     labels = np.array([0] * 100 + [1] * 5 + [0] * 100 + [1] * 5)
     rows = np.arange(105)  # the first "record" only

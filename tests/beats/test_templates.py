@@ -43,6 +43,9 @@ def test_layouts_build_four_six_or_eight_channels():
     assert np.array_equal(new[:, :4], old) and np.all(new[:, 4:] == 1.0)
     wide = feat.layout_input("leads2+rr4+template2", f, 5, np.concatenate([rr, rr], axis=1))
     assert wide.shape == (3, 8, 10) and np.array_equal(wide[:, 6:], new[:, 4:])
+    diff = feat.layout_input("leads2+rr4+diff2", f, 5, np.concatenate([rr, rr], axis=1))
+    np.testing.assert_allclose(diff[:, 6:], windows - 1.0)  # each lead's beat minus its template
+    assert np.array_equal(diff[:, :6], wide[:, :6])
     with pytest.raises(ValueError, match="layout"):
         feat.layout_input("leads2", f, 5, rr)
 
@@ -57,6 +60,18 @@ def test_augmentation_scales_the_template_and_keeps_it_constant():
     wide = BeatAugment(seed=1, shift=0, layout="leads2+rr4+template2")(torch.ones(16, 8, 300))
     assert torch.all(wide[:, 6:].std(dim=2) < 1e-6) and not torch.allclose(wide[:, 6:, 0], torch.ones(16, 2))
     assert torch.allclose(wide[:, 5], torch.ones(16, 300))  # the rate channel is not jittered
+
+
+def test_augmentation_keeps_a_difference_channel_the_augmented_beat_minus_the_scaled_template():
+    rng = np.random.default_rng(3)
+    beat = torch.from_numpy(rng.normal(size=(16, 2, 300)).astype(np.float32))
+    template = torch.from_numpy(rng.normal(size=(16, 2, 1)).astype(np.float32)).expand(16, 2, 300)
+    rr = torch.zeros(16, 4, 300)
+    kept = BeatAugment(seed=2, layout="leads2+rr4+template2")(torch.cat([beat, rr, template], dim=1))
+    diff = BeatAugment(seed=2, layout="leads2+rr4+diff2")(torch.cat([beat, rr, beat - template], dim=1))
+    # same draws: same augmented beat and RR, and the difference of the augmented beat and template
+    assert torch.allclose(diff[:, :6], kept[:, :6])
+    assert torch.allclose(diff[:, 6:], kept[:, :2] - kept[:, 6:], atol=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +98,7 @@ def test_rr_record_is_rr_over_the_records_usual_rr():
     assert feat.rr_record(np.array([5])).shape == (1, 2)
 
 
-@pytest.mark.parametrize("layout", [feat.TEMPLATE_INPUTS, "leads2+rr4+template2"])
+@pytest.mark.parametrize("layout", [feat.TEMPLATE_INPUTS, "leads2+rr4+template2", "leads2+rr4+diff2"])
 def test_analysis_feeds_the_model_the_inputs_it_was_trained_on(annotated_long, layout):
     """Windows, RR channels and templates built for training equal those the long-record analysis
     builds, window by window (the template is per analysis window: both sides must use the same windows)."""
