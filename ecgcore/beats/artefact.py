@@ -38,6 +38,7 @@ import numpy as np
 from ecgcore.beats import features as feat
 from ecgcore.beats.classify import INPUTS, BeatClassifier
 from ecgcore.beats.dataset import BeatSet, build_beat_set
+from ecgcore.beats.detect import WINDOW_S
 from ecgcore.beats.evaluate import read_reference
 from ecgcore.beats.features import MODEL_FS
 from ecgcore.beats.longrecord import analysis_windows
@@ -179,12 +180,12 @@ def filter_record(
     info: RecordInfo, samples: np.ndarray, artefact: ArtefactFilter, signal: np.ndarray | None = None
 ) -> np.ndarray:
     """P(artefact) of each detection (``samples``, sorted, of the record ``info``), its windows cut as the
-    analysis cuts them (5-minute chunks, RR context from all ``samples``); ``signal`` ``[leads, n]``
-    replaces the record's own (a noisy copy held in memory)."""
+    analysis cuts them (:data:`~ecgcore.beats.detect.WINDOW_S` windows, RR context from all ``samples``);
+    ``signal`` ``[leads, n]`` replaces the record's own (a noisy copy held in memory)."""
     samples = np.asarray(samples, dtype=np.int64)
     rr = feat.rr_context(samples, info.fs)
     out = np.zeros(samples.size)
-    for w in analysis_windows(info, 300.0, 3.0):
+    for w in analysis_windows(info, WINDOW_S, feat.CONTEXT_S):
         lo, hi = np.searchsorted(samples, [w.keep_start, w.keep_stop])
         if hi > lo:
             chunk = w.signal if signal is None else signal[:, w.start : w.start + w.signal.shape[1]]

@@ -78,6 +78,9 @@ def test_threshold_choice_keeps_the_clean_beat_loss_within_budget():
     assert lines[0]["mean_f1_after"] > lines[1]["mean_f1_after"]
     chosen, _ = choose_threshold(y, condition, names, p, 1000, grid=(0.5, 0.99), max_clean_loss=0.002)
     assert chosen == 0.5
+    # 0.7 and 0.9 reject the same detections: the tie goes to the higher threshold
+    chosen, _ = choose_threshold(y, condition, names, p, 1000, grid=(0.7, 0.9), max_clean_loss=0.002)
+    assert chosen == 0.9
 
 
 class EveryThird(ArtefactFilter):

@@ -71,6 +71,9 @@ def test_trend_is_per_minute_over_n_beats_with_bazett_and_fridericia():
     in_third = samples >= 120 * fs
     qt[in_third] = np.nan  # the third minute has no QT ...
     qt[np.flatnonzero(in_third)[: MIN_TREND_BEATS - 1]] = 420.0  # ... bar too few beats for a value
+    ectopic = (np.arange(samples.size) % 2 == 1) & ~in_third  # half the beats V: they would move the median
+    classes[ectopic] = CLASS_INDEX["V"]
+    qt[ectopic] = 900.0
     trend = interval_trend(samples, classes, qt, fs, n_samples=int(180 * fs))
     assert trend.qt_ms == [400.0, 400.0, None]
     assert trend.rr_ms == [640.0, 640.0, None]

@@ -34,3 +34,5 @@ def test_folder_listing_and_upload_take_edf(long_record, tmp_path):
     assert uploaded == tmp_path / "up" / "b.edf" and open_record(uploaded).leads == ("ECG1", "ECG2")
     with pytest.raises(ECGFormatError, match=r"x\.csv: no WFDB header \(\.hea\) or EDF file"):
         save_upload([("x.csv", b"I\n1\n")], tmp_path / "up2")
+    with pytest.raises(ECGFormatError, match="not a readable EDF"):  # an EDF upload is opened before use
+        save_upload([("bad.edf", b"0       junk")], tmp_path / "up3")

@@ -96,6 +96,9 @@ def test_rr_record_is_rr_over_the_records_usual_rr():
     fast = feat.rr_record(np.arange(0, 50 * 80, 80))  # a run of 80-sample beats only: usual = local
     np.testing.assert_allclose(fast, 1.0)
     assert feat.rr_record(np.array([5])).shape == (1, 2)
+    # the rate channel: 30 beats at the usual RR 100, then 10 at 60: the local median there is 60
+    slowing = feat.rr_record(np.cumsum([0] + [100] * 30 + [60] * 10))
+    np.testing.assert_allclose(slowing[[1, -1]], [[1.0, 1.0], [0.6, 0.6]])
 
 
 @pytest.mark.parametrize("layout", [feat.TEMPLATE_INPUTS, "leads2+rr4+template2", "leads2+rr4+diff2"])
