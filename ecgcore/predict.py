@@ -178,9 +178,8 @@ class Predictor:
         self.device = next(self.model.parameters()).device
         self.net, self.folded = fold_batchnorm(self.model)
         self.amp_dtype = inference_dtype(self.device, self.precision)
-        self.layout = "channels-last" if wants_channels_last(self.device, self.amp_dtype) else "plain"
-        if self.layout == "channels-last" and not channels_last(self.net):
-            self.layout = "plain"
+        wanted = wants_channels_last(self.device, self.amp_dtype)
+        self.layout = "channels-last" if wanted and channels_last(self.net) else "plain"
         self._run = compiled_network(self.net) if self.compiled else self.net
 
     @torch.inference_mode()
