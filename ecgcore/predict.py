@@ -178,25 +178,23 @@ class Predictor:
         self.device = next(self.model.parameters()).device
         self.net, self.folded = fold_batchnorm(self.model)
         self.amp_dtype = inference_dtype(self.device, self.precision)
-        self.layout = "channels-last" if wants_channels_last(self.device, self.amp_dtype) else "plain"
-        if self.layout == "channels-last" and not channels_last(self.net):
-            self.layout = "plain"
+        wanted = wants_channels_last(self.device, self.amp_dtype)
+        self.layout = "channels-last" if wanted and channels_last(self.net) else "plain"
         self._run = compiled_network(self.net) if self.compiled else self.net
 
     @torch.inference_mode()
     def outputs(self, x: torch.Tensor | tuple[torch.Tensor, ...]) -> np.ndarray:
         """Raw float32 outputs ``[B, outputs]`` of the inference network for inputs ``[B, L, S]`` (or the
         tuple of inputs of a fusion model)."""
-        with autocast(self.device, self.amp_dtype):
-            if isinstance(x, tuple):
-                return self._run(*(t.to(self.device) for t in x)).float().cpu().numpy()
-            return self._run(x.to(self.device)).float().cpu().numpy()
+        return self.run_net(self._run, x)
 
     @torch.inference_mode()
-    def run_net(self, net: nn.Module, x: torch.Tensor) -> np.ndarray:
+    def run_net(self, net: nn.Module, x: torch.Tensor | tuple[torch.Tensor, ...]) -> np.ndarray:
         """Float32 outputs of ``net`` (a variant of :attr:`net`, e.g. compiled) for ``x`` in this predictor's
         precision: what :meth:`outputs` does with its own network (benchmarks compare variants with it)."""
         with autocast(self.device, self.amp_dtype):
+            if isinstance(x, tuple):
+                return net(*(t.to(self.device) for t in x)).float().cpu().numpy()
             return net(x.to(self.device)).float().cpu().numpy()
 
     @property

@@ -113,6 +113,10 @@ def test_predict_command_takes_folders_and_reports_unreadable_files(deepfake_spe
 def test_bf16_predictions_run_channels_last_within_bf16_rounding_of_the_training_model():
     fp32, bf16 = _predictor("fp32"), _predictor("bf16")
     assert (fp32.layout, bf16.layout) == ("plain", "channels-last")
+    # the inference copy is the converted one (its input hook), never the training model
+    assert (
+        bf16.net._forward_pre_hooks and not fp32.net._forward_pre_hooks and not bf16.model._forward_pre_hooks
+    )
     x = torch.randn(3, 8, 1000)
     with torch.no_grad():
         reference = fp32.model(x).numpy()

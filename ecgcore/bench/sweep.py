@@ -162,11 +162,10 @@ def sweep_inference(
 
     predictor = bench_predictor(fs)  # its net is channels-last where the default precision is CPU bf16
     default = predictor.net
-    plain = copy.deepcopy(default)
-    plain_layout(plain)
     runs: dict[str, torch.nn.Module] = {f"eager {predictor.layout}": default}
     if predictor.layout != "plain":
-        runs["eager plain"] = plain
+        runs["eager plain"] = copy.deepcopy(default)
+        plain_layout(runs["eager plain"])
     x1 = torch.randn(1, 8, int(fs * 10))
     xb = torch.randn(batch_size, 8, int(fs * 10))
     compile_s = {}

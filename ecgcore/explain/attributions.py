@@ -33,7 +33,6 @@ Samples outside every wave count as ``other``, so the five shares sum to one.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -388,7 +387,7 @@ def integrated_gradients(
     from captum.attr import IntegratedGradients
 
     from ecgcore.predict import fold_batchnorm, inference_dtype
-    from ecgcore.train.layout import channels_last, wants_channels_last
+    from ecgcore.train.layout import channels_last, plain_layout, wants_channels_last
 
     if precision not in IG_PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(IG_PRECISIONS)}")
@@ -402,11 +401,11 @@ def integrated_gradients(
         dtypes = [torch.bfloat16, None]
     tried: list[tuple[str, int, float]] = []
     for dtype in dtypes:
-        run = net
         if wants_channels_last(inp.device, dtype):  # oneDNN's AMX layout: no reorder per convolution
-            run = copy.deepcopy(net)
-            channels_last(run)
-        ig = IntegratedGradients(_Autocast(run, dtype))
+            channels_last(net)  # ``net`` is fold_batchnorm's own copy: converted in place, no second copy
+        else:
+            plain_layout(net)
+        ig = IntegratedGradients(_Autocast(net, dtype))
         steps = n_steps
         while True:
             attr, d = ig.attribute(

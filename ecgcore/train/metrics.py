@@ -125,20 +125,20 @@ def classification_metrics(
     auc_per_class = dict(zip(classes, class_aucs(onehot, probs)))
     defined = [v for v in auc_per_class.values() if v is not None]
     undefined = [name for name, v in auc_per_class.items() if v is None]
+    pred = predicted(probs, multi_label)
     if multi_label:
-        pred = (probs >= 0.5).astype(np.int64)
         cms = multilabel_confusion_matrix(onehot, pred, labels=list(range(n_classes)))
         confusion = cms.tolist()
         accuracy = accuracy_score(onehot, pred)
         f1 = f1_score(onehot, pred, average="macro", zero_division=0)
     else:
         true_idx = np.asarray(y_true, dtype=np.int64)
-        pred_idx = probs.argmax(axis=1)
+        pred_idx = pred.argmax(axis=1)
         cm = confusion_matrix(true_idx, pred_idx, labels=list(range(n_classes)))
         confusion = cm.tolist()
         accuracy = accuracy_score(true_idx, pred_idx)
         f1 = f1_score(true_idx, pred_idx, labels=list(range(n_classes)), average="macro", zero_division=0)
-    per_class = class_counts(classes, onehot, predicted(probs, multi_label))
+    per_class = class_counts(classes, onehot, pred)
     return {
         "auc": float(np.mean(defined)) if defined and not undefined else None,
         "auc_classes": len(defined),

@@ -85,6 +85,11 @@ def test_the_settings_are_frozen():
         ),
         ({"sources": ["s"], "approach": "both"}, "TrainConfig.transfer.approach='both'; expected one of"),
         ({"sources": ["s"], "init": "imagenet"}, "TrainConfig.transfer.init='imagenet'; expected one of"),
+        ({"sources": ["a", "b"], "approach": "continue"}, "approach 'continue' takes one source run"),
+        (
+            {"sources": ["s"], "approach": "continue", "init": "random"},
+            "approach 'continue' starts from the source's weights",
+        ),
         ({"sources": ["s"], "lr_factor": 0.5}, r"TrainConfig.transfer.lr_factor=0.5; expected >= 1"),
         (
             {"sources": ["s"], "lr_factor": float("nan")},
