@@ -381,6 +381,17 @@ def iter_chunks(
         raise ValueError(f"start of {start_s!r} s: give 0 or more seconds")
     ranged = _open_ranged(path, fs, channels)
     first = min(round(start_s * ranged.fs), max(ranged.total - 1, 0))
+    yield from _ranged_chunks(ranged, seconds, overlap_s, first, leads)
+
+
+def _ranged_chunks(
+    ranged: _Ranged,
+    seconds: float,
+    overlap_s: float = 0.0,
+    first: int = 0,
+    leads: Iterable[str] | None = None,
+) -> Iterator[RecordChunk]:
+    """The windows of :func:`iter_chunks` of a record already opened (:func:`_open_ranged`)."""
     for start, stop in _windows(ranged.total, ranged.fs, seconds, overlap_s, first):
         yield _chunk(ranged.read(start, stop), start, ranged.total, leads)
 
@@ -476,9 +487,10 @@ def record_envelope(
 ) -> Envelope:
     """The :class:`Envelope` of a record file (or a :class:`Record`), read in chunks of about
     :data:`OVERVIEW_CHUNK_SAMPLES` samples (all leads together)."""
-    info = path if isinstance(path, Record) else record_info(path, fs=fs)
-    seconds = max(1.0, OVERVIEW_CHUNK_SAMPLES / (info.fs * max(1, len(info.leads))))
-    return envelope(iter_chunks(path, seconds, fs=fs), n_bins)
+    ranged = _open_ranged(path, fs)  # opened once: a CSV is counted once, not again by record_info
+    n_leads = len(ranged.read(0, 1).leads)  # the first sample: a CSV's pass goes on from there
+    seconds = max(1.0, OVERVIEW_CHUNK_SAMPLES / (ranged.fs * max(1, n_leads)))
+    return envelope(_ranged_chunks(ranged, seconds), n_bins)
 
 
 #: Longest file name (UTF-8 bytes) most file systems allow.
