@@ -403,7 +403,8 @@ def read_window(
     record, as a :class:`RecordChunk`.
 
     Only that range of a WFDB ``.dat`` is read, so a window of a 24-hour record costs what the window
-    does; a CSV is parsed in chunks up to the window (bounded memory, time growing with the start). Raises as :func:`read_record`, and ``ValueError`` for a non-finite start or a non-positive length.
+    does; a CSV is parsed in chunks, once through to count and check its rows and again up to the window
+    (bounded memory, time growing with the file's length). Raises as :func:`read_record`, and ``ValueError`` for a non-finite start or a non-positive length.
     """
     if not (math.isfinite(start_s) and math.isfinite(seconds) and seconds > 0):
         raise ValueError(
@@ -545,7 +546,7 @@ def save_upload(files: Iterable[tuple[str, bytes]], folder: str | Path) -> Path:
 
 
 def _main_file(folder: Path, names: list[str]) -> Path:
-    """The record's main file among uploaded ``names``: the ``.hea``, else the ``.asc``, else the ``.csv``."""
+    """The record's main file among uploaded ``names``: the ``.hea``, else the ``.edf``, the ``.asc``, the ``.csv``."""
     for suffix in (".hea", ".edf", ".asc", ".csv"):
         main = [name for name in names if Path(name).suffix.lower() == suffix]
         if main:
