@@ -1138,10 +1138,10 @@ def _edf_header(path: Path, channels: str = "ecg") -> _EdfHeader:
         units = [str(reader.getPhysicalDimension(i)).strip() for i in range(n)]
         fmt = "edf+" if reader.filetype == 1 else "edf"
     names = [label or f"signal {i + 1}" for i, label in enumerate(labels)]
+    unit_keys = [unit.lower().replace("µ", "u").replace("μ", "u") for unit in units]
     skipped, candidates = [], []
     for i in range(n):
-        unit = units[i].lower().replace("µ", "u").replace("μ", "u")
-        if unit not in ("uv", "mv", "v"):
+        if unit_keys[i] not in ("uv", "mv", "v"):
             skipped.append(f"{names[i]} (unit {units[i] or 'none'!r} is not a voltage)")
         elif channels == "ecg" and _edf_lead(labels[i]) is None:
             skipped.append(f"{names[i]} (not a standard ECG lead name)")
@@ -1164,7 +1164,7 @@ def _edf_header(path: Path, channels: str = "ecg") -> _EdfHeader:
     n_samples = min(lengths[i] for i in keep)
     if n_samples <= 0:
         raise _error(path, "the file holds no samples")
-    scale = tuple(_TO_MV[units[i].lower().replace("µ", "u").replace("μ", "u")] for i in keep)
+    scale = tuple(_TO_MV[unit_keys[i]] for i in keep)
     return _EdfHeader(path, fmt, fs, n_samples, tuple(keep), tuple(map(str, leads)), scale, tuple(skipped))
 
 
