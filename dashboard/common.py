@@ -167,7 +167,7 @@ def uploads_to_records(
 
 
 def long_record(group: list[tuple[str, bytes]]) -> RecordInfo | None:
-    """A WFDB upload kept on disk and described by its header, if it is too long to draw whole; else ``None``."""
+    """A WFDB ``.dat`` or EDF upload kept on disk and described by its header, if too long to draw whole; else ``None``."""
     root = paths.subdir("uploads")
     main = stage_upload(group, root)
     try:
@@ -199,7 +199,7 @@ def upload_widget(key: str, long_ok: bool = False) -> Record | RecordInfo | None
 
     With several records uploaded they are listed and the user picks one, or steps through them with
     the previous / next buttons; a file that could not be read is named with what is wrong in it.
-    ``long_ok``: a long WFDB record comes back as its :class:`~ecgcore.io.RecordInfo`, unread (see
+    ``long_ok``: a long WFDB or EDF record comes back as its :class:`~ecgcore.io.RecordInfo`, unread (see
     :func:`uploads_to_records`).
     """
     files = st.file_uploader(

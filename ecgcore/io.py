@@ -381,6 +381,17 @@ def iter_chunks(
         raise ValueError(f"start of {start_s!r} s: give 0 or more seconds")
     ranged = _open_ranged(path, fs, channels)
     first = min(round(start_s * ranged.fs), max(ranged.total - 1, 0))
+    yield from _ranged_chunks(ranged, seconds, overlap_s, first, leads)
+
+
+def _ranged_chunks(
+    ranged: _Ranged,
+    seconds: float,
+    overlap_s: float = 0.0,
+    first: int = 0,
+    leads: Iterable[str] | None = None,
+) -> Iterator[RecordChunk]:
+    """The windows of :func:`iter_chunks` of a record already opened (:func:`_open_ranged`)."""
     for start, stop in _windows(ranged.total, ranged.fs, seconds, overlap_s, first):
         yield _chunk(ranged.read(start, stop), start, ranged.total, leads)
 
@@ -392,7 +403,8 @@ def read_window(
     record, as a :class:`RecordChunk`.
 
     Only that range of a WFDB ``.dat`` is read, so a window of a 24-hour record costs what the window
-    does; a CSV is parsed in chunks up to the window (bounded memory, time growing with the start). Raises as :func:`read_record`, and ``ValueError`` for a non-finite start or a non-positive length.
+    does; a CSV is parsed in chunks, once through to count and check its rows and again up to the window
+    (bounded memory, time growing with the file's length). Raises as :func:`read_record`, and ``ValueError`` for a non-finite start or a non-positive length.
     """
     if not (math.isfinite(start_s) and math.isfinite(seconds) and seconds > 0):
         raise ValueError(
@@ -476,9 +488,10 @@ def record_envelope(
 ) -> Envelope:
     """The :class:`Envelope` of a record file (or a :class:`Record`), read in chunks of about
     :data:`OVERVIEW_CHUNK_SAMPLES` samples (all leads together)."""
-    info = path if isinstance(path, Record) else record_info(path, fs=fs)
-    seconds = max(1.0, OVERVIEW_CHUNK_SAMPLES / (info.fs * max(1, len(info.leads))))
-    return envelope(iter_chunks(path, seconds, fs=fs), n_bins)
+    ranged = _open_ranged(path, fs)  # opened once: a CSV is counted once, not again by record_info
+    n_leads = len(ranged.read(0, 1).leads)  # the first sample: a CSV's pass goes on from there
+    seconds = max(1.0, OVERVIEW_CHUNK_SAMPLES / (ranged.fs * max(1, n_leads)))
+    return envelope(_ranged_chunks(ranged, seconds), n_bins)
 
 
 #: Longest file name (UTF-8 bytes) most file systems allow.
@@ -533,7 +546,7 @@ def save_upload(files: Iterable[tuple[str, bytes]], folder: str | Path) -> Path:
 
 
 def _main_file(folder: Path, names: list[str]) -> Path:
-    """The record's main file among uploaded ``names``: the ``.hea``, else the ``.asc``, else the ``.csv``."""
+    """The record's main file among uploaded ``names``: the ``.hea``, else the ``.edf``, the ``.asc``, the ``.csv``."""
     for suffix in (".hea", ".edf", ".asc", ".csv"):
         main = [name for name in names if Path(name).suffix.lower() == suffix]
         if main:
@@ -1125,10 +1138,10 @@ def _edf_header(path: Path, channels: str = "ecg") -> _EdfHeader:
         units = [str(reader.getPhysicalDimension(i)).strip() for i in range(n)]
         fmt = "edf+" if reader.filetype == 1 else "edf"
     names = [label or f"signal {i + 1}" for i, label in enumerate(labels)]
+    unit_keys = [unit.lower().replace("µ", "u").replace("μ", "u") for unit in units]
     skipped, candidates = [], []
     for i in range(n):
-        unit = units[i].lower().replace("µ", "u").replace("μ", "u")
-        if unit not in ("uv", "mv", "v"):
+        if unit_keys[i] not in ("uv", "mv", "v"):
             skipped.append(f"{names[i]} (unit {units[i] or 'none'!r} is not a voltage)")
         elif channels == "ecg" and _edf_lead(labels[i]) is None:
             skipped.append(f"{names[i]} (not a standard ECG lead name)")
@@ -1151,7 +1164,7 @@ def _edf_header(path: Path, channels: str = "ecg") -> _EdfHeader:
     n_samples = min(lengths[i] for i in keep)
     if n_samples <= 0:
         raise _error(path, "the file holds no samples")
-    scale = tuple(_TO_MV[units[i].lower().replace("µ", "u").replace("μ", "u")] for i in keep)
+    scale = tuple(_TO_MV[unit_keys[i]] for i in keep)
     return _EdfHeader(path, fmt, fs, n_samples, tuple(keep), tuple(map(str, leads)), scale, tuple(skipped))
 
 

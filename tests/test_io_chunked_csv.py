@@ -59,6 +59,9 @@ def test_chunked_csv_reads_equal_the_whole_read(tmp_path, small_chunks):
         window = read_window(path, start_s, 0.5, fs=250.0)
         assert np.array_equal(window.signal, truth[:, window.start : window.start + 125])
     assert window.start == 500
+    rows = io._CsvRows(path, 250.0, chunk_rows=97)  # one reader: a later range, then an earlier one
+    for start, stop in ((900, 1_000), (100, 200), (150, 400)):
+        assert np.array_equal(rows.read(start, stop).signal, truth[:, start:stop]), (start, stop)
     overview = record_envelope(path, fs=250.0)
     assert np.array_equal(overview.high, record_envelope(whole).high)
     lead_v1 = next(iter_chunks(path, 2.0, fs=250.0, leads=["V1", "III"]))
@@ -115,6 +118,8 @@ def test_a_long_csv_is_read_window_by_window_in_bounded_memory(tmp_path, monkeyp
 def test_a_long_asc_is_refused_without_reading_it_whole(tmp_path):
     path = tmp_path / "long.asc"
     np.savetxt(path, np.zeros((6_000, 8), dtype=int), fmt="%d")
+    with path.open("a") as handle:  # past row 5001: parsed only if the file were read whole
+        handle.write("not a number\n")
     with pytest.raises(ECGFormatError, match=r"expected 5000 rows \(10 s at 500 Hz\), found more"):
         read_record(path)
     np.savetxt(path, np.zeros((4_000, 8), dtype=int), fmt="%d")

@@ -147,3 +147,16 @@ def test_bad_files_are_named(tmp_path):
     writer.close()
     with pytest.raises(ECGFormatError, match=r"accel\.edf: no ECG channel to read: Accel \(unit 'g'"):
         record_info(accel, channels="any")
+
+
+def test_on_a_tie_of_rates_the_higher_rate_is_kept(tmp_path):
+    path = tmp_path / "tie.edf"
+    headers = [_channel("II", "mV", FS, 5.0), _channel("V1", "mV", FS / 2, 5.0)]
+    writer = pyedflib.EdfWriter(str(path), 2, file_type=pyedflib.FILETYPE_EDFPLUS)
+    writer.setSignalHeaders(headers)
+    mv = _source()
+    writer.writeSamples([mv[0], np.ascontiguousarray(mv[1, ::2])])
+    writer.close()
+    record = read_record(path)
+    assert record.leads == ("II",) and record.fs == FS
+    assert record.metadata["skipped_channels"] == ["V1 (125 Hz, not the ECG channels' 250 Hz)"]

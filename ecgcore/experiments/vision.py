@@ -32,6 +32,7 @@ from ecgcore.experiments.definitions import (
     register_experiment,
 )
 from ecgcore.experiments.prepare import DataRequired
+from ecgcore.train.metrics import RATES
 from ecgcore.vocab import LEADS_12
 
 CHAPMAN_URL = "https://figshare.com/collections/ChapmanECG/4560497"
@@ -139,7 +140,7 @@ REPRESENTATION_RUNS: tuple[tuple[str, str], ...] = (
 
 
 #: The macro rates every classification table may show (``ecgcore.train.metrics.RATES``).
-MACRO_RATES: tuple[str, ...] = ("sensitivity", "specificity", "precision", "f1")
+MACRO_RATES: tuple[str, ...] = RATES
 #: The vision table's metrics: the study's macro numbers, specificity, and the per-class F1 it reported.
 VISION_METRICS: tuple[str, ...] = (
     "accuracy",

@@ -184,7 +184,7 @@ def run_study(
             load_if_exists=True,
         )
         target = math.prod(len(v) for v in grid.values()) if grid is not None else int(trials)
-        stage_base = apply(base, {**best, **stage.fixed, **_warm_start(stage, results, space)})
+        stage_base = apply(base, {**best, **stage.fixed, **_warm_start(stage, results)})
 
         objective = _objective(name, stage, stage_base, grid, space, store, train, runs_dir, storage)
 
@@ -216,7 +216,7 @@ def run_study(
 WARM_START = {"approach": "continue", "strategy": "discriminative", "lr_factor": 1.0}
 
 
-def _warm_start(stage: Stage, results: dict[str, Any], space: Space) -> dict[str, Any]:
+def _warm_start(stage: Stage, results: dict[str, Any]) -> dict[str, Any]:
     """``{"transfer": ...}`` continuing from the best run of the stage ``stage.warm_start`` names, or ``{}``."""
     if stage.warm_start is None:
         return {}
