@@ -220,7 +220,10 @@ def test_paced_beats_end_their_qrs_after_the_wide_complex_not_at_its_trough(monk
 
     def errors() -> dict[str, np.ndarray]:
         found = delineate_beats(signal, fs, peaks, np.zeros(peaks.size, dtype=np.int64)).fiducials
-        return {k: _errors_ms(found[k][1:-1], peaks[1:-1] + PACED[k] * fs / 1000, fs) for k in ("qrs_off", "t_off")}
+        return {
+            k: _errors_ms(found[k][1:-1], peaks[1:-1] + PACED[k] * fs / 1000, fs)
+            for k in ("qrs_off", "t_off")
+        }
 
     good = errors()
     assert np.all(np.abs(good["qrs_off"]) <= 40)
