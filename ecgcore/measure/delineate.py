@@ -250,7 +250,8 @@ def delineate_qrs(
 
     In each lead the QRS starts (ends) where its slope rises above (falls below) a fraction of its
     steepest QRS slope, but never below :data:`NOISE_FACTOR` standard errors of the slope, so a
-    noisy lead does not start its QRS early. The global boundary is the ``k``-th earliest onset
+    noisy lead does not start its QRS early; an end found at a wide wave's turning point is passed
+    (:func:`_past_turning_points`). The global boundary is the ``k``-th earliest onset
     (latest offset) over the *clean* leads, those whose threshold is set by their own QRS rather
     than by their noise: a noise-limited lead's boundary moves with its noise and with low-level
     fragmentation (12SL likewise weights leads by their signal quality). Only where fewer than
