@@ -167,6 +167,9 @@ def main(args: argparse.Namespace) -> int:
     from ecgcore.beats.events import EventRules
 
     rules = EventRules(pause_s=args.pause_s) if args.pause_s is not None else EventRules()
+    several = len(args.records) > 1
+    if args.report and not several and not Path(args.report).parent.is_dir():
+        raise FileNotFoundError(f"--report {args.report}: no folder {Path(args.report).parent}")
     classifier = _classifier(args)
     artefact = _artefact_filter(args)
     for path in args.records:
@@ -184,7 +187,7 @@ def main(args: argparse.Namespace) -> int:
         if progress is not None:
             print(file=__import__("sys").stderr)
         if args.report:
-            _write_report(result, Path(args.report), several=len(args.records) > 1)
+            _write_report(result, Path(args.report), several)
         print(json.dumps(result.to_json(beats=not args.no_beats)), flush=True)
     return 0
 
@@ -196,8 +199,6 @@ def _write_report(result, report: Path, several: bool) -> None:
     if several or report.is_dir():
         report.mkdir(parents=True, exist_ok=True)
         report = report / f"{result.record}-holter.html"
-    elif not report.parent.is_dir():
-        raise FileNotFoundError(f"--report {report}: no folder {report.parent}")
     write_report(result, report)
     print(f"report: {report}", file=__import__("sys").stderr)
 
