@@ -129,3 +129,43 @@ def test_holter_page_marks_rejected_detections_on_the_strip(tmp_path, tiny_class
     ]
     strip = next(texts for texts in labels if "<b>~</b>" in texts)
     assert strip.count("<b>~</b>") == 2
+
+
+def test_holter_summary_tab_gives_the_example_records_counts():
+    """The shipped classifier on the bundled example (sel853): the Summary tab's counts are those the
+    reference labels (.atr) give, within a few beats, and follow a relabelled cluster."""
+    from ecgcore.beats.events import holter_events
+    from ecgcore.beats.evaluate import read_reference
+    from ecgcore.beats.holter_report import summary_rows
+    from ecgcore.beats.longrecord import EXAMPLE_RECORD
+
+    ref = read_reference(EXAMPLE_RECORD, "atr")
+    expected = holter_events(ref.samples, ref.classes, ref.fs, 225_000).summary  # 15 min at 250 Hz
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("dashboard/holter.py")
+    at.run()
+    next(b for b in at.button if b.label == "Open the example record").click().run()
+    next(b for b in at.button if b.label == "Analyse").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert [t.label for t in at.tabs][:2] == ["Summary", "Events"]
+    rows = at.table[0].value["value"].to_dict()
+    result = at.session_state[f"holter:{EXAMPLE_RECORD}"]
+    assert rows == dict((k, v) for k, v in summary_rows(result.events.summary))
+    assert rows["  V couplets"] == str(expected["ventricular"]["couplets"]) == "1"
+    assert abs(int(rows["  isolated V"]) - expected["ventricular"]["isolated"]) <= 3
+    assert rows["Pauses (RR > 2 s)"] == "0" and expected["pauses"]["count"] == 0
+    hr = next(m for m in at.metric if m.label == "HR mean").value
+    assert abs(int(hr.split()[0]) - expected["heart_rate"]["mean_bpm"]) <= 1
+    assert [b.proto.label for b in at.get("download_button")] == ["Download the report (HTML, printable)"]
+    # the events tab: the couplet's strip on ECG paper, with its two V labels
+    assert next(s for s in at.selectbox if s.key == "holter_event").options[0].endswith("V couplet · 2 beats")
+    strips = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    event_strip = next(f for f in strips if f["layout"]["title"]["text"].startswith("from 409"))
+    assert [a["text"] for a in event_strip["layout"]["annotations"]].count("<b>V</b>") >= 2
+    # a relabelled cluster changes the summary at once
+    v_cluster = next(c for c in result.clusters if c.label == "V")
+    next(s for s in at.selectbox if s.key == f"label{v_cluster.id}").set_value("N").run()
+    next(b for b in at.button if b.key == f"relabel{v_cluster.id}").click().run()
+    after = at.table[0].value["value"].to_dict()
+    assert int(after["Ventricular beats (V)"].split()[0]) == result.counts()["V"] < 26
