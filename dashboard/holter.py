@@ -18,7 +18,7 @@ from ecgcore.beats.aami import CLASSES
 from ecgcore.beats.analysis import analyse_record
 from ecgcore.beats.classify import load_classifier
 from ecgcore.beats.features import MORPH_SPAN_S
-from ecgcore.beats.holter_report import DISCLAIMER, event_rows, report_html, summary_rows
+from ecgcore.beats.holter_report import DISCLAIMER, event_rows, report_html, summary_sections
 from ecgcore.beats.intervals import MIN_TREND_BEATS
 from ecgcore.beats.longrecord import EXAMPLE_RECORD, open_record, read_span, records_in, save_upload
 from ecgcore.io import ECGFormatError
@@ -120,9 +120,9 @@ cols[-1].metric(
 )
 
 
-def show_strip(start: float, key: str) -> None:
+def show_strip(start: float, key: str, title: str = "") -> None:
     """The strip of ``STRIP_S`` seconds from ``start`` on ECG paper with beat labels, rejected detections,
-    wave boundaries, and the table of the beats in view."""
+    wave boundaries, and the table of the beats in view (``title`` before its "from ... s")."""
     first, last = int(start * info.fs), int((start + STRIP_S) * info.fs)
     inside = np.flatnonzero((result.samples >= first) & (result.samples < last))
     noise = rejected[(rejected >= first) & (rejected < last)]
@@ -138,6 +138,7 @@ def show_strip(start: float, key: str) -> None:
             boundaries=None
             if beats_here is None
             else {name: getattr(beats_here, name) - first for name in ("qrs_on", "qrs_off", "t_off")},
+            title=f"{title} · from {start:.1f} s" if title else "",
         ),
         width="stretch",
         key=f"{key}_chart",
@@ -166,15 +167,24 @@ summary_tab, events_tab, overview, intervals_tab, gallery, strip_tab, ectopics =
     ["Summary", "Events", "Overview", "Intervals", "Clusters", "Strip", "Ectopic beats"]
 )
 with summary_tab:
-    hr = holter.summary["heart_rate"]
-    cols = st.columns(4)
-    cols[0].metric("HR min", "–" if hr["min_bpm"] is None else f"{hr['min_bpm']:.0f} bpm", help=hr["method"])
-    cols[1].metric(
-        "HR mean", "–" if hr["mean_bpm"] is None else f"{hr['mean_bpm']:.0f} bpm", help=hr["method"]
+    hr, summary = holter.summary["heart_rate"], holter.summary
+    bpm = lambda v: "–" if v is None else f"{v:.0f} bpm"  # noqa: E731
+    cols = st.columns(6)
+    cols[0].metric("HR min", bpm(hr["min_bpm"]), help=f"at {hr['min_time']}; {hr['method']}")
+    cols[1].metric("HR mean", bpm(hr["mean_bpm"]), help=hr["method"])
+    cols[2].metric("HR max", bpm(hr["max_bpm"]), help=f"at {hr['max_time']}; {hr['method']}")
+    cols[3].metric("V burden", f"{summary['ventricular']['burden_pct']:.1f} %", help="V beats / all beats")
+    cols[4].metric(
+        "S burden", f"{summary['supraventricular']['burden_pct']:.1f} %", help="S beats / all beats"
     )
-    cols[2].metric("HR max", "–" if hr["max_bpm"] is None else f"{hr['max_bpm']:.0f} bpm", help=hr["method"])
-    cols[3].metric("pauses", f"{holter.summary['pauses']['count']:,}")
-    st.table(pd.DataFrame(summary_rows(holter.summary), columns=["", "value"]).set_index(""))
+    cols[5].metric(
+        "pauses", f"{summary['pauses']['count']:,}", help=f"RR > {summary['rules']['pause_s']:g} s"
+    )
+    sections = summary_sections(summary)
+    left, right = st.columns(2)
+    for column, part in ((left, sections[:1] + sections[3:]), (right, sections[1:3])):
+        for heading, rows in part:
+            column.table(pd.DataFrame(rows, columns=[heading, ""]).set_index(heading))
     st.caption(f"{DISCLAIMER} Rules: {result.event_rules.describe()}.")
     st.download_button(
         "Download the report (HTML, printable)",
@@ -191,7 +201,12 @@ with events_tab:
         kinds = list(dict.fromkeys(rows["event"]))
         shown = st.multiselect("Show", kinds, default=kinds, key="holter_event_kinds")
         rows = rows.assign(index=range(len(rows)))[rows["event"].isin(shown)].reset_index(drop=True)
-        st.dataframe(rows.drop(columns=["start (s)", "index"]), width="stretch", height=260, hide_index=True)
+        st.dataframe(
+            rows.drop(columns=["start (s)", "index"]),
+            width="stretch",
+            height=min(300, 35 * (len(rows) + 1) + 3),
+            hide_index=True,
+        )
         st.caption(
             "Isolated ectopic beats are counted in the Summary and listed in the Ectopic beats tab. "
             "A long RR with a rejected detection inside is listed as 'pause (artefact)' and not counted."
@@ -207,9 +222,11 @@ with events_tab:
             )
             event = holter.events[int(rows["index"].iloc[pick])]
             centre = event.start_s + event.duration_s / 2
+            rate = "" if event.rate_bpm is None else f", {event.rate_bpm:.0f} bpm"
             show_strip(
                 min(max(0.0, centre - STRIP_S / 2), max(0.0, info.duration - STRIP_S)),
                 key="holter_event_strip",
+                title=f"{event.kind} at {rows['time'].iloc[pick]}: {event.beats} beats{rate}",
             )
 
 with overview:

@@ -1079,7 +1079,7 @@ def holter_strip(
     boundaries: Mapping[str, np.ndarray] | None = None,
 ) -> go.Figure:
     """A strip of a long record on ECG paper (one row per lead) with each beat's class over it (a label
-    that is not a beat class, e.g. ``~`` for a rejected detection, in grey).
+    that is not a beat class, e.g. ``~`` for a rejected detection, in grey) in a row above the paper.
 
     ``signal`` ``[leads, samples]`` starts at ``start_s`` of the record; ``beat_samples`` are sample
     indices relative to ``signal``. The time axis counts from the strip's start; the title says where.
@@ -1095,12 +1095,14 @@ def holter_strip(
     beat_samples = np.asarray(beat_samples)
     for s, label in zip(beat_samples, beat_classes):
         if 0 <= s < signal.shape[1]:
-            fig.add_annotation(
+            fig.add_annotation(  # just above the paper, clear of the trace and the boundary lines
                 x=s / fs,
-                y=1.3,
+                y=1.0,
+                yref="paper",
+                yanchor="bottom",
                 text=f"<b>{label}</b>",
                 showarrow=False,
-                font=dict(size=11, color=BEAT_CLASS_COLOURS.get(label, "#999999")),
+                font=dict(size=12, color=BEAT_CLASS_COLOURS.get(label, "#999999")),
             )
     for name, positions in (boundaries or {}).items():
         colour = _BOUNDARY_COLOURS.get(name, _CALIPER)

@@ -1,6 +1,6 @@
 """The Holter report a clinician reads: summary rows, event rows, and a printable HTML page.
 
-:func:`summary_rows` and :func:`event_rows` are the tables the Holter page shows and the report prints
+:func:`summary_sections` and :func:`event_rows` are the tables the Holter page shows and the report prints
 (one source for both); :func:`report_html` is the whole report of a :class:`BeatAnalysis` (record,
 duration, analysis settings with the model files and the artefact filter, the summary, the hourly
 table, every event) and :func:`write_report` writes it atomically. The report says on its first line
@@ -39,8 +39,9 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-def summary_rows(summary: dict) -> list[tuple[str, str]]:
-    """The summary as (item, value) rows, in the order a Holter report gives them."""
+def summary_sections(summary: dict) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The summary as titled sections of (item, value) rows, in the order a Holter report gives them:
+    heart rate, ventricular ectopy, supraventricular ectopy, pauses."""
     hr, v, s, p = (
         summary["heart_rate"],
         summary["ventricular"],
@@ -49,41 +50,56 @@ def summary_rows(summary: dict) -> list[tuple[str, str]]:
     )
     rules = summary["rules"]
     at = lambda name: f" at {hr[f'{name}_time']}" if hr[f"{name}_time"] else ""  # noqa: E731
+    cycles = f"≥ {rules['min_cycles']} cycles"
     return [
-        ("Recording analysed", f"{clock(summary['duration_s'])} (h:mm:ss), {summary['beats']:,} beats"),
-        ("Heart rate, mean", _bpm(hr["mean_bpm"])),
-        ("Heart rate, minimum (1-min average)", _bpm(hr["min_bpm"]) + at("min")),
-        ("Heart rate, maximum (1-min average)", _bpm(hr["max_bpm"]) + at("max")),
-        (f"Time below {rules['brady_bpm']:g} bpm", _minutes(hr["bradycardia_s"])),
-        (f"Time above {rules['tachy_bpm']:g} bpm", _minutes(hr["tachycardia_s"])),
-        ("Ventricular beats (V)", f"{v['beats']:,} ({v['burden_pct']:.2f} % of beats)"),
-        ("  isolated V", f"{v['isolated']:,}"),
-        ("  V couplets", f"{v['couplets']:,}"),
-        ("  V runs (>= 3 beats)", f"{v['runs']:,}, of which {v['triplets']:,} triplets"),
-        (f"  VT (run > {rules['vt_bpm']:g} bpm)", f"{v['vt']:,}"),
-        ("  longest V run", _run(v["longest_run"])),
-        ("  fastest V run", _run(v["fastest_run"])),
         (
-            f"  bigeminy (>= {rules['min_cycles']} cycles)",
-            f"{v['bigeminy_episodes']:,} episodes, {v['bigeminy_s']:g} s",
+            "Heart rate",
+            [
+                ("Analysed", f"{clock(summary['duration_s'])} (h:mm:ss), {summary['beats']:,} beats"),
+                ("Mean", _bpm(hr["mean_bpm"])),
+                ("Minimum (1-min average)", _bpm(hr["min_bpm"]) + at("min")),
+                ("Maximum (1-min average)", _bpm(hr["max_bpm"]) + at("max")),
+                (f"Time below {rules['brady_bpm']:g} bpm", _minutes(hr["bradycardia_s"])),
+                (f"Time above {rules['tachy_bpm']:g} bpm", _minutes(hr["tachycardia_s"])),
+            ],
         ),
         (
-            f"  trigeminy (>= {rules['min_cycles']} cycles)",
-            f"{v['trigeminy_episodes']:,} episodes, {v['trigeminy_s']:g} s",
+            "Ventricular ectopy (V)",
+            [
+                ("V beats", f"{v['beats']:,} ({v['burden_pct']:.2f} % of beats)"),
+                ("Isolated", f"{v['isolated']:,}"),
+                ("Couplets", f"{v['couplets']:,}"),
+                ("Runs (≥ 3 beats)", f"{v['runs']:,}, of which {v['triplets']:,} triplets"),
+                (f"VT (run > {rules['vt_bpm']:g} bpm)", f"{v['vt']:,}"),
+                ("Longest run", _run(v["longest_run"])),
+                ("Fastest run", _run(v["fastest_run"])),
+                (f"Bigeminy ({cycles})", f"{v['bigeminy_episodes']:,} episodes, {v['bigeminy_s']:g} s"),
+                (f"Trigeminy ({cycles})", f"{v['trigeminy_episodes']:,} episodes, {v['trigeminy_s']:g} s"),
+            ],
         ),
-        ("Supraventricular beats (S)", f"{s['beats']:,} ({s['burden_pct']:.2f} % of beats)"),
-        ("  isolated S", f"{s['isolated']:,}"),
-        ("  S couplets", f"{s['couplets']:,}"),
-        ("  S runs (>= 3 beats)", f"{s['runs']:,}"),
-        (f"  SVT (run > {rules['svt_bpm']:g} bpm)", f"{s['svt']:,}"),
-        ("  longest S run", _run(s["longest_run"])),
-        ("  fastest S run", _run(s["fastest_run"])),
-        (f"Pauses (RR > {rules['pause_s']:g} s)", f"{p['count']:,}"),
         (
-            "  longest pause",
-            "–" if p["longest_s"] is None else f"{p['longest_s']:.2f} s at {p['longest_time']}",
+            "Supraventricular ectopy (S)",
+            [
+                ("S beats", f"{s['beats']:,} ({s['burden_pct']:.2f} % of beats)"),
+                ("Isolated", f"{s['isolated']:,}"),
+                ("Couplets", f"{s['couplets']:,}"),
+                ("Runs (≥ 3 beats)", f"{s['runs']:,}"),
+                (f"SVT (run > {rules['svt_bpm']:g} bpm)", f"{s['svt']:,}"),
+                ("Longest run", _run(s["longest_run"])),
+                ("Fastest run", _run(s["fastest_run"])),
+            ],
         ),
-        ("  long RR across an artefact (not counted)", f"{p['artefact_excluded']:,}"),
+        (
+            "Pauses",
+            [
+                (f"Pauses (RR > {rules['pause_s']:g} s)", f"{p['count']:,}"),
+                (
+                    "Longest",
+                    "–" if p["longest_s"] is None else f"{p['longest_s']:.2f} s at {p['longest_time']}",
+                ),
+                ("Long RR across an artefact (not counted)", f"{p['artefact_excluded']:,}"),
+            ],
+        ),
     ]
 
 
@@ -118,14 +134,10 @@ def settings_rows(analysis: BeatAnalysis, summary: dict) -> list[tuple[str, str]
     ]
 
 
-def _table(rows: list[tuple[str, str]]) -> str:
-    body = "".join(
-        f"<tr><th>{html.escape(k.strip())}</th><td>{html.escape(v)}</td></tr>"
-        if not k.startswith("  ")
-        else f"<tr class='sub'><th>{html.escape(k.strip())}</th><td>{html.escape(v)}</td></tr>"
-        for k, v in rows
-    )
-    return f"<table class='kv'>{body}</table>"
+def _table(rows: list[tuple[str, str]], heading: str = "") -> str:
+    head = f"<tr><th colspan='2' class='sec'>{html.escape(heading)}</th></tr>" if heading else ""
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    return f"<table class='kv'>{head}{body}</table>"
 
 
 def _grid(rows: list[dict], empty: str) -> str:
@@ -146,7 +158,7 @@ body { font-family: Helvetica, Arial, sans-serif; font-size: 11pt; margin: 2em; 
 h1 { font-size: 16pt; margin-bottom: 0.2em; } h2 { font-size: 13pt; margin-top: 1.4em; border-bottom: 1px solid #999; }
 .warn { border: 2px solid #c53030; padding: 0.6em; background: #fff5f5; }
 table { border-collapse: collapse; margin: 0.4em 0; } th, td { padding: 2px 8px; text-align: left; vertical-align: top; }
-table.kv th { font-weight: normal; color: #333; } table.kv tr.sub th { padding-left: 2em; }
+table.kv th { font-weight: normal; color: #333; min-width: 16em; } table.kv th.sec { font-weight: bold; color: #111; padding-top: 0.6em; }
 table.grid th { border-bottom: 1px solid #333; } table.grid td { border-bottom: 1px solid #ddd; }
 @media print { body { margin: 0; } h2 { break-after: avoid; } tr { break-inside: avoid; } }
 """
@@ -159,7 +171,7 @@ def report_html(analysis: BeatAnalysis, events: HolterEvents | None = None) -> s
     summary = events.summary
     hours = [{k: v for k, v in row.items()} for row in summary["per_hour"]]
     for row in hours:
-        row["hour"] = f"{row['hour']:02d}:00"
+        row["hour"] = f"{row['hour']}–{row['hour'] + 1} h"
     title = f"Holter report: {analysis.record}"
     recording = [
         ("Record", analysis.record),
@@ -174,8 +186,9 @@ def report_html(analysis: BeatAnalysis, events: HolterEvents | None = None) -> s
         f"<p class='warn'><b>Not a diagnosis.</b> {html.escape(DISCLAIMER)}</p>"
         f"<h2>Recording</h2>{_table(recording)}"
         f"<h2>Analysis settings</h2>{_table(settings_rows(analysis, summary))}"
-        f"<h2>Summary</h2>{_table(summary_rows(summary))}"
-        f"<h2>Per hour of recording</h2>{_grid(hours, 'No beats.')}"
+        "<h2>Summary</h2>"
+        + "".join(_table(rows, heading) for heading, rows in summary_sections(summary))
+        + f"<h2>Per hour of recording</h2>{_grid(hours, 'No beats.')}"
         f"<h2>Events ({len(events.events):,})</h2>"
         "<p>Couplets, runs, bigeminy and trigeminy episodes and pauses, in time order (time from the "
         "record's start); isolated ectopic beats are counted above, not listed.</p>"

@@ -10,7 +10,7 @@ import pytest
 
 from ecgcore.beats.aami import CLASS_INDEX
 from ecgcore.beats.events import EventRules, artefact_intervals, holter_events
-from ecgcore.beats.holter_report import report_html, summary_rows, write_report
+from ecgcore.beats.holter_report import report_html, summary_sections, write_report
 from tests.beats.test_cluster import _analysis
 
 FS = 250.0
@@ -65,7 +65,9 @@ def test_bigeminy_needs_three_alternating_cycles():
     assert kinds(three) == ["bigeminy"] and three.summary["ventricular"]["bigeminy_episodes"] == 1
     assert three.summary["ventricular"]["isolated"] == 3  # its V beats are still isolated V
     assert kinds(events_of([0.6, 1.0] * 2, "NVNVN")) == []  # two cycles
-    assert "bigeminy" not in kinds(events_of([0.6, 0.6, 1.0, 0.6, 1.0, 0.6], "NVVNVNV"))  # broken by a couplet
+    assert "bigeminy" not in kinds(
+        events_of([0.6, 0.6, 1.0, 0.6, 1.0, 0.6], "NVVNVNV")
+    )  # broken by a couplet
     trigeminy = events_of([0.8, 0.6, 1.0] * 3, "NNVNNVNNVN")
     assert kinds(trigeminy) == ["trigeminy"] and trigeminy.summary["ventricular"]["trigeminy_episodes"] == 1
 
@@ -162,8 +164,8 @@ def test_report_file_says_what_it_is(tmp_path):
     ):
         assert expected in text, expected
     assert "<td>V run (slow)</td><td>5</td><td>68</td>" in report_html(a)
-    rows = dict(summary_rows(a.events.summary))
-    assert rows["Ventricular beats (V)"] == "5 (7.58 % of beats)"
+    rows = dict(summary_sections(a.events.summary)[1][1])
+    assert rows["V beats"] == "5 (7.58 % of beats)"
     assert not list(tmp_path.glob("*.tmp*"))
 
 
