@@ -39,6 +39,19 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
+def _ectopy(x: dict, name: str, fast: str, fast_bpm: float) -> list[tuple[str, str]]:
+    """The rows of one ectopic class (``summary["ventricular"]`` or ``["supraventricular"]``)."""
+    return [
+        (f"{name} beats", f"{x['beats']:,} ({x['burden_pct']:.2f} % of beats)"),
+        ("Isolated", f"{x['isolated']:,}"),
+        ("Couplets", f"{x['couplets']:,}"),
+        ("Runs (≥ 3 beats)", f"{x['runs']:,}, of which {x['triplets']:,} triplets"),
+        (f"{fast} (run > {fast_bpm:g} bpm)", f"{x[fast.lower()]:,}"),
+        ("Longest run", _run(x["longest_run"])),
+        ("Fastest run", _run(x["fastest_run"])),
+    ]
+
+
 def summary_sections(summary: dict) -> list[tuple[str, list[tuple[str, str]]]]:
     """The summary as titled sections of (item, value) rows, in the order a Holter report gives them:
     heart rate, ventricular ectopy, supraventricular ectopy, pauses."""
@@ -66,29 +79,12 @@ def summary_sections(summary: dict) -> list[tuple[str, list[tuple[str, str]]]]:
         (
             "Ventricular ectopy (V)",
             [
-                ("V beats", f"{v['beats']:,} ({v['burden_pct']:.2f} % of beats)"),
-                ("Isolated", f"{v['isolated']:,}"),
-                ("Couplets", f"{v['couplets']:,}"),
-                ("Runs (≥ 3 beats)", f"{v['runs']:,}, of which {v['triplets']:,} triplets"),
-                (f"VT (run > {rules['vt_bpm']:g} bpm)", f"{v['vt']:,}"),
-                ("Longest run", _run(v["longest_run"])),
-                ("Fastest run", _run(v["fastest_run"])),
+                *_ectopy(v, "V", "VT", rules["vt_bpm"]),
                 (f"Bigeminy ({cycles})", f"{v['bigeminy_episodes']:,} episodes, {v['bigeminy_s']:g} s"),
                 (f"Trigeminy ({cycles})", f"{v['trigeminy_episodes']:,} episodes, {v['trigeminy_s']:g} s"),
             ],
         ),
-        (
-            "Supraventricular ectopy (S)",
-            [
-                ("S beats", f"{s['beats']:,} ({s['burden_pct']:.2f} % of beats)"),
-                ("Isolated", f"{s['isolated']:,}"),
-                ("Couplets", f"{s['couplets']:,}"),
-                ("Runs (≥ 3 beats)", f"{s['runs']:,}"),
-                (f"SVT (run > {rules['svt_bpm']:g} bpm)", f"{s['svt']:,}"),
-                ("Longest run", _run(s["longest_run"])),
-                ("Fastest run", _run(s["fastest_run"])),
-            ],
-        ),
+        ("Supraventricular ectopy (S)", _ectopy(s, "S", "SVT", rules["svt_bpm"])),
         (
             "Pauses",
             [
