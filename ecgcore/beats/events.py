@@ -5,7 +5,9 @@ events and the summary a Holter report gives. Every rule is stated here; the thr
 :class:`EventRules` and can be changed.
 
 Ectopic sequences (V = ventricular, S = supraventricular): a maximal stretch of consecutive beats of
-one class, consecutive in the record's beat list (any other class ends it).
+one class, consecutive in the record's beat list (any other class ends it, and so does a pause or an
+artefact between two of its beats: beats on either side of a pause are escape or separate beats,
+not one run).
 
 * 1 beat: an isolated ectopic beat (counted in the summary and per hour; not listed as an event,
   the per-beat list holds each one).
@@ -19,7 +21,8 @@ one class, consecutive in the record's beat list (any other class ends it).
   counted as a triplet.
 
 Bigeminy and trigeminy (our rule): at least ``min_cycles`` (3) consecutive cycles of N V (bigeminy)
-or N N V (trigeminy), N meaning a beat of class N; any other class breaks the pattern. An episode runs
+or N N V (trigeminy), N meaning a beat of class N; any other class, a pause or an artefact breaks
+the pattern. An episode runs
 from its first N to its last V. Its V beats are also counted as isolated V.
 
 Pauses (our rule, a common Holter convention): an RR interval longer than ``pause_s`` (2.0 s)
@@ -82,9 +85,10 @@ class EventRules:
     def describe(self) -> str:
         """The rules in one line, for reports."""
         return (
-            f"run >= 3 beats (VT / SVT above {self.vt_bpm:g} / {self.svt_bpm:g} bpm); bigeminy / trigeminy "
-            f">= {self.min_cycles} cycles; pause: RR > {self.pause_s:g} s; HR per clock minute "
-            f"(minutes with >= {self.min_minute_s:g} s of RR for min / max); bradycardia < {self.brady_bpm:g}, "
+            f"run ≥ 3 beats (VT / SVT above {self.vt_bpm:g} / {self.svt_bpm:g} bpm); bigeminy / trigeminy "
+            f"≥ {self.min_cycles} cycles; none across a pause (RR > {self.pause_s:g} s) or an artefact; "
+            f"HR per clock minute (minutes with ≥ {self.min_minute_s:g} s of RR for min / max); "
+            f"bradycardia < {self.brady_bpm:g}, "
             f"tachycardia > {self.tachy_bpm:g} bpm"
         )
 
@@ -184,19 +188,26 @@ def minute_rates(
     return MinuteRates(hr, covered)
 
 
-def _sequences(is_class: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First index and length of every maximal run of True in ``is_class``."""
-    padded = np.concatenate([[False], is_class, [False]]).astype(np.int8)
-    edges = np.diff(padded)
-    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+def _sequences(is_class: np.ndarray, breaks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First index and length of every maximal run of True in ``is_class`` that no break splits
+    (``breaks[i]``: the interval between beats i and i+1 is a pause or holds an artefact)."""
+    joined = is_class[1:] & is_class[:-1] & ~breaks  # beat i+1 continues beat i's sequence
+    starts = np.flatnonzero(is_class & ~np.concatenate([[False], joined]))
+    stops = np.flatnonzero(is_class & ~np.concatenate([joined, [False]])) + 1
     return starts, stops - starts
 
 
 def _ectopic(
-    samples: np.ndarray, classes: np.ndarray, fs: float, name: str, fast_bpm: float, fast_kind: str
+    samples: np.ndarray,
+    classes: np.ndarray,
+    fs: float,
+    breaks: np.ndarray,
+    name: str,
+    fast_bpm: float,
+    fast_kind: str,
 ) -> tuple[list[Event], dict]:
     """Couplets and runs of class ``name`` (events) and their counts (summary)."""
-    starts, lengths = _sequences(classes == CLASSES.index(name))
+    starts, lengths = _sequences(classes == CLASSES.index(name), breaks)
     events: list[Event] = []
     runs: list[Event] = []
     for i, n in zip(starts, lengths):
@@ -230,13 +241,16 @@ def _brief(event: Event | None) -> dict | None:
     return {k: v for k, v in event.to_json().items() if k in ("beats", "rate_bpm", "start_s", "time")}
 
 
-def _patterns(samples: np.ndarray, classes: np.ndarray, fs: float, min_cycles: int) -> list[Event]:
-    """Bigeminy (N V) and trigeminy (N N V) episodes of at least ``min_cycles`` cycles."""
-    text = "".join(CLASSES[c] for c in classes)
+def _patterns(
+    samples: np.ndarray, classes: np.ndarray, fs: float, breaks: np.ndarray, min_cycles: int
+) -> list[Event]:
+    """Bigeminy (N V) and trigeminy (N N V) episodes of at least ``min_cycles`` cycles, none across a break."""
+    text = "".join(CLASSES[c] + ("|" if i < breaks.size and breaks[i] else "") for i, c in enumerate(classes))
+    beat_at = np.cumsum([ch != "|" for ch in text]) - 1  # text position -> beat index
     events = []
     for kind, cycle in (("bigeminy", "NV"), ("trigeminy", "NNV")):
         for m in re.finditer(f"(?:{cycle}){{{min_cycles},}}", text):
-            first, last = m.start(), m.end() - 1
+            first, last = int(beat_at[m.start()]), int(beat_at[m.end() - 1])
             beats = last - first + 1
             rate = 60.0 * (beats - 1) * fs / max(int(samples[last] - samples[first]), 1)
             events.append(Event(kind, int(samples[first]), int(samples[last]), beats, rate, fs))
@@ -264,16 +278,17 @@ def holter_events(
         raise ValueError(f"{samples.size} beat samples but {classes.size} classes")
     if samples.size > 1 and np.any(np.diff(samples) <= 0):
         raise ValueError("beat samples must be strictly increasing")
-    v_events, ventricular = _ectopic(samples, classes, fs, "V", rules.vt_bpm, "VT")
-    s_events, supraventricular = _ectopic(samples, classes, fs, "S", rules.svt_bpm, "SVT")
-    episodes = _patterns(samples, classes, fs, rules.min_cycles)
+    artefact = artefact_intervals(samples, rejected, spans)
+    rr = np.diff(samples) / fs
+    breaks = artefact | (rr > rules.pause_s)  # no couplet, run or episode across a pause or an artefact
+    v_events, ventricular = _ectopic(samples, classes, fs, breaks, "V", rules.vt_bpm, "VT")
+    s_events, supraventricular = _ectopic(samples, classes, fs, breaks, "S", rules.svt_bpm, "SVT")
+    episodes = _patterns(samples, classes, fs, breaks, rules.min_cycles)
     for kind in ("bigeminy", "trigeminy"):
         mine = [e for e in episodes if e.kind == kind]
         ventricular[f"{kind}_episodes"] = len(mine)
         ventricular[f"{kind}_s"] = round(sum(e.duration_s for e in mine), 1)
 
-    artefact = artefact_intervals(samples, rejected, spans)
-    rr = np.diff(samples) / fs
     pauses: list[Event] = []
     for i in np.flatnonzero(rr > rules.pause_s):
         kind = "pause (artefact)" if artefact[i] else "pause"

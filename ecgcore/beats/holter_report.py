@@ -165,9 +165,11 @@ def report_html(analysis: BeatAnalysis, events: HolterEvents | None = None) -> s
     :attr:`BeatAnalysis.events`, when the caller has them already)."""
     events = events if events is not None else analysis.events
     summary = events.summary
-    hours = [{k: v for k, v in row.items()} for row in summary["per_hour"]]
-    for row in hours:
-        row["hour"] = f"{row['hour']}–{row['hour'] + 1} h"
+    hours = [
+        {"hour": f"{row['hour']}–{row['hour'] + 1} h", "mean HR (bpm)": row["mean_hr_bpm"]}
+        | {k: v for k, v in row.items() if k not in ("hour", "mean_hr_bpm")}
+        for row in summary["per_hour"]
+    ]
     title = f"Holter report: {analysis.record}"
     recording = [
         ("Record", analysis.record),

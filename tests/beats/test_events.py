@@ -52,6 +52,19 @@ def test_three_v_at_120_bpm_are_vt_and_at_80_bpm_a_slow_run():
     assert longer.summary["ventricular"]["triplets"] == 0
 
 
+def test_no_run_or_bigeminy_across_a_pause_or_an_artefact():
+    # three V beats with a 2.5 s pause inside: escape beats on either side, not a 3-beat run at 36 bpm
+    split = events_of([0.8, 0.8, 2.5, 0.8, 0.8], "NNVVVN")
+    assert kinds(split) == ["pause", "V couplet"]
+    assert split.summary["ventricular"]["isolated"] == 1 and split.summary["ventricular"]["runs"] == 0
+    samples, classes = beats([0.8, 0.5, 0.5, 0.8], "NVVVN")
+    whole = holter_events(samples, classes, FS, int(samples[-1] + FS))
+    assert kinds(whole) == ["VT"]
+    cut = holter_events(samples, classes, FS, int(samples[-1] + FS), rejected=np.array([samples[2] + 20]))
+    assert kinds(cut) == ["V couplet"] and cut.summary["ventricular"]["isolated"] == 1
+    assert kinds(events_of([0.6, 1.0, 0.6, 2.5, 0.6, 1.0, 0.6], "NVNVNVNV")) == ["pause"]  # 2 + 2 cycles
+
+
 def test_supraventricular_runs_and_isolated_beats():
     h = events_of([0.8, 0.5, 0.5, 0.5, 0.8, 0.6, 0.8, 0.6, 0.6, 0.8], "NSSSSNSNSSN")
     s = h.summary["supraventricular"]
@@ -111,7 +124,7 @@ def test_heart_rate_minimum_maximum_with_their_minute_and_brady_tachy_time():
 
 
 def test_per_hour_counts():
-    samples = np.array([10, 20, 30, 3700, 3710, 3720]) * int(FS)
+    samples = np.array([10, 11, 12, 3700, 3701, 3702]) * int(FS)
     classes = np.array([CLASS_INDEX[c] for c in "NVNVVN"])
     rows = holter_events(samples, classes, FS, int(7200 * FS)).summary["per_hour"]
     assert [(r["hour"], r["beats"], r["V"], r["V couplets"]) for r in rows] == [(0, 3, 1, 0), (1, 3, 2, 1)]
