@@ -16,7 +16,8 @@ not one run).
   A V run faster than ``vt_bpm`` (100 bpm) is **VT**; a slower one a "V run (slow)" (an
   idioventricular rhythm). The 2017 AHA/ACC/HRS guideline for ventricular arrhythmias (Al-Khatib et
   al., table of definitions) defines VT as >= 3 consecutive ventricular complexes at a rate > 100 bpm
-  (cycle length < 600 ms); sustained when it lasts > 30 s. An S run faster than ``svt_bpm`` (100 bpm)
+  (cycle length < 600 ms); sustained when it lasts > 30 s (counted apart, :data:`SUSTAINED_S`; the
+  same 30 s for SVT is ours). An S run faster than ``svt_bpm`` (100 bpm)
   is **SVT**, a slower one an "S run (slow)" (our rule, by analogy). A run of exactly 3 beats is also
   counted as a triplet.
 
@@ -63,6 +64,10 @@ KINDS: tuple[str, ...] = (
     "pause",
     "pause (artefact)",
 )
+
+
+#: A VT / SVT lasting longer than this (s, first to last beat) is counted as sustained.
+SUSTAINED_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -228,6 +233,9 @@ def _ectopic(
         "triplets": int(np.sum(lengths == 3)),
         "runs": len(runs),
         fast_kind.lower(): sum(r.kind == fast_kind for r in runs),
+        f"{fast_kind.lower()}_sustained": sum(
+            r.kind == fast_kind and r.duration_s > SUSTAINED_S for r in runs
+        ),
         "longest_run": _brief(max(runs, key=lambda r: (r.beats, -r.start), default=None)),
         "fastest_run": _brief(max(runs, key=lambda r: (r.rate_bpm, -r.start), default=None)),
     }

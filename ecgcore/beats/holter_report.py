@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from ecgcore.beats.analysis import BeatAnalysis
-from ecgcore.beats.events import HolterEvents, clock
+from ecgcore.beats.events import SUSTAINED_S, HolterEvents, clock
 from ecgcore.paths import atomic_write_text
 from ecgcore.version import package_version
 
@@ -46,7 +46,10 @@ def _ectopy(x: dict, name: str, fast: str, fast_bpm: float) -> list[tuple[str, s
         ("Isolated", f"{x['isolated']:,}"),
         ("Couplets", f"{x['couplets']:,}"),
         ("Runs (≥ 3 beats)", f"{x['runs']:,}, of which {x['triplets']:,} triplets"),
-        (f"{fast} (run > {fast_bpm:g} bpm)", f"{x[fast.lower()]:,}"),
+        (
+            f"{fast} (run > {fast_bpm:g} bpm)",
+            f"{x[fast.lower()]:,}, of which {x[f'{fast.lower()}_sustained']:,} sustained (> {SUSTAINED_S:g} s)",
+        ),
         ("Longest run", _run(x["longest_run"])),
         ("Fastest run", _run(x["fastest_run"])),
     ]

@@ -47,6 +47,13 @@ def test_three_v_at_120_bpm_are_vt_and_at_80_bpm_a_slow_run():
     assert fast.summary["ventricular"]["fastest_run"]["rate_bpm"] == pytest.approx(120, abs=0.5)
     slow = events_of([0.8, 0.8, 0.75, 0.75, 0.8], "NNVVVN")
     assert kinds(slow) == ["V run (slow)"] and slow.summary["ventricular"]["vt"] == 0
+    assert fast.summary["ventricular"]["vt_sustained"] == 0
+    sustained = events_of([0.8] + [0.5] * 62 + [0.8], "N" + "V" * 63 + "N")  # 31 s at 120 bpm
+    assert sustained.summary["ventricular"]["vt_sustained"] == 1
+    assert (
+        events_of([0.8] + [0.5] * 58 + [0.8], "N" + "V" * 59 + "N").summary["ventricular"]["vt_sustained"]
+        == 0
+    )
     longer = events_of([0.8] + [0.4] * 5 + [0.8], "NVVVVVVN")
     assert longer.summary["ventricular"]["longest_run"]["beats"] == 6
     assert longer.summary["ventricular"]["triplets"] == 0
