@@ -185,6 +185,11 @@ with summary_tab:
     for column, part in ((left, sections[:1] + sections[3:]), (right, sections[1:3])):
         for heading, rows in part:
             column.table(pd.DataFrame(rows, columns=[heading, ""]).set_index(heading))
+    st.plotly_chart(
+        viz.hr_trend(result.hr_per_minute(), "Heart rate per minute, with the events", holter.starts()),
+        width="stretch",
+        key="holter_summary_hr",
+    )
     st.caption(f"{DISCLAIMER} Rules: {result.event_rules.describe()}.")
     st.download_button(
         "Download the report (HTML, printable)",

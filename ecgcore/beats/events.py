@@ -148,6 +148,10 @@ class HolterEvents:
     def count(self, kind: str) -> int:
         return sum(e.kind == kind for e in self.events)
 
+    def starts(self) -> dict[str, list[float]]:
+        """Start times (s) of the events of each kind present, in :data:`KINDS` order."""
+        return {k: [e.start_s for e in self.events if e.kind == k] for k in KINDS if self.count(k)}
+
     def to_json(self) -> dict:
         return {"summary": self.summary, "events": [e.to_json() for e in self.events]}
 

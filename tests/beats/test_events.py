@@ -209,3 +209,17 @@ def test_cli_writes_the_report(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["events"] == []
     assert main(["beats", str(path), "--quiet", "--report", str(tmp_path / "no" / "r.html")]) == 2
     assert "no folder" in capsys.readouterr().err
+
+
+def test_the_heart_rate_figure_marks_each_event_kind():
+    from ecgcore import viz
+
+    h = events_of([0.8, 0.8, 0.5, 0.5, 0.8, 3.0, 0.8, 0.5, 0.5, 0.8], "NNVVVNNVVVN")
+    assert h.starts() == {"VT": [pytest.approx(2.6), pytest.approx(8.2)], "pause": [pytest.approx(4.4)]}
+    fig = viz.hr_trend([60.0, 70.0], events=h.starts())
+    marks = {t.name: list(t.x) for t in fig.data[1:]}
+    assert marks == {
+        "VT (2)": [pytest.approx(2.6 / 3600), pytest.approx(8.2 / 3600)],
+        "pause (1)": [4.4 / 3600],
+    }
+    assert all(min(t.y) > 70 for t in fig.data[1:])  # above the trend
