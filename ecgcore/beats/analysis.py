@@ -38,6 +38,7 @@ from ecgcore.beats.artefact import ArtefactFilter, default_filter
 from ecgcore.beats.classify import BeatClassifier
 from ecgcore.beats.cluster import MERGE_THRESHOLD, N_CLUSTERS, Cluster, cluster_beats, describe
 from ecgcore.beats.detect import WINDOW_S, detect_record, stage, timed_windows
+from ecgcore.beats.events import EventRules, HolterEvents, artefact_intervals, holter_events, minute_rates
 from ecgcore.beats.intervals import BeatIntervals, IntervalTrend, delineate_record, interval_trend
 from ecgcore.beats.longrecord import open_record
 from ecgcore.io import RecordInfo
@@ -81,6 +82,16 @@ class BeatAnalysis:
     rejected: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     rejected_probability: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     artefact_filter: dict = field(default_factory=dict)
+    #: The thresholds of the Holter events (pauses, VT/SVT rate, bigeminy cycles, brady/tachy).
+    event_rules: EventRules = field(default_factory=EventRules)
+
+    @property
+    def events(self) -> HolterEvents:
+        """The rhythm events and Holter summary of the beats as they are now (recomputed on every call,
+        so a relabelled or merged cluster shows at once); the rejected detections keep false pauses out."""
+        return holter_events(
+            self.samples, self.classes, self.fs, self.n_samples, self.rejected, rules=self.event_rules
+        )
 
     def interval_trend(self) -> IntervalTrend | None:
         """Per-minute QT, RR, QTc (Bazett, Fridericia) over the N beats (None without intervals)."""
@@ -89,15 +100,11 @@ class BeatAnalysis:
         return interval_trend(self.samples, self.classes, self.intervals.qt_ms, self.fs, self.n_samples)
 
     def hr_per_minute(self) -> list[float | None]:
-        """Heart rate (bpm) per minute of the record: 60 over the mean RR of the beats in that minute."""
-        minutes = int(np.ceil(self.n_samples / (60 * self.fs)))
-        out: list[float | None] = []
-        which = self.samples[1:] // int(60 * self.fs)
-        rr = np.diff(self.samples) / self.fs
-        for m in range(minutes):
-            inside = rr[which == m]
-            out.append(round(60.0 / float(inside.mean()), 1) if inside.size else None)
-        return out
+        """Heart rate (bpm) per minute of the record: 60 over the mean RR of the intervals ending in that
+        minute, those around a rejected detection left out (:func:`ecgcore.beats.events.minute_rates`)."""
+        excluded = artefact_intervals(self.samples, self.rejected)
+        hr = minute_rates(self.samples, self.fs, self.n_samples, excluded).hr
+        return [round(float(v), 1) if np.isfinite(v) else None for v in hr]
 
     def relabel_cluster(self, cluster_id: int, label: str) -> int:
         """Give every beat of cluster ``cluster_id`` the class ``label``; returns how many beats changed."""
@@ -139,7 +146,9 @@ class BeatAnalysis:
         return {c: int(np.sum(self.classes == i)) for i, c in enumerate(CLASSES)}
 
     def to_json(self, beats: bool = True) -> dict:
-        """The report: rate, counts, clusters, HR per minute and (with ``beats``) every beat."""
+        """The report: rate, counts, the Holter summary and events (:mod:`ecgcore.beats.events`), clusters,
+        HR per minute and (with ``beats``) every beat."""
+        holter = self.events.to_json()
         out = {
             "record": self.record,
             "fs": self.fs,
@@ -152,6 +161,8 @@ class BeatAnalysis:
             "timings": {stage: round(seconds, 3) for stage, seconds in self.timings.items()},
             "artefact_filter": self.artefact_filter or None,
             "n_rejected": int(self.rejected.size),
+            "summary": holter["summary"],
+            "events": holter["events"],
         }
         per_beat: dict[str, np.ndarray] = {}
         if self.intervals is not None:

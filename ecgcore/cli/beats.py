@@ -18,6 +18,10 @@ the rejected ones are listed under ``rejected`` in the JSON, and the evaluation 
 detections and says so on its ``beat`` line); ``--no-artefact-filter`` switches it off,
 ``--artefact-model FILE`` / ``--artefact-threshold P`` choose another model or threshold.
 
+``--report FILE.html`` also writes each record's printable Holter report (summary, events, the analysis
+settings; :mod:`ecgcore.beats.holter_report`) atomically; with several records FILE is a folder and each
+report is ``<record>-holter.html`` in it. ``--pause-s`` sets the pause threshold (RR, s).
+
 ``beats train-default`` retrains the shipped classifier, ``beats train-artefact`` the shipped
 beat-vs-artefact model (see assets/models/README.md).
 """
@@ -107,6 +111,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="skip the per-beat PR/QRS/QT delineation from the clusters (and the QT/QTc trend)",
     )
     parser.add_argument(
+        "--report",
+        default=None,
+        metavar="FILE",
+        help="also write the printable Holter report (HTML); a folder when several records are given",
+    )
+    parser.add_argument(
+        "--pause-s",
+        type=float,
+        default=None,
+        metavar="S",
+        help="pause threshold of the Holter events: RR longer than S seconds (default 2.0)",
+    )
+    parser.add_argument(
         "--out",
         default=None,
         metavar="DIR",
@@ -147,7 +164,12 @@ def main(args: argparse.Namespace) -> int:
         return _evaluate(args)
     from ecgcore.beats.analysis import analyse_record
     from ecgcore.beats.cluster import MERGE_THRESHOLD, N_CLUSTERS
+    from ecgcore.beats.events import EventRules
 
+    rules = EventRules(pause_s=args.pause_s) if args.pause_s is not None else EventRules()
+    several = len(args.records) > 1
+    if args.report and not several and not Path(args.report).parent.is_dir():
+        raise FileNotFoundError(f"--report {args.report}: no folder {Path(args.report).parent}")
     classifier = _classifier(args)
     artefact = _artefact_filter(args)
     for path in args.records:
@@ -161,10 +183,24 @@ def main(args: argparse.Namespace) -> int:
             intervals=not args.no_intervals,
             artefact_model=artefact,
         )
+        result.event_rules = rules
         if progress is not None:
             print(file=__import__("sys").stderr)
+        if args.report:
+            _write_report(result, Path(args.report), several)
         print(json.dumps(result.to_json(beats=not args.no_beats)), flush=True)
     return 0
+
+
+def _write_report(result, report: Path, several: bool) -> None:
+    """The record's Holter report at ``report`` (a folder of ``<record>-holter.html`` with ``several``)."""
+    from ecgcore.beats.holter_report import write_report
+
+    if several or report.is_dir():
+        report.mkdir(parents=True, exist_ok=True)
+        report = report / f"{result.record}-holter.html"
+    write_report(result, report)
+    print(f"report: {report}", file=__import__("sys").stderr)
 
 
 def _classifier(args: argparse.Namespace):
