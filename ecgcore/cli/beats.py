@@ -18,6 +18,10 @@ the rejected ones are listed under ``rejected`` in the JSON, and the evaluation 
 detections and says so on its ``beat`` line); ``--no-artefact-filter`` switches it off,
 ``--artefact-model FILE`` / ``--artefact-threshold P`` choose another model or threshold.
 
+V calls the morphological cross-check contradicts (narrow and shaped like the dominant beat) are counted
+N, and listed (``"called": "V"`` and their flag on the beat, ``n_overridden``); ``--no-v-override``
+keeps the model's calls (the evaluation says which on its ``beat`` line).
+
 ``beats train-default`` retrains the shipped classifier, ``beats train-artefact`` the shipped
 beat-vs-artefact model (see assets/models/README.md).
 """
@@ -100,6 +104,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="P",
         help="reject detections whose P(artefact) exceeds P (default: the model's own)",
     )
+    parser.add_argument(
+        "--no-v-override",
+        action="store_true",
+        help="keep V calls the cross-check contradicts (narrow, shaped like the dominant beat) as V",
+    )
     parser.add_argument("--no-beats", action="store_true", help="leave the per-beat list out of the JSON")
     parser.add_argument(
         "--no-intervals",
@@ -160,6 +169,7 @@ def main(args: argparse.Namespace) -> int:
             progress=progress,
             intervals=not args.no_intervals,
             artefact_model=artefact,
+            override_v=not args.no_v_override,
         )
         if progress is not None:
             print(file=__import__("sys").stderr)
@@ -225,7 +235,9 @@ def _evaluate(args: argparse.Namespace) -> int:
             kept = _kept(info, samples, artefact)
             counts, rejected = score(ref, kept), samples.size - kept.size
         else:
-            result = analyse_record(info, classifier, artefact_model=artefact, intervals=False)
+            result = analyse_record(
+                info, classifier, artefact_model=artefact, intervals=False, override_v=not args.no_v_override
+            )
             counts, rejected = score(ref, result.samples, result.classes), result.rejected.size
         n_rejected += int(rejected)
         total.add(counts)
@@ -237,7 +249,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     lines[0] |= {
         "artefact_filter": artefact.describe() if artefact else "off",
         "rejected": n_rejected,
-    }
+    } | ({} if classifier is None else {"v_override": "off" if args.no_v_override else "on"})
     for line in lines:
         print(json.dumps(line), flush=True)
     classes = [x for x in lines if x["class"] != "beat"]
