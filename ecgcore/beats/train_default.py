@@ -45,8 +45,8 @@ from ecgcore.beats.dataset import (
 )
 from ecgcore.beats.evaluate import Counts, bootstrap_by_record, read_reference, score
 from ecgcore.beats.features import CLASSIFIER_HALF, INPUTS, LAYOUTS, MODEL_FS
-from ecgcore.beats.synth import with_synthetic_v
 from ecgcore.beats.splits import de_chazal_split, patient_of, shared_patients, stratified_folds
+from ecgcore.beats.synth import with_synthetic_v
 from ecgcore.models import create_model
 from ecgcore.paths import PROJECT_DIR
 from ecgcore.progress import ProgressFn, cli_progress
