@@ -22,6 +22,10 @@ detections and says so on its ``beat`` line); ``--no-artefact-filter`` switches 
 settings; :mod:`ecgcore.beats.holter_report`) atomically; with several records FILE is a folder and each
 report is ``<record>-holter.html`` in it. ``--pause-s`` sets the pause threshold (RR, s).
 
+V calls the morphological cross-check contradicts (narrow and shaped like the dominant beat) are counted
+N, and listed (``"called": "V"`` and their flag on the beat, ``n_overridden``); ``--no-v-override``
+keeps the model's calls (the evaluation says which on its ``beat`` line).
+
 ``beats train-default`` retrains the shipped classifier, ``beats train-artefact`` the shipped
 beat-vs-artefact model (see assets/models/README.md).
 """
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import zlib
 from pathlib import Path
 
@@ -103,6 +108,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="P",
         help="reject detections whose P(artefact) exceeds P (default: the model's own)",
+    )
+    parser.add_argument(
+        "--no-v-override",
+        action="store_true",
+        help="keep V calls the cross-check contradicts (narrow, shaped like the dominant beat) as V",
     )
     parser.add_argument("--no-beats", action="store_true", help="leave the per-beat list out of the JSON")
     parser.add_argument(
@@ -182,10 +192,11 @@ def main(args: argparse.Namespace) -> int:
             progress=progress,
             intervals=not args.no_intervals,
             artefact_model=artefact,
+            override_v=not args.no_v_override,
         )
         result.event_rules = rules
         if progress is not None:
-            print(file=__import__("sys").stderr)
+            print(file=sys.stderr)
         if args.report:
             _write_report(result, Path(args.report), several)
         print(json.dumps(result.to_json(beats=not args.no_beats)), flush=True)
@@ -200,7 +211,7 @@ def _write_report(result, report: Path, several: bool) -> None:
         report.mkdir(parents=True, exist_ok=True)
         report = report / f"{result.record}-holter.html"
     write_report(result, report)
-    print(f"report: {report}", file=__import__("sys").stderr)
+    print(f"report: {report}", file=sys.stderr)
 
 
 def _classifier(args: argparse.Namespace):
@@ -261,7 +272,9 @@ def _evaluate(args: argparse.Namespace) -> int:
             kept = _kept(info, samples, artefact)
             counts, rejected = score(ref, kept), samples.size - kept.size
         else:
-            result = analyse_record(info, classifier, artefact_model=artefact, intervals=False)
+            result = analyse_record(
+                info, classifier, artefact_model=artefact, intervals=False, override_v=not args.no_v_override
+            )
             counts, rejected = score(ref, result.samples, result.classes), result.rejected.size
         n_rejected += int(rejected)
         total.add(counts)
@@ -273,7 +286,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     lines[0] |= {
         "artefact_filter": artefact.describe() if artefact else "off",
         "rejected": n_rejected,
-    }
+    } | ({} if classifier is None else {"v_override": "off" if args.no_v_override else "on"})
     for line in lines:
         print(json.dumps(line), flush=True)
     classes = [x for x in lines if x["class"] != "beat"]
