@@ -70,29 +70,29 @@ def fit(
     returns a batch transform or ``None``. Raises :class:`~ecgcore.train.recorder.Cancelled` when the
     recorder asks to stop (on any rank); the caller records the outcome (see :func:`ecgcore.train.train`).
     """
-    state = _setup(
-        config,
-        data,
-        model,
-        Path(run_dir),
-        device,
-        recorder,
-        strategy,
-        resume,
-        progress,
-        run_id,
-        info or ddp.DistInfo(),
-        source,
-    )
-    epoch = state.start_epoch - 1
-    try:
+    try:  # setup may convert the model's layout and then fail (a resume with nothing to resume, say)
+        state = _setup(
+            config,
+            data,
+            model,
+            Path(run_dir),
+            device,
+            recorder,
+            strategy,
+            resume,
+            progress,
+            run_id,
+            info or ddp.DistInfo(),
+            source,
+        )
+        epoch = state.start_epoch - 1
         for epoch in range(state.start_epoch, config.epochs):
             train_loss = _run_epoch(state, epoch, augment(epoch, state.info.rank) if augment else None)
             if _end_epoch(state, epoch, train_loss):
                 break
         return _summary(state, epoch)
     finally:
-        plain_layout(state.model)  # the caller gets the model back in the layout it gave
+        plain_layout(model)  # the caller gets the model back in the layout it gave
 
 
 def _setup(config, data, model, run_dir, device, recorder, strategy, resume, progress, run_id, info, source):

@@ -101,3 +101,19 @@ def test_a_bf16_cpu_run_trains_in_channels_last_and_hands_the_model_back_plain(d
         assert ("channels-last" in recorder.events[0][1]["message"]) is amp
         assert type(model.backbone.blocks[0].convs[0]) is nn.Conv1d  # handed back in the plain layout
         assert not model._forward_pre_hooks
+
+
+def test_a_setup_that_fails_after_the_conversion_hands_the_model_back_plain(
+    deepfake_spec, tmp_path, monkeypatch
+):
+    """A resume with nothing to resume fails in setup, after the model went channels-last."""
+    from ecgcore.train import loop
+
+    monkeypatch.setattr(loop, "wants_channels_last", lambda device, amp_dtype: True)  # any CPU, any precision
+    config = tiny_config(deepfake_spec, epochs=1, model="inception1d", model_kwargs=SMALL)
+    data = prepare_data(config)
+    model = create_model("inception1d", len(config.leads), len(data.names), **SMALL)
+    with pytest.raises(FileNotFoundError):
+        fit(config, data, model, tmp_path / "empty", device=torch.device("cpu"), resume=True)
+    assert type(model.backbone.blocks[0].convs[0]) is nn.Conv1d
+    assert not model._forward_pre_hooks
