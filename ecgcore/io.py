@@ -612,14 +612,25 @@ def read_upload(
             "Explorer"
         )
     with tempfile.TemporaryDirectory(prefix="ecglab-upload-") as tmp:
-        main = save_upload(files, tmp)
-        try:
-            rec = read_record(main, fs=fs if main.suffix.lower() == ".csv" else None)
-        except ECGFormatError as exc:  # name the uploaded file, not the folder it was put in
-            raise ECGFormatError(str(exc).replace(f"{tmp}/", "").replace(tmp, "")) from None
-        rec.path = Path(main.name)
-        rec.metadata["uploaded"] = [name for name, _ in files]
-        return rec
+        return read_saved_upload(save_upload(files, tmp), [name for name, _ in files], fs)
+
+
+def read_saved_upload(main: Path, names: list[str], fs: float | None = None) -> Record:
+    """The record of uploaded files ``names`` already written beside their main file ``main`` (by
+    :func:`save_upload` or :func:`stage_upload`): its path and messages name the uploaded file only, never
+    the folder it was put in. ``fs`` is used for a CSV only."""
+    try:
+        rec = read_record(main, fs=fs if main.suffix.lower() == ".csv" else None)
+    except ECGFormatError as exc:
+        raise ECGFormatError(hide_folder(str(exc), main.parent)) from None
+    rec.path = Path(main.name)
+    rec.metadata["uploaded"] = list(names)
+    return rec
+
+
+def hide_folder(message: str, folder: Path) -> str:
+    """``message`` without ``folder`` (where an upload was put): it names the uploaded files only."""
+    return message.replace(f"{folder}/", "").replace(str(folder), "")
 
 
 def _resolve(path: Path) -> tuple[Path, str]:
