@@ -412,14 +412,24 @@ def read_window(
     """``seconds`` of a record (a file, or a :class:`Record` in memory) from ``start_s``, kept inside the
     record, as a :class:`RecordChunk`.
 
-    Only that range of a WFDB ``.dat`` is read, so a window of a 24-hour record costs what the window
-    does; a CSV is parsed in chunks, once through to count and check its rows and again up to the window
-    (bounded memory, time growing with the file's length). Raises as :func:`read_record`, and ``ValueError`` for a non-finite start or a non-positive length.
+    Only that range of a WFDB ``.dat`` or EDF is read, so a window of a 24-hour record costs what the window
+    does; a CSV is parsed once through in chunks, counting and checking its rows and keeping the window's
+    (bounded memory, time growing with the file's length). Raises as :func:`read_record`, and
+    ``ValueError`` for a non-finite start or a non-positive length.
     """
     if not (math.isfinite(start_s) and math.isfinite(seconds) and seconds > 0):
         raise ValueError(
             f"window of {seconds!r} s from {start_s!r} s: give a finite start and a positive length"
         )
+    if not isinstance(path, Record):
+        source, kind = _resolve(Path(path))
+        if kind == "csv":  # one pass, not one to count the rows and one to the window
+            rows = _CsvRows(source, fs)
+            piece, start, total = rows.window(
+                max(0, round(start_s * rows.fs)), max(1, round(seconds * rows.fs))
+            )
+            _check_finite(piece)
+            return _chunk(piece, start, total, None)
     with _open_ranged(path, fs) as ranged:
         length = min(ranged.total, max(1, round(seconds * ranged.fs)))
         start = min(max(0, round(start_s * ranged.fs)), ranged.total - length)
@@ -1273,6 +1283,23 @@ class _CsvRows:
         if total == 0:
             raise _error(self.path, "empty CSV: a header but no samples")
         return total
+
+    def window(self, start: int, length: int) -> tuple[Record, int, int]:
+        """``length`` rows from ``start``, moved back to end at the file's last row (all of them in a shorter
+        file), in one pass that also counts and checks every row: ``(rows, their first row, rows in the file)``."""
+        kept: list[np.ndarray] = []
+        tail, total = self._held[:0], 0  # the last ``length`` rows so far, for a window past the end
+        for values in self._chunks():
+            lo, hi = max(start - total, 0), min(start + length - total, len(values))
+            if hi > lo:
+                kept.append(values[lo:hi])
+            tail = np.concatenate([tail, values[-length:]])[-length:]
+            total += len(values)
+        if total == 0:
+            raise _error(self.path, "empty CSV: a header but no samples")
+        first = min(start, total - min(length, total))
+        rows = np.concatenate(kept) if first == start else tail[-min(length, total) :]
+        return _csv_record(self.path, self.fs, self.layout, rows), first, total
 
     def read(self, start: int, stop: int) -> Record:
         """Rows ``[start, stop)`` (fewer at the end of the file) as a record."""
