@@ -170,6 +170,13 @@ def uploads_to_records(
     return out
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def staged_info(main: str, fs: float | None) -> RecordInfo:
+    """:func:`ecgcore.io.record_info` of a staged upload, once per file and rate (its folder is named by its
+    contents, so the answer never goes stale): a long CSV's rows are not counted again at every rerun."""
+    return record_info(Path(main), fs=fs)
+
+
 def staged_record(group: list[tuple[str, bytes]], fs: float | None, keep: int = 4) -> Record | RecordInfo:
     """An upload kept on disk (written once, :func:`ecgcore.io.stage_upload`): a WFDB ``.dat``, EDF or CSV
     record longer than :data:`ecgcore.viz.LONG_RECORD_S` comes back as its :class:`~ecgcore.io.RecordInfo`
@@ -178,7 +185,7 @@ def staged_record(group: list[tuple[str, bytes]], fs: float | None, keep: int = 
     fs = fs if main.suffix.lower() == ".csv" else None
     if main.suffix.lower() in (".hea", ".edf", ".csv"):
         try:
-            info = record_info(main, fs=fs)
+            info = staged_info(str(main), fs)
         except ECGFormatError as exc:  # name the uploaded file, not the folder it was kept in
             raise ECGFormatError(hide_folder(str(exc), main.parent)) from None
         if info.format in ("wfdb", "edf", "edf+", "csv") and info.duration > viz.LONG_RECORD_S:

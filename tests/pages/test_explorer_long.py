@@ -63,6 +63,9 @@ def test_a_long_csv_upload_is_drawn_as_an_overview_and_a_window_without_reading_
         raise AssertionError(f"{path} read whole")
 
     monkeypatch.setitem(io._READERS, "csv", whole)  # only the chunked reader may touch a long CSV
+    counted = []
+    count = io._CsvRows.count
+    monkeypatch.setattr(io._CsvRows, "count", lambda self: counted.append(1) or count(self))
     t = np.arange(0, 90, 1 / 250)
     spike = np.exp(-(((t % 0.8) - 0.4) ** 2) / (2 * 0.012**2))
     text = "I,II\n" + "\n".join(f"{0.5 * v:.3f},{v:.3f}" for v in spike)
@@ -72,10 +75,12 @@ def test_a_long_csv_upload_is_drawn_as_an_overview_and_a_window_without_reading_
     at.number_input(key="explorer_fs").set_value(250.0).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert _figures(at)[0]["layout"]["xaxis"]["range"] == [0.0, 90.0]
+    counted.clear()
     next(n for n in at.number_input if n.label == "Start at (s)").set_value(60).run()
     x0, x1 = _figures(at)[1]["layout"]["xaxis"]["range"]
     assert 59.6 < x0 < 60 and x1 == 70.0
     assert "1:00–1:10 of 1:30" in _figures(at)[1]["layout"]["title"]["text"]
+    assert not counted  # moving the window counts its rows no more (a window is read in one pass)
 
 
 def test_a_long_edf_upload_is_kept_on_disk_and_read_window_by_window(tmp_path):
