@@ -137,12 +137,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--fractions",
-        type=lambda s: tuple(float(x) for x in s.split(",")),
+        type=_fractions,
         default=(0.1, 0.3, 1.0),
         metavar="F,F",
         help="transfer-study: shares of the fine-tuning beats (default 0.1,0.3,1)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    """``--fractions 0.1,0.3,1`` as numbers (argparse names this function in its message on a bad value)."""
+    return tuple(float(x) for x in text.split(","))
 
 
 def main(args: argparse.Namespace) -> int:
