@@ -237,8 +237,8 @@ def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
 
 def show_long(record: Path | Record | RecordInfo, row: pd.Series | None = None) -> None:
     """A record too long to draw whole: an overview of all of it (read in chunks, a fixed number of points)
-    and a window of it on ECG paper, read alone (a WFDB ``.dat`` is read only over the window, a CSV in
-    chunks up to it). A :class:`RecordInfo` stands for its file (with its rate, which a CSV needs)."""
+    and a window of it on ECG paper, read alone (a WFDB ``.dat`` or EDF only over the window, a CSV in one
+    chunked pass). A :class:`RecordInfo` stands for its file (with its rate, which a CSV needs)."""
     source, fs = record, None
     if isinstance(record, RecordInfo):
         source, fs = record.path, record.fs if record.format == "csv" else None
@@ -487,9 +487,8 @@ choice = st.selectbox("Source", [*available, UPLOAD], key="explorer_source")
 if choice == UPLOAD:
     uploaded = upload_widget("explorer", long_ok=True)
     if uploaded is not None and uploaded.duration > viz.LONG_RECORD_S:
-        show_long(
-            uploaded
-        )  # a long WFDB, EDF or CSV upload is a RecordInfo: kept on disk, read window by window
+        # a long WFDB, EDF or CSV upload is a RecordInfo: kept on disk, read window by window
+        show_long(uploaded)
     elif uploaded is not None:
         show_record(uploaded, upload_key(uploaded))
     st.stop()
