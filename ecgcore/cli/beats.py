@@ -27,7 +27,9 @@ N, and listed (``"called": "V"`` and their flag on the beat, ``n_overridden``); 
 keeps the model's calls (the evaluation says which on its ``beat`` line).
 
 ``beats train-default`` retrains the shipped classifier, ``beats train-artefact`` the shipped
-beat-vs-artefact model (see assets/models/README.md).
+beat-vs-artefact model (see assets/models/README.md). ``beats transfer-study [FOLDER]`` pretrains on the
+MIT-BIH/SVDB excerpts and compares fine-tuning with training from scratch on the other records' patient
+folds (``--folds K``, ``--fractions 0.1,0.3,1`` of the fine-tuning beats; :mod:`ecgcore.beats.pretrain`).
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "records",
         nargs="+",
         metavar="RECORD",
-        help="WFDB records (path with or without .hea) or EDF/EDF+ files; or `train-default` / `train-artefact` [FOLDER]",
+        help="WFDB records (path with or without .hea) or EDF/EDF+ files; or `train-default` / `train-artefact` / "
+        "`transfer-study` [FOLDER]",
     )
     parser.add_argument(
         "--run", default=None, metavar="ID", help="classify with this finished beat-model run"
@@ -152,7 +155,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="records",
         help="train-default: held-out development records, or de Chazal's DS1 (train) / DS2 (test)",
     )
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=3,
+        metavar="K",
+        help="transfer-study: patient folds of the target records",
+    )
+    parser.add_argument(
+        "--fractions",
+        type=_fractions,
+        default=(0.1, 0.3, 1.0),
+        metavar="F,F",
+        help="transfer-study: shares of the fine-tuning beats (default 0.1,0.3,1)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    """``--fractions 0.1,0.3,1`` as numbers (argparse names this function in its message on a bad value)."""
+    return tuple(float(x) for x in text.split(","))
 
 
 def main(args: argparse.Namespace) -> int:
@@ -170,6 +192,10 @@ def main(args: argparse.Namespace) -> int:
         from ecgcore.beats.artefact import main as train_artefact
 
         return train_artefact(args.records[1:], out=args.out, quiet=args.quiet)
+    if args.records[0] == "transfer-study":
+        from ecgcore.beats.pretrain import main as transfer_study
+
+        return transfer_study(args.records[1:], k=args.folds, fractions=args.fractions, quiet=args.quiet)
     if args.eval_annotations:
         return _evaluate(args)
     from ecgcore.beats.analysis import analyse_record
