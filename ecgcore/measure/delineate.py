@@ -50,6 +50,11 @@ QRS_REACH_MS = 50.0
 #: The same where fewer than the needed leads reach their baseline within QRS_REACH_MS: a wide
 #: complex's slow limb (bundle branch block, the QT Database's sel36-sel42: 50-70 ms) is still QRS.
 WIDE_QRS_REACH_MS = 100.0
+#: A lead's QRS offset candidate still this fraction of the lead's largest QRS deflection away from the level
+#: before the onset is a wide wave's turning point (its slope passes through zero there), not the QRS's end:
+#: the paced complexes of the QT Database's sel104, whose smeared pacing spike is the steepest slope, ended
+#: at their S-wave trough, and their S wave was then taken for the T wave.
+TURNING_FRACTION = 0.5
 #: Half-width of the window around the aligned QRS that holds the QRS's slopes (ms).
 QRS_CORE_MS = 100.0
 #: A lead takes part in QRS delineation when its maximal QRS slope is at least this fraction of
@@ -208,6 +213,36 @@ def slope_noise(beats: np.ndarray, median: np.ndarray, sigma: float) -> np.ndarr
     return np.sqrt(np.median(np.mean(resid**2, axis=1), axis=1) / max(n - 1, 1))
 
 
+def _past_turning_points(
+    lead: np.ndarray, active: np.ndarray, on: int, off: int, last: int, lo: int, hi: int, fs: float
+) -> tuple[int | None, int]:
+    """A lead's QRS offset moved past wave turning points: ``(offset or None, the last turning point or last)``.
+
+    While the candidate ``off`` is still :data:`TURNING_FRACTION` of the lead's largest deflection in
+    ``[lo, hi)`` away from the level just before ``on`` and the lead comes back to within half that
+    deviation within :data:`WIDE_QRS_REACH_MS` (a wave's trough or peak, not an ST plateau or the descent
+    into a T wave), the next quiet run after the activity that follows it is taken instead; the reach is
+    then measured from that turning point.
+    """
+    level = lead[max(0, on - ms(20, fs)) : max(1, on - ms(4, fs))].mean()
+    deviation = np.abs(lead - level)
+    biggest = deviation[lo:hi].max()
+    run, back = max(1, ms(QUIET_MS, fs)), ms(WIDE_QRS_REACH_MS, fs)
+
+    def turns(at: int) -> bool:  # far from the level, and comes back to within half of it soon after
+        return deviation[at] >= TURNING_FRACTION * biggest and bool(
+            np.any(deviation[at : at + back + 1] < 0.5 * deviation[at])
+        )
+
+    while off is not None and turns(off):
+        rest = np.flatnonzero(active[off:])
+        if rest.size == 0:
+            return None, last
+        last = off
+        off = _quiet_after(active, off + int(rest[0]), run)
+    return off, last
+
+
 def delineate_qrs(
     median: np.ndarray, beats: np.ndarray, pre: int, fs: float
 ) -> tuple[float | None, float | None]:
@@ -215,7 +250,8 @@ def delineate_qrs(
 
     In each lead the QRS starts (ends) where its slope rises above (falls below) a fraction of its
     steepest QRS slope, but never below :data:`NOISE_FACTOR` standard errors of the slope, so a
-    noisy lead does not start its QRS early. The global boundary is the ``k``-th earliest onset
+    noisy lead does not start its QRS early; an end found at a wide wave's turning point is passed
+    (:func:`_past_turning_points`). The global boundary is the ``k``-th earliest onset
     (latest offset) over the *clean* leads, those whose threshold is set by their own QRS rather
     than by their noise: a noise-limited lead's boundary moves with its noise and with low-level
     fragmentation (12SL likewise weights leads by their signal quality). Only where fewer than
@@ -235,7 +271,10 @@ def delineate_qrs(
         first = lo + int(np.argmax(w[lead, lo:hi] >= QRS_FIRST_SLOPE * peak[lead]))
         last = hi - 1 - int(np.argmax(w[lead, lo:hi][::-1] >= QRS_LAST_SLOPE * peak[lead]))
         on = _quiet_before(w[lead] >= max(XI["qrs_on"] * peak[lead], floor), first, run)
-        off = _quiet_after(w[lead] >= max(XI["qrs_off"] * peak[lead], floor), last, run)
+        active_off = w[lead] >= max(XI["qrs_off"] * peak[lead], floor)
+        off = _quiet_after(active_off, last, run)
+        if on is not None and off is not None:
+            off, last = _past_turning_points(median[lead], active_off, on, off, last, lo, hi, fs)
         if on is not None and off is not None:
             clean_on, clean_off = XI["qrs_on"] * peak[lead] >= floor, XI["qrs_off"] * peak[lead] >= floor
             found.append((on, off, clean_on, clean_off, max(first - on, off - last)))

@@ -176,3 +176,72 @@ def test_cli_scores_each_beat_class(tmp_path, capsys, templates):
     else:
         assert all(v[key]["matched"] == 0 for key in ("qrs_on", "qrs_off", "t_off"))
     assert classes["N"]["qrs_off"]["matched"] >= 6
+
+
+def _lobe(t: np.ndarray, start: float, stop: float, amp: float) -> np.ndarray:
+    """A raised-cosine lobe from ``start`` to ``stop`` (s): zero value and slope at both ends."""
+    inside = (t >= start) & (t <= stop)
+    out = np.zeros_like(t)
+    out[inside] = amp * 0.5 * (1 - np.cos(2 * np.pi * (t[inside] - start) / (stop - start)))
+    return out
+
+
+#: The paced beats' true boundaries, ms from the pacing spike's centre (the beat's fiducial).
+PACED = {"qrs_on": -8.0, "qrs_off": 220.0, "t_off": 560.0}
+
+
+def paced_beats(seconds: float = 30.0, rr: float = 1.0, fs: float = 250.0) -> tuple[np.ndarray, np.ndarray]:
+    """Two leads of paced beats as the QT Database's sel104 shows them: ``(signal, fiducials)``.
+
+    Each beat: the pacing spike, smeared by the recorder's own filter into a 16 ms deflection that is
+    the steepest slope of the beat (at 250 Hz it is not removed as a spike), then a wide ventricular
+    complex (a negative lobe ending 190 / 220 ms after the spike) and a broad T wave ending 560 ms after
+    it (:data:`PACED`; at 60 paced beats per minute, so the QT of 568 ms is inside the delineator's QTc limit
+    of 0.6 s). The fiducials sit on the spike, as a beat detector puts them.
+    """
+    t = np.arange(int(seconds * fs)) / fs
+    beats = np.arange(0.5, seconds - rr, rr)
+    signal = np.zeros((2, t.size))
+    for b in beats:
+        for lead, (spike, qrs, qrs_end, wave) in enumerate(((0.8, -0.6, 0.19, 0.25), (0.6, -0.7, 0.22, 0.3))):
+            signal[lead] += _lobe(t, b - 0.008, b + 0.008, spike) + _lobe(t, b + 0.02, b + qrs_end, qrs)
+            signal[lead] += _lobe(t, b + 0.26, b + 0.56, wave)
+    signal += np.random.default_rng(0).normal(0, 0.01, signal.shape)
+    return signal, np.round(beats * fs).astype(np.int64)
+
+
+def test_paced_beats_end_their_qrs_after_the_wide_complex_not_at_its_trough(monkeypatch):
+    """The smeared spike sets the slope thresholds, so the wide complex never counts as steep and its
+    trough (where the slope passes through zero) looked like the QRS's end (in sel104 the S wave was
+    then taken for the T wave: T offsets 300 ms early). Every beat must get the complex's end (a slope
+    threshold ends a slow tail somewhat early: 40 ms allowed) and a T end within the CSE limit (30.6 ms)."""
+    signal, peaks = paced_beats()
+    fs = 250.0
+
+    def errors() -> dict[str, np.ndarray]:
+        found = delineate_beats(signal, fs, peaks, np.zeros(peaks.size, dtype=np.int64)).fiducials
+        return {
+            k: _errors_ms(found[k][1:-1], peaks[1:-1] + PACED[k] * fs / 1000, fs)
+            for k in ("qrs_off", "t_off")
+        }
+
+    good = errors()
+    assert np.all(np.abs(good["qrs_off"]) <= 40)
+    assert np.all(np.abs(good["t_off"]) <= 30.6)
+    # Without the turning-point test the QRS ends near the wide complex's trough, about 100 ms early.
+    monkeypatch.setattr(dl, "TURNING_FRACTION", np.inf)
+    assert np.all(errors()["qrs_off"] < -80)
+
+
+def test_a_turning_point_is_passed_but_a_plateau_is_kept():
+    """A QRS offset candidate far from the baseline ends the QRS when the lead stays there (an ST
+    plateau, or the descent into a T wave) and is passed when the lead comes back (a wide wave's trough)."""
+    fs = 250.0
+    t = np.arange(100) / fs
+    trough = -_lobe(t, 0.08, 0.24, 1.0)  # down to -1 at 160 ms and back by 240 ms
+    plateau = np.where(t < 0.16, trough, -1.0)  # down to -1 at 160 ms and stays
+    candidate = 40  # 160 ms: the slope is zero here in both
+    for lead, moved in ((trough, True), (plateau, False)):
+        active = np.abs(np.gradient(lead)) > 0.01
+        off, last = dl._past_turning_points(lead, active, 15, candidate, 30, 10, 60, fs)
+        assert (off is not None and off > candidate + 5) if moved else (off == candidate and last == 30)
