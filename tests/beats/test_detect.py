@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ecgcore.beats.detect import detect_record
 from ecgcore.beats.evaluate import match_beats
 from ecgcore.beats.longrecord import analysis_windows, open_record, read_span
 from ecgcore.beats.noise import add_noise
 from ecgcore.data.synthetic import synthetic_ecg
+from ecgcore.measure import rpeaks
 from ecgcore.measure.rpeaks import bandpass, detect_qrs, detect_r_peaks
 
 
@@ -61,3 +63,42 @@ def test_noise_reaches_the_asked_snr():
         noise_power = np.mean((noisy - ecg.signal) ** 2, axis=1)
         snr = 10 * np.log10(qrs_power(ecg.signal, truth, ecg.fs) / noise_power)
         assert np.allclose(snr, 6.0, atol=0.01)
+
+
+def test_a_short_strip_keeps_a_beat_at_its_last_samples_and_no_half_beat_at_its_start():
+    ecg = synthetic_ecg(hr=75, fs=250, duration=30, leads=("II",), rr_jitter=0.05, noise_mv=0.01, seed=4)
+    r = ecg.fiducials["r_peak"]
+    # a 10 s strip that starts 20 ms after one R peak and ends 20 ms after another
+    start, stop = r[3] + 5, r[15] + 5
+    truth = r[(r >= start) & (r < stop)] - start
+    found = detect_qrs(ecg.signal[:, start:stop], ecg.fs)
+    assert truth[-1] == stop - start - 5
+    assert found.size == truth.size == 12
+    assert len(match_beats(truth, found, int(0.15 * ecg.fs))) == 12
+
+
+def test_r_positions_sit_on_the_r_wave():
+    ecg = synthetic_ecg(hr=70, fs=250, duration=10, leads=("II",), qrs=110, seed=2)
+    truth = ecg.fiducials["r_peak"]
+    envelope = detect_qrs(ecg.signal, ecg.fs)
+    r = detect_qrs(ecg.signal, ecg.fs, positions="r")
+    pairs = match_beats(truth, r, int(0.15 * ecg.fs))
+    assert len(pairs) == truth.size == r.size == envelope.size
+    assert np.abs(r[pairs[:, 1]] - truth[pairs[:, 0]]).max() <= 1
+    with pytest.raises(ValueError, match="positions"):
+        detect_qrs(ecg.signal, ecg.fs, positions="peak")
+
+
+def test_a_burst_unlike_the_strips_qrs_between_two_beats_is_dropped(monkeypatch):
+    ecg = synthetic_ecg(hr=60, fs=250, duration=10, leads=("II",), seed=1)
+    truth = ecg.fiducials["r_peak"]
+    noisy = ecg.signal.copy()
+    t = np.arange(int(0.4 * ecg.fs)) / ecg.fs
+    burst = 1.5 * np.ptp(ecg.signal) * np.sin(2 * np.pi * 5 * t) * np.hanning(t.size)
+    for middle in ((truth[2] + truth[3]) // 2, (truth[6] + truth[7]) // 2):
+        noisy[0, middle - t.size // 2 : middle - t.size // 2 + t.size] += burst
+    found = detect_qrs(noisy, ecg.fs)
+    assert found.size == truth.size and _f1(truth, found, ecg.fs) == 1.0
+    # without the template rule the two bursts (as large as the beats) are taken for beats
+    monkeypatch.setattr(rpeaks, "TEMPLATE_ALIKE", 0.0)
+    assert detect_qrs(noisy, ecg.fs).size == truth.size + 2
