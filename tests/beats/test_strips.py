@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import wfdb
@@ -121,3 +123,26 @@ def test_evaluate_strips_pools_counts_per_condition_and_half(atr_record):
     (row,) = [r for r in rows if r["lead_kind"] == "all"]
     assert (row["half"], row["n_strips"], row["n_reference"], row["f1"]) == (half, 4, 40, 1.0)
     assert evaluate_strips(strips, perfect, [("clean", None)], halves=("nobody",)) == []
+
+
+def test_bench_strips_command_scores_the_detector_and_writes_json(tmp_path, capsys, monkeypatch):
+    from ecgcore.cli import main
+    from ecgcore.data.synthetic import synthetic_ecg
+
+    monkeypatch.setenv("ECGLAB_HOME", str(tmp_path / "home"))
+    ecg = synthetic_ecg(hr=70, fs=250, duration=120, leads=("II", "V1"), rr_jitter=0.05, noise_mv=0.02, seed=5)
+    folder = tmp_path / "db"
+    folder.mkdir()
+    write_record(folder, "rec", ecg.signal, ecg.fs)
+    r = ecg.fiducials["r_peak"]
+    _annotate(folder, "rec", "atr", r, ["N"] * r.size)
+    out = tmp_path / "strips.json"
+    assert main(["bench", "--strips", str(folder), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "matching within 150 ms" in printed and "matching within 75 ms" in printed
+    rows = json.loads(out.read_text())["rows"]
+    clean = [x for x in rows if x["noise"] == "clean" and x["lead_kind"] == "all" and x["tolerance_s"] == 0.15]
+    assert {x["edge_s"] for x in clean} == {0.1, 0.0}
+    assert all(x["n_strips"] == 20 and x["f1"] == 1.0 for x in clean)
+    noisy = {x["noise"] for x in rows}
+    assert noisy == {"clean", "em", "ma", "bw"}
