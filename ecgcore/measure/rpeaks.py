@@ -382,8 +382,9 @@ def detect_qrs(signal: np.ndarray, fs: float, positions: str = "envelope") -> np
     n_blocks = max(1, env.size // block)
     edges = np.linspace(0, env.size, n_blocks + 1).astype(int)
     centres, q_hi, q_lo = [], [], []
+    interior = (cand > 0) & (cand < env.size - 1)  # the end candidates of _edge_peaks set no level
     for a, b in zip(edges[:-1], edges[1:]):
-        inside = heights[(cand >= a) & (cand < b)]
+        inside = heights[(cand >= a) & (cand < b) & interior]
         if inside.size:
             # First split at a fraction of the block's large peaks, then take the median of each side
             # as the QRS and noise levels (Pan & Tompkins' SPKI and NPKI, estimated per block).
