@@ -218,7 +218,11 @@ INSERTED_HEIGHT = 0.8
 #: Half-width (s) of the QRS window compared with the dominant QRS, and the correlation under which a
 #: peak splitting one RR is unlike it (:func:`_drop_inserted`).
 TEMPLATE_S = 0.1
-TEMPLATE_ALIKE = 0.5
+TEMPLATE_ALIKE = 0.0
+#: A peak must also stand LOCAL_FLOOR times above the envelope's mean over LOCAL_S around it (0: off), so the
+#: bar rises inside a burst of noise (NeuroKit2's default detector uses 1.5 x its 0.75 s mean).
+LOCAL_S = 0.75
+LOCAL_FLOOR = 1.5
 
 
 @lru_cache(maxsize=16)
@@ -396,6 +400,9 @@ def detect_qrs(signal: np.ndarray, fs: float, positions: str = "envelope") -> np
     noise_level = np.minimum(np.interp(cand, centres, q_lo), qrs_level)
     threshold = noise_level + ROBUST_THRESHOLD * (qrs_level - noise_level)
     keep = heights >= threshold
+    if LOCAL_FLOOR > 0:
+        local = uniform_filter1d(env, max(1, int(round(LOCAL_S * fs))), mode="nearest")
+        keep &= heights >= LOCAL_FLOOR * local[cand]
     peaks = _drop_small_neighbours(cand[keep], heights[keep], int(round(CLOSE_PAIR_S * fs)))
     alike = template_correlation(filtered, peaks, fs) if TEMPLATE_ALIKE > 0 else None
     peaks = _drop_inserted(peaks, heights[np.searchsorted(cand, peaks)], alike)
