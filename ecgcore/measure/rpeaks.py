@@ -215,10 +215,6 @@ FIRST_SPLIT = 0.3
 #: INSERTED_HEIGHT of both neighbours is noise (see :func:`_drop_inserted`).
 INSERTED_RR = 1.4
 INSERTED_HEIGHT = 0.8
-#: Half-width (s) of the QRS window compared with the dominant QRS, and the correlation under which a
-#: peak splitting one RR is unlike it (:func:`_drop_inserted`).
-TEMPLATE_S = 0.1
-TEMPLATE_ALIKE = 0.0
 #: A peak must also stand LOCAL_FLOOR times above the envelope's mean over LOCAL_S around it (0: off), so the
 #: bar rises inside a burst of noise (NeuroKit2's default detector uses 1.5 x its 0.75 s mean).
 LOCAL_S = 0.75
@@ -259,17 +255,9 @@ def robust_envelope(signal: np.ndarray, fs: float) -> np.ndarray:
     weights that favour, block by block, the lead whose envelope is peaky (QRS complexes standing
     out of a low floor: high 99th over 50th percentile), so a lead drowned in noise hardly votes.
     """
-    return _envelope_of(qrs_band(signal, fs), fs)
-
-
-def qrs_band(signal: np.ndarray, fs: float) -> np.ndarray:
-    """``signal`` ``[leads, samples]`` zero-phase band-passed to :data:`QRS_BAND_HZ`."""
     signal = np.atleast_2d(np.asarray(signal, dtype=np.float64))
     padlen = min(signal.shape[-1] - 1, int(3 * fs))
-    return sosfiltfilt(_qrs_sos(float(fs)), signal, axis=-1, padlen=padlen)
-
-
-def _envelope_of(filtered: np.ndarray, fs: float) -> np.ndarray:
+    filtered = sosfiltfilt(_qrs_sos(float(fs)), signal, axis=-1, padlen=padlen)
     slope = np.diff(filtered, axis=-1, prepend=filtered[..., :1])
     width = max(1, int(round(INTEGRATION_S * fs)))
     env = uniform_filter1d(slope * slope, width, axis=-1, mode="nearest")
@@ -283,40 +271,22 @@ def _envelope_of(filtered: np.ndarray, fs: float) -> np.ndarray:
     return (weights * norm).sum(axis=0) / np.maximum(weights.sum(axis=0), 1e-20)
 
 
-def template_correlation(filtered: np.ndarray, peaks: np.ndarray, fs: float) -> np.ndarray:
-    """Correlation of each peak's +-TEMPLATE_S window of ``filtered`` (all leads end to end) with the median
-    of all the peaks' windows: how much each detection looks like the record's own dominant QRS."""
-    if peaks.size < 3:
-        return np.ones(peaks.size)
-    half = max(1, int(round(TEMPLATE_S * fs)))
-    idx = np.clip(peaks[:, None] + np.arange(-half, half + 1)[None, :], 0, filtered.shape[-1] - 1)
-    windows = filtered[:, idx].transpose(1, 0, 2).reshape(peaks.size, -1)
-    windows = windows - windows.mean(axis=1, keepdims=True)
-    template = np.median(windows, axis=0)
-    num = windows @ template
-    den = np.linalg.norm(windows, axis=1) * np.linalg.norm(template)
-    return np.where(den > 0, num / np.maximum(den, 1e-20), 0.0)
-
-
-def _drop_inserted(peaks: np.ndarray, heights: np.ndarray, alike: np.ndarray | None = None) -> np.ndarray:
+def _drop_inserted(peaks: np.ndarray, heights: np.ndarray) -> np.ndarray:
     """Remove, smallest first, peaks that split one RR interval in two: their RR before and after sum
     to under INSERTED_RR of the local median RR while they are under INSERTED_HEIGHT of both
-    neighbours or (with ``alike``, each peak's :func:`template_correlation`) unlike the dominant QRS
-    (under TEMPLATE_ALIKE). A noise spike or burst between two beats looks like that; an ectopic beat is
-    followed by a (compensatory) pause, so its two intervals add up to about two RRs."""
+    neighbours. A noise spike between two beats looks like that; an ectopic beat is followed by a
+    (compensatory) pause, so its two intervals add up to about two RRs, and it is seldom smaller."""
     peaks, heights = peaks.copy(), heights.copy()
-    alike = np.ones(peaks.size) if alike is None else np.asarray(alike, dtype=np.float64).copy()
     while peaks.size > 4:
         rr = np.diff(peaks).astype(np.float64)
         local = median_filter(rr, size=min(9, rr.size), mode="nearest")
         span = rr[:-1] + rr[1:]
         small = heights[1:-1] < INSERTED_HEIGHT * np.minimum(heights[:-2], heights[2:])
-        small |= alike[1:-1] < TEMPLATE_ALIKE
         bad = np.flatnonzero((span < INSERTED_RR * local[:-1]) & small) + 1
         if bad.size == 0:
             break
         drop = bad[np.argmin(heights[bad])]
-        peaks, heights, alike = np.delete(peaks, drop), np.delete(heights, drop), np.delete(alike, drop)
+        peaks, heights = np.delete(peaks, drop), np.delete(heights, drop)
     return peaks
 
 
@@ -373,8 +343,7 @@ def detect_qrs(signal: np.ndarray, fs: float, positions: str = "envelope") -> np
     if signal.shape[-1] < int(fs):
         return np.zeros(0, dtype=np.int64)
     signal, _ = remove_pacer_spikes(signal, fs)
-    filtered = qrs_band(signal, fs)
-    env = _envelope_of(filtered, fs)
+    env = robust_envelope(signal, fs)
     if not np.any(env > 0):
         return np.zeros(0, dtype=np.int64)
     distance = max(1, int(round(REFRACTORY_S * fs)))
@@ -404,15 +373,14 @@ def detect_qrs(signal: np.ndarray, fs: float, positions: str = "envelope") -> np
         local = uniform_filter1d(env, max(1, int(round(LOCAL_S * fs))), mode="nearest")
         keep &= heights >= LOCAL_FLOOR * local[cand]
     peaks = _drop_small_neighbours(cand[keep], heights[keep], int(round(CLOSE_PAIR_S * fs)))
-    alike = template_correlation(filtered, peaks, fs) if TEMPLATE_ALIKE > 0 else None
-    peaks = _drop_inserted(peaks, heights[np.searchsorted(cand, peaks)], alike)
+    peaks = _drop_inserted(peaks, heights[np.searchsorted(cand, peaks)])
     peaks = _search_back(peaks, cand, heights, 0.5 * threshold[np.searchsorted(cand, peaks)], distance)
     n, edge = signal.shape[-1], int(round(EDGE_CHECK_S * fs))
     near = (peaks < edge) | (peaks >= n - edge)
     if positions == "r":
         peaks = r_extremum(signal, fs, peaks)
         r = peaks
-    else:  # only the detections near an end need their R extremum (a band-pass of the near end would do)
+    else:  # only the detections near an end need their R extremum
         r = np.full(peaks.size, 1, dtype=np.int64)
         r[near] = r_extremum(signal, fs, peaks[near])
     return peaks[~near | ((r > 0) & (r < n - 1))]
