@@ -277,8 +277,18 @@ def evaluate_strips(
                         f1 = rates(counts)["f1"]
                         below[key] = below.get(key, 0) + int(counts[0] + counts[2] > 0 and (f1 or 0) < 0.97)
     rows = []
-    for key in sorted(totals, key=lambda k: (k[0], k[1], CONDITIONS.index(k[2:4]) if k[2:4] in CONDITIONS
-                                               else 99, k[4] != "all", k[4], -k[5], -k[6])):
+    for key in sorted(
+        totals,
+        key=lambda k: (
+            k[0],
+            k[1],
+            CONDITIONS.index(k[2:4]) if k[2:4] in CONDITIONS else 99,
+            k[4] != "all",
+            k[4],
+            -k[5],
+            -k[6],
+        ),
+    ):
         source, half, kind, snr, kind_of, tol, edge = key
         n_ref, found, n_det, right = (int(x) for x in totals[key])
         rows.append(
@@ -303,7 +313,9 @@ def evaluate_strips(
     return rows
 
 
-def strips_of(folders: Sequence[str | Path], per_record: int = STRIPS_PER_RECORD, seed: int = 0) -> list[Strip]:
+def strips_of(
+    folders: Sequence[str | Path], per_record: int = STRIPS_PER_RECORD, seed: int = 0
+) -> list[Strip]:
     """The strips of each folder: LUDB's (a folder whose records have per-lead ``.i`` annotations) or
     :func:`atr_strips` (records with ``.atr`` beat labels)."""
     out: list[Strip] = []

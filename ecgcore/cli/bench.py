@@ -42,7 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "idle for ../shared/ludb-dev and ../shared/qtdb-dev)",
     )
     parser.add_argument(
-        "--strip-half", choices=("tune", "confirm", "both"), default="both", help="with --strips: which patients"
+        "--strip-half",
+        choices=("tune", "confirm", "both"),
+        default="both",
+        help="with --strips: which patients",
     )
     parser.add_argument("--out", type=Path, help="JSON output (default: $ECGLAB_HOME/bench/bench-TIME.json)")
     parser.add_argument(

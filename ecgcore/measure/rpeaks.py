@@ -311,9 +311,10 @@ def r_extremum(signal: np.ndarray, fs: float, peaks: np.ndarray) -> np.ndarray:
     half = max(1, int(round(R_SEARCH_S * fs)))
     idx = np.clip(peaks[:, None] + np.arange(-half, half + 1)[None, :], 0, signal.shape[-1] - 1)
     windows = signal[:, idx]  # [leads, peaks, w]
-    deviation = np.abs(windows - np.median(windows, axis=-1, keepdims=True)) / np.where(scale > 0, scale, 1.0)[
-        ..., None
-    ]
+    deviation = (
+        np.abs(windows - np.median(windows, axis=-1, keepdims=True))
+        / np.where(scale > 0, scale, 1.0)[..., None]
+    )
     return idx[np.arange(peaks.size), deviation.max(axis=0).argmax(axis=1)]
 
 

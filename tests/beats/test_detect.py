@@ -96,7 +96,8 @@ def test_the_bar_rises_inside_a_burst_of_qrs_band_noise(monkeypatch):
     truth = ecg.fiducials["r_peak"]
     n = int(3 * ecg.fs)
     burst = sosfiltfilt(
-        butter(4, [1, 15], btype="bandpass", fs=ecg.fs, output="sos"), np.random.default_rng(1).standard_normal(n)
+        butter(4, [1, 15], btype="bandpass", fs=ecg.fs, output="sos"),
+        np.random.default_rng(1).standard_normal(n),
     )
     noisy = ecg.signal.copy()
     noisy[0, 1000 : 1000 + n] += burst / burst.std() * 0.15 * np.ptp(ecg.signal) * np.hanning(n) ** 0.2

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import wfdb
 
+from ecgcore.beats.splits import patient_of
 from ecgcore.beats.strips import (
     Strip,
     atr_strips,
@@ -18,7 +19,6 @@ from ecgcore.beats.strips import (
     score_strip,
     strip_starts,
 )
-from ecgcore.beats.splits import patient_of
 from ecgcore.io import ECGFormatError, RecordNotFoundError
 
 from .conftest import write_record
@@ -27,7 +27,9 @@ FS = 250.0
 
 
 def _annotate(folder, name, extension, samples, symbols):
-    wfdb.wrann(name, extension, np.asarray(samples, dtype=np.int64), symbol=list(symbols), write_dir=str(folder))
+    wfdb.wrann(
+        name, extension, np.asarray(samples, dtype=np.int64), symbol=list(symbols), write_dir=str(folder)
+    )
 
 
 @pytest.fixture
@@ -130,7 +132,9 @@ def test_bench_strips_command_scores_the_detector_and_writes_json(tmp_path, caps
     from ecgcore.data.synthetic import synthetic_ecg
 
     monkeypatch.setenv("ECGLAB_HOME", str(tmp_path / "home"))
-    ecg = synthetic_ecg(hr=70, fs=250, duration=120, leads=("II", "V1"), rr_jitter=0.05, noise_mv=0.02, seed=5)
+    ecg = synthetic_ecg(
+        hr=70, fs=250, duration=120, leads=("II", "V1"), rr_jitter=0.05, noise_mv=0.02, seed=5
+    )
     folder = tmp_path / "db"
     folder.mkdir()
     write_record(folder, "rec", ecg.signal, ecg.fs)
@@ -141,7 +145,9 @@ def test_bench_strips_command_scores_the_detector_and_writes_json(tmp_path, caps
     printed = capsys.readouterr().out
     assert "matching within 150 ms" in printed and "matching within 75 ms" in printed
     rows = json.loads(out.read_text())["rows"]
-    clean = [x for x in rows if x["noise"] == "clean" and x["lead_kind"] == "all" and x["tolerance_s"] == 0.15]
+    clean = [
+        x for x in rows if x["noise"] == "clean" and x["lead_kind"] == "all" and x["tolerance_s"] == 0.15
+    ]
     assert {x["edge_s"] for x in clean} == {0.1, 0.0}
     assert all(x["n_strips"] == 20 and x["f1"] == 1.0 for x in clean)
     noisy = {x["noise"] for x in rows}
