@@ -34,7 +34,7 @@ import os
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -199,7 +199,7 @@ def with_noise(strip: Strip, kind: str, snr_db: float) -> Strip:
         return strip
     seed = zlib.crc32(f"{strip.name}|{kind}|{snr_db:g}".encode())
     noisy = add_noise(strip.signal[None], strip.fs, kind, snr_db, strip.reference, seed=seed)[0]
-    return Strip(**{**strip.__dict__, "signal": noisy})
+    return replace(strip, signal=noisy)
 
 
 def score_strip(strip: Strip, detected: np.ndarray, tolerance_s: float, edge_s: float) -> np.ndarray:
