@@ -27,6 +27,8 @@ from ecgcore.io import (
     Envelope,
     Record,
     RecordInfo,
+    hide_folder,
+    read_saved_upload,
     read_upload,
     record_envelope,
     record_info,
@@ -96,9 +98,10 @@ def measurement(_record: Record, key: str) -> dict[str, Any]:
 
 
 @st.cache_data(show_spinner="Reading the whole record for its overview ...", max_entries=16)
-def envelope(_source: Path | Record, key: str) -> Envelope:
-    """:func:`ecgcore.io.record_envelope` of a long record (read in chunks), once per ``key``."""
-    return record_envelope(_source)
+def envelope(_source: Path | Record, key: str, fs: float | None = None) -> Envelope:
+    """:func:`ecgcore.io.record_envelope` of a long record (read in chunks; ``fs`` for a CSV), once per
+    ``key`` and ``fs``."""
+    return record_envelope(_source, fs=fs)
 
 
 def source_key(source: Path | Record) -> str:
@@ -130,9 +133,9 @@ def uploads_to_records(
 
     A WFDB ``.hea`` (with the ``.dat`` / ``.mat`` of the same name), each ``.edf``, ``.asc`` and ``.csv`` is
     one record, read by :func:`ecgcore.io.read_upload` (CSV needs ``fs``); files that belong to no
-    record are named in one error. With ``long_ok``, a WFDB ``.dat`` or EDF record longer than
-    :data:`ecgcore.viz.LONG_RECORD_S` is not read: it is kept on disk (:func:`ecgcore.io.stage_upload`)
-    and its :class:`~ecgcore.io.RecordInfo` (header only) is returned, for reading window by window.
+    record are named in one error. With ``long_ok`` every record is kept on disk (:func:`staged_record`)
+    and a WFDB ``.dat``, EDF or CSV record longer than :data:`ecgcore.viz.LONG_RECORD_S` is not read:
+    its :class:`~ecgcore.io.RecordInfo` is returned, for reading window by window.
     Without ``long_ok`` (pages that use a record whole) an upload over
     :data:`ecgcore.io.UPLOAD_WHOLE_MAX_BYTES` is refused with that reason before it is parsed.
     """
@@ -146,9 +149,10 @@ def uploads_to_records(
             if Path(n).stem == Path(main).stem and (n == main or Path(n).suffix.lower() in (".dat", ".mat"))
         ]
         try:
-            long = long_record(group) if long_ok and Path(main).suffix.lower() in (".hea", ".edf") else None
-            whole_max = None if long_ok else UPLOAD_WHOLE_MAX_BYTES  # pages that use the record whole
-            out.append((main, long or read_upload(group, fs=fs, max_bytes=whole_max)))
+            if long_ok:  # every record staged: a later one of this upload must not evict an earlier one
+                out.append((main, staged_record(group, fs, keep=max(4, len(mains)))))
+            else:  # pages that use the record whole
+                out.append((main, read_upload(group, fs=fs, max_bytes=UPLOAD_WHOLE_MAX_BYTES)))
         except (ECGFormatError, ValueError, OSError) as exc:
             out.append((main, ECGFormatError(paths.display_text(str(exc)))))
     used = {Path(m).stem for m in mains}
@@ -166,15 +170,27 @@ def uploads_to_records(
     return out
 
 
-def long_record(group: list[tuple[str, bytes]]) -> RecordInfo | None:
-    """A WFDB ``.dat`` or EDF upload kept on disk and described by its header, if too long to draw whole; else ``None``."""
-    root = paths.subdir("uploads")
-    main = stage_upload(group, root)
-    try:
-        info = record_info(main)
-    except ECGFormatError as exc:  # name the uploaded file, not the folder it was kept in
-        raise ECGFormatError(str(exc).replace(f"{main.parent}/", "")) from None
-    return info if info.format in ("wfdb", "edf", "edf+") and info.duration > viz.LONG_RECORD_S else None
+@st.cache_data(show_spinner=False, max_entries=16)
+def staged_info(main: str, fs: float | None) -> RecordInfo:
+    """:func:`ecgcore.io.record_info` of a staged upload, once per file and rate (its folder is named by its
+    contents, so the answer never goes stale): a long CSV's rows are not counted again at every rerun."""
+    return record_info(Path(main), fs=fs)
+
+
+def staged_record(group: list[tuple[str, bytes]], fs: float | None, keep: int = 4) -> Record | RecordInfo:
+    """An upload kept on disk (written once, :func:`ecgcore.io.stage_upload`): a WFDB ``.dat``, EDF or CSV
+    record longer than :data:`ecgcore.viz.LONG_RECORD_S` comes back as its :class:`~ecgcore.io.RecordInfo`
+    (header only; a CSV's rows counted in chunks), to read window by window; any other is read whole."""
+    main = stage_upload(group, paths.subdir("uploads"), keep)
+    fs = fs if main.suffix.lower() == ".csv" else None
+    if main.suffix.lower() in (".hea", ".edf", ".csv"):
+        try:
+            info = staged_info(str(main), fs)
+        except ECGFormatError as exc:  # name the uploaded file, not the folder it was kept in
+            raise ECGFormatError(hide_folder(str(exc), main.parent)) from None
+        if info.format in ("wfdb", "edf", "edf+", "csv") and info.duration > viz.LONG_RECORD_S:
+            return info
+    return read_saved_upload(main, [name for name, _ in group], fs)
 
 
 def upload_to_record(files: list, fs: float | None) -> Record:

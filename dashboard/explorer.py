@@ -235,11 +235,15 @@ def show_record(rec: Record, key: str, row: pd.Series | None = None) -> None:
         st.json({k: v for k, v in rec.metadata.items()}, expanded=False)
 
 
-def show_long(source: Path | Record, row: pd.Series | None = None) -> None:
+def show_long(record: Path | Record | RecordInfo, row: pd.Series | None = None) -> None:
     """A record too long to draw whole: an overview of all of it (read in chunks, a fixed number of points)
-    and a window of it on ECG paper, read alone (a WFDB ``.dat`` is read only over the window)."""
-    key = source_key(source)
-    env = envelope(source, key)
+    and a window of it on ECG paper, read alone (a WFDB ``.dat`` or EDF only over the window, a CSV in one
+    chunked pass). A :class:`RecordInfo` stands for its file (with its rate, which a CSV needs)."""
+    source, fs = record, None
+    if isinstance(record, RecordInfo):
+        source, fs = record.path, record.fs if record.format == "csv" else None
+    key = source_key(source) + (f"@{fs:g}Hz" if fs else "")  # a CSV's windows change with the rate given
+    env = envelope(source, key, fs)
     bins = len(env.edges) - 1
     st.caption(
         f"{env.record_id}: {viz.clock(env.duration)} ({env.duration:,.0f} s) at {env.fs:g} Hz, too long to "
@@ -311,7 +315,7 @@ def show_long(source: Path | Record, row: pd.Series | None = None) -> None:
         )
     window = guarded(
         f"Reading {viz.clock(start)}–{viz.clock(start + seconds)} of {env.record_id}",
-        lambda: read_window(source, start, seconds),
+        lambda: read_window(source, start, seconds, fs=fs),
     )
     if window is not None:
         show_record(window, f"{key}@{window.start}", row)
@@ -482,9 +486,8 @@ available = sources()
 choice = st.selectbox("Source", [*available, UPLOAD], key="explorer_source")
 if choice == UPLOAD:
     uploaded = upload_widget("explorer", long_ok=True)
-    if isinstance(uploaded, RecordInfo):  # a long WFDB record, kept on disk: read window by window
-        show_long(uploaded.path)
-    elif uploaded is not None and uploaded.duration > viz.LONG_RECORD_S:
+    if uploaded is not None and uploaded.duration > viz.LONG_RECORD_S:
+        # a long WFDB, EDF or CSV upload is a RecordInfo: kept on disk, read window by window
         show_long(uploaded)
     elif uploaded is not None:
         show_record(uploaded, upload_key(uploaded))

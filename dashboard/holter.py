@@ -1,5 +1,6 @@
-"""Holter: beat-by-beat analysis of a long record (detect, classify, cluster, per-beat intervals), its overview,
-QT/QTc trend and strips; WFDB or EDF, from a folder, an upload, or the shipped example record.
+"""Holter: beat-by-beat analysis of a long record (detect, classify, cluster, per-beat intervals), its Holter
+summary (heart rate, ectopic counts and burden, pauses) and rhythm events with jump-to, a downloadable report,
+the overview, QT/QTc trend and strips; WFDB or EDF, from a folder, an upload, or the shipped example record.
 
 All the science is in :mod:`ecgcore.beats`; the figures come from :mod:`ecgcore.viz`.
 """
@@ -17,6 +18,7 @@ from ecgcore.beats.aami import CLASSES
 from ecgcore.beats.analysis import analyse_record
 from ecgcore.beats.classify import load_classifier
 from ecgcore.beats.features import MORPH_SPAN_S
+from ecgcore.beats.holter_report import DISCLAIMER, event_rows, report_html, summary_sections
 from ecgcore.beats.intervals import MIN_TREND_BEATS
 from ecgcore.beats.longrecord import EXAMPLE_RECORD, open_record, read_span, records_in, save_upload
 from ecgcore.io import ECGFormatError
@@ -117,9 +119,121 @@ cols[-1].metric(
     help="Detections the beat-vs-artefact filter rejected: left out of the beats, drawn as grey ~ on the strip",
 )
 
-overview, intervals_tab, gallery, strip_tab, ectopics = st.tabs(
-    ["Overview", "Intervals", "Clusters", "Strip", "Ectopic beats"]
+
+def show_strip(start: float, key: str, title: str = "") -> None:
+    """The strip of ``STRIP_S`` seconds from ``start`` on ECG paper with beat labels, rejected detections,
+    wave boundaries, and the table of the beats in view (``title`` before its "from ... s")."""
+    first, last = int(start * info.fs), int((start + STRIP_S) * info.fs)
+    inside = np.flatnonzero((result.samples >= first) & (result.samples < last))
+    noise = rejected[(rejected >= first) & (rejected < last)]
+    beats_here = result.intervals.select(inside) if result.intervals is not None else None
+    st.plotly_chart(
+        viz.holter_strip(
+            read_span(info, first, last),
+            info.fs,
+            info.leads,
+            start,
+            np.concatenate([result.samples[inside], noise]) - first,
+            [labels[i] for i in inside] + ["~"] * noise.size,
+            boundaries=None
+            if beats_here is None
+            else {name: getattr(beats_here, name) - first for name in ("qrs_on", "qrs_off", "t_off")},
+            title=f"{title} · from {start:.1f} s" if title else "",
+        ),
+        width="stretch",
+        key=f"{key}_chart",
+    )
+    if beats_here is not None and inside.size:
+        st.caption("Dotted lines: QRS onset and offset (blue), T offset (green) of each beat.")
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "time (s)": np.round(result.samples[inside] / result.fs, 2),
+                    "class": [labels[i] for i in inside],
+                    "cluster": result.cluster[inside],
+                    "PR (ms)": np.round(beats_here.pr_ms, 0),
+                    "QRS (ms)": np.round(beats_here.qrs_ms, 0),
+                    "QT (ms)": np.round(beats_here.qt_ms, 0),
+                }
+            ),
+            width="stretch",
+            hide_index=True,
+            key=f"{key}_beats",
+        )
+
+
+holter = result.events  # derived from the beats as they are now: a relabel or merge shows at once
+summary_tab, events_tab, overview, intervals_tab, gallery, strip_tab, ectopics = st.tabs(
+    ["Summary", "Events", "Overview", "Intervals", "Clusters", "Strip", "Ectopic beats"]
 )
+with summary_tab:
+    hr, summary = holter.summary["heart_rate"], holter.summary
+    bpm = lambda v: "–" if v is None else f"{v:.0f} bpm"  # noqa: E731
+    cols = st.columns(6)
+    cols[0].metric("HR min", bpm(hr["min_bpm"]), help=f"at {hr['min_time']}; {hr['method']}")
+    cols[1].metric("HR mean", bpm(hr["mean_bpm"]), help=hr["method"])
+    cols[2].metric("HR max", bpm(hr["max_bpm"]), help=f"at {hr['max_time']}; {hr['method']}")
+    cols[3].metric("V burden", f"{summary['ventricular']['burden_pct']:.1f} %", help="V beats / all beats")
+    cols[4].metric(
+        "S burden", f"{summary['supraventricular']['burden_pct']:.1f} %", help="S beats / all beats"
+    )
+    cols[5].metric(
+        "pauses", f"{summary['pauses']['count']:,}", help=f"RR > {summary['rules']['pause_s']:g} s"
+    )
+    sections = summary_sections(summary)
+    left, right = st.columns(2)
+    for column, part in ((left, sections[:1] + sections[3:]), (right, sections[1:3])):
+        for heading, rows in part:
+            column.table(pd.DataFrame(rows, columns=[heading, ""]).set_index(heading))
+    st.plotly_chart(
+        viz.hr_trend(result.hr_per_minute(), "Heart rate per minute, with the events", holter.starts()),
+        width="stretch",
+        key="holter_summary_hr",
+    )
+    st.caption(f"{DISCLAIMER} Rules: {result.event_rules.describe()}.")
+    st.download_button(
+        "Download the report (HTML, printable)",
+        report_html(result, holter),
+        file_name=f"{result.record}-holter.html",
+        mime="text/html",
+    )
+
+with events_tab:
+    rows = pd.DataFrame(event_rows(holter))
+    if rows.empty:
+        st.info("No couplets, runs, bigeminy or trigeminy episodes, or pauses in this record.")
+    else:
+        kinds = list(dict.fromkeys(rows["event"]))
+        shown = st.multiselect("Show", kinds, default=kinds, key="holter_event_kinds")
+        rows = rows.assign(index=range(len(rows)))[rows["event"].isin(shown)].reset_index(drop=True)
+        st.dataframe(
+            rows.drop(columns=["start (s)", "index"]),
+            width="stretch",
+            height=min(300, 35 * (len(rows) + 1) + 3),
+            hide_index=True,
+        )
+        st.caption(
+            "Isolated ectopic beats are counted in the Summary and listed in the Ectopic beats tab. "
+            "A long RR with a rejected detection inside is listed as 'pause (artefact)' and not counted."
+        )
+        if len(rows):
+            pick = st.selectbox(
+                "Event",
+                range(len(rows)),
+                format_func=lambda i: (
+                    f"{rows['time'].iloc[i]} · {rows['event'].iloc[i]} · {rows['beats'].iloc[i]} beats"
+                ),
+                key="holter_event",
+            )
+            event = holter.events[int(rows["index"].iloc[pick])]
+            centre = event.start_s + event.duration_s / 2
+            rate = "" if event.rate_bpm is None else f", {event.rate_bpm:.0f} bpm"
+            show_strip(
+                min(max(0.0, centre - STRIP_S / 2), max(0.0, info.duration - STRIP_S)),
+                key="holter_event_strip",
+                title=f"{event.kind} at {rows['time'].iloc[pick]}: {event.beats} beats{rate}",
+            )
+
 with overview:
     st.plotly_chart(viz.hr_trend(result.hr_per_minute()), width="stretch")
     st.plotly_chart(viz.beat_classes_over_time(result.samples, labels, result.fs), width="stretch")
@@ -205,38 +319,4 @@ with strip_tab:
         step=STRIP_S,
         key="holter_start",
     )
-    first, last = int(start * info.fs), int((start + STRIP_S) * info.fs)
-    inside = np.flatnonzero((result.samples >= first) & (result.samples < last))
-    noise = rejected[(rejected >= first) & (rejected < last)]
-    beats_here = result.intervals.select(inside) if result.intervals is not None else None
-    st.plotly_chart(
-        viz.holter_strip(
-            read_span(info, first, last),
-            info.fs,
-            info.leads,
-            start,
-            np.concatenate([result.samples[inside], noise]) - first,
-            [labels[i] for i in inside] + ["~"] * noise.size,
-            boundaries=None
-            if beats_here is None
-            else {name: getattr(beats_here, name) - first for name in ("qrs_on", "qrs_off", "t_off")},
-        ),
-        width="stretch",
-    )
-    if beats_here is not None and inside.size:
-        st.caption("Dotted lines: QRS onset and offset (blue), T offset (green) of each beat.")
-        st.dataframe(
-            pd.DataFrame(
-                {
-                    "time (s)": np.round(result.samples[inside] / result.fs, 2),
-                    "class": [labels[i] for i in inside],
-                    "cluster": result.cluster[inside],
-                    "PR (ms)": np.round(beats_here.pr_ms, 0),
-                    "QRS (ms)": np.round(beats_here.qrs_ms, 0),
-                    "QT (ms)": np.round(beats_here.qt_ms, 0),
-                }
-            ),
-            width="stretch",
-            hide_index=True,
-            key="holter_strip_beats",
-        )
+    show_strip(start, key="holter_strip")

@@ -34,9 +34,10 @@ import re
 import shutil
 import stat
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import partial
@@ -279,10 +280,18 @@ class _Ranged:
     read: Any  # Callable[[int, int], Record]
 
 
-def _open_ranged(source: str | Path | Record, fs: float | None, channels: str = "ecg") -> _Ranged:
-    """Open a record for range reads: a WFDB ``.dat`` is read only over each range asked for, a CSV
+@contextmanager
+def _open_ranged(source: str | Path | Record, fs: float | None, channels: str = "ecg") -> Iterator[_Ranged]:
+    """Open a record for range reads while the block runs: a WFDB ``.dat`` or an EDF is read only over each
+    range asked for (an EDF through one reader, closed when the block ends or fails), a CSV
     :data:`CSV_CHUNK_ROWS` rows at a time (:class:`_CsvRows`); ``.mat`` and ``.asc`` (short, or refused when
     long) are read whole once and cut; a :class:`Record` is cut."""
+    with ExitStack() as stack:
+        yield _ranged(source, fs, channels, stack)
+
+
+def _ranged(source: str | Path | Record, fs: float | None, channels: str, stack: ExitStack) -> _Ranged:
+    """The :class:`_Ranged` of :func:`_open_ranged`; what must be closed is entered in ``stack``."""
     if isinstance(source, Record):
         whole = source
     else:
@@ -300,7 +309,8 @@ def _open_ranged(source: str | Path | Record, fs: float | None, channels: str = 
             return _Ranged(rows.fs, rows.count(), _finite_reads(rows.read))
         if kind == "edf":
             edf = _edf_header(path, channels)
-            return _Ranged(edf.fs, edf.n_samples, _finite_reads(partial(_edf_range, edf)))
+            reader = stack.enter_context(_edf_reader(path))
+            return _Ranged(edf.fs, edf.n_samples, _finite_reads(partial(_edf_range, edf, reader=reader)))
         whole = _READERS[kind](path, fs)
         _check_finite(whole)
     return _Ranged(whole.fs, whole.signal.shape[1], lambda a, b: replace(whole, signal=whole.signal[:, a:b]))
@@ -379,9 +389,9 @@ def iter_chunks(
     _check_window(seconds, overlap_s)
     if not (math.isfinite(start_s) and start_s >= 0):
         raise ValueError(f"start of {start_s!r} s: give 0 or more seconds")
-    ranged = _open_ranged(path, fs, channels)
-    first = min(round(start_s * ranged.fs), max(ranged.total - 1, 0))
-    yield from _ranged_chunks(ranged, seconds, overlap_s, first, leads)
+    with _open_ranged(path, fs, channels) as ranged:
+        first = min(round(start_s * ranged.fs), max(ranged.total - 1, 0))
+        yield from _ranged_chunks(ranged, seconds, overlap_s, first, leads)
 
 
 def _ranged_chunks(
@@ -402,18 +412,28 @@ def read_window(
     """``seconds`` of a record (a file, or a :class:`Record` in memory) from ``start_s``, kept inside the
     record, as a :class:`RecordChunk`.
 
-    Only that range of a WFDB ``.dat`` is read, so a window of a 24-hour record costs what the window
-    does; a CSV is parsed in chunks, once through to count and check its rows and again up to the window
-    (bounded memory, time growing with the file's length). Raises as :func:`read_record`, and ``ValueError`` for a non-finite start or a non-positive length.
+    Only that range of a WFDB ``.dat`` or EDF is read, so a window of a 24-hour record costs what the window
+    does; a CSV is parsed once through in chunks, counting and checking its rows and keeping the window's
+    (bounded memory, time growing with the file's length). Raises as :func:`read_record`, and
+    ``ValueError`` for a non-finite start or a non-positive length.
     """
     if not (math.isfinite(start_s) and math.isfinite(seconds) and seconds > 0):
         raise ValueError(
             f"window of {seconds!r} s from {start_s!r} s: give a finite start and a positive length"
         )
-    ranged = _open_ranged(path, fs)
-    length = min(ranged.total, max(1, round(seconds * ranged.fs)))
-    start = min(max(0, round(start_s * ranged.fs)), ranged.total - length)
-    return _chunk(ranged.read(start, start + length), start, ranged.total, None)
+    if not isinstance(path, Record):
+        source, kind = _resolve(Path(path))
+        if kind == "csv":  # one pass, not one to count the rows and one to the window
+            rows = _CsvRows(source, fs)
+            piece, start, total = rows.window(
+                max(0, round(start_s * rows.fs)), max(1, round(seconds * rows.fs))
+            )
+            _check_finite(piece)
+            return _chunk(piece, start, total, None)
+    with _open_ranged(path, fs) as ranged:
+        length = min(ranged.total, max(1, round(seconds * ranged.fs)))
+        start = min(max(0, round(start_s * ranged.fs)), ranged.total - length)
+        return _chunk(ranged.read(start, start + length), start, ranged.total, None)
 
 
 #: Points (bins) of a record's overview per lead, whatever its length.
@@ -488,10 +508,10 @@ def record_envelope(
 ) -> Envelope:
     """The :class:`Envelope` of a record file (or a :class:`Record`), read in chunks of about
     :data:`OVERVIEW_CHUNK_SAMPLES` samples (all leads together)."""
-    ranged = _open_ranged(path, fs)  # opened once: a CSV is counted once, not again by record_info
-    n_leads = len(ranged.read(0, 1).leads)  # the first sample: a CSV's pass goes on from there
-    seconds = max(1.0, OVERVIEW_CHUNK_SAMPLES / (ranged.fs * max(1, n_leads)))
-    return envelope(_ranged_chunks(ranged, seconds), n_bins)
+    with _open_ranged(path, fs) as ranged:  # opened once: a CSV is counted once, not again by record_info
+        n_leads = len(ranged.read(0, 1).leads)  # the first sample: a CSV's pass goes on from there
+        seconds = max(1.0, OVERVIEW_CHUNK_SAMPLES / (ranged.fs * max(1, n_leads)))
+        return envelope(_ranged_chunks(ranged, seconds), n_bins)
 
 
 #: Longest file name (UTF-8 bytes) most file systems allow.
@@ -612,14 +632,25 @@ def read_upload(
             "Explorer"
         )
     with tempfile.TemporaryDirectory(prefix="ecglab-upload-") as tmp:
-        main = save_upload(files, tmp)
-        try:
-            rec = read_record(main, fs=fs if main.suffix.lower() == ".csv" else None)
-        except ECGFormatError as exc:  # name the uploaded file, not the folder it was put in
-            raise ECGFormatError(str(exc).replace(f"{tmp}/", "").replace(tmp, "")) from None
-        rec.path = Path(main.name)
-        rec.metadata["uploaded"] = [name for name, _ in files]
-        return rec
+        return read_saved_upload(save_upload(files, tmp), [name for name, _ in files], fs)
+
+
+def read_saved_upload(main: Path, names: list[str], fs: float | None = None) -> Record:
+    """The record of uploaded files ``names`` already written beside their main file ``main`` (by
+    :func:`save_upload` or :func:`stage_upload`): its path and messages name the uploaded file only, never
+    the folder it was put in. ``fs`` is used for a CSV only."""
+    try:
+        rec = read_record(main, fs=fs if main.suffix.lower() == ".csv" else None)
+    except ECGFormatError as exc:
+        raise ECGFormatError(hide_folder(str(exc), main.parent)) from None
+    rec.path = Path(main.name)
+    rec.metadata["uploaded"] = list(names)
+    return rec
+
+
+def hide_folder(message: str, folder: Path) -> str:
+    """``message`` without ``folder`` (where an upload was put): it names the uploaded files only."""
+    return message.replace(f"{folder}/", "").replace(str(folder), "")
 
 
 def _resolve(path: Path) -> tuple[Path, str]:
@@ -1089,20 +1120,39 @@ class _EdfHeader:
     skipped: tuple[str, ...]
 
 
+#: Guards :data:`_EDF_OPEN` (pages run in threads).
+_EDF_LOCK = threading.RLock()
+#: The EDF files open in this process: resolved path -> [reader, users]. edflib refuses to open a file
+#: twice in one process ("file has already been opened"), so every user of a file shares one reader.
+_EDF_OPEN: dict[str, list[Any]] = {}
+
+
 @contextmanager
 def _edf_reader(path: Path) -> Iterator[Any]:
-    """An open :class:`pyedflib.EdfReader` (annotations not read: opening a day-long EDF+ stays cheap)."""
+    """An open :class:`pyedflib.EdfReader` (annotations not read: opening a day-long EDF+ stays cheap),
+    shared with every other block that has the same file open in this process and closed when the last
+    one ends (or fails)."""
     import pyedflib
 
+    key = str(Path(path).resolve())
+    with _EDF_LOCK:
+        entry = _EDF_OPEN.get(key)
+        if entry is None:
+            try:
+                reader = pyedflib.EdfReader(str(path), annotations_mode=pyedflib.DO_NOT_READ_ANNOTATIONS)
+            except OSError as exc:  # pyedflib names the problem after the file name
+                problem = str(exc).split(": ", 1)[-1] if str(exc).startswith(str(path)) else str(exc)
+                raise _error(path, f"not a readable EDF file: {problem}") from None
+            entry = _EDF_OPEN[key] = [reader, 0]
+        entry[1] += 1
     try:
-        reader = pyedflib.EdfReader(str(path), annotations_mode=pyedflib.DO_NOT_READ_ANNOTATIONS)
-    except OSError as exc:  # pyedflib names the problem after the file name
-        problem = str(exc).split(": ", 1)[-1] if str(exc).startswith(str(path)) else str(exc)
-        raise _error(path, f"not a readable EDF file: {problem}") from None
-    try:
-        yield reader
+        yield entry[0]
     finally:
-        reader.close()
+        with _EDF_LOCK:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del _EDF_OPEN[key]
+                entry[0].close()
 
 
 def _edf_lead(label: str) -> str | None:
@@ -1168,15 +1218,18 @@ def _edf_header(path: Path, channels: str = "ecg") -> _EdfHeader:
     return _EdfHeader(path, fmt, fs, n_samples, tuple(keep), tuple(map(str, leads)), scale, tuple(skipped))
 
 
-def _edf_range(edf: _EdfHeader, start: int, stop: int) -> Record:
-    """Samples ``[start, stop)`` of the kept channels, in mV (only that range of the file is read)."""
+def _edf_range(edf: _EdfHeader, start: int, stop: int, reader: Any = None) -> Record:
+    """Samples ``[start, stop)`` of the kept channels, in mV (only that range of the file is read), through
+    ``reader`` (an open :func:`_edf_reader` of the file; default: one opened for this range)."""
+    if reader is None:
+        with _edf_reader(edf.path) as reader:
+            return _edf_range(edf, start, stop, reader)
     signal = np.empty((len(edf.keep), max(0, stop - start)), dtype=np.float32)
-    with _edf_reader(edf.path) as reader:
-        for row, (channel, scale) in enumerate(zip(edf.keep, edf.scale)):
-            values = reader.readSignal(channel, start, stop - start)
-            if values.size != signal.shape[1]:
-                raise _error(edf.path, f"channel {edf.leads[row]} holds fewer samples than its header says")
-            signal[row] = values * scale
+    for row, (channel, scale) in enumerate(zip(edf.keep, edf.scale)):
+        values = reader.readSignal(channel, start, stop - start)  # seek and read: one call, under the GIL
+        if values.size != signal.shape[1]:
+            raise _error(edf.path, f"channel {edf.leads[row]} holds fewer samples than its header says")
+        signal[row] = values * scale
     metadata: dict[str, Any] = {"format": edf.format, "units": "mV"}
     if edf.skipped:
         metadata["skipped_channels"] = list(edf.skipped)
@@ -1230,6 +1283,23 @@ class _CsvRows:
         if total == 0:
             raise _error(self.path, "empty CSV: a header but no samples")
         return total
+
+    def window(self, start: int, length: int) -> tuple[Record, int, int]:
+        """``length`` rows from ``start``, moved back to end at the file's last row (all of them in a shorter
+        file), in one pass that also counts and checks every row: ``(rows, their first row, rows in the file)``."""
+        kept: list[np.ndarray] = []
+        tail, total = self._held[:0], 0  # the last ``length`` rows so far, for a window past the end
+        for values in self._chunks():
+            lo, hi = max(start - total, 0), min(start + length - total, len(values))
+            if hi > lo:
+                kept.append(values[lo:hi])
+            tail = np.concatenate([tail, values[-length:]])[-length:]
+            total += len(values)
+        if total == 0:
+            raise _error(self.path, "empty CSV: a header but no samples")
+        first = min(start, total - min(length, total))
+        rows = np.concatenate(kept) if first == start else tail[-min(length, total) :]
+        return _csv_record(self.path, self.fs, self.layout, rows), first, total
 
     def read(self, start: int, stop: int) -> Record:
         """Rows ``[start, stop)`` (fewer at the end of the file) as a record."""

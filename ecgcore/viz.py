@@ -956,10 +956,32 @@ BEAT_CLASS_COLOURS: dict[str, str] = {
 }
 
 
-def hr_trend(hr_per_minute: Sequence[float | None], title: str = "Heart rate per minute") -> go.Figure:
-    """Heart rate (bpm) per minute of a long record; minutes without beats leave a gap."""
+def hr_trend(
+    hr_per_minute: Sequence[float | None],
+    title: str = "Heart rate per minute",
+    events: Mapping[str, Sequence[float]] | None = None,
+) -> go.Figure:
+    """Heart rate (bpm) per minute of a long record; minutes without beats leave a gap. ``events``
+    (kind -> start times in s, e.g. :meth:`ecgcore.beats.events.HolterEvents.starts`) are marked in a row
+    above the trend, one marker per event, so a reader sees when runs and pauses happened."""
     hr = np.array([np.nan if v is None else v for v in hr_per_minute], dtype=np.float64)
-    fig = go.Figure(go.Scatter(x=np.arange(hr.size) / 60.0, y=hr, mode="lines", line=dict(color="#2b6cb0")))
+    fig = go.Figure(
+        go.Scatter(x=np.arange(hr.size) / 60.0, y=hr, mode="lines", name="HR", line=dict(color="#2b6cb0"))
+    )
+    top = (np.nanmax(hr) if np.isfinite(hr).any() else 60.0) + 10
+    for i, (kind, starts) in enumerate((events or {}).items()):
+        fig.add_trace(
+            go.Scatter(
+                x=np.asarray(starts, dtype=np.float64) / 3600.0,
+                y=np.full(len(starts), top + 6 * i),
+                mode="markers",
+                name=f"{kind} ({len(starts)})",
+                marker=dict(
+                    symbol="line-ns-open", size=12, color=_EVENT_COLOURS.get(kind.split()[0], "#555")
+                ),
+                hovertemplate=f"{kind} at %{{x:.3f}} h<extra></extra>",
+            )
+        )
     fig.update_layout(
         title=title, xaxis_title="time (h)", yaxis_title="bpm", height=260, margin=dict(t=40, b=40)
     )
@@ -1079,7 +1101,7 @@ def holter_strip(
     boundaries: Mapping[str, np.ndarray] | None = None,
 ) -> go.Figure:
     """A strip of a long record on ECG paper (one row per lead) with each beat's class over it (a label
-    that is not a beat class, e.g. ``~`` for a rejected detection, in grey).
+    that is not a beat class, e.g. ``~`` for a rejected detection, in grey) in a row above the paper.
 
     ``signal`` ``[leads, samples]`` starts at ``start_s`` of the record; ``beat_samples`` are sample
     indices relative to ``signal``. The time axis counts from the strip's start; the title says where.
@@ -1095,12 +1117,14 @@ def holter_strip(
     beat_samples = np.asarray(beat_samples)
     for s, label in zip(beat_samples, beat_classes):
         if 0 <= s < signal.shape[1]:
-            fig.add_annotation(
+            fig.add_annotation(  # just above the paper, clear of the trace and the boundary lines
                 x=s / fs,
-                y=1.3,
+                y=1.0,
+                yref="paper",
+                yanchor="bottom",
                 text=f"<b>{label}</b>",
                 showarrow=False,
-                font=dict(size=11, color=BEAT_CLASS_COLOURS.get(label, "#999999")),
+                font=dict(size=12, color=BEAT_CLASS_COLOURS.get(label, "#999999")),
             )
     for name, positions in (boundaries or {}).items():
         colour = _BOUNDARY_COLOURS.get(name, _CALIPER)
@@ -1109,6 +1133,9 @@ def holter_strip(
                 fig.add_vline(x=s / fs, line=dict(color=colour, width=1, dash="dot"))
     return fig
 
+
+#: Colours of the event markers :func:`hr_trend` draws, by the first word of the kind.
+_EVENT_COLOURS = {"VT": "#c53030", "V": "#c53030", "SVT": "#dd6b20", "S": "#dd6b20", "pause": "#2d3748"}
 
 #: Colours of the wave boundaries :func:`holter_strip` draws.
 _BOUNDARY_COLOURS = {"p_on": "#805ad5", "qrs_on": "#0057b8", "qrs_off": "#0057b8", "t_off": "#2f855a"}

@@ -218,8 +218,10 @@ def test_layout_sweep_times_the_plain_layout_beside_the_channels_last_default(tm
 
 
 @pytest.mark.skipif(not cpu_has_bf16(), reason="channels-last is the CPU bf16 layout")
-def test_inference_sweep_compares_layouts_with_equal_outputs():
+def test_inference_sweep_compares_layouts_with_equal_outputs(monkeypatch):
     from ecgcore.bench.sweep import sweep_inference
+    from ecgcore.predict import Predictor
+    from ecgcore.train.layout import SWAPS
 
     result = sweep_inference(fs=50.0, batch_size=2, repeats=1, compiled=False)
     assert (
@@ -229,6 +231,19 @@ def test_inference_sweep_compares_layouts_with_equal_outputs():
     )
     assert result["max_rel_diff"]["eager channels-last"] == 0.0  # the reference itself
     assert result["max_rel_diff"]["eager plain"] < 0.02  # at most bf16 rounding of another summation order
+
+    # the two layouts' outputs agree in bf16, so a zero difference alone would not show that the plain row
+    # ran a plain network and was compared: shift only a plain network's outputs by half their scale
+    real = Predictor.run_net
+
+    def run_net(self, net, x):
+        out = real(self, net, x)
+        plain = not any(type(m) in SWAPS.values() for m in net.modules())
+        return out + 0.5 * np.abs(out).max() if plain else out
+
+    monkeypatch.setattr(Predictor, "run_net", run_net)
+    shifted = sweep_inference(fs=50.0, batch_size=2, repeats=1, compiled=False)["max_rel_diff"]
+    assert shifted["eager channels-last"] == 0.0 and 0.45 < shifted["eager plain"] < 0.55
 
 
 def test_the_compiled_one_record_path_is_a_goal_row_of_its_own():

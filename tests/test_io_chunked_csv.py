@@ -171,3 +171,28 @@ def test_the_pages_that_use_a_record_whole_refuse_a_large_upload_and_the_explore
     assert isinstance(refused, ECGFormatError) and "more than the 0.0954 MB read whole here" in str(refused)
     [(_, read)] = common.uploads_to_records([Upload()], 250.0, long_ok=True)
     assert read.signal.shape == (3, 5_000)
+
+
+def test_a_csv_window_is_read_in_one_pass_and_kept_inside_the_file(tmp_path, small_chunks, monkeypatch):
+    path = tmp_path / "rec.csv"
+    truth = _write_csv(path, 1_000).astype(np.float32)
+    passes = []
+    real = io._csv_frames
+
+    def counted(path, layout, chunk_rows):
+        passes.append(chunk_rows)
+        yield from real(path, layout, chunk_rows)
+
+    monkeypatch.setattr(io, "_csv_frames", counted)
+    for start_s, seconds, first, n in (
+        (1.0, 0.5, 250, 125),  # inside
+        (3.9, 0.5, 875, 125),  # past the end: moved back to end at the last row
+        (9.0, 0.2, 950, 50),  # wholly past the end
+        (1.0, 10.0, 0, 1_000),  # longer than the file: all of it
+        (0.0, 4.0, 0, 1_000),  # exactly the file
+    ):
+        passes.clear()
+        window = read_window(path, start_s, seconds, fs=250.0)
+        assert (window.start, window.signal.shape[1], window.total) == (first, n, 1_000), start_s
+        assert np.array_equal(window.signal, truth[:, first : first + n]), start_s
+        assert passes == [97], start_s  # one pass through the file, in chunks

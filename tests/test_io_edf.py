@@ -160,3 +160,62 @@ def test_on_a_tie_of_rates_the_higher_rate_is_kept(tmp_path):
     record = read_record(path)
     assert record.leads == ("II",) and record.fs == FS
     assert record.metadata["skipped_channels"] == ["V1 (125 Hz, not the ECG channels' 250 Hz)"]
+
+
+def test_a_windowed_read_opens_the_file_once_and_closes_it_after_and_on_error(tmp_path, monkeypatch):
+    from ecgcore import io
+
+    path = write_edf(tmp_path / "long.edf", _source(SECONDS))
+    opened = []
+
+    class Counted(pyedflib.EdfReader):
+        def __init__(self, *args, **kwargs):
+            opened.append(args[0])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(pyedflib, "EdfReader", Counted)
+    assert len(list(iter_chunks(path, 1.0, channels="any"))) == SECONDS
+    assert len(opened) == 2  # the header, then one reader for the 30 windows
+    assert not io._EDF_OPEN  # closed after the read
+
+    chunks = iter_chunks(path, 1.0, channels="any")
+    next(chunks)
+    chunks.close()  # a read left half way (a page that moved on)
+    assert not io._EDF_OPEN
+
+    real = Counted.readSignal
+    calls = []
+
+    def failing(self, channel, start, n, *args, **kwargs):
+        calls.append(start)
+        return real(self, channel, start, n if len(calls) < 5 else n - 1, *args, **kwargs)
+
+    monkeypatch.setattr(Counted, "readSignal", failing)
+    with pytest.raises(ECGFormatError, match="fewer samples than its header says"):
+        list(iter_chunks(path, 1.0, channels="any"))
+    assert not io._EDF_OPEN
+    pyedflib.EdfReader(str(path)).close()  # edflib holds it no more ("file has already been opened")
+
+
+def test_threads_reading_one_edf_at_once_each_get_its_samples(tmp_path):
+    import threading
+
+    mv = _source(SECONDS)
+    path = write_edf(tmp_path / "shared.edf", mv)
+    got, errors = {}, []
+
+    def read(i: int) -> None:
+        try:
+            got[i] = np.concatenate(
+                [c.signal for c in iter_chunks(path, 0.5 + i / 4, channels="any")], axis=1
+            )
+        except Exception as exc:  # collected, and shown by the assertion below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=read, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert all(np.abs(got[i] - mv).max() <= STEP_MV for i in range(4))

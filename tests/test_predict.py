@@ -144,6 +144,37 @@ def test_the_compiled_network_gives_the_eager_networks_outputs(deepfake_spec):
         )
 
 
+def test_a_compiled_predictors_short_last_batch_is_padded_and_only_its_own_rows_kept(
+    deepfake_spec, monkeypatch
+):
+    from ecgcore import predict
+
+    seen = []
+
+    class Recording(nn.Module):  # the padding logic, without the slow compile
+        def __init__(self, net: nn.Module) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append(len(x))
+            return self.net(x)
+
+    monkeypatch.setattr(predict, "compiled_network", Recording)
+    eager = _predictor("fp32")
+    compiled = Predictor(eager.model, eager.meta, "fp32", compiled=True)
+    dataset = open_source(deepfake_spec)
+    records = [dataset.read(r) for r in dataset.index["record_id"].iloc[:6]]
+    many = compiled.predict_many(records, batch_size=4)
+    assert seen == [4, 4]  # the last batch of 2 records padded to the compiled shape: no second shape
+    assert [r["record_id"] for r in many] == [r.record_id for r in records]  # none dropped, none added
+    for record, got in zip(records, many):  # each record's own outputs, not a padding row's
+        want = eager.predict(record)["intervals"]
+        assert [got["intervals"][k] for k in TARGET_KEYS] == pytest.approx(
+            [want[k] for k in TARGET_KEYS], rel=1e-4
+        )
+
+
 def test_predict_compiles_by_default_only_for_folders_big_enough_to_pay_for_it(
     deepfake_spec, tmp_path, monkeypatch, capsys
 ):

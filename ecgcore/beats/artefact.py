@@ -39,10 +39,9 @@ from ecgcore.beats import features as feat
 from ecgcore.beats.classify import INPUTS, BeatClassifier
 from ecgcore.beats.dataset import BeatSet, build_beat_set
 from ecgcore.beats.detect import WINDOW_S
-from ecgcore.beats.evaluate import read_reference
 from ecgcore.beats.features import MODEL_FS
 from ecgcore.beats.longrecord import analysis_windows
-from ecgcore.beats.splits import patient_of, shared_patients, stratified_folds
+from ecgcore.beats.splits import patient_of
 from ecgcore.beats.train_default import (
     DEFAULT_FOLDER,
     Recipe,
@@ -289,31 +288,6 @@ def train_artefact_model(
             labels=y,
         )
     return BeatClassifier(model, half=HALF, classes=CLASSES), summary | {"split": split}
-
-
-def out_of_fold(
-    beats: BeatSet, y: np.ndarray, records: Sequence[str], k: int, folder: Path, recipe: Recipe = RECIPE
-) -> np.ndarray:
-    """P(artefact) of every row of ``records``, each from a model trained on the other ``k - 1`` of ``k``
-    patient-grouped folds of ``records`` (folds stratified by artefact count); NaN elsewhere. Rows with
-    ``y`` < 0 are scored but never trained on."""
-    counts = {n: np.bincount(y[beats.rows_of([n])].clip(0), minlength=2) for n in records}
-    p = np.full(y.size, np.nan)
-    for test in stratified_folds(list(records), counts, k, recipe.seed):
-        rest = [n for n in records if n not in test]
-        if shared_patients({"train": rest, "test": test}):
-            raise ValueError(
-                f"patients {sorted(shared_patients({'train': rest, 'test': test}))} on both sides"
-            )
-        model, _ = train_artefact_model(beats, y, rest, folder, recipe)
-        rows = beats.rows_of(test)
-        p[rows] = model.predict_proba(beats.inputs(rows))[:, 1]
-    return p
-
-
-def reference_count(folder: Path, records: Sequence[str]) -> int:
-    """Reference beats of ``records`` (their annotated spans)."""
-    return sum(read_reference(folder / n).samples.size for n in records)
 
 
 def _ratio(a, b) -> float | None:

@@ -14,12 +14,17 @@ so no patient is in two of pretraining, fine-tuning and evaluation (checked). Th
 rotation are evaluated on the same records: the pretrained model as it is, that model fine-tuned on
 the fine-tuning beats (the same recipe, weights from pretraining), and the same architecture trained
 from scratch on the same fine-tuning beats (the same recipe, random weights).
+
+``python -m ecgcore beats transfer-study [FOLDER] [--folds K] [--fractions 0.1,0.3,1]`` (:func:`main`)
+runs it with the shipped recipe (seeded) and prints the pooled tables as one JSON object.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import re
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,17 +32,24 @@ from pathlib import Path
 import numpy as np
 
 from ecgcore.beats.classify import BeatClassifier
-from ecgcore.beats.dataset import BeatSet
+from ecgcore.beats.dataset import BeatSet, build_beat_set
 from ecgcore.beats.evaluate import Counts
 from ecgcore.beats.splits import mitbih_record, shared_patients, stratified_folds
 from ecgcore.beats.train_default import (
+    DEFAULT_FOLDER,
+    FINAL,
     Recipe,
+    annotated_records,
     class_counts,
     record_counts,
     train_model,
     validation_split,
     with_intervals,
 )
+from ecgcore.progress import cli_progress
+
+#: The recipe ``beats transfer-study`` trains every model with (pretraining, transfer and scratch alike).
+RECIPE = FINAL
 
 _SVDB = re.compile(r"^sel8\d\d$")
 
@@ -73,6 +85,11 @@ def transfer_study(
     start, cpu = time.monotonic(), time.process_time()
     pre = [n for n in beats.records if is_pretraining_record(n)]
     target = [n for n in beats.records if not is_pretraining_record(n)]
+    if not pre or not target:
+        raise ValueError(
+            f"{folder}: the transfer study needs pretraining records (MIT-BIH sel1xx/2xx, SVDB sel8xx) and "
+            f"other records to fine-tune and evaluate on; found {len(pre)} and {len(target)}"
+        )
     counts = class_counts(beats)
     folds = stratified_folds(target, {n: counts[n] for n in target}, k, recipe.seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,3 +136,22 @@ def _add(into: dict[str, Counts], per_record: dict[str, Counts]) -> None:
     resamples records, not record-rotation pairs."""
     for name, c in per_record.items():
         into.setdefault(name, Counts()).add(c)
+
+
+def main(
+    argv: list[str],
+    k: int = 3,
+    fractions: tuple[float, ...] = (0.1, 0.3, 1.0),
+    quiet: bool = False,
+    recipe: Recipe | None = None,
+) -> int:
+    """``beats transfer-study [FOLDER] [--folds K] [--fractions F,...]``: :func:`transfer_study` on the
+    annotated records of FOLDER with :data:`RECIPE` (or ``recipe``), printed as one JSON object."""
+    folder = Path(argv[0]) if argv else DEFAULT_FOLDER
+    if not fractions or not all(0.0 < f <= 1.0 for f in fractions):
+        raise ValueError(f"--fractions {list(fractions)}: expected shares in (0, 1]")
+    beats = build_beat_set(annotated_records(folder), progress=None if quiet else cli_progress("beats"))
+    if not quiet:
+        print(file=sys.stderr)
+    print(json.dumps(transfer_study(beats, folder, recipe or RECIPE, k, tuple(fractions))))
+    return 0

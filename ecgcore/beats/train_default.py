@@ -46,6 +46,7 @@ from ecgcore.beats.dataset import (
 from ecgcore.beats.evaluate import Counts, bootstrap_by_record, read_reference, score
 from ecgcore.beats.features import CLASSIFIER_HALF, INPUTS, LAYOUTS, MODEL_FS
 from ecgcore.beats.splits import de_chazal_split, patient_of, shared_patients, stratified_folds
+from ecgcore.beats.synth import with_synthetic_v
 from ecgcore.models import create_model
 from ecgcore.paths import PROJECT_DIR
 from ecgcore.progress import ProgressFn, cli_progress
@@ -105,6 +106,9 @@ class Recipe:
     #: Classes not balanced up (drawn at N's per-beat rate: ``natural`` of
     #: :func:`ecgcore.beats.dataset.balanced_indices`).
     natural: tuple[str, ...] = ()
+    #: Synthetic V beats per real V beat of the training records (:func:`ecgcore.beats.synth.with_synthetic_v`;
+    #: 0: none).
+    synthetic_v: float = 0.0
 
     def to_json(self) -> dict:
         return {**asdict(self), "sizes": dict(self.sizes)}
@@ -203,6 +207,10 @@ def train_model(
     ``names`` / ``labels`` train another task on the same windows (the beat-vs-artefact model).
     """
     torch.manual_seed(recipe.seed)
+    if recipe.synthetic_v:
+        if labels is not None:
+            raise ValueError("synthetic V beats are for the N/S/V/F/Q classifier, not for other labels")
+        beats = with_synthetic_v(beats, split["train"], recipe.synthetic_v, recipe.seed)
     half = beats.windows.shape[-1] // 2
     config = _config(folder, recipe, half=half)
     if model is None:

@@ -18,14 +18,25 @@ the rejected ones are listed under ``rejected`` in the JSON, and the evaluation 
 detections and says so on its ``beat`` line); ``--no-artefact-filter`` switches it off,
 ``--artefact-model FILE`` / ``--artefact-threshold P`` choose another model or threshold.
 
+``--report FILE.html`` also writes each record's printable Holter report (summary, events, the analysis
+settings; :mod:`ecgcore.beats.holter_report`) atomically; with several records FILE is a folder and each
+report is ``<record>-holter.html`` in it. ``--pause-s`` sets the pause threshold (RR, s).
+
+V calls the morphological cross-check contradicts (narrow and shaped like the dominant beat) are counted
+N, and listed (``"called": "V"`` and their flag on the beat, ``n_overridden``); ``--no-v-override``
+keeps the model's calls (the evaluation says which on its ``beat`` line).
+
 ``beats train-default`` retrains the shipped classifier, ``beats train-artefact`` the shipped
-beat-vs-artefact model (see assets/models/README.md).
+beat-vs-artefact model (see assets/models/README.md). ``beats transfer-study [FOLDER]`` pretrains on the
+MIT-BIH/SVDB excerpts and compares fine-tuning with training from scratch on the other records' patient
+folds (``--folds K``, ``--fractions 0.1,0.3,1`` of the fine-tuning beats; :mod:`ecgcore.beats.pretrain`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import zlib
 from pathlib import Path
 
@@ -37,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "records",
         nargs="+",
         metavar="RECORD",
-        help="WFDB records (path with or without .hea) or EDF/EDF+ files; or `train-default` / `train-artefact` [FOLDER]",
+        help="WFDB records (path with or without .hea) or EDF/EDF+ files; or `train-default` / `train-artefact` / "
+        "`transfer-study` [FOLDER]",
     )
     parser.add_argument(
         "--run", default=None, metavar="ID", help="classify with this finished beat-model run"
@@ -100,11 +112,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="P",
         help="reject detections whose P(artefact) exceeds P (default: the model's own)",
     )
+    parser.add_argument(
+        "--no-v-override",
+        action="store_true",
+        help="keep V calls the cross-check contradicts (narrow, shaped like the dominant beat) as V",
+    )
     parser.add_argument("--no-beats", action="store_true", help="leave the per-beat list out of the JSON")
     parser.add_argument(
         "--no-intervals",
         action="store_true",
         help="skip the per-beat PR/QRS/QT delineation from the clusters (and the QT/QTc trend)",
+    )
+    parser.add_argument(
+        "--report",
+        default=None,
+        metavar="FILE",
+        help="also write the printable Holter report (HTML); a folder when several records are given",
+    )
+    parser.add_argument(
+        "--pause-s",
+        type=float,
+        default=None,
+        metavar="S",
+        help="pause threshold of the Holter events: RR longer than S seconds (default 2.0)",
     )
     parser.add_argument(
         "--out",
@@ -125,7 +155,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="records",
         help="train-default: held-out development records, or de Chazal's DS1 (train) / DS2 (test)",
     )
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=3,
+        metavar="K",
+        help="transfer-study: patient folds of the target records",
+    )
+    parser.add_argument(
+        "--fractions",
+        type=_fractions,
+        default=(0.1, 0.3, 1.0),
+        metavar="F,F",
+        help="transfer-study: shares of the fine-tuning beats (default 0.1,0.3,1)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    """``--fractions 0.1,0.3,1`` as numbers (argparse names this function in its message on a bad value)."""
+    return tuple(float(x) for x in text.split(","))
 
 
 def main(args: argparse.Namespace) -> int:
@@ -143,11 +192,20 @@ def main(args: argparse.Namespace) -> int:
         from ecgcore.beats.artefact import main as train_artefact
 
         return train_artefact(args.records[1:], out=args.out, quiet=args.quiet)
+    if args.records[0] == "transfer-study":
+        from ecgcore.beats.pretrain import main as transfer_study
+
+        return transfer_study(args.records[1:], k=args.folds, fractions=args.fractions, quiet=args.quiet)
     if args.eval_annotations:
         return _evaluate(args)
     from ecgcore.beats.analysis import analyse_record
     from ecgcore.beats.cluster import MERGE_THRESHOLD, N_CLUSTERS
+    from ecgcore.beats.events import EventRules
 
+    rules = EventRules(pause_s=args.pause_s) if args.pause_s is not None else EventRules()
+    several = len(args.records) > 1
+    if args.report and not several and not Path(args.report).parent.is_dir():
+        raise FileNotFoundError(f"--report {args.report}: no folder {Path(args.report).parent}")
     classifier = _classifier(args)
     artefact = _artefact_filter(args)
     for path in args.records:
@@ -160,11 +218,26 @@ def main(args: argparse.Namespace) -> int:
             progress=progress,
             intervals=not args.no_intervals,
             artefact_model=artefact,
+            override_v=not args.no_v_override,
         )
+        result.event_rules = rules
         if progress is not None:
-            print(file=__import__("sys").stderr)
+            print(file=sys.stderr)
+        if args.report:
+            _write_report(result, Path(args.report), several)
         print(json.dumps(result.to_json(beats=not args.no_beats)), flush=True)
     return 0
+
+
+def _write_report(result, report: Path, several: bool) -> None:
+    """The record's Holter report at ``report`` (a folder of ``<record>-holter.html`` with ``several``)."""
+    from ecgcore.beats.holter_report import write_report
+
+    if several or report.is_dir():
+        report.mkdir(parents=True, exist_ok=True)
+        report = report / f"{result.record}-holter.html"
+    write_report(result, report)
+    print(f"report: {report}", file=sys.stderr)
 
 
 def _classifier(args: argparse.Namespace):
@@ -225,7 +298,9 @@ def _evaluate(args: argparse.Namespace) -> int:
             kept = _kept(info, samples, artefact)
             counts, rejected = score(ref, kept), samples.size - kept.size
         else:
-            result = analyse_record(info, classifier, artefact_model=artefact, intervals=False)
+            result = analyse_record(
+                info, classifier, artefact_model=artefact, intervals=False, override_v=not args.no_v_override
+            )
             counts, rejected = score(ref, result.samples, result.classes), result.rejected.size
         n_rejected += int(rejected)
         total.add(counts)
@@ -237,7 +312,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     lines[0] |= {
         "artefact_filter": artefact.describe() if artefact else "off",
         "rejected": n_rejected,
-    }
+    } | ({} if classifier is None else {"v_override": "off" if args.no_v_override else "on"})
     for line in lines:
         print(json.dumps(line), flush=True)
     classes = [x for x in lines if x["class"] != "beat"]

@@ -70,35 +70,36 @@ def fit(
     returns a batch transform or ``None``. Raises :class:`~ecgcore.train.recorder.Cancelled` when the
     recorder asks to stop (on any rank); the caller records the outcome (see :func:`ecgcore.train.train`).
     """
-    state = _setup(
-        config,
-        data,
-        model,
-        Path(run_dir),
-        device,
-        recorder,
-        strategy,
-        resume,
-        progress,
-        run_id,
-        info or ddp.DistInfo(),
-        source,
-    )
-    epoch = state.start_epoch - 1
-    try:
+    try:  # setup may convert the model's layout and then fail (a resume with nothing to resume, say)
+        state = _setup(
+            config,
+            data,
+            model,
+            Path(run_dir),
+            device,
+            recorder,
+            strategy,
+            resume,
+            progress,
+            run_id,
+            info or ddp.DistInfo(),
+            source,
+        )
+        epoch = state.start_epoch - 1
         for epoch in range(state.start_epoch, config.epochs):
             train_loss = _run_epoch(state, epoch, augment(epoch, state.info.rank) if augment else None)
             if _end_epoch(state, epoch, train_loss):
                 break
         return _summary(state, epoch)
     finally:
-        plain_layout(state.model)  # the caller gets the model back in the layout it gave
+        plain_layout(model)  # the caller gets the model back in the layout it gave
 
 
 def _setup(config, data, model, run_dir, device, recorder, strategy, resume, progress, run_id, info, source):
     """The model on its device (wrapped for DDP / compile), loss, optimiser, schedule, precision, resume."""
     model = model.to(device)
     amp_dtype, use_scaler = resolve_precision(device, config.amp)
+    check_compile(config, device, amp_dtype)
     layout = "channels-last" if wants_channels_last(device, amp_dtype) and channels_last(model) else None
     batch = ddp.per_rank_batch(config.batch_size, info)
     monitor, mode = monitor_of(config)
@@ -146,6 +147,17 @@ def _setup(config, data, model, run_dir, device, recorder, strategy, resume, pro
         )
     state.timer = time.monotonic()
     return state
+
+
+def check_compile(config: TrainConfig, device: torch.device, amp_dtype: torch.dtype | None) -> None:
+    """Refuse ``compile`` with bf16 mixed precision on a CPU: inductor's backward of a max over time after a
+    batch norm (inception1d's pooling) gives NaN gradients there from the first step (torch 2.13; an fp32
+    compiled run trains). ``ValueError`` saying what to change, before any compile."""
+    if config.compile and device.type == "cpu" and amp_dtype == torch.bfloat16:
+        raise ValueError(
+            f"compile with bf16 mixed precision on the CPU gives NaN gradients (torch {torch.__version__}): "
+            "train without --compile, or in fp32 (--no-amp)"
+        )
 
 
 def _wrap(

@@ -1,5 +1,5 @@
 """The Holter page end to end in a real browser: open a record from a folder, watch the analysis's progress
-bar move, see the overview and the QT/QTc trend, merge two clusters and relabel the merged one, then find
+bar move, see the Holter summary, the overview and the QT/QTc trend, merge two clusters and relabel the merged one, then find
 its beats in the ectopic list and jump to one in the strip, where its label and its intervals are shown.
 A second test opens the shipped example record with one button.
 
@@ -79,6 +79,10 @@ def test_holter_page_analyses_merges_relabels_and_jumps(server, page, tmp_path, 
     metrics = page.locator('[data-testid="stMetric"]').all_inner_texts()
     n_beats = int(metrics[0].split()[-1].replace(",", ""))
     assert abs(n_beats - sum(len(h.fiducials["r_peak"]) for h in halves)) <= 2
+    # the Summary tab opens first: the Holter summary's sections
+    summary = page.locator('[data-testid="stTable"]:visible').all_inner_texts()
+    assert any("Ventricular ectopy (V)" in t for t in summary) and any("Pauses" in t for t in summary)
+    tab(page, "Overview")
     overview = titles(page)
     assert "Heart rate per minute" in overview and any(t.startswith("Beat classes") for t in overview)
     page.screenshot(path=str(test_output / "e2e-holter-1-overview.png"), full_page=True)
@@ -118,7 +122,9 @@ def test_holter_page_analyses_merges_relabels_and_jumps(server, page, tmp_path, 
     idle(page)
     tab(page, "Strip")
     beat_s = float(picked.split(" s")[0])
-    start = float(page.locator('[data-testid="stNumberInput"] input:visible').last.input_value())
+    start_box = page.locator('[data-testid="stNumberInput"] input:visible').last
+    expect(start_box).not_to_have_value(re.compile(r"^0(\.0+)?$"), timeout=60_000)  # the jump's rerun
+    start = float(start_box.input_value())
     assert start == pytest.approx(beat_s - 5.0, abs=0.01)
     # the strip of the beat's moment (plotly redraws it after the rerun: wait for its title)
     expect(page.locator(".js-plotly-plot .gtitle").filter(has_text=f"from {start:.1f} s")).to_have_count(
@@ -133,7 +139,8 @@ def test_holter_page_analyses_merges_relabels_and_jumps(server, page, tmp_path, 
     )
     assert labels.count("V") >= 8 and "N" not in labels, labels
     # the beats in view with their PR, QRS and QT (a canvas grid: its cells are not in the DOM)
-    expect(page.get_by_text("Dotted lines: QRS onset and offset")).to_be_visible()
+    strip_tab = page.get_by_role("tabpanel", name="Strip")  # the Events tab draws an event's strip too
+    expect(strip_tab.get_by_text("Dotted lines: QRS onset and offset")).to_be_visible()
     expect(page.locator('[data-testid="stDataFrame"]:visible')).to_have_count(1)
     page.screenshot(path=str(test_output / "e2e-holter-3-strip.png"), full_page=True)
 

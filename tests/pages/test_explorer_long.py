@@ -56,7 +56,16 @@ def test_a_two_hour_upload_shows_an_overview_and_a_window_that_moves(tmp_path):
     assert paper["layout"]["xaxis"]["range"][1] == 3620.0
 
 
-def test_a_long_csv_upload_is_read_whole_but_drawn_as_an_overview_and_a_window():
+def test_a_long_csv_upload_is_drawn_as_an_overview_and_a_window_without_reading_it_whole(monkeypatch):
+    from ecgcore import io
+
+    def whole(path, fs):
+        raise AssertionError(f"{path} read whole")
+
+    monkeypatch.setitem(io._READERS, "csv", whole)  # only the chunked reader may touch a long CSV
+    counted = []
+    count = io._CsvRows.count
+    monkeypatch.setattr(io._CsvRows, "count", lambda self: counted.append(1) or count(self))
     t = np.arange(0, 90, 1 / 250)
     spike = np.exp(-(((t % 0.8) - 0.4) ** 2) / (2 * 0.012**2))
     text = "I,II\n" + "\n".join(f"{0.5 * v:.3f},{v:.3f}" for v in spike)
@@ -66,10 +75,12 @@ def test_a_long_csv_upload_is_read_whole_but_drawn_as_an_overview_and_a_window()
     at.number_input(key="explorer_fs").set_value(250.0).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert _figures(at)[0]["layout"]["xaxis"]["range"] == [0.0, 90.0]
+    counted.clear()
     next(n for n in at.number_input if n.label == "Start at (s)").set_value(60).run()
     x0, x1 = _figures(at)[1]["layout"]["xaxis"]["range"]
     assert 59.6 < x0 < 60 and x1 == 70.0
     assert "1:00–1:10 of 1:30" in _figures(at)[1]["layout"]["title"]["text"]
+    assert not counted  # moving the window counts its rows no more (a window is read in one pass)
 
 
 def test_a_long_edf_upload_is_kept_on_disk_and_read_window_by_window(tmp_path):
@@ -94,6 +105,31 @@ def test_a_long_edf_upload_is_kept_on_disk_and_read_window_by_window(tmp_path):
     lead = next(t for t in paper["data"] if t.get("name") == "II" and t["mode"] == "lines")
     assert np.ptp(_values(lead["y"])) > 1.9  # the second half's 2 mV spikes: that window was read
     # the upload is kept on disk and described by its header (read window by window), as a long WFDB upload
-    kept = common.long_record([("tape.edf", edf.read_bytes())])
+    kept = common.staged_record([("tape.edf", edf.read_bytes())], None)
     assert isinstance(kept, RecordInfo) and kept.format == "edf+" and kept.path.is_file()
     assert kept.n_samples == t.size and kept.leads == ("I", "II")
+
+
+def test_a_short_upload_is_written_once_and_read_from_where_it_is_kept(tmp_path, monkeypatch):
+    from dashboard import common
+    from ecgcore import io
+    from ecgcore.io import Record
+
+    header = make_long_wfdb(tmp_path, "short", hours=20 / 3600)  # 20 s: drawn whole
+    written = []
+    real = io.atomic_write_bytes
+    monkeypatch.setattr(
+        io, "atomic_write_bytes", lambda path, data: (written.append(path.name), real(path, data))
+    )
+    files = [(p.name, p.read_bytes()) for p in (header, header.with_suffix(".dat"))]
+
+    class Upload:
+        def __init__(self, name, data):
+            self.name, self._data = name, data
+
+        def getvalue(self) -> bytes:
+            return self._data
+
+    [(_, rec)] = common.uploads_to_records([Upload(*f) for f in files], None, long_ok=True)
+    assert isinstance(rec, Record) and rec.duration == 20.0 and str(rec.path) == "short.hea"
+    assert sorted(n for n in written if not n.startswith(".")) == ["short.dat", "short.hea"]  # once each

@@ -49,7 +49,15 @@ def test_holter_page_analyses_a_folder_record(tmp_path, tiny_classifier):
     assert not at.exception, [e.message for e in at.exception]
     beats = next(m for m in at.metric if m.label == "beats")
     assert int(beats.value.replace(",", "")) == len(ecg.fiducials["r_peak"])
-    assert [t.label for t in at.tabs] == ["Overview", "Intervals", "Clusters", "Strip", "Ectopic beats"]
+    assert [t.label for t in at.tabs] == [
+        "Summary",
+        "Events",
+        "Overview",
+        "Intervals",
+        "Clusters",
+        "Strip",
+        "Ectopic beats",
+    ]
     assert at.number_input[0].label == "Start (s)"
     # per-beat intervals: the medians of the N beats (the tiny untrained model may call none N) and the
     # strip's table of the beats in view with their PR, QRS and QT
@@ -58,7 +66,7 @@ def test_holter_page_analyses_a_folder_record(tmp_path, tiny_classifier):
         "median QRS of N beats",
         "median QT of N beats",
     ]
-    table = next(d.value for d in at.dataframe if "QT (ms)" in d.value.columns)
+    table = [d.value for d in at.dataframe if "QT (ms)" in d.value.columns][-1]  # the Strip tab's (last)
     assert list(table.columns) == ["time (s)", "class", "cluster", "PR (ms)", "QRS (ms)", "QT (ms)"]
     assert len(table) == np.sum(ecg.fiducials["r_peak"] < 10 * ecg.fs)  # the first 10 s strip
     assert table["QT (ms)"].median() == pytest.approx(400, abs=24)  # synthetic_ecg's QT
@@ -127,5 +135,47 @@ def test_holter_page_marks_rejected_detections_on_the_strip(tmp_path, tiny_class
         [a.get("text") for a in json.loads(c.proto.spec)["layout"].get("annotations", [])]
         for c in at.get("plotly_chart")
     ]
-    strip = next(texts for texts in labels if "<b>~</b>" in texts)
+    strip = labels[-1]  # the Strip tab's chart (the Events tab may draw an event's strip before it)
     assert strip.count("<b>~</b>") == 2
+
+
+def test_holter_summary_tab_gives_the_example_records_counts():
+    """The shipped classifier on the bundled example (sel853): the Summary tab's counts are those the
+    reference labels (.atr) give, within a few beats, and follow a relabelled cluster."""
+    from ecgcore.beats.evaluate import read_reference
+    from ecgcore.beats.events import holter_events
+    from ecgcore.beats.holter_report import summary_sections
+    from ecgcore.beats.longrecord import EXAMPLE_RECORD
+
+    ref = read_reference(EXAMPLE_RECORD, "atr")
+    expected = holter_events(ref.samples, ref.classes, ref.fs, 225_000).summary  # 15 min at 250 Hz
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("dashboard/holter.py")
+    at.run()
+    next(b for b in at.button if b.label == "Open the example record").click().run()
+    next(b for b in at.button if b.label == "Analyse").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert [t.label for t in at.tabs][:2] == ["Summary", "Events"]
+    tables = {t.value.index.name: t.value.iloc[:, 0].to_dict() for t in at.table}
+    result = at.session_state[f"holter:{EXAMPLE_RECORD}"]
+    assert tables == {h: dict(rows) for h, rows in summary_sections(result.events.summary)}
+    v = tables["Ventricular ectopy (V)"]
+    assert v["Couplets"] == str(expected["ventricular"]["couplets"]) == "1"
+    assert abs(int(v["Isolated"]) - expected["ventricular"]["isolated"]) <= 3
+    assert tables["Pauses"]["Pauses (RR > 2 s)"] == "0" and expected["pauses"]["count"] == 0
+    hr = next(m for m in at.metric if m.label == "HR mean").value
+    assert abs(int(hr.split()[0]) - expected["heart_rate"]["mean_bpm"]) <= 1
+    assert [b.proto.label for b in at.get("download_button")] == ["Download the report (HTML, printable)"]
+    # the events tab: the couplet's strip on ECG paper, with its two V labels
+    assert next(s for s in at.selectbox if s.key == "holter_event").options[0].endswith("V couplet · 2 beats")
+    strips = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    event_strip = next(f for f in strips if "V couplet at 0:06:54" in f["layout"]["title"]["text"])
+    assert event_strip["layout"]["title"]["text"].endswith("from 409.6 s")
+    assert [a["text"] for a in event_strip["layout"]["annotations"]].count("<b>V</b>") >= 2
+    # a relabelled cluster changes the summary at once
+    v_cluster = next(c for c in result.clusters if c.label == "V")
+    next(s for s in at.selectbox if s.key == f"label{v_cluster.id}").set_value("N").run()
+    next(b for b in at.button if b.key == f"relabel{v_cluster.id}").click().run()
+    after = next(t.value for t in at.table if t.value.index.name == "Ventricular ectopy (V)").iloc[:, 0]
+    assert int(after["V beats"].split()[0]) == result.counts()["V"] < 26

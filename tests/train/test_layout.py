@@ -101,3 +101,42 @@ def test_a_bf16_cpu_run_trains_in_channels_last_and_hands_the_model_back_plain(d
         assert ("channels-last" in recorder.events[0][1]["message"]) is amp
         assert type(model.backbone.blocks[0].convs[0]) is nn.Conv1d  # handed back in the plain layout
         assert not model._forward_pre_hooks
+
+
+def test_a_setup_that_fails_after_the_conversion_hands_the_model_back_plain(
+    deepfake_spec, tmp_path, monkeypatch
+):
+    """A resume with nothing to resume fails in setup, after the model went channels-last."""
+    from ecgcore.train import loop
+
+    monkeypatch.setattr(loop, "wants_channels_last", lambda device, amp_dtype: True)  # any CPU, any precision
+    config = tiny_config(deepfake_spec, epochs=1, model="inception1d", model_kwargs=SMALL)
+    data = prepare_data(config)
+    model = create_model("inception1d", len(config.leads), len(data.names), **SMALL)
+    with pytest.raises(FileNotFoundError):
+        fit(config, data, model, tmp_path / "empty", device=torch.device("cpu"), resume=True)
+    assert type(model.backbone.blocks[0].convs[0]) is nn.Conv1d
+    assert not model._forward_pre_hooks
+
+
+def test_compile_with_cpu_bf16_is_refused_before_any_compile_and_fp32_is_not(
+    deepfake_spec, tmp_path, monkeypatch
+):
+    from ecgcore.train import loop
+
+    def compile_reached(*args, **kwargs):
+        raise RuntimeError("compile reached")
+
+    monkeypatch.setattr(torch, "compile", compile_reached)
+    config = tiny_config(deepfake_spec, epochs=1, compile=True)
+    data = prepare_data(config)
+    for dtype, error, match in (
+        (torch.bfloat16, ValueError, "NaN gradients.*--no-amp"),
+        (None, RuntimeError, "reached"),
+    ):
+        monkeypatch.setattr(
+            loop, "resolve_precision", lambda device, amp, dtype=dtype: (dtype, False)
+        )  # any CPU
+        model = create_model(config.model, len(config.leads), len(data.names), **config.model_kwargs)
+        with pytest.raises(error, match=match):
+            fit(config, data, model, tmp_path / f"run-{dtype}", device=torch.device("cpu"))
