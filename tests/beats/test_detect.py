@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ecgcore.beats.detect import detect_record
 from ecgcore.beats.evaluate import match_beats
 from ecgcore.beats.longrecord import analysis_windows, open_record, read_span
 from ecgcore.beats.noise import add_noise
 from ecgcore.data.synthetic import synthetic_ecg
+from ecgcore.measure import rpeaks
 from ecgcore.measure.rpeaks import bandpass, detect_qrs, detect_r_peaks
 
 
@@ -61,3 +63,46 @@ def test_noise_reaches_the_asked_snr():
         noise_power = np.mean((noisy - ecg.signal) ** 2, axis=1)
         snr = 10 * np.log10(qrs_power(ecg.signal, truth, ecg.fs) / noise_power)
         assert np.allclose(snr, 6.0, atol=0.01)
+
+
+def test_a_short_strip_keeps_a_beat_at_its_last_samples_and_no_half_beat_at_its_start():
+    ecg = synthetic_ecg(hr=75, fs=250, duration=30, leads=("II",), rr_jitter=0.05, noise_mv=0.01, seed=4)
+    r = ecg.fiducials["r_peak"]
+    # a 10 s strip that starts 20 ms after one R peak and ends 20 ms after another
+    start, stop = r[3] + 5, r[15] + 5
+    truth = r[(r >= start) & (r < stop)] - start
+    found = detect_qrs(ecg.signal[:, start:stop], ecg.fs)
+    assert truth[-1] == stop - start - 5
+    assert found.size == truth.size == 12
+    assert len(match_beats(truth, found, int(0.15 * ecg.fs))) == 12
+
+
+def test_r_positions_sit_on_the_r_wave():
+    ecg = synthetic_ecg(hr=70, fs=250, duration=10, leads=("II",), qrs=110, seed=2)
+    truth = ecg.fiducials["r_peak"]
+    envelope = detect_qrs(ecg.signal, ecg.fs)
+    r = detect_qrs(ecg.signal, ecg.fs, positions="r")
+    pairs = match_beats(truth, r, int(0.15 * ecg.fs))
+    assert len(pairs) == truth.size == r.size == envelope.size
+    assert np.abs(r[pairs[:, 1]] - truth[pairs[:, 0]]).max() <= 1
+    with pytest.raises(ValueError, match="positions"):
+        detect_qrs(ecg.signal, ecg.fs, positions="peak")
+
+
+def test_the_local_floor_raises_the_bar_inside_a_burst_of_qrs_band_noise(monkeypatch):
+    from scipy.signal import butter, sosfiltfilt
+
+    ecg = synthetic_ecg(hr=60, fs=250, duration=10, leads=("II",), seed=1)
+    truth = ecg.fiducials["r_peak"]
+    n = int(3 * ecg.fs)
+    burst = sosfiltfilt(
+        butter(4, [1, 15], btype="bandpass", fs=ecg.fs, output="sos"),
+        np.random.default_rng(1).standard_normal(n),
+    )
+    noisy = ecg.signal.copy()
+    noisy[0, 1000 : 1000 + n] += burst / burst.std() * 0.15 * np.ptp(ecg.signal) * np.hanning(n) ** 0.2
+    # off by default: two noise peaks inside the burst pass the strip-wide threshold
+    assert detect_qrs(noisy, ecg.fs).size == truth.size + 2
+    monkeypatch.setattr(rpeaks, "LOCAL_FLOOR", 1.5)
+    found = detect_qrs(noisy, ecg.fs)
+    assert found.size == truth.size and _f1(truth, found, ecg.fs) == 1.0
