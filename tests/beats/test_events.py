@@ -209,6 +209,15 @@ def test_cli_writes_the_report(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["events"] == []
     assert main(["beats", str(path), "--quiet", "--report", str(tmp_path / "no" / "r.html")]) == 2
     assert "no folder" in capsys.readouterr().err
+    # several records: FILE is a folder; a file in its place is refused before any analysis
+    two = [str(path), str(path), "--quiet", "--no-beats", "--no-intervals", "--report"]
+    assert main(["beats", *two, str(out)]) == 2
+    err = capsys.readouterr()
+    assert "a file is there" in err.err and err.out == ""
+    # a folder that cannot be made (a file on its path): exit 2 and the path, no traceback
+    assert main(["beats", *two, str(out / "reports")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and str(out) in err and "Traceback" not in err
 
 
 def test_the_heart_rate_figure_marks_each_event_kind():
