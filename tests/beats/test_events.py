@@ -308,3 +308,16 @@ def test_per_hour_rows_count_runs_pauses_and_the_hours_rate():
         # hour 1: RR 0.8, 0.8, 3.4 (a pause), 1.0 -> 40 bpm; the S run (75 bpm) is slow
         {"hour": 1, "beats": 6, "mean_hr_bpm": 40.0, "V": 0, "S": 3} | zero | {"S runs": 1, "pauses": 1},
     ]
+
+
+def test_report_escapes_record_names_and_model_paths():
+    a = _analysis()
+    a.record = "<script>alert(1)</script>"
+    a.model = "/m/<img src=x onerror=alert(2)>.safetensors"
+    a.channels = ["II<u>"]
+    text = report_html(a)
+    for raw in ("<script>", "<img", "<u>"):
+        assert raw not in text, raw
+    assert "Holter report: &lt;script&gt;alert(1)&lt;/script&gt;</h1>" in text
+    assert "&lt;img src=x onerror=alert(2)&gt;.safetensors" in text and "250 Hz, II&lt;u&gt;" in text
+    assert text.index("Not a diagnosis") < text.index("<h2>Recording")  # the disclaimer comes first
