@@ -3,7 +3,7 @@
 :func:`summary_sections` and :func:`event_rows` are the tables the Holter page shows and the report prints
 (one source for both); :func:`report_html` is the whole report of a :class:`BeatAnalysis` (record,
 duration, analysis settings with the model files and the artefact filter, the summary, the hourly
-table, every event) and :func:`write_report` writes it atomically. The report says on its first line
+table, every event) and :func:`write_report` writes it atomically. The report says right under its title
 that it is a research tool's automated analysis, not a diagnosis.
 """
 

@@ -88,6 +88,8 @@ def test_bigeminy_needs_three_alternating_cycles():
     assert "bigeminy" not in kinds(
         events_of([0.6, 0.6, 1.0, 0.6, 1.0, 0.6], "NVVNVNV")
     )  # broken by a couplet
+    ending = events_of([0.6, 1.0, 0.6, 1.0, 0.6, 0.6, 1.0], "NVNVNVVN")  # its last V begins a couplet
+    assert kinds(ending) == ["bigeminy", "V couplet"] and ending.summary["ventricular"]["isolated"] == 2
     trigeminy = events_of([0.8, 0.6, 1.0] * 3, "NNVNNVNNVN")
     assert kinds(trigeminy) == ["trigeminy"] and trigeminy.summary["ventricular"]["trigeminy_episodes"] == 1
 
