@@ -323,3 +323,13 @@ def test_report_escapes_record_names_and_model_paths():
     assert "Holter report: &lt;script&gt;alert(1)&lt;/script&gt;</h1>" in text
     assert "&lt;img src=x onerror=alert(2)&gt;.safetensors" in text and "250 Hz, II&lt;u&gt;" in text
     assert text.index("Not a diagnosis") < text.index("<h2>Recording")  # the disclaimer comes first
+
+
+def test_analysis_events_keep_a_long_rr_around_a_rejected_detection_out_of_the_pauses():
+    a = _analysis()
+    a.samples = a.samples + np.where(np.arange(a.samples.size) >= 30, int(3 * FS), 0)  # 3 s gap after beat 29
+    a.n_samples += int(3 * FS)
+    assert "pause" in [e.kind for e in a.events.events]
+    a.rejected = np.array([a.samples[29] + int(1.5 * FS)])
+    assert "pause" not in [e.kind for e in a.events.events]
+    assert a.events.summary["pauses"]["artefact_excluded"] == 1

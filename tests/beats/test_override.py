@@ -71,3 +71,24 @@ def test_the_cli_switch_turns_the_override_off(long_record, monkeypatch, capsys)
     assert reports[True]["v_override"] == "off" and reports[True]["n_overridden"] == 0
     assert reports[False]["v_override"] == "on" and reports[False]["n_overridden"] > 0
     assert reports[False]["counts"]["V"] < reports[True]["counts"]["V"] == reports[True]["n_beats"]
+
+
+def test_the_evaluation_scores_the_calls_it_says_it_scores(tmp_path, monkeypatch, capsys):
+    import wfdb
+
+    from ecgcore.data.synthetic import synthetic_ecg
+    from tests.beats.conftest import write_record
+
+    ecg = synthetic_ecg(hr=72, fs=250, duration=60, leads=("II", "V1"), seed=5)
+    path = write_record(tmp_path, "ev", ecg.signal, ecg.fs)
+    r = ecg.fiducials["r_peak"]
+    wfdb.wrann("ev", "atr", np.asarray(r), symbol=["N"] * len(r), fs=250, write_dir=str(tmp_path))
+    monkeypatch.setattr(beats_cli, "_classifier", lambda args: _AllV(torch.nn.Identity()))
+    n_se = {}
+    for switch in ([], ["--no-v-override"]):
+        argv = ["beats", "--eval-annotations", "atr", "--no-artefact-filter", str(path)]
+        assert cli_main(argv + switch) == 0
+        lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+        assert lines[0]["v_override"] == ("off" if switch else "on")
+        n_se[bool(switch)] = next(x["se"] for x in lines if x["class"] == "N")
+    assert n_se[True] == 0 and n_se[False] > 0.9  # every beat called V; the override turns them N
