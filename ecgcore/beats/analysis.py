@@ -89,7 +89,7 @@ class BeatAnalysis:
     #: The thresholds of the Holter events (pauses, VT/SVT rate, bigeminy cycles, brady/tachy).
     event_rules: EventRules = field(default_factory=EventRules)
     #: Per beat, whether the cross-check turned its V call N (:func:`override_contradicted_v`; None: the
-    #: override was off).
+    #: override was off). A reader's relabel (:meth:`relabel_cluster`) replaces the call and clears this.
     overridden: np.ndarray | None = None
 
     @property
@@ -114,7 +114,9 @@ class BeatAnalysis:
         return [round(float(v), 1) if np.isfinite(v) else None for v in hr]
 
     def relabel_cluster(self, cluster_id: int, label: str) -> int:
-        """Give every beat of cluster ``cluster_id`` the class ``label``; returns how many beats changed."""
+        """Give every beat of cluster ``cluster_id`` the class ``label``; returns how many beats changed.
+        The reader's label replaces the model's call and any override of it (their ``overridden`` is cleared,
+        so a beat relabelled V is flagged :data:`CONTRADICTED_V` again and no longer counts as overridden)."""
         if label not in CLASS_INDEX:
             raise ValueError(f"unknown beat class {label!r}; expected one of {', '.join(CLASSES)}")
         members = self.cluster == cluster_id
@@ -123,6 +125,8 @@ class BeatAnalysis:
         changed = int(np.sum(self.classes[members] != CLASS_INDEX[label]))
         self.classes[members] = CLASS_INDEX[label]
         self.probability[members] = 1.0
+        if self.overridden is not None:
+            self.overridden[members] = False
         for c in self.clusters:
             if c.id == cluster_id:
                 c.label = label
