@@ -64,6 +64,7 @@ def test_the_analysis_overrides_unless_told_not_to(long_record):
     assert (off.classes == V).all() and off.overridden is None and off.to_json()["v_override"] == "off"
     assert on.overridden.mean() > 0.9 and np.array_equal(on.classes == N, on.overridden)
     assert np.array_equal(on.samples, off.samples)
+    assert on.clusters[0].label == "N" and off.clusters[0].label == "V"  # the clusters are described anew
 
 
 def test_the_cli_switch_turns_the_override_off(long_record, monkeypatch, capsys):
