@@ -129,3 +129,18 @@ def test_training_splices_within_the_training_records_only(monkeypatch):
         train_default.train_model(
             beats, split, Path("unused"), Path("unused"), recipe, labels=np.zeros(beats.labels.size)
         )
+
+
+def test_the_shipped_recipe_trains_on_the_real_beats_only(monkeypatch):
+    beats = _beat_set()
+    seen = {}
+
+    def capture(beats, *args, **kwargs):
+        seen["beats"] = beats
+        raise RuntimeError("stop before training")
+
+    monkeypatch.setattr(train_default, "prepared", capture)
+    split = {"train": TRAIN, "val": [], "test": ["sel105"]}
+    with pytest.raises(RuntimeError, match="stop before training"):
+        train_default.train_model(beats, split, Path("unused"), Path("unused"), train_default.FINAL)
+    assert seen["beats"] is beats  # no synthetic rows unless a recipe asks for them
