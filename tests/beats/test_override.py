@@ -36,6 +36,7 @@ def test_a_narrow_v_call_shaped_like_the_dominant_beat_is_counted_n_and_shown():
     assert a.classes[3] == N and np.flatnonzero(a.overridden).tolist() == [3]
     assert (a.classes[60:65] == V).all() and a.classes[10] == S  # wide V calls and the late S stay
     assert a.flags[3] == OVERRIDDEN_V and a.flags[10] != OVERRIDDEN_V
+    assert override_contradicted_v(a) == 0 and np.flatnonzero(a.overridden).tolist() == [3]  # a second pass
     out = a.to_json()
     assert out["v_override"] == "on" and out["n_overridden"] == 1 and out["counts"]["V"] == 5
     assert out["beats"][3]["class"] == "N" and out["beats"][3]["called"] == "V"
