@@ -6,7 +6,8 @@ windows and morphology vectors of each window's beats and classify them straight
 holds only a few minutes of signal plus a few small numbers per beat. The beats are then clustered
 by morphology (:mod:`ecgcore.beats.cluster`), the clusters' templates give each beat a correlation
 with the dominant morphology, and the morphological cross-check flags predictions the waveform
-contradicts.
+contradicts; by default the V calls it finds narrow and shaped like the dominant beat are counted N, and
+marked (:func:`override_contradicted_v`).
 
 Before classification counts, the beat-vs-artefact model (:mod:`ecgcore.beats.artefact`; by default the
 shipped one, ``artefact_model=None`` switches it off) scores every detection on its own 100-sample
