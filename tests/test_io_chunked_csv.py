@@ -79,7 +79,11 @@ def test_a_bad_value_is_named_at_its_row_in_the_file_whichever_chunk_it_is_in(tm
     with pytest.raises(ECGFormatError) as chunked:
         record_info(path, fs=250.0)
     assert str(chunked.value) == str(whole.value)
-    for start_s in (0.0, 2.0, 3.5):  # row 613 (2.45 s) before, inside and after the window: one pass checks all
+    for start_s in (
+        0.0,
+        2.0,
+        3.5,
+    ):  # row 613 (2.45 s) before, inside and after the window: one pass checks all
         with pytest.raises(ECGFormatError) as windowed:
             read_window(path, start_s, 0.5 if start_s else 1.0, fs=250.0)
         assert str(windowed.value) == str(whole.value) and "bad.csv" in str(windowed.value), start_s
