@@ -215,12 +215,6 @@ FIRST_SPLIT = 0.3
 #: INSERTED_HEIGHT of both neighbours is noise (see :func:`_drop_inserted`).
 INSERTED_RR = 1.4
 INSERTED_HEIGHT = 0.8
-#: With LOCAL_FLOOR > 0 a peak must also stand LOCAL_FLOOR times above the envelope's mean over LOCAL_S
-#: around it, so the bar rises inside a burst of noise (NeuroKit2's default detector uses 1.5 x its 0.75 s
-#: mean). Off by default: at 1.5 it raised F1 on 10 s strips under em 12 / 6 / 0 dB and ma -6 dB but lost
-#: 0.005-0.009 under em -6 dB (issue-18-detect10s note), which the adoption rule fixed beforehand forbids.
-LOCAL_S = 0.75
-LOCAL_FLOOR = 0.0
 
 
 @lru_cache(maxsize=16)
@@ -372,9 +366,6 @@ def detect_qrs(signal: np.ndarray, fs: float, positions: str = "envelope") -> np
     noise_level = np.minimum(np.interp(cand, centres, q_lo), qrs_level)
     threshold = noise_level + ROBUST_THRESHOLD * (qrs_level - noise_level)
     keep = heights >= threshold
-    if LOCAL_FLOOR > 0:
-        local = uniform_filter1d(env, max(1, int(round(LOCAL_S * fs))), mode="nearest")
-        keep &= heights >= LOCAL_FLOOR * local[cand]
     peaks = _drop_small_neighbours(cand[keep], heights[keep], int(round(CLOSE_PAIR_S * fs)))
     peaks = _drop_inserted(peaks, heights[np.searchsorted(cand, peaks)])
     peaks = _search_back(peaks, cand, heights, 0.5 * threshold[np.searchsorted(cand, peaks)], distance)

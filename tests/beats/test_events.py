@@ -174,6 +174,9 @@ def test_report_file_says_what_it_is(tmp_path):
     a.model = "/somewhere/beats-default.safetensors"
     a.artefact_filter = {"model": "/x/beats-artefact.safetensors", "threshold": 0.998}
     a.rejected = np.array([50])
+    assert "V calls overridden</th><td>off" in report_html(a)
+    a.overridden = np.zeros(a.samples.size, dtype=bool)
+    a.overridden[[3, 7]] = True
     path = write_report(a, tmp_path / "r.html")
     text = path.read_text()
     for expected in (
@@ -183,6 +186,7 @@ def test_report_file_says_what_it_is(tmp_path):
         "beats-artefact.safetensors, rejects P(artefact) &gt; 0.998",
         "Detections rejected as artefact</th><td>1<",
         "0:01:00 (h:mm:ss)",
+        "V calls overridden</th><td>2 V calls narrow and shaped like the dominant beat counted N<",
     ):
         assert expected in text, expected
     assert "<td>V run (slow)</td><td>5</td><td>68</td>" in report_html(a)
