@@ -2,9 +2,9 @@
 
 :func:`summary_sections` and :func:`event_rows` are the tables the Holter page shows and the report prints
 (one source for both); :func:`report_html` is the whole report of a :class:`BeatAnalysis` (record,
-duration, analysis settings with the model files, the artefact filter and the V override, the summary, the hourly
-table, every event) and :func:`write_report` writes it atomically. The report says on its first line
-that it is a research tool's automated analysis, not a diagnosis.
+duration, analysis settings with the model files, the artefact filter and the V override, the summary, the
+hourly table, every event) and :func:`write_report` writes it atomically. The report says right under its
+title that it is a research tool's automated analysis, not a diagnosis.
 """
 
 from __future__ import annotations
