@@ -12,6 +12,11 @@ nothing is downloaded at run time, so these are stand-ins built to the same desc
 
 Noise is scaled to a signal-to-noise ratio as the NSTDB defines it: signal power = (peak-to-peak QRS
 amplitude)^2 / 8, noise power = mean square of the noise, per lead, SNR = 10 log10(S / N) dB.
+
+The ``em`` baseline steps are a random walk, so their share of the noise grows with the length of the
+signal: at the same SNR, about 3 % of the em power lies in the 5-20 Hz QRS band on a 15-minute record and
+about 60 % on a 10 s strip (20 draws each; issue-18-detect10s note). An em SNR is therefore only
+comparable between signals of the same length; state the length with every em figure.
 """
 
 from __future__ import annotations

@@ -31,6 +31,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "from the real records of FOLDER (e.g. ../shared/qtdb-dev)",
     )
     parser.add_argument("--hours", type=float, default=24.0, help="with --long-record: its length")
+    parser.add_argument(
+        "--strips",
+        nargs="+",
+        metavar="FOLDER",
+        type=Path,
+        help="instead: R-peak detection on 10 s single-lead strips of annotated records (LUDB folders: every "
+        "lead; folders of .atr records: 10 seeded windows per record, each lead), clean and with em/ma/bw noise "
+        "at 12/6/0/-6 dB, Se/PPV/F1 at 150 and 75 ms per half of the patients (ecgcore.beats.strips; about 2 min "
+        "idle for ../shared/ludb-dev and ../shared/qtdb-dev)",
+    )
+    parser.add_argument(
+        "--strip-half",
+        choices=("tune", "confirm", "both"),
+        default="both",
+        help="with --strips: which patients",
+    )
     parser.add_argument("--out", type=Path, help="JSON output (default: $ECGLAB_HOME/bench/bench-TIME.json)")
     parser.add_argument(
         "--compile",
@@ -81,6 +97,17 @@ def main(args: argparse.Namespace) -> int:
         out = args.out or subdir("bench") / f"images-{time.strftime('%Y%m%d-%H%M%S')}.json"
         atomic_write_json(out, result)
         print(format_images(result))
+        print(f"written to {out}")
+        return 0
+    if args.strips is not None:
+        from ecgcore.beats.strips import bench_strips, format_strips
+
+        halves = ("tune", "confirm") if args.strip_half == "both" else (args.strip_half,)
+        result = bench_strips(args.strips, halves=halves)
+        out = args.out or subdir("bench") / f"strips-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        atomic_write_json(out, result)
+        for tolerance in (0.15, 0.075):
+            print(format_strips(result, tolerance), end="\n\n")
         print(f"written to {out}")
         return 0
     if args.long_record is not None:

@@ -286,7 +286,43 @@ def _drop_inserted(peaks: np.ndarray, heights: np.ndarray) -> np.ndarray:
     return peaks
 
 
-def detect_qrs(signal: np.ndarray, fs: float) -> np.ndarray:
+#: A detection this close (s) to either end of the signal is kept only when its R extremum lies inside it.
+EDGE_CHECK_S = 0.1
+#: Half-width (s) of the search for a detection's R extremum (:func:`r_extremum`).
+R_SEARCH_S = 0.06
+
+
+def r_extremum(signal: np.ndarray, fs: float, peaks: np.ndarray) -> np.ndarray:
+    """The sample of largest deviation from the local level within +-R_SEARCH_S of each peak, over the leads
+    of the raw ``signal`` ``[leads, samples]``: the R (or QS) wave's tip, where WFDB beat labels and LUDB's QRS
+    peaks sit. The local level is the window's median per lead; each lead is scaled by its 99th percentile of
+    absolute deviation from its median, so every lead votes alike. Unfiltered on purpose: a band-pass would
+    pin the signal's first and last samples to zero, hiding a peak that lies on them."""
+    peaks = np.asarray(peaks, dtype=np.int64)
+    signal = np.atleast_2d(np.asarray(signal, dtype=np.float64))
+    if peaks.size == 0:
+        return peaks
+    centred = signal - np.median(signal, axis=-1, keepdims=True)
+    scale = np.percentile(np.abs(centred), 99, axis=-1, keepdims=True)
+    half = max(1, int(round(R_SEARCH_S * fs)))
+    idx = np.clip(peaks[:, None] + np.arange(-half, half + 1)[None, :], 0, signal.shape[-1] - 1)
+    windows = signal[:, idx]  # [leads, peaks, w]
+    deviation = (
+        np.abs(windows - np.median(windows, axis=-1, keepdims=True))
+        / np.where(scale > 0, scale, 1.0)[..., None]
+    )
+    return idx[np.arange(peaks.size), deviation.max(axis=0).argmax(axis=1)]
+
+
+def _edge_peaks(env: np.ndarray, distance: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`scipy.signal.find_peaks` of ``env`` whose first and last samples may be peaks too (a beat
+    cut by the end of the signal has its envelope maximum there)."""
+    padded = np.concatenate([[-1.0], env, [-1.0]])
+    cand, props = find_peaks(padded, distance=distance, height=0.0)
+    return cand - 1, props["peak_heights"]
+
+
+def detect_qrs(signal: np.ndarray, fs: float, positions: str = "envelope") -> np.ndarray:
     """Sample indices of QRS complexes in a raw ``[leads, samples]`` (or 1-D) record, noise-robust.
 
     For ambulatory (Holter) data, single-lead or several: :func:`robust_envelope`, then peaks above an
@@ -294,8 +330,12 @@ def detect_qrs(signal: np.ndarray, fs: float) -> np.ndarray:
     :data:`BLOCK_S` block, the medians of the candidate peaks above and below FIRST_SPLIT of the
     block's 90th percentile), then
     the T-wave rule and the search-back of :func:`detect_r_peaks`. Pacemaker spikes are removed first.
-    Each returned index is the peak of the envelope (the centre of the QRS's slope energy).
+    Each returned index is the peak of the envelope (the centre of the QRS's slope energy), or with
+    ``positions="r"`` the R extremum (:func:`r_extremum`). A detection within EDGE_CHECK_S of either end is
+    dropped when its R extremum is the signal's first or last sample (the beat's peak lies outside).
     """
+    if positions not in ("envelope", "r"):
+        raise ValueError(f"positions {positions!r}: expected 'envelope' or 'r'")
     signal = np.atleast_2d(np.asarray(signal, dtype=np.float64))
     if signal.shape[-1] < int(fs):
         return np.zeros(0, dtype=np.int64)
@@ -304,17 +344,17 @@ def detect_qrs(signal: np.ndarray, fs: float) -> np.ndarray:
     if not np.any(env > 0):
         return np.zeros(0, dtype=np.int64)
     distance = max(1, int(round(REFRACTORY_S * fs)))
-    cand, props = find_peaks(env, distance=distance, height=0.0)
+    cand, heights = _edge_peaks(env, distance)
     if cand.size == 0:
         return np.zeros(0, dtype=np.int64)
-    heights = props["peak_heights"]
     block = max(1, int(BLOCK_S * fs))
     qrs_level, noise_level = np.empty(cand.size), np.empty(cand.size)
     n_blocks = max(1, env.size // block)
     edges = np.linspace(0, env.size, n_blocks + 1).astype(int)
     centres, q_hi, q_lo = [], [], []
+    interior = (cand > 0) & (cand < env.size - 1)  # the end candidates of _edge_peaks set no level
     for a, b in zip(edges[:-1], edges[1:]):
-        inside = heights[(cand >= a) & (cand < b)]
+        inside = heights[(cand >= a) & (cand < b) & interior]
         if inside.size:
             # First split at a fraction of the block's large peaks, then take the median of each side
             # as the QRS and noise levels (Pan & Tompkins' SPKI and NPKI, estimated per block).
@@ -328,4 +368,13 @@ def detect_qrs(signal: np.ndarray, fs: float) -> np.ndarray:
     keep = heights >= threshold
     peaks = _drop_small_neighbours(cand[keep], heights[keep], int(round(CLOSE_PAIR_S * fs)))
     peaks = _drop_inserted(peaks, heights[np.searchsorted(cand, peaks)])
-    return _search_back(peaks, cand, heights, 0.5 * threshold[np.searchsorted(cand, peaks)], distance)
+    peaks = _search_back(peaks, cand, heights, 0.5 * threshold[np.searchsorted(cand, peaks)], distance)
+    n, edge = signal.shape[-1], int(round(EDGE_CHECK_S * fs))
+    near = (peaks < edge) | (peaks >= n - edge)
+    if positions == "r":
+        peaks = r_extremum(signal, fs, peaks)
+        r = peaks
+    else:  # only the detections near an end need their R extremum
+        r = np.full(peaks.size, 1, dtype=np.int64)
+        r[near] = r_extremum(signal, fs, peaks[near])
+    return peaks[~near | ((r > 0) & (r < n - 1))]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ecgcore.beats.detect import detect_record
 from ecgcore.beats.evaluate import match_beats
@@ -61,3 +62,27 @@ def test_noise_reaches_the_asked_snr():
         noise_power = np.mean((noisy - ecg.signal) ** 2, axis=1)
         snr = 10 * np.log10(qrs_power(ecg.signal, truth, ecg.fs) / noise_power)
         assert np.allclose(snr, 6.0, atol=0.01)
+
+
+def test_a_short_strip_keeps_a_beat_at_its_last_samples_and_no_half_beat_at_its_start():
+    ecg = synthetic_ecg(hr=75, fs=250, duration=30, leads=("II",), rr_jitter=0.05, noise_mv=0.01, seed=4)
+    r = ecg.fiducials["r_peak"]
+    # a 10 s strip that starts 20 ms after one R peak and ends 20 ms after another
+    start, stop = r[3] + 5, r[15] + 5
+    truth = r[(r >= start) & (r < stop)] - start
+    found = detect_qrs(ecg.signal[:, start:stop], ecg.fs)
+    assert truth[-1] == stop - start - 5
+    assert found.size == truth.size == 12
+    assert len(match_beats(truth, found, int(0.15 * ecg.fs))) == 12
+
+
+def test_r_positions_sit_on_the_r_wave():
+    ecg = synthetic_ecg(hr=70, fs=250, duration=10, leads=("II",), qrs=110, seed=2)
+    truth = ecg.fiducials["r_peak"]
+    envelope = detect_qrs(ecg.signal, ecg.fs)
+    r = detect_qrs(ecg.signal, ecg.fs, positions="r")
+    pairs = match_beats(truth, r, int(0.15 * ecg.fs))
+    assert len(pairs) == truth.size == r.size == envelope.size
+    assert np.abs(r[pairs[:, 1]] - truth[pairs[:, 0]]).max() <= 1
+    with pytest.raises(ValueError, match="positions"):
+        detect_qrs(ecg.signal, ecg.fs, positions="peak")
