@@ -64,7 +64,7 @@ def detect_record(
             peaks = detect_qrs(w.signal, info.fs) + w.start
         found.append(peaks[(peaks >= w.keep_start) & (peaks < w.keep_stop)])
         report(progress, w.keep_stop, info.n_samples, "R peaks")
-    beats = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+    beats = np.sort(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
     # A beat on a window boundary can be found on both sides a few samples apart: keep the first.
     refractory = int(0.2 * info.fs)
     if beats.size > 1:

@@ -61,7 +61,7 @@ def analysis_windows(info: RecordInfo, window_s: float, margin_s: float) -> Iter
             channels=CHANNELS,
             start_s=(size - margin) / info.fs,
         )
-        if info.n_samples > size
+        if info.n_samples > size + margin  # else the first window, margin included, reaches the end
         else iter(())
     )
     for chunk in itertools.chain(itertools.islice(first, 1), rest):

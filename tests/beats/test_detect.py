@@ -32,6 +32,18 @@ def test_windows_tile_the_record_once(long_record):
     assert np.array_equal(strip, parts[1].signal[:, 11 * fs : 13 * fs])
 
 
+@pytest.mark.parametrize("window_s", [475.0, 470.0, 480.0, 60.0])
+def test_windows_tile_the_record_once_whatever_is_left_after_the_first(long_record, window_s):
+    # 480 s with 10 s margins: 475 s leaves 5 s after the first window, inside its trailing margin
+    info = open_record(long_record[0])
+    parts = list(analysis_windows(info, window_s, 10))
+    kept = np.concatenate([np.arange(w.keep_start, w.keep_stop) for w in parts])
+    assert kept.tolist() == list(range(info.n_samples))
+    beats = detect_record(info, window_s=window_s, margin_s=10)
+    assert np.all(np.diff(beats) > 0.2 * info.fs)
+    assert _f1(long_record[1], beats, info.fs) == 1.0
+
+
 def test_chunked_detection_gives_the_beats_of_one_pass(long_record):
     path, r_peaks = long_record
     info = open_record(path)
