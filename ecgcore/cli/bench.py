@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("detect_qrs", "product"),
         default="detect_qrs",
         help="with --strips: detect_qrs alone, or the product's path (each strip written as a WFDB record, "
-        "detect_record, then the beat-vs-artefact filter, as `beats --eval-annotations` runs; ~5x slower)",
+        "detect_record, then the beat-vs-artefact filter, as `beats --eval-annotations` runs; ~8x slower)",
     )
     parser.add_argument("--out", type=Path, help="JSON output (default: $ECGLAB_HOME/bench/bench-TIME.json)")
     parser.add_argument(
