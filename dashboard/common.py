@@ -316,12 +316,13 @@ def csv_download(frame, name: str, key: str, label: str = "Download CSV") -> Non
     )
 
 
-def guarded(what: str, fn: Callable[[], Any]) -> Any:
-    """Run ``fn``; a data or format problem is shown as an error naming ``what`` instead of a traceback."""
+def guarded(what: str, fn: Callable[[], Any], hide: Path | None = None) -> Any:
+    """Run ``fn``; a data or format problem is shown as an error naming ``what`` instead of a traceback
+    (without the folder ``hide``: where an upload was kept)."""
     try:
         return fn()
     except (ValueError, FileNotFoundError, KeyError, OSError) as exc:
-        st.error(paths.display_text(f"{what}: {exc}"))
+        st.error(paths.display_text(f"{what}: {exc if hide is None else hide_folder(str(exc), hide)}"))
         return None
 
 

@@ -239,11 +239,13 @@ def show_long(record: Path | Record | RecordInfo, row: pd.Series | None = None) 
     """A record too long to draw whole: an overview of all of it (read in chunks, a fixed number of points)
     and a window of it on ECG paper, read alone (a WFDB ``.dat`` or EDF only over the window, a CSV in one
     chunked pass). A :class:`RecordInfo` stands for its file (with its rate, which a CSV needs)."""
-    source, fs = record, None
-    if isinstance(record, RecordInfo):
-        source, fs = record.path, record.fs if record.format == "csv" else None
+    source, fs, kept = record, None, None
+    if isinstance(record, RecordInfo):  # an upload: its messages name the file, not the folder it is kept in
+        source, fs, kept = record.path, record.fs if record.format == "csv" else None, record.path.parent
     key = source_key(source) + (f"@{fs:g}Hz" if fs else "")  # a CSV's windows change with the rate given
-    env = envelope(source, key, fs)
+    env = guarded("Reading the overview", lambda: envelope(source, key, fs), kept)  # a bad value far in
+    if env is None:
+        return
     bins = len(env.edges) - 1
     st.caption(
         f"{env.record_id}: {viz.clock(env.duration)} ({env.duration:,.0f} s) at {env.fs:g} Hz, too long to "
@@ -316,6 +318,7 @@ def show_long(record: Path | Record | RecordInfo, row: pd.Series | None = None) 
     window = guarded(
         f"Reading {viz.clock(start)}–{viz.clock(start + seconds)} of {env.record_id}",
         lambda: read_window(source, start, seconds, fs=fs),
+        kept,
     )
     if window is not None:
         show_record(window, f"{key}@{window.start}", row)

@@ -1122,28 +1122,41 @@ class _EdfHeader:
 
 #: Guards :data:`_EDF_OPEN` (pages run in threads).
 _EDF_LOCK = threading.RLock()
-#: The EDF files open in this process: resolved path -> [reader, users]. edflib refuses to open a file
-#: twice in one process ("file has already been opened"), so every user of a file shares one reader.
+#: The EDF files open in this process: resolved path -> [reader, users, the file's identity]. edflib
+#: refuses to open a file twice in one process ("file has already been opened"), so every user of a file
+#: shares one reader.
 _EDF_OPEN: dict[str, list[Any]] = {}
+
+
+def _file_identity(path: Path) -> tuple[int, ...]:
+    """What changes when a file is replaced or rewritten: device, inode, size, modification time."""
+    st = Path(path).stat()
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 @contextmanager
 def _edf_reader(path: Path) -> Iterator[Any]:
     """An open :class:`pyedflib.EdfReader` (annotations not read: opening a day-long EDF+ stays cheap),
     shared with every other block that has the same file open in this process and closed when the last
-    one ends (or fails)."""
+    one ends (or fails). A file replaced on disk while a reader of it is open is refused (the open reader
+    would give the old file's samples), until that reader closes."""
     import pyedflib
 
     key = str(Path(path).resolve())
     with _EDF_LOCK:
         entry = _EDF_OPEN.get(key)
+        if entry is not None and entry[2] != _file_identity(path):
+            raise _error(
+                path, "the file changed on disk while a read of it is open; open it again after that"
+            )
         if entry is None:
+            identity = _file_identity(path)
             try:
                 reader = pyedflib.EdfReader(str(path), annotations_mode=pyedflib.DO_NOT_READ_ANNOTATIONS)
             except OSError as exc:  # pyedflib names the problem after the file name
                 problem = str(exc).split(": ", 1)[-1] if str(exc).startswith(str(path)) else str(exc)
                 raise _error(path, f"not a readable EDF file: {problem}") from None
-            entry = _EDF_OPEN[key] = [reader, 0]
+            entry = _EDF_OPEN[key] = [reader, 0, identity]
         entry[1] += 1
     try:
         yield entry[0]

@@ -79,6 +79,14 @@ def test_a_bad_value_is_named_at_its_row_in_the_file_whichever_chunk_it_is_in(tm
     with pytest.raises(ECGFormatError) as chunked:
         record_info(path, fs=250.0)
     assert str(chunked.value) == str(whole.value)
+    for start_s in (
+        0.0,
+        2.0,
+        3.5,
+    ):  # row 613 (2.45 s) before, inside and after the window: one pass checks all
+        with pytest.raises(ECGFormatError) as windowed:
+            read_window(path, start_s, 0.5 if start_s else 1.0, fs=250.0)
+        assert str(windowed.value) == str(whole.value) and "bad.csv" in str(windowed.value), start_s
     lines[1 + 612] = lines[1 + 612].replace("x1", "1e300")
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(
@@ -94,6 +102,8 @@ def test_a_bad_value_is_named_at_its_row_in_the_file_whichever_chunk_it_is_in(tm
     (tmp_path / "header-only.csv").write_text("I,II\n")
     with pytest.raises(ECGFormatError, match="a header but no samples"):
         record_info(tmp_path / "header-only.csv", fs=250.0)
+    with pytest.raises(ECGFormatError, match="header-only.csv.*a header but no samples"):
+        read_window(tmp_path / "header-only.csv", 0.0, 1.0, fs=250.0)
 
 
 def test_a_long_csv_is_read_window_by_window_in_bounded_memory(tmp_path, monkeypatch):

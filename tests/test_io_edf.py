@@ -219,3 +219,19 @@ def test_threads_reading_one_edf_at_once_each_get_its_samples(tmp_path):
         t.join()
     assert not errors
     assert all(np.abs(got[i] - mv).max() <= STEP_MV for i in range(4))
+
+
+def test_a_file_replaced_while_a_reader_of_it_is_open_is_refused_not_read_stale(tmp_path):
+    from ecgcore import io
+
+    path = write_edf(tmp_path / "tape.edf", _source(SECONDS))
+    chunks = iter_chunks(path, 1.0, channels="any")
+    first = next(chunks)  # a read under way holds the file's reader
+    newer = write_edf(tmp_path / "newer.edf", 2 * _source(SECONDS // 2))
+    newer.replace(path)  # the file replaced on disk (another length, other samples)
+    with pytest.raises(ECGFormatError, match="tape.edf: the file changed on disk while a read of it is open"):
+        next(iter_chunks(path, 1.0, channels="any"))
+    assert np.array_equal(next(chunks).signal.shape, first.signal.shape)  # the read under way goes on
+    chunks.close()
+    assert not io._EDF_OPEN
+    assert len(list(iter_chunks(path, 1.0, channels="any"))) == SECONDS // 2  # the new file, after

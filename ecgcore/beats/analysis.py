@@ -6,7 +6,8 @@ windows and morphology vectors of each window's beats and classify them straight
 holds only a few minutes of signal plus a few small numbers per beat. The beats are then clustered
 by morphology (:mod:`ecgcore.beats.cluster`), the clusters' templates give each beat a correlation
 with the dominant morphology, and the morphological cross-check flags predictions the waveform
-contradicts.
+contradicts; by default the V calls it finds narrow and shaped like the dominant beat are counted N, and
+marked (:func:`override_contradicted_v`).
 
 Before classification counts, the beat-vs-artefact model (:mod:`ecgcore.beats.artefact`; by default the
 shipped one, ``artefact_model=None`` switches it off) scores every detection on its own 100-sample
@@ -89,7 +90,7 @@ class BeatAnalysis:
     #: The thresholds of the Holter events (pauses, VT/SVT rate, bigeminy cycles, brady/tachy).
     event_rules: EventRules = field(default_factory=EventRules)
     #: Per beat, whether the cross-check turned its V call N (:func:`override_contradicted_v`; None: the
-    #: override was off).
+    #: override was off). A reader's relabel (:meth:`relabel_cluster`) replaces the call and clears this.
     overridden: np.ndarray | None = None
 
     @property
@@ -114,7 +115,9 @@ class BeatAnalysis:
         return [round(float(v), 1) if np.isfinite(v) else None for v in hr]
 
     def relabel_cluster(self, cluster_id: int, label: str) -> int:
-        """Give every beat of cluster ``cluster_id`` the class ``label``; returns how many beats changed."""
+        """Give every beat of cluster ``cluster_id`` the class ``label``; returns how many beats changed.
+        The reader's label replaces the model's call and any override of it (their ``overridden`` is cleared,
+        so a beat relabelled V is flagged :data:`CONTRADICTED_V` again and no longer counts as overridden)."""
         if label not in CLASS_INDEX:
             raise ValueError(f"unknown beat class {label!r}; expected one of {', '.join(CLASSES)}")
         members = self.cluster == cluster_id
@@ -123,6 +126,8 @@ class BeatAnalysis:
         changed = int(np.sum(self.classes[members] != CLASS_INDEX[label]))
         self.classes[members] = CLASS_INDEX[label]
         self.probability[members] = 1.0
+        if self.overridden is not None:
+            self.overridden[members] = False
         for c in self.clusters:
             if c.id == cluster_id:
                 c.label = label
@@ -245,16 +250,18 @@ def cross_check(a: BeatAnalysis) -> list[str]:
 
 def override_contradicted_v(a: BeatAnalysis) -> int:
     """Turn the V calls the cross-check flags :data:`CONTRADICTED_V` into N, keeping which ones in
-    :attr:`BeatAnalysis.overridden` (their flag becomes :data:`OVERRIDDEN_V`); returns how many.
+    :attr:`BeatAnalysis.overridden` (their flag becomes :data:`OVERRIDDEN_V`; beats an earlier call turned
+    stay marked); returns how many this call turned.
 
     Under 5-fold leave-records-out CV of the shipped recipe on the development records it raised V PPV
     at each of 3 seeds at no loss of V Se (assets/models/README.md); ``analyse_record(override_v=False)``
     and ``beats --no-v-override`` leave the calls as the model made them."""
-    a.overridden = np.asarray(a.flags, dtype=object) == CONTRADICTED_V
-    a.classes[a.overridden] = CLASS_INDEX["N"]
+    turned = np.asarray(a.flags, dtype=object) == CONTRADICTED_V
+    a.overridden = turned if a.overridden is None else a.overridden | turned
+    a.classes[turned] = CLASS_INDEX["N"]
     a.clusters = describe(a.morph, a.classes, a.cluster)
     a.flags = cross_check(a)
-    return int(a.overridden.sum())
+    return int(turned.sum())
 
 
 def analyse_record(

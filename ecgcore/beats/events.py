@@ -24,7 +24,8 @@ not one run).
 Bigeminy and trigeminy (our rule): at least ``min_cycles`` (3) consecutive cycles of N V (bigeminy)
 or N N V (trigeminy), N meaning a beat of class N; any other class, a pause or an artefact breaks
 the pattern. An episode runs
-from its first N to its last V. Its V beats are also counted as isolated V.
+from its first N to its last V. Its V beats are also counted as isolated V (but a last V that begins a
+couplet or run, as in N V N V N V V, which counts there).
 
 Pauses (our rule, a common Holter convention): an RR interval longer than ``pause_s`` (2.0 s)
 between two consecutive analysed beats. When a detection the artefact filter rejected lies inside

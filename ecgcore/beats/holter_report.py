@@ -2,9 +2,9 @@
 
 :func:`summary_sections` and :func:`event_rows` are the tables the Holter page shows and the report prints
 (one source for both); :func:`report_html` is the whole report of a :class:`BeatAnalysis` (record,
-duration, analysis settings with the model files and the artefact filter, the summary, the hourly
-table, every event) and :func:`write_report` writes it atomically. The report says on its first line
-that it is a research tool's automated analysis, not a diagnosis.
+duration, analysis settings with the model files, the artefact filter and the V override, the summary, the
+hourly table, every event) and :func:`write_report` writes it atomically. The report says right under its
+title that it is a research tool's automated analysis, not a diagnosis.
 """
 
 from __future__ import annotations
@@ -127,6 +127,12 @@ def settings_rows(analysis: BeatAnalysis, summary: dict) -> list[tuple[str, str]
             f"{Path(filt['model']).name}, rejects P(artefact) > {filt['threshold']:g}" if filt else "off",
         ),
         ("Detections rejected as artefact", f"{analysis.rejected.size:,}"),
+        (
+            "V calls overridden",
+            "off (the model's calls)"
+            if analysis.overridden is None
+            else f"{int(analysis.overridden.sum()):,} V calls narrow and shaped like the dominant beat counted N",
+        ),
         ("Event rules", analysis.event_rules.describe()),
         ("Heart-rate method", summary["heart_rate"]["method"]),
         ("Software", f"ECG Lab {package_version()}"),

@@ -204,8 +204,8 @@ def main(args: argparse.Namespace) -> int:
 
     rules = EventRules(pause_s=args.pause_s) if args.pause_s is not None else EventRules()
     several = len(args.records) > 1
-    if args.report and not several and not Path(args.report).parent.is_dir():
-        raise FileNotFoundError(f"--report {args.report}: no folder {Path(args.report).parent}")
+    if args.report:
+        _check_report(Path(args.report), several)
     classifier = _classifier(args)
     artefact = _artefact_filter(args)
     for path in args.records:
@@ -229,14 +229,26 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_report(report: Path, several: bool) -> None:
+    """Refuse a ``--report`` destination that cannot be written before the analysis starts: a missing
+    folder (one record), or a file where the folder of several records' reports should be."""
+    if several and report.exists() and not report.is_dir():
+        raise ValueError(f"--report {report}: with several records this is a folder, but a file is there")
+    if not several and not report.parent.is_dir():
+        raise FileNotFoundError(f"--report {report}: no folder {report.parent}")
+
+
 def _write_report(result, report: Path, several: bool) -> None:
     """The record's Holter report at ``report`` (a folder of ``<record>-holter.html`` with ``several``)."""
     from ecgcore.beats.holter_report import write_report
 
     if several or report.is_dir():
-        report.mkdir(parents=True, exist_ok=True)
         report = report / f"{result.record}-holter.html"
-    write_report(result, report)
+    try:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        write_report(result, report)
+    except OSError as exc:  # e.g. no permission, disk full: a clear message, not a traceback
+        raise ValueError(f"--report {report}: cannot write it ({exc.strerror or exc})") from exc
     print(f"report: {report}", file=sys.stderr)
 
 

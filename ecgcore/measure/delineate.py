@@ -51,10 +51,15 @@ QRS_REACH_MS = 50.0
 #: complex's slow limb (bundle branch block, the QT Database's sel36-sel42: 50-70 ms) is still QRS.
 WIDE_QRS_REACH_MS = 100.0
 #: A lead's QRS offset candidate still this fraction of the lead's largest QRS deflection away from the level
-#: before the onset is a wide wave's turning point (its slope passes through zero there), not the QRS's end:
-#: the paced complexes of the QT Database's sel104, whose smeared pacing spike is the steepest slope, ended
-#: at their S-wave trough, and their S wave was then taken for the T wave.
+#: before the onset, and coming back (:data:`TURNING_RETURN`), is a wide wave's turning point (its slope passes
+#: through zero there), not the QRS's end: the paced complexes of the QT Database's sel104, whose smeared
+#: pacing spike is the steepest slope, ended at their S-wave trough, and their S wave was then taken for the
+#: T wave.
 TURNING_FRACTION = 0.5
+#: ... comes back when, within WIDE_QRS_REACH_MS, its distance from that level falls below this fraction of
+#: the candidate's. An ST plateau or the descent into a T wave does not, so its J point stays the QRS's end
+#: (without this condition sele0111's depressed ST segment was passed: its QRS offset moved 20 ms late).
+TURNING_RETURN = 0.5
 #: Half-width of the window around the aligned QRS that holds the QRS's slopes (ms).
 QRS_CORE_MS = 100.0
 #: A lead takes part in QRS delineation when its maximal QRS slope is at least this fraction of
@@ -220,18 +225,19 @@ def _past_turning_points(
 
     While the candidate ``off`` is still :data:`TURNING_FRACTION` of the lead's largest deflection in
     ``[lo, hi)`` away from the level just before ``on`` and the lead comes back to within half that
-    deviation within :data:`WIDE_QRS_REACH_MS` (a wave's trough or peak, not an ST plateau or the descent
-    into a T wave), the next quiet run after the activity that follows it is taken instead; the reach is
-    then measured from that turning point.
+    deviation (:data:`TURNING_RETURN`) within :data:`WIDE_QRS_REACH_MS` (a wave's trough or peak, not an
+    ST plateau or the descent into a T wave), the next quiet run after the activity that follows it is taken
+    instead; the reach is then measured from that turning point. No activity after a turning point: None (the
+    lead gives no offset).
     """
-    level = lead[max(0, on - ms(20, fs)) : max(1, on - ms(4, fs))].mean()
+    level = isoelectric(lead[None, :], on, fs)[0, 0]
     deviation = np.abs(lead - level)
     biggest = deviation[lo:hi].max()
     run, back = max(1, ms(QUIET_MS, fs)), ms(WIDE_QRS_REACH_MS, fs)
 
-    def turns(at: int) -> bool:  # far from the level, and comes back to within half of it soon after
+    def turns(at: int) -> bool:  # far from the level, and comes back towards it soon after
         return deviation[at] >= TURNING_FRACTION * biggest and bool(
-            np.any(deviation[at : at + back + 1] < 0.5 * deviation[at])
+            np.any(deviation[at : at + back + 1] < TURNING_RETURN * deviation[at])
         )
 
     while off is not None and turns(off):

@@ -155,8 +155,8 @@ def check_compile(config: TrainConfig, device: torch.device, amp_dtype: torch.dt
     compiled run trains). ``ValueError`` saying what to change, before any compile."""
     if config.compile and device.type == "cpu" and amp_dtype == torch.bfloat16:
         raise ValueError(
-            f"compile with bf16 mixed precision on the CPU gives NaN gradients (torch {torch.__version__}): "
-            "train without --compile, or in fp32 (--no-amp)"
+            f"compile with bf16 mixed precision on the CPU can give NaN gradients (seen from the first step "
+            f"with inception1d, torch {torch.__version__}): train without --compile, or in fp32 (--no-amp)"
         )
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ecgcore.beats.aami import CLASS_INDEX
-from ecgcore.beats.events import EventRules, artefact_intervals, holter_events
+from ecgcore.beats.events import EventRules, artefact_intervals, holter_events, minute_rates
 from ecgcore.beats.holter_report import report_html, summary_sections, write_report
 from tests.beats.test_cluster import _analysis
 
@@ -88,6 +88,8 @@ def test_bigeminy_needs_three_alternating_cycles():
     assert "bigeminy" not in kinds(
         events_of([0.6, 0.6, 1.0, 0.6, 1.0, 0.6], "NVVNVNV")
     )  # broken by a couplet
+    ending = events_of([0.6, 1.0, 0.6, 1.0, 0.6, 0.6, 1.0], "NVNVNVVN")  # its last V begins a couplet
+    assert kinds(ending) == ["bigeminy", "V couplet"] and ending.summary["ventricular"]["isolated"] == 2
     trigeminy = events_of([0.8, 0.6, 1.0] * 3, "NNVNNVNNVN")
     assert kinds(trigeminy) == ["trigeminy"] and trigeminy.summary["ventricular"]["trigeminy_episodes"] == 1
 
@@ -172,6 +174,9 @@ def test_report_file_says_what_it_is(tmp_path):
     a.model = "/somewhere/beats-default.safetensors"
     a.artefact_filter = {"model": "/x/beats-artefact.safetensors", "threshold": 0.998}
     a.rejected = np.array([50])
+    assert "V calls overridden</th><td>off" in report_html(a)
+    a.overridden = np.zeros(a.samples.size, dtype=bool)
+    a.overridden[[3, 7]] = True
     path = write_report(a, tmp_path / "r.html")
     text = path.read_text()
     for expected in (
@@ -181,6 +186,7 @@ def test_report_file_says_what_it_is(tmp_path):
         "beats-artefact.safetensors, rejects P(artefact) &gt; 0.998",
         "Detections rejected as artefact</th><td>1<",
         "0:01:00 (h:mm:ss)",
+        "V calls overridden</th><td>2 V calls narrow and shaped like the dominant beat counted N<",
     ):
         assert expected in text, expected
     assert "<td>V run (slow)</td><td>5</td><td>68</td>" in report_html(a)
@@ -209,6 +215,15 @@ def test_cli_writes_the_report(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["events"] == []
     assert main(["beats", str(path), "--quiet", "--report", str(tmp_path / "no" / "r.html")]) == 2
     assert "no folder" in capsys.readouterr().err
+    # several records: FILE is a folder; a file in its place is refused before any analysis
+    two = [str(path), str(path), "--quiet", "--no-beats", "--no-intervals", "--report"]
+    assert main(["beats", *two, str(out)]) == 2
+    err = capsys.readouterr()
+    assert "a file is there" in err.err and err.out == ""
+    # a folder that cannot be made (a file on its path): exit 2 and the path, no traceback
+    assert main(["beats", *two, str(out / "reports")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and str(out) in err and "Traceback" not in err
 
 
 def test_the_heart_rate_figure_marks_each_event_kind():
@@ -223,3 +238,102 @@ def test_the_heart_rate_figure_marks_each_event_kind():
         "pause (1)": [4.4 / 3600],
     }
     assert all(min(t.y) > 70 for t in fig.data[1:])  # above the trend
+
+
+def test_each_threshold_is_strict_at_its_boundary():
+    """VT needs > 100 bpm, a pause > 2 s, sustained > 30 s: exactly the threshold is not enough."""
+    at_100 = events_of([0.8, 0.6, 0.6, 0.8], "NVVVN")  # 150 samples per RR: exactly 100 bpm
+    assert kinds(at_100) == ["V run (slow)"]
+    assert kinds(events_of([0.8, 0.596, 0.596, 0.8], "NVVVN")) == ["VT"]
+    assert kinds(events_of([0.8, 2.0, 0.8], "NNNN")) == []  # 500 samples: exactly 2 s
+    assert kinds(events_of([0.8, 2.0, 0.8], "NVVN")) == ["V couplet"]  # and no break between the V beats
+    assert kinds(events_of([0.8, 2.004, 0.8], "NNNN")) == ["pause"]
+    thirty = events_of([0.8] + [0.5] * 60 + [0.8], "N" + "V" * 61 + "N")  # first to last V: 30.0 s
+    assert thirty.summary["ventricular"]["vt"] == 1 and thirty.summary["ventricular"]["vt_sustained"] == 0
+
+
+def test_longest_and_fastest_run_are_told_apart():
+    h = events_of([0.8] + [0.7] * 4 + [0.8, 0.8, 0.8, 0.4, 0.4, 0.8], "NVVVVVNNVVVN")
+    v = h.summary["ventricular"]
+    assert (v["longest_run"]["beats"], v["longest_run"]["rate_bpm"]) == (5, pytest.approx(60 / 0.7, abs=0.1))
+    assert (v["fastest_run"]["beats"], v["fastest_run"]["rate_bpm"]) == (3, pytest.approx(150, abs=0.1))
+
+
+def test_a_bigeminy_episode_runs_from_its_first_n_to_its_last_v():
+    h = events_of([0.6, 1.0, 0.6, 1.0, 0.6, 1.0], "NVNVNVN")
+    (episode,) = h.events
+    assert episode.beats == 6 and episode.duration_s == pytest.approx(3.8)  # 0.6 + 1.0 + 0.6 + 1.0 + 0.6
+    assert episode.rate_bpm == pytest.approx(60 * 5 / 3.8, abs=0.1)
+    assert h.summary["ventricular"]["bigeminy_s"] == pytest.approx(3.8)
+
+
+def test_excluded_span_ends_before_its_stop_sample():
+    samples = np.array([100, 300, 500, 700])
+    assert artefact_intervals(samples, spans=np.array([[300, 500]])).tolist() == [False, True, False]
+
+
+def test_an_interval_counts_in_the_minute_it_ends_in():
+    rates = minute_rates(np.array([0, 14_000, 16_000]), FS, 30_000)  # RR of 56 s, then 8 s ending at 64 s
+    assert rates.covered_s.tolist() == pytest.approx([56.0, 8.0])
+    assert rates.hr.tolist() == pytest.approx([60 / 56, 7.5])
+
+
+def test_minute_eligibility_and_brady_tachy_are_strict_at_their_thresholds():
+    half = np.arange(61) * 125  # 60 RR of 0.5 s: exactly 30 s of RR in minute 0
+    h = holter_events(half, np.zeros(61, dtype=np.int64), FS, 15_000)
+    assert h.summary["heart_rate"]["min_bpm"] == pytest.approx(120)
+    assert h.summary["heart_rate"]["tachycardia_s"] == pytest.approx(30)
+    one = np.arange(60) * 250  # 59 RR of 1 s in minute 0: exactly 60 bpm
+    classes = np.zeros(60, dtype=np.int64)
+    at_60 = holter_events(one, classes, FS, 15_000, rules=EventRules(brady_bpm=60, tachy_bpm=60))
+    assert (at_60.summary["heart_rate"]["bradycardia_s"], at_60.summary["heart_rate"]["tachycardia_s"]) == (
+        0,
+        0,
+    )
+    slower = holter_events(one, classes, FS, 15_000, rules=EventRules(brady_bpm=61))
+    assert slower.summary["heart_rate"]["bradycardia_s"] == pytest.approx(59)
+
+
+def test_heart_rate_leaves_out_the_intervals_around_a_rejected_detection():
+    samples, classes = beats([0.8] * 40 + [3.0] + [0.8] * 40, "N" * 82, start_s=0.0)
+    rejected = np.array([samples[40] + int(1.5 * FS)])
+    hr = holter_events(samples, classes, FS, int(samples[-1] + 1), rejected=rejected).summary["heart_rate"]
+    assert hr["mean_bpm"] == pytest.approx(75) and hr["min_bpm"] == pytest.approx(75)
+    assert holter_events(samples, classes, FS, int(samples[-1] + 1)).summary["heart_rate"]["mean_bpm"] < 74
+
+
+def test_per_hour_rows_count_runs_pauses_and_the_hours_rate():
+    times = [10, 11, 12, 3700, 3700.8, 3701.6, 3705, 3706, 3708]
+    samples = np.round(np.array(times) * FS).astype(np.int64)
+    classes = np.array([CLASS_INDEX[c] for c in "NVNSSSNNN"])
+    rejected = np.array([2000, 3707]) * int(FS)  # across 12 -> 3700 s and 3706 -> 3708 s
+    rows = holter_events(samples, classes, FS, int(7200 * FS), rejected=rejected).summary["per_hour"]
+    zero = {"V couplets": 0, "V runs": 0}
+    assert rows == [
+        {"hour": 0, "beats": 3, "mean_hr_bpm": 60.0, "V": 1, "S": 0} | zero | {"S runs": 0, "pauses": 0},
+        # hour 1: RR 0.8, 0.8, 3.4 (a pause), 1.0 -> 40 bpm; the S run (75 bpm) is slow
+        {"hour": 1, "beats": 6, "mean_hr_bpm": 40.0, "V": 0, "S": 3} | zero | {"S runs": 1, "pauses": 1},
+    ]
+
+
+def test_report_escapes_record_names_and_model_paths():
+    a = _analysis()
+    a.record = "<script>alert(1)</script>"
+    a.model = "/m/<img src=x onerror=alert(2)>.safetensors"
+    a.channels = ["II<u>"]
+    text = report_html(a)
+    for raw in ("<script>", "<img", "<u>"):
+        assert raw not in text, raw
+    assert "Holter report: &lt;script&gt;alert(1)&lt;/script&gt;</h1>" in text
+    assert "&lt;img src=x onerror=alert(2)&gt;.safetensors" in text and "250 Hz, II&lt;u&gt;" in text
+    assert text.index("Not a diagnosis") < text.index("<h2>Recording")  # the disclaimer comes first
+
+
+def test_analysis_events_keep_a_long_rr_around_a_rejected_detection_out_of_the_pauses():
+    a = _analysis()
+    a.samples = a.samples + np.where(np.arange(a.samples.size) >= 30, int(3 * FS), 0)  # 3 s gap after beat 29
+    a.n_samples += int(3 * FS)
+    assert "pause" in [e.kind for e in a.events.events]
+    a.rejected = np.array([a.samples[29] + int(1.5 * FS)])
+    assert "pause" not in [e.kind for e in a.events.events]
+    assert a.events.summary["pauses"]["artefact_excluded"] == 1

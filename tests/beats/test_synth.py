@@ -65,6 +65,10 @@ def test_donors_and_recipients_are_training_beats_of_two_different_patients():
     assert np.bincount(donors - donors.min()).max() == 2  # every donor used in turn
     again = draw_pairs(beats, TRAIN, 2.0, seed=3)
     assert np.array_equal(again[1], recipients)
+    # 9 pairs from 6 donors: which 3 donors serve twice is the seed's draw, not the first 3 rows
+    draws = [draw_pairs(beats, TRAIN, 1.5, seed=s)[0] for s in range(5)]
+    twice = {tuple(np.flatnonzero(np.bincount(d) == 2)) for d in draws}
+    assert len(twice) > 1
 
 
 def test_no_pair_when_the_only_recipients_are_the_donors_patient():
@@ -129,3 +133,18 @@ def test_training_splices_within_the_training_records_only(monkeypatch):
         train_default.train_model(
             beats, split, Path("unused"), Path("unused"), recipe, labels=np.zeros(beats.labels.size)
         )
+
+
+def test_the_shipped_recipe_trains_on_the_real_beats_only(monkeypatch):
+    beats = _beat_set()
+    seen = {}
+
+    def capture(beats, *args, **kwargs):
+        seen["beats"] = beats
+        raise RuntimeError("stop before training")
+
+    monkeypatch.setattr(train_default, "prepared", capture)
+    split = {"train": TRAIN, "val": [], "test": ["sel105"]}
+    with pytest.raises(RuntimeError, match="stop before training"):
+        train_default.train_model(beats, split, Path("unused"), Path("unused"), train_default.FINAL)
+    assert seen["beats"] is beats  # no synthetic rows unless a recipe asks for them

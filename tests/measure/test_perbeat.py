@@ -235,13 +235,28 @@ def test_paced_beats_end_their_qrs_after_the_wide_complex_not_at_its_trough(monk
 
 def test_a_turning_point_is_passed_but_a_plateau_is_kept():
     """A QRS offset candidate far from the baseline ends the QRS when the lead stays there (an ST
-    plateau, or the descent into a T wave) and is passed when the lead comes back (a wide wave's trough)."""
+    plateau, or a slow rise into a T wave that comes back to half its depth only after WIDE_QRS_REACH_MS)
+    and is passed when the lead comes back (a wide wave's trough); the level is the pre-onset one, not zero."""
     fs = 250.0
-    t = np.arange(100) / fs
+    t = np.arange(150) / fs
     trough = -_lobe(t, 0.08, 0.24, 1.0)  # down to -1 at 160 ms and back by 240 ms
-    plateau = np.where(t < 0.16, trough, -1.0)  # down to -1 at 160 ms and stays
-    candidate = 40  # 160 ms: the slope is zero here in both
+    # down to -1 at 160 ms, then rising 0.2 per 100 ms (too slowly to be active): half its depth at 410 ms
+    plateau = np.where(t < 0.16, trough, -1.0 + 2.0 * (t - 0.16))
+    candidate, back = 40, 60  # 160 ms: the slope is zero here in both; 240 ms: the trough is back
     for lead, moved in ((trough, True), (plateau, False)):
+        lead = lead + 2.0  # a baseline away from zero
         active = np.abs(np.gradient(lead)) > 0.01
         off, last = dl._past_turning_points(lead, active, 15, candidate, 30, 10, 60, fs)
-        assert (off is not None and off > candidate + 5) if moved else (off == candidate and last == 30)
+        if moved:  # the QRS ends where the trough is back (within 20 ms), its reach counted from the trough
+            assert off is not None and abs(off - back) <= 5 and last == candidate
+        else:
+            assert off == candidate and last == 30
+    # a turning point with no activity after it leaves the lead without an offset
+    trough = trough + 2.0
+    still = np.arange(t.size) < candidate
+    assert (
+        dl._past_turning_points(
+            trough, still & (np.abs(np.gradient(trough)) > 0.01), 15, candidate, 30, 10, 60, fs
+        )[0]
+        is None
+    )

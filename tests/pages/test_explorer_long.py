@@ -133,3 +133,21 @@ def test_a_short_upload_is_written_once_and_read_from_where_it_is_kept(tmp_path,
     [(_, rec)] = common.uploads_to_records([Upload(*f) for f in files], None, long_ok=True)
     assert isinstance(rec, Record) and rec.duration == 20.0 and str(rec.path) == "short.hea"
     assert sorted(n for n in written if not n.startswith(".")) == ["short.dat", "short.hea"]  # once each
+
+
+def test_a_long_csv_upload_with_a_blank_cell_is_named_in_an_error_not_a_traceback():
+    """A blank cell passes the row count (it is no text) but not the overview: the page says which file."""
+    t = np.arange(0, 90, 1 / 250)
+    rows = [f"{0.5 * np.sin(v):.3f},{np.sin(v):.3f}" for v in t]
+    rows[20_000] = "0.1,"  # 80 s in: lead II blank
+    at = app("explorer")
+    at.selectbox(key="explorer_source").set_value("Upload a record").run()
+    at.file_uploader(key="explorer_files").set_value(
+        ("gap.csv", ("I,II\n" + "\n".join(rows)).encode(), "text/csv")
+    )
+    at.run()
+    at.number_input(key="explorer_fs").set_value(250.0).run()
+    assert not at.exception, at.exception
+    [error] = [e.value for e in at.error]
+    assert "gap.csv" in error and "non-finite" in error and "II" in error, error
+    assert "uploads" not in error  # the folder it was kept in is not named

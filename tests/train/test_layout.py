@@ -140,3 +140,20 @@ def test_compile_with_cpu_bf16_is_refused_before_any_compile_and_fp32_is_not(
         model = create_model(config.model, len(config.leads), len(data.names), **config.model_kwargs)
         with pytest.raises(error, match=match):
             fit(config, data, model, tmp_path / f"run-{dtype}", device=torch.device("cpu"))
+
+
+def test_check_compile_refuses_cpu_bf16_only(deepfake_spec):
+    """The refusal is for compile + bf16 on a CPU: a GPU's bf16, fp32, or no compile pass."""
+    from ecgcore.train.loop import check_compile
+
+    config = tiny_config(deepfake_spec, compile=True)
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    with pytest.raises(ValueError, match="NaN gradients.*--compile.*--no-amp"):
+        check_compile(config, cpu, torch.bfloat16)
+    for conf, device, dtype in (
+        (config, cuda, torch.bfloat16),
+        (config, cuda, torch.float16),
+        (config, cpu, None),
+        (tiny_config(deepfake_spec, compile=False), cpu, torch.bfloat16),
+    ):
+        assert check_compile(conf, device, dtype) is None, (conf.compile, device, dtype)
