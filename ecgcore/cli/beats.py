@@ -24,7 +24,10 @@ report is ``<record>-holter.html`` in it. ``--pause-s`` sets the pause threshold
 
 V calls the morphological cross-check contradicts (narrow and shaped like the dominant beat) are counted
 N, and listed (``"called": "V"`` and their flag on the beat, ``n_overridden``); ``--no-v-override``
-keeps the model's calls (the evaluation says which on its ``beat`` line).
+keeps the model's calls (the evaluation says which on its ``beat`` line). Then N calls that are premature
+(RR before at most 0.80 of the local RR, followed by a longer RR), narrow and shaped like the dominant beat
+in a regular rhythm are counted S and listed (``"called": "N"``, ``n_promoted``); ``--no-s-rule`` keeps
+them N.
 
 ``beats train-default`` retrains the shipped classifier, ``beats train-artefact`` the shipped
 beat-vs-artefact model (see assets/models/README.md). ``beats transfer-study [FOLDER]`` pretrains on the
@@ -116,6 +119,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-v-override",
         action="store_true",
         help="keep V calls the cross-check contradicts (narrow, shaped like the dominant beat) as V",
+    )
+    parser.add_argument(
+        "--no-s-rule",
+        action="store_true",
+        help="keep premature N calls shaped like the dominant beat in a regular rhythm as N (no S rule)",
     )
     parser.add_argument("--no-beats", action="store_true", help="leave the per-beat list out of the JSON")
     parser.add_argument(
@@ -219,6 +227,7 @@ def main(args: argparse.Namespace) -> int:
             intervals=not args.no_intervals,
             artefact_model=artefact,
             override_v=not args.no_v_override,
+            s_rule=not args.no_s_rule,
         )
         result.event_rules = rules
         if progress is not None:
@@ -311,7 +320,12 @@ def _evaluate(args: argparse.Namespace) -> int:
             counts, rejected = score(ref, kept), samples.size - kept.size
         else:
             result = analyse_record(
-                info, classifier, artefact_model=artefact, intervals=False, override_v=not args.no_v_override
+                info,
+                classifier,
+                artefact_model=artefact,
+                intervals=False,
+                override_v=not args.no_v_override,
+                s_rule=not args.no_s_rule,
             )
             counts, rejected = score(ref, result.samples, result.classes), result.rejected.size
         n_rejected += int(rejected)
@@ -324,7 +338,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     lines[0] |= {
         "artefact_filter": artefact.describe() if artefact else "off",
         "rejected": n_rejected,
-    } | ({} if classifier is None else {"v_override": "off" if args.no_v_override else "on"})
+    } | (
+        {}
+        if classifier is None
+        else {
+            "v_override": "off" if args.no_v_override else "on",
+            "s_rule": "off" if args.no_s_rule else "on",
+        }
+    )
     for line in lines:
         print(json.dumps(line), flush=True)
     classes = [x for x in lines if x["class"] != "beat"]
