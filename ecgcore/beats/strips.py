@@ -31,6 +31,7 @@ goes to ``tune`` when its CRC-32 is even, else to ``confirm``.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -42,7 +43,10 @@ import numpy as np
 import wfdb
 
 from ecgcore.beats.aami import is_beat
+from ecgcore.beats.artefact import ArtefactFilter, default_filter, filter_record
+from ecgcore.beats.detect import detect_record
 from ecgcore.beats.evaluate import match_beats
+from ecgcore.beats.longrecord import open_record
 from ecgcore.beats.noise import add_noise
 from ecgcore.beats.splits import patient_of
 from ecgcore.io import ECGFormatError, RecordNotFoundError
@@ -241,6 +245,49 @@ def default_detector(signal: np.ndarray, fs: float) -> np.ndarray:
     return detect_qrs(signal[None], fs)
 
 
+class ProductDetector:
+    """The product's detection path on a strip, as ``beats --eval-annotations`` runs it on a strip file.
+
+    Each strip is written as a one-lead WFDB record (16-bit, as a strip handed to the CLI would be), then
+    :func:`~ecgcore.beats.detect.detect_record` finds its beats and the beat-vs-artefact filter
+    (:func:`~ecgcore.beats.artefact.filter_record`: the lead taken twice, RR context from the strip's own
+    detections) drops those above its threshold, exactly as the CLI's detection-only evaluation; the full
+    analysis keeps the same detections (classification and clustering remove none). ``artefact=None`` is
+    the shipped filter. :attr:`rejected` counts the detections the filter removed; :attr:`last` holds the
+    last strip's detections before the filter and their P(artefact)."""
+
+    def __init__(self, artefact: ArtefactFilter | None = None) -> None:
+        self.artefact = artefact or default_filter()
+        self.folder = tempfile.TemporaryDirectory(prefix="ecglab-strip-")
+        self.rejected = 0
+        self.last: tuple[np.ndarray, np.ndarray] = (np.zeros(0, dtype=np.int64), np.zeros(0))
+
+    def __call__(self, signal: np.ndarray, fs: float) -> np.ndarray:
+        wfdb.wrsamp(
+            "strip",
+            fs=fs,
+            units=["mV"],
+            sig_name=["ECG"],
+            p_signal=signal[:, None],
+            fmt=["16"],
+            write_dir=self.folder.name,
+        )
+        info = open_record(Path(self.folder.name) / "strip.hea")
+        samples = detect_record(info)
+        p_artefact = filter_record(info, samples, self.artefact)
+        self.last = (samples, p_artefact)
+        kept = samples[p_artefact <= self.artefact.threshold]
+        self.rejected += samples.size - kept.size
+        return kept
+
+
+#: The detectors ``bench --strips --detector`` offers.
+DETECTORS: dict[str, Callable[[], Detector]] = {
+    "detect_qrs": lambda: default_detector,
+    "product": ProductDetector,
+}
+
+
 def evaluate_strips(
     strips: Iterable[Strip],
     detector: Detector = default_detector,
@@ -343,6 +390,7 @@ def bench_strips(
     rows = evaluate_strips(strips, detector, conditions, halves=halves)
     return {
         "folders": [str(f) for f in folders],
+        "detector": "product" if isinstance(detector, ProductDetector) else getattr(detector, "__name__", ""),
         "strip_s": STRIP_S,
         "strips_per_record": per_record,
         "edge_s": list(EDGES_S),

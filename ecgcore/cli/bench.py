@@ -47,6 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="both",
         help="with --strips: which patients",
     )
+    parser.add_argument(
+        "--detector",
+        choices=("detect_qrs", "product"),
+        default="detect_qrs",
+        help="with --strips: detect_qrs alone, or the product's path (each strip written as a WFDB record, "
+        "detect_record, then the beat-vs-artefact filter, as `beats --eval-annotations` runs; ~8x slower)",
+    )
     parser.add_argument("--out", type=Path, help="JSON output (default: $ECGLAB_HOME/bench/bench-TIME.json)")
     parser.add_argument(
         "--compile",
@@ -100,10 +107,10 @@ def main(args: argparse.Namespace) -> int:
         print(f"written to {out}")
         return 0
     if args.strips is not None:
-        from ecgcore.beats.strips import bench_strips, format_strips
+        from ecgcore.beats.strips import DETECTORS, bench_strips, format_strips
 
         halves = ("tune", "confirm") if args.strip_half == "both" else (args.strip_half,)
-        result = bench_strips(args.strips, halves=halves)
+        result = bench_strips(args.strips, DETECTORS[args.detector](), halves=halves)
         out = args.out or subdir("bench") / f"strips-{time.strftime('%Y%m%d-%H%M%S')}.json"
         atomic_write_json(out, result)
         for tolerance in (0.15, 0.075):

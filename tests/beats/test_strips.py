@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 import wfdb
 
+from ecgcore.beats.artefact import ArtefactFilter
+from ecgcore.beats.classify import BeatClassifier
 from ecgcore.beats.splits import patient_of
 from ecgcore.beats.strips import (
+    DETECTORS,
+    ProductDetector,
     Strip,
     atr_strips,
     evaluate_strips,
@@ -152,3 +156,48 @@ def test_bench_strips_command_scores_the_detector_and_writes_json(tmp_path, caps
     assert all(x["n_strips"] == 20 and x["f1"] == 1.0 for x in clean)
     noisy = {x["noise"] for x in rows}
     assert noisy == {"clean", "em", "ma", "bw"}
+
+
+class LastRejected(ArtefactFilter):
+    """A fake filter: P(artefact) 1 for the last detection of each call, 0 otherwise; keeps its inputs."""
+
+    def __init__(self) -> None:
+        super().__init__(BeatClassifier(model=None, half=50, source="last"), threshold=0.5)
+        self.inputs: list[np.ndarray] = []
+
+    def probability(self, inputs: np.ndarray) -> np.ndarray:
+        self.inputs.append(inputs)
+        return (np.arange(len(inputs)) == len(inputs) - 1).astype(np.float32)
+
+
+def _clean_strip(seed: int = 5) -> Strip:
+    from ecgcore.data.synthetic import synthetic_ecg
+
+    ecg = synthetic_ecg(hr=70, fs=FS, duration=10, leads=("II",), rr_jitter=0.05, noise_mv=0.02, seed=seed)
+    return Strip("atr", "syn", "syn", "II", 0, ecg.signal[0], FS, ecg.fiducials["r_peak"])
+
+
+def test_product_detector_drops_what_the_filter_rejects_from_the_strips_own_detections():
+    strip = _clean_strip()
+    fake = LastRejected()
+    product = ProductDetector(fake)
+    kept = product(strip.signal, strip.fs)
+    before, p_artefact = product.last
+    # before the filter: the detector's beats on the strip written as a record (16-bit), one per beat
+    assert score_strip(strip, before, 0.15, 0.0).tolist() == [strip.reference.size] * 4
+    assert np.array_equal(kept, before[:-1]) and product.rejected == 1 and p_artefact[-1] == 1.0
+    # the filter saw one [n, 4, 100] input for the one-lead strip: the lead twice, then the RR context
+    (inputs,) = fake.inputs
+    assert inputs.shape == (before.size, 4, 100)
+    assert np.array_equal(inputs[:, 0], inputs[:, 1])
+    n_ref = strip.reference.size
+    assert score_strip(strip, kept, 0.15, 0.0).tolist() == [n_ref, n_ref - 1, n_ref - 1, n_ref - 1]
+
+
+def test_product_detector_with_the_shipped_filter_keeps_every_beat_of_clean_strips():
+    product = DETECTORS["product"]()
+    for seed in (5, 6):
+        strip = _clean_strip(seed)
+        kept = product(strip.signal, strip.fs)
+        assert score_strip(strip, kept, 0.15, 0.0).tolist() == [strip.reference.size] * 4
+    assert product.rejected == 0 and product.last[0].size == kept.size
