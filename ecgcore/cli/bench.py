@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="instead: R-peak detection on 10 s single-lead strips of annotated records (LUDB folders: every "
         "lead; folders of .atr records: 10 seeded windows per record, each lead), clean and with em/ma/bw noise "
-        "at 12/6/0/-6 dB, Se/PPV/F1 at 150 and 75 ms per half of the patients (ecgcore.beats.strips; about 2 min "
+        "at 12/6/0/-6 dB, Se/PPV/F1 at 150 and 75 ms per half of the patients (ecgcore.beats.strips; about 80 s "
         "idle for ../shared/ludb-dev and ../shared/qtdb-dev)",
     )
     parser.add_argument(
