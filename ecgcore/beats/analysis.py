@@ -127,8 +127,9 @@ class BeatAnalysis:
 
     def relabel_cluster(self, cluster_id: int, label: str) -> int:
         """Give every beat of cluster ``cluster_id`` the class ``label``; returns how many beats changed.
-        The reader's label replaces the model's call and any override of it (their ``overridden`` is cleared,
-        so a beat relabelled V is flagged :data:`CONTRADICTED_V` again and no longer counts as overridden)."""
+        The reader's label replaces the model's call and any rule's change of it (their ``overridden`` and
+        ``promoted`` are cleared, so a beat relabelled V is flagged :data:`CONTRADICTED_V` again and no longer
+        counts as overridden)."""
         if label not in CLASS_INDEX:
             raise ValueError(f"unknown beat class {label!r}; expected one of {', '.join(CLASSES)}")
         members = self.cluster == cluster_id
@@ -137,8 +138,9 @@ class BeatAnalysis:
         changed = int(np.sum(self.classes[members] != CLASS_INDEX[label]))
         self.classes[members] = CLASS_INDEX[label]
         self.probability[members] = 1.0
-        if self.overridden is not None:
-            self.overridden[members] = False
+        for changed_by_rule in (self.overridden, self.promoted):
+            if changed_by_rule is not None:
+                changed_by_rule[members] = False
         for c in self.clusters:
             if c.id == cluster_id:
                 c.label = label

@@ -50,6 +50,9 @@ def test_a_premature_narrow_n_call_with_a_pause_becomes_s_and_is_shown():
     assert [i for i, b in enumerate(out["beats"]) if "called" in b] == [10, 31]
     a.relabel_cluster(int(a.cluster[10]), "N")  # a reader puts them back: no longer flagged as promoted
     assert a.flags[10] != PROMOTED_S
+    # the reader's call replaces the rule's: the beat is no longer reported as turned S
+    out = a.to_json()
+    assert not a.promoted[a.cluster == a.cluster[10]].any() and "called" not in out["beats"][10]
 
 
 def test_an_irregular_rhythm_keeps_its_early_beats_n():
