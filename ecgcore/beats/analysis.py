@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.ndimage import median_filter
 
 from ecgcore.beats import features as feat
 from ecgcore.beats.aami import CLASS_INDEX, CLASSES
@@ -298,10 +297,7 @@ def rr_irregularity(samples: np.ndarray, fs: float) -> np.ndarray:
     if samples.size < 4:
         return np.zeros(samples.size)
     rr = np.diff(samples) / fs
-    local = median_filter(rr, size=min(feat.RR_CONTEXT, rr.size), mode="nearest")
-    change = median_filter(
-        np.abs(np.diff(rr)) / local[1:], size=min(feat.RR_CONTEXT, rr.size - 1), mode="nearest"
-    )
+    change = feat.local_median(np.abs(np.diff(rr)) / feat.local_median(rr)[1:])
     return np.concatenate([change[:1], change, change[-1:]])
 
 
