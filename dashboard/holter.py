@@ -163,6 +163,7 @@ def show_strip(start: float, key: str, title: str = "") -> None:
 
 
 holter = result.events  # derived from the beats as they are now: a relabel or merge shows at once
+hr_minutes = result.hr_per_minute()  # drawn in the Summary and the Overview tabs
 summary_tab, events_tab, overview, intervals_tab, gallery, strip_tab, ectopics = st.tabs(
     ["Summary", "Events", "Overview", "Intervals", "Clusters", "Strip", "Ectopic beats"]
 )
@@ -186,7 +187,7 @@ with summary_tab:
         for heading, rows in part:
             column.table(pd.DataFrame(rows, columns=[heading, ""]).set_index(heading))
     st.plotly_chart(
-        viz.hr_trend(result.hr_per_minute(), "Heart rate per minute, with the events", holter.starts()),
+        viz.hr_trend(hr_minutes, "Heart rate per minute, with the events", holter.starts()),
         width="stretch",
         key="holter_summary_hr",
     )
@@ -235,7 +236,7 @@ with events_tab:
             )
 
 with overview:
-    st.plotly_chart(viz.hr_trend(result.hr_per_minute()), width="stretch")
+    st.plotly_chart(viz.hr_trend(hr_minutes), width="stretch")
     st.plotly_chart(viz.beat_classes_over_time(result.samples, labels, result.fs), width="stretch")
 
 with intervals_tab:
