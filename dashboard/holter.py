@@ -17,6 +17,7 @@ from ecgcore import paths, viz
 from ecgcore.beats.aami import CLASSES
 from ecgcore.beats.analysis import analyse_record
 from ecgcore.beats.classify import load_classifier
+from ecgcore.beats.detect import WINDOW_S
 from ecgcore.beats.features import MORPH_SPAN_S
 from ecgcore.beats.holter_report import DISCLAIMER, event_rows, report_html, summary_sections
 from ecgcore.beats.intervals import MIN_TREND_BEATS
@@ -163,6 +164,7 @@ def show_strip(start: float, key: str, title: str = "") -> None:
 
 
 holter = result.events  # derived from the beats as they are now: a relabel or merge shows at once
+hr_minutes = result.hr_per_minute()  # drawn in the Summary and the Overview tabs
 summary_tab, events_tab, overview, intervals_tab, gallery, strip_tab, ectopics = st.tabs(
     ["Summary", "Events", "Overview", "Intervals", "Clusters", "Strip", "Ectopic beats"]
 )
@@ -186,7 +188,7 @@ with summary_tab:
         for heading, rows in part:
             column.table(pd.DataFrame(rows, columns=[heading, ""]).set_index(heading))
     st.plotly_chart(
-        viz.hr_trend(result.hr_per_minute(), "Heart rate per minute, with the events", holter.starts()),
+        viz.hr_trend(hr_minutes, "Heart rate per minute, with the events", holter.starts()),
         width="stretch",
         key="holter_summary_hr",
     )
@@ -235,7 +237,7 @@ with events_tab:
             )
 
 with overview:
-    st.plotly_chart(viz.hr_trend(result.hr_per_minute()), width="stretch")
+    st.plotly_chart(viz.hr_trend(hr_minutes), width="stretch")
     st.plotly_chart(viz.beat_classes_over_time(result.samples, labels, result.fs), width="stretch")
 
 with intervals_tab:
@@ -250,9 +252,10 @@ with intervals_tab:
             col.metric(f"median {name} of N beats", "–" if value is None else f"{value:.0f} ms")
         st.plotly_chart(viz.interval_trend(report["trend_per_minute"]), width="stretch")
         st.caption(
-            f"Each beat is delineated from its cluster's median beat in its 5-minute window, placed at the beat's "
-            f"own aligned position: the beats of one cluster in one window share that template's QT, so QT changes "
-            f"show from window to window, not within one (QTc follows each minute's RR). "
+            f"Each beat is delineated from its cluster's median beat in its {WINDOW_S / 60:g}-minute window, "
+            f"placed at the beat's own aligned position: the beats of one cluster in one window share that "
+            f"template's QT, so QT changes show from window to window, not within one (QTc follows each "
+            f"minute's RR). "
             f"Trend: {report['trend_per_minute']['method']}; a minute with fewer than "
             f"{MIN_TREND_BEATS} such beats is left blank. Intervals come from {report['groups']}."
         )

@@ -609,7 +609,7 @@ def read_upload(
     files: Iterable[tuple[str, bytes]], fs: float | None = None, max_bytes: int | None = None
 ) -> Record:
     """Read uploaded ``(name, contents)`` files as one record: the ``.hea`` (with its signal file), else
-    the ``.asc``, else the ``.csv`` (which needs ``fs``).
+    the ``.edf``, the ``.asc``, the ``.csv`` (which needs ``fs``).
 
     The files are written to a private temporary folder that is removed afterwards; messages name
     the uploaded files only, never that folder. ``max_bytes``: refuse files larger than that together,

@@ -206,3 +206,26 @@ def test_a_csv_window_is_read_in_one_pass_and_kept_inside_the_file(tmp_path, sma
         assert (window.start, window.signal.shape[1], window.total) == (first, n, 1_000), start_s
         assert np.array_equal(window.signal, truth[:, first : first + n]), start_s
         assert passes == [97], start_s  # one pass through the file, in chunks
+
+
+def test_every_record_of_one_upload_stays_staged_however_many_there_are(tmp_path):
+    """With ``long_ok`` each record is kept on disk: a later record of the same upload must not evict an
+    earlier one (a long one is read window by window from its folder while it is viewed)."""
+    from dashboard import common
+    from ecgcore import paths
+
+    class Upload:
+        def __init__(self, name: str, data: bytes) -> None:
+            self.name, self.data = name, data
+
+        def getvalue(self) -> bytes:
+            return self.data
+
+    uploads = []
+    for i in range(6):  # more than the 4 folders stage_upload keeps by default
+        _write_csv(tmp_path / f"r{i}.csv", 50, seed=i)
+        uploads.append(Upload(f"r{i}.csv", (tmp_path / f"r{i}.csv").read_bytes()))
+    found = common.uploads_to_records(uploads, 250.0, long_ok=True)
+    assert [name for name, _ in found] == [f"r{i}.csv" for i in range(6)]
+    staged = [p for p in paths.subdir("uploads").iterdir() if (p / ".complete").is_file()]
+    assert sorted(f.name for p in staged for f in p.glob("*.csv")) == [f"r{i}.csv" for i in range(6)]

@@ -61,8 +61,8 @@ _OPTIONS: dict[str, tuple[str, type, str]] = {
         "transfer",
         json_value,
         'transfer settings as JSON, e.g. \'{"sources": ["RUN_ID"], "approach": "qrs", "strategy": '
-        '"linear_probe"}\'; keys: sources, approach (combined | qrs | pretrained), strategy (linear_probe | '
-        "gradual_unfreeze | discriminative), lr_factor (default 2.6), init (pretrained | random)",
+        '"linear_probe"}\'; keys: sources, approach (combined | qrs | pretrained | continue), strategy '
+        "(linear_probe | gradual_unfreeze | discriminative), lr_factor (default 2.6), init (pretrained | random)",
     ),
 }
 _FLAGS: dict[str, tuple[str, bool, str]] = {

@@ -139,13 +139,11 @@ REPRESENTATION_RUNS: tuple[tuple[str, str], ...] = (
 )
 
 
-#: The macro rates every classification table may show (``ecgcore.train.metrics.RATES``).
-MACRO_RATES: tuple[str, ...] = RATES
 #: The vision table's metrics: the study's macro numbers, specificity, and the per-class F1 it reported.
 VISION_METRICS: tuple[str, ...] = (
     "accuracy",
     "auc",
-    *MACRO_RATES,
+    *RATES,
     *(f"f1:{c}" for c in RHYTHM_CLASSES),
 )
 #: Our metric names -> the keys of :data:`VISION_TEST` (the study's "recall" is the macro sensitivity).
@@ -305,7 +303,7 @@ register_experiment(
         splits=("val", "test"),
         study="representations",
         citation=REPRESENTATION_CITATION,
-        metrics=("accuracy", "auc", *MACRO_RATES),
+        metrics=("accuracy", "auc", *RATES),
     )
 )
 register_experiment(

@@ -119,9 +119,7 @@ def classification_metrics(
     """
     probs = np.asarray(probs, dtype=np.float64)
     n_classes = len(classes)
-    onehot = np.asarray(y_true, dtype=np.int64)
-    if not multi_label:
-        onehot = np.eye(n_classes, dtype=np.int64)[onehot]
+    onehot = one_hot(y_true, n_classes, multi_label)
     auc_per_class = dict(zip(classes, class_aucs(onehot, probs)))
     defined = [v for v in auc_per_class.values() if v is not None]
     undefined = [name for name, v in auc_per_class.items() if v is None]
@@ -305,15 +303,19 @@ def class_aucs(onehot: np.ndarray, probs: np.ndarray) -> list[float | None]:
     return aucs
 
 
+def one_hot(y_true: np.ndarray, n_classes: int, multi_label: bool) -> np.ndarray:
+    """Truth as a 0/1 matrix ``[N, C]``: class indices ``[N]`` one-hot encoded, a multi-label matrix as is."""
+    onehot = np.asarray(y_true, dtype=np.int64)
+    return onehot if multi_label else np.eye(n_classes, dtype=np.int64)[onehot]
+
+
 def macro_auc_of(
     classes: Sequence[str], multi_label: bool
 ) -> Callable[[np.ndarray, np.ndarray], float | None]:
     """Macro AUC over all ``classes`` (``None`` when one lacks positives or negatives), for :func:`bootstrap_interval`."""
 
     def macro_auc(t: np.ndarray, p: np.ndarray) -> float | None:
-        onehot = np.asarray(t, dtype=np.int64)
-        if not multi_label:
-            onehot = np.eye(len(classes), dtype=np.int64)[onehot]
+        onehot = one_hot(t, len(classes), multi_label)
         aucs = class_aucs(onehot, np.asarray(p, dtype=np.float64))
         return None if any(a is None for a in aucs) else float(np.mean(aucs))
 
@@ -391,9 +393,7 @@ def rate_of(
     """:func:`rate_value` of predictions (arg-max, or >= 0.5 when multi-label), for :func:`bootstrap_interval`."""
 
     def rate(t: np.ndarray, p: np.ndarray) -> float | None:
-        onehot = np.asarray(t, dtype=np.int64)
-        if not multi_label:
-            onehot = np.eye(len(classes), dtype=np.int64)[onehot]
+        onehot = one_hot(t, len(classes), multi_label)
         return rate_value(class_counts(classes, onehot, predicted(p, multi_label)), metric)
 
     return rate

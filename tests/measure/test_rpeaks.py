@@ -52,3 +52,17 @@ def test_narrow_qrs_is_still_a_beat():
     ecg = synthetic_ecg(150, 100, 40, 250, p_duration=60, leads=LEADS_8, noise_mv=0.01, seed=5)
     m = measure(ecg.signal, ecg.fs, ecg.leads)
     assert m.hr == pytest.approx(150, abs=1.5) and len(m.r_peaks) == len(ecg.fiducials["r_peak"])
+
+
+@pytest.mark.parametrize("after", [1, 2])
+def test_a_strip_cut_just_after_an_r_peak_reports_no_beat_for_its_falling_limb(after):
+    """The envelope of the limb after an R peak that lies before the strip peaks inside it (about 45 ms in);
+    that detection's R extremum is the strip's first sample, so it is dropped: a strip starting 1-2 samples
+    after an R peak gave a 12th beat among 11 without the edge check."""
+    ecg = synthetic_ecg(hr=75, fs=250, duration=30, leads=("II",), rr_jitter=0.05, noise_mv=0.01, seed=4)
+    r = ecg.fiducials["r_peak"]
+    start, stop = r[3] + after, r[14] + int(0.3 * ecg.fs)
+    found = rpeaks.detect_qrs(ecg.signal[:, start:stop], ecg.fs)
+    truth = r[(r >= start) & (r < stop)] - start
+    assert truth.size == 11 and found.size == 11
+    assert np.abs(found - truth).max() <= int(0.05 * ecg.fs)
