@@ -7,7 +7,8 @@ holds only a few minutes of signal plus a few small numbers per beat. The beats 
 by morphology (:mod:`ecgcore.beats.cluster`), the clusters' templates give each beat a correlation
 with the dominant morphology, and the morphological cross-check flags predictions the waveform
 contradicts; by default the V calls it finds narrow and shaped like the dominant beat are counted N, and
-marked (:func:`override_contradicted_v`).
+marked (:func:`override_contradicted_v`), then premature N calls shaped like the dominant beat in a regular
+rhythm are counted S, and marked (the S rule, :func:`promote_premature_n`).
 
 Before classification counts, the beat-vs-artefact model (:mod:`ecgcore.beats.artefact`; by default the
 shipped one, ``artefact_model=None`` switches it off) scores every detection on its own 100-sample
