@@ -7,7 +7,8 @@ holds only a few minutes of signal plus a few small numbers per beat. The beats 
 by morphology (:mod:`ecgcore.beats.cluster`), the clusters' templates give each beat a correlation
 with the dominant morphology, and the morphological cross-check flags predictions the waveform
 contradicts; by default the V calls it finds narrow and shaped like the dominant beat are counted N, and
-marked (:func:`override_contradicted_v`).
+marked (:func:`override_contradicted_v`), then premature N calls shaped like the dominant beat in a regular
+rhythm are counted S, and marked (the S rule, :func:`promote_premature_n`).
 
 Before classification counts, the beat-vs-artefact model (:mod:`ecgcore.beats.artefact`; by default the
 shipped one, ``artefact_model=None`` switches it off) scores every detection on its own 100-sample
@@ -32,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.ndimage import median_filter
 
 from ecgcore.beats import features as feat
 from ecgcore.beats.aami import CLASS_INDEX, CLASSES
@@ -298,10 +298,7 @@ def rr_irregularity(samples: np.ndarray, fs: float) -> np.ndarray:
     if samples.size < 4:
         return np.zeros(samples.size)
     rr = np.diff(samples) / fs
-    local = median_filter(rr, size=min(feat.RR_CONTEXT, rr.size), mode="nearest")
-    change = median_filter(
-        np.abs(np.diff(rr)) / local[1:], size=min(feat.RR_CONTEXT, rr.size - 1), mode="nearest"
-    )
+    change = feat.local_median(np.abs(np.diff(rr)) / feat.local_median(rr)[1:])
     return np.concatenate([change[:1], change, change[-1:]])
 
 

@@ -62,6 +62,12 @@ def lead_pair(signal: np.ndarray) -> np.ndarray:
     return signal[[0, 0]] if signal.shape[0] == 1 else signal[:MODEL_LEADS]
 
 
+def local_median(values: np.ndarray) -> np.ndarray:
+    """The running median of ``values`` (RR intervals, or their changes) over :data:`RR_CONTEXT` of them
+    (fewer when there are fewer), edges repeated: the local RR the RR features are taken against."""
+    return median_filter(values, size=min(RR_CONTEXT, values.size), mode="nearest")
+
+
 def rr_context(samples: np.ndarray, fs: float) -> np.ndarray:
     """``[n, 2]``: RR before and after each beat over the local median RR (1.0 where undefined)."""
     samples = np.asarray(samples, dtype=np.float64)
@@ -69,7 +75,7 @@ def rr_context(samples: np.ndarray, fs: float) -> np.ndarray:
     if n < 2:
         return np.ones((n, 2))
     rr = np.diff(samples) / fs
-    local = median_filter(rr, size=min(RR_CONTEXT, rr.size), mode="nearest")
+    local = local_median(rr)
     before = np.concatenate([[np.nan], rr / local])
     after = np.concatenate([rr / local, [np.nan]])
     return np.nan_to_num(np.stack([before, after], axis=1), nan=1.0)
@@ -84,7 +90,7 @@ def rr_record(samples: np.ndarray) -> np.ndarray:
         return np.ones((samples.size, 2))
     rr = np.diff(samples)
     usual = max(float(np.median(rr)), 1e-9)
-    local = median_filter(rr, size=min(RR_CONTEXT, rr.size), mode="nearest")
+    local = local_median(rr)
     before = np.concatenate([[np.nan], rr / usual])
     rate = np.concatenate([[local[0]], local]) / usual
     return np.nan_to_num(np.stack([before, rate], axis=1), nan=1.0)

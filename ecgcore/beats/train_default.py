@@ -114,8 +114,9 @@ class Recipe:
         return {**asdict(self), "sizes": dict(self.sizes)}
 
 
-#: The recipe ``train-default`` ships with (chosen by 5-fold leave-records-out cross-validation, two seeds:
-#: the dominant-template and record-relative RR inputs lifted V F1 from 0.45 / 0.27 to 0.64 / 0.63).
+#: The recipe ``train-default`` ships with (chosen by 5-fold leave-records-out cross-validation on the
+#: development records, two seeds: the dominant-template and record-relative RR inputs lifted V F1 from
+#: 0.45 / 0.27 to 0.64 / 0.63; development figures, and a third seed gave 0.547: assets/models/README.md).
 FINAL = Recipe(redraw=True, augment=True, inputs="leads2+rr4+template2")
 
 

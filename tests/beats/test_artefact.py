@@ -16,6 +16,7 @@ from ecgcore.beats.artefact import (
     ArtefactFilter,
     artefact_labels,
     choose_threshold,
+    describe,
     detection_scores,
     load_artefact_model,
 )
@@ -23,7 +24,10 @@ from ecgcore.beats.classify import DEFAULT_MODEL as CLASSIFIER_MODEL
 from ecgcore.beats.classify import BeatClassifier, load_classifier
 from ecgcore.beats.detect import detect_record
 from ecgcore.beats.longrecord import open_record
+from ecgcore.beats.train_default import MODEL, SMALL
+from ecgcore.models import create_model
 from ecgcore.paths import PROJECT_DIR
+from ecgcore.train.checkpoint import save_checkpoint
 
 
 def test_artefact_labels_are_one_for_unmatched_detections_only():
@@ -44,6 +48,13 @@ def test_shipped_artefact_model_loads_small_with_its_threshold():
     p = f.probability(np.zeros((3, 4, 100), dtype=np.float32))
     assert p.shape == (3,) and np.all((p >= 0) & (p <= 1))
     assert load_artefact_model(threshold=0.3).threshold == 0.3
+
+
+def test_loader_takes_the_threshold_the_checkpoint_was_written_with(tmp_path):
+    path = tmp_path / "artefact.safetensors"
+    save_checkpoint(path, create_model(MODEL, 4, 2, **SMALL), {"beats": describe(0.7)})
+    assert load_artefact_model(path).threshold == 0.7 != THRESHOLD
+    assert load_artefact_model(path, threshold=0.3).threshold == 0.3
 
 
 def test_detection_scores_before_and_after_rejection():
@@ -128,6 +139,15 @@ def test_the_hook_drops_exactly_the_rejected_detections_and_keeps_them(analyses)
     assert [r["sample"] for r in report["rejected"]] == off.samples[rejected].tolist()
     assert [b["sample"] for b in report["beats"]] == off.samples[~rejected].tolist()
     assert "artefact" in fake.timings
+
+
+def test_heart_rate_leaves_out_the_intervals_around_rejected_detections(analyses):
+    _, off, fake = analyses
+    # every third detection rejected: the kept beats either side of one are two RR apart; those
+    # intervals left out, each minute's rate is the rate without the filter, not two thirds of it
+    hr_off, hr_fake = off.hr_per_minute(), fake.hr_per_minute()
+    assert len(hr_fake) == len(hr_off) and None not in hr_off + hr_fake
+    np.testing.assert_allclose(hr_fake, hr_off, rtol=0.03)
 
 
 def test_the_default_is_the_shipped_filter(analyses, long_record):

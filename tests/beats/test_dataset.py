@@ -10,6 +10,7 @@ from ecgcore.beats.aami import CLASS_INDEX
 from ecgcore.beats.dataset import (
     ARTEFACT,
     BeatAugment,
+    BeatSet,
     BeatSource,
     balanced_indices,
     balanced_rows,
@@ -148,3 +149,23 @@ def test_augmentation_changes_leads_not_the_rr_context():
     assert out.shape == x.shape and not torch.allclose(out[:, :2], x[:, :2])
     assert torch.all(out[:, 2:].std(dim=2) < 1e-6) and torch.allclose(out[:, 2:], x[:, 2:], atol=0.15)
     assert torch.equal(BeatAugment(seed=0)(x), out)  # seeded
+
+
+def test_record_relative_rr_is_taken_within_each_record():
+    # record a beats every 100 samples, record b every 200 with one beat 120 after the one before it
+    a, b = np.arange(0, 1000, 100), np.array([0, 200, 400, 520, 720, 920, 1120])
+    n = a.size + b.size
+    beats = BeatSet(
+        windows=np.zeros((n, 2, 6), dtype=np.float16),
+        rr=np.ones((n, 2), dtype=np.float32),
+        labels=np.zeros(n, dtype=np.int64),
+        record=np.array([0] * a.size + [1] * b.size),
+        records=["a", "b"],
+        samples=np.concatenate([a, b]),
+    )
+    # each record over its own usual RR: every beat of a is at rate 1, b's early beat at 120 / 200
+    np.testing.assert_allclose(beats.rr_record[: a.size], 1.0)
+    np.testing.assert_allclose(beats.rr_record[a.size :, 0], [1.0, 1.0, 1.0, 0.6, 1.0, 1.0, 1.0])
+    beats.templates = np.zeros_like(beats.windows)
+    inputs = beats.inputs(layout="leads2+rr4+template2")  # channels 4, 5: the record-relative RR - 1
+    np.testing.assert_allclose(inputs[:, 4:6, 0], beats.rr_record - 1.0)

@@ -138,3 +138,10 @@ def test_a_template_checkpoint_loads_with_its_layout(tmp_path, annotated_long):
     save_checkpoint(tmp_path / "bad.safetensors", model, {"beats": describe(inputs="leads2+rr9")})
     with pytest.raises(ValueError, match="not a beat classifier"):
         load_classifier(tmp_path / "bad.safetensors")
+
+
+def test_rr4_augmentation_jitters_the_record_relative_rr_before_with_the_local_one():
+    x = torch.ones(16, 8, 300)
+    out = BeatAugment(seed=1, shift=0, layout="leads2+rr4+template2")(x)
+    # one beat's prematurity, seen against the local and the record's usual RR: the same jitter
+    assert torch.allclose(out[:, 4], out[:, 2]) and not torch.allclose(out[:, 2], x[:, 2])
