@@ -101,10 +101,6 @@ class ArtefactFilter:
         """P(artefact) per detection, for model inputs ``[n, 4, 2*half]``."""
         return self.model.predict_proba(inputs)[:, 1]
 
-    def rejected(self, inputs: np.ndarray) -> np.ndarray:
-        """True for the detections the model calls artefacts."""
-        return self.probability(inputs) > self.threshold
-
     def describe(self) -> dict:
         return {"model": self.source, "threshold": self.threshold}
 
