@@ -241,7 +241,7 @@ with overview:
     st.plotly_chart(viz.beat_classes_over_time(result.samples, labels, result.fs), width="stretch")
 
 with intervals_tab:
-    report = result.to_json(beats=False).get("intervals")
+    report = result.intervals_report()
     if report is None:
         st.info("This analysis has no per-beat intervals.")
     else:

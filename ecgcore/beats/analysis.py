@@ -179,6 +179,27 @@ class BeatAnalysis:
     def counts(self) -> dict[str, int]:
         return {c: int(np.sum(self.classes == i)) for i, c in enumerate(CLASSES)}
 
+    def _per_beat_intervals(self) -> dict[str, np.ndarray]:
+        if self.intervals is None:
+            return {}
+        return {"pr_ms": self.intervals.pr_ms, "qrs_ms": self.intervals.qrs_ms, "qt_ms": self.intervals.qt_ms}
+
+    def intervals_report(self) -> dict | None:
+        """The ``intervals`` part of :meth:`to_json`: the N beats' median PR / QRS / QT and the per-minute
+        QT / QTc trend (None without intervals)."""
+        per_beat = self._per_beat_intervals()
+        if not per_beat:
+            return None
+        normal = self.classes == CLASS_INDEX["N"]
+        return {
+            "groups": "the clusters found by the analysis (a later merge does not re-delineate)",
+            "median_n_beats_ms": {
+                k: _ms(np.nanmedian(v[normal])) if np.isfinite(v[normal]).any() else None
+                for k, v in per_beat.items()
+            },
+            "trend_per_minute": self.interval_trend().to_json(),
+        }
+
     def to_json(self, beats: bool = True) -> dict:
         """The report: rate, counts, the Holter summary and events (:mod:`ecgcore.beats.events`), clusters,
         HR per minute and (with ``beats``) every beat."""
@@ -202,22 +223,9 @@ class BeatAnalysis:
             "s_rule": "off" if self.promoted is None else "on",
             "n_promoted": 0 if self.promoted is None else int(self.promoted.sum()),
         }
-        per_beat: dict[str, np.ndarray] = {}
-        if self.intervals is not None:
-            per_beat = {
-                "pr_ms": self.intervals.pr_ms,
-                "qrs_ms": self.intervals.qrs_ms,
-                "qt_ms": self.intervals.qt_ms,
-            }
-            normal = self.classes == CLASS_INDEX["N"]
-            out["intervals"] = {
-                "groups": "the clusters found by the analysis (a later merge does not re-delineate)",
-                "median_n_beats_ms": {
-                    k: _ms(np.nanmedian(v[normal])) if np.isfinite(v[normal]).any() else None
-                    for k, v in per_beat.items()
-                },
-                "trend_per_minute": self.interval_trend().to_json(),
-            }
+        per_beat = self._per_beat_intervals()
+        if per_beat:
+            out["intervals"] = self.intervals_report()
         if beats:
             called = self.called()
             out["beats"] = [
